@@ -1,0 +1,11 @@
+// The HTTP API. It never imports a subsystem: subsystems offer routes, main hands them over.
+export { HttpApi, type HttpApiOptions } from './server.js';
+export {
+  HttpError,
+  Router,
+  type Route,
+  type RouteHandler,
+  type RequestContext,
+  type HttpMethod,
+} from './router.js';
+export { listenerSecurityProblem, isLoopback, TokenAuthenticator, type ApiToken } from './auth.js';

@@ -1,0 +1,205 @@
+// The HTTP API: JSON over TCP (api.bind:api.port) and over a unix socket in the data dir.
+// It serves the routes subsystems hand to it and knows nothing about them.
+import { chmodSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from '../log/index.js';
+import type { Subsystem, SubsystemState } from '../subsystem.js';
+import { TokenAuthenticator, type ApiToken } from './auth.js';
+import { HttpError, type Route, Router } from './router.js';
+
+export interface HttpApiOptions {
+  bind: string;
+  port: number;
+  /** Path of the unix socket, or undefined for none. */
+  socketPath?: string;
+  maxBodyBytes: number;
+  tokens: ApiToken[];
+  logger: Logger;
+}
+
+/** Unix socket paths longer than this do not fit in sockaddr_un on Linux. */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+export class HttpApi implements Subsystem {
+  readonly name = 'api';
+  readonly router = new Router();
+  private readonly auth: TokenAuthenticator;
+  private readonly servers: Server[] = [];
+  private status: SubsystemState = { status: 'initializing' };
+  /** Where the TCP listener actually bound (port 0 picks a free one). */
+  tcpAddress?: { address: string; port: number };
+
+  constructor(private readonly options: HttpApiOptions) {
+    this.auth = new TokenAuthenticator(options.tokens);
+  }
+
+  addRoutes(routes: Route[]): void {
+    this.router.add(routes);
+  }
+
+  routes(): Route[] {
+    return [
+      {
+        method: 'GET',
+        path: '/api/routes',
+        description: 'every route of this API',
+        handler: () =>
+          this.router.list().map(({ method, path, description }) => ({ method, path, description })),
+      },
+    ];
+  }
+
+  async start(): Promise<void> {
+    const { bind, port, socketPath, logger } = this.options;
+    const tcp = this.createServer(false);
+    await listen(tcp, { host: bind, port }, `API on ${bind}:${port}`);
+    const bound = tcp.address();
+    if (bound && typeof bound === 'object') this.tcpAddress = { address: bound.address, port: bound.port };
+    this.servers.push(tcp);
+
+    if (socketPath) {
+      if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
+        logger.warn('API unix socket path too long, socket disabled', { path: socketPath });
+      } else {
+        // We hold the data-dir lock, so a socket file left here is a dead agent's.
+        rmSync(socketPath, { force: true });
+        const local = this.createServer(true);
+        await listen(local, { path: socketPath }, `API on unix socket ${socketPath}`);
+        chmodSync(socketPath, 0o600);
+        this.servers.push(local);
+      }
+    }
+    this.status = { status: 'ok' };
+    logger.info('API listening', {
+      address: `${this.tcpAddress?.address}:${this.tcpAddress?.port}`,
+      socket: socketPath,
+      auth: this.auth.enabled ? 'tokens' : 'none',
+    });
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeIdleConnections();
+            // Clients still mid-request get a short grace, then are cut: stop must stay quick.
+            setTimeout(() => server.closeAllConnections(), 500).unref();
+          }),
+      ),
+    );
+    if (this.options.socketPath) rmSync(this.options.socketPath, { force: true });
+    this.status = { status: 'stopped' };
+  }
+
+  state(): SubsystemState {
+    return this.status;
+  }
+
+  private createServer(isUnixSocket: boolean): Server {
+    const server = createServer((request, response) => {
+      this.handle(request, response, isUnixSocket).catch((error: unknown) => {
+        this.options.logger.error('API request failed', { error });
+        if (!response.headersSent) sendJson(response, 500, { error: 'internal error' });
+      });
+    });
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    server.keepAliveTimeout = 5_000;
+    return server;
+  }
+
+  private async handle(
+    request: IncomingMessage,
+    response: ServerResponse,
+    isUnixSocket: boolean,
+  ): Promise<void> {
+    const url = new URL(request.url ?? '/', 'http://agent');
+    // The unix socket is mode 0600: whoever reaches it already is the agent's user.
+    const principal =
+      isUnixSocket || !this.auth.enabled ? 'local' : this.auth.authenticate(request.headers.authorization);
+    if (!principal) {
+      response.setHeader('WWW-Authenticate', 'Bearer realm="opsbro"');
+      return sendJson(response, 401, {
+        error: 'authentication required: send Authorization: Bearer <token>',
+      });
+    }
+    const match = this.router.match(request.method ?? 'GET', url.pathname);
+    if (match.kind === 'not-found')
+      return sendJson(response, 404, { error: `no such endpoint: ${url.pathname}` });
+    if (match.kind === 'wrong-method') {
+      response.setHeader('Allow', match.allowed.join(', '));
+      return sendJson(response, 405, {
+        error: `method ${request.method} not allowed; use ${match.allowed.join(', ')}`,
+      });
+    }
+    try {
+      const body = await readJsonBody(request, this.options.maxBodyBytes);
+      const result = await match.route.handler({
+        params: match.params,
+        query: url.searchParams,
+        body,
+        principal,
+      });
+      sendJson(response, 200, result ?? { ok: true });
+    } catch (error) {
+      if (error instanceof HttpError) return sendJson(response, error.status, { error: error.message });
+      this.options.logger.error('API handler failed', {
+        route: `${match.route.method} ${match.route.path}`,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      });
+      sendJson(response, 500, { error: 'internal error (see the agent log)' });
+    }
+  }
+}
+
+function listen(
+  server: Server,
+  options: { host: string; port: number } | { path: string },
+  what: string,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      const hint = error.code === 'EADDRINUSE' ? ' (address in use: another agent? change api.port)' : '';
+      reject(new Error(`cannot listen for the ${what}: ${error.code ?? error.message}${hint}`));
+    });
+    server.listen(options, () => resolve());
+  });
+}
+
+async function readJsonBody(request: IncomingMessage, maxBytes: number): Promise<unknown> {
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (declared > maxBytes) {
+    request.resume();
+    throw new HttpError(413, `request body too large (limit ${maxBytes} bytes)`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      // Stop reading; the 413 goes out with Connection: close and the socket ends after it.
+      request.pause();
+      throw new HttpError(413, `request body too large (limit ${maxBytes} bytes)`);
+    }
+    chunks.push(chunk);
+  }
+  if (size === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    throw new HttpError(400, 'request body is not valid JSON');
+  }
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+    ...(status === 413 ? { Connection: 'close' } : {}),
+  });
+  response.end(text);
+}

@@ -1,0 +1,237 @@
+// Loading the whole configuration: <config-dir>/agent.yml, then conf.d/*.yml in name order.
+// Each file may hold agent settings (merged, later files win) and definitions (detector:, check:,
+// handler:, ... one object per file or a list). Everything is validated before anything starts.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { TSchema } from '@sinclair/typebox';
+import { ConfigError } from './errors.js';
+import type { EnvLookup } from './env.js';
+import { type AgentSettings, AgentSettingsSchema } from './schema.js';
+import { SchemaValidator } from './validate.js';
+import { describeFsError, YamlFile } from './yaml-file.js';
+
+/** A definition found in a file, validated against its kind's schema when the kind is known. */
+export interface Definition {
+  kind: string;
+  body: Record<string, unknown>;
+  source: { file: string; line?: number };
+}
+
+export interface LoadedConfig {
+  configDir: string;
+  /** Files read, in order. */
+  files: string[];
+  settings: AgentSettings;
+  definitions: Definition[];
+  warnings: string[];
+}
+
+export interface LoadOptions {
+  configDir: string;
+  env?: EnvLookup;
+  /** Definition kinds the running subsystems handle, each with the schema of its body. */
+  definitionSchemas?: Readonly<Record<string, TSchema>>;
+}
+
+/** All the errors of one load; `message` is one line per error. */
+export class ConfigErrors extends Error {
+  constructor(readonly errors: ConfigError[]) {
+    super(errors.map((error) => error.message).join('\n'));
+    this.name = 'ConfigErrors';
+  }
+}
+
+const settingsValidator = new SchemaValidator(AgentSettingsSchema);
+
+type Fragment = Record<string, unknown>;
+
+export function loadConfig(options: LoadOptions): LoadedConfig {
+  const configDir = resolve(options.configDir);
+  const env = options.env ?? ((name: string) => process.env[name]);
+  const definitionSchemas = options.definitionSchemas ?? {};
+  const definitionValidators = new Map(
+    Object.entries(definitionSchemas).map(([kind, schema]) => [kind, new SchemaValidator(schema)]),
+  );
+
+  if (!existsSync(configDir) || !statSync(configDir).isDirectory()) {
+    throw new ConfigErrors([
+      new ConfigError({ file: configDir }, 'config dir does not exist or is not a directory'),
+    ]);
+  }
+
+  const errors: ConfigError[] = [];
+  const warnings: string[] = [];
+  const definitions: Definition[] = [];
+  const fragments: Fragment[] = [];
+  const files = configFiles(configDir, errors);
+
+  for (const path of files) {
+    let file: YamlFile;
+    try {
+      file = YamlFile.read(path, env);
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        errors.push(error);
+        continue;
+      }
+      throw error;
+    }
+    const split = splitFile(file, definitionSchemas, errors, warnings);
+    for (const { definition, path } of split.definitions) {
+      const validator = definitionValidators.get(definition.kind);
+      const result = validator?.validate(definition.body, file, path);
+      if (result) {
+        errors.push(...result.errors);
+        warnings.push(...result.warnings);
+        if (!result.errors.length) validator!.withDefaults(definition.body);
+      }
+      definitions.push(definition);
+    }
+    if (!split.settings) continue;
+    const result = settingsValidator.validate(split.settings, file);
+    errors.push(...result.errors);
+    warnings.push(...result.warnings);
+    fragments.push(split.settings);
+  }
+
+  if (errors.length) throw new ConfigErrors(errors);
+
+  const settings = settingsValidator.withDefaults<AgentSettings>(fragments.reduce(deepMerge, {}));
+  resolveEncryptionKey(settings, configDir, errors);
+  if (errors.length) throw new ConfigErrors(errors);
+  return { configDir, files, settings, definitions, warnings };
+}
+
+function configFiles(configDir: string, errors: ConfigError[]): string[] {
+  const files: string[] = [];
+  const agentYml = join(configDir, 'agent.yml');
+  if (existsSync(agentYml) || isDanglingLink(agentYml)) files.push(agentYml);
+  const confD = join(configDir, 'conf.d');
+  if (existsSync(confD)) {
+    try {
+      const names = readdirSync(confD)
+        .filter((name) => /\.ya?ml$/.test(name))
+        .sort();
+      files.push(...names.map((name) => join(confD, name)));
+    } catch (error) {
+      errors.push(new ConfigError({ file: confD }, `cannot list directory (${describeFsError(error)})`));
+    }
+  }
+  return files;
+}
+
+function isDanglingLink(path: string): boolean {
+  try {
+    readFileSync(path);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+}
+
+interface FoundDefinition {
+  definition: Definition;
+  /** Where the body sits in its file, to locate validation errors. */
+  path: Array<string | number>;
+}
+
+/** Separates definitions (keys that are definition kinds) from settings in one file. */
+function splitFile(
+  file: YamlFile,
+  kinds: Readonly<Record<string, TSchema>>,
+  errors: ConfigError[],
+  warnings: string[],
+): { settings?: Fragment; definitions: FoundDefinition[] } {
+  const data = file.data;
+  if (data === null || data === undefined) return { definitions: [] };
+  const definitions: FoundDefinition[] = [];
+
+  const takeDefinition = (kind: string, body: unknown, path: Array<string | number>) => {
+    // The definition's line is its `kind:` key, where an operator starts reading it.
+    const line = file.lineOfKey(path.slice(0, -1), kind);
+    if (!(kind in kinds)) {
+      warnings.push(
+        `${file.path}:${line ?? '?'}: ${kind}: no subsystem of this agent handles '${kind}' definitions, ignored`,
+      );
+      return;
+    }
+    if (!isPlainObject(body)) {
+      errors.push(new ConfigError({ file: file.path, line, key: kind }, 'expected a mapping'));
+      return;
+    }
+    definitions.push({ definition: { kind, body, source: { file: file.path, line } }, path: [...path] });
+  };
+
+  if (Array.isArray(data)) {
+    data.forEach((item, index) => {
+      const entries = isPlainObject(item) ? Object.entries(item) : [];
+      if (entries.length !== 1) {
+        errors.push(
+          new ConfigError(
+            { file: file.path, line: file.lineOf([index]), key: `[${index}]` },
+            'expected a definition: a mapping with one key such as check: or detector:',
+          ),
+        );
+        return;
+      }
+      const [kind, body] = entries[0]!;
+      takeDefinition(kind, body, [index, kind]);
+    });
+    return { definitions };
+  }
+
+  if (!isPlainObject(data)) {
+    errors.push(
+      new ConfigError({ file: file.path, line: 1 }, 'expected a mapping of settings or definitions'),
+    );
+    return { definitions };
+  }
+  const settings: Fragment = {};
+  for (const [key, value] of Object.entries(data)) {
+    if (key in kinds || KNOWN_DEFINITION_KINDS.has(key)) takeDefinition(key, value, [key]);
+    else settings[key] = value;
+  }
+  return { settings, definitions };
+}
+
+/** Definition kinds of the design; kept apart from settings even before a subsystem handles them. */
+const KNOWN_DEFINITION_KINDS = new Set(['detector', 'collector', 'check', 'handler', 'service', 'pack']);
+
+function resolveEncryptionKey(settings: AgentSettings, configDir: string, errors: ConfigError[]): void {
+  if (!settings.encryption_key_file) return;
+  const path = resolve(configDir, settings.encryption_key_file);
+  let key: string;
+  try {
+    key = readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    errors.push(
+      new ConfigError(
+        { file: path, key: 'encryption_key_file' },
+        `cannot read key file (${describeFsError(error)})`,
+      ),
+    );
+    return;
+  }
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(key)) {
+    errors.push(
+      new ConfigError({ file: path }, 'expected the base64 of 32 bytes, as printed by `opsbro agent keygen`'),
+    );
+    return;
+  }
+  settings.encryption_key = key;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Later fragments win; mappings merge key by key, lists and scalars are replaced. */
+function deepMerge(base: Fragment, overlay: Fragment): Fragment {
+  const merged: Fragment = { ...base };
+  for (const [key, value] of Object.entries(overlay)) {
+    const current = merged[key];
+    merged[key] =
+      isPlainObject(current) && isPlainObject(value) ? deepMerge(current, value) : structuredClone(value);
+  }
+  return merged;
+}

@@ -1,0 +1,139 @@
+// Validation of a settings fragment against the schema, turning Ajv's errors into operator messages
+// located in the YAML file: errors (refuse to start) and unknown keys (a warning, then ignored).
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { TSchema } from '@sinclair/typebox';
+import { ConfigError, formatConfigMessage, formatKeyPath } from './errors.js';
+import type { KeyPath, YamlFile } from './yaml-file.js';
+
+export interface ValidationResult {
+  errors: ConfigError[];
+  warnings: string[];
+}
+
+export class SchemaValidator {
+  private readonly check: ValidateFunction;
+  private readonly fill: ValidateFunction;
+
+  constructor(schema: TSchema) {
+    // verbose: errors carry the offending value and the schema's description, used in messages.
+    this.check = new Ajv({ allErrors: true, verbose: true, strict: false }).compile(
+      defaultedAreOptional(schema),
+    );
+    this.fill = new Ajv({ useDefaults: true, strict: false }).compile(schema);
+  }
+
+  /**
+   * Validates `data` (found at `basePath` in `file`). Unknown keys are removed from `data`
+   * and reported as warnings, so the rest of the agent never sees them.
+   */
+  validate(data: unknown, file: YamlFile, basePath: KeyPath = []): ValidationResult {
+    const result: ValidationResult = { errors: [], warnings: [] };
+    if (this.check(data)) return result;
+    for (const error of this.check.errors ?? []) {
+      const path = [...basePath, ...pointerToPath(error.instancePath)];
+      if (error.keyword === 'additionalProperties') {
+        const unknown = String((error.params as { additionalProperty: string }).additionalProperty);
+        const line = file.lineOfKey(path, unknown);
+        const key = formatKeyPath([...path, unknown]);
+        result.warnings.push(formatConfigMessage({ file: file.path, line, key }, 'unknown key, ignored'));
+        removeKey(data, pointerToPath(error.instancePath), unknown);
+        continue;
+      }
+      // A union reports every branch that failed; its own anyOf error says it better, once.
+      if (/\/anyOf\/\d+\//.test(error.schemaPath)) continue;
+      result.errors.push(
+        new ConfigError(
+          { file: file.path, line: file.lineOf(path), key: formatKeyPath(path) || undefined },
+          describe(error),
+        ),
+      );
+    }
+    result.errors.sort((a, b) => (a.location.line ?? 0) - (b.location.line ?? 0));
+    result.warnings.sort((a, b) => lineOfMessage(a) - lineOfMessage(b));
+    return result;
+  }
+
+  /** Fills defaults into an already valid object (mutates and returns it). */
+  withDefaults<T>(data: unknown): T {
+    this.fill(data);
+    return data as T;
+  }
+}
+
+function lineOfMessage(message: string): number {
+  return Number(/^[^:]*:(\d+):/.exec(message)?.[1] ?? 0);
+}
+
+function describe(error: ErrorObject): string {
+  const got = describeValue(error.data);
+  const description = (error.parentSchema as { description?: string } | undefined)?.description;
+  const params = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'type':
+      return `expected ${String(params.type)}, got ${got}`;
+    case 'anyOf': {
+      const options = ((error.schema as Array<{ const?: unknown }>) ?? [])
+        .map((branch) => branch.const)
+        .filter((value) => value !== undefined)
+        .map((value) => JSON.stringify(value).replace(/^"|"$/g, ''));
+      return options.length
+        ? `expected one of ${options.join(', ')}, got ${got}`
+        : `expected ${description ?? 'a valid value'}, got ${got}`;
+    }
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum':
+      return `expected a number ${String(params.comparison)} ${String(params.limit)}, got ${got}`;
+    case 'pattern':
+    case 'format':
+    case 'minLength':
+    case 'maxLength':
+      return `expected ${description ?? error.message ?? 'a valid value'}, got ${got}`;
+    case 'required':
+      return `missing required key '${String(params.missingProperty)}'`;
+    default:
+      return `${error.message ?? 'invalid value'}, got ${got}`;
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string')
+    return `string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
+  return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+function pointerToPath(pointer: string): Array<string | number> {
+  if (!pointer) return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((part) => (/^\d+$/.test(part) ? Number(part) : part));
+}
+
+function removeKey(root: unknown, path: Array<string | number>, key: string): void {
+  let node: unknown = root;
+  for (const part of path) node = (node as Record<string | number, unknown> | undefined)?.[part];
+  if (node && typeof node === 'object') delete (node as Record<string, unknown>)[key];
+}
+
+/**
+ * A deep copy of a JSON schema where a key with a default is not required: TypeBox lists every
+ * non-Optional key as required, but a key the defaults will fill may be left out of a file.
+ */
+function defaultedAreOptional(schema: unknown): TSchema {
+  if (Array.isArray(schema)) return schema.map(defaultedAreOptional) as unknown as TSchema;
+  if (typeof schema !== 'object' || schema === null) return schema as TSchema;
+  const source = schema as Record<string, unknown>;
+  const copy: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(source)) copy[key] = defaultedAreOptional(value);
+  if (Array.isArray(source.required) && source.properties) {
+    const properties = source.properties as Record<string, { default?: unknown }>;
+    copy.required = (source.required as string[]).filter((key) => properties[key]?.default === undefined);
+  }
+  return copy as TSchema;
+}

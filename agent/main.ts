@@ -1,0 +1,352 @@
+// The agent: loads configuration, takes the data dir, wires the subsystems, and runs them until
+// asked to stop. This is the only file that knows every subsystem; nothing imports it statically
+// (the CLI loads it on demand for `opsbro agent start`).
+import { hostname, networkInterfaces } from 'node:os';
+import { resolve } from 'node:path';
+import {
+  agentRoutes,
+  type AgentControl,
+  type AgentInfo,
+  type AgentStatus,
+  type ReloadOutcome,
+} from './agent-routes.js';
+import { HttpApi, listenerSecurityProblem } from './api/index.js';
+import {
+  type AgentSettings,
+  ConfigErrors,
+  defaultDataDir,
+  type LoadedConfig,
+  loadConfig,
+  packageVersion,
+  RESTART_ONLY_SETTINGS,
+} from './config/index.js';
+import { launchDaemon, isDaemonChild, reportToLauncher } from './daemon.js';
+import { type DataDir, openDataDir } from './datadir/index.js';
+import { EventBus } from './events/index.js';
+import { Logger, RotatingFile } from './log/index.js';
+import type { Subsystem, SubsystemState } from './subsystem.js';
+
+/** SIGTERM/SIGINT to exit: everything must be stopped within this budget. */
+export const STOP_BUDGET_MS = 5_000;
+
+export interface StartOptions {
+  configDir: string;
+  dataDir?: string;
+  daemon?: boolean;
+}
+
+/** Definition kinds handled by the subsystems of this build, with their schemas. None yet. */
+const DEFINITION_SCHEMAS = {};
+
+class Agent implements AgentControl {
+  private readonly events = new EventBus();
+  private readonly subsystems: Subsystem[] = [];
+  private readonly startedAt = new Date();
+  private readonly api: HttpApi;
+  private status: AgentStatus = 'initializing';
+  private stopping?: Promise<void>;
+
+  constructor(
+    private config: LoadedConfig,
+    private readonly dataDir: DataDir,
+    private readonly logger: Logger,
+  ) {
+    const { api } = config.settings;
+    this.api = new HttpApi({
+      bind: api.bind,
+      port: api.port,
+      socketPath: api.socket ? dataDir.apiSocket : undefined,
+      maxBodyBytes: api.max_body_bytes,
+      tokens: config.settings.auth.tokens,
+      logger: logger.child({ subsystem: 'api' }),
+    });
+    // Start order; stop runs in reverse. Later subsystems (gossip, checks, ...) are added here.
+    this.subsystems.push(this.api);
+    this.api.addRoutes(agentRoutes(this));
+    for (const subsystem of this.subsystems) if (subsystem.routes) this.api.addRoutes(subsystem.routes());
+  }
+
+  get settings(): AgentSettings {
+    return this.config.settings;
+  }
+
+  async start(): Promise<void> {
+    const started: Subsystem[] = [];
+    try {
+      for (const subsystem of this.subsystems) {
+        await subsystem.start();
+        started.push(subsystem);
+      }
+    } catch (error) {
+      // Nothing half-started: undo what did start before reporting the failure.
+      for (const subsystem of started.reverse()) await subsystem.stop().catch(() => undefined);
+      throw error;
+    }
+    this.status = 'ok';
+    this.logger.info('agent started', {
+      name: this.nodeName,
+      id: this.dataDir.nodeId,
+      version: packageVersion(),
+      datacenter: this.settings.datacenter,
+      data_dir: this.dataDir.path,
+      config_dir: this.config.configDir,
+      pid: process.pid,
+    });
+    if (!this.settings.encryption_key) {
+      this.logger.warn(
+        'no encryption_key set: the cluster is open to anyone who can reach it (opsbro agent keygen)',
+      );
+    }
+  }
+
+  /** Stops every subsystem in reverse order within STOP_BUDGET_MS. Idempotent. */
+  stop(reason: string): Promise<void> {
+    this.stopping ??= this.stopAll(reason);
+    return this.stopping;
+  }
+
+  requestStop(reason: string): void {
+    void this.stop(reason).then(() => process.exit(0));
+  }
+
+  private async stopAll(reason: string): Promise<void> {
+    this.status = 'stopping';
+    this.logger.info('agent stopping', { reason });
+    this.events.emit('agent-stopping', { reason });
+    const deadline = Date.now() + STOP_BUDGET_MS - 500;
+    for (const subsystem of [...this.subsystems].reverse()) {
+      const remainingMs = Math.max(0, deadline - Date.now());
+      const timedOut = await Promise.race([
+        subsystem.stop().then(
+          () => false,
+          (error: unknown) => {
+            this.logger.error('subsystem failed to stop cleanly', { subsystem: subsystem.name, error });
+            return false;
+          },
+        ),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(true), remainingMs).unref()),
+      ]);
+      if (timedOut)
+        this.logger.warn('subsystem did not stop in time, abandoned', { subsystem: subsystem.name });
+    }
+    this.dataDir.lock.release();
+    this.logger.info('agent stopped', { uptime_seconds: this.uptimeSeconds() });
+  }
+
+  reload(): ReloadOutcome {
+    const next = loadConfig({ configDir: this.config.configDir, definitionSchemas: DEFINITION_SCHEMAS });
+    const restartRequired = changedKeys(this.config.settings, next.settings).filter((key) =>
+      RESTART_ONLY_SETTINGS.some((prefix) => key === prefix || key.startsWith(`${prefix}.`)),
+    );
+    const groupsChanged = JSON.stringify(next.settings.groups) !== JSON.stringify(this.settings.groups);
+    // Restart-only settings keep their running values so info() keeps telling the truth.
+    const settings: AgentSettings = {
+      ...next.settings,
+      ...Object.fromEntries(
+        RESTART_ONLY_SETTINGS.filter((key) => !key.includes('.')).map((key) => [
+          key,
+          this.settings[key as keyof AgentSettings],
+        ]),
+      ),
+      log: { ...this.settings.log, level: next.settings.log.level },
+    };
+    this.config = { ...next, settings };
+    this.logger.setLevel(settings.log.level);
+    for (const subsystem of this.subsystems) subsystem.reload?.(settings);
+    if (groupsChanged) this.events.emit('groups-changed', { groups: settings.groups });
+    for (const warning of next.warnings) this.logger.warn(`config: ${warning}`);
+    if (restartRequired.length)
+      this.logger.warn('changed settings need a restart to apply', { keys: restartRequired.join(',') });
+    this.events.emit('config-reloaded', { warnings: next.warnings });
+    this.logger.info('configuration reloaded', {
+      files: next.files.length,
+      definitions: next.definitions.length,
+    });
+    return { warnings: next.warnings, restart_required: restartRequired };
+  }
+
+  info(): AgentInfo {
+    const memory = process.memoryUsage();
+    const subsystems: Record<string, SubsystemState> = {
+      config: this.config.warnings.length
+        ? { status: 'ok', message: `${this.config.warnings.length} warning(s)` }
+        : { status: 'ok' },
+    };
+    for (const subsystem of this.subsystems) subsystems[subsystem.name] = subsystem.state();
+    const tcp = this.api.tcpAddress;
+    return {
+      name: this.nodeName,
+      id: this.dataDir.nodeId,
+      version: packageVersion(),
+      datacenter: this.settings.datacenter,
+      groups: [...this.settings.groups].sort(),
+      addresses: interfaceAddresses(),
+      ports: { api: tcp?.port ?? this.settings.api.port },
+      api: {
+        tcp: `${tcp?.address ?? this.settings.api.bind}:${tcp?.port ?? this.settings.api.port}`,
+        socket: this.settings.api.socket ? this.dataDir.apiSocket : undefined,
+        auth: this.settings.auth.tokens.length > 0,
+      },
+      encryption: this.settings.encryption_key
+        ? { enabled: true }
+        : { enabled: false, warning: 'no encryption_key: the cluster is open (run `opsbro agent keygen`)' },
+      pid: process.pid,
+      node_version: process.version,
+      started_at: this.startedAt.toISOString(),
+      uptime_seconds: this.uptimeSeconds(),
+      memory: { rss_bytes: memory.rss, heap_used_bytes: memory.heapUsed, heap_total_bytes: memory.heapTotal },
+      state: this.overallStatus(subsystems),
+      subsystems,
+      config: {
+        dir: this.config.configDir,
+        files: this.config.files,
+        definitions: this.config.definitions.length,
+        warnings: this.config.warnings,
+      },
+      data_dir: this.dataDir.path,
+    };
+  }
+
+  private overallStatus(subsystems: Record<string, SubsystemState>): AgentStatus {
+    if (this.status !== 'ok') return this.status;
+    const states = Object.values(subsystems).map((state) => state.status);
+    if (states.includes('initializing')) return 'initializing';
+    if (states.some((state) => state === 'error' || state === 'degraded')) return 'degraded';
+    return 'ok';
+  }
+
+  private get nodeName(): string {
+    return this.settings.node_name || hostname();
+  }
+
+  private uptimeSeconds(): number {
+    return Math.round((Date.now() - this.startedAt.getTime()) / 1000);
+  }
+}
+
+/**
+ * `opsbro agent start`. Resolves only on failure to start (with the exit code); a running agent
+ * exits the process itself when stopped.
+ */
+export async function startAgent(options: StartOptions): Promise<number> {
+  const configDir = resolve(options.configDir);
+  let config: LoadedConfig;
+  try {
+    config = loadConfig({ configDir, definitionSchemas: DEFINITION_SCHEMAS });
+  } catch (error) {
+    return fail(
+      error instanceof ConfigErrors ? error.errors.map((e) => `config error: ${e.message}`) : [String(error)],
+    );
+  }
+  const { settings } = config;
+  const securityProblem = listenerSecurityProblem('the HTTP API', settings.api.bind, settings.auth.tokens);
+  if (securityProblem) return fail([`config error: ${securityProblem}`]);
+  const dataDirPath = resolve(options.dataDir ?? (settings.data_dir || defaultDataDir()));
+
+  if (options.daemon) {
+    const outcome = await launchDaemon({
+      args: ['agent', 'start', '--config-dir', configDir, '--data-dir', dataDirPath],
+      logFile: resolve(dataDirPath, 'logs', 'opsbro.log'),
+    });
+    if (outcome.type === 'failed') return fail([outcome.error]);
+    process.stdout.write(
+      `agent started in the background (pid ${outcome.pid}); logs: ${resolve(dataDirPath, 'logs', 'opsbro.log')}\n`,
+    );
+    return 0;
+  }
+
+  let dataDir: DataDir;
+  try {
+    dataDir = await openDataDir(dataDirPath);
+  } catch (error) {
+    return fail([error instanceof Error ? error.message : String(error)]);
+  }
+
+  const logFile = isDaemonChild()
+    ? new RotatingFile(dataDir.logFile, settings.log.max_size_mb * 1024 * 1024, settings.log.keep_files)
+    : undefined;
+  const logger = Logger.create({
+    level: settings.log.level,
+    format: settings.log.format,
+    sink: logFile ? { kind: 'file', file: logFile } : { kind: 'fd', fd: 1 },
+  });
+  for (const warning of config.warnings) logger.warn(`config: ${warning}`);
+  if (dataDir.lock.stalePid)
+    logger.warn('the previous agent on this data dir did not stop cleanly', { pid: dataDir.lock.stalePid });
+
+  const agent = new Agent(config, dataDir, logger);
+  try {
+    await agent.start();
+  } catch (error) {
+    dataDir.lock.release();
+    logger.error('agent failed to start', { error });
+    return fail([error instanceof Error ? error.message : String(error)]);
+  }
+  installSignalHandlers(agent, logger);
+  reportToLauncher({ type: 'ready', pid: process.pid });
+  return new Promise<number>(() => undefined);
+}
+
+function installSignalHandlers(agent: Agent, logger: Logger): void {
+  let signalled = false;
+  const onStopSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      logger.warn('second stop signal, exiting now', { signal });
+      process.exit(130);
+    }
+    signalled = true;
+    // A stop that overruns its budget must not leave a zombie agent holding ports.
+    setTimeout(() => {
+      logger.error('stop took longer than the budget, exiting', { budget_ms: STOP_BUDGET_MS });
+      process.exit(1);
+    }, STOP_BUDGET_MS).unref();
+    void agent.stop(`signal ${signal}`).then(() => process.exit(0));
+  };
+  process.on('SIGTERM', onStopSignal);
+  process.on('SIGINT', onStopSignal);
+  process.on('SIGHUP', () => {
+    try {
+      agent.reload();
+    } catch (error) {
+      const message =
+        error instanceof ConfigErrors ? error.errors.map((e) => e.message).join('; ') : String(error);
+      logger.error('reload refused, the running configuration is kept', { error: message });
+    }
+  });
+  process.on('uncaughtException', (error) => {
+    logger.error('uncaught exception, stopping', { error: error.stack ?? error.message });
+    void agent.stop('uncaught exception').finally(() => process.exit(1));
+  });
+}
+
+function fail(lines: string[]): number {
+  const message = lines.join('\n');
+  if (isDaemonChild()) reportToLauncher({ type: 'failed', error: message });
+  else for (const line of lines) process.stderr.write(`opsbro: ${line}\n`);
+  return 1;
+}
+
+function interfaceAddresses(): AgentInfo['addresses'] {
+  const addresses: AgentInfo['addresses'] = [];
+  for (const [name, entries] of Object.entries(networkInterfaces())) {
+    for (const entry of entries ?? []) {
+      if (!entry.internal) addresses.push({ interface: name, address: entry.address, family: entry.family });
+    }
+  }
+  return addresses;
+}
+
+/** Dotted keys whose values differ between two settings objects. */
+function changedKeys(before: unknown, after: unknown, prefix = ''): string[] {
+  if (isRecord(before) && isRecord(after)) {
+    const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+    return [...keys].flatMap((key) =>
+      changedKeys(before[key], after[key], prefix ? `${prefix}.${key}` : key),
+    );
+  }
+  return JSON.stringify(before) === JSON.stringify(after) ? [] : [prefix];
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,56 @@
+// The `opsbro` command: parses argv, talks to the local agent's HTTP API, prints.
+// Exit codes: 0 ok, 1 the operation failed, 2 the command line was wrong.
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { agentCommand } from './commands/agent.js';
+import { completionCommand } from './commands/completion.js';
+import { CliError, EXIT_ERROR, EXIT_OK, EXIT_USAGE } from './errors.js';
+
+function version(): string {
+  const manifest = new URL('../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('opsbro')
+    .description('opsbro: gossip-clustered monitoring agent')
+    .version(version(), '-V, --version')
+    .showSuggestionAfterError(true)
+    .showHelpAfterError('(run with --help for usage)');
+  // Commands appear here only when their subsystem exists in this build.
+  program.addCommand(agentCommand());
+  program.addCommand(completionCommand(() => program));
+  applyToTree(program, (command) => command.exitOverride());
+  return program;
+}
+
+function applyToTree(command: Command, apply: (command: Command) => void): void {
+  apply(command);
+  for (const sub of command.commands) applyToTree(sub, apply);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version requested explicitly are successes; everything else is a usage error.
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return EXIT_OK;
+      return EXIT_USAGE;
+    }
+    if (error instanceof CliError) {
+      process.stderr.write(`opsbro: ${error.message}\n`);
+      return error.exitCode;
+    }
+    process.stderr.write(
+      `opsbro: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    return EXIT_ERROR;
+  }
+}
+
+const code = await run(process.argv);
+// `agent start` keeps the process alive itself; everything else ends here.
+process.exitCode = code;

@@ -1,0 +1,248 @@
+// The agent as operators run it: refusing bad config, one agent per data dir, a stale lock after
+// SIGKILL, graceful stop, reload, daemon mode. Real processes, real sockets.
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  cleanupAll,
+  httpGet,
+  isAlive,
+  prepareAgentDirs,
+  runCli,
+  startAgent,
+  type TestAgentDirs,
+} from './helpers/agent-process.js';
+
+afterEach(cleanupAll);
+
+const start = (dirs: TestAgentDirs, extra: string[] = []) =>
+  runCli(['agent', 'start', '--config-dir', dirs.configDir, '--data-dir', dirs.dataDir, ...extra]);
+
+async function info(dirs: TestAgentDirs): Promise<Record<string, unknown>> {
+  const reply = await httpGet(`http://127.0.0.1:${dirs.port}/agent/info`);
+  expect(reply.status).toBe(200);
+  return JSON.parse(reply.body) as Record<string, unknown>;
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+describe('start refuses a bad configuration with one line and starts nothing', () => {
+  it.each([
+    [
+      'a wrong type',
+      'log:\n  level: 3\n',
+      (file: string) => `${file}:5: log.level: expected one of debug, info, warn, error, got number 3`,
+    ],
+    [
+      'a YAML error',
+      'groups: [a\n  b: c\n',
+      (file: string) => new RegExp(`^${file}:\\d+: YAML syntax error: `),
+    ],
+    [
+      'an unset variable',
+      'node_name: ${OPSBRO_TEST_UNSET_VAR}\n',
+      (file: string) =>
+        `${file}:4: environment variable OPSBRO_TEST_UNSET_VAR is not set (use \${OPSBRO_TEST_UNSET_VAR:-default} for a default)`,
+    ],
+  ])('%s', async (_what, yaml, expected) => {
+    const dirs = await prepareAgentDirs(yaml);
+    const result = start(dirs);
+    expect(result.code).toBe(1);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const message = lines[0]!.replace(/^opsbro: config error: /, '');
+    const want = expected(join(dirs.configDir, 'agent.yml'));
+    if (typeof want === 'string') expect(message).toBe(want);
+    else expect(message).toMatch(want);
+    expect(result.stdout).toBe('');
+    expect(existsSync(dirs.dataDir)).toBe(false);
+    expect(await portIsFree(dirs.port)).toBe(true);
+  });
+
+  it('an unreadable conf.d file', async () => {
+    const dirs = await prepareAgentDirs();
+    const confFile = join(dirs.configDir, 'conf.d', 'broken.yml');
+    writeFileSync(confFile, 'groups: [x]\n');
+    // Root reads any file whatever its mode, so make it unreadable by making it a dangling link.
+    const { rmSync, symlinkSync } = await import('node:fs');
+    rmSync(confFile);
+    symlinkSync(join(dirs.root, 'nowhere.yml'), confFile);
+    const result = start(dirs);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `opsbro: config error: ${confFile}: cannot read file (ENOENT: no such file)\n`,
+    );
+    expect(existsSync(dirs.dataDir)).toBe(false);
+  });
+
+  it('an API bound beyond loopback without authentication', async () => {
+    const dirs = await prepareAgentDirs();
+    writeFileSync(join(dirs.configDir, 'conf.d', 'api.yml'), 'api:\n  bind: 0.0.0.0\n');
+    const result = start(dirs);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      'opsbro: config error: the HTTP API would listen on 0.0.0.0, beyond loopback, without authentication: ' +
+        'add a token under auth.tokens (name and a secret of 16+ characters) or bind to 127.0.0.1\n',
+    );
+  });
+
+  it('a port already in use: clear error, exit 1, lock released', async () => {
+    const dirs = await prepareAgentDirs();
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(dirs.port, '127.0.0.1', resolve));
+    try {
+      const result = start(dirs);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(
+        `cannot listen for the API on 127.0.0.1:${dirs.port}: EADDRINUSE (address in use`,
+      );
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+    const agent = await startAgent(dirs);
+    expect(isAlive(agent.process.pid!)).toBe(true);
+  });
+});
+
+describe('data dir', () => {
+  it('keeps the node id across restarts and refuses a second agent on the same data dir', async () => {
+    const dirs = await prepareAgentDirs();
+    const first = await startAgent(dirs);
+    const { id } = await info(dirs);
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(readFileSync(join(dirs.dataDir, 'node-id'), 'utf8').trim()).toBe(id);
+    expect(readFileSync(join(dirs.dataDir, 'opsbro.pid'), 'utf8').trim()).toBe(String(first.process.pid));
+    expect(statSync(dirs.dataDir).mode & 0o777).toBe(0o700);
+
+    const second = start(dirs);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toBe(
+      `opsbro: data dir ${dirs.dataDir} is in use by another running agent (pid ${first.process.pid}); ` +
+        'stop it first (`opsbro agent stop`) or give this agent its own --data-dir\n',
+    );
+    expect(isAlive(first.process.pid!)).toBe(true);
+
+    first.process.kill('SIGTERM');
+    await first.exited;
+    await startAgent(dirs);
+    expect((await info(dirs)).id).toBe(id);
+  });
+
+  it('is not blocked by the lock of an agent killed with SIGKILL', async () => {
+    const dirs = await prepareAgentDirs();
+    const killed = await startAgent(dirs);
+    killed.process.kill('SIGKILL');
+    await killed.exited;
+    // The crash left its pidfile and socket behind.
+    expect(readFileSync(join(dirs.dataDir, 'opsbro.pid'), 'utf8').trim()).toBe(String(killed.process.pid));
+    expect(existsSync(join(dirs.dataDir, 'api.sock'))).toBe(true);
+
+    const restarted = await startAgent(dirs);
+    expect((await info(dirs)).pid).toBe(restarted.process.pid);
+    expect(restarted.output()).toMatch(new RegExp(`did not stop cleanly pid=${killed.process.pid}`));
+    const socketReply = await httpGet(`unix:${join(dirs.dataDir, 'api.sock')}:/agent/state`);
+    expect(socketReply.status).toBe(200);
+  });
+});
+
+describe('graceful stop', () => {
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    '%s stops within 5 s, exit 0, pidfile and socket removed',
+    async (signal) => {
+      const dirs = await prepareAgentDirs();
+      const agent = await startAgent(dirs);
+      const sentAt = Date.now();
+      agent.process.kill(signal);
+      const { code } = await agent.exited;
+      expect(Date.now() - sentAt).toBeLessThan(5000);
+      expect(code).toBe(0);
+      expect(agent.output()).toContain(`agent stopping reason="signal ${signal}"`);
+      expect(agent.output()).toContain('agent stopped');
+      expect(existsSync(join(dirs.dataDir, 'opsbro.pid'))).toBe(false);
+      expect(existsSync(join(dirs.dataDir, 'api.sock'))).toBe(false);
+      expect(await portIsFree(dirs.port)).toBe(true);
+    },
+  );
+
+  it('`opsbro agent stop` stops it and waits until it is gone', async () => {
+    const dirs = await prepareAgentDirs();
+    const agent = await startAgent(dirs);
+    const result = runCli(['agent', 'stop', '--api', `http://127.0.0.1:${dirs.port}`, '--json']);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({ stopped: true, pid: agent.process.pid });
+    expect((await agent.exited).code).toBe(0);
+  });
+});
+
+describe('reload', () => {
+  it('SIGHUP applies new groups and log level without a restart', async () => {
+    const dirs = await prepareAgentDirs('groups: [web]\n');
+    const agent = await startAgent(dirs);
+    expect((await info(dirs)).groups).toEqual(['web']);
+    writeFileSync(join(dirs.configDir, 'conf.d', 'groups.yml'), 'groups: [web, db]\nlog:\n  level: debug\n');
+    agent.process.kill('SIGHUP');
+    await expect.poll(async () => (await info(dirs)).groups).toEqual(['db', 'web']);
+    expect(agent.output()).toContain('configuration reloaded');
+    expect((await info(dirs)).pid).toBe(agent.process.pid);
+  });
+
+  it('a bad reload keeps the running configuration and says why', async () => {
+    const dirs = await prepareAgentDirs('groups: [web]\n');
+    const agent = await startAgent(dirs);
+    const broken = join(dirs.configDir, 'conf.d', 'broken.yml');
+    writeFileSync(broken, 'groups: [db\n');
+    const api = ['--api', `http://127.0.0.1:${dirs.port}`];
+    const result = runCli(['agent', 'reload', ...api]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `^opsbro: reload refused, the running configuration is kept: ${broken}:\\d+: YAML syntax error`,
+      ),
+    );
+
+    agent.process.kill('SIGHUP');
+    await expect.poll(() => agent.output()).toContain('reload refused, the running configuration is kept');
+    expect((await info(dirs)).groups).toEqual(['web']);
+
+    writeFileSync(broken, 'api:\n  port: 1\ngroups: [db]\n');
+    const fixed = runCli(['agent', 'reload', ...api, '--json']);
+    expect(fixed.code).toBe(0);
+    expect(JSON.parse(fixed.stdout)).toMatchObject({ reloaded: true, restart_required: ['api.port'] });
+    const after = await info(dirs);
+    expect(after.groups).toEqual(['db']);
+    // The port change needs a restart: the agent still answers on the old one.
+    expect((after.api as { tcp: string }).tcp).toBe(`127.0.0.1:${dirs.port}`);
+  });
+});
+
+describe('daemon mode', () => {
+  it('detaches, logs to a file in the data dir, and stops on request', async () => {
+    const dirs = await prepareAgentDirs();
+    const result = start(dirs, ['--daemon']);
+    expect(result.code).toBe(0);
+    const pid = Number(/pid (\d+)/.exec(result.stdout)?.[1]);
+    try {
+      expect(readFileSync(join(dirs.dataDir, 'opsbro.pid'), 'utf8').trim()).toBe(String(pid));
+      expect((await info(dirs)).pid).toBe(pid);
+      expect(readFileSync(join(dirs.dataDir, 'logs', 'opsbro.log'), 'utf8')).toContain('agent started');
+
+      const again = start(dirs, ['--daemon']);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain(`is in use by another running agent (pid ${pid})`);
+
+      const stop = runCli(['agent', 'stop', '--api', `unix:${join(dirs.dataDir, 'api.sock')}`]);
+      expect(stop.code).toBe(0);
+      expect(stop.stdout).toBe(`agent stopped (pid ${pid})\n`);
+      expect(isAlive(pid)).toBe(false);
+    } finally {
+      if (pid && isAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+});

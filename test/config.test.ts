@@ -1,0 +1,215 @@
+// Configuration loading: every error is one line naming file, line, key and what was expected.
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Type } from '@sinclair/typebox';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigErrors, loadConfig } from '../agent/config/index.js';
+import { cleanupAll, tempDir } from './helpers/agent-process.js';
+
+afterEach(cleanupAll);
+
+function configDir(files: Record<string, string>): string {
+  const dir = tempDir();
+  mkdirSync(join(dir, 'conf.d'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+function loadErrors(dir: string, env: Record<string, string> = {}): string[] {
+  try {
+    loadConfig({ configDir: dir, env: (name) => env[name] });
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigErrors);
+    return (error as ConfigErrors).errors.map((e) => e.message);
+  }
+  throw new Error('expected the configuration to be refused');
+}
+
+describe('loadConfig', () => {
+  it('gives every setting a default when agent.yml is empty or missing', () => {
+    for (const files of [{ 'agent.yml': '' }, {}] as Array<Record<string, string>>) {
+      const { settings, warnings } = loadConfig({ configDir: configDir(files) });
+      expect(settings.datacenter).toBe('dc1');
+      expect(settings.api).toEqual({ bind: '127.0.0.1', port: 6768, socket: true, max_body_bytes: 1048576 });
+      expect(settings.log.level).toBe('info');
+      expect(settings.groups).toEqual([]);
+      expect(warnings).toEqual([]);
+    }
+  });
+
+  it.each([
+    [
+      'bad indentation',
+      'datacenter: dc1\napi:\n  port: 1\n bind: x\n',
+      4,
+      'All mapping items must start at the same column',
+    ],
+    ['a duplicate key', 'datacenter: dc1\napi:\n  port: 1\napi:\n  port: 2\n', 4, 'Map keys must be unique'],
+    ['a tab', 'datacenter: dc1\n\tgroups: []\n', 2, 'Tabs are not allowed as indentation'],
+  ])('reports a YAML syntax error (%s) as one line with file and line', (_what, text, line, problem) => {
+    const dir = configDir({ 'agent.yml': text });
+    expect(loadErrors(dir)).toEqual([`${join(dir, 'agent.yml')}:${line}: YAML syntax error: ${problem}`]);
+  });
+
+  it('reports a wrong type with file, line, key and the expected type', () => {
+    const dir = configDir({ 'agent.yml': 'datacenter: dc1\napi:\n  bind: 127.0.0.1\n  port: "http"\n' });
+    expect(loadErrors(dir)).toEqual([
+      `${join(dir, 'agent.yml')}:4: api.port: expected integer, got string "http"`,
+    ]);
+  });
+
+  it('explains enums, ranges and patterns in operator terms', () => {
+    const dir = configDir({
+      'agent.yml':
+        'log:\n  level: loud\napi:\n  port: 70000\ndatacenter: "DC 1"\ngroups: [ok, "bad group"]\n',
+    });
+    const file = join(dir, 'agent.yml');
+    expect(loadErrors(dir)).toEqual([
+      `${file}:2: log.level: expected one of debug, info, warn, error, got string "loud"`,
+      `${file}:4: api.port: expected a number <= 65535, got number 70000`,
+      `${file}:5: datacenter: expected a DNS label of lowercase letters, digits and dashes, got string "DC 1"`,
+      `${file}:6: groups[1]: expected a group name of letters, digits, _ . -, got string "bad group"`,
+    ]);
+  });
+
+  it('warns about unknown keys with file and line, and ignores them', () => {
+    const dir = configDir({ 'agent.yml': 'datacenter: dc2\napi:\n  prot: 1234\nfrobnicate: true\n' });
+    const { settings, warnings } = loadConfig({ configDir: dir });
+    const file = join(dir, 'agent.yml');
+    expect(warnings).toEqual([
+      `${file}:3: api.prot: unknown key, ignored`,
+      `${file}:4: frobnicate: unknown key, ignored`,
+    ]);
+    expect(settings.datacenter).toBe('dc2');
+    expect(settings.api.port).toBe(6768);
+    expect(settings).not.toHaveProperty('frobnicate');
+  });
+
+  it('substitutes ${ENV}, typed when the whole plain value is a reference, with defaults', () => {
+    const dir = configDir({
+      'agent.yml': 'node_name: "web-${ROLE}"\napi:\n  port: ${API_PORT}\n  bind: ${API_BIND:-127.0.0.2}\n',
+    });
+    const { settings } = loadConfig({
+      configDir: dir,
+      env: (name) => ({ ROLE: 'front', API_PORT: '7001' })[name],
+    });
+    expect(settings.node_name).toBe('web-front');
+    expect(settings.api.port).toBe(7001);
+    expect(settings.api.bind).toBe('127.0.0.2');
+    const escaped = configDir({ 'agent.yml': 'node_name: "$${NOT_A_VAR}"\n' });
+    expect(loadConfig({ configDir: escaped, env: () => undefined }).settings.node_name).toBe('${NOT_A_VAR}');
+  });
+
+  it('refuses a reference to an unset variable, naming it and the line', () => {
+    const dir = configDir({ 'agent.yml': 'datacenter: dc1\nnode_name: ${NODE_NAME_UNSET}\n' });
+    expect(loadErrors(dir)).toEqual([
+      `${join(dir, 'agent.yml')}:2: environment variable NODE_NAME_UNSET is not set (use \${NODE_NAME_UNSET:-default} for a default)`,
+    ]);
+  });
+
+  it('refuses an environment value of the wrong type, at the line that references it', () => {
+    const dir = configDir({ 'agent.yml': 'api:\n  port: ${API_PORT}\n' });
+    expect(loadErrors(dir, { API_PORT: 'eighty' })).toEqual([
+      `${join(dir, 'agent.yml')}:2: api.port: expected integer, got string "eighty"`,
+    ]);
+  });
+
+  it('reports unreadable files: a directory in place of a file, a dangling link in conf.d', () => {
+    const dir = configDir({});
+    mkdirSync(join(dir, 'agent.yml'));
+    symlinkSync(join(dir, 'missing-target.yml'), join(dir, 'conf.d', '10-gone.yml'));
+    expect(loadErrors(dir)).toEqual([
+      `${join(dir, 'agent.yml')}: cannot read file (EISDIR: is a directory, expected a file)`,
+      `${join(dir, 'conf.d', '10-gone.yml')}: cannot read file (ENOENT: no such file)`,
+    ]);
+  });
+
+  it('refuses a missing config dir', () => {
+    const missing = join(tempDir(), 'nope');
+    expect(loadErrors(missing)).toEqual([`${missing}: config dir does not exist or is not a directory`]);
+  });
+
+  it('merges conf.d over agent.yml in name order: mappings key by key, lists replaced', () => {
+    const dir = configDir({
+      'agent.yml': 'datacenter: dc1\ngroups: [a]\napi:\n  port: 7000\n  socket: false\n',
+    });
+    writeFileSync(join(dir, 'conf.d', '20-late.yml'), 'api:\n  port: 7002\n');
+    writeFileSync(join(dir, 'conf.d', '10-early.yml'), 'api:\n  port: 7001\ngroups: [b, c]\n');
+    writeFileSync(join(dir, 'conf.d', 'notes.txt'), 'not yaml: [');
+    const { settings, files } = loadConfig({ configDir: dir });
+    expect(files.map((file) => file.slice(dir.length))).toEqual([
+      '/agent.yml',
+      '/conf.d/10-early.yml',
+      '/conf.d/20-late.yml',
+    ]);
+    expect(settings.api.port).toBe(7002);
+    expect(settings.api.socket).toBe(false);
+    expect(settings.groups).toEqual(['b', 'c']);
+  });
+
+  it('locates errors in the conf.d file that holds them', () => {
+    const dir = configDir({ 'agent.yml': 'datacenter: dc1\n' });
+    writeFileSync(join(dir, 'conf.d', 'api.yml'), '# api override\napi:\n  socket: "yes please"\n');
+    expect(loadErrors(dir)).toEqual([
+      `${join(dir, 'conf.d', 'api.yml')}:3: api.socket: expected boolean, got string "yes please"`,
+    ]);
+  });
+
+  it('separates definitions from settings and validates them against their kind', () => {
+    const dir = configDir({ 'agent.yml': 'datacenter: dc1\n' });
+    writeFileSync(join(dir, 'conf.d', 'probe.yml'), 'groups: [web]\nprobe:\n  interval: 5\n');
+    writeFileSync(
+      join(dir, 'conf.d', 'list.yml'),
+      '- probe:\n    interval: 10\n- probe:\n    interval: "often"\n',
+    );
+    const definitionSchemas = {
+      probe: Type.Object({ interval: Type.Integer(), enabled: Type.Boolean({ default: true }) }),
+    };
+    let errors: string[] = [];
+    try {
+      loadConfig({ configDir: dir, definitionSchemas });
+    } catch (error) {
+      errors = (error as ConfigErrors).errors.map((e) => e.message);
+    }
+    expect(errors).toEqual([
+      `${join(dir, 'conf.d', 'list.yml')}:4: [1].probe.interval: expected integer, got string "often"`,
+    ]);
+
+    writeFileSync(join(dir, 'conf.d', 'list.yml'), '- probe:\n    interval: 10\n');
+    const loaded = loadConfig({ configDir: dir, definitionSchemas });
+    expect(loaded.settings.groups).toEqual(['web']);
+    expect(
+      loaded.definitions.map((d) => [d.kind, d.body, d.source.file.slice(dir.length), d.source.line]),
+    ).toEqual([
+      ['probe', { interval: 10, enabled: true }, '/conf.d/list.yml', 1],
+      ['probe', { interval: 5, enabled: true }, '/conf.d/probe.yml', 2],
+    ]);
+  });
+
+  it('warns that a definition kind no subsystem handles is ignored', () => {
+    const dir = configDir({ 'agent.yml': 'check:\n  interval: 10s\n' });
+    const { warnings, definitions } = loadConfig({ configDir: dir });
+    expect(definitions).toEqual([]);
+    expect(warnings).toEqual([
+      `${join(dir, 'agent.yml')}:1: check: no subsystem of this agent handles 'check' definitions, ignored`,
+    ]);
+  });
+
+  it('reads the cluster key from encryption_key_file and checks its format', () => {
+    const dir = configDir({ 'agent.yml': 'encryption_key_file: cluster.key\n' });
+    const key = Buffer.alloc(32, 7).toString('base64');
+    writeFileSync(join(dir, 'cluster.key'), `${key}\n`);
+    expect(loadConfig({ configDir: dir }).settings.encryption_key).toBe(key);
+    writeFileSync(join(dir, 'cluster.key'), 'short\n');
+    expect(loadErrors(dir)).toEqual([
+      `${join(dir, 'cluster.key')}: expected the base64 of 32 bytes, as printed by \`opsbro agent keygen\``,
+    ]);
+  });
+
+  it('rejects a malformed inline encryption key', () => {
+    const dir = configDir({ 'agent.yml': 'encryption_key: "not-a-key"\n' });
+    expect(loadErrors(dir)[0]).toBe(
+      `${join(dir, 'agent.yml')}:1: encryption_key: expected the base64 of 32 bytes, as printed by \`opsbro agent keygen\`, got string "not-a-key"`,
+    );
+  });
+});
