@@ -33,6 +33,8 @@ export interface StartOptions {
   configDir: string;
   dataDir?: string;
   daemon?: boolean;
+  /** Shows that something is being waited for (the CLI passes its spinner). */
+  showWaiting?: (text: string) => { stop(): void };
 }
 
 /** Definition kinds handled by the subsystems of this build, with their schemas. None yet. */
@@ -244,10 +246,12 @@ export async function startAgent(options: StartOptions): Promise<number> {
   const dataDirPath = resolve(options.dataDir ?? (settings.data_dir || defaultDataDir()));
 
   if (options.daemon) {
+    const waiting = options.showWaiting?.('starting the agent in the background');
     const outcome = await launchDaemon({
       args: ['agent', 'start', '--config-dir', configDir, '--data-dir', dataDirPath],
       logFile: resolve(dataDirPath, 'logs', 'opsbro.log'),
     });
+    waiting?.stop();
     if (outcome.type === 'failed') return fail([outcome.error]);
     process.stdout.write(
       `agent started in the background (pid ${outcome.pid}); logs: ${resolve(dataDirPath, 'logs', 'opsbro.log')}\n`,

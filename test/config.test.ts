@@ -212,4 +212,29 @@ describe('loadConfig', () => {
       `${join(dir, 'agent.yml')}:1: encryption_key: expected the base64 of 32 bytes, as printed by \`opsbro agent keygen\`, got string "not-a-key"`,
     );
   });
+
+  it('reads definitions from packs; a pack of the same name in a later folder replaces the earlier', () => {
+    const dir = configDir({ 'agent.yml': '' });
+    const shipped = tempDir();
+    const local = join(dir, 'packs');
+    const write = (path: string, text: string) => {
+      mkdirSync(join(path, '..'), { recursive: true });
+      writeFileSync(path, text);
+    };
+    write(join(shipped, 'redis', 'detectors', 'redis.yml'), 'probe:\n  interval: 1\n');
+    write(join(shipped, 'linux', 'checks', 'cpu.yml'), '- probe:\n    interval: 2\n');
+    write(join(local, 'redis', 'detectors', 'redis.yml'), 'probe:\n  interval: 3\n');
+    write(join(local, 'redis', 'notes', 'ignored.yml'), 'probe:\n  interval: 4\n');
+    const definitionSchemas = { probe: Type.Object({ interval: Type.Integer() }) };
+    const loaded = loadConfig({ configDir: dir, definitionSchemas, packDirs: [shipped, local] });
+    expect(loaded.definitions.map((d) => [d.pack, d.body.interval])).toEqual([
+      ['linux', 2],
+      ['redis', 3],
+    ]);
+
+    write(join(local, 'redis', 'detectors', 'redis.yml'), 'probe:\n  interval: 3\ngroups: [x]\n');
+    expect(() => loadConfig({ configDir: dir, definitionSchemas, packDirs: [shipped, local] })).toThrow(
+      `${join(local, 'redis', 'detectors', 'redis.yml')}:3: groups: pack files hold definitions only (detector:, check:, ...); put settings in agent.yml or conf.d`,
+    );
+  });
 });

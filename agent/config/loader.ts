@@ -8,6 +8,7 @@ import { ConfigError } from './errors.js';
 import type { EnvLookup } from './env.js';
 import { type AgentSettings, AgentSettingsSchema } from './schema.js';
 import { SchemaValidator } from './validate.js';
+import { packageRoot } from './paths.js';
 import { describeFsError, YamlFile } from './yaml-file.js';
 
 /** A definition found in a file, validated against its kind's schema when the kind is known. */
@@ -15,6 +16,8 @@ export interface Definition {
   kind: string;
   body: Record<string, unknown>;
   source: { file: string; line?: number };
+  /** The pack that ships this definition, when it comes from one. */
+  pack?: string;
 }
 
 export interface LoadedConfig {
@@ -31,7 +34,15 @@ export interface LoadOptions {
   env?: EnvLookup;
   /** Definition kinds the running subsystems handle, each with the schema of its body. */
   definitionSchemas?: Readonly<Record<string, TSchema>>;
+  /**
+   * Folders of packs (packs/<name>/{detectors,collectors,checks,handlers}/*.yml). Default: the
+   * package's packs/ then <config-dir>/packs/; a pack in a later folder replaces one of the same name.
+   */
+  packDirs?: string[];
 }
+
+/** The folders of a pack that hold definitions. */
+const PACK_DEFINITION_FOLDERS = ['detectors', 'collectors', 'checks', 'handlers'];
 
 /** All the errors of one load; `message` is one line per error. */
 export class ConfigErrors extends Error {
@@ -63,9 +74,11 @@ export function loadConfig(options: LoadOptions): LoadedConfig {
   const warnings: string[] = [];
   const definitions: Definition[] = [];
   const fragments: Fragment[] = [];
-  const files = configFiles(configDir, errors);
+  const packDirs = options.packDirs ?? [join(packageRoot(), 'packs'), join(configDir, 'packs')];
+  const sources = [...configFiles(configDir, errors), ...packFiles(packDirs, errors)];
+  const files = sources.map((source) => source.path);
 
-  for (const path of files) {
+  for (const { path, pack } of sources) {
     let file: YamlFile;
     try {
       file = YamlFile.read(path, env);
@@ -78,6 +91,7 @@ export function loadConfig(options: LoadOptions): LoadedConfig {
     }
     const split = splitFile(file, definitionSchemas, errors, warnings);
     for (const { definition, path } of split.definitions) {
+      if (pack) definition.pack = pack;
       const validator = definitionValidators.get(definition.kind);
       const result = validator?.validate(definition.body, file, path);
       if (result) {
@@ -88,6 +102,16 @@ export function loadConfig(options: LoadOptions): LoadedConfig {
       definitions.push(definition);
     }
     if (!split.settings) continue;
+    if (pack && Object.keys(split.settings).length) {
+      const key = Object.keys(split.settings)[0]!;
+      errors.push(
+        new ConfigError(
+          { file: path, line: file.lineOfKey([], key), key },
+          `pack files hold definitions only (detector:, check:, ...); put settings in agent.yml or conf.d`,
+        ),
+      );
+      continue;
+    }
     const result = settingsValidator.validate(split.settings, file);
     errors.push(...result.errors);
     warnings.push(...result.warnings);
@@ -102,22 +126,52 @@ export function loadConfig(options: LoadOptions): LoadedConfig {
   return { configDir, files, settings, definitions, warnings };
 }
 
-function configFiles(configDir: string, errors: ConfigError[]): string[] {
-  const files: string[] = [];
+interface SourceFile {
+  path: string;
+  pack?: string;
+}
+
+function configFiles(configDir: string, errors: ConfigError[]): SourceFile[] {
+  const files: SourceFile[] = [];
   const agentYml = join(configDir, 'agent.yml');
-  if (existsSync(agentYml) || isDanglingLink(agentYml)) files.push(agentYml);
-  const confD = join(configDir, 'conf.d');
-  if (existsSync(confD)) {
-    try {
-      const names = readdirSync(confD)
-        .filter((name) => /\.ya?ml$/.test(name))
-        .sort();
-      files.push(...names.map((name) => join(confD, name)));
-    } catch (error) {
-      errors.push(new ConfigError({ file: confD }, `cannot list directory (${describeFsError(error)})`));
+  if (existsSync(agentYml) || isDanglingLink(agentYml)) files.push({ path: agentYml });
+  files.push(...yamlFilesIn(join(configDir, 'conf.d'), errors).map((path) => ({ path })));
+  return files;
+}
+
+function packFiles(packDirs: string[], errors: ConfigError[]): SourceFile[] {
+  const packs = new Map<string, string>();
+  for (const packDir of packDirs) {
+    for (const name of listDir(packDir, errors)) {
+      if (statSync(join(packDir, name), { throwIfNoEntry: false })?.isDirectory())
+        packs.set(name, join(packDir, name));
     }
   }
-  return files;
+  return [...packs.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .flatMap(([pack, dir]) =>
+      PACK_DEFINITION_FOLDERS.flatMap((folder) =>
+        yamlFilesIn(join(dir, folder), errors).map((path) => ({ path, pack })),
+      ),
+    );
+}
+
+/** *.yml and *.yaml files of a folder in name order; none when the folder does not exist. */
+function yamlFilesIn(dir: string, errors: ConfigError[]): string[] {
+  return listDir(dir, errors)
+    .filter((name) => /\.ya?ml$/.test(name))
+    .sort()
+    .map((name) => join(dir, name));
+}
+
+function listDir(dir: string, errors: ConfigError[]): string[] {
+  if (!existsSync(dir)) return [];
+  try {
+    return readdirSync(dir);
+  } catch (error) {
+    errors.push(new ConfigError({ file: dir }, `cannot list directory (${describeFsError(error)})`));
+    return [];
+  }
 }
 
 function isDanglingLink(path: string): boolean {

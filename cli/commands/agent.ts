@@ -39,6 +39,7 @@ export function agentCommand(): Command {
         configDir: options.configDir ?? defaultConfigDir(),
         dataDir: options.dataDir,
         daemon: options.daemon,
+        showWaiting: spinner,
       });
       process.exitCode = code;
     });
