@@ -10,7 +10,8 @@ import {
   type AgentStatus,
   type ReloadOutcome,
 } from './agent-routes.js';
-import { HttpApi, listenerSecurityProblem } from './api/index.js';
+import { constants as osConstants } from 'node:os';
+import { HttpApi } from './api/index.js';
 import {
   type AgentSettings,
   ConfigErrors,
@@ -76,8 +77,9 @@ class Agent implements AgentControl {
     const started: Subsystem[] = [];
     try {
       for (const subsystem of this.subsystems) {
-        await subsystem.start();
+        // Listed before it starts: a subsystem that fails halfway is stopped too.
         started.push(subsystem);
+        await subsystem.start();
       }
     } catch (error) {
       // Nothing half-started: undo what did start before reporting the failure.
@@ -135,8 +137,18 @@ class Agent implements AgentControl {
     this.logger.info('agent stopped', { uptime_seconds: this.uptimeSeconds() });
   }
 
+  /** Re-reads the configuration. A bad one is refused (logged, thrown) and the running one kept. */
   reload(): ReloadOutcome {
-    const next = loadConfig({ configDir: this.config.configDir, definitionSchemas: DEFINITION_SCHEMAS });
+    let next: LoadedConfig;
+    try {
+      next = loadConfig({ configDir: this.config.configDir, definitionSchemas: DEFINITION_SCHEMAS });
+    } catch (error) {
+      const message =
+        error instanceof ConfigErrors ? error.errors.map((e) => e.message).join('; ') : String(error);
+      this.logger.error('reload refused, the running configuration is kept', { error: message });
+      this.events.emit('config-reload-failed', { error: message });
+      throw error;
+    }
     const restartRequired = changedKeys(this.config.settings, next.settings).filter((key) =>
       RESTART_ONLY_SETTINGS.some((prefix) => key === prefix || key.startsWith(`${prefix}.`)),
     );
@@ -236,13 +248,13 @@ export async function startAgent(options: StartOptions): Promise<number> {
   try {
     config = loadConfig({ configDir, definitionSchemas: DEFINITION_SCHEMAS });
   } catch (error) {
-    return fail(
-      error instanceof ConfigErrors ? error.errors.map((e) => `config error: ${e.message}`) : [String(error)],
-    );
+    if (!(error instanceof ConfigErrors)) throw error;
+    return fail([
+      ...error.errors.map((e) => `config error: ${e.message}`),
+      ...error.warnings.map((warning) => `config warning: ${warning}`),
+    ]);
   }
   const { settings } = config;
-  const securityProblem = listenerSecurityProblem('the HTTP API', settings.api.bind, settings.auth.tokens);
-  if (securityProblem) return fail([`config error: ${securityProblem}`]);
   const dataDirPath = resolve(options.dataDir ?? (settings.data_dir || defaultDataDir()));
 
   if (options.daemon) {
@@ -296,7 +308,7 @@ function installSignalHandlers(agent: Agent, logger: Logger): void {
   const onStopSignal = (signal: NodeJS.Signals) => {
     if (signalled) {
       logger.warn('second stop signal, exiting now', { signal });
-      process.exit(130);
+      process.exit(128 + osConstants.signals[signal]);
     }
     signalled = true;
     // A stop that overruns its budget must not leave a zombie agent holding ports.
@@ -311,10 +323,8 @@ function installSignalHandlers(agent: Agent, logger: Logger): void {
   process.on('SIGHUP', () => {
     try {
       agent.reload();
-    } catch (error) {
-      const message =
-        error instanceof ConfigErrors ? error.errors.map((e) => e.message).join('; ') : String(error);
-      logger.error('reload refused, the running configuration is kept', { error: message });
+    } catch {
+      // reload() logged why; the running configuration stays.
     }
   });
   process.on('uncaughtException', (error) => {

@@ -15,8 +15,9 @@ export class AgentClient {
   private readonly token?: string;
 
   constructor(options: ApiOptions) {
-    this.target = options.api || process.env.OPSBRO_API || DEFAULT_API;
-    this.token = options.token || process.env.OPSBRO_TOKEN || undefined;
+    // Commander fills these from OPSBRO_API and OPSBRO_TOKEN when the flags are absent.
+    this.target = options.api || DEFAULT_API;
+    this.token = options.token || undefined;
     if (this.target.startsWith('unix:')) {
       this.base = { socketPath: this.target.slice('unix:'.length) };
     } else {
@@ -24,10 +25,13 @@ export class AgentClient {
       try {
         url = new URL(this.target);
       } catch {
-        throw new CliError(`--api ${this.target}: expected http://HOST:PORT or unix:/path/to/api.sock`, 2);
+        throw new CliError(
+          `--api/OPSBRO_API ${this.target}: expected http://HOST:PORT or unix:/path/to/api.sock`,
+          2,
+        );
       }
       if (url.protocol !== 'http:')
-        throw new CliError(`--api ${this.target}: only http:// and unix: are supported`, 2);
+        throw new CliError(`--api/OPSBRO_API ${this.target}: only http:// and unix: are supported`, 2);
       this.base = { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 80) };
     }
   }

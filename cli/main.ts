@@ -36,8 +36,10 @@ export async function run(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
   } catch (error) {
     if (error instanceof CommanderError) {
-      // Help and version requested explicitly are successes; everything else is a usage error.
+      // Help asked for (--help, `help`, --version) is a success; help shown because a command
+      // was missing, and every other parse error, is a usage error.
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return EXIT_OK;
+      if (error.code === 'commander.help' && error.exitCode === 0) return EXIT_OK;
       return EXIT_USAGE;
     }
     if (error instanceof CliError) {

@@ -1,6 +1,6 @@
 // The agent as operators run it: refusing bad config, one agent per data dir, a stale lock after
 // SIGKILL, graceful stop, reload, daemon mode. Real processes, real sockets.
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -88,9 +88,22 @@ describe('start refuses a bad configuration with one line and starts nothing', (
     const result = start(dirs);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
-      'opsbro: config error: the HTTP API would listen on 0.0.0.0, beyond loopback, without authentication: ' +
+      `opsbro: config error: ${join(dirs.configDir, 'conf.d', 'api.yml')}:2: api.bind: ` +
+        'the HTTP API would listen on 0.0.0.0, beyond loopback, without authentication: ' +
         'add a token under auth.tokens (name and a secret of 16+ characters) or bind to 127.0.0.1\n',
     );
+  });
+
+  it('a listener that fails halfway: nothing keeps running', async () => {
+    const dirs = await prepareAgentDirs();
+    // The API's unix socket path is taken by a directory: TCP binds first, then the socket fails.
+    mkdirSync(join(dirs.dataDir, 'api.sock'), { recursive: true, mode: 0o700 });
+    chmodSync(dirs.dataDir, 0o700);
+    const result = start(dirs);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('opsbro: ');
+    expect(await portIsFree(dirs.port)).toBe(true);
+    expect(existsSync(join(dirs.dataDir, 'opsbro.pid'))).toBe(false);
   });
 
   it('a port already in use: clear error, exit 1, lock released', async () => {
@@ -133,6 +146,25 @@ describe('data dir', () => {
     await first.exited;
     await startAgent(dirs);
     expect((await info(dirs)).id).toBe(id);
+  });
+
+  it('refuses a data dir other users can write to, or that belongs to another user', async () => {
+    const dirs = await prepareAgentDirs();
+    mkdirSync(dirs.dataDir, { mode: 0o700 });
+    chmodSync(dirs.dataDir, 0o1777);
+    const open = start(dirs);
+    expect(open.code).toBe(1);
+    expect(open.stderr).toBe(
+      `opsbro: refusing data dir ${dirs.dataDir}: other users can write to it (mode 1777); run chmod 700 ${dirs.dataDir}\n`,
+    );
+    expect(existsSync(join(dirs.dataDir, 'opsbro.pid'))).toBe(false);
+    chmodSync(dirs.dataDir, 0o700);
+    chownSync(dirs.dataDir, 65534, 65534);
+    const foreign = start(dirs);
+    expect(foreign.code).toBe(1);
+    expect(foreign.stderr).toContain(
+      `refusing data dir ${dirs.dataDir}: it belongs to uid 65534, not to the agent's user`,
+    );
   });
 
   it('is not blocked by the lock of an agent killed with SIGKILL', async () => {
@@ -207,8 +239,10 @@ describe('reload', () => {
       ),
     );
 
-    agent.process.kill('SIGHUP');
+    // Refused over the API: the agent's log says so too.
     await expect.poll(() => agent.output()).toContain('reload refused, the running configuration is kept');
+    agent.process.kill('SIGHUP');
+    await expect.poll(() => agent.output().split('reload refused').length).toBe(3);
     expect((await info(dirs)).groups).toEqual(['web']);
 
     writeFileSync(broken, 'api:\n  port: 1\ngroups: [db]\n');

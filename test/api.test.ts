@@ -90,6 +90,34 @@ describe('an agent without authentication, on loopback', () => {
     expect((await httpGet(`${base}/agent/state`)).status).toBe(200);
   });
 
+  it('refuses browsers: a foreign Host (DNS rebinding) or a cross-site Origin', async () => {
+    const rebound = await httpGet(`${base}/agent/stop`, {
+      method: 'POST',
+      headers: { host: 'rebind.example.com' },
+    });
+    expect(rebound.status).toBe(403);
+    expect(JSON.parse(rebound.body)).toEqual({
+      error:
+        'refused: Host "rebind.example.com" is not this machine; configure auth.tokens to serve other names',
+    });
+    const crossSite = await httpGet(`${base}/agent/stop`, {
+      method: 'POST',
+      headers: { origin: 'http://evil.example' },
+    });
+    expect(crossSite.status).toBe(403);
+    expect(JSON.parse(crossSite.body)).toEqual({ error: 'refused: cross-origin requests need auth.tokens' });
+    const host = base.slice('http://'.length);
+    const sameOrigin = await httpGet(`${base}/agent/state`, { headers: { origin: `http://${host}` } });
+    expect(sameOrigin.status).toBe(200);
+    expect(agent.process.exitCode).toBeNull();
+  });
+
+  it('answers a malformed URL with 400, not 500', async () => {
+    const reply = await httpGet(`${base}//[`);
+    expect(reply.status).toBe(400);
+    expect(JSON.parse(reply.body)).toEqual({ error: 'malformed request URL' });
+  });
+
   it('lists its routes', async () => {
     const routes = JSON.parse((await httpGet(`${base}/api/routes`)).body) as Array<{
       method: string;

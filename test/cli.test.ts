@@ -67,7 +67,7 @@ describe('usage', () => {
     expect(runCli(['agent', 'info', '--jsno']).code).toBe(2);
     const badApi = runCli(['agent', 'info', '--api', 'ftp://x']);
     expect(badApi.code).toBe(2);
-    expect(badApi.stderr).toBe('opsbro: --api ftp://x: only http:// and unix: are supported\n');
+    expect(badApi.stderr).toBe('opsbro: --api/OPSBRO_API ftp://x: only http:// and unix: are supported\n');
   });
 
   it('no command prints help and exits 2; --help exits 0 at every level', () => {
@@ -88,6 +88,14 @@ describe('usage', () => {
       expect(help.code, args.join(' ')).toBe(0);
       expect(help.stdout).toContain(`Usage: opsbro${args.length ? ' ' + args.join(' ') : ''}`);
     }
+  });
+
+  it('`help` and `help COMMAND` exit 0; a bad --timeout is a usage error', () => {
+    expect(runCli(['help']).code).toBe(0);
+    expect(runCli(['agent', 'help', 'info']).code).toBe(0);
+    const bad = runCli(['agent', 'stop', '--timeout', 'abc']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("argument 'abc' is invalid. expected a positive number of seconds");
   });
 
   it('shows only commands that exist in this build', () => {
@@ -149,8 +157,10 @@ describe('bash completion', () => {
     );
   });
 
-  it('completes directories after --config-dir', () => {
+  it('completes directories after --config-dir, nothing after an option that takes a value', () => {
     expect(complete(['opsbro', 'agent', 'start', '--config-dir', 'et'])).toEqual(['etc']);
+    expect(complete(['opsbro', 'agent', 'info', '--api', ''])).toEqual([]);
+    expect(complete(['opsbro', 'agent', 'he'])).toEqual(['help']);
   });
 
   it('refuses an unknown shell with a usage error', () => {

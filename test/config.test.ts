@@ -1,5 +1,5 @@
 // Configuration loading: every error is one line naming file, line, key and what was expected.
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -54,7 +54,7 @@ describe('loadConfig', () => {
   it('reports a wrong type with file, line, key and the expected type', () => {
     const dir = configDir({ 'agent.yml': 'datacenter: dc1\napi:\n  bind: 127.0.0.1\n  port: "http"\n' });
     expect(loadErrors(dir)).toEqual([
-      `${join(dir, 'agent.yml')}:4: api.port: expected integer, got string "http"`,
+      `${join(dir, 'agent.yml')}:4: api.port: expected an integer, got string "http"`,
     ]);
   });
 
@@ -110,7 +110,7 @@ describe('loadConfig', () => {
   it('refuses an environment value of the wrong type, at the line that references it', () => {
     const dir = configDir({ 'agent.yml': 'api:\n  port: ${API_PORT}\n' });
     expect(loadErrors(dir, { API_PORT: 'eighty' })).toEqual([
-      `${join(dir, 'agent.yml')}:2: api.port: expected integer, got string "eighty"`,
+      `${join(dir, 'agent.yml')}:2: api.port: expected an integer, got string "eighty"`,
     ]);
   });
 
@@ -151,7 +151,7 @@ describe('loadConfig', () => {
     const dir = configDir({ 'agent.yml': 'datacenter: dc1\n' });
     writeFileSync(join(dir, 'conf.d', 'api.yml'), '# api override\napi:\n  socket: "yes please"\n');
     expect(loadErrors(dir)).toEqual([
-      `${join(dir, 'conf.d', 'api.yml')}:3: api.socket: expected boolean, got string "yes please"`,
+      `${join(dir, 'conf.d', 'api.yml')}:3: api.socket: expected true or false, got string "yes please"`,
     ]);
   });
 
@@ -172,7 +172,7 @@ describe('loadConfig', () => {
       errors = (error as ConfigErrors).errors.map((e) => e.message);
     }
     expect(errors).toEqual([
-      `${join(dir, 'conf.d', 'list.yml')}:4: [1].probe.interval: expected integer, got string "often"`,
+      `${join(dir, 'conf.d', 'list.yml')}:4: [1].probe.interval: expected an integer, got string "often"`,
     ]);
 
     writeFileSync(join(dir, 'conf.d', 'list.yml'), '- probe:\n    interval: 10\n');
@@ -195,22 +195,109 @@ describe('loadConfig', () => {
     ]);
   });
 
-  it('reads the cluster key from encryption_key_file and checks its format', () => {
-    const dir = configDir({ 'agent.yml': 'encryption_key_file: cluster.key\n' });
+  it('reads the cluster key from encryption_key_file (relative to the config dir) and checks it', () => {
+    const dir = configDir({ 'agent.yml': 'datacenter: dc1\nencryption_key_file: cluster.key\n' });
     const key = Buffer.alloc(32, 7).toString('base64');
     writeFileSync(join(dir, 'cluster.key'), `${key}\n`);
     expect(loadConfig({ configDir: dir }).settings.encryption_key).toBe(key);
     writeFileSync(join(dir, 'cluster.key'), 'short\n');
     expect(loadErrors(dir)).toEqual([
-      `${join(dir, 'cluster.key')}: expected the base64 of 32 bytes, as printed by \`opsbro agent keygen\``,
+      `${join(dir, 'agent.yml')}:2: encryption_key_file: ${join(dir, 'cluster.key')} does not hold the base64 of 32 bytes, as printed by \`opsbro agent keygen\``,
+    ]);
+    rmSync(join(dir, 'cluster.key'));
+    expect(loadErrors(dir)).toEqual([
+      `${join(dir, 'agent.yml')}:2: encryption_key_file: cannot read ${join(dir, 'cluster.key')} (ENOENT: no such file)`,
     ]);
   });
 
-  it('rejects a malformed inline encryption key', () => {
-    const dir = configDir({ 'agent.yml': 'encryption_key: "not-a-key"\n' });
-    expect(loadErrors(dir)[0]).toBe(
-      `${join(dir, 'agent.yml')}:1: encryption_key: expected the base64 of 32 bytes, as printed by \`opsbro agent keygen\`, got string "not-a-key"`,
-    );
+  it('never echoes a secret in an error message', () => {
+    const dir = configDir({
+      'agent.yml': 'encryption_key: "not-a-key"\nauth:\n  tokens:\n    - name: ops\n      token: hunter2\n',
+    });
+    const file = join(dir, 'agent.yml');
+    expect(loadErrors(dir)).toEqual([
+      `${file}:1: encryption_key: expected the base64 of 32 bytes, as printed by \`opsbro agent keygen\`, got a value (hidden: it is a secret)`,
+      `${file}:5: auth.tokens[0].token: expected a secret of at least 16 characters, got a value (hidden: it is a secret)`,
+    ]);
+  });
+
+  it('locates cross-setting problems at the line that set the value in effect', () => {
+    const dir = configDir({ 'agent.yml': 'api:\n  bind: 127.0.0.1\n' });
+    writeFileSync(join(dir, 'conf.d', 'public.yml'), '# open it up\napi:\n  bind: 0.0.0.0\n');
+    expect(loadErrors(dir)).toEqual([
+      `${join(dir, 'conf.d', 'public.yml')}:3: api.bind: the HTTP API would listen on 0.0.0.0, beyond loopback, without authentication: add a token under auth.tokens (name and a secret of 16+ characters) or bind to 127.0.0.1`,
+    ]);
+    writeFileSync(join(dir, 'conf.d', 'public.yml'), 'api:\n  bind: 127.0.0.l\n');
+    expect(loadErrors(dir)).toEqual([
+      `${join(dir, 'conf.d', 'public.yml')}:2: api.bind: expected an IP address or localhost, got string "127.0.0.l"`,
+    ]);
+  });
+
+  it('shows unknown keys beside the errors they may explain', () => {
+    const dir = configDir({
+      'agent.yml': 'auth:\n  tokens:\n    - name: ops\n      tokn: abcdefghijklmnopq\n',
+    });
+    let thrown: ConfigErrors | undefined;
+    try {
+      loadConfig({ configDir: dir });
+    } catch (error) {
+      thrown = error as ConfigErrors;
+    }
+    const file = join(dir, 'agent.yml');
+    expect(thrown?.errors.map((e) => e.message)).toEqual([
+      `${file}:3: auth.tokens[0]: missing required key 'token'`,
+    ]);
+    expect(thrown?.warnings).toEqual([`${file}:4: auth.tokens[0].tokn: unknown key, ignored`]);
+  });
+
+  it('gives one message per key, and plain words for duplicates', () => {
+    const dir = configDir({ 'agent.yml': 'api:\n  port: -1.5\ngroups: [web, db, web]\n' });
+    const file = join(dir, 'agent.yml');
+    expect(loadErrors(dir)).toEqual([
+      `${file}:2: api.port: expected an integer, got number -1.5`,
+      `${file}:3: groups: expected no duplicates, but items 0 and 2 are the same`,
+    ]);
+  });
+
+  it('does not take built-in object property names for definition kinds', () => {
+    const dir = configDir({ 'agent.yml': 'constructor: {}\ntoString: 5\n' });
+    const { warnings, definitions } = loadConfig({ configDir: dir });
+    expect(definitions).toEqual([]);
+    expect(warnings).toEqual([
+      `${join(dir, 'agent.yml')}:1: constructor: unknown key, ignored`,
+      `${join(dir, 'agent.yml')}:2: toString: unknown key, ignored`,
+    ]);
+  });
+
+  it('refuses an agent.yml that is a dangling link instead of starting on defaults', () => {
+    const dir = configDir({});
+    symlinkSync(join(dir, 'gone.yml'), join(dir, 'agent.yml'));
+    expect(loadErrors(dir)).toEqual([`${join(dir, 'agent.yml')}: cannot read file (ENOENT: no such file)`]);
+  });
+
+  it('points an unclosed quote or bracket at the line that opens it; refuses several documents', () => {
+    const cases: Array<[string, number, string]> = [
+      ['datacenter: dc1\nnode_name: "web\ngroups: []\nlog: {}\n', 2, 'Missing closing "quote'],
+      [
+        'datacenter: dc1\ngroups: [web,\nnode_name: x\n',
+        2,
+        'Flow sequence in block collection must be sufficiently indented and end with a ]',
+      ],
+      [
+        'datacenter: dc1\n---\ngroups: []\n',
+        2,
+        'expected one document, found a second one (a line with ---)',
+      ],
+    ];
+    for (const [text, line, problem] of cases) {
+      const dir = configDir({ 'agent.yml': text });
+      expect(loadErrors(dir)).toEqual([`${join(dir, 'agent.yml')}:${line}: YAML syntax error: ${problem}`]);
+    }
+  });
+
+  it('resolves a relative data_dir against the config dir', () => {
+    const dir = configDir({ 'agent.yml': 'data_dir: state\n' });
+    expect(loadConfig({ configDir: dir }).settings.data_dir).toBe(join(dir, 'state'));
   });
 
   it('reads definitions from packs; a pack of the same name in a later folder replaces the earlier', () => {

@@ -8,4 +8,4 @@ export {
   type RequestContext,
   type HttpMethod,
 } from './router.js';
-export { listenerSecurityProblem, isLoopback, TokenAuthenticator, type ApiToken } from './auth.js';
+export { isLoopback, TokenAuthenticator, type ApiToken } from './auth.js';

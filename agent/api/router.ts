@@ -40,7 +40,9 @@ interface CompiledRoute extends Route {
 export type RouteMatch =
   | { kind: 'found'; route: Route; params: Record<string, string> }
   | { kind: 'wrong-method'; allowed: HttpMethod[] }
-  | { kind: 'not-found' };
+  | { kind: 'not-found' }
+  /** A parameter with broken percent-encoding. */
+  | { kind: 'bad-path' };
 
 export class Router {
   private readonly routes: CompiledRoute[] = [];
@@ -74,7 +76,11 @@ export class Router {
         continue;
       }
       const params: Record<string, string> = {};
-      route.names.forEach((name, index) => (params[name] = decodeURIComponent(found[index + 1] ?? '')));
+      try {
+        route.names.forEach((name, index) => (params[name] = decodeURIComponent(found[index + 1] ?? '')));
+      } catch {
+        return { kind: 'bad-path' };
+      }
       return { kind: 'found', route, params };
     }
     return allowed.length ? { kind: 'wrong-method', allowed } : { kind: 'not-found' };

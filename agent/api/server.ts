@@ -4,7 +4,7 @@ import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../log/index.js';
 import type { Subsystem, SubsystemState } from '../subsystem.js';
-import { TokenAuthenticator, type ApiToken } from './auth.js';
+import { isLoopback, TokenAuthenticator, type ApiToken } from './auth.js';
 import { HttpError, type Route, Router } from './router.js';
 
 export interface HttpApiOptions {
@@ -50,12 +50,33 @@ export class HttpApi implements Subsystem {
   }
 
   async start(): Promise<void> {
+    try {
+      await this.listenAll();
+    } catch (error) {
+      // Nothing half-started: close whatever did open before reporting the failure.
+      await this.stop();
+      throw error;
+    }
+    this.status = { status: 'ok' };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.servers.splice(0).map(closeServer));
+    if (this.options.socketPath) rmSync(this.options.socketPath, { force: true });
+    this.status = { status: 'stopped' };
+  }
+
+  state(): SubsystemState {
+    return this.status;
+  }
+
+  private async listenAll(): Promise<void> {
     const { bind, port, socketPath, logger } = this.options;
     const tcp = this.createServer(false);
+    this.servers.push(tcp);
     await listen(tcp, { host: bind, port }, `API on ${bind}:${port}`);
     const bound = tcp.address();
     if (bound && typeof bound === 'object') this.tcpAddress = { address: bound.address, port: bound.port };
-    this.servers.push(tcp);
 
     if (socketPath) {
       if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
@@ -64,37 +85,16 @@ export class HttpApi implements Subsystem {
         // We hold the data-dir lock, so a socket file left here is a dead agent's.
         rmSync(socketPath, { force: true });
         const local = this.createServer(true);
+        this.servers.push(local);
         await listen(local, { path: socketPath }, `API on unix socket ${socketPath}`);
         chmodSync(socketPath, 0o600);
-        this.servers.push(local);
       }
     }
-    this.status = { status: 'ok' };
     logger.info('API listening', {
       address: `${this.tcpAddress?.address}:${this.tcpAddress?.port}`,
       socket: socketPath,
       auth: this.auth.enabled ? 'tokens' : 'none',
     });
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all(
-      this.servers.map(
-        (server) =>
-          new Promise<void>((resolve) => {
-            server.close(() => resolve());
-            server.closeIdleConnections();
-            // Clients still mid-request get a short grace, then are cut: stop must stay quick.
-            setTimeout(() => server.closeAllConnections(), 500).unref();
-          }),
-      ),
-    );
-    if (this.options.socketPath) rmSync(this.options.socketPath, { force: true });
-    this.status = { status: 'stopped' };
-  }
-
-  state(): SubsystemState {
-    return this.status;
   }
 
   private createServer(isUnixSocket: boolean): Server {
@@ -115,17 +115,19 @@ export class HttpApi implements Subsystem {
     response: ServerResponse,
     isUnixSocket: boolean,
   ): Promise<void> {
-    const url = new URL(request.url ?? '/', 'http://agent');
-    // The unix socket is mode 0600: whoever reaches it already is the agent's user.
-    const principal =
-      isUnixSocket || !this.auth.enabled ? 'local' : this.auth.authenticate(request.headers.authorization);
-    if (!principal) {
-      response.setHeader('WWW-Authenticate', 'Bearer realm="opsbro"');
-      return sendJson(response, 401, {
-        error: 'authentication required: send Authorization: Bearer <token>',
-      });
+    const principal = this.authenticate(request, isUnixSocket);
+    if (principal instanceof HttpError) {
+      if (principal.status === 401) response.setHeader('WWW-Authenticate', 'Bearer realm="opsbro"');
+      return sendJson(response, principal.status, { error: principal.message });
+    }
+    let url: URL;
+    try {
+      url = new URL(request.url ?? '/', 'http://agent');
+    } catch {
+      return sendJson(response, 400, { error: 'malformed request URL' });
     }
     const match = this.router.match(request.method ?? 'GET', url.pathname);
+    if (match.kind === 'bad-path') return sendJson(response, 400, { error: 'malformed request URL' });
     if (match.kind === 'not-found')
       return sendJson(response, 404, { error: `no such endpoint: ${url.pathname}` });
     if (match.kind === 'wrong-method') {
@@ -152,6 +154,42 @@ export class HttpApi implements Subsystem {
       sendJson(response, 500, { error: 'internal error (see the agent log)' });
     }
   }
+
+  /**
+   * Who is calling, or why the request is refused. The unix socket is mode 0600: whoever reaches
+   * it already is the agent's user. Without tokens the TCP API is on loopback and trusts local
+   * processes, but not browsers: a page of another site must not drive the agent from the
+   * visitor's machine (Origin), nor through a DNS name rebound to 127.0.0.1 (Host).
+   */
+  private authenticate(request: IncomingMessage, isUnixSocket: boolean): string | HttpError {
+    if (isUnixSocket) return 'unix-socket';
+    if (this.auth.enabled) {
+      const name = this.auth.authenticate(request.headers.authorization);
+      return name
+        ? `token:${name}`
+        : new HttpError(401, 'authentication required: send Authorization: Bearer <token>');
+    }
+    const host = request.headers.host ?? '';
+    if (host && !isLoopbackHost(host)) {
+      return new HttpError(
+        403,
+        `refused: Host ${JSON.stringify(host)} is not this machine; configure auth.tokens to serve other names`,
+      );
+    }
+    const origin = request.headers.origin;
+    if (origin !== undefined && origin !== `http://${host}`) {
+      return new HttpError(403, 'refused: cross-origin requests need auth.tokens');
+    }
+    return 'loopback';
+  }
+}
+
+/** `localhost`, `127.x.y.z` or `[::1]`, with or without a port. */
+function isLoopbackHost(hostHeader: string): boolean {
+  const hostname = hostHeader.startsWith('[')
+    ? hostHeader.slice(1, hostHeader.indexOf(']'))
+    : (hostHeader.split(':')[0] ?? '');
+  return isLoopback(hostname);
 }
 
 function listen(
@@ -165,6 +203,16 @@ function listen(
       reject(new Error(`cannot listen for the ${what}: ${error.code ?? error.message}${hint}`));
     });
     server.listen(options, () => resolve());
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+    server.closeIdleConnections();
+    // Clients still mid-request get a short grace, then are cut: stop must stay quick.
+    setTimeout(() => server.closeAllConnections(), 500).unref();
   });
 }
 

@@ -4,3 +4,4 @@ export { ConfigError } from './errors.js';
 export { AgentSettingsSchema, RESTART_ONLY_SETTINGS, type AgentSettings } from './schema.js';
 export { packageRoot, packageVersion, defaultConfigDir, defaultDataDir } from './paths.js';
 export { describeFsError } from './yaml-file.js';
+export { isLoopback, isBindAddress } from './addresses.js';

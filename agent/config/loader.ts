@@ -1,15 +1,17 @@
-// Loading the whole configuration: <config-dir>/agent.yml, then conf.d/*.yml in name order.
-// Each file may hold agent settings (merged, later files win) and definitions (detector:, check:,
-// handler:, ... one object per file or a list). Everything is validated before anything starts.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+// Loading the whole configuration: <config-dir>/agent.yml, then conf.d/*.yml in name order, then
+// packs' definition files. A file may hold agent settings (merged, later files win) and
+// definitions (detector:, check:, handler:, ... one object per file or a list). Everything is
+// validated before anything starts.
+import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
+import { isBindAddress, isLoopback } from './addresses.js';
 import { ConfigError } from './errors.js';
 import type { EnvLookup } from './env.js';
+import { packageRoot } from './paths.js';
 import { type AgentSettings, AgentSettingsSchema } from './schema.js';
 import { SchemaValidator } from './validate.js';
-import { packageRoot } from './paths.js';
-import { describeFsError, YamlFile } from './yaml-file.js';
+import { describeFsError, type KeyPath, YamlFile } from './yaml-file.js';
 
 /** A definition found in a file, validated against its kind's schema when the kind is known. */
 export interface Definition {
@@ -26,6 +28,7 @@ export interface LoadedConfig {
   files: string[];
   settings: AgentSettings;
   definitions: Definition[];
+  /** One line each: file:line: key: problem. */
   warnings: string[];
 }
 
@@ -41,20 +44,32 @@ export interface LoadOptions {
   packDirs?: string[];
 }
 
-/** The folders of a pack that hold definitions. */
-const PACK_DEFINITION_FOLDERS = ['detectors', 'collectors', 'checks', 'handlers'];
-
-/** All the errors of one load; `message` is one line per error. */
+/** All the errors of one load, and the warnings that may explain them (an unknown key is often a typo). */
 export class ConfigErrors extends Error {
-  constructor(readonly errors: ConfigError[]) {
+  constructor(
+    readonly errors: ConfigError[],
+    readonly warnings: string[] = [],
+  ) {
     super(errors.map((error) => error.message).join('\n'));
     this.name = 'ConfigErrors';
   }
 }
 
+/** The folders of a pack that hold definitions. */
+const PACK_DEFINITION_FOLDERS = ['detectors', 'collectors', 'checks', 'handlers'];
+
+/** Definition kinds of the design; kept apart from settings even before a subsystem handles them. */
+const KNOWN_DEFINITION_KINDS = new Set(['detector', 'collector', 'check', 'handler', 'service', 'pack']);
+
 const settingsValidator = new SchemaValidator(AgentSettingsSchema);
 
 type Fragment = Record<string, unknown>;
+
+/** The settings one file contributed, kept with the file to locate cross-file problems. */
+interface FileSettings {
+  file: YamlFile;
+  data: Fragment;
+}
 
 export function loadConfig(options: LoadOptions): LoadedConfig {
   const configDir = resolve(options.configDir);
@@ -71,12 +86,11 @@ export function loadConfig(options: LoadOptions): LoadedConfig {
   }
 
   const errors: ConfigError[] = [];
-  const warnings: string[] = [];
+  const warnings: ConfigError[] = [];
   const definitions: Definition[] = [];
-  const fragments: Fragment[] = [];
+  const contributions: FileSettings[] = [];
   const packDirs = options.packDirs ?? [join(packageRoot(), 'packs'), join(configDir, 'packs')];
   const sources = [...configFiles(configDir, errors), ...packFiles(packDirs, errors)];
-  const files = sources.map((source) => source.path);
 
   for (const { path, pack } of sources) {
     let file: YamlFile;
@@ -90,10 +104,10 @@ export function loadConfig(options: LoadOptions): LoadedConfig {
       throw error;
     }
     const split = splitFile(file, definitionSchemas, errors, warnings);
-    for (const { definition, path } of split.definitions) {
+    for (const { definition, path: bodyPath } of split.definitions) {
       if (pack) definition.pack = pack;
       const validator = definitionValidators.get(definition.kind);
-      const result = validator?.validate(definition.body, file, path);
+      const result = validator?.validate(definition.body, file, bodyPath);
       if (result) {
         errors.push(...result.errors);
         warnings.push(...result.warnings);
@@ -107,7 +121,7 @@ export function loadConfig(options: LoadOptions): LoadedConfig {
       errors.push(
         new ConfigError(
           { file: path, line: file.lineOfKey([], key), key },
-          `pack files hold definitions only (detector:, check:, ...); put settings in agent.yml or conf.d`,
+          'pack files hold definitions only (detector:, check:, ...); put settings in agent.yml or conf.d',
         ),
       );
       continue;
@@ -115,15 +129,91 @@ export function loadConfig(options: LoadOptions): LoadedConfig {
     const result = settingsValidator.validate(split.settings, file);
     errors.push(...result.errors);
     warnings.push(...result.warnings);
-    fragments.push(split.settings);
+    contributions.push({ file, data: split.settings });
   }
 
-  if (errors.length) throw new ConfigErrors(errors);
+  const warningLines = warnings.map((warning) => warning.message);
+  if (errors.length) throw new ConfigErrors(errors, warningLines);
 
-  const settings = settingsValidator.withDefaults<AgentSettings>(fragments.reduce(deepMerge, {}));
-  resolveEncryptionKey(settings, configDir, errors);
-  if (errors.length) throw new ConfigErrors(errors);
-  return { configDir, files, settings, definitions, warnings };
+  const settings = settingsValidator.withDefaults<AgentSettings>(
+    contributions.map((contribution) => contribution.data).reduce(deepMerge, {}),
+  );
+  const located = (path: KeyPath) => locate(contributions, path);
+  checkListeners(settings, located, errors);
+  resolvePaths(settings, configDir, located, errors);
+  if (errors.length) throw new ConfigErrors(errors, warningLines);
+  return {
+    configDir,
+    files: sources.map((source) => source.path),
+    settings,
+    definitions,
+    warnings: warningLines,
+  };
+}
+
+/** Where the value in effect for `path` was written: the last file that set it. */
+function locate(contributions: FileSettings[], path: KeyPath): { file: string; line?: number; key: string } {
+  const key = path.join('.');
+  for (const { file, data } of [...contributions].reverse()) {
+    let node: unknown = data;
+    for (const part of path) node = isPlainObject(node) ? node[part] : undefined;
+    if (node !== undefined) return { file: file.path, line: file.lineOf(path), key };
+  }
+  return { file: '(default)', key };
+}
+
+type Locator = (path: KeyPath) => { file: string; line?: number; key: string };
+
+/** DESIGN.md: a listener beyond loopback requires authentication to be configured. */
+function checkListeners(settings: AgentSettings, locate: Locator, errors: ConfigError[]): void {
+  const { bind } = settings.api;
+  if (!isBindAddress(bind)) {
+    errors.push(
+      new ConfigError(
+        locate(['api', 'bind']),
+        `expected an IP address or localhost, got string ${JSON.stringify(bind)}`,
+      ),
+    );
+  } else if (!isLoopback(bind) && settings.auth.tokens.length === 0) {
+    errors.push(
+      new ConfigError(
+        locate(['api', 'bind']),
+        `the HTTP API would listen on ${bind}, beyond loopback, without authentication: ` +
+          'add a token under auth.tokens (name and a secret of 16+ characters) or bind to 127.0.0.1',
+      ),
+    );
+  }
+}
+
+/** Relative paths in settings are relative to the config dir, wherever the agent was started. */
+function resolvePaths(
+  settings: AgentSettings,
+  configDir: string,
+  locate: Locator,
+  errors: ConfigError[],
+): void {
+  if (settings.data_dir) settings.data_dir = resolve(configDir, settings.data_dir);
+  if (!settings.encryption_key_file) return;
+  const path = resolve(configDir, settings.encryption_key_file);
+  let key: string;
+  try {
+    key = readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    errors.push(
+      new ConfigError(locate(['encryption_key_file']), `cannot read ${path} (${describeFsError(error)})`),
+    );
+    return;
+  }
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(key)) {
+    errors.push(
+      new ConfigError(
+        locate(['encryption_key_file']),
+        `${path} does not hold the base64 of 32 bytes, as printed by \`opsbro agent keygen\``,
+      ),
+    );
+    return;
+  }
+  settings.encryption_key = key;
 }
 
 interface SourceFile {
@@ -134,7 +224,8 @@ interface SourceFile {
 function configFiles(configDir: string, errors: ConfigError[]): SourceFile[] {
   const files: SourceFile[] = [];
   const agentYml = join(configDir, 'agent.yml');
-  if (existsSync(agentYml) || isDanglingLink(agentYml)) files.push({ path: agentYml });
+  // lstat: a dangling link is there, and reading it must fail loudly, not fall back to defaults.
+  if (lstatSync(agentYml, { throwIfNoEntry: false })) files.push({ path: agentYml });
   files.push(...yamlFilesIn(join(configDir, 'conf.d'), errors).map((path) => ({ path })));
   return files;
 }
@@ -174,15 +265,6 @@ function listDir(dir: string, errors: ConfigError[]): string[] {
   }
 }
 
-function isDanglingLink(path: string): boolean {
-  try {
-    readFileSync(path);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ENOENT';
-  }
-}
-
 interface FoundDefinition {
   definition: Definition;
   /** Where the body sits in its file, to locate validation errors. */
@@ -194,18 +276,22 @@ function splitFile(
   file: YamlFile,
   kinds: Readonly<Record<string, TSchema>>,
   errors: ConfigError[],
-  warnings: string[],
+  warnings: ConfigError[],
 ): { settings?: Fragment; definitions: FoundDefinition[] } {
   const data = file.data;
   if (data === null || data === undefined) return { definitions: [] };
   const definitions: FoundDefinition[] = [];
+  const isKind = (key: string) => Object.hasOwn(kinds, key) || KNOWN_DEFINITION_KINDS.has(key);
 
   const takeDefinition = (kind: string, body: unknown, path: Array<string | number>) => {
     // The definition's line is its `kind:` key, where an operator starts reading it.
     const line = file.lineOfKey(path.slice(0, -1), kind);
-    if (!(kind in kinds)) {
+    if (!Object.hasOwn(kinds, kind)) {
       warnings.push(
-        `${file.path}:${line ?? '?'}: ${kind}: no subsystem of this agent handles '${kind}' definitions, ignored`,
+        new ConfigError(
+          { file: file.path, line, key: kind },
+          `no subsystem of this agent handles '${kind}' definitions, ignored`,
+        ),
       );
       return;
     }
@@ -219,7 +305,7 @@ function splitFile(
   if (Array.isArray(data)) {
     data.forEach((item, index) => {
       const entries = isPlainObject(item) ? Object.entries(item) : [];
-      if (entries.length !== 1) {
+      if (entries.length !== 1 || !isKind(entries[0]![0])) {
         errors.push(
           new ConfigError(
             { file: file.path, line: file.lineOf([index]), key: `[${index}]` },
@@ -242,37 +328,10 @@ function splitFile(
   }
   const settings: Fragment = {};
   for (const [key, value] of Object.entries(data)) {
-    if (key in kinds || KNOWN_DEFINITION_KINDS.has(key)) takeDefinition(key, value, [key]);
+    if (isKind(key)) takeDefinition(key, value, [key]);
     else settings[key] = value;
   }
   return { settings, definitions };
-}
-
-/** Definition kinds of the design; kept apart from settings even before a subsystem handles them. */
-const KNOWN_DEFINITION_KINDS = new Set(['detector', 'collector', 'check', 'handler', 'service', 'pack']);
-
-function resolveEncryptionKey(settings: AgentSettings, configDir: string, errors: ConfigError[]): void {
-  if (!settings.encryption_key_file) return;
-  const path = resolve(configDir, settings.encryption_key_file);
-  let key: string;
-  try {
-    key = readFileSync(path, 'utf8').trim();
-  } catch (error) {
-    errors.push(
-      new ConfigError(
-        { file: path, key: 'encryption_key_file' },
-        `cannot read key file (${describeFsError(error)})`,
-      ),
-    );
-    return;
-  }
-  if (!/^[A-Za-z0-9+/]{43}=$/.test(key)) {
-    errors.push(
-      new ConfigError({ file: path }, 'expected the base64 of 32 bytes, as printed by `opsbro agent keygen`'),
-    );
-    return;
-  }
-  settings.encryption_key = key;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

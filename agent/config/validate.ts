@@ -2,12 +2,13 @@
 // located in the YAML file: errors (refuse to start) and unknown keys (a warning, then ignored).
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { TSchema } from '@sinclair/typebox';
-import { ConfigError, formatConfigMessage, formatKeyPath } from './errors.js';
+import { ConfigError, formatKeyPath } from './errors.js';
 import type { KeyPath, YamlFile } from './yaml-file.js';
 
 export interface ValidationResult {
   errors: ConfigError[];
-  warnings: string[];
+  /** Unknown keys: an operator sees them, the agent ignores them. */
+  warnings: ConfigError[];
 }
 
 export class SchemaValidator {
@@ -29,27 +30,37 @@ export class SchemaValidator {
   validate(data: unknown, file: YamlFile, basePath: KeyPath = []): ValidationResult {
     const result: ValidationResult = { errors: [], warnings: [] };
     if (this.check(data)) return result;
+    const reported = new Set<string>();
     for (const error of this.check.errors ?? []) {
       const path = [...basePath, ...pointerToPath(error.instancePath)];
       if (error.keyword === 'additionalProperties') {
         const unknown = String((error.params as { additionalProperty: string }).additionalProperty);
-        const line = file.lineOfKey(path, unknown);
         const key = formatKeyPath([...path, unknown]);
-        result.warnings.push(formatConfigMessage({ file: file.path, line, key }, 'unknown key, ignored'));
+        result.warnings.push(
+          new ConfigError(
+            { file: file.path, line: file.lineOfKey(path, unknown), key },
+            'unknown key, ignored',
+          ),
+        );
         removeKey(data, pointerToPath(error.instancePath), unknown);
         continue;
       }
       // A union reports every branch that failed; its own anyOf error says it better, once.
       if (/\/anyOf\/\d+\//.test(error.schemaPath)) continue;
+      // One message per key: `-1.5` for an integer >= 0 is one mistake, not two.
+      const key = formatKeyPath(path);
+      if (reported.has(key)) continue;
+      reported.add(key);
       result.errors.push(
         new ConfigError(
-          { file: file.path, line: file.lineOf(path), key: formatKeyPath(path) || undefined },
-          describe(error),
+          { file: file.path, line: file.lineOf(path), key: key || undefined },
+          describe(error, key),
         ),
       );
     }
-    result.errors.sort((a, b) => (a.location.line ?? 0) - (b.location.line ?? 0));
-    result.warnings.sort((a, b) => lineOfMessage(a) - lineOfMessage(b));
+    const byLine = (a: ConfigError, b: ConfigError) => (a.location.line ?? 0) - (b.location.line ?? 0);
+    result.errors.sort(byLine);
+    result.warnings.sort(byLine);
     return result;
   }
 
@@ -60,40 +71,51 @@ export class SchemaValidator {
   }
 }
 
-function lineOfMessage(message: string): number {
-  return Number(/^[^:]*:(\d+):/.exec(message)?.[1] ?? 0);
-}
+/** Keys whose values are secrets: never echoed in an error message or a log. */
+const SECRET_KEY = /(^|[._])(tokens?|.*key|secret|password)(\[|$)/i;
 
-function describe(error: ErrorObject): string {
-  const got = describeValue(error.data);
+const TYPE_NAMES: Record<string, string> = {
+  integer: 'an integer',
+  number: 'a number',
+  string: 'a string',
+  boolean: 'true or false',
+  object: 'a mapping',
+  array: 'a list',
+  null: 'nothing',
+};
+
+function describe(error: ErrorObject, key: string): string {
+  const got = SECRET_KEY.test(key)
+    ? 'got a value (hidden: it is a secret)'
+    : `got ${describeValue(error.data)}`;
   const description = (error.parentSchema as { description?: string } | undefined)?.description;
   const params = error.params as Record<string, unknown>;
   switch (error.keyword) {
     case 'type':
-      return `expected ${String(params.type)}, got ${got}`;
+      return `expected ${String(params.type)
+        .split(',')
+        .map((type) => TYPE_NAMES[type] ?? type)
+        .join(' or ')}, ${got}`;
     case 'anyOf': {
       const options = ((error.schema as Array<{ const?: unknown }>) ?? [])
         .map((branch) => branch.const)
         .filter((value) => value !== undefined)
-        .map((value) => JSON.stringify(value).replace(/^"|"$/g, ''));
+        .map((value) => (typeof value === 'string' ? value : JSON.stringify(value)));
       return options.length
-        ? `expected one of ${options.join(', ')}, got ${got}`
-        : `expected ${description ?? 'a valid value'}, got ${got}`;
+        ? `expected one of ${options.join(', ')}, ${got}`
+        : `expected ${description ?? 'a valid value'}, ${got}`;
     }
     case 'minimum':
     case 'maximum':
     case 'exclusiveMinimum':
     case 'exclusiveMaximum':
-      return `expected a number ${String(params.comparison)} ${String(params.limit)}, got ${got}`;
-    case 'pattern':
-    case 'format':
-    case 'minLength':
-    case 'maxLength':
-      return `expected ${description ?? error.message ?? 'a valid value'}, got ${got}`;
+      return `expected a number ${String(params.comparison)} ${String(params.limit)}, ${got}`;
+    case 'uniqueItems':
+      return `expected no duplicates, but items ${Math.min(Number(params.i), Number(params.j))} and ${Math.max(Number(params.i), Number(params.j))} are the same`;
     case 'required':
       return `missing required key '${String(params.missingProperty)}'`;
     default:
-      return `${error.message ?? 'invalid value'}, got ${got}`;
+      return `expected ${description ?? error.message ?? 'a valid value'}, ${got}`;
   }
 }
 

@@ -1,8 +1,8 @@
 // Reading one YAML configuration file: parse with positions kept, substitute ${ENV}, and
 // answer "which line holds this key?" for error messages.
 import { readFileSync } from 'node:fs';
-import { isMap, isScalar, LineCounter, parse as parseYamlScalar, parseDocument, visit } from 'yaml';
-import type { Document, Node as YamlNode } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parse as parseYamlScalar, parseDocument, visit } from 'yaml';
+import type { Document, Node as YamlNode, YAMLError } from 'yaml';
 import { ConfigError } from './errors.js';
 import { type EnvLookup, isSingleReference, MissingEnvError, substituteEnv } from './env.js';
 
@@ -33,9 +33,11 @@ export class YamlFile {
     const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
     const syntaxError = doc.errors[0];
     if (syntaxError) {
-      const line = lines.linePos(syntaxError.pos[0]).line;
-      const firstLine = syntaxError.message.split('\n')[0] ?? syntaxError.message;
-      throw new ConfigError({ file: path, line }, `YAML syntax error: ${firstLine}`);
+      const offset = unclosedStart(doc, syntaxError) ?? syntaxError.pos[0];
+      throw new ConfigError(
+        { file: path, line: lines.linePos(offset).line },
+        `YAML syntax error: ${syntaxMessage(syntaxError)}`,
+      );
     }
     substituteScalars(doc, path, lines, env);
     return new YamlFile(path, doc, lines, doc.toJS({ maxAliasCount: 100 }) as unknown);
@@ -62,6 +64,31 @@ export class YamlFile {
     }
     return this.lineOf(parentPath);
   }
+}
+
+/**
+ * The parser reports an unclosed quote or bracket where it noticed, often at the end of the file;
+ * operators need the line where it was opened: the quoted scalar that runs to the error, or the
+ * last flow collection ([ or {) opened before it.
+ */
+function unclosedStart(doc: Document, error: YAMLError): number | undefined {
+  const position = error.pos[0];
+  const quote = error.code === 'MISSING_CHAR';
+  const flow = error.code === 'BAD_INDENT' && error.message.startsWith('Flow');
+  if (!quote && !flow) return undefined;
+  let start: number | undefined;
+  visit(doc, (_key, node) => {
+    const range = (node as { range?: [number, number, number] }).range;
+    if (!range || (start !== undefined && range[0] <= start)) return;
+    if (quote && isScalar(node) && range[0] <= position && position <= range[2]) start = range[0];
+    if (flow && (isMap(node) || isSeq(node)) && node.flow && range[0] < position) start = range[0];
+  });
+  return start;
+}
+
+function syntaxMessage(error: YAMLError): string {
+  if (error.code === 'MULTIPLE_DOCS') return 'expected one document, found a second one (a line with ---)';
+  return error.message.split('\n')[0] ?? error.message;
 }
 
 function substituteScalars(doc: Document, path: string, lines: LineCounter, env: EnvLookup): void {

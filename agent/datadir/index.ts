@@ -1,11 +1,12 @@
-// The data dir: created with restrictive permissions, locked to one agent, holding the node id.
-import { accessSync, constants, mkdirSync } from 'node:fs';
+// The data dir: created 0700, refused when other users could tamper with it, locked to one agent,
+// holding the node id.
+import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describeFsError } from '../config/index.js';
 import { DataDirLock } from './lock.js';
 import { loadOrCreateNodeId } from './node-id.js';
 
-export { DataDirLock, DataDirLockedError, readPid, PIDFILE_NAME } from './lock.js';
+export { DataDirLock, DataDirLockedError, readPid, PIDFILE_NAME, writeFileNoFollow } from './lock.js';
 
 export class DataDirError extends Error {}
 
@@ -29,6 +30,8 @@ export async function openDataDir(dataDir: string): Promise<DataDir> {
       `cannot use data dir ${path} (${describeFsError(error)}); choose another with --data-dir`,
     );
   }
+  const unsafe = tamperRisk(path);
+  if (unsafe) throw new DataDirError(`refusing data dir ${path}: ${unsafe}`);
   const lock = await DataDirLock.acquire(path);
   try {
     return {
@@ -42,4 +45,17 @@ export async function openDataDir(dataDir: string): Promise<DataDir> {
     lock.release();
     throw error;
   }
+}
+
+/** Like ssh with ~/.ssh: the agent's files must not be writable by anyone else. */
+function tamperRisk(path: string): string | undefined {
+  const stat = statSync(path);
+  const uid = process.getuid?.();
+  if (uid !== undefined && stat.uid !== uid) {
+    return `it belongs to uid ${stat.uid}, not to the agent's user (uid ${uid}); chown it or choose another --data-dir`;
+  }
+  if (stat.mode & 0o022) {
+    return `other users can write to it (mode ${(stat.mode & 0o7777).toString(8)}); run chmod 700 ${path}`;
+  }
+  return undefined;
 }

@@ -1,7 +1,8 @@
 // The node id: a UUID created on the first start and kept in the data dir for the node's lifetime.
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileNoFollow } from './lock.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -18,7 +19,7 @@ export function loadOrCreateNodeId(dataDir: string): string {
   }
   const id = randomUUID();
   const temporary = `${path}.tmp-${process.pid}`;
-  writeFileSync(temporary, `${id}\n`, { mode: 0o644 });
+  writeFileNoFollow(temporary, `${id}\n`);
   renameSync(temporary, path);
   return id;
 }

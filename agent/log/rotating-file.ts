@@ -1,6 +1,15 @@
 // A log file that rotates by size: opsbro.log -> opsbro.log.1 -> ... -> opsbro.log.N (dropped).
 // Used when the agent runs as a daemon and has no terminal to write to.
-import { closeSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 
 export class RotatingFile {
@@ -19,12 +28,13 @@ export class RotatingFile {
 
   write(line: string): void {
     const bytes = Buffer.byteLength(line);
-    if (this.sizeBytes > 0 && this.sizeBytes + bytes > this.maxSizeBytes) this.rotate();
     try {
+      if (this.sizeBytes > 0 && this.sizeBytes + bytes > this.maxSizeBytes) this.rotate();
       writeSync(this.fd, line);
       this.sizeBytes += bytes;
     } catch {
-      // Disk full or file gone: keep running; the next rotation reopens the file.
+      // Disk full, file or directory gone: keep running, and make the next write reopen the file.
+      this.sizeBytes = this.maxSizeBytes;
     }
   }
 
@@ -32,19 +42,25 @@ export class RotatingFile {
     closeSync(this.fd);
   }
 
+  /** A failed rename (the log was removed or moved) still ends with a fresh file. */
   private rotate(): void {
-    closeSync(this.fd);
-    rmSync(`${this.path}.${this.keepFiles}`, { force: true });
-    for (let index = this.keepFiles - 1; index >= 1; index--) {
-      try {
-        renameSync(`${this.path}.${index}`, `${this.path}.${index + 1}`);
-      } catch {
-        // That generation does not exist yet.
-      }
+    try {
+      closeSync(this.fd);
+    } catch {
+      // Already closed by a failed reopen.
     }
-    if (this.keepFiles > 0) renameSync(this.path, `${this.path}.1`);
-    else rmSync(this.path, { force: true });
+    try {
+      rmSync(`${this.path}.${this.keepFiles}`, { force: true });
+      for (let index = this.keepFiles - 1; index >= 1; index--) {
+        if (existsSync(`${this.path}.${index}`))
+          renameSync(`${this.path}.${index}`, `${this.path}.${index + 1}`);
+      }
+      if (this.keepFiles > 0) renameSync(this.path, `${this.path}.1`);
+      else rmSync(this.path, { force: true });
+    } catch {
+      // Someone removed or moved the log: start a fresh one below all the same.
+    }
     this.fd = openSync(this.path, 'a', 0o600);
-    this.sizeBytes = 0;
+    this.sizeBytes = fstatSync(this.fd).size;
   }
 }

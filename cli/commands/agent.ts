@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import type { AgentInfo, ReloadOutcome } from '../../agent/agent-routes.js';
-import { clientFrom, withApiOptions, withJson } from '../api-options.js';
-import { isUnreachable, type ApiOptions } from '../client.js';
+import { positiveSeconds, withApiOptions, withJson } from '../api-options.js';
+import { AgentClient, isUnreachable, type ApiOptions } from '../client.js';
 import { CliError } from '../errors.js';
 import {
   colour,
@@ -49,12 +49,12 @@ export function agentCommand(): Command {
       .command('stop')
       .description('stop the agent gracefully and wait until it is gone')
       .option('--json', 'print JSON')
-      .option('--timeout <seconds>', 'how long to wait for the agent to exit', '10'),
-  ).action(async (options: ReadOptions & { timeout: string }) => {
-    const client = clientFrom(options);
+      .option('--timeout <seconds>', 'how long to wait for the agent to exit', positiveSeconds, 10),
+  ).action(async (options: ReadOptions & { timeout: number }) => {
+    const client = new AgentClient(options);
     const { pid } = await client.post<{ pid: number }>('/agent/stop');
     const waiting = spinner(`waiting for the agent (pid ${pid}) to stop`);
-    const deadline = Date.now() + Number(options.timeout) * 1000;
+    const deadline = Date.now() + options.timeout * 1000;
     try {
       for (;;) {
         try {
@@ -83,7 +83,7 @@ export function agentCommand(): Command {
   withJson(
     withApiOptions(agent.command('info').description('what this agent is and how it is doing')),
   ).action(async (options: ReadOptions) => {
-    const info = await clientFrom(options).get<AgentInfo>('/agent/info');
+    const info = await new AgentClient(options).get<AgentInfo>('/agent/info');
     if (options.json) return printJson(info);
     process.stdout.write(renderInfo(info));
   });
@@ -93,7 +93,9 @@ export function agentCommand(): Command {
       agent.command('reload').description('re-read the configuration; a bad one keeps the old running'),
     ),
   ).action(async (options: ReadOptions) => {
-    const outcome = await clientFrom(options).post<ReloadOutcome & { reloaded: boolean }>('/agent/reload');
+    const outcome = await new AgentClient(options).post<ReloadOutcome & { reloaded: boolean }>(
+      '/agent/reload',
+    );
     if (options.json) return printJson(outcome);
     process.stdout.write('configuration reloaded\n');
     for (const warning of outcome.warnings) process.stdout.write(`${colour.yellow('warning')} ${warning}\n`);

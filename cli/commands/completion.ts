@@ -26,6 +26,7 @@ function walk(command: Command, prefix: string[], out: CommandWords[]): void {
   const subcommands = command.commands.filter((sub) => !(sub as Command & { _hidden?: boolean })._hidden);
   const words = [
     ...subcommands.map((sub) => sub.name()),
+    ...(subcommands.length ? ['help'] : []),
     ...command.options.flatMap((option) =>
       [option.long, option.short].filter((flag): flag is string => Boolean(flag)),
     ),
@@ -39,6 +40,14 @@ export function bashCompletion(program: Command): string {
   const entries: CommandWords[] = [];
   walk(program, [], entries);
   const name = program.name();
+  const valueOptions = new Set<string>();
+  const collect = (command: Command) => {
+    for (const option of command.options)
+      if ((option.required || option.optional) && option.long) valueOptions.add(option.long);
+    command.commands.forEach(collect);
+  };
+  collect(program);
+  for (const option of DIRECTORY_OPTIONS) valueOptions.delete(option);
   const paths = entries
     .filter((entry) => entry.path)
     .map((entry) => `"${entry.path}"`)
@@ -51,6 +60,7 @@ _${name}_complete() {
   prev="\${COMP_WORDS[COMP_CWORD-1]}"
   case "$prev" in
     ${DIRECTORY_OPTIONS.join('|')}) COMPREPLY=( $(compgen -d -- "$cur") ); return 0 ;;
+    ${[...valueOptions].sort().join('|')}) COMPREPLY=(); return 0 ;;
   esac
   for ((i = 1; i < COMP_CWORD; i++)); do
     candidate="\${path:+$path }\${COMP_WORDS[i]}"
