@@ -24,6 +24,9 @@ import {
 import { launchDaemon, isDaemonChild, reportToLauncher } from './daemon.js';
 import { type DataDir, openDataDir } from './datadir/index.js';
 import { EventBus } from './events/index.js';
+import { GossipSubsystem } from './gossip/subsystem.js';
+import { KeyringStore } from './gossip/keyring-store.js';
+import { createClusterRpc } from './rpc/index.js';
 import { Logger, RotatingFile } from './log/index.js';
 import type { Subsystem, SubsystemState } from './subsystem.js';
 
@@ -34,6 +37,8 @@ export interface StartOptions {
   configDir: string;
   dataDir?: string;
   daemon?: boolean;
+  /** Detect a cluster on the LAN at boot and join it (when no seeds are configured). */
+  autoDetect?: boolean;
   /** Shows that something is being waited for (the CLI passes its spinner). */
   showWaiting?: (text: string) => { stop(): void };
 }
@@ -46,13 +51,16 @@ class Agent implements AgentControl {
   private readonly subsystems: Subsystem[] = [];
   private readonly startedAt = new Date();
   private readonly api: HttpApi;
+  private readonly gossip: GossipSubsystem;
   private status: AgentStatus = 'initializing';
   private stopping?: Promise<void>;
+  private starting?: Promise<void>;
 
   constructor(
     private config: LoadedConfig,
     private readonly dataDir: DataDir,
     private readonly logger: Logger,
+    options: { autoDetect?: boolean } = {},
   ) {
     const { api } = config.settings;
     this.api = new HttpApi({
@@ -63,8 +71,26 @@ class Agent implements AgentControl {
       tokens: config.settings.auth.tokens,
       logger: logger.child({ subsystem: 'api' }),
     });
-    // Start order; stop runs in reverse. Later subsystems (gossip, checks, ...) are added here.
-    this.subsystems.push(this.api);
+    const { settings } = config;
+    this.gossip = new GossipSubsystem({
+      settings,
+      nodeId: dataDir.nodeId,
+      nodeName: settings.node_name || hostname(),
+      version: packageVersion(),
+      keyringStore: new KeyringStore(dataDir.path),
+      createRpc: (clusterKey) =>
+        createClusterRpc({
+          host: settings.bind_addr,
+          port: settings.rpc.port,
+          dataDir: dataDir.path,
+          clusterKey,
+        }),
+      events: this.events,
+      logger: logger.child({ subsystem: 'gossip' }),
+      autoDetect: options.autoDetect,
+    });
+    // Start order; stop runs in reverse (gossip leaves the cluster before the API closes).
+    this.subsystems.push(this.api, this.gossip);
     this.api.addRoutes(agentRoutes(this));
     for (const subsystem of this.subsystems) if (subsystem.routes) this.api.addRoutes(subsystem.routes());
   }
@@ -73,10 +99,18 @@ class Agent implements AgentControl {
     return this.config.settings;
   }
 
-  async start(): Promise<void> {
+  /** Starts every subsystem in order; a stop requested meanwhile waits for this to settle. */
+  start(): Promise<void> {
+    this.starting = this.startAll();
+    return this.starting;
+  }
+
+  private async startAll(): Promise<void> {
     const started: Subsystem[] = [];
     try {
       for (const subsystem of this.subsystems) {
+        // A stop signal during start: stop() takes care of everything, start no more.
+        if (this.stopping) return;
         // Listed before it starts: a subsystem that fails halfway is stopped too.
         started.push(subsystem);
         await subsystem.start();
@@ -86,6 +120,7 @@ class Agent implements AgentControl {
       for (const subsystem of started.reverse()) await subsystem.stop().catch(() => undefined);
       throw error;
     }
+    if (this.stopping) return;
     this.status = 'ok';
     this.logger.info('agent started', {
       name: this.nodeName,
@@ -96,7 +131,7 @@ class Agent implements AgentControl {
       config_dir: this.config.configDir,
       pid: process.pid,
     });
-    if (!this.settings.encryption_key) {
+    if (!this.gossip.encryptionEnabled) {
       this.logger.warn(
         'no encryption_key set: the cluster is open to anyone who can reach it (opsbro agent keygen)',
       );
@@ -118,6 +153,11 @@ class Agent implements AgentControl {
     this.logger.info('agent stopping', { reason });
     this.events.emit('agent-stopping', { reason });
     const deadline = Date.now() + STOP_BUDGET_MS - 500;
+    // Let a subsystem that is starting finish, so it is not started after being stopped.
+    await Promise.race([
+      this.starting?.catch(() => undefined),
+      sleep(Math.max(0, deadline - Date.now()) / 2),
+    ]);
     for (const subsystem of [...this.subsystems].reverse()) {
       const remainingMs = Math.max(0, deadline - Date.now());
       const timedOut = await Promise.race([
@@ -195,13 +235,13 @@ class Agent implements AgentControl {
       datacenter: this.settings.datacenter,
       groups: [...this.settings.groups].sort(),
       addresses: interfaceAddresses(),
-      ports: { api: tcp?.port ?? this.settings.api.port },
+      ports: { api: tcp?.port ?? this.settings.api.port, ...this.gossip.ports() },
       api: {
         tcp: `${tcp?.address ?? this.settings.api.bind}:${tcp?.port ?? this.settings.api.port}`,
         socket: this.settings.api.socket ? this.dataDir.apiSocket : undefined,
         auth: this.settings.auth.tokens.length > 0,
       },
-      encryption: this.settings.encryption_key
+      encryption: this.gossip.encryptionEnabled
         ? { enabled: true }
         : { enabled: false, warning: 'no encryption_key: the cluster is open (run `opsbro agent keygen`)' },
       pid: process.pid,
@@ -260,7 +300,15 @@ export async function startAgent(options: StartOptions): Promise<number> {
   if (options.daemon) {
     const waiting = options.showWaiting?.('starting the agent in the background');
     const outcome = await launchDaemon({
-      args: ['agent', 'start', '--config-dir', configDir, '--data-dir', dataDirPath],
+      args: [
+        'agent',
+        'start',
+        '--config-dir',
+        configDir,
+        '--data-dir',
+        dataDirPath,
+        ...(options.autoDetect ? ['--auto-detect'] : []),
+      ],
       logFile: resolve(dataDirPath, 'logs', 'opsbro.log'),
     });
     waiting?.stop();
@@ -290,7 +338,9 @@ export async function startAgent(options: StartOptions): Promise<number> {
   if (dataDir.lock.stalePid)
     logger.warn('the previous agent on this data dir did not stop cleanly', { pid: dataDir.lock.stalePid });
 
-  const agent = new Agent(config, dataDir, logger);
+  const agent = new Agent(config, dataDir, logger, { autoDetect: options.autoDetect });
+  // Before anything listens: a SIGTERM that arrives mid-start must still stop cleanly.
+  installSignalHandlers(agent, logger);
   try {
     await agent.start();
   } catch (error) {
@@ -298,7 +348,6 @@ export async function startAgent(options: StartOptions): Promise<number> {
     logger.error('agent failed to start', { error });
     return fail([error instanceof Error ? error.message : String(error)]);
   }
-  installSignalHandlers(agent, logger);
   reportToLauncher({ type: 'ready', pid: process.pid });
   return new Promise<number>(() => undefined);
 }
@@ -364,3 +413,5 @@ function changedKeys(before: unknown, after: unknown, prefix = ''): string[] {
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());

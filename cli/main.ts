@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { agentCommand } from './commands/agent.js';
 import { completionCommand } from './commands/completion.js';
+import { gossipCommand } from './commands/gossip.js';
 import { CliError, EXIT_ERROR, EXIT_OK, EXIT_USAGE } from './errors.js';
 
 function version(): string {
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   // Commands appear here only when their subsystem exists in this build.
   program.addCommand(agentCommand());
+  program.addCommand(gossipCommand());
   program.addCommand(completionCommand(() => program));
   applyToTree(program, (command) => command.exitOverride());
   return program;

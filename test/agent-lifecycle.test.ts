@@ -1,6 +1,7 @@
 // The agent as operators run it: refusing bad config, one agent per data dir, a stale lock after
 // SIGKILL, graceful stop, reload, daemon mode. Real processes, real sockets.
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,6 +9,7 @@ import {
   cleanupAll,
   httpGet,
   isAlive,
+  OPSBRO_BIN,
   prepareAgentDirs,
   runCli,
   startAgent,
@@ -38,7 +40,7 @@ describe('start refuses a bad configuration with one line and starts nothing', (
     [
       'a wrong type',
       'log:\n  level: 3\n',
-      (file: string) => `${file}:5: log.level: expected one of debug, info, warn, error, got number 3`,
+      (file: string) => `${file}:2: log.level: expected one of debug, info, warn, error, got number 3`,
     ],
     [
       'a YAML error',
@@ -49,7 +51,7 @@ describe('start refuses a bad configuration with one line and starts nothing', (
       'an unset variable',
       'node_name: ${OPSBRO_TEST_UNSET_VAR}\n',
       (file: string) =>
-        `${file}:4: environment variable OPSBRO_TEST_UNSET_VAR is not set (use \${OPSBRO_TEST_UNSET_VAR:-default} for a default)`,
+        `${file}:1: environment variable OPSBRO_TEST_UNSET_VAR is not set (use \${OPSBRO_TEST_UNSET_VAR:-default} for a default)`,
     ],
   ])('%s', async (_what, yaml, expected) => {
     const dirs = await prepareAgentDirs(yaml);
@@ -202,6 +204,30 @@ describe('graceful stop', () => {
       expect(await portIsFree(dirs.port)).toBe(true);
     },
   );
+
+  it('a SIGTERM during start still stops cleanly (exit 0, nothing left behind)', async () => {
+    const dirs = await prepareAgentDirs();
+    const child = spawn(
+      process.execPath,
+      [OPSBRO_BIN, 'agent', 'start', '--config-dir', dirs.configDir, '--data-dir', dirs.dataDir],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // The API is up before gossip: signal right then, while later subsystems are still starting.
+    await new Promise<void>((resolve) =>
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('API listening')) resolve();
+      }),
+    );
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(existsSync(join(dirs.dataDir, 'opsbro.pid'))).toBe(false);
+    expect(await portIsFree(dirs.port)).toBe(true);
+  });
 
   it('`opsbro agent stop` stops it and waits until it is gone', async () => {
     const dirs = await prepareAgentDirs();

@@ -38,7 +38,7 @@ describe('an agent without authentication, on loopback', () => {
       groups: ['linux', 'web'],
       pid: agent.process.pid,
       state: 'ok',
-      subsystems: { config: { status: 'ok' }, api: { status: 'ok' } },
+      subsystems: { config: { status: 'ok' }, api: { status: 'ok' }, gossip: { status: 'ok' } },
       encryption: { enabled: false },
       api: { tcp: base.slice('http://'.length), socket, auth: false },
     });
@@ -57,7 +57,7 @@ describe('an agent without authentication, on loopback', () => {
     const reply = await httpGet(`${base}/agent/state`);
     expect(JSON.parse(reply.body)).toEqual({
       state: 'ok',
-      subsystems: { config: { status: 'ok' }, api: { status: 'ok' } },
+      subsystems: { config: { status: 'ok' }, api: { status: 'ok' }, gossip: { status: 'ok' } },
     });
   });
 

@@ -101,7 +101,7 @@ describe('usage', () => {
   it('shows only commands that exist in this build', () => {
     const help = runCli(['--help']).stdout;
     const commands = [...help.matchAll(/^ {2}([a-z]+)/gm)].map((match) => match[1]);
-    expect(commands).toEqual(['agent', 'completion', 'help']);
+    expect(commands).toEqual(['agent', 'gossip', 'completion', 'help']);
   });
 
   it('--version prints the package version', () => {

@@ -166,6 +166,14 @@ type Locator = (path: KeyPath) => { file: string; line?: number; key: string };
 
 /** DESIGN.md: a listener beyond loopback requires authentication to be configured. */
 function checkListeners(settings: AgentSettings, locate: Locator, errors: ConfigError[]): void {
+  for (const key of ['bind_addr', 'advertise_addr'] as const) {
+    const value = settings[key];
+    if (value && !isBindAddress(value)) {
+      errors.push(
+        new ConfigError(locate([key]), `expected an IP address, got string ${JSON.stringify(value)}`),
+      );
+    }
+  }
   const { bind } = settings.api;
   if (!isBindAddress(bind)) {
     errors.push(

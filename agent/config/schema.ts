@@ -48,6 +48,33 @@ const AuthSettings = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+const GossipSettings = Type.Object(
+  {
+    port: Type.Integer({ ...Port, default: 6768 }),
+    /** Packets stay under this size (piggybacked news is cut to fit). */
+    mtu_bytes: Type.Integer({ minimum: 512, maximum: 65000, default: 1400 }),
+    probe_interval_ms: Type.Integer({ minimum: 50, default: 1000 }),
+    probe_timeout_ms: Type.Integer({ minimum: 10, default: 500 }),
+    indirect_checks: Type.Integer({ minimum: 0, maximum: 10, default: 3 }),
+    suspicion_multiplier: Type.Integer({ minimum: 1, maximum: 20, default: 4 }),
+    suspicion_max_multiplier: Type.Integer({ minimum: 1, maximum: 100, default: 6 }),
+    gossip_interval_ms: Type.Integer({ minimum: 10, default: 200 }),
+    gossip_nodes: Type.Integer({ minimum: 1, maximum: 20, default: 3 }),
+    retransmit_multiplier: Type.Integer({ minimum: 1, maximum: 20, default: 4 }),
+    push_pull_interval_s: Type.Number({ exclusiveMinimum: 0, default: 30 }),
+    /** Dead and left members are forgotten after this. */
+    reap_after_s: Type.Number({ exclusiveMinimum: 0, default: 3600 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+const RpcSettings = Type.Object(
+  {
+    port: Type.Integer({ ...Port, default: 6767 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const AgentSettingsSchema = Type.Object(
   {
     node_name: Type.String({ default: '', description: 'the node name (empty: the hostname)' }),
@@ -64,6 +91,12 @@ export const AgentSettingsSchema = Type.Object(
       { default: [], uniqueItems: true },
     ),
     data_dir: Type.String({ default: '', description: 'a directory path (empty: the default data dir)' }),
+    /** Gossip UDP and cluster RPC listen here. */
+    bind_addr: Type.String({ default: '0.0.0.0', minLength: 1 }),
+    /** What other nodes dial; empty: bind_addr when specific, else the first non-loopback IPv4. */
+    advertise_addr: Type.String({ default: '' }),
+    /** Nodes to join at boot (HOST or HOST:PORT), retried with backoff until one answers. */
+    seeds: Type.Array(Type.String({ minLength: 1, description: 'HOST or HOST:PORT' }), { default: [] }),
     encryption_key: Type.String({
       default: '',
       pattern: '^$|^[A-Za-z0-9+/]{43}=$',
@@ -71,6 +104,8 @@ export const AgentSettingsSchema = Type.Object(
     }),
     encryption_key_file: Type.String({ default: '' }),
     log: LogSettings,
+    gossip: GossipSettings,
+    rpc: RpcSettings,
     api: ApiSettings,
     auth: AuthSettings,
   },
@@ -86,6 +121,10 @@ export const RESTART_ONLY_SETTINGS: ReadonlyArray<string> = [
   'data_dir',
   'encryption_key',
   'encryption_key_file',
+  'bind_addr',
+  'advertise_addr',
+  'gossip',
+  'rpc',
   'api',
   'auth',
   'log.format',

@@ -11,6 +11,24 @@ export interface AgentEvents {
   'agent-stopping': { reason: string };
   /** The node's groups changed (static groups from config, later detected ones). */
   'groups-changed': { groups: string[] };
+  /** Membership, from gossip: a node joined (or came back), changed, is suspected, died or left. */
+  'node-join': { node: NodeSummary };
+  'node-update': { node: NodeSummary };
+  'node-suspect': { node: NodeSummary };
+  'node-dead': { node: NodeSummary };
+  'node-leave': { node: NodeSummary };
+}
+
+/** A cluster member as events describe it. */
+export interface NodeSummary {
+  id: string;
+  name: string;
+  address: string;
+  port: number;
+  state: string;
+  incarnation: number;
+  datacenter: string;
+  groups: string[];
 }
 
 export type AgentEventName = keyof AgentEvents;

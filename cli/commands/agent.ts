@@ -31,18 +31,22 @@ export function agentCommand(): Command {
     )
     .option('--data-dir <dir>', 'data dir (default: /var/lib/opsbro as root, else ~/.local/share/opsbro)')
     .option('--daemon', 'detach, write logs to <data-dir>/logs/opsbro.log')
-    .action(async (options: { configDir?: string; dataDir?: string; daemon?: boolean }) => {
-      // The daemon is loaded only here, so every other command stays light and fast to start.
-      const { startAgent } = await import('../../agent/main.js');
-      const { defaultConfigDir } = await import('../../agent/config/index.js');
-      const code = await startAgent({
-        configDir: options.configDir ?? defaultConfigDir(),
-        dataDir: options.dataDir,
-        daemon: options.daemon,
-        showWaiting: spinner,
-      });
-      process.exitCode = code;
-    });
+    .option('--auto-detect', 'find a cluster on the LAN by broadcast at boot and join it (without seeds)')
+    .action(
+      async (options: { configDir?: string; dataDir?: string; daemon?: boolean; autoDetect?: boolean }) => {
+        // The daemon is loaded only here, so every other command stays light and fast to start.
+        const { startAgent } = await import('../../agent/main.js');
+        const { defaultConfigDir } = await import('../../agent/config/index.js');
+        const code = await startAgent({
+          configDir: options.configDir ?? defaultConfigDir(),
+          dataDir: options.dataDir,
+          daemon: options.daemon,
+          autoDetect: options.autoDetect,
+          showWaiting: spinner,
+        });
+        process.exitCode = code;
+      },
+    );
 
   withApiOptions(
     agent

@@ -35,16 +35,22 @@ export interface TestAgentDirs {
   configDir: string;
   dataDir: string;
   port: number;
+  /** Where the API listens (default 127.0.0.1). */
+  apiHost?: string;
 }
 
-/** A config dir whose agent.yml holds `yaml` plus an api section on a free port. */
+/** A config dir whose agent.yml holds `extraYaml` (first, so its line numbers are its own) plus free ports. */
 export async function prepareAgentDirs(extraYaml = ''): Promise<TestAgentDirs> {
   const root = tempDir();
   const configDir = join(root, 'etc');
   const dataDir = join(root, 'data');
   mkdirSync(join(configDir, 'conf.d'), { recursive: true });
-  const port = await freePort();
-  writeFileSync(join(configDir, 'agent.yml'), `api:\n  bind: 127.0.0.1\n  port: ${port}\n${extraYaml}`);
+  const [port, gossipPort, rpcPort] = [await freePort(), await freePort(), await freePort()];
+  // Gossip and RPC on their own free ports too, so agents of parallel tests never collide.
+  writeFileSync(
+    join(configDir, 'agent.yml'),
+    `${extraYaml}api:\n  bind: 127.0.0.1\n  port: ${port}\nbind_addr: 127.0.0.1\ngossip:\n  port: ${gossipPort}\nrpc:\n  port: ${rpcPort}\n`,
+  );
   return { root, configDir, dataDir, port };
 }
 
@@ -75,11 +81,15 @@ export interface RunningAgent {
 }
 
 /** Starts `opsbro agent start` in the foreground and waits until its API answers. */
-export async function startAgent(dirs: TestAgentDirs, extraArgs: string[] = []): Promise<RunningAgent> {
+export async function startAgent(
+  dirs: TestAgentDirs,
+  extraArgs: string[] = [],
+  env: Record<string, string> = {},
+): Promise<RunningAgent> {
   const child = spawn(
     process.execPath,
     [OPSBRO_BIN, 'agent', 'start', '--config-dir', dirs.configDir, '--data-dir', dirs.dataDir, ...extraArgs],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...env } },
   );
   runningAgents.add(child);
   let output = '';
@@ -96,7 +106,7 @@ export async function startAgent(dirs: TestAgentDirs, extraArgs: string[] = []):
   for (;;) {
     if (child.exitCode !== null) throw new Error(`agent exited during start: ${output}`);
     try {
-      await httpGet(`http://127.0.0.1:${dirs.port}/agent/state`);
+      await httpGet(`http://${dirs.apiHost ?? '127.0.0.1'}:${dirs.port}/agent/state`);
       return agent;
     } catch {
       if (Date.now() > deadline) throw new Error(`agent did not answer within 15 s: ${output}`);

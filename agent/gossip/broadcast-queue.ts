@@ -1,0 +1,53 @@
+// Messages waiting to ride on outgoing packets (piggyback). Each is sent a bounded number of times,
+// about retransmitMultiplier * log10(N+1), fewest-sent first, so news reaches everyone in O(log N)
+// rounds without flooding. A newer message about a node replaces the older one still queued.
+
+interface Queued {
+  /** Messages with the same key invalidate each other (e.g. "node:<id>"). */
+  key: string;
+  bytes: Uint8Array;
+  transmits: number;
+  /** Insertion order, to send older news first among equals. */
+  order: number;
+}
+
+export class BroadcastQueue {
+  private items: Queued[] = [];
+  private counter = 0;
+
+  constructor(
+    private readonly retransmitMultiplier: number,
+    private readonly clusterSize: () => number,
+  ) {}
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  enqueue(key: string, bytes: Uint8Array): void {
+    this.items = this.items.filter((item) => item.key !== key);
+    this.items.push({ key, bytes, transmits: 0, order: this.counter++ });
+  }
+
+  /** Takes messages that fit in `budgetBytes` (each costing its size + `perMessageBytes`). */
+  take(budgetBytes: number, perMessageBytes: number): Uint8Array[] {
+    if (!this.items.length) return [];
+    const limit = this.retransmitLimit();
+    this.items.sort((a, b) => a.transmits - b.transmits || a.order - b.order);
+    const taken: Uint8Array[] = [];
+    let remaining = budgetBytes;
+    for (const item of this.items) {
+      const cost = item.bytes.length + perMessageBytes;
+      if (cost > remaining) continue;
+      remaining -= cost;
+      taken.push(item.bytes);
+      item.transmits++;
+    }
+    this.items = this.items.filter((item) => item.transmits < limit);
+    return taken;
+  }
+
+  retransmitLimit(): number {
+    return this.retransmitMultiplier * Math.ceil(Math.log10(this.clusterSize() + 1));
+  }
+}

@@ -1,0 +1,355 @@
+// The gossip wire format: a packet is a msgpack array [version, senderId, sequence, messages],
+// each message a msgpack array whose first element is its type. Everything received is checked
+// here, at the edge: the rest of the gossip code only ever sees well-formed, typed messages.
+import { decode, encode } from '@msgpack/msgpack';
+
+export const WIRE_VERSION = 1;
+
+/** What gossip carries about a node, cluster-wide. */
+export interface NodeRecord {
+  id: string;
+  name: string;
+  /** Address and UDP port other nodes send gossip to. */
+  address: string;
+  port: number;
+  /** Cluster RPC (libp2p) port and peer id, for push-pull. */
+  rpcPort: number;
+  peerId: string;
+  datacenter: string;
+  groups: string[];
+  /** Check name -> state (ok, warning, critical, unknown); filled by the checks subsystem. */
+  checks: Record<string, string>;
+  version: string;
+  /** Fingerprints of the cluster keys this node holds, and of its primary (for `gossip keys list`). */
+  keys: string[];
+  primaryKey: string;
+}
+
+export const enum MessageType {
+  Ping = 1,
+  Ack = 2,
+  PingReq = 3,
+  Nack = 4,
+  Alive = 5,
+  Suspect = 6,
+  Dead = 7,
+  DetectProbe = 8,
+  DetectReply = 9,
+  KeyOp = 10,
+}
+
+/**
+ * Direct probe. `targetId` guards against a packet reaching another node on a reused address;
+ * `*` (ANY_NODE) when joining, before the seed's id is known.
+ */
+export interface PingMessage {
+  type: MessageType.Ping;
+  seq: number;
+  targetId: string;
+}
+export const ANY_NODE = '*';
+export interface AckMessage {
+  type: MessageType.Ack;
+  seq: number;
+}
+/** Indirect probe: "ping `targetId` at address:port for me and forward the ack". */
+export interface PingReqMessage {
+  type: MessageType.PingReq;
+  seq: number;
+  targetId: string;
+  address: string;
+  port: number;
+}
+/** The indirect prober could not reach the target: tells the requester its own network works. */
+export interface NackMessage {
+  type: MessageType.Nack;
+  seq: number;
+}
+export interface AliveMessage {
+  type: MessageType.Alive;
+  incarnation: number;
+  record: NodeRecord;
+}
+export interface SuspectMessage {
+  type: MessageType.Suspect;
+  incarnation: number;
+  nodeId: string;
+  fromId: string;
+}
+/** Dead, or left when `fromId` is the node itself (a graceful leave). */
+export interface DeadMessage {
+  type: MessageType.Dead;
+  incarnation: number;
+  nodeId: string;
+  fromId: string;
+}
+export interface DetectProbeMessage {
+  type: MessageType.DetectProbe;
+  nonce: string;
+}
+export interface DetectReplyMessage {
+  type: MessageType.DetectReply;
+  nonce: string;
+  record: NodeRecord;
+}
+/** A cluster-wide keyring change. `key` is the base64 key for install, a fingerprint otherwise. */
+export interface KeyOpMessage {
+  type: MessageType.KeyOp;
+  opId: string;
+  op: 'install' | 'use' | 'remove';
+  key: string;
+}
+
+export type Message =
+  | PingMessage
+  | AckMessage
+  | PingReqMessage
+  | NackMessage
+  | AliveMessage
+  | SuspectMessage
+  | DeadMessage
+  | DetectProbeMessage
+  | DetectReplyMessage
+  | KeyOpMessage;
+
+export interface Packet {
+  senderId: string;
+  /** Strictly increasing per sender (across restarts): the replay guard keys on it. */
+  sequence: number;
+  /** Each message already msgpack-encoded, so broadcasts are encoded once and sized exactly. */
+  messages: Uint8Array[];
+}
+
+export class DecodeError extends Error {}
+
+export function encodeMessage(message: Message): Uint8Array {
+  return encode(toWire(message));
+}
+
+export function encodePacket(packet: Packet): Uint8Array {
+  return encode([WIRE_VERSION, packet.senderId, packet.sequence, packet.messages]);
+}
+
+/** Bytes a packet adds around its messages (version, sender id, sequence, array headers). */
+export const PACKET_OVERHEAD_BYTES = 64;
+/** Bytes each message adds inside a packet (its bin header). */
+export const MESSAGE_OVERHEAD_BYTES = 3;
+
+export function decodePacket(bytes: Uint8Array): { senderId: string; sequence: number; messages: Message[] } {
+  const raw = safeDecode(bytes);
+  if (!Array.isArray(raw) || raw.length !== 4)
+    throw new DecodeError('packet: expected [version, sender, seq, messages]');
+  const [version, senderId, sequence, messages] = raw as unknown[];
+  if (version !== WIRE_VERSION) throw new DecodeError(`packet: unsupported version ${String(version)}`);
+  if (typeof senderId !== 'string' || senderId.length > 64) throw new DecodeError('packet: bad sender');
+  if (!isCount(sequence)) throw new DecodeError('packet: bad sequence');
+  if (!Array.isArray(messages) || messages.length > 256) throw new DecodeError('packet: bad message list');
+  return {
+    senderId,
+    sequence,
+    messages: messages.map((message) => {
+      if (!(message instanceof Uint8Array)) throw new DecodeError('packet: message is not bytes');
+      return fromWire(safeDecode(message));
+    }),
+  };
+}
+
+function safeDecode(bytes: Uint8Array): unknown {
+  try {
+    return decode(bytes, {
+      maxStrLength: 65_536,
+      maxBinLength: 65_536,
+      maxArrayLength: 4096,
+      maxMapLength: 4096,
+    });
+  } catch (error) {
+    throw new DecodeError(`msgpack: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+function toWire(message: Message): unknown[] {
+  switch (message.type) {
+    case MessageType.Ping:
+      return [message.type, message.seq, message.targetId];
+    case MessageType.Ack:
+      return [message.type, message.seq];
+    case MessageType.PingReq:
+      return [message.type, message.seq, message.targetId, message.address, message.port];
+    case MessageType.Nack:
+      return [message.type, message.seq];
+    case MessageType.Alive:
+      return [message.type, message.incarnation, recordToWire(message.record)];
+    case MessageType.Suspect:
+    case MessageType.Dead:
+      return [message.type, message.incarnation, message.nodeId, message.fromId];
+    case MessageType.DetectProbe:
+      return [message.type, message.nonce];
+    case MessageType.DetectReply:
+      return [message.type, message.nonce, recordToWire(message.record)];
+    case MessageType.KeyOp:
+      return [message.type, message.opId, message.op, message.key];
+  }
+}
+
+function fromWire(raw: unknown): Message {
+  if (!Array.isArray(raw) || raw.length < 2) throw new DecodeError('message: expected [type, ...]');
+  const fields = raw as unknown[];
+  const type = fields[0];
+  switch (type) {
+    case MessageType.Ping:
+      return { type, seq: count(fields[1], 'ping seq'), targetId: id(fields[2], 'ping target') };
+    case MessageType.Ack:
+      return { type, seq: count(fields[1], 'ack seq') };
+    case MessageType.PingReq:
+      return {
+        type,
+        seq: count(fields[1], 'ping-req seq'),
+        targetId: id(fields[2], 'ping-req target'),
+        address: text(fields[3], 'ping-req address', 64),
+        port: port(fields[4], 'ping-req port'),
+      };
+    case MessageType.Nack:
+      return { type, seq: count(fields[1], 'nack seq') };
+    case MessageType.Alive:
+      return { type, incarnation: count(fields[1], 'alive incarnation'), record: recordFromWire(fields[2]) };
+    case MessageType.Suspect:
+    case MessageType.Dead:
+      return {
+        type,
+        incarnation: count(fields[1], 'incarnation'),
+        nodeId: id(fields[2], 'node id'),
+        fromId: id(fields[3], 'from id'),
+      };
+    case MessageType.DetectProbe:
+      return { type, nonce: text(fields[1], 'detect nonce', 64) };
+    case MessageType.DetectReply:
+      return { type, nonce: text(fields[1], 'detect nonce', 64), record: recordFromWire(fields[2]) };
+    case MessageType.KeyOp: {
+      const op = fields[2];
+      if (op !== 'install' && op !== 'use' && op !== 'remove')
+        throw new DecodeError('key op: unknown operation');
+      return { type, opId: text(fields[1], 'key op id', 64), op, key: text(fields[3], 'key op key', 64) };
+    }
+    default:
+      throw new DecodeError(`message: unknown type ${String(type)}`);
+  }
+}
+
+function recordToWire(record: NodeRecord): unknown[] {
+  return [
+    record.id,
+    record.name,
+    record.address,
+    record.port,
+    record.rpcPort,
+    record.peerId,
+    record.datacenter,
+    record.groups,
+    record.checks,
+    record.version,
+    record.keys,
+    record.primaryKey,
+  ];
+}
+
+function recordFromWire(raw: unknown): NodeRecord {
+  if (!Array.isArray(raw) || raw.length !== 12) throw new DecodeError('node record: expected 12 fields');
+  const fields = raw as unknown[];
+  const checks = fields[8];
+  if (
+    typeof checks !== 'object' ||
+    checks === null ||
+    Array.isArray(checks) ||
+    checks instanceof Uint8Array
+  ) {
+    throw new DecodeError('node record: checks must be a map');
+  }
+  const checkEntries = Object.entries(checks);
+  for (const [name, state] of checkEntries) {
+    text(name, 'check name', 256);
+    text(state, 'check state', 16);
+  }
+  return {
+    id: id(fields[0], 'record id'),
+    name: text(fields[1], 'record name', 255),
+    address: text(fields[2], 'record address', 64),
+    port: port(fields[3], 'record port'),
+    rpcPort: port(fields[4], 'record rpc port'),
+    peerId: text(fields[5], 'record peer id', 128, true),
+    datacenter: text(fields[6], 'record datacenter', 63),
+    groups: stringList(fields[7], 'record groups'),
+    checks: Object.fromEntries(checkEntries),
+    version: text(fields[9], 'record version', 32),
+    keys: stringList(fields[10], 'record keys'),
+    primaryKey: text(fields[11], 'record primary key', 64, true),
+  };
+}
+
+const isCount = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+
+function count(value: unknown, what: string): number {
+  if (!isCount(value)) throw new DecodeError(`${what}: expected a non-negative integer`);
+  return value;
+}
+
+function port(value: unknown, what: string): number {
+  if (!isCount(value) || value > 65535) throw new DecodeError(`${what}: expected a port`);
+  return value;
+}
+
+function text(value: unknown, what: string, maxLength: number, allowEmpty = false): string {
+  if (typeof value !== 'string' || value.length > maxLength || (!allowEmpty && value.length === 0)) {
+    throw new DecodeError(`${what}: expected a string of 1-${maxLength} characters`);
+  }
+  return value;
+}
+
+function id(value: unknown, what: string): string {
+  return text(value, what, 64);
+}
+
+function stringList(value: unknown, what: string): string[] {
+  if (!Array.isArray(value) || value.length > 1024) throw new DecodeError(`${what}: expected a list`);
+  return value.map((item) => text(item, what, 255));
+}
+
+/** One member's entry in a push-pull exchange. */
+export interface StateEntry {
+  record: NodeRecord;
+  incarnation: number;
+  state: 'alive' | 'suspect' | 'dead' | 'left';
+}
+
+const STATES = ['alive', 'suspect', 'dead', 'left'] as const;
+
+/** A push-pull payload: [version, fromId, [[record, incarnation, state], ...]]. */
+export function encodeStateExchange(fromId: string, entries: StateEntry[]): Uint8Array {
+  return encode([
+    WIRE_VERSION,
+    fromId,
+    entries.map((entry) => [recordToWire(entry.record), entry.incarnation, entry.state]),
+  ]);
+}
+
+export function decodeStateExchange(bytes: Uint8Array): { fromId: string; entries: StateEntry[] } {
+  const raw = safeDecode(bytes);
+  if (!Array.isArray(raw) || raw.length !== 3 || raw[0] !== WIRE_VERSION)
+    throw new DecodeError('state: expected [version, from, entries]');
+  const [, fromId, entries] = raw as unknown[];
+  if (!Array.isArray(entries) || entries.length > 100_000) throw new DecodeError('state: bad entry list');
+  return {
+    fromId: id(fromId, 'state sender'),
+    entries: entries.map((entry: unknown) => {
+      if (!Array.isArray(entry) || entry.length !== 3)
+        throw new DecodeError('state entry: expected [record, incarnation, state]');
+      const [record, incarnation, state] = entry as unknown[];
+      if (!STATES.includes(state as StateEntry['state'])) throw new DecodeError('state entry: unknown state');
+      return {
+        record: recordFromWire(record),
+        incarnation: count(incarnation, 'state incarnation'),
+        state: state as StateEntry['state'],
+      };
+    }),
+  };
+}

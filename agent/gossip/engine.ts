@@ -1,0 +1,629 @@
+// The SWIM engine: probes members, answers probes, spreads membership news by piggyback and by a
+// small gossip fan-out, and applies what it hears to the member table. It knows nothing about the
+// agent around it: a transport carries its packets, a keyring seals them, callbacks report events
+// and ask for push-pull state syncs.
+import { randomBytes } from 'node:crypto';
+import { Awareness } from './awareness.js';
+import { BroadcastQueue } from './broadcast-queue.js';
+import {
+  ANY_NODE,
+  DecodeError,
+  decodePacket,
+  encodeMessage,
+  encodePacket,
+  type KeyOpMessage,
+  type Message,
+  MESSAGE_OVERHEAD_BYTES,
+  MessageType,
+  type NodeRecord,
+  PACKET_OVERHEAD_BYTES,
+  type StateEntry,
+} from './codec.js';
+
+export type { StateEntry } from './codec.js';
+import { ENCRYPTION_OVERHEAD_BYTES, type Keyring, type OpenFailure } from './keyring.js';
+import { type Member, type MembershipEvent, MemberTable, type Outcome } from './members.js';
+import { initialSequence, ReplayGuard } from './replay-guard.js';
+import type { PacketAddress, PacketTransport } from './transport.js';
+
+/** Protocol timings; the defaults are memberlist's LAN profile. */
+export interface GossipTimings {
+  probeIntervalMs: number;
+  probeTimeoutMs: number;
+  /** Members asked to probe indirectly when a direct ack is late (SWIM's k). */
+  indirectChecks: number;
+  suspicionMultiplier: number;
+  suspicionMaxMultiplier: number;
+  gossipIntervalMs: number;
+  gossipNodes: number;
+  retransmitMultiplier: number;
+  /** Keep gossiping to members dead for less than this, so they learn it and can refute. */
+  gossipToTheDeadMs: number;
+  pushPullIntervalMs: number;
+  /** Forget dead and left members after this. */
+  reapAfterMs: number;
+  mtuBytes: number;
+  awarenessMax: number;
+}
+
+export const DEFAULT_TIMINGS: GossipTimings = {
+  probeIntervalMs: 1000,
+  probeTimeoutMs: 500,
+  indirectChecks: 3,
+  suspicionMultiplier: 4,
+  suspicionMaxMultiplier: 6,
+  gossipIntervalMs: 200,
+  gossipNodes: 3,
+  retransmitMultiplier: 4,
+  gossipToTheDeadMs: 30_000,
+  pushPullIntervalMs: 30_000,
+  reapAfterMs: 3_600_000,
+  mtuBytes: 1400,
+  awarenessMax: 8,
+};
+
+export type DropReason = OpenFailure | 'replay' | 'wrong-target';
+
+export interface GossipStats {
+  packetsIn: number;
+  packetsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  dropped: Record<DropReason, number>;
+}
+
+export interface GossipEngineOptions {
+  self: NodeRecord;
+  transport: PacketTransport;
+  keyring: Keyring;
+  timings?: Partial<GossipTimings>;
+  onEvent?: (event: MembershipEvent) => void;
+  /** Full state exchange with one member (push-pull over the cluster RPC). */
+  syncState?: (member: Member) => Promise<void>;
+  /** A cluster-wide keyring change arrived; the engine already re-gossips it. */
+  onKeyOp?: (op: KeyOpMessage) => void;
+  onWarning?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+interface AckWaiter {
+  /** `responderId`: the id of the node whose packet carried the ack. */
+  onAck: (responderId: string) => void;
+  onNack: () => void;
+}
+
+interface AckResult {
+  acked: boolean;
+  nacks: number;
+  responderId?: string;
+}
+
+export class GossipEngine {
+  readonly timings: GossipTimings;
+  readonly table: MemberTable;
+  readonly stats: GossipStats = {
+    packetsIn: 0,
+    packetsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    dropped: {
+      decrypt: 0,
+      'plaintext-refused': 0,
+      'encrypted-without-key': 0,
+      malformed: 0,
+      replay: 0,
+      'wrong-target': 0,
+    },
+  };
+  private readonly self: Member;
+  private readonly awareness: Awareness;
+  private readonly broadcasts: BroadcastQueue;
+  private readonly replay = new ReplayGuard();
+  private readonly waiters = new Map<number, AckWaiter>();
+  private readonly detectWaiters = new Map<string, (record: NodeRecord) => void>();
+  private readonly seenKeyOps = new Set<string>();
+  private sequence = initialSequence();
+  private probeSeq = 0;
+  private probeOrder: string[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private running = false;
+  private leaving = false;
+
+  constructor(private readonly options: GossipEngineOptions) {
+    this.timings = { ...DEFAULT_TIMINGS, ...options.timings };
+    this.awareness = new Awareness(this.timings.awarenessMax);
+    this.table = new MemberTable(
+      options.self.id,
+      {
+        multiplier: this.timings.suspicionMultiplier,
+        maxMultiplier: this.timings.suspicionMaxMultiplier,
+        probeIntervalMs: this.timings.probeIntervalMs,
+      },
+      (member) => this.suspicionTimedOut(member),
+    );
+    this.self = this.table.addSelf(options.self, 0);
+    this.broadcasts = new BroadcastQueue(this.timings.retransmitMultiplier, () => this.table.liveCount());
+    options.transport.onPacket((packet, from) => this.receive(packet, from));
+  }
+
+  get selfMember(): Member {
+    return this.self;
+  }
+
+  get isLeaving(): boolean {
+    return this.leaving;
+  }
+
+  get localHealth(): number {
+    return this.awareness.health;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.scheduleProbe();
+    this.every(this.timings.gossipIntervalMs, () => this.gossipRound());
+    this.every(this.timings.pushPullIntervalMs, () => void this.pushPullRound());
+    this.every(Math.min(60_000, this.timings.reapAfterMs), () => this.table.reap(this.timings.reapAfterMs));
+  }
+
+  stop(): void {
+    this.running = false;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    this.table.stopTimers();
+  }
+
+  /** Changes this node's record (groups, checks, keys...) and tells the cluster. */
+  updateSelf(changes: Partial<NodeRecord>): void {
+    this.self.record = { ...this.self.record, ...changes };
+    this.self.incarnation++;
+    this.announceSelf();
+  }
+
+  /**
+   * Joins through seeds: pings each (any node there may answer), learns them from their
+   * answer, then syncs full state with them. Resolves with the number of seeds that answered.
+   */
+  async join(seeds: PacketAddress[], timeoutMs = 3000): Promise<number> {
+    this.leaving = false;
+    if (this.self.state !== 'alive') {
+      this.self.state = 'alive';
+      this.self.incarnation++;
+    }
+    const answered = await Promise.all(
+      seeds.map(async (seed) => {
+        const seq = this.nextProbeSeq();
+        const acked = this.expectAck(seq, timeoutMs);
+        // Our record rides along so the seed learns us from this very packet.
+        this.send(seed, [{ type: MessageType.Ping, seq, targetId: ANY_NODE }, this.aliveMessage()]);
+        return (await acked).responderId;
+      }),
+    );
+    const responders = answered.filter((id): id is string => id !== undefined);
+    // Full state from each seed that answered (whatever address it advertises).
+    const seedMembers = responders
+      .map((id) => this.table.get(id))
+      .filter((member): member is Member => member !== undefined);
+    await Promise.all(seedMembers.map((member) => this.syncWith(member)));
+    return responders.length;
+  }
+
+  /** Tells the cluster this node leaves (state `left`, not `dead`), then stops probing. */
+  async leave(timeoutMs = 3000): Promise<void> {
+    if (this.leaving) return;
+    this.leaving = true;
+    const message: Message = {
+      type: MessageType.Dead,
+      incarnation: this.self.incarnation,
+      nodeId: this.self.record.id,
+      fromId: this.self.record.id,
+    };
+    this.broadcasts.enqueue(`node:${this.self.record.id}`, encodeMessage(message));
+    this.self.state = 'left';
+    // Push the news out at once to a few members, then let the gossip rounds finish the job.
+    const deadline = Date.now() + timeoutMs;
+    while (this.broadcasts.length > 0 && Date.now() < deadline && this.gossipTargets().length > 0) {
+      this.gossipRound();
+      await new Promise((resolve) => setTimeout(resolve, Math.min(this.timings.gossipIntervalMs, 50)));
+    }
+  }
+
+  /** Every member this node knows, itself included. */
+  members(): Member[] {
+    return this.table.all();
+  }
+
+  localState(): StateEntry[] {
+    return this.table
+      .all()
+      .map((member) => ({ record: member.record, incarnation: member.incarnation, state: member.state }));
+  }
+
+  /**
+   * Merges a remote node's full state. A remote "dead" only makes us suspect (we check for
+   * ourselves rather than trust one node's verdict); a remote "left" is taken as is.
+   */
+  mergeState(entries: StateEntry[], fromId: string): void {
+    for (const entry of entries) {
+      switch (entry.state) {
+        case 'alive':
+          this.apply(
+            this.table.applyAlive(entry.record, entry.incarnation),
+            this.aliveMessage(entry.record, entry.incarnation),
+          );
+          break;
+        case 'suspect':
+        case 'dead':
+          this.apply(this.table.applySuspect(entry.record.id, entry.incarnation, fromId), {
+            type: MessageType.Suspect,
+            incarnation: entry.incarnation,
+            nodeId: entry.record.id,
+            fromId: this.self.record.id,
+          });
+          break;
+        case 'left':
+          this.apply(this.table.applyDead(entry.record.id, entry.incarnation, entry.record.id), {
+            type: MessageType.Dead,
+            incarnation: entry.incarnation,
+            nodeId: entry.record.id,
+            fromId: entry.record.id,
+          });
+          break;
+      }
+    }
+  }
+
+  /** LAN detection: asks `targets` (broadcast addresses) who holds our key; collects answers. */
+  async detect(targets: PacketAddress[], timeoutMs: number): Promise<NodeRecord[]> {
+    const nonce = randomBytes(12).toString('hex');
+    const found = new Map<string, NodeRecord>();
+    this.detectWaiters.set(nonce, (record) => found.set(record.id, record));
+    const packet = this.seal([encodeMessage({ type: MessageType.DetectProbe, nonce })]);
+    for (const target of targets) this.options.transport.broadcast(target, packet);
+    await new Promise((resolve) => setTimeout(resolve, timeoutMs));
+    this.detectWaiters.delete(nonce);
+    return [...found.values()];
+  }
+
+  /** Gossips a keyring change to the cluster (and applies it here through onKeyOp). */
+  broadcastKeyOp(op: Omit<KeyOpMessage, 'type' | 'opId'>): void {
+    const message: KeyOpMessage = { type: MessageType.KeyOp, opId: randomBytes(8).toString('hex'), ...op };
+    this.seenKeyOps.add(message.opId);
+    // Sealed and sent before the local keyring changes: a new primary must not lock out the others.
+    this.broadcasts.enqueue(`keyop:${message.opId}`, encodeMessage(message));
+    this.gossipRound();
+  }
+
+  // --- receiving ---------------------------------------------------------------------------
+
+  private receive(packet: Buffer, from: PacketAddress): void {
+    this.stats.packetsIn++;
+    this.stats.bytesIn += packet.length;
+    const opened = this.options.keyring.open(packet);
+    if (!opened.ok) return this.drop(opened.reason, from);
+    let decoded: ReturnType<typeof decodePacket>;
+    try {
+      decoded = decodePacket(opened.payload);
+    } catch (error) {
+      if (error instanceof DecodeError) return this.drop('malformed', from);
+      throw error;
+    }
+    if (decoded.senderId === this.self.record.id) return;
+    if (!this.replay.accept(decoded.senderId, decoded.sequence)) return this.drop('replay', from);
+    for (const message of decoded.messages) this.handle(message, from, decoded.senderId);
+  }
+
+  private drop(reason: DropReason, from: PacketAddress): void {
+    this.stats.dropped[reason]++;
+    // One warning per kind and minute is enough to notice a misconfigured or hostile peer.
+    const total = this.stats.dropped[reason];
+    if (total === 1 || total % 100 === 0) {
+      this.options.onWarning?.('gossip packet dropped', {
+        reason,
+        from: `${from.address}:${from.port}`,
+        total,
+      });
+    }
+  }
+
+  private handle(message: Message, from: PacketAddress, senderId: string): void {
+    switch (message.type) {
+      case MessageType.Ping:
+        if (message.targetId !== this.self.record.id && message.targetId !== ANY_NODE)
+          return this.drop('wrong-target', from);
+        // A join ping (any node) gets our record back, so the joiner learns us.
+        // Our record first, so the joiner knows us by the time it reads the ack.
+        this.send(
+          from,
+          message.targetId === ANY_NODE
+            ? [this.aliveMessage(), { type: MessageType.Ack, seq: message.seq }]
+            : [{ type: MessageType.Ack, seq: message.seq }],
+        );
+        return;
+      case MessageType.Ack:
+        this.waiters.get(message.seq)?.onAck(senderId);
+        return;
+      case MessageType.Nack:
+        this.waiters.get(message.seq)?.onNack();
+        return;
+      case MessageType.PingReq:
+        return this.probeFor(
+          message.seq,
+          message.targetId,
+          { address: message.address, port: message.port },
+          from,
+        );
+      case MessageType.Alive:
+        return this.apply(this.table.applyAlive(message.record, message.incarnation), message);
+      case MessageType.Suspect:
+        return this.apply(
+          this.table.applySuspect(message.nodeId, message.incarnation, message.fromId),
+          message,
+        );
+      case MessageType.Dead:
+        return this.apply(this.table.applyDead(message.nodeId, message.incarnation, message.fromId), message);
+      case MessageType.DetectProbe:
+        if (this.leaving) return;
+        this.send(
+          from,
+          [{ type: MessageType.DetectReply, nonce: message.nonce, record: this.self.record }],
+          false,
+        );
+        return;
+      case MessageType.DetectReply:
+        this.detectWaiters.get(message.nonce)?.(message.record);
+        return;
+      case MessageType.KeyOp:
+        if (this.seenKeyOps.has(message.opId)) return;
+        this.seenKeyOps.add(message.opId);
+        this.broadcasts.enqueue(`keyop:${message.opId}`, encodeMessage(message));
+        this.options.onKeyOp?.(message);
+        return;
+    }
+  }
+
+  /** Publishes a rule's outcome: events, re-gossip, and a refutation when we were accused. */
+  private apply(outcome: Outcome, cause: Message): void {
+    for (const event of outcome.events) this.options.onEvent?.(event);
+    if (outcome.rebroadcast && 'nodeId' in cause)
+      this.broadcasts.enqueue(`node:${cause.nodeId}`, encodeMessage(cause));
+    else if (outcome.rebroadcast && cause.type === MessageType.Alive)
+      this.broadcasts.enqueue(`node:${cause.record.id}`, encodeMessage(cause));
+    if (outcome.refuteWith !== undefined && !this.leaving) {
+      this.self.incarnation = Math.max(this.self.incarnation, outcome.refuteWith);
+      // Being accused is a sign our own network or process may be slow.
+      this.awareness.apply(1);
+      this.announceSelf();
+    }
+  }
+
+  private suspicionTimedOut(member: Member): void {
+    if (member.state !== 'suspect') return;
+    const message: Message = {
+      type: MessageType.Dead,
+      incarnation: member.incarnation,
+      nodeId: member.record.id,
+      fromId: this.self.record.id,
+    };
+    this.apply(this.table.applyDead(member.record.id, member.incarnation, this.self.record.id), message);
+  }
+
+  // --- probing -----------------------------------------------------------------------------
+
+  private scheduleProbe(): void {
+    if (!this.running) return;
+    // Local health awareness: a struggling node probes less often and waits longer.
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      void this.probeRound().finally(() => this.scheduleProbe());
+    }, this.awareness.scale(this.timings.probeIntervalMs));
+    this.track(timer);
+  }
+
+  private async probeRound(): Promise<void> {
+    if (this.leaving) return;
+    const target = this.nextProbeTarget();
+    if (!target) return;
+    const address = { address: target.record.address, port: target.record.port };
+    const seq = this.nextProbeSeq();
+    const startedAt = Date.now();
+    const periodMs = this.awareness.scale(this.timings.probeIntervalMs);
+    const probeTimeoutMs = this.awareness.scale(this.timings.probeTimeoutMs);
+
+    const direct = this.expectAck(seq, probeTimeoutMs);
+    this.send(address, [{ type: MessageType.Ping, seq, targetId: target.record.id }]);
+    if ((await direct).acked) {
+      target.rttMs = Date.now() - startedAt;
+      this.awareness.apply(-1);
+      return;
+    }
+
+    // Indirect: k other members probe the target for us and forward the ack, or send a nack.
+    const helpers = this.randomMembers(
+      this.timings.indirectChecks,
+      (member) => member.state === 'alive' && member !== target,
+    );
+    const indirect = this.expectAck(seq, Math.max(0, periodMs - (Date.now() - startedAt)));
+    for (const helper of helpers) {
+      this.send({ address: helper.record.address, port: helper.record.port }, [
+        { type: MessageType.PingReq, seq, targetId: target.record.id, ...address },
+      ]);
+    }
+    const result = await indirect;
+    // Missing nacks mean our own messages or theirs get lost: count it against our health.
+    this.awareness.apply(helpers.length > 0 ? helpers.length - result.nacks : 1);
+    // A failed probe of a member already suspected is an independent confirmation (Lifeguard).
+    if (result.acked || (target.state !== 'alive' && target.state !== 'suspect') || !this.running) return;
+    const message: Message = {
+      type: MessageType.Suspect,
+      incarnation: target.incarnation,
+      nodeId: target.record.id,
+      fromId: this.self.record.id,
+    };
+    this.apply(this.table.applySuspect(target.record.id, target.incarnation, this.self.record.id), message);
+  }
+
+  /** A ping-req: probe `targetId` for `requester`, forward its ack, or nack in time. */
+  private probeFor(
+    requesterSeq: number,
+    targetId: string,
+    target: PacketAddress,
+    requester: PacketAddress,
+  ): void {
+    const seq = this.nextProbeSeq();
+    // The nack must reach the requester before its own deadline: 80% of a probe timeout.
+    void this.expectAck(seq, Math.round(this.timings.probeTimeoutMs * 0.8)).then(({ acked }: AckResult) => {
+      this.send(requester, [{ type: acked ? MessageType.Ack : MessageType.Nack, seq: requesterSeq }]);
+    });
+    this.send(target, [{ type: MessageType.Ping, seq, targetId }]);
+  }
+
+  private expectAck(seq: number, timeoutMs: number): Promise<AckResult> {
+    return new Promise((resolve) => {
+      let nacks = 0;
+      const finish = (acked: boolean, responderId?: string) => {
+        clearTimeout(timer);
+        if (this.waiters.get(seq) === waiter) this.waiters.delete(seq);
+        resolve({ acked, nacks, responderId });
+      };
+      const waiter: AckWaiter = { onAck: (responderId) => finish(true, responderId), onNack: () => nacks++ };
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      timer.unref();
+      this.waiters.set(seq, waiter);
+    });
+  }
+
+  /** Round-robin over a shuffled list, so every member is probed once per pass. */
+  private nextProbeTarget(): Member | undefined {
+    for (let attempts = 0; attempts < 2; attempts++) {
+      while (this.probeOrder.length) {
+        const member = this.table.get(this.probeOrder.pop()!);
+        if (member && member !== this.self && (member.state === 'alive' || member.state === 'suspect'))
+          return member;
+      }
+      this.probeOrder = shuffle(
+        this.table
+          .all()
+          .filter((member) => member !== this.self)
+          .map((member) => member.record.id),
+      );
+    }
+    return undefined;
+  }
+
+  private nextProbeSeq(): number {
+    this.probeSeq = (this.probeSeq + 1) % Number.MAX_SAFE_INTEGER;
+    return this.probeSeq;
+  }
+
+  // --- gossip and push-pull ----------------------------------------------------------------
+
+  /** Sends queued news to a few random members: faster than waiting for probes to carry it. */
+  private gossipRound(): void {
+    if (this.broadcasts.length === 0) return;
+    for (const member of this.gossipTargets()) {
+      const news = this.broadcasts.take(this.payloadBudget(), MESSAGE_OVERHEAD_BYTES);
+      if (!news.length) return;
+      this.transmit({ address: member.record.address, port: member.record.port }, news);
+    }
+  }
+
+  private gossipTargets(): Member[] {
+    const recentlyDead = Date.now() - this.timings.gossipToTheDeadMs;
+    return this.randomMembers(
+      this.timings.gossipNodes,
+      (member) =>
+        member.state === 'alive' ||
+        member.state === 'suspect' ||
+        (member.state === 'dead' && member.stateChangedAt > recentlyDead),
+    );
+  }
+
+  private async pushPullRound(): Promise<void> {
+    if (this.leaving) return;
+    const [member] = this.randomMembers(1, (candidate) => candidate.state === 'alive');
+    if (member) await this.syncWith(member);
+  }
+
+  private async syncWith(member: Member): Promise<void> {
+    try {
+      await this.options.syncState?.(member);
+    } catch (error) {
+      this.options.onWarning?.('push-pull failed', {
+        node: member.record.name,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
+
+  // --- sending -----------------------------------------------------------------------------
+
+  private announceSelf(): void {
+    this.broadcasts.enqueue(`node:${this.self.record.id}`, encodeMessage(this.aliveMessage()));
+  }
+
+  private aliveMessage(record = this.self.record, incarnation = this.self.incarnation): Message {
+    return { type: MessageType.Alive, incarnation, record };
+  }
+
+  /** Sends `messages`, filling the rest of the packet with queued news unless `piggyback` is off. */
+  private send(to: PacketAddress, messages: Message[], piggyback = true): void {
+    const encoded = messages.map(encodeMessage);
+    const used = encoded.reduce((total, bytes) => total + bytes.length + MESSAGE_OVERHEAD_BYTES, 0);
+    const news = piggyback
+      ? this.broadcasts.take(Math.max(0, this.payloadBudget() - used), MESSAGE_OVERHEAD_BYTES)
+      : [];
+    this.transmit(to, [...encoded, ...news]);
+  }
+
+  private transmit(to: PacketAddress, messages: Uint8Array[]): void {
+    const packet = this.seal(messages);
+    this.stats.packetsOut++;
+    this.stats.bytesOut += packet.length;
+    this.options.transport.send(to, packet);
+  }
+
+  private seal(messages: Uint8Array[]): Buffer {
+    this.sequence++;
+    return this.options.keyring.seal(
+      encodePacket({ senderId: this.self.record.id, sequence: this.sequence, messages }),
+    );
+  }
+
+  private payloadBudget(): number {
+    return this.timings.mtuBytes - PACKET_OVERHEAD_BYTES - ENCRYPTION_OVERHEAD_BYTES;
+  }
+
+  private randomMembers(count: number, accept: (member: Member) => boolean): Member[] {
+    const candidates = this.table.all().filter((member) => member !== this.self && accept(member));
+    return shuffle(candidates).slice(0, count);
+  }
+
+  private every(intervalMs: number, run: () => void): void {
+    const schedule = () => {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        if (!this.running) return;
+        run();
+        schedule();
+      }, intervalMs);
+      this.track(timer);
+    };
+    schedule();
+  }
+
+  /** Timers never keep the process alive on their own (the agent's listeners do). */
+  private track(timer: NodeJS.Timeout): void {
+    timer.unref();
+    this.timers.add(timer);
+  }
+}
+
+function shuffle<T>(items: T[]): T[] {
+  const copy = [...items];
+  for (let index = copy.length - 1; index > 0; index--) {
+    const other = Math.floor(Math.random() * (index + 1));
+    [copy[index], copy[other]] = [copy[other]!, copy[index]!];
+  }
+  return copy;
+}

@@ -1,0 +1,180 @@
+// The member table and SWIM's rules for changing it: who is alive, suspect, dead or left, and at
+// which incarnation. Networking is elsewhere: this file decides, the engine sends what it returns.
+import type { NodeRecord } from './codec.js';
+import { Suspicion, suspicionMinTimeout } from './suspicion.js';
+
+export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
+
+export interface Member {
+  record: NodeRecord;
+  incarnation: number;
+  state: MemberState;
+  /** When the state last changed (ms since the epoch): reaping and "recently dead" use it. */
+  stateChangedAt: number;
+  /** Round-trip time of the last direct probe, in ms. */
+  rttMs?: number;
+  suspicion?: Suspicion;
+}
+
+export type MembershipEventType = 'node-join' | 'node-update' | 'node-suspect' | 'node-dead' | 'node-leave';
+
+export interface MembershipEvent {
+  type: MembershipEventType;
+  member: Member;
+}
+
+/** What a rule decided: events to publish and whether to gossip the message on. */
+export interface Outcome {
+  events: MembershipEvent[];
+  /** Re-gossip the message that caused this (it was news). */
+  rebroadcast: boolean;
+  /** This node was suspected or declared dead: it must refute with this incarnation. */
+  refuteWith?: number;
+}
+
+const nothing = (): Outcome => ({ events: [], rebroadcast: false });
+
+export interface SuspicionSettings {
+  multiplier: number;
+  maxMultiplier: number;
+  probeIntervalMs: number;
+}
+
+export class MemberTable {
+  private readonly members = new Map<string, Member>();
+
+  constructor(
+    private readonly selfId: string,
+    private readonly suspicion: SuspicionSettings,
+    /** Called when a suspicion times out: the engine declares the member dead. */
+    private readonly onSuspicionTimeout: (member: Member) => void,
+  ) {}
+
+  get(id: string): Member | undefined {
+    return this.members.get(id);
+  }
+
+  all(): Member[] {
+    return [...this.members.values()];
+  }
+
+  /** Members that count for the cluster size: alive and suspect, this node included. */
+  liveCount(): number {
+    let count = 0;
+    for (const member of this.members.values())
+      if (member.state === 'alive' || member.state === 'suspect') count++;
+    return count;
+  }
+
+  /** Adds this node itself (always alive in its own table). */
+  addSelf(record: NodeRecord, incarnation: number): Member {
+    const self: Member = { record, incarnation, state: 'alive', stateChangedAt: Date.now() };
+    this.members.set(record.id, self);
+    return self;
+  }
+
+  /**
+   * "`record` is alive at `incarnation`". New nodes join; a higher incarnation overrides any state
+   * (that is how a suspect refutes and how a dead node comes back).
+   */
+  applyAlive(record: NodeRecord, incarnation: number): Outcome {
+    const known = this.members.get(record.id);
+    if (record.id === this.selfId) {
+      // Someone holds a newer or different view of us (we restarted): take an incarnation above it.
+      if (!known) return nothing();
+      const stale =
+        incarnation > known.incarnation ||
+        (incarnation === known.incarnation && !sameRecord(record, known.record));
+      return stale ? { ...nothing(), refuteWith: incarnation + 1 } : nothing();
+    }
+    if (!known) {
+      const member: Member = { record, incarnation, state: 'alive', stateChangedAt: Date.now() };
+      this.members.set(record.id, member);
+      return { events: [{ type: 'node-join', member }], rebroadcast: true };
+    }
+    if (incarnation <= known.incarnation) return nothing();
+    const wasGone = known.state === 'dead' || known.state === 'left';
+    const changed = !sameRecord(record, known.record);
+    known.suspicion?.cancel();
+    known.suspicion = undefined;
+    const wasAlive = known.state === 'alive';
+    Object.assign(known, { record, incarnation, state: 'alive' as const });
+    if (!wasAlive) known.stateChangedAt = Date.now();
+    const events: MembershipEvent[] = wasGone
+      ? [{ type: 'node-join', member: known }]
+      : changed || !wasAlive
+        ? [{ type: 'node-update', member: known }]
+        : [];
+    return { events, rebroadcast: true };
+  }
+
+  /** "`nodeId` is suspected at `incarnation` by `fromId`". */
+  applySuspect(nodeId: string, incarnation: number, fromId: string): Outcome {
+    const known = this.members.get(nodeId);
+    if (!known || incarnation < known.incarnation || known.state === 'dead' || known.state === 'left')
+      return nothing();
+    if (nodeId === this.selfId)
+      return { ...nothing(), refuteWith: Math.max(incarnation, known.incarnation) + 1 };
+    if (known.state === 'suspect') {
+      // Lifeguard: an independent confirmation shortens the timer, and is worth re-gossiping.
+      return { events: [], rebroadcast: known.suspicion?.confirm(fromId) ?? false };
+    }
+    known.incarnation = incarnation;
+    known.state = 'suspect';
+    known.stateChangedAt = Date.now();
+    known.suspicion = this.startSuspicion(known, fromId);
+    return { events: [{ type: 'node-suspect', member: known }], rebroadcast: true };
+  }
+
+  /** "`nodeId` is dead at `incarnation`", or left when `fromId` is the node itself. */
+  applyDead(nodeId: string, incarnation: number, fromId: string): Outcome {
+    const known = this.members.get(nodeId);
+    if (!known || incarnation < known.incarnation || known.state === 'dead' || known.state === 'left')
+      return nothing();
+    const leaving = fromId === nodeId;
+    if (nodeId === this.selfId) {
+      return leaving ? nothing() : { ...nothing(), refuteWith: Math.max(incarnation, known.incarnation) + 1 };
+    }
+    known.suspicion?.cancel();
+    known.suspicion = undefined;
+    known.incarnation = incarnation;
+    known.state = leaving ? 'left' : 'dead';
+    known.stateChangedAt = Date.now();
+    return { events: [{ type: leaving ? 'node-leave' : 'node-dead', member: known }], rebroadcast: true };
+  }
+
+  /** Forgets dead and left members older than `olderThanMs`; returns how many. */
+  reap(olderThanMs: number): number {
+    const cutoff = Date.now() - olderThanMs;
+    let reaped = 0;
+    for (const [id, member] of this.members) {
+      if (
+        id !== this.selfId &&
+        (member.state === 'dead' || member.state === 'left') &&
+        member.stateChangedAt < cutoff
+      ) {
+        this.members.delete(id);
+        reaped++;
+      }
+    }
+    return reaped;
+  }
+
+  stopTimers(): void {
+    for (const member of this.members.values()) member.suspicion?.cancel();
+  }
+
+  private startSuspicion(member: Member, fromId: string): Suspicion {
+    const clusterSize = this.liveCount();
+    // Expected independent confirmations: SuspicionMult - 2 in memberlist, at most the other members.
+    const expected = Math.max(0, Math.min(this.suspicion.multiplier - 2, clusterSize - 2));
+    const minMs = suspicionMinTimeout(this.suspicion.multiplier, clusterSize, this.suspicion.probeIntervalMs);
+    return new Suspicion(fromId, expected, minMs, minMs * this.suspicion.maxMultiplier, () =>
+      this.onSuspicionTimeout(member),
+    );
+  }
+}
+
+export function sameRecord(a: NodeRecord, b: NodeRecord): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}

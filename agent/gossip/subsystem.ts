@@ -1,0 +1,391 @@
+// Gossip as an agent subsystem: binds the UDP transport, owns the keyring and the cluster RPC used
+// for push-pull, joins seeds at boot, publishes membership events on the bus and offers the
+// /agent/members, /agent/join, /agent/leave, /agent/detect and /gossip/* routes.
+import type { Route } from '../api/index.js';
+import type { AgentSettings } from '../config/index.js';
+import type { EventBus, NodeSummary } from '../events/index.js';
+import type { Logger } from '../log/index.js';
+import type { ClusterRpc } from '../rpc/types.js';
+import type { Subsystem, SubsystemState } from '../subsystem.js';
+import { advertiseAddress, broadcastAddresses, resolveSeed } from './addresses.js';
+import { decodeStateExchange, encodeStateExchange, type KeyOpMessage, type NodeRecord } from './codec.js';
+import { GossipEngine, type GossipTimings } from './engine.js';
+import { fingerprint, type Keyring, KeyringError, parseKey } from './keyring.js';
+import type { KeyringStore } from './keyring-store.js';
+import type { Member, MembershipEvent } from './members.js';
+import { gossipRoutes } from './routes.js';
+import { UdpTransport } from './transport.js';
+
+export const PUSH_PULL_PROTOCOL = '/opsbro/push-pull/1.0.0';
+
+export interface GossipSubsystemOptions {
+  settings: AgentSettings;
+  nodeId: string;
+  nodeName: string;
+  version: string;
+  keyringStore: KeyringStore;
+  /** Builds the cluster RPC for a cluster key (rebuilt when the primary key changes). */
+  createRpc: (clusterKey: Buffer | undefined) => ClusterRpc;
+  events: EventBus;
+  logger: Logger;
+  /** `agent start --auto-detect`: detect a cluster on the LAN at boot until one answers. */
+  autoDetect?: boolean;
+}
+
+/** A member as the API shows it. */
+export interface MemberView {
+  name: string;
+  id: string;
+  address: string;
+  port: number;
+  state: string;
+  incarnation: number;
+  groups: string[];
+  datacenter: string;
+  version: string;
+  rtt_ms: number | null;
+  rpc_port: number;
+  peer_id: string;
+  checks: Record<string, string>;
+}
+
+export class GossipSubsystem implements Subsystem {
+  readonly name = 'gossip';
+  private engine?: GossipEngine;
+  private transport?: UdpTransport;
+  private rpc?: ClusterRpc;
+  private keyring!: Keyring;
+  private status: SubsystemState = { status: 'initializing' };
+  private stopped = false;
+  private groups: string[];
+
+  constructor(private readonly options: GossipSubsystemOptions) {
+    this.groups = [...options.settings.groups];
+    options.events.on('groups-changed', ({ groups }) => {
+      this.groups = [...groups];
+      this.engine?.updateSelf({ groups: [...groups].sort() });
+    });
+  }
+
+  get encryptionEnabled(): boolean {
+    return this.keyring?.enabled ?? Boolean(this.options.settings.encryption_key);
+  }
+
+  async start(): Promise<void> {
+    const { settings, logger } = this.options;
+    const loaded = this.options.keyringStore.load(settings.encryption_key);
+    this.keyring = loaded.keyring;
+    if (loaded.note) logger.warn(loaded.note);
+    const dropPercent = Number(process.env.OPSBRO_GOSSIP_DROP_PERCENT ?? 0);
+    if (dropPercent > 0)
+      logger.warn('test knob: dropping a share of sent gossip packets', { percent: dropPercent });
+    this.transport = await UdpTransport.bind({
+      address: settings.bind_addr,
+      port: settings.gossip.port,
+      dropPercent,
+    });
+    try {
+      await this.startRpc();
+    } catch (error) {
+      await this.transport.close();
+      throw error;
+    }
+    const self: NodeRecord = {
+      id: this.options.nodeId,
+      name: this.options.nodeName,
+      address: advertiseAddress(settings.bind_addr, settings.advertise_addr),
+      port: this.transport.local.port,
+      rpcPort: settings.rpc.port,
+      peerId: this.rpc!.peerId,
+      datacenter: settings.datacenter,
+      groups: [...this.groups].sort(),
+      checks: {},
+      version: this.options.version,
+      keys: this.keyring.fingerprints(),
+      primaryKey: this.keyring.primaryFingerprint(),
+    };
+    this.engine = new GossipEngine({
+      self,
+      transport: this.transport,
+      keyring: this.keyring,
+      timings: timingsFrom(settings),
+      onEvent: (event) => this.publish(event),
+      syncState: (member) => this.pushPull(member),
+      onKeyOp: (op) => this.applyKeyOp(op, 'cluster'),
+      onWarning: (message, fields) => logger.warn(message, fields),
+    });
+    this.engine.start();
+    this.status = { status: 'ok' };
+    logger.info('gossip listening', {
+      udp: `${this.transport.local.address}:${this.transport.local.port}`,
+      advertise: `${self.address}:${self.port}`,
+      rpc: `${settings.bind_addr}:${settings.rpc.port}`,
+      encryption: this.keyring.enabled ? 'aes-256-gcm' : 'none',
+    });
+    if (settings.seeds.length) void this.joinSeedsWithBackoff(settings.seeds);
+    else if (this.options.autoDetect) void this.autoDetect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.engine && !this.engine.isLeaving) await this.engine.leave(1500).catch(() => undefined);
+    this.engine?.stop();
+    await Promise.all([this.transport?.close(), this.rpc?.stop()]);
+    this.status = { status: 'stopped' };
+  }
+
+  state(): SubsystemState {
+    if (this.status.status !== 'ok' || !this.engine) return this.status;
+    const health = this.engine.localHealth;
+    return health > 0
+      ? { status: 'ok', message: `local health score ${health} (probing slower)` }
+      : this.status;
+  }
+
+  routes(): Route[] {
+    return gossipRoutes(this);
+  }
+
+  /** Ports this subsystem listens on, for /agent/info. */
+  ports(): Record<string, number> {
+    return {
+      gossip: this.transport?.local.port ?? this.options.settings.gossip.port,
+      rpc: this.options.settings.rpc.port,
+    };
+  }
+
+  members(): MemberView[] {
+    return (this.engine?.members() ?? []).map(view).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async join(seeds: string[]): Promise<{ joined: number; errors: string[] }> {
+    const engine = this.requireEngine();
+    const errors: string[] = [];
+    const addresses = [];
+    for (const seed of seeds) {
+      try {
+        addresses.push(await resolveSeed(seed, this.options.settings.gossip.port));
+      } catch (error) {
+        errors.push(error instanceof Error ? error.message : String(error));
+      }
+    }
+    const joined = addresses.length ? await engine.join(addresses) : 0;
+    if (joined) this.options.logger.info('joined the cluster', { seeds: seeds.join(','), answered: joined });
+    return { joined, errors };
+  }
+
+  async leave(): Promise<void> {
+    await this.requireEngine().leave();
+    this.options.logger.info('left the cluster');
+  }
+
+  /** Asks the LAN who holds our key; with `autoJoin`, joins the answer with the lowest id. */
+  async detect(timeoutMs: number, autoJoin: boolean): Promise<{ nodes: NodeRecord[]; joined?: NodeRecord }> {
+    const engine = this.requireEngine();
+    const port = this.options.settings.gossip.port;
+    const nodes = await engine.detect(
+      broadcastAddresses().map((address) => ({ address, port })),
+      timeoutMs,
+    );
+    nodes.sort((a, b) => a.id.localeCompare(b.id));
+    if (!autoJoin || !nodes.length) return { nodes };
+    // Deterministic: every detecting node picks the same one, so they all meet in one cluster.
+    const target = nodes[0]!;
+    const joined = await engine.join([{ address: target.address, port: target.port }]);
+    return joined ? { nodes, joined: target } : { nodes };
+  }
+
+  keys(): { keys: Array<{ fingerprint: string; primary: boolean; nodes: number }>; members: number } {
+    const alive = (this.engine?.members() ?? []).filter((member) => member.state === 'alive');
+    const fingerprints = new Set([
+      ...this.keyring.fingerprints(),
+      ...alive.flatMap((member) => member.record.keys),
+    ]);
+    return {
+      keys: [...fingerprints].map((keyFingerprint) => ({
+        fingerprint: keyFingerprint,
+        primary: keyFingerprint === this.keyring.primaryFingerprint(),
+        nodes: alive.filter((member) => member.record.keys.includes(keyFingerprint)).length,
+      })),
+      members: alive.length,
+    };
+  }
+
+  /** An operator's keyring change: gossiped to the cluster, then applied here. */
+  changeKeys(op: KeyOpMessage['op'], value: string): string {
+    const engine = this.requireEngine();
+    const keyFingerprint = op === 'install' ? fingerprint(parseKey(value)) : value;
+    if (op === 'use' && !this.keyring.fingerprints().includes(value)) {
+      throw new KeyringError(`no installed key has fingerprint ${value}; install it first`);
+    }
+    if (op === 'remove' && value === this.keyring.primaryFingerprint()) {
+      throw new KeyringError('cannot remove the primary key; `use` another key first');
+    }
+    engine.broadcastKeyOp({ op, key: value });
+    this.applyKeyOp({ type: 10, opId: 'local', op, key: value }, 'operator');
+    return keyFingerprint;
+  }
+
+  dropStats(): GossipEngine['stats'] | undefined {
+    return this.engine?.stats;
+  }
+
+  private applyKeyOp(op: KeyOpMessage, source: 'cluster' | 'operator'): void {
+    const previousPrimary = this.keyring.primaryFingerprint();
+    try {
+      if (op.op === 'install') this.keyring.install(parseKey(op.key));
+      else if (op.op === 'use') this.keyring.use(op.key);
+      else this.keyring.remove(op.key);
+    } catch (error) {
+      this.options.logger.warn('keyring change not applied', {
+        op: op.op,
+        source,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return;
+    }
+    this.options.keyringStore.save(this.keyring);
+    this.engine?.updateSelf({
+      keys: this.keyring.fingerprints(),
+      primaryKey: this.keyring.primaryFingerprint(),
+    });
+    this.options.logger.info('keyring changed', {
+      op: op.op,
+      source,
+      primary: this.keyring.primaryFingerprint(),
+    });
+    // The RPC's private-network key follows the primary key.
+    if (this.keyring.primaryFingerprint() !== previousPrimary) void this.restartRpc();
+  }
+
+  private async startRpc(): Promise<void> {
+    const rpc = this.options.createRpc(this.keyring.primary);
+    rpc.handle(PUSH_PULL_PROTOCOL, (request) => {
+      const engine = this.requireEngine();
+      const local = encodeStateExchange(this.options.nodeId, engine.localState());
+      const remote = decodeStateExchange(request);
+      engine.mergeState(remote.entries, remote.fromId);
+      return Promise.resolve(local);
+    });
+    await rpc.start();
+    this.rpc = rpc;
+  }
+
+  private async restartRpc(): Promise<void> {
+    try {
+      await this.rpc?.stop();
+      await this.startRpc();
+      this.engine?.updateSelf({ peerId: this.rpc!.peerId });
+    } catch (error) {
+      this.status = {
+        status: 'degraded',
+        message: `cluster RPC restart failed: ${error instanceof Error ? error.message : String(error)}`,
+      };
+    }
+  }
+
+  private async pushPull(member: Member): Promise<void> {
+    const engine = this.requireEngine();
+    if (!this.rpc) throw new Error('cluster RPC is not running');
+    const reply = await this.rpc.request(
+      { host: member.record.address, port: member.record.rpcPort, peerId: member.record.peerId || undefined },
+      PUSH_PULL_PROTOCOL,
+      encodeStateExchange(this.options.nodeId, engine.localState()),
+    );
+    const remote = decodeStateExchange(reply);
+    engine.mergeState(remote.entries, remote.fromId);
+  }
+
+  private async joinSeedsWithBackoff(seeds: string[]): Promise<void> {
+    for (let delayMs = 1000; !this.stopped; delayMs = Math.min(delayMs * 2, 30_000)) {
+      const { joined, errors } = await this.join(seeds);
+      if (joined > 0) return;
+      this.options.logger.warn('no seed answered, retrying', {
+        seeds: seeds.join(','),
+        retry_in_s: delayMs / 1000,
+        errors: errors.join('; '),
+      });
+      await sleep(delayMs);
+    }
+  }
+
+  private async autoDetect(): Promise<void> {
+    while (!this.stopped) {
+      const { nodes, joined } = await this.detect(2000, true);
+      if (joined)
+        return this.options.logger.info('auto-detect joined a cluster', {
+          through: joined.name,
+          found: nodes.length,
+        });
+      await sleep(5000);
+    }
+  }
+
+  private publish(event: MembershipEvent): void {
+    const node: NodeSummary = summary(event.member);
+    this.options.events.emit(event.type, { node });
+    const level = event.type === 'node-dead' || event.type === 'node-suspect' ? 'warn' : 'info';
+    this.options.logger[level](event.type, {
+      node: node.name,
+      address: `${node.address}:${node.port}`,
+      incarnation: node.incarnation,
+    });
+  }
+
+  private requireEngine(): GossipEngine {
+    if (!this.engine) throw new Error('gossip is not running');
+    return this.engine;
+  }
+}
+
+function timingsFrom(settings: AgentSettings): Partial<GossipTimings> {
+  const gossip = settings.gossip;
+  return {
+    probeIntervalMs: gossip.probe_interval_ms,
+    probeTimeoutMs: gossip.probe_timeout_ms,
+    indirectChecks: gossip.indirect_checks,
+    suspicionMultiplier: gossip.suspicion_multiplier,
+    suspicionMaxMultiplier: gossip.suspicion_max_multiplier,
+    gossipIntervalMs: gossip.gossip_interval_ms,
+    gossipNodes: gossip.gossip_nodes,
+    retransmitMultiplier: gossip.retransmit_multiplier,
+    pushPullIntervalMs: gossip.push_pull_interval_s * 1000,
+    reapAfterMs: gossip.reap_after_s * 1000,
+    mtuBytes: gossip.mtu_bytes,
+  };
+}
+
+function view(member: Member): MemberView {
+  const { record } = member;
+  return {
+    name: record.name,
+    id: record.id,
+    address: record.address,
+    port: record.port,
+    state: member.state,
+    incarnation: member.incarnation,
+    groups: record.groups,
+    datacenter: record.datacenter,
+    version: record.version,
+    rtt_ms: member.rttMs ?? null,
+    rpc_port: record.rpcPort,
+    peer_id: record.peerId,
+    checks: record.checks,
+  };
+}
+
+function summary(member: Member): NodeSummary {
+  const { record } = member;
+  return {
+    id: record.id,
+    name: record.name,
+    address: record.address,
+    port: record.port,
+    state: member.state,
+    incarnation: member.incarnation,
+    datacenter: record.datacenter,
+    groups: record.groups,
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());

@@ -1,0 +1,147 @@
+// How gossip packets travel: UDP for real agents, memory for the in-process simulator and unit
+// tests. Both can drop a share of packets on purpose, to test the protocol under loss.
+import { createSocket, type Socket } from 'node:dgram';
+
+export interface PacketAddress {
+  address: string;
+  port: number;
+}
+
+export type PacketHandler = (packet: Buffer, from: PacketAddress) => void;
+
+export interface PacketTransport {
+  /** Where this transport receives. */
+  readonly local: PacketAddress;
+  send(to: PacketAddress, packet: Uint8Array): void;
+  /** Sends to a broadcast address (LAN detection). */
+  broadcast(to: PacketAddress, packet: Uint8Array): void;
+  onPacket(handler: PacketHandler): void;
+  close(): Promise<void>;
+}
+
+export interface UdpTransportOptions {
+  address: string;
+  port: number;
+  /** Drop this share of sent packets (0-100): a test knob, off by default. */
+  dropPercent?: number;
+}
+
+export class UdpTransport implements PacketTransport {
+  private handler: PacketHandler = () => undefined;
+  /** Packets the socket failed to send (unreachable, buffer full): counted, never thrown. */
+  sendErrors = 0;
+
+  private constructor(
+    private readonly socket: Socket,
+    readonly local: PacketAddress,
+    private readonly dropPercent: number,
+  ) {
+    socket.on('message', (packet, remote) =>
+      this.handler(packet, { address: remote.address, port: remote.port }),
+    );
+    // An ICMP error for one peer must not take the agent down.
+    socket.on('error', () => this.sendErrors++);
+  }
+
+  static async bind(options: UdpTransportOptions): Promise<UdpTransport> {
+    const socket = createSocket({ type: 'udp4', reuseAddr: false });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', (error: NodeJS.ErrnoException) =>
+        reject(
+          new Error(
+            `cannot listen for gossip on udp ${options.address}:${options.port}: ${error.code ?? error.message}`,
+          ),
+        ),
+      );
+      socket.bind(options.port, options.address, () => resolve());
+    });
+    socket.removeAllListeners('error');
+    const bound = socket.address();
+    return new UdpTransport(socket, { address: bound.address, port: bound.port }, options.dropPercent ?? 0);
+  }
+
+  send(to: PacketAddress, packet: Uint8Array): void {
+    if (this.dropPercent > 0 && Math.random() * 100 < this.dropPercent) return;
+    this.socket.send(packet, to.port, to.address, (error) => {
+      if (error) this.sendErrors++;
+    });
+  }
+
+  broadcast(to: PacketAddress, packet: Uint8Array): void {
+    this.socket.setBroadcast(true);
+    this.send(to, packet);
+  }
+
+  onPacket(handler: PacketHandler): void {
+    this.handler = handler;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.socket.close(() => resolve()));
+  }
+}
+
+/** An in-memory network: every transport on it reaches the others by address:port. */
+export class MemoryNetwork {
+  private readonly endpoints = new Map<string, MemoryTransport>();
+  packetsSent = 0;
+  bytesSent = 0;
+
+  constructor(
+    /** Share of packets lost (0-100). */
+    public dropPercent = 0,
+    /** One-way delay in ms (0: next tick). */
+    public latencyMs = 0,
+  ) {}
+
+  attach(address: string, port: number): MemoryTransport {
+    const transport = new MemoryTransport(this, { address, port });
+    this.endpoints.set(`${address}:${port}`, transport);
+    return transport;
+  }
+
+  detach(transport: MemoryTransport): void {
+    this.endpoints.delete(`${transport.local.address}:${transport.local.port}`);
+  }
+
+  deliver(from: PacketAddress, to: PacketAddress, packet: Uint8Array): void {
+    this.packetsSent++;
+    this.bytesSent += packet.length;
+    if (this.dropPercent > 0 && Math.random() * 100 < this.dropPercent) return;
+    const target = this.endpoints.get(`${to.address}:${to.port}`);
+    if (!target) return;
+    const copy = Buffer.from(packet);
+    if (this.latencyMs > 0) setTimeout(() => target.receive(copy, from), this.latencyMs);
+    else setImmediate(() => target.receive(copy, from));
+  }
+}
+
+export class MemoryTransport implements PacketTransport {
+  private handler: PacketHandler = () => undefined;
+
+  constructor(
+    private readonly network: MemoryNetwork,
+    readonly local: PacketAddress,
+  ) {}
+
+  send(to: PacketAddress, packet: Uint8Array): void {
+    this.network.deliver(this.local, to, packet);
+  }
+
+  broadcast(): void {
+    // No broadcast domain in memory.
+  }
+
+  onPacket(handler: PacketHandler): void {
+    this.handler = handler;
+  }
+
+  receive(packet: Buffer, from: PacketAddress): void {
+    this.handler(packet, from);
+  }
+
+  close(): Promise<void> {
+    this.network.detach(this);
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,442 @@
+// The cluster RPC node: a libp2p host (TCP, Noise, yamux, and the private network when a cluster
+// key is set) that serves registered protocols and sends requests, one request and one response
+// per stream. Implements the ClusterRpc contract of types.ts.
+import './polyfills.js';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import type { Connection, Libp2p, Stream } from '@libp2p/interface';
+import type { Multiaddr } from '@multiformats/multiaddr';
+import { tcp } from '@libp2p/tcp';
+import { createLibp2p } from 'libp2p';
+import { describeTarget, targetMultiaddr, tcpMultiaddr } from './address.js';
+import { asError, ClusterRpcError, messageOf } from './errors.js';
+import { explainListenFailure, explainRequestFailure, type RequestPhase } from './failures.js';
+import { decodeErrorBody, encodeErrorBody, FrameTooLargeError, type FrameKind } from './framing.js';
+import { loadOrCreateIdentity } from './identity.js';
+import { privateNetworkProtector } from './private-network.js';
+import { RequestGate } from './request-gate.js';
+import { readFrame, writeFrame } from './stream-io.js';
+import type { ClusterRpc, RpcHandler, RpcTarget } from './types.js';
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
+export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+/** An inbound request must arrive whole within this long of the stream opening. */
+export const INBOUND_REQUEST_TIMEOUT_MS = 10_000;
+/** stop() gives connections this long to close politely, then aborts them (the contract is 2 s). */
+const STOP_GRACE_MS = 1_200;
+/** A dial shared by concurrent requests gives up after this long (libp2p's own default). */
+const SHARED_DIAL_TIMEOUT_MS = 10_000;
+/** Concurrent streams per protocol per connection; push-pull and KV replication share one connection. */
+const MAX_STREAMS_PER_PROTOCOL = 256;
+/** Requests beyond this many to one address wait for a slot (well under the limits above). */
+const MAX_REQUESTS_IN_FLIGHT_PER_TARGET = 64;
+
+/** Validated settings (see ClusterRpcOptions for their meaning). */
+export interface RpcNodeSettings {
+  host: string;
+  port: number;
+  dataDir: string;
+  clusterKey: Uint8Array | undefined;
+  maxMessageBytes: number;
+}
+
+export class Libp2pClusterRpc implements ClusterRpc {
+  private readonly handlers = new Map<string, RpcHandler>();
+  /** Requests and inbound exchanges under way, aborted by stop(). */
+  private readonly inFlight = new Set<AbortController>();
+  /** Dials under way to addresses given without a peer id, keyed by multiaddr. */
+  private readonly pendingDials = new Map<string, Promise<Connection>>();
+  private readonly gate = new RequestGate(MAX_REQUESTS_IN_FLIGHT_PER_TARGET);
+  private node: Libp2p | undefined;
+  private ownPeerId: string | undefined;
+  private lifecycle: Promise<void> = Promise.resolve();
+
+  constructor(private readonly settings: RpcNodeSettings) {}
+
+  get peerId(): string {
+    if (this.ownPeerId === undefined) {
+      throw new ClusterRpcError(
+        'not-started',
+        'the cluster RPC peer id is known once start() has loaded the identity key',
+      );
+    }
+    return this.ownPeerId;
+  }
+
+  handle(protocol: string, handler: RpcHandler): void {
+    if (!protocol.startsWith('/')) {
+      throw new ClusterRpcError(
+        'invalid',
+        `protocol ${JSON.stringify(protocol)} must start with '/', e.g. /opsbro/push-pull/1.0.0`,
+      );
+    }
+    if (this.node) throw new ClusterRpcError('invalid', `register ${protocol} before start()`);
+    if (this.handlers.has(protocol)) throw new ClusterRpcError('invalid', `${protocol} is already handled`);
+    this.handlers.set(protocol, handler);
+  }
+
+  start(): Promise<void> {
+    // Serialised with stop(); a failed start does not prevent the next attempt.
+    this.lifecycle = this.lifecycle.catch(() => undefined).then(() => this.startNow());
+    return this.lifecycle;
+  }
+
+  stop(): Promise<void> {
+    this.lifecycle = this.lifecycle.catch(() => undefined).then(() => this.stopNow());
+    return this.lifecycle;
+  }
+
+  private async startNow(): Promise<void> {
+    if (this.node) return;
+    const { host, port, dataDir, clusterKey } = this.settings;
+    const listenAddress = tcpMultiaddr(host, port);
+    const identity = await loadOrCreateIdentity(dataDir);
+    this.ownPeerId = identity.peerId;
+    const node = await createLibp2p({
+      start: false,
+      privateKey: identity.privateKey,
+      addresses: { listen: [listenAddress.toString()] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      // Streams that arrive before libp2p has wired the new connection's stream listener count as
+      // "early"; past yamux's default of 10 it resets the whole connection, which a burst of
+      // requests on a fresh connection (push-pull fan-out, KV replication) easily reaches.
+      streamMuxers: [yamux({ maxEarlyStreams: MAX_STREAMS_PER_PROTOCOL })],
+      connectionProtector: clusterKey ? privateNetworkProtector(clusterKey) : undefined,
+      // Yamux keep-alives already watch the connections; the monitor would add ping streams.
+      connectionMonitor: { enabled: false },
+      connectionManager: {
+        // Agents sharing a host (several 127.0.0.x on one machine) all dial from the same source
+        // address; the default of 5 new connections per second per host would turn them away.
+        inboundConnectionThreshold: 100,
+        maxIncomingPendingConnections: 64,
+      },
+    });
+    for (const [protocol, handler] of this.handlers) {
+      await node.handle(protocol, (stream, connection) => this.serve(protocol, handler, stream, connection), {
+        maxInboundStreams: MAX_STREAMS_PER_PROTOCOL,
+        maxOutboundStreams: MAX_STREAMS_PER_PROTOCOL,
+      });
+    }
+    try {
+      await node.start();
+    } catch (error) {
+      await Promise.resolve(node.stop()).catch(() => undefined);
+      throw explainListenFailure(error, describeTarget({ host, port }));
+    }
+    this.node = node;
+  }
+
+  private async stopNow(): Promise<void> {
+    const node = this.node;
+    if (!node) return;
+    this.node = undefined;
+    for (const controller of this.inFlight) {
+      controller.abort(new ClusterRpcError('not-started', 'the cluster RPC is stopping'));
+    }
+    const stopped = Promise.resolve(node.stop());
+    if ((await settleWithin(stopped, STOP_GRACE_MS)) === 'timeout') {
+      // A peer that does not answer the close handshake must not hold up the agent's shutdown.
+      for (const connection of node.getConnections()) connection.abort(new Error('cluster RPC stopping'));
+      await settleWithin(stopped, 2_000 - STOP_GRACE_MS - 100);
+    }
+  }
+
+  async request(
+    target: RpcTarget,
+    protocol: string,
+    payload: Uint8Array,
+    timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+  ): Promise<Uint8Array> {
+    const where = describeTarget(target);
+    const node = this.node;
+    if (!node) {
+      throw new ClusterRpcError(
+        'not-started',
+        `cannot send ${protocol} to ${where}: the cluster RPC is not started`,
+      );
+    }
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+      throw new ClusterRpcError(
+        'invalid',
+        `timeout ${timeoutMs} ms for ${protocol} to ${where} must be a positive number`,
+      );
+    }
+    const { maxMessageBytes } = this.settings;
+    if (payload.byteLength > maxMessageBytes) {
+      throw new ClusterRpcError(
+        'too-large',
+        `request ${protocol} to ${where} is ${payload.byteLength} bytes, over maxMessageBytes (${maxMessageBytes})`,
+      );
+    }
+    const address = targetMultiaddr(target);
+
+    const controller = new AbortController();
+    const timer = setTimeout(() => {
+      controller.abort(
+        new ClusterRpcError('timeout', `${protocol} to ${where} timed out after ${timeoutMs} ms`),
+      );
+    }, timeoutMs);
+    this.inFlight.add(controller);
+    const { signal } = controller;
+    let phase: RequestPhase = 'queue';
+    let stream: Stream | undefined;
+    let leaveGate: (() => void) | undefined;
+    try {
+      leaveGate = await this.gate.enter(where, signal);
+      phase = 'connect';
+      const connection = await this.connect(
+        node,
+        address,
+        target.peerId !== undefined && target.peerId !== '',
+        signal,
+      );
+      phase = 'negotiate';
+      stream = await connection.newStream(protocol, { signal, maxOutboundStreams: MAX_STREAMS_PER_PROTOCOL });
+      phase = 'exchange';
+      // Listen first: a refusal can arrive while the request is still going out.
+      const response = readFrame(stream, maxMessageBytes, signal);
+      response.catch(() => undefined);
+      let writeError: unknown;
+      try {
+        await writeFrame(stream, 'request', payload, signal);
+        await stream.close({ signal });
+      } catch (error) {
+        writeError = error;
+      }
+      let frame;
+      try {
+        frame = await response;
+      } catch (error) {
+        throw writeError ?? error;
+      }
+      return this.unwrapResponse(frame.kind, frame.body, protocol, where);
+    } catch (error) {
+      stream?.abort(asError(signal.aborted ? signal.reason : error));
+      if (signal.aborted && signal.reason instanceof ClusterRpcError) {
+        if (signal.reason.code !== 'timeout') throw signal.reason;
+        throw new ClusterRpcError('timeout', timeoutMessage(signal.reason.message, phase), { cause: error });
+      }
+      if (error instanceof ClusterRpcError) throw error;
+      if (error instanceof FrameTooLargeError) {
+        throw new ClusterRpcError(
+          'too-large',
+          `the response to ${protocol} from ${where} is ${error.declaredBytes} bytes, over maxMessageBytes (${maxMessageBytes}); refused`,
+        );
+      }
+      throw explainRequestFailure(error, { protocol, where, phase, peerId: target.peerId });
+    } finally {
+      leaveGate?.();
+      clearTimeout(timer);
+      this.inFlight.delete(controller);
+    }
+  }
+
+  /**
+   * A connection to the target. With a peer id libp2p reuses any connection to that peer; without
+   * one it would dial anew every time, so reuse an open connection we dialed to the same address,
+   * and let concurrent first requests share one dial.
+   */
+  private async connect(
+    node: Libp2p,
+    address: Multiaddr,
+    hasPeerId: boolean,
+    signal: AbortSignal,
+  ): Promise<Connection> {
+    if (hasPeerId) return node.dial(address, { signal });
+    const key = address.toString();
+    const open = node
+      .getConnections()
+      .find((connection) => connection.status === 'open' && dialedAddress(connection) === key);
+    if (open) return open;
+    let dial = this.pendingDials.get(key);
+    if (!dial) {
+      // Shared by every request waiting for it, so bounded by its own timeout, not the first caller's.
+      const controller = new AbortController();
+      const timer = setTimeout(
+        () => controller.abort(new Error(`no connection within ${SHARED_DIAL_TIMEOUT_MS} ms`)),
+        SHARED_DIAL_TIMEOUT_MS,
+      );
+      this.inFlight.add(controller);
+      dial = node.dial(address, { signal: controller.signal }).finally(() => {
+        clearTimeout(timer);
+        this.inFlight.delete(controller);
+        this.pendingDials.delete(key);
+      });
+      this.pendingDials.set(key, dial);
+    }
+    return raceAbort(dial, signal);
+  }
+
+  private unwrapResponse(kind: FrameKind, body: Uint8Array, protocol: string, where: string): Uint8Array {
+    switch (kind) {
+      case 'ok':
+        return body;
+      case 'handler-error':
+        throw new ClusterRpcError(
+          'handler-failed',
+          `${protocol} on ${where} failed: ${decodeErrorBody(body)}`,
+        );
+      case 'refused':
+        throw new ClusterRpcError('refused', `${where} refused ${protocol}: ${decodeErrorBody(body)}`);
+      case 'request':
+        throw new ClusterRpcError(
+          'stream-failed',
+          `${where} answered ${protocol} with a request frame (not an opsbro peer?)`,
+        );
+    }
+  }
+
+  /** One inbound exchange: read the request, run the handler, write its answer. */
+  private async serve(
+    protocol: string,
+    handler: RpcHandler,
+    stream: Stream,
+    connection: Connection,
+  ): Promise<void> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => {
+      controller.abort(new Error(`no complete ${protocol} request within ${INBOUND_REQUEST_TIMEOUT_MS} ms`));
+    }, INBOUND_REQUEST_TIMEOUT_MS);
+    this.inFlight.add(controller);
+    const { signal } = controller;
+    // A caller that times out resets the stream: stop waiting for a handler it no longer wants.
+    const onStreamClosed = (): void =>
+      controller.abort(new Error(`the caller closed the ${protocol} stream`));
+    stream.addEventListener('close', onStreamClosed, { once: true });
+    const { maxMessageBytes } = this.settings;
+    const errorBodyLimit = Math.min(2048, maxMessageBytes);
+    try {
+      let request;
+      try {
+        request = await readFrame(stream, maxMessageBytes, signal);
+      } catch (error) {
+        if (error instanceof FrameTooLargeError) {
+          await this.refuse(
+            stream,
+            `the request is ${error.declaredBytes} bytes, over this node's maxMessageBytes (${maxMessageBytes})`,
+            signal,
+          );
+        } else {
+          stream.abort(asError(error));
+        }
+        return;
+      }
+      clearTimeout(timer);
+      if (request.kind !== 'request') {
+        await this.refuse(stream, `expected a request, got a ${request.kind} frame`, signal);
+        return;
+      }
+      let response: Uint8Array;
+      const remote = { peerId: connection.remotePeer.toString() };
+      try {
+        // then(): a handler that throws synchronously is reported like one that rejects.
+        response = await raceAbort(
+          Promise.resolve().then(() => handler(request.body, remote)),
+          signal,
+        );
+      } catch (error) {
+        if (signal.aborted) {
+          stream.abort(asError(signal.reason));
+          return;
+        }
+        await this.answer(stream, 'handler-error', encodeErrorBody(messageOf(error), errorBodyLimit), signal);
+        return;
+      }
+      if (!(response instanceof Uint8Array)) {
+        const message = `the ${protocol} handler returned ${typeof response}, not bytes`;
+        await this.answer(stream, 'handler-error', encodeErrorBody(message, errorBodyLimit), signal);
+      } else if (response.byteLength > maxMessageBytes) {
+        const message = `the ${protocol} handler's response is ${response.byteLength} bytes, over maxMessageBytes (${maxMessageBytes})`;
+        await this.answer(stream, 'handler-error', encodeErrorBody(message, errorBodyLimit), signal);
+      } else {
+        await this.answer(stream, 'ok', response, signal);
+      }
+    } finally {
+      stream.removeEventListener('close', onStreamClosed);
+      clearTimeout(timer);
+      this.inFlight.delete(controller);
+    }
+  }
+
+  private async answer(
+    stream: Stream,
+    kind: FrameKind,
+    body: Uint8Array,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    try {
+      await writeFrame(stream, kind, body, signal);
+      await stream.close({ signal });
+      return true;
+    } catch (error) {
+      // The caller has gone (timed out, stopped); it reports its own failure.
+      stream.abort(asError(error));
+      return false;
+    }
+  }
+
+  /** Answers with a refusal, then resets the stream so the caller stops sending the rest. */
+  private async refuse(stream: Stream, message: string, signal: AbortSignal): Promise<void> {
+    const body = encodeErrorBody(message, Math.min(2048, this.settings.maxMessageBytes));
+    if (await this.answer(stream, 'refused', body, signal)) stream.abort(new Error(message));
+  }
+}
+
+function timeoutMessage(message: string, phase: RequestPhase): string {
+  switch (phase) {
+    case 'queue':
+      return `${message} while queued behind ${MAX_REQUESTS_IN_FLIGHT_PER_TARGET} requests in flight to the same address`;
+    case 'connect':
+      return `${message} while connecting (nothing answering, or a different cluster key on one side)`;
+    case 'negotiate':
+      return `${message} while opening the stream`;
+    case 'exchange':
+      return `${message} waiting for the response`;
+  }
+}
+
+/** The address we dialed for an outbound connection, without its /p2p/ part. */
+function dialedAddress(connection: Connection): string | undefined {
+  if (connection.direction !== 'outbound') return undefined;
+  const remote = connection.remoteAddr.toString();
+  const p2p = remote.indexOf('/p2p/');
+  return p2p === -1 ? remote : remote.slice(0, p2p);
+}
+
+/** The promise's outcome, unless the signal aborts first (the promise carries on for others). */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(asError(signal.reason));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(asError(signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(asError(error));
+      },
+    );
+  });
+}
+
+async function settleWithin(promise: Promise<unknown>, ms: number): Promise<'settled' | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), Math.max(ms, 0));
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => 'settled' as const,
+        () => 'settled' as const,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,40 @@
+// The cluster RPC channel's contract: request/response protocols between agents, over libp2p
+// (TCP, Noise, yamux, and a private-network key derived from the cluster key). Gossip uses it for
+// push-pull state sync; the KV store will use it next.
+
+/** Where to reach another agent's RPC listener. */
+export interface RpcTarget {
+  host: string;
+  port: number;
+  /** The remote libp2p peer id when known (learned from gossip); checked by the Noise handshake. */
+  peerId?: string;
+}
+
+/** Serves one protocol: gets the request bytes and the caller's peer id, returns the response. */
+export type RpcHandler = (request: Uint8Array, remote: { peerId: string }) => Promise<Uint8Array>;
+
+export interface ClusterRpc {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** This node's libp2p peer id (from the identity key kept in the data dir). */
+  readonly peerId: string;
+  /** Registers a protocol, e.g. '/opsbro/push-pull/1.0.0'. Call before start(). */
+  handle(protocol: string, handler: RpcHandler): void;
+  /** One request, one response. Rejects on timeout, refusal, or a peer outside the private network. */
+  request(target: RpcTarget, protocol: string, payload: Uint8Array, timeoutMs?: number): Promise<Uint8Array>;
+}
+
+export interface ClusterRpcOptions {
+  /** Address to listen on (bind_addr). */
+  host: string;
+  port: number;
+  /** The data dir: the libp2p identity key is kept in <data-dir>/rpc-identity.key (0600). */
+  dataDir: string;
+  /**
+   * The cluster key (32 bytes). When set, the private-network pre-shared key is derived from it
+   * (HKDF-SHA256), so only holders of the key can even connect. When unset, no private network.
+   */
+  clusterKey?: Buffer;
+  /** Largest accepted request or response, in bytes. */
+  maxMessageBytes?: number;
+}

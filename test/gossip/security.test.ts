@@ -1,0 +1,149 @@
+// Encrypted gossip between real agents: a wrong key or no key gets nobody in; keys rotate
+// cluster-wide without downtime; random, truncated and replayed packets are dropped and counted.
+import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { afterAll, describe, expect, it } from 'vitest';
+import { encodeMessage, encodePacket, MessageType } from '../../agent/gossip/codec.js';
+import { fingerprint, Keyring } from '../../agent/gossip/keyring.js';
+import { cleanupAll, httpGet, runCli } from '../helpers/agent-process.js';
+import { type GossipAgent, startGossipAgent, viewOf, waitFor } from '../helpers/gossip-agents.js';
+
+afterAll(cleanupAll);
+
+const newKey = () => randomBytes(32).toString('base64');
+
+type Drops = Record<'decrypt' | 'malformed' | 'replay' | 'plaintext-refused', number>;
+
+async function stats(agent: GossipAgent): Promise<{ dropped: Drops; packetsIn: number }> {
+  return JSON.parse((await httpGet(`${agent.api}/gossip/stats`)).body) as {
+    dropped: Drops;
+    packetsIn: number;
+  };
+}
+
+async function allAlive(agents: GossipAgent[], count: number): Promise<boolean> {
+  return (await Promise.all(agents.map(viewOf))).every(
+    (view) => Object.values(view).filter((state) => state === 'alive').length === count,
+  );
+}
+
+describe('encrypted cluster', () => {
+  const key = newKey();
+  const agents: GossipAgent[] = [];
+
+  it('forms with a shared key and says encryption is on', async () => {
+    agents.push(await startGossipAgent(21, 1, { key }));
+    agents.push(await startGossipAgent(21, 2, { key, seeds: ['127.21.0.1'] }));
+    agents.push(await startGossipAgent(21, 3, { key, seeds: ['127.21.0.1'] }));
+    await waitFor(() => allAlive(agents, 3), 15_000, 'three alive');
+    const info = JSON.parse(runCli(['agent', 'info', '--json', '--api', agents[0]!.api]).stdout) as {
+      encryption: { enabled: boolean };
+    };
+    expect(info.encryption).toEqual({ enabled: true });
+  }, 60_000);
+
+  it('refuses an agent with another key, and one without a key; both are counted as drops', async () => {
+    const before = await stats(agents[0]!);
+    const stranger = await startGossipAgent(21, 4, { key: newKey() });
+    const join = runCli(['gossip', 'join', '127.21.0.1', '--api', stranger.api]);
+    expect(join.code).toBe(1);
+    expect(join.stderr).toBe('opsbro: no node answered at 127.21.0.1\n');
+    const open = await startGossipAgent(21, 5);
+    expect(runCli(['gossip', 'join', '127.21.0.1', '--api', open.api]).code).toBe(1);
+    const after = await stats(agents[0]!);
+    expect(after.dropped.decrypt).toBeGreaterThan(before.dropped.decrypt);
+    expect(after.dropped['plaintext-refused']).toBeGreaterThan(before.dropped['plaintext-refused']);
+    for (const member of agents)
+      expect(Object.keys(await viewOf(member)).sort()).toEqual(['node-1', 'node-2', 'node-3']);
+    expect(Object.keys(await viewOf(stranger))).toEqual(['node-4']);
+  }, 60_000);
+
+  it('drops random, truncated and replayed packets without harm', async () => {
+    const target = agents[0]!;
+    const before = await stats(target);
+    const socket = createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, '127.21.0.99', resolve));
+    const send = (packet: Uint8Array) =>
+      new Promise<void>((resolve, reject) =>
+        socket.send(packet, 6768, target.address, (error) => (error ? reject(error) : resolve())),
+      );
+
+    // A valid packet sealed with the cluster key: accepted once, then a replay.
+    const keyring = new Keyring([Buffer.from(key, 'base64')]);
+    const ping = encodeMessage({ type: MessageType.Ping, seq: 1, targetId: '*' });
+    const sealed = keyring.seal(
+      encodePacket({ senderId: 'fuzzer', sequence: Date.now() * 1000, messages: [ping] }),
+    );
+    await send(sealed);
+    await send(sealed);
+    for (let index = 0; index < 200; index++) await send(randomBytes(1 + Math.floor(Math.random() * 1400)));
+    // Random bodies behind a valid encryption header: authentication fails.
+    for (let index = 0; index < 20; index++) await send(Buffer.concat([Buffer.of(1), randomBytes(100)]));
+    for (let length = 0; length < sealed.length; length += 7) await send(sealed.subarray(0, length));
+    // Sealed with the right key, but not msgpack inside.
+    await send(keyring.seal(randomBytes(64)));
+    socket.close();
+
+    await waitFor(
+      async () => (await stats(target)).dropped.replay > before.dropped.replay,
+      5000,
+      'replay counted',
+    );
+    const after = await stats(target);
+    expect(after.dropped.replay - before.dropped.replay).toBe(1);
+    const total = (counts: Record<string, number>) =>
+      Object.values(counts).reduce((sum, count) => sum + count, 0);
+    // 200 random packets, the truncations of the sealed one, and the sealed garbage: all dropped.
+    const truncations = Math.ceil(sealed.length / 7);
+    expect(total(after.dropped) - total(before.dropped)).toBeGreaterThanOrEqual(
+      200 + 20 + truncations + 1 + 1,
+    );
+    expect(after.dropped.decrypt - before.dropped.decrypt).toBeGreaterThanOrEqual(20);
+    expect(after.dropped.malformed).toBeGreaterThan(before.dropped.malformed);
+    expect(target.process.exitCode).toBeNull();
+    expect(await allAlive(agents, 3)).toBe(true);
+  }, 30_000);
+
+  it('rotates keys cluster-wide without downtime: install, use, remove', async () => {
+    const next = newKey();
+    const nextFingerprint = fingerprint(Buffer.from(next, 'base64'));
+    const oldFingerprint = fingerprint(Buffer.from(key, 'base64'));
+    const api = ['--api', agents[0]!.api];
+
+    expect(runCli(['gossip', 'keys', 'install', next, ...api]).code).toBe(0);
+    type KeyList = { keys: Array<{ fingerprint: string; primary: boolean; nodes: number }> };
+    const listed = () =>
+      Promise.resolve(
+        JSON.parse(runCli(['gossip', 'keys', 'list', '--json', '--api', agents[1]!.api]).stdout) as KeyList,
+      );
+    await waitFor(
+      async () => (await listed()).keys.find((entry) => entry.fingerprint === nextFingerprint)?.nodes === 3,
+      10_000,
+      'new key on all',
+    );
+
+    expect(runCli(['gossip', 'keys', 'use', nextFingerprint, ...api]).code).toBe(0);
+    await waitFor(
+      async () =>
+        (await listed()).keys.find((entry) => entry.fingerprint === nextFingerprint)?.primary === true,
+      10_000,
+      'new key primary',
+    );
+
+    const removing = runCli(['gossip', 'keys', 'remove', nextFingerprint, ...api]);
+    expect(removing.code).toBe(1);
+    expect(removing.stderr).toBe('opsbro: cannot remove the primary key; `use` another key first\n');
+    expect(runCli(['gossip', 'keys', 'remove', oldFingerprint, ...api]).code).toBe(0);
+    await waitFor(
+      async () => (await listed()).keys.every((entry) => entry.fingerprint === nextFingerprint),
+      10_000,
+      'old key gone',
+    );
+    // Everyone stayed alive throughout, and the cluster still works with the new key only.
+    expect(await allAlive(agents, 3)).toBe(true);
+    const newcomer = await startGossipAgent(21, 6, { key: next, seeds: ['127.21.0.2'] });
+    await waitFor(() => allAlive([...agents, newcomer], 4), 15_000, 'newcomer with the new key joins');
+    const oldTimer = await startGossipAgent(21, 7, { key });
+    expect(runCli(['gossip', 'join', '127.21.0.1', '--api', oldTimer.api]).code).toBe(1);
+  }, 90_000);
+});

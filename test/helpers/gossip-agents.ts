@@ -1,0 +1,96 @@
+// Test helpers for clusters of real agents: each agent on its own loopback address
+// (127.<block>.0.<n>), so every agent uses the default ports and nothing collides.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { httpGet, type RunningAgent, startAgent, type TestAgentDirs, tempDir } from './agent-process.js';
+
+export const API_PORT = 6770;
+
+export interface GossipAgentOptions {
+  /** Extra agent.yml lines. */
+  yaml?: string;
+  key?: string;
+  seeds?: string[];
+  env?: Record<string, string>;
+  args?: string[];
+}
+
+export interface GossipAgent extends RunningAgent {
+  address: string;
+  api: string;
+  name: string;
+}
+
+export function agentAddress(block: number, index: number): string {
+  return `127.${block}.0.${index}`;
+}
+
+export function gossipAgentDirs(
+  block: number,
+  index: number,
+  options: GossipAgentOptions = {},
+  root = tempDir(),
+): TestAgentDirs {
+  const address = agentAddress(block, index);
+  const configDir = join(root, 'etc');
+  const dataDir = join(root, 'data');
+  mkdirSync(join(configDir, 'conf.d'), { recursive: true });
+  const lines = [
+    `node_name: node-${index}`,
+    `bind_addr: ${address}`,
+    `api:\n  bind: ${address}\n  port: ${API_PORT}`,
+    'log:\n  level: info',
+    options.key ? `encryption_key: "${options.key}"` : '',
+    options.seeds ? `seeds: [${options.seeds.join(', ')}]` : '',
+    options.yaml ?? '',
+  ];
+  writeFileSync(join(configDir, 'agent.yml'), lines.filter(Boolean).join('\n') + '\n');
+  return { root, configDir, dataDir, port: API_PORT, apiHost: address };
+}
+
+export async function startGossipAgent(
+  block: number,
+  index: number,
+  options: GossipAgentOptions = {},
+  root?: string,
+): Promise<GossipAgent> {
+  const dirs = gossipAgentDirs(block, index, options, root);
+  const agent = await startAgent(dirs, options.args ?? [], options.env ?? {});
+  const address = agentAddress(block, index);
+  return { ...agent, address, api: `http://${address}:${API_PORT}`, name: `node-${index}` };
+}
+
+export interface MemberState {
+  name: string;
+  state: string;
+  incarnation: number;
+  groups: string[];
+}
+
+export async function membersOf(agent: { api: string }): Promise<MemberState[]> {
+  const reply = await httpGet(`${agent.api}/agent/members`);
+  if (reply.status !== 200) throw new Error(`members: HTTP ${reply.status} ${reply.body}`);
+  return JSON.parse(reply.body) as MemberState[];
+}
+
+/** name -> state, as `agent` sees the cluster. */
+export async function viewOf(agent: { api: string }): Promise<Record<string, string>> {
+  return Object.fromEntries((await membersOf(agent)).map((member) => [member.name, member.state]));
+}
+
+export async function waitFor(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<number> {
+  const start = Date.now();
+  for (;;) {
+    try {
+      if (await check()) return Date.now() - start;
+    } catch {
+      // Not answering yet: keep trying until the deadline.
+    }
+    if (Date.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
