@@ -243,8 +243,14 @@ export class GossipEngine {
    * Merges a remote node's full state. A remote "dead" only makes us suspect (we check for
    * ourselves rather than trust one node's verdict); a remote "left" is taken as is.
    */
-  mergeState(entries: StateEntry[], fromId: string): void {
+  mergeState(entries: StateEntry[], fromId: string, options: { gossip?: boolean } = {}): void {
+    const gossip = options.gossip ?? true;
     for (const entry of entries) {
+      if (!gossip && entry.state === 'alive') {
+        // A simulator bootstrapping a large cluster: learn the member without re-gossiping it.
+        this.table.applyAlive(entry.record, entry.incarnation);
+        continue;
+      }
       switch (entry.state) {
         case 'alive':
           this.apply(
@@ -384,7 +390,14 @@ export class GossipEngine {
 
   /** Publishes a rule's outcome: events, re-gossip, and a refutation when we were accused. */
   private apply(outcome: Outcome, cause: Message): void {
-    for (const event of outcome.events) this.options.onEvent?.(event);
+    for (const event of outcome.events) {
+      this.options.onEvent?.(event);
+      // Someone else suspects a member: probe it next, so our confirmation (or not) comes fast
+      // and Lifeguard's timer reaches its minimum sooner for a node that is really gone.
+      if (event.type === 'node-suspect' && 'fromId' in cause && cause.fromId !== this.self.record.id) {
+        this.probeOrder.push(event.member.record.id);
+      }
+    }
     if (outcome.rebroadcast && 'nodeId' in cause)
       this.broadcasts.enqueue(`node:${cause.nodeId}`, encodeMessage(cause));
     else if (outcome.rebroadcast && cause.type === MessageType.Alive)

@@ -8,8 +8,13 @@ export function gossipRoutes(gossip: GossipSubsystem): Route[] {
     {
       method: 'GET',
       path: '/agent/members',
-      description: 'every known member: name, address, state, incarnation, groups, datacenter, version, rtt',
-      handler: () => gossip.members(),
+      description:
+        'known members (?state=alive,suspect to filter): name, address, state, incarnation, groups, version, rtt',
+      handler: ({ query }) => {
+        const states = query.get('state')?.split(',').filter(Boolean);
+        const members = gossip.members();
+        return states?.length ? members.filter((member) => states.includes(member.state)) : members;
+      },
     },
     {
       method: 'POST',

@@ -188,11 +188,14 @@ export class GossipSubsystem implements Subsystem {
       timeoutMs,
     );
     nodes.sort((a, b) => a.id.localeCompare(b.id));
-    if (!autoJoin || !nodes.length) return { nodes };
-    // Deterministic: every detecting node picks the same one, so they all meet in one cluster.
-    const target = nodes[0]!;
-    const joined = await engine.join([{ address: target.address, port: target.port }]);
-    return joined ? { nodes, joined: target } : { nodes };
+    if (!autoJoin) return { nodes };
+    // Deterministic: every detecting node tries the same order, so they all meet in one cluster;
+    // an answer we cannot reach (its advertised address) passes to the next.
+    for (const target of nodes) {
+      if (await engine.join([{ address: target.address, port: target.port }]))
+        return { nodes, joined: target };
+    }
+    return { nodes };
   }
 
   keys(): { keys: Array<{ fingerprint: string; primary: boolean; nodes: number }>; members: number } {

@@ -1,7 +1,7 @@
 // Five agents as separate processes on 127.20.0.x: join, failure detection after SIGKILL,
 // rejoin with a higher incarnation, graceful leave. Real processes, real UDP, real libp2p.
 import { afterAll, describe, expect, it } from 'vitest';
-import { cleanupAll, runCli } from '../helpers/agent-process.js';
+import { cleanupAll, httpGet, runCli } from '../helpers/agent-process.js';
 import { type GossipAgent, membersOf, startGossipAgent, viewOf, waitFor } from '../helpers/gossip-agents.js';
 
 afterAll(cleanupAll);
@@ -54,6 +54,10 @@ describe('a five-agent cluster', () => {
       'node-5 dead everywhere',
     );
     console.log(`failure detection at N=5: ${tookMs} ms`);
+    const dead = JSON.parse(
+      (await httpGet(`${agents[0]!.api}/agent/members?state=dead,left`)).body,
+    ) as Array<{ name: string }>;
+    expect(dead.map((member) => member.name)).toEqual(['node-5']);
     expect(agents[0]!.output()).toContain('node-suspect subsystem=gossip node=node-5');
 
     // Restarted on the same data dir: same id, back alive, with a higher incarnation.

@@ -1,0 +1,152 @@
+// Every process and temp dir the bench creates is registered here, so one cleanup (normal end, error,
+// Ctrl-C/SIGTERM) stops them by pid and removes the dirs. Nothing is killed by name.
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface Proc {
+  name: string;
+  child: ChildProcess;
+  pid: number;
+  /** Tail of stdout+stderr, shown when it dies or fails. */
+  output: string;
+  exited: Promise<void>;
+}
+
+const procs = new Set<Proc>();
+const dirs = new Set<string>();
+const finalizers: (() => void | Promise<void>)[] = [];
+
+export function running(proc: Proc): boolean {
+  return proc.child.exitCode === null && proc.child.signalCode === null;
+}
+
+export function track(name: string, command: string, args: string[], options: SpawnOptions = {}): Proc {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  if (child.pid === undefined) throw new Error(`could not start ${name}: ${command} ${args.join(' ')}`);
+  const proc: Proc = {
+    name,
+    child,
+    pid: child.pid,
+    output: '',
+    exited: new Promise((resolve) => child.once('exit', () => resolve())),
+  };
+  const keep = (chunk: Buffer): void => {
+    proc.output = (proc.output + chunk.toString()).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  child.on('error', (err) => keep(Buffer.from(String(err))));
+  procs.add(proc);
+  void proc.exited.then(() => procs.delete(proc));
+  return proc;
+}
+
+export function describeExit(proc: Proc): string {
+  const how = proc.child.signalCode ?? `code ${String(proc.child.exitCode)}`;
+  return `${proc.name} (pid ${proc.pid}) exited (${how}); its output:\n${proc.output.trim() || '(none)'}`;
+}
+
+/** Runs a command to completion (tracked, so Ctrl-C stops it too); resolves with exit code and output. */
+export async function run(
+  name: string,
+  command: string,
+  args: string[],
+  timeoutMs = 30_000,
+): Promise<{ code: number | null; output: string }> {
+  const proc = track(name, command, args);
+  const timer = setTimeout(() => proc.child.kill('SIGKILL'), timeoutMs);
+  await proc.exited;
+  clearTimeout(timer);
+  return { code: proc.child.exitCode, output: proc.output };
+}
+
+/** SIGTERM, then SIGKILL after graceMs if still running. */
+export async function stop(proc: Proc, graceMs = 5000): Promise<void> {
+  if (!running(proc)) return;
+  proc.child.kill('SIGTERM');
+  if ((await Promise.race([proc.exited.then(() => 'exited'), sleep(graceMs, 'timeout')])) === 'timeout') {
+    proc.child.kill('SIGKILL');
+    await proc.exited;
+  }
+}
+
+export async function stopAll(procsToStop: Proc[], graceMs = 5000): Promise<void> {
+  await Promise.all(procsToStop.map((p) => stop(p, graceMs)));
+}
+
+/** Stops every tracked process still running (systems run one at a time, so: this run's agents). */
+export async function stopEverything(graceMs = 5000): Promise<void> {
+  await stopAll([...procs], graceMs);
+}
+
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.add(dir);
+  return dir;
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  dirs.delete(dir);
+}
+
+/** Run at cleanup (after processes stop), e.g. removing the nftables table. */
+export function onCleanup(fn: () => void | Promise<void>): void {
+  finalizers.push(fn);
+}
+
+let cleaning: Promise<void> | undefined;
+export function cleanup(): Promise<void> {
+  return (cleaning ??= (async () => {
+    await stopAll([...procs]);
+    for (const dir of [...dirs]) removeDir(dir);
+    for (const fn of finalizers.splice(0)) {
+      try {
+        await fn();
+      } catch (err) {
+        console.error(`cleanup: ${String(err)}`);
+      }
+    }
+  })());
+}
+
+/** Last resort on process exit (synchronous): SIGKILL whatever is left, remove the dirs. */
+export function cleanupSync(): void {
+  for (const proc of procs) if (running(proc)) proc.child.kill('SIGKILL');
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+}
+
+/** CPU time of every thread of a live process, in ns (schedstat: 10 ms clock ticks are too coarse). */
+export function cpuNs(pid: number): number {
+  let total = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return total;
+}
+
+export function rssKiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
+}
+
+/** Runs fn over items with at most `limit` in flight. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

@@ -1,0 +1,62 @@
+// Ten agents as processes, each dropping 10% of the gossip packets it sends (the transport's
+// loss knob), watched for two minutes: nobody may be declared dead. SWIM's indirect probes and
+// Lifeguard's refutation are what make this hold.
+import { afterAll, describe, expect, it } from 'vitest';
+import { cleanupAll } from '../helpers/agent-process.js';
+import { type GossipAgent, startGossipAgent, viewOf, waitFor } from '../helpers/gossip-agents.js';
+
+afterAll(cleanupAll);
+
+const BLOCK = 22;
+const SIZE = 10;
+const WATCH_MS = 120_000;
+const LOSSY = { OPSBRO_GOSSIP_DROP_PERCENT: '10' };
+
+describe('10% packet loss', () => {
+  it(
+    `keeps ${SIZE} agents alive for ${WATCH_MS / 1000} s: no false dead`,
+    async () => {
+      const agents: GossipAgent[] = [await startGossipAgent(BLOCK, 1, { env: LOSSY })];
+      for (let index = 2; index <= SIZE; index++) {
+        agents.push(await startGossipAgent(BLOCK, index, { env: LOSSY, seeds: ['127.22.0.1'] }));
+      }
+      const allAlive = async () =>
+        (await Promise.all(agents.map(viewOf))).every(
+          (view) => Object.values(view).filter((state) => state === 'alive').length === SIZE,
+        );
+      await waitFor(allAlive, 30_000, `${SIZE} alive everywhere`);
+
+      const started = Date.now();
+      let suspicions = 0;
+      while (Date.now() - started < WATCH_MS) {
+        const views = await Promise.all(agents.map(viewOf));
+        for (const view of views) {
+          expect(Object.entries(view).filter(([, state]) => state === 'dead' || state === 'left')).toEqual(
+            [],
+          );
+          suspicions += Object.values(view).filter((state) => state === 'suspect').length;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+      const deadLines = agents.flatMap((agent) =>
+        agent
+          .output()
+          .split('\n')
+          .filter((line) => line.includes('node-dead')),
+      );
+      expect(deadLines).toEqual([]);
+      // The loss is real: suspicions happen and get refuted.
+      const suspectLines = agents.flatMap((agent) =>
+        agent
+          .output()
+          .split('\n')
+          .filter((line) => line.includes('node-suspect')),
+      );
+      console.log(
+        `10% loss, ${SIZE} agents, ${WATCH_MS / 1000} s: ${suspectLines.length} suspicions logged, ${suspicions} suspect sightings in polls, 0 dead`,
+      );
+      expect(await allAlive()).toBe(true);
+    },
+    WATCH_MS + 90_000,
+  );
+});

@@ -1,0 +1,162 @@
+// The pure parts of gossip, alone: suspicion math, the broadcast queue, the replay window,
+// the keyring, and the codec's refusal of anything malformed.
+import { randomBytes } from 'node:crypto';
+import { encode } from '@msgpack/msgpack';
+import { describe, expect, it } from 'vitest';
+import { BroadcastQueue } from '../../agent/gossip/broadcast-queue.js';
+import {
+  DecodeError,
+  decodePacket,
+  decodeStateExchange,
+  encodeMessage,
+  encodePacket,
+  encodeStateExchange,
+  MessageType,
+} from '../../agent/gossip/codec.js';
+import { fingerprint, Keyring, KeyringError, parseKey } from '../../agent/gossip/keyring.js';
+import { ReplayGuard } from '../../agent/gossip/replay-guard.js';
+import { remainingSuspicionTime, suspicionMinTimeout } from '../../agent/gossip/suspicion.js';
+import { record } from './memory-cluster.js';
+
+describe('suspicion timeout (Lifeguard)', () => {
+  it('starts at the maximum and reaches the minimum with the expected confirmations', () => {
+    expect(remainingSuspicionTime(0, 3, 0, 2000, 30_000)).toBe(30_000);
+    expect(remainingSuspicionTime(3, 3, 0, 2000, 30_000)).toBe(2000);
+    // One of three: log(2)/log(4) = 0.5 of the way.
+    expect(remainingSuspicionTime(1, 3, 0, 2000, 30_000)).toBe(16_000);
+    expect(remainingSuspicionTime(1, 3, 5000, 2000, 30_000)).toBe(11_000);
+    // Never below the minimum, and negative once elapsed.
+    expect(remainingSuspicionTime(10, 3, 0, 2000, 30_000)).toBe(2000);
+    expect(remainingSuspicionTime(3, 3, 2500, 2000, 30_000)).toBe(-500);
+  });
+
+  it('grows the minimum with log10 of the cluster size', () => {
+    expect(suspicionMinTimeout(4, 1, 1000)).toBe(4000);
+    expect(suspicionMinTimeout(4, 10, 1000)).toBe(4000);
+    expect(suspicionMinTimeout(4, 100, 1000)).toBe(8000);
+    expect(suspicionMinTimeout(4, 1000, 1000)).toBe(12_000);
+  });
+});
+
+describe('broadcast queue', () => {
+  const bytes = (size: number, fill = 1) => new Uint8Array(size).fill(fill);
+
+  it('sends each message at most multiplier * ceil(log10(N+1)) times, fewest-sent first', () => {
+    const queue = new BroadcastQueue(2, () => 9); // limit 2 * ceil(log10(10)) = 2
+    queue.enqueue('a', bytes(10, 1));
+    expect(queue.take(100, 0)).toHaveLength(1);
+    queue.enqueue('b', bytes(10, 2));
+    // b has been sent 0 times, a once: b comes first.
+    expect(queue.take(10, 0)[0]![0]).toBe(2);
+    expect(queue.take(100, 0)).toHaveLength(2); // a's 2nd, b's 2nd
+    expect(queue.length).toBe(0);
+  });
+
+  it('keeps under the byte budget and lets a newer message about the same key replace the older', () => {
+    const queue = new BroadcastQueue(4, () => 10);
+    queue.enqueue('node:1', bytes(60, 1));
+    queue.enqueue('node:2', bytes(60, 2));
+    queue.enqueue('node:1', bytes(30, 3));
+    const taken = queue.take(100, 3);
+    expect(taken.map((message) => message[0])).toEqual([2, 3]);
+    expect(queue.take(50, 3).map((message) => message.length)).toEqual([30]);
+  });
+});
+
+describe('replay guard', () => {
+  it('accepts each sequence once, out of order within the window, nothing older', () => {
+    const guard = new ReplayGuard();
+    expect(guard.accept('a', 100)).toBe(true);
+    expect(guard.accept('a', 100)).toBe(false);
+    expect(guard.accept('a', 98)).toBe(true);
+    expect(guard.accept('a', 98)).toBe(false);
+    expect(guard.accept('a', 200)).toBe(true);
+    expect(guard.accept('a', 137)).toBe(true); // 63 behind: still in the window
+    expect(guard.accept('a', 136)).toBe(false); // 64 behind: too old to tell, refused
+    expect(guard.accept('b', 5)).toBe(true); // each sender has its own window
+  });
+});
+
+describe('keyring', () => {
+  const key = () => randomBytes(32);
+
+  it('seals with the primary and opens with any installed key; refuses others', () => {
+    const [k1, k2] = [key(), key()];
+    const sender = new Keyring([k1]);
+    const receiver = new Keyring([k2]);
+    const packet = sender.seal(Buffer.from('hello'));
+    expect(receiver.open(packet)).toEqual({ ok: false, reason: 'decrypt' });
+    receiver.install(k1);
+    expect(receiver.open(packet)).toEqual({ ok: true, payload: Buffer.from('hello') });
+    // A flipped bit anywhere fails authentication.
+    const tampered = Buffer.from(packet);
+    tampered[20]! ^= 1;
+    expect(receiver.open(tampered)).toEqual({ ok: false, reason: 'decrypt' });
+  });
+
+  it('refuses plaintext when a key is set, and sealed packets when none is', () => {
+    const open = new Keyring();
+    const closed = new Keyring([key()]);
+    expect(closed.open(open.seal(Buffer.from('x')))).toEqual({ ok: false, reason: 'plaintext-refused' });
+    expect(open.open(closed.seal(Buffer.from('x')))).toEqual({ ok: false, reason: 'encrypted-without-key' });
+    expect(open.open(open.seal(Buffer.from('x')))).toEqual({ ok: true, payload: Buffer.from('x') });
+  });
+
+  it('rotates: install, use, remove; never removes the primary', () => {
+    const [k1, k2] = [key(), key()];
+    const keyring = new Keyring([k1]);
+    expect(keyring.install(k2)).toBe(true);
+    expect(keyring.install(k2)).toBe(false);
+    expect(() => keyring.remove(fingerprint(k1))).toThrow(KeyringError);
+    keyring.use(fingerprint(k2));
+    keyring.remove(fingerprint(k1));
+    expect(keyring.fingerprints()).toEqual([fingerprint(k2)]);
+    expect(Keyring.fromState(keyring.toState()).primaryFingerprint()).toBe(fingerprint(k2));
+    expect(() => parseKey('c2hvcnQ=')).toThrow('expected the base64 of 32 bytes');
+  });
+});
+
+describe('codec', () => {
+  it('round-trips packets and push-pull state', () => {
+    const alive = encodeMessage({
+      type: MessageType.Alive,
+      incarnation: 3,
+      record: record(7, { groups: ['web'], checks: { cpu: 'ok' } }),
+    });
+    const packet = decodePacket(encodePacket({ senderId: 'n1', sequence: 42, messages: [alive] }));
+    expect(packet).toEqual({
+      senderId: 'n1',
+      sequence: 42,
+      messages: [
+        {
+          type: MessageType.Alive,
+          incarnation: 3,
+          record: record(7, { groups: ['web'], checks: { cpu: 'ok' } }),
+        },
+      ],
+    });
+    const state = [{ record: record(1), incarnation: 2, state: 'suspect' as const }];
+    expect(decodeStateExchange(encodeStateExchange('n1', state))).toEqual({ fromId: 'n1', entries: state });
+  });
+
+  it.each([
+    ['not msgpack', Buffer.from([0xc1])],
+    ['a number', encode(5)],
+    ['a wrong version', encode([9, 'n1', 1, []])],
+    ['a negative sequence', encode([1, 'n1', -1, []])],
+    ['a message that is not bytes', encode([1, 'n1', 1, ['x']])],
+    ['an unknown message type', encode([1, 'n1', 1, [encode([99, 1])]])],
+    ['a ping without target', encode([1, 'n1', 1, [encode([1, 5])]])],
+    [
+      'a record with a bad port',
+      encode([1, 'n1', 1, [encode([5, 1, ['id', 'n', '1.2.3.4', 70000, 1, '', 'dc', [], {}, 'v', [], '']])]]),
+    ],
+    [
+      'checks that are a list',
+      encode([1, 'n1', 1, [encode([5, 1, ['id', 'n', '1.2.3.4', 1, 1, '', 'dc', [], [], 'v', [], '']])]]),
+    ],
+    ['an oversized string', encode([1, 'x'.repeat(70_000), 1, []])],
+  ])('refuses %s with a DecodeError', (_what, bytes) => {
+    expect(() => decodePacket(bytes)).toThrow(DecodeError);
+  });
+});
