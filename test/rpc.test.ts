@@ -1,6 +1,7 @@
 // Cluster RPC (agent/rpc): libp2p request/response between real nodes on 127.0.0.1, the private
 // network keyed from the cluster key, the identity kept in the data dir, size limits, timeouts,
 // and the wire framing on its own.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, lstatSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -443,6 +444,23 @@ describe('limits, failures, lifecycle', () => {
     expect(error.code).toBe('listen-failed');
     expect(error.message).toBe(
       `cluster RPC cannot listen on 127.0.0.1:${first.port}: the port is already in use (another agent or program holds it); stop it, or choose another rpc port`,
+    );
+  });
+
+  it('closes connections that stay idle, so an agent does not keep one per peer it ever synced with', async () => {
+    const established = (port: number) =>
+      execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' })
+        .split('\n')
+        .filter(Boolean).length;
+    const server = await startNode({ idleSweepMs: 200 }, { '/test/echo/1': echo });
+    const client = await startNode({ idleSweepMs: 200 });
+    await client.rpc.request(server.target(), '/test/echo/1', new Uint8Array([1]));
+    expect(established(server.port)).toBe(1);
+    // Two sweeps without a stream: closed (by either side).
+    await expect.poll(() => established(server.port), { timeout: 3000, interval: 100 }).toBe(0);
+    // And a later request simply dials again.
+    expect(await client.rpc.request(server.target(), '/test/echo/1', new Uint8Array([2]))).toEqual(
+      new Uint8Array([2]),
     );
   });
 

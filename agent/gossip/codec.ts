@@ -1,7 +1,14 @@
 // The gossip wire format: a packet is a msgpack array [version, senderId, sequence, messages],
 // each message a msgpack array whose first element is its type. Everything received is checked
 // here, at the edge: the rest of the gossip code only ever sees well-formed, typed messages.
-import { decode, encode } from '@msgpack/msgpack';
+import { decode, Encoder } from '@msgpack/msgpack';
+
+/**
+ * One encoder for the process: msgpack's encode() builds a new one, with a fresh 2 KiB buffer,
+ * for every message. encode() returns a copy, so reuse is safe.
+ */
+const encoder = new Encoder();
+const encode = (value: unknown): Uint8Array => encoder.encode(value);
 
 export const WIRE_VERSION = 1;
 

@@ -46,6 +46,9 @@ export interface GossipTimings {
   awarenessMax: number;
 }
 
+/** How many members, on average, probe a newly suspected member at once instead of in turn. */
+const PROMPT_CONFIRMERS = 4;
+
 export const DEFAULT_TIMINGS: GossipTimings = {
   probeIntervalMs: 1000,
   probeTimeoutMs: 500,
@@ -125,6 +128,8 @@ export class GossipEngine {
   private probeSeq = 0;
   private probeOrder: string[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** The fan-out timer runs only while there is news: an idle agent wakes once per probe. */
+  private gossipTimer?: NodeJS.Timeout;
   private running = false;
   private leaving = false;
 
@@ -161,8 +166,7 @@ export class GossipEngine {
     if (this.running) return;
     this.running = true;
     this.scheduleProbe();
-    this.every(this.timings.gossipIntervalMs, () => this.gossipRound());
-    this.every(this.timings.pushPullIntervalMs, () => void this.pushPullRound());
+    this.schedulePushPull();
     this.every(Math.min(60_000, this.timings.reapAfterMs), () => this.table.reap(this.timings.reapAfterMs));
   }
 
@@ -170,6 +174,7 @@ export class GossipEngine {
     this.running = false;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
+    this.gossipTimer = undefined;
     this.table.stopTimers();
   }
 
@@ -218,7 +223,7 @@ export class GossipEngine {
       nodeId: this.self.record.id,
       fromId: this.self.record.id,
     };
-    this.broadcasts.enqueue(`node:${this.self.record.id}`, encodeMessage(message));
+    this.queue(`node:${this.self.record.id}`, encodeMessage(message));
     this.self.state = 'left';
     // Push the news out at once to a few members, then let the gossip rounds finish the job.
     const deadline = Date.now() + timeoutMs;
@@ -296,7 +301,7 @@ export class GossipEngine {
     const message: KeyOpMessage = { type: MessageType.KeyOp, opId: randomBytes(8).toString('hex'), ...op };
     this.seenKeyOps.add(message.opId);
     // Sealed and sent before the local keyring changes: a new primary must not lock out the others.
-    this.broadcasts.enqueue(`keyop:${message.opId}`, encodeMessage(message));
+    this.queue(`keyop:${message.opId}`, encodeMessage(message));
     this.gossipRound();
   }
 
@@ -382,7 +387,7 @@ export class GossipEngine {
       case MessageType.KeyOp:
         if (this.seenKeyOps.has(message.opId)) return;
         this.seenKeyOps.add(message.opId);
-        this.broadcasts.enqueue(`keyop:${message.opId}`, encodeMessage(message));
+        this.queue(`keyop:${message.opId}`, encodeMessage(message));
         this.options.onKeyOp?.(message);
         return;
     }
@@ -392,16 +397,18 @@ export class GossipEngine {
   private apply(outcome: Outcome, cause: Message): void {
     for (const event of outcome.events) {
       this.options.onEvent?.(event);
-      // Someone else suspects a member: probe it next, so our confirmation (or not) comes fast
-      // and Lifeguard's timer reaches its minimum sooner for a node that is really gone.
+      // Someone else suspects a member: a few nodes probe it next, so independent confirmations
+      // (or not) come fast and Lifeguard's timer reaches its minimum sooner for a node that is
+      // really gone. A few, not all: at N=100 every node probing at once is a storm.
       if (event.type === 'node-suspect' && 'fromId' in cause && cause.fromId !== this.self.record.id) {
-        this.probeOrder.push(event.member.record.id);
+        if (Math.random() < PROMPT_CONFIRMERS / Math.max(1, this.table.liveCount() - 2)) {
+          this.probeOrder.push(event.member.record.id);
+        }
       }
     }
-    if (outcome.rebroadcast && 'nodeId' in cause)
-      this.broadcasts.enqueue(`node:${cause.nodeId}`, encodeMessage(cause));
+    if (outcome.rebroadcast && 'nodeId' in cause) this.queue(`node:${cause.nodeId}`, encodeMessage(cause));
     else if (outcome.rebroadcast && cause.type === MessageType.Alive)
-      this.broadcasts.enqueue(`node:${cause.record.id}`, encodeMessage(cause));
+      this.queue(`node:${cause.record.id}`, encodeMessage(cause));
     if (outcome.refuteWith !== undefined && !this.leaving) {
       this.self.incarnation = Math.max(this.self.incarnation, outcome.refuteWith);
       // Being accused is a sign our own network or process may be slow.
@@ -552,6 +559,19 @@ export class GossipEngine {
     );
   }
 
+  /** Like memberlist: past 32 members, push-pull slows with log2 N, or its cost would grow with N. */
+  private schedulePushPull(): void {
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        if (!this.running) return;
+        void this.pushPullRound().finally(() => this.schedulePushPull());
+      },
+      pushPullInterval(this.timings.pushPullIntervalMs, this.table.liveCount()),
+    );
+    this.track(timer);
+  }
+
   private async pushPullRound(): Promise<void> {
     if (this.leaving) return;
     const [member] = this.randomMembers(1, (candidate) => candidate.state === 'alive');
@@ -571,8 +591,37 @@ export class GossipEngine {
 
   // --- sending -----------------------------------------------------------------------------
 
+  /** Fans news out every gossip interval until the queue is empty. */
+  private scheduleGossip(): void {
+    if (this.gossipTimer || !this.running) return;
+    this.gossipTimer = setTimeout(() => {
+      this.timers.delete(this.gossipTimer!);
+      this.gossipTimer = undefined;
+      if (!this.running) return;
+      this.gossipRound();
+      if (this.broadcasts.length > 0) this.scheduleGossip();
+    }, this.timings.gossipIntervalMs);
+    this.track(this.gossipTimer);
+  }
+
+  /** Queues news for piggyback; news too big for any packet spreads by push-pull only. */
+  private queue(key: string, bytes: Uint8Array): void {
+    if (bytes.length + MESSAGE_OVERHEAD_BYTES > this.payloadBudget()) {
+      this.options.onWarning?.(
+        'gossip message larger than a packet (mtu_bytes); it spreads by push-pull only',
+        {
+          key,
+          bytes: bytes.length,
+        },
+      );
+      return;
+    }
+    this.broadcasts.enqueue(key, bytes);
+    this.scheduleGossip();
+  }
+
   private announceSelf(): void {
-    this.broadcasts.enqueue(`node:${this.self.record.id}`, encodeMessage(this.aliveMessage()));
+    this.queue(`node:${this.self.record.id}`, encodeMessage(this.aliveMessage()));
   }
 
   private aliveMessage(record = this.self.record, incarnation = this.self.incarnation): Message {
@@ -630,6 +679,12 @@ export class GossipEngine {
     timer.unref();
     this.timers.add(timer);
   }
+}
+
+/** The push-pull interval for a cluster of `clusterSize`: × (ceil(log2 N - log2 32) + 1) past 32. */
+export function pushPullInterval(intervalMs: number, clusterSize: number): number {
+  if (clusterSize <= 32) return intervalMs;
+  return intervalMs * (Math.ceil(Math.log2(clusterSize) - Math.log2(32)) + 1);
 }
 
 function shuffle<T>(items: T[]): T[] {

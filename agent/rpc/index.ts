@@ -34,5 +34,6 @@ export function createClusterRpc(options: ClusterRpcOptions): ClusterRpc {
     dataDir: options.dataDir,
     clusterKey: options.clusterKey,
     maxMessageBytes,
+    idleSweepMs: options.idleSweepMs,
   });
 }

@@ -20,6 +20,8 @@ import type { ClusterRpc, RpcHandler, RpcTarget } from './types.js';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+/** How often idle connections are looked for; one idle for two sweeps in a row is closed. */
+const IDLE_SWEEP_MS = 10_000;
 /** An inbound request must arrive whole within this long of the stream opening. */
 export const INBOUND_REQUEST_TIMEOUT_MS = 10_000;
 /** stop() gives connections this long to close politely, then aborts them (the contract is 2 s). */
@@ -38,9 +40,13 @@ export interface RpcNodeSettings {
   dataDir: string;
   clusterKey: Uint8Array | undefined;
   maxMessageBytes: number;
+  idleSweepMs?: number;
 }
 
 export class Libp2pClusterRpc implements ClusterRpc {
+  /** Connections seen without a stream at the last sweep. */
+  private idleConnections = new Set<string>();
+  private idleSweep?: NodeJS.Timeout;
   private readonly handlers = new Map<string, RpcHandler>();
   /** Requests and inbound exchanges under way, aborted by stop(). */
   private readonly inFlight = new Set<AbortController>();
@@ -101,7 +107,9 @@ export class Libp2pClusterRpc implements ClusterRpc {
       // Streams that arrive before libp2p has wired the new connection's stream listener count as
       // "early"; past yamux's default of 10 it resets the whole connection, which a burst of
       // requests on a fresh connection (push-pull fan-out, KV replication) easily reaches.
-      streamMuxers: [yamux({ maxEarlyStreams: MAX_STREAMS_PER_PROTOCOL })],
+      // No keep-alive pings: idle connections are closed instead (sweepIdleConnections), so an
+      // agent's cost does not grow with the number of peers it has ever synced with.
+      streamMuxers: [yamux({ maxEarlyStreams: MAX_STREAMS_PER_PROTOCOL, enableKeepAlive: false })],
       connectionProtector: clusterKey ? privateNetworkProtector(clusterKey) : undefined,
       // Yamux keep-alives already watch the connections; the monitor would add ping streams.
       connectionMonitor: { enabled: false },
@@ -125,12 +133,34 @@ export class Libp2pClusterRpc implements ClusterRpc {
       throw explainListenFailure(error, describeTarget({ host, port }));
     }
     this.node = node;
+    this.idleSweep = setInterval(
+      () => this.sweepIdleConnections(node),
+      this.settings.idleSweepMs ?? IDLE_SWEEP_MS,
+    );
+    this.idleSweep.unref();
+  }
+
+  /** Closes connections that had no stream at two sweeps in a row (idle for 10-20 s). */
+  private sweepIdleConnections(node: Libp2p): void {
+    const idleNow = new Set<string>();
+    for (const connection of node.getConnections()) {
+      if (connection.streams.length > 0) continue;
+      if (this.idleConnections.has(connection.id)) {
+        void Promise.resolve(connection.close()).catch(() =>
+          connection.abort(new Error('idle connection closed')),
+        );
+      } else {
+        idleNow.add(connection.id);
+      }
+    }
+    this.idleConnections = idleNow;
   }
 
   private async stopNow(): Promise<void> {
     const node = this.node;
     if (!node) return;
     this.node = undefined;
+    clearInterval(this.idleSweep);
     for (const controller of this.inFlight) {
       controller.abort(new ClusterRpcError('not-started', 'the cluster RPC is stopping'));
     }

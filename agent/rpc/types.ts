@@ -37,4 +37,6 @@ export interface ClusterRpcOptions {
   clusterKey?: Buffer;
   /** Largest accepted request or response, in bytes. */
   maxMessageBytes?: number;
+  /** Connections without a stream at two sweeps in a row are closed (default every 10 s). */
+  idleSweepMs?: number;
 }

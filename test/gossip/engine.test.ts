@@ -109,3 +109,22 @@ describe('gossip engine', () => {
     expect(cluster.converged()).toBe(true);
   }, 40_000);
 });
+
+describe('a node record larger than a packet', () => {
+  it('still reaches every node, by push-pull', async () => {
+    cluster = new MemoryCluster({ ...FAST, pushPullIntervalMs: 300 });
+    const nodes = Array.from({ length: 4 }, (_, index) => cluster!.add(index + 1));
+    for (const node of nodes.slice(1)) await node.engine.join([{ address: '10.0.0.1', port: 6768 }]);
+    await until(() => cluster!.converged(), 5000);
+    // 200 checks with long names: well over the 1400-byte MTU.
+    const checks = Object.fromEntries(
+      Array.from({ length: 200 }, (_, index) => [`check-with-a-long-name-${index}`, 'ok']),
+    );
+    nodes[2]!.engine.updateSelf({ checks });
+    const id = nodes[2]!.engine.selfMember.record.id;
+    await until(
+      () => nodes.every((node) => Object.keys(node.engine.table.get(id)!.record.checks).length === 200),
+      5000,
+    );
+  });
+});

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import { BroadcastQueue } from '../../agent/gossip/broadcast-queue.js';
+import { pushPullInterval } from '../../agent/gossip/engine.js';
 import {
   DecodeError,
   decodePacket,
@@ -158,5 +159,16 @@ describe('codec', () => {
     ['an oversized string', encode([1, 'x'.repeat(70_000), 1, []])],
   ])('refuses %s with a DecodeError', (_what, bytes) => {
     expect(() => decodePacket(bytes)).toThrow(DecodeError);
+  });
+});
+
+describe('push-pull interval', () => {
+  it('stays put to 32 members, then grows with log2 N, as memberlist does', () => {
+    expect(pushPullInterval(30_000, 10)).toBe(30_000);
+    expect(pushPullInterval(30_000, 32)).toBe(30_000);
+    expect(pushPullInterval(30_000, 33)).toBe(60_000);
+    expect(pushPullInterval(30_000, 64)).toBe(60_000);
+    expect(pushPullInterval(30_000, 100)).toBe(90_000);
+    expect(pushPullInterval(30_000, 1000)).toBe(180_000);
   });
 });
