@@ -46,6 +46,9 @@ export interface GossipTimings {
   awarenessMax: number;
 }
 
+/** The first fan-out after a quiet spell waits this long, to send news arriving together at once. */
+const FIRST_GOSSIP_DELAY_MS = 20;
+
 /** How many members, on average, probe a newly suspected member at once instead of in turn. */
 const PROMPT_CONFIRMERS = 4;
 
@@ -470,10 +473,16 @@ export class GossipEngine {
       ]);
     }
     const result = await indirect;
-    // Missing nacks mean our own messages or theirs get lost: count it against our health.
+    if (result.acked) {
+      // The target answered through others: a success for our health, as in memberlist.
+      this.awareness.apply(-1);
+      return;
+    }
+    // A failed probe: missing nacks mean our own messages or theirs get lost, so count them
+    // against our health; with no helper to tell us, any failure counts.
     this.awareness.apply(helpers.length > 0 ? helpers.length - result.nacks : 1);
     // A failed probe of a member already suspected is an independent confirmation (Lifeguard).
-    if (result.acked || (target.state !== 'alive' && target.state !== 'suspect') || !this.running) return;
+    if ((target.state !== 'alive' && target.state !== 'suspect') || !this.running) return;
     const message: Message = {
       type: MessageType.Suspect,
       incarnation: target.incarnation,
@@ -591,16 +600,19 @@ export class GossipEngine {
 
   // --- sending -----------------------------------------------------------------------------
 
-  /** Fans news out every gossip interval until the queue is empty. */
-  private scheduleGossip(): void {
+  /**
+   * Fans news out every gossip interval until the queue is empty. The first round after a quiet
+   * spell goes out almost at once (news arriving together is coalesced for a few ms).
+   */
+  private scheduleGossip(delayMs = Math.min(FIRST_GOSSIP_DELAY_MS, this.timings.gossipIntervalMs)): void {
     if (this.gossipTimer || !this.running) return;
     this.gossipTimer = setTimeout(() => {
       this.timers.delete(this.gossipTimer!);
       this.gossipTimer = undefined;
       if (!this.running) return;
       this.gossipRound();
-      if (this.broadcasts.length > 0) this.scheduleGossip();
-    }, this.timings.gossipIntervalMs);
+      if (this.broadcasts.length > 0) this.scheduleGossip(this.timings.gossipIntervalMs);
+    }, delayMs);
     this.track(this.gossipTimer);
   }
 

@@ -84,6 +84,8 @@ export class UdpTransport implements PacketTransport {
 /** An in-memory network: every transport on it reaches the others by address:port. */
 export class MemoryNetwork {
   private readonly endpoints = new Map<string, MemoryTransport>();
+  /** Links that lose every packet, as "address->address" (one direction each). */
+  readonly blockedLinks = new Set<string>();
   packetsSent = 0;
   bytesSent = 0;
 
@@ -108,6 +110,7 @@ export class MemoryNetwork {
     this.packetsSent++;
     this.bytesSent += packet.length;
     if (this.dropPercent > 0 && Math.random() * 100 < this.dropPercent) return;
+    if (this.blockedLinks.has(`${from.address}->${to.address}`)) return;
     const target = this.endpoints.get(`${to.address}:${to.port}`);
     if (!target) return;
     const copy = Buffer.from(packet);

@@ -128,3 +128,21 @@ describe('a node record larger than a packet', () => {
     );
   });
 });
+
+describe('local health awareness', () => {
+  it('does not count a probe answered through others against the prober', async () => {
+    cluster = new MemoryCluster();
+    const nodes = Array.from({ length: 5 }, (_, index) => cluster!.add(index + 1));
+    for (const node of nodes.slice(1)) await node.engine.join([{ address: '10.0.0.1', port: 6768 }]);
+    await until(() => cluster!.converged(), 5000);
+    // Node 1 and node 2 cannot reach each other directly; everyone else reaches both.
+    cluster.network.blockedLinks.add('10.0.0.1->10.0.0.2');
+    cluster.network.blockedLinks.add('10.0.0.2->10.0.0.1');
+    // 3 s is 30 probe periods: node 1 probes node 2 about 7 times, each answered indirectly.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(nodes[0]!.engine.localHealth).toBe(0);
+    expect(nodes[1]!.engine.localHealth).toBe(0);
+    expect(cluster.converged()).toBe(true);
+    expect(nodes.flatMap((node) => node.events.filter((event) => event.type === 'node-dead'))).toEqual([]);
+  });
+});
