@@ -213,6 +213,10 @@ export class GossipEngine {
       .map((id) => this.table.get(id))
       .filter((member): member is Member => member !== undefined);
     await Promise.all(seedMembers.map((member) => this.syncWith(member)));
+    // Announce ourselves too, now that push-pull told us who is there: news of a join spread by
+    // the seed alone can run out of retransmits before it reaches every member (as memberlist,
+    // which queues its own alive when it starts).
+    if (responders.length) this.announceSelf();
     return responders.length;
   }
 

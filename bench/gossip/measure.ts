@@ -64,11 +64,12 @@ export class Watch {
   readonly falseFailures = new Map<string, string>();
   readonly suspicions = new Set<string>();
   pollErrors = 0;
-  victim: string | undefined;
+  /** Agents killed on purpose: listed as failed is right for them. */
+  readonly victims = new Set<string>();
 
   see(phase: string, observer: Agent, members: Member[]): void {
     for (const m of members) {
-      if (m.name === this.victim) continue;
+      if (this.victims.has(m.name)) continue;
       if (m.state === 'failed' || m.state === 'left' || m.state === 'other') {
         const key = `${observer.name}->${m.name}`;
         if (!this.falseFailures.has(key))
@@ -146,7 +147,11 @@ async function until(
     });
     rounds++;
     slowestRound = Math.max(slowestRound, performance.now() - roundStart);
-    assertRunning(cluster.agents, except);
+    // Every agent still meant to run must be running (earlier victims excepted).
+    assertRunning(
+      cluster.agents.filter((a) => !watch.victims.has(a.name)),
+      except,
+    );
     await sleep(Math.max(0, opts.pollMs - (performance.now() - roundStart)));
   }
   const cpu = process.cpuUsage(cpu0);
@@ -168,10 +173,10 @@ export async function failureDetection(
   opts: Options,
   watch: Watch,
 ): Promise<Timing> {
-  watch.victim = victim.name;
+  watch.victims.add(victim.name);
   victim.proc.child.kill('SIGKILL');
   await victim.proc.exited;
-  const observers = cluster.agents.filter((a) => a !== victim);
+  const observers = cluster.agents.filter((a) => !watch.victims.has(a.name));
   // With a server-side "not alive" filter (serf), the victim shows up once failed; with the full list
   // (opsbro), it counts once failed or no longer listed (reaped).
   const filtered = cluster.notAlive !== undefined;

@@ -15,7 +15,10 @@ export interface SystemResult {
   refutationsTotal?: number | null;
   convergence?: Timing;
   idle?: IdleResult;
+  /** The median of the kills (by time until all see it). */
   failure?: Timing;
+  /** Each kill's time until all see it, in order. */
+  failureSamplesS?: Array<number | null>;
   victim?: string;
   falseFailures?: number;
   falseFailureSamples?: string[];
@@ -40,7 +43,7 @@ const ROWS: Row[] = [
   { label: '  from the first join, s', get: (r) => r.formS, digits: 2, ratio: true },
   { label: '  slowest poll round, s', get: (r) => r.convergence?.slowestRoundS, digits: 2 },
   { label: '  bench poller CPU, %', get: (r) => r.convergence?.pollerCpuPercent, digits: 0 },
-  { label: 'failure detection: all see it, s', get: (r) => r.failure?.maxS, digits: 2, ratio: true },
+  { label: 'failure detection: all see it, s (median)', get: (r) => r.failure?.maxS, digits: 2, ratio: true },
   { label: '  median agent, s', get: (r) => r.failure?.medianS, digits: 2, ratio: true },
   { label: '  slowest poll round, s', get: (r) => r.failure?.slowestRoundS, digits: 2 },
   { label: '  bench poller CPU, %', get: (r) => r.failure?.pollerCpuPercent, digits: 0 },
@@ -118,6 +121,11 @@ export function table(n: number, results: SystemResult[], idleSeconds: number, p
     if (r.skipped) out.push(`${r.system} skipped: ${r.skipped}`);
     if (r.error) out.push(`${r.system} failed: ${r.error}`);
     for (const s of r.falseFailureSamples ?? []) out.push(`${r.system} false failure: ${s}`);
+    if (r.failureSamplesS?.length) {
+      out.push(
+        `${r.system} failure detection, each kill (s): ${r.failureSamplesS.map((s) => s ?? 'timeout').join(', ')}`,
+      );
+    }
   }
   return out.join('\n');
 }

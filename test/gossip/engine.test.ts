@@ -146,3 +146,20 @@ describe('local health awareness', () => {
     expect(nodes.flatMap((node) => node.events.filter((event) => event.type === 'node-dead'))).toEqual([]);
   });
 });
+
+describe('concurrent joins', () => {
+  it('converge by gossip alone, without waiting for a push-pull', async () => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      cluster = new MemoryCluster({ ...FAST, pushPullIntervalMs: 60_000 });
+      const nodes = Array.from({ length: 10 }, (_, index) => cluster!.add(index + 1));
+      // All nine at once, each retrying until the seed answers, as agents booting together do.
+      await Promise.all(
+        nodes.slice(1).map(async (node) => {
+          while ((await node.engine.join([{ address: '10.0.0.1', port: 6768 }], 300)) === 0);
+        }),
+      );
+      await until(() => cluster!.converged(), 3000);
+      cluster.stopAll();
+    }
+  });
+});
