@@ -325,7 +325,8 @@ export class GossipSubsystem implements Subsystem {
   }
 
   private publish(event: MembershipEvent): void {
-    const node: NodeSummary = summary(event.member);
+    // The API's view of a member carries every field events promise (NodeSummary).
+    const node: NodeSummary = view(event.member);
     this.options.events.emit(event.type, { node });
     const level = event.type === 'node-dead' || event.type === 'node-suspect' ? 'warn' : 'info';
     this.options.logger[level](event.type, {
@@ -374,20 +375,6 @@ function view(member: Member): MemberView {
     rpc_port: record.rpcPort,
     peer_id: record.peerId,
     checks: record.checks,
-  };
-}
-
-function summary(member: Member): NodeSummary {
-  const { record } = member;
-  return {
-    id: record.id,
-    name: record.name,
-    address: record.address,
-    port: record.port,
-    state: member.state,
-    incarnation: member.incarnation,
-    datacenter: record.datacenter,
-    groups: record.groups,
   };
 }
 
