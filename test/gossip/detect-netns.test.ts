@@ -121,7 +121,8 @@ describe.skipIf(unavailable)('LAN detection in network namespaces', () => {
     await waitFor(
       async () => {
         if (target.process.exitCode !== null) throw new Error('exited');
-        return (await api(target, '/agent/state')).length > 0;
+        // Started means gossip too, not just the API (it is up first).
+        return (JSON.parse(await api(target, '/agent/state')) as { state?: string }).state === 'ok';
       },
       20_000,
       `${target.name} API`,

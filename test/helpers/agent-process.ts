@@ -80,7 +80,7 @@ export interface RunningAgent {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `opsbro agent start` in the foreground and waits until its API answers. */
+/** Starts `opsbro agent start` in the foreground and waits until it reports itself started. */
 export async function startAgent(
   dirs: TestAgentDirs,
   extraArgs: string[] = [],
@@ -106,8 +106,10 @@ export async function startAgent(
   for (;;) {
     if (child.exitCode !== null) throw new Error(`agent exited during start: ${output}`);
     try {
-      await httpGet(`http://${dirs.apiHost ?? '127.0.0.1'}:${dirs.port}/agent/state`);
-      return agent;
+      // Started means every subsystem started, not just the API (it is up first).
+      const reply = await httpGet(`http://${dirs.apiHost ?? '127.0.0.1'}:${dirs.port}/agent/state`);
+      if ((JSON.parse(reply.body) as { state?: string }).state !== 'initializing') return agent;
+      throw new Error('still initializing');
     } catch {
       if (Date.now() > deadline) throw new Error(`agent did not answer within 15 s: ${output}`);
       await new Promise((r) => setTimeout(r, 50));
