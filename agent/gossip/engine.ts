@@ -11,7 +11,10 @@ import {
   decodePacket,
   encodeMessage,
   encodePacket,
+  type AliveMessage,
+  type DeadMessage,
   type KeyOpMessage,
+  type SuspectMessage,
   type Message,
   MESSAGE_OVERHEAD_BYTES,
   MessageType,
@@ -263,31 +266,12 @@ export class GossipEngine {
         this.table.applyAlive(entry.record, entry.incarnation);
         continue;
       }
-      switch (entry.state) {
-        case 'alive':
-          this.apply(
-            this.table.applyAlive(entry.record, entry.incarnation),
-            this.aliveMessage(entry.record, entry.incarnation),
-          );
-          break;
-        case 'suspect':
-        case 'dead':
-          this.apply(this.table.applySuspect(entry.record.id, entry.incarnation, fromId), {
-            type: MessageType.Suspect,
-            incarnation: entry.incarnation,
-            nodeId: entry.record.id,
-            fromId: this.self.record.id,
-          });
-          break;
-        case 'left':
-          this.apply(this.table.applyDead(entry.record.id, entry.incarnation, entry.record.id), {
-            type: MessageType.Dead,
-            incarnation: entry.incarnation,
-            nodeId: entry.record.id,
-            fromId: entry.record.id,
-          });
-          break;
-      }
+      const { record, incarnation } = entry;
+      const nodeId = record.id;
+      if (entry.state === 'alive') this.applyNews(this.aliveMessage(record, incarnation));
+      else if (entry.state === 'left')
+        this.applyNews({ type: MessageType.Dead, incarnation, nodeId, fromId: nodeId });
+      else this.applyNews({ type: MessageType.Suspect, incarnation, nodeId, fromId });
     }
   }
 
@@ -372,14 +356,11 @@ export class GossipEngine {
           from,
         );
       case MessageType.Alive:
-        return this.apply(this.table.applyAlive(message.record, message.incarnation), message);
+        return this.applyNews(message);
       case MessageType.Suspect:
-        return this.apply(
-          this.table.applySuspect(message.nodeId, message.incarnation, message.fromId),
-          message,
-        );
+        return this.applyNews(message);
       case MessageType.Dead:
-        return this.apply(this.table.applyDead(message.nodeId, message.incarnation, message.fromId), message);
+        return this.applyNews(message);
       case MessageType.DetectProbe:
         if (this.leaving) return;
         this.send(
@@ -401,6 +382,21 @@ export class GossipEngine {
   }
 
   /** Publishes a rule's outcome: events, re-gossip, and a refutation when we were accused. */
+  /** Applies membership news (alive, suspect, dead) to the table, then publishes the outcome. */
+  private applyNews(message: AliveMessage | SuspectMessage | DeadMessage): void {
+    switch (message.type) {
+      case MessageType.Alive:
+        return this.apply(this.table.applyAlive(message.record, message.incarnation), message);
+      case MessageType.Suspect:
+        return this.apply(
+          this.table.applySuspect(message.nodeId, message.incarnation, message.fromId),
+          message,
+        );
+      case MessageType.Dead:
+        return this.apply(this.table.applyDead(message.nodeId, message.incarnation, message.fromId), message);
+    }
+  }
+
   private apply(outcome: Outcome, cause: Message): void {
     for (const event of outcome.events) {
       this.options.onEvent?.(event);
@@ -426,13 +422,12 @@ export class GossipEngine {
 
   private suspicionTimedOut(member: Member): void {
     if (member.state !== 'suspect') return;
-    const message: Message = {
+    this.applyNews({
       type: MessageType.Dead,
       incarnation: member.incarnation,
       nodeId: member.record.id,
       fromId: this.self.record.id,
-    };
-    this.apply(this.table.applyDead(member.record.id, member.incarnation, this.self.record.id), message);
+    });
   }
 
   // --- probing -----------------------------------------------------------------------------
@@ -487,13 +482,12 @@ export class GossipEngine {
     this.awareness.apply(helpers.length > 0 ? helpers.length - result.nacks : 1);
     // A failed probe of a member already suspected is an independent confirmation (Lifeguard).
     if ((target.state !== 'alive' && target.state !== 'suspect') || !this.running) return;
-    const message: Message = {
+    this.applyNews({
       type: MessageType.Suspect,
       incarnation: target.incarnation,
       nodeId: target.record.id,
       fromId: this.self.record.id,
-    };
-    this.apply(this.table.applySuspect(target.record.id, target.incarnation, this.self.record.id), message);
+    });
   }
 
   /** A ping-req: probe `targetId` for `requester`, forward its ack, or nack in time. */
@@ -640,7 +634,7 @@ export class GossipEngine {
     this.queue(`node:${this.self.record.id}`, encodeMessage(this.aliveMessage()));
   }
 
-  private aliveMessage(record = this.self.record, incarnation = this.self.incarnation): Message {
+  private aliveMessage(record = this.self.record, incarnation = this.self.incarnation): AliveMessage {
     return { type: MessageType.Alive, incarnation, record };
   }
 

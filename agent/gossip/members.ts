@@ -42,6 +42,11 @@ export interface SuspicionSettings {
 
 export class MemberTable {
   private readonly members = new Map<string, Member>();
+  /**
+   * Other members alive or suspect, kept as states change: the cluster size is read for every
+   * packet sent (retransmit limit), too often to count the table each time.
+   */
+  private othersLive = 0;
 
   constructor(
     private readonly selfId: string,
@@ -58,12 +63,9 @@ export class MemberTable {
     return [...this.members.values()];
   }
 
-  /** Members that count for the cluster size: alive and suspect, this node included. */
+  /** Members that count for the cluster size: alive and suspect, this node included (always). */
   liveCount(): number {
-    let count = 0;
-    for (const member of this.members.values())
-      if (member.state === 'alive' || member.state === 'suspect') count++;
-    return count;
+    return this.othersLive + 1;
   }
 
   /** Adds this node itself (always alive in its own table). */
@@ -90,10 +92,12 @@ export class MemberTable {
     if (!known) {
       const member: Member = { record, incarnation, state: 'alive', stateChangedAt: Date.now() };
       this.members.set(record.id, member);
+      this.othersLive++;
       return { events: [{ type: 'node-join', member }], rebroadcast: true };
     }
     if (incarnation <= known.incarnation) return nothing();
     const wasGone = known.state === 'dead' || known.state === 'left';
+    if (wasGone) this.othersLive++;
     const changed = !sameRecord(record, known.record);
     known.suspicion?.cancel();
     known.suspicion = undefined;
@@ -139,6 +143,7 @@ export class MemberTable {
     known.suspicion = undefined;
     known.incarnation = incarnation;
     known.state = leaving ? 'left' : 'dead';
+    this.othersLive--;
     known.stateChangedAt = Date.now();
     return { events: [{ type: leaving ? 'node-leave' : 'node-dead', member: known }], rebroadcast: true };
   }

@@ -3,6 +3,19 @@ import { HttpError, type Route } from '../api/index.js';
 import { KeyringError } from './keyring.js';
 import type { GossipSubsystem } from './subsystem.js';
 
+/** The answer of POST /agent/detect (the CLI and tests read it). */
+export interface DetectResult {
+  nodes: Array<{
+    name: string;
+    id: string;
+    address: string;
+    port: number;
+    datacenter: string;
+    groups: string[];
+  }>;
+  joined: { name: string; id: string; address: string } | null;
+}
+
 export function gossipRoutes(gossip: GossipSubsystem): Route[] {
   return [
     {
@@ -59,7 +72,7 @@ export function gossipRoutes(gossip: GossipSubsystem): Route[] {
           throw new HttpError(400, 'timeout_s: expected a number of seconds between 0 and 60');
         }
         const { nodes, joined } = await gossip.detect(timeoutSeconds * 1000, options.auto_join === true);
-        return {
+        const result: DetectResult = {
           nodes: nodes.map((node) => ({
             name: node.name,
             id: node.id,
@@ -72,6 +85,7 @@ export function gossipRoutes(gossip: GossipSubsystem): Route[] {
             ? { name: joined.name, id: joined.id, address: `${joined.address}:${joined.port}` }
             : null,
         };
+        return result;
       },
     },
     {

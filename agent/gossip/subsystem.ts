@@ -111,7 +111,7 @@ export class GossipSubsystem implements Subsystem {
       timings: timingsFrom(settings),
       onEvent: (event) => this.publish(event),
       syncState: (member) => this.pushPull(member),
-      onKeyOp: (op) => this.applyKeyOp(op, 'cluster'),
+      onKeyOp: (message) => this.applyKeyOp(message.op, message.key, 'cluster'),
       onWarning: (message, fields) => logger.warn(message, fields),
     });
     this.engine.start();
@@ -225,7 +225,7 @@ export class GossipSubsystem implements Subsystem {
       throw new KeyringError('cannot remove the primary key; `use` another key first');
     }
     engine.broadcastKeyOp({ op, key: value });
-    this.applyKeyOp({ type: 10, opId: 'local', op, key: value }, 'operator');
+    this.applyKeyOp(op, value, 'operator');
     return keyFingerprint;
   }
 
@@ -233,15 +233,15 @@ export class GossipSubsystem implements Subsystem {
     return this.engine?.stats;
   }
 
-  private applyKeyOp(op: KeyOpMessage, source: 'cluster' | 'operator'): void {
+  private applyKeyOp(op: KeyOpMessage['op'], key: string, source: 'cluster' | 'operator'): void {
     const previousPrimary = this.keyring.primaryFingerprint();
     try {
-      if (op.op === 'install') this.keyring.install(parseKey(op.key));
-      else if (op.op === 'use') this.keyring.use(op.key);
-      else this.keyring.remove(op.key);
+      if (op === 'install') this.keyring.install(parseKey(key));
+      else if (op === 'use') this.keyring.use(key);
+      else this.keyring.remove(key);
     } catch (error) {
       this.options.logger.warn('keyring change not applied', {
-        op: op.op,
+        op,
         source,
         error: error instanceof Error ? error.message : String(error),
       });
@@ -253,7 +253,7 @@ export class GossipSubsystem implements Subsystem {
       primaryKey: this.keyring.primaryFingerprint(),
     });
     this.options.logger.info('keyring changed', {
-      op: op.op,
+      op,
       source,
       primary: this.keyring.primaryFingerprint(),
     });

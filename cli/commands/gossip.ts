@@ -1,5 +1,6 @@
 // `opsbro gossip ...`: join, leave, members, detect, keys. All through the local agent's API.
 import { Command } from 'commander';
+import type { DetectResult } from '../../agent/gossip/routes.js';
 import type { MemberView } from '../../agent/gossip/subsystem.js';
 import { positiveSeconds, withApiOptions, withJson } from '../api-options.js';
 import { AgentClient, type ApiOptions } from '../client.js';
@@ -86,15 +87,7 @@ export function gossipCommand(): Command {
     ),
   ).action(async (options: ReadOptions & { timeout: number; autoJoin?: boolean }) => {
     const waiting = spinner(`listening for answers for ${options.timeout} s`);
-    type Detected = {
-      name: string;
-      id: string;
-      address: string;
-      port: number;
-      datacenter: string;
-      groups: string[];
-    };
-    let result: { nodes: Detected[]; joined: { name: string; address: string } | null };
+    let result: DetectResult;
     try {
       result = await new AgentClient(options).call(
         'POST',

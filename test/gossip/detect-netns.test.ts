@@ -3,6 +3,7 @@
 // the others by broadcast; `--auto-join` forms one cluster; `agent start --auto-detect` joins it on
 // its own; an agent with another key finds nobody, joins nobody, and nobody ever lists it.
 // Skipped, with the reason printed, where `ip netns` is not permitted (not root, no netns support).
+import type { DetectResult } from '../../agent/gossip/routes.js';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -29,17 +30,7 @@ interface NsAgent {
   exited: Promise<void>;
 }
 
-interface Detected {
-  nodes: Array<{
-    name: string;
-    id: string;
-    address: string;
-    port: number;
-    datacenter: string;
-    groups: string[];
-  }>;
-  joined: { name: string; id: string; address: string } | null;
-}
+type Detected = DetectResult;
 
 interface Member {
   name: string;

@@ -15,6 +15,7 @@ import {
   MessageType,
 } from '../../agent/gossip/codec.js';
 import { fingerprint, Keyring, KeyringError, parseKey } from '../../agent/gossip/keyring.js';
+import { MemberTable } from '../../agent/gossip/members.js';
 import { ReplayGuard } from '../../agent/gossip/replay-guard.js';
 import { remainingSuspicionTime, suspicionMinTimeout } from '../../agent/gossip/suspicion.js';
 import { record } from './memory-cluster.js';
@@ -170,5 +171,35 @@ describe('push-pull interval', () => {
     expect(pushPullInterval(30_000, 64)).toBe(60_000);
     expect(pushPullInterval(30_000, 100)).toBe(90_000);
     expect(pushPullInterval(30_000, 1000)).toBe(180_000);
+  });
+});
+
+describe('member table live count', () => {
+  it('follows joins, suspicion, death, return, leave and reaping', () => {
+    const table = new MemberTable(
+      record(1).id,
+      { multiplier: 4, maxMultiplier: 6, probeIntervalMs: 1000 },
+      () => undefined,
+    );
+    table.addSelf(record(1), 0);
+    expect(table.liveCount()).toBe(1);
+    table.applyAlive(record(2), 0);
+    table.applyAlive(record(3), 0);
+    expect(table.liveCount()).toBe(3);
+    table.applySuspect(record(2).id, 0, record(3).id);
+    expect(table.liveCount()).toBe(3); // a suspect still counts
+    table.applyDead(record(2).id, 0, record(3).id);
+    table.applyDead(record(2).id, 0, record(3).id); // news already known: no change
+    expect(table.liveCount()).toBe(2);
+    table.applyAlive(record(2), 1); // back with a higher incarnation
+    expect(table.liveCount()).toBe(3);
+    table.applyDead(record(3).id, 0, record(3).id); // leaves
+    expect(table.liveCount()).toBe(2);
+    expect(table.reap(-1)).toBe(1);
+    expect(table.liveCount()).toBe(2);
+    expect(table.liveCount()).toBe(
+      table.all().filter((m) => m.state === 'alive' || m.state === 'suspect').length,
+    );
+    table.stopTimers();
   });
 });
