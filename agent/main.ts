@@ -14,6 +14,7 @@ import { constants as osConstants } from 'node:os';
 import { HttpApi } from './api/index.js';
 import {
   type AgentSettings,
+  ConfigError,
   ConfigErrors,
   defaultDataDir,
   type LoadedConfig,
@@ -21,7 +22,18 @@ import {
   packageVersion,
   RESTART_ONLY_SETTINGS,
 } from './config/index.js';
+import {
+  COLLECTOR_TYPES,
+  CollectorsSubsystem,
+  collectorDefinitionSchema,
+  collectorRoutes,
+  hostPaths,
+} from './collectors/index.js';
 import { launchDaemon, isDaemonChild, reportToLauncher } from './daemon.js';
+import { DetectorDefinitionSchema, DetectorsSubsystem, detectorRoutes } from './detectors/index.js';
+import { Evaluator } from './evaluator/index.js';
+import { evaluatorRoutes } from './evaluator-routes.js';
+import { packRoutes } from './pack-routes.js';
 import { type DataDir, openDataDir } from './datadir/index.js';
 import { EventBus } from './events/index.js';
 import { GossipSubsystem } from './gossip/subsystem.js';
@@ -43,8 +55,45 @@ export interface StartOptions {
   showWaiting?: (text: string) => { stop(): void };
 }
 
-/** Definition kinds handled by the subsystems of this build, with their schemas. None yet. */
-const DEFINITION_SCHEMAS = {};
+/** Definition kinds handled by the subsystems of this build, with their schemas. */
+const DEFINITION_SCHEMAS = {
+  detector: DetectorDefinitionSchema,
+  collector: collectorDefinitionSchema([...COLLECTOR_TYPES.keys()]),
+};
+
+/**
+ * The whole configuration, with every expression compiled: a rule that cannot parse is a config
+ * error at its line, before anything starts (or instead of a reload).
+ */
+function loadAgentConfig(configDir: string): LoadedConfig {
+  const config = loadConfig({ configDir, definitionSchemas: DEFINITION_SCHEMAS });
+  const evaluator = new Evaluator(NO_PROVIDERS);
+  const errors: ConfigError[] = [];
+  for (const definition of config.definitions) {
+    if (definition.kind !== 'detector') continue;
+    try {
+      evaluator.compile(String(definition.body.apply_if));
+    } catch (error) {
+      errors.push(
+        new ConfigError(
+          { ...definition.source, key: `detector ${definition.name}: apply_if` },
+          error instanceof Error ? error.message : String(error),
+        ),
+      );
+    }
+  }
+  if (errors.length) throw new ConfigErrors(errors, config.warnings);
+  return config;
+}
+
+/** Compiling needs no data. */
+const NO_PROVIDERS = {
+  collectorData: () => undefined,
+  groups: () => [],
+  staticGroups: () => [],
+  countNodes: () => 0,
+  paths: { root: '/', proc: '/proc', sys: '/sys' },
+};
 
 class Agent implements AgentControl {
   private readonly events = new EventBus();
@@ -52,6 +101,9 @@ class Agent implements AgentControl {
   private readonly startedAt = new Date();
   private readonly api: HttpApi;
   private readonly gossip: GossipSubsystem;
+  private readonly collectors: CollectorsSubsystem;
+  private readonly detectors: DetectorsSubsystem;
+  private readonly evaluator: Evaluator;
   private status: AgentStatus = 'initializing';
   private stopping?: Promise<void>;
   private starting?: Promise<void>;
@@ -89,9 +141,39 @@ class Agent implements AgentControl {
       logger: logger.child({ subsystem: 'gossip' }),
       autoDetect: options.autoDetect,
     });
+    this.collectors = new CollectorsSubsystem({
+      settings,
+      definitions: config.definitions,
+      packs: config.packs,
+      types: COLLECTOR_TYPES,
+      events: this.events,
+      logger: logger.child({ subsystem: 'collectors' }),
+    });
+    this.evaluator = new Evaluator({
+      collectorData: (name) => this.collectors.data(name),
+      groups: () => this.detectors.nodeGroups(),
+      staticGroups: () => this.detectors.staticNodeGroups(),
+      countNodes: (group, state) =>
+        this.gossip.members().filter((member) => member.state === state && member.groups.includes(group))
+          .length,
+      paths: hostPaths(settings),
+    });
+    this.detectors = new DetectorsSubsystem({
+      settings,
+      definitions: config.definitions,
+      packs: config.packs,
+      evaluator: this.evaluator,
+      events: this.events,
+      logger: logger.child({ subsystem: 'detectors' }),
+      collectorsReady: () => this.collectors.ready(),
+    });
     // Start order; stop runs in reverse (gossip leaves the cluster before the API closes).
-    this.subsystems.push(this.api, this.gossip);
+    this.subsystems.push(this.api, this.gossip, this.collectors, this.detectors);
     this.api.addRoutes(agentRoutes(this));
+    this.api.addRoutes(collectorRoutes(this.collectors));
+    this.api.addRoutes(detectorRoutes(this.detectors));
+    this.api.addRoutes(evaluatorRoutes(this.evaluator));
+    this.api.addRoutes(packRoutes(() => this.config));
     for (const subsystem of this.subsystems) if (subsystem.routes) this.api.addRoutes(subsystem.routes());
   }
 
@@ -181,7 +263,7 @@ class Agent implements AgentControl {
   reload(): ReloadOutcome {
     let next: LoadedConfig;
     try {
-      next = loadConfig({ configDir: this.config.configDir, definitionSchemas: DEFINITION_SCHEMAS });
+      next = loadAgentConfig(this.config.configDir);
     } catch (error) {
       const message =
         error instanceof ConfigErrors ? error.errors.map((e) => e.message).join('; ') : String(error);
@@ -192,7 +274,6 @@ class Agent implements AgentControl {
     const restartRequired = changedKeys(this.config.settings, next.settings).filter((key) =>
       RESTART_ONLY_SETTINGS.some((prefix) => key === prefix || key.startsWith(`${prefix}.`)),
     );
-    const groupsChanged = JSON.stringify(next.settings.groups) !== JSON.stringify(this.settings.groups);
     // Restart-only settings keep their running values so info() keeps telling the truth.
     const settings: AgentSettings = {
       ...next.settings,
@@ -207,7 +288,9 @@ class Agent implements AgentControl {
     this.config = { ...next, settings };
     this.logger.setLevel(settings.log.level);
     for (const subsystem of this.subsystems) subsystem.reload?.(settings);
-    if (groupsChanged) this.events.emit('groups-changed', { groups: settings.groups });
+    this.collectors.reloadDefinitions(settings, next.definitions, next.packs);
+    // Publishes groups-changed when the static or detected groups change.
+    this.detectors.reloadDefinitions(settings, next.definitions, next.packs);
     for (const warning of next.warnings) this.logger.warn(`config: ${warning}`);
     if (restartRequired.length)
       this.logger.warn('changed settings need a restart to apply', { keys: restartRequired.join(',') });
@@ -233,7 +316,7 @@ class Agent implements AgentControl {
       id: this.dataDir.nodeId,
       version: packageVersion(),
       datacenter: this.settings.datacenter,
-      groups: [...this.settings.groups].sort(),
+      groups: this.detectors.nodeGroups(),
       addresses: interfaceAddresses(),
       ports: { api: tcp?.port ?? this.settings.api.port, ...this.gossip.ports() },
       api: {
@@ -286,7 +369,7 @@ export async function startAgent(options: StartOptions): Promise<number> {
   const configDir = resolve(options.configDir);
   let config: LoadedConfig;
   try {
-    config = loadConfig({ configDir, definitionSchemas: DEFINITION_SCHEMAS });
+    config = loadAgentConfig(configDir);
   } catch (error) {
     if (!(error instanceof ConfigErrors)) throw error;
     return fail([

@@ -3,8 +3,12 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { agentCommand } from './commands/agent.js';
+import { collectorsCommand } from './commands/collectors.js';
 import { completionCommand } from './commands/completion.js';
+import { detectorsCommand } from './commands/detectors.js';
+import { evaluatorCommand } from './commands/evaluator.js';
 import { gossipCommand } from './commands/gossip.js';
+import { packsCommand } from './commands/packs.js';
 import { CliError, EXIT_ERROR, EXIT_OK, EXIT_USAGE } from './errors.js';
 
 function version(): string {
@@ -21,6 +25,10 @@ export function buildProgram(): Command {
   // Commands appear here only when their subsystem exists in this build.
   program.addCommand(agentCommand());
   program.addCommand(gossipCommand());
+  program.addCommand(collectorsCommand());
+  program.addCommand(detectorsCommand());
+  program.addCommand(evaluatorCommand());
+  program.addCommand(packsCommand());
   program.addCommand(completionCommand(() => program));
   applyToTree(program, (command) => command.exitOverride());
   return program;

@@ -21,9 +21,11 @@ export const colour = {
 
 /** Colours a state word the way operators read it: green good, yellow pending, red bad. */
 export function stateColour(state: string): string {
-  if (['ok', 'alive', 'enabled'].includes(state)) return colour.green(state);
-  if (['initializing', 'pending', 'warning', 'suspect', 'stopping'].includes(state))
+  const word = state.toLowerCase();
+  if (['ok', 'alive', 'enabled', 'true'].includes(word)) return colour.green(state);
+  if (['initializing', 'pending', 'warning', 'suspect', 'stopping'].includes(word))
     return colour.yellow(state);
+  if (['not-eligible', 'false', 'left'].includes(word)) return colour.dim(state);
   return colour.red(state);
 }
 

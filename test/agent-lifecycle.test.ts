@@ -11,6 +11,7 @@ import {
   isAlive,
   OPSBRO_BIN,
   prepareAgentDirs,
+  WITHOUT_PACKS,
   runCli,
   startAgent,
   type TestAgentDirs,
@@ -241,7 +242,7 @@ describe('graceful stop', () => {
 
 describe('reload', () => {
   it('SIGHUP applies new groups and log level without a restart', async () => {
-    const dirs = await prepareAgentDirs('groups: [web]\n');
+    const dirs = await prepareAgentDirs('groups: [web]\n' + WITHOUT_PACKS);
     const agent = await startAgent(dirs);
     expect((await info(dirs)).groups).toEqual(['web']);
     writeFileSync(join(dirs.configDir, 'conf.d', 'groups.yml'), 'groups: [web, db]\nlog:\n  level: debug\n');
@@ -252,7 +253,7 @@ describe('reload', () => {
   });
 
   it('a bad reload keeps the running configuration and says why', async () => {
-    const dirs = await prepareAgentDirs('groups: [web]\n');
+    const dirs = await prepareAgentDirs('groups: [web]\n' + WITHOUT_PACKS);
     const agent = await startAgent(dirs);
     const broken = join(dirs.configDir, 'conf.d', 'broken.yml');
     writeFileSync(broken, 'groups: [db\n');

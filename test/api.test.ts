@@ -6,6 +6,7 @@ import {
   cleanupAll,
   httpGet,
   prepareAgentDirs,
+  WITHOUT_PACKS,
   type RunningAgent,
   runCli,
   startAgent,
@@ -19,7 +20,9 @@ describe('an agent without authentication, on loopback', () => {
   let socket: string;
 
   beforeAll(async () => {
-    const dirs = await prepareAgentDirs('node_name: api-test\ndatacenter: lab\ngroups: [web, linux]\n');
+    const dirs = await prepareAgentDirs(
+      'node_name: api-test\ndatacenter: lab\ngroups: [web, linux]\n' + WITHOUT_PACKS,
+    );
     agent = await startAgent(dirs);
     base = `http://127.0.0.1:${dirs.port}`;
     socket = join(dirs.dataDir, 'api.sock');
@@ -57,7 +60,13 @@ describe('an agent without authentication, on loopback', () => {
     const reply = await httpGet(`${base}/agent/state`);
     expect(JSON.parse(reply.body)).toEqual({
       state: 'ok',
-      subsystems: { config: { status: 'ok' }, api: { status: 'ok' }, gossip: { status: 'ok' } },
+      subsystems: {
+        config: { status: 'ok' },
+        api: { status: 'ok' },
+        gossip: { status: 'ok' },
+        collectors: { status: 'ok' },
+        detectors: { status: 'ok' },
+      },
     });
   });
 

@@ -7,6 +7,7 @@ import {
   freePort,
   OPSBRO_BIN,
   prepareAgentDirs,
+  WITHOUT_PACKS,
   runCli,
   startAgent,
 } from './helpers/agent-process.js';
@@ -16,7 +17,7 @@ afterAll(cleanupAll);
 describe('talking to an agent', () => {
   let api: string;
   beforeAll(async () => {
-    const dirs = await prepareAgentDirs('node_name: cli-test\ngroups: [db]\n');
+    const dirs = await prepareAgentDirs('node_name: cli-test\ngroups: [db]\n' + WITHOUT_PACKS);
     await startAgent(dirs);
     api = `http://127.0.0.1:${dirs.port}`;
   });
@@ -32,8 +33,9 @@ describe('talking to an agent', () => {
     expect(plain.code).toBe(0);
     expect(plain.stdout).toMatch(/^Name {8}cli-test {2}[0-9a-f-]{36}$/m);
     expect(plain.stdout).toMatch(/^Groups {6}db$/m);
-    expect(plain.stdout).toMatch(/^SUBSYSTEM {2}STATE {2}MESSAGE$/m);
-    expect(plain.stdout).toMatch(/^api {8}ok$/m);
+    expect(plain.stdout).toMatch(/^SUBSYSTEM {3}STATE {2}MESSAGE$/m);
+    expect(plain.stdout).toMatch(/^collectors {2}ok$/m);
+    expect(plain.stdout).toMatch(/^api {9}ok$/m);
     expect(plain.stdout).not.toContain('\x1b[');
     const coloured = runCli(['agent', 'info'], { OPSBRO_API: api, NO_COLOR: '', FORCE_COLOR: '1' });
     expect(coloured.stdout).toContain('\x1b[31mdisabled: no encryption_key');
@@ -101,7 +103,16 @@ describe('usage', () => {
   it('shows only commands that exist in this build', () => {
     const help = runCli(['--help']).stdout;
     const commands = [...help.matchAll(/^ {2}([a-z]+)/gm)].map((match) => match[1]);
-    expect(commands).toEqual(['agent', 'gossip', 'completion', 'help']);
+    expect(commands).toEqual([
+      'agent',
+      'gossip',
+      'collectors',
+      'detectors',
+      'evaluator',
+      'packs',
+      'completion',
+      'help',
+    ]);
   });
 
   it('--version prints the package version', () => {

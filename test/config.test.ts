@@ -3,10 +3,13 @@ import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigErrors, loadConfig } from '../agent/config/index.js';
+import { ConfigErrors, loadConfig as loadConfigWithPacks, type LoadOptions } from '../agent/config/index.js';
 import { cleanupAll, tempDir } from './helpers/agent-process.js';
 
 afterEach(cleanupAll);
+
+/** These tests are about agent.yml and conf.d: without the shipped packs unless a test names its pack dirs. */
+const loadConfig = (options: LoadOptions) => loadConfigWithPacks({ packDirs: [], ...options });
 
 function configDir(files: Record<string, string>): string {
   const dir = tempDir();

@@ -3,11 +3,12 @@
 // definitions (detector:, check:, handler:, ... one object per file or a list). Everything is
 // validated before anything starts.
 import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
 import { isBindAddress, isLoopback } from './addresses.js';
 import { ConfigError } from './errors.js';
 import type { EnvLookup } from './env.js';
+import { applyPackOverrides, type PackInfo, readPackManifest } from './packs.js';
 import { packageRoot } from './paths.js';
 import { type AgentSettings, AgentSettingsSchema } from './schema.js';
 import { SchemaValidator } from './validate.js';
@@ -16,6 +17,11 @@ import { describeFsError, type KeyPath, YamlFile } from './yaml-file.js';
 /** A definition found in a file, validated against its kind's schema when the kind is known. */
 export interface Definition {
   kind: string;
+  /**
+   * Unique per kind: the body's `name`, else the file's base name (with `-<index>` for the items
+   * of a list file). A conf.d definition replaces a pack's definition of the same kind and name.
+   */
+  name: string;
   body: Record<string, unknown>;
   source: { file: string; line?: number };
   /** The pack that ships this definition, when it comes from one. */
@@ -28,6 +34,8 @@ export interface LoadedConfig {
   files: string[];
   settings: AgentSettings;
   definitions: Definition[];
+  /** Packs found (packs/<name>/pack.yml), parameters with the operator's overrides applied. */
+  packs: PackInfo[];
   /** One line each: file:line: key: problem. */
   warnings: string[];
 }
@@ -87,10 +95,12 @@ export function loadConfig(options: LoadOptions): LoadedConfig {
 
   const errors: ConfigError[] = [];
   const warnings: ConfigError[] = [];
-  const definitions: Definition[] = [];
+  const definitions: FoundKindDefinition[] = [];
   const contributions: FileSettings[] = [];
   const packDirs = options.packDirs ?? [join(packageRoot(), 'packs'), join(configDir, 'packs')];
-  const sources = [...configFiles(configDir, errors), ...packFiles(packDirs, errors)];
+  const packFolders = findPacks(packDirs, errors);
+  const packs = packFolders.map(([name, dir]) => readPackManifest(name, dir, env, errors, warnings));
+  const sources = [...configFiles(configDir, errors), ...packFiles(packFolders, errors)];
 
   for (const { path, pack } of sources) {
     let file: YamlFile;
@@ -132,13 +142,19 @@ export function loadConfig(options: LoadOptions): LoadedConfig {
     contributions.push({ file, data: split.settings });
   }
 
-  const warningLines = warnings.map((warning) => warning.message);
-  if (errors.length) throw new ConfigErrors(errors, warningLines);
+  if (errors.length)
+    throw new ConfigErrors(
+      errors,
+      warnings.map((warning) => warning.message),
+    );
 
   const settings = settingsValidator.withDefaults<AgentSettings>(
     contributions.map((contribution) => contribution.data).reduce(deepMerge, {}),
   );
   const located = (path: KeyPath) => locate(contributions, path);
+  applyPackOverrides(packs, settings.packs, located, warnings);
+  errors.push(...duplicateDefinitions(definitions, warnings));
+  const warningLines = warnings.map((warning) => warning.message);
   checkListeners(settings, located, errors);
   resolvePaths(settings, configDir, located, errors);
   if (errors.length) throw new ConfigErrors(errors, warningLines);
@@ -146,9 +162,50 @@ export function loadConfig(options: LoadOptions): LoadedConfig {
     configDir,
     files: sources.map((source) => source.path),
     settings,
-    definitions,
+    definitions: definitions.filter(
+      (definition) =>
+        !definition.replaced &&
+        (!definition.pack || packs.find((pack) => pack.name === definition.pack)?.enabled !== false),
+    ),
+    packs,
     warnings: warningLines,
   };
+}
+
+/**
+ * Names are unique per kind. A conf.d definition may replace a pack's definition of the same kind
+ * and name (that is how an operator changes a shipped detector); any other clash is an error.
+ */
+function duplicateDefinitions(definitions: FoundKindDefinition[], warnings: ConfigError[]): ConfigError[] {
+  const errors: ConfigError[] = [];
+  const seen = new Map<string, FoundKindDefinition>();
+  for (const definition of definitions) {
+    const key = `${definition.kind}\0${definition.name}`;
+    const earlier = seen.get(key);
+    if (!earlier) {
+      seen.set(key, definition);
+      continue;
+    }
+    const [fromPack, fromConfig] = earlier.pack ? [earlier, definition] : [definition, earlier];
+    if (fromPack.pack && !fromConfig.pack) {
+      fromPack.replaced = true;
+      seen.set(key, fromConfig);
+      warnings.push(
+        new ConfigError(
+          fromConfig.source,
+          `replaces ${definition.kind} ${definition.name} of pack ${fromPack.pack} (${fromPack.source.file})`,
+        ),
+      );
+      continue;
+    }
+    errors.push(
+      new ConfigError(
+        definition.source,
+        `a ${definition.kind} named ${definition.name} is already defined at ${earlier.source.file}:${earlier.source.line ?? 1}: give one of them another name`,
+      ),
+    );
+  }
+  return errors;
 }
 
 /** Where the value in effect for `path` was written: the last file that set it. */
@@ -238,7 +295,8 @@ function configFiles(configDir: string, errors: ConfigError[]): SourceFile[] {
   return files;
 }
 
-function packFiles(packDirs: string[], errors: ConfigError[]): SourceFile[] {
+/** [name, dir] of every pack, by name; a pack in a later folder replaces one of the same name. */
+function findPacks(packDirs: string[], errors: ConfigError[]): Array<[string, string]> {
   const packs = new Map<string, string>();
   for (const packDir of packDirs) {
     for (const name of listDir(packDir, errors)) {
@@ -246,13 +304,15 @@ function packFiles(packDirs: string[], errors: ConfigError[]): SourceFile[] {
         packs.set(name, join(packDir, name));
     }
   }
-  return [...packs.entries()]
-    .sort(([a], [b]) => a.localeCompare(b))
-    .flatMap(([pack, dir]) =>
-      PACK_DEFINITION_FOLDERS.flatMap((folder) =>
-        yamlFilesIn(join(dir, folder), errors).map((path) => ({ path, pack })),
-      ),
-    );
+  return [...packs.entries()].sort(([a], [b]) => a.localeCompare(b));
+}
+
+function packFiles(packs: Array<[string, string]>, errors: ConfigError[]): SourceFile[] {
+  return packs.flatMap(([pack, dir]) =>
+    PACK_DEFINITION_FOLDERS.flatMap((folder) =>
+      yamlFilesIn(join(dir, folder), errors).map((path) => ({ path, pack })),
+    ),
+  );
 }
 
 /** *.yml and *.yaml files of a folder in name order; none when the folder does not exist. */
@@ -272,6 +332,9 @@ function listDir(dir: string, errors: ConfigError[]): string[] {
     return [];
   }
 }
+
+/** A definition while loading: marked when a conf.d definition of the same name replaces it. */
+type FoundKindDefinition = Definition & { replaced?: boolean };
 
 interface FoundDefinition {
   definition: Definition;
@@ -307,7 +370,18 @@ function splitFile(
       errors.push(new ConfigError({ file: file.path, line, key: kind }, 'expected a mapping'));
       return;
     }
-    definitions.push({ definition: { kind, body, source: { file: file.path, line } }, path: [...path] });
+    const base = basename(file.path).replace(/\.ya?ml$/, '');
+    const index = typeof path[0] === 'number' ? path[0] : undefined;
+    const name =
+      typeof body.name === 'string' && body.name
+        ? body.name
+        : index === undefined
+          ? base
+          : `${base}-${index}`;
+    definitions.push({
+      definition: { kind, name, body, source: { file: file.path, line } },
+      path: [...path],
+    });
   };
 
   if (Array.isArray(data)) {

@@ -75,6 +75,37 @@ const RpcSettings = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+/**
+ * Where the host's files are, for collectors and the evaluator's file functions. A container that
+ * mounts the host at /host sets root: /host; tests point them at a fixture tree.
+ */
+const PathsSettings = Type.Object(
+  {
+    root: Type.String({ minLength: 1, default: '/' }),
+    /** Empty: <root>/proc. */
+    proc: Type.String({ default: '' }),
+    /** Empty: <root>/sys. */
+    sys: Type.String({ default: '' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+/**
+ * Per pack: parameters overriding the pack.yml defaults (`packs: {redis: {parameters: {port: 6380}}}`),
+ * or `enabled: false` to load none of its definitions.
+ */
+const PackOverrides = Type.Record(
+  Type.String(),
+  Type.Object(
+    {
+      enabled: Type.Boolean({ default: true }),
+      parameters: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
+    },
+    { additionalProperties: false },
+  ),
+  { default: {} },
+);
+
 export const AgentSettingsSchema = Type.Object(
   {
     node_name: Type.String({ default: '', description: 'the node name (empty: the hostname)' }),
@@ -108,6 +139,8 @@ export const AgentSettingsSchema = Type.Object(
     rpc: RpcSettings,
     api: ApiSettings,
     auth: AuthSettings,
+    paths: PathsSettings,
+    packs: PackOverrides,
   },
   { additionalProperties: false },
 );
@@ -127,6 +160,7 @@ export const RESTART_ONLY_SETTINGS: ReadonlyArray<string> = [
   'rpc',
   'api',
   'auth',
+  'paths',
   'log.format',
   'log.max_size_mb',
   'log.keep_files',

@@ -17,6 +17,8 @@ export interface AgentEvents {
   'node-suspect': { node: NodeSummary };
   'node-dead': { node: NodeSummary };
   'node-leave': { node: NodeSummary };
+  /** Numbers for the metrics subsystem: a collector's numeric leaves, `<collector>.<path>`. */
+  metrics: { source: string; timestamp: number; metrics: Array<[name: string, value: number]> };
 }
 
 /** A cluster member as events describe it. */

@@ -30,6 +30,17 @@ export function tempDir(prefix = 'opsbro-test-'): string {
   return dir;
 }
 
+/**
+ * agent.yml lines that switch every shipped pack off: for tests about static groups and the like,
+ * which must not depend on what this machine runs (detectors would add linux, debian, redis ...).
+ */
+export const WITHOUT_PACKS =
+  'packs: {' +
+  ['system', 'linux', 'redis', 'mongodb', 'nginx', 'rabbitmq', 'mysql']
+    .map((pack) => `${pack}: {enabled: false}`)
+    .join(', ') +
+  '}\n';
+
 export interface TestAgentDirs {
   root: string;
   configDir: string;

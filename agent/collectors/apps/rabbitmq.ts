@@ -1,0 +1,156 @@
+// The rabbitmq collector: GET /api/overview of the management plugin (basic auth): versions, object
+// and queue totals, and the message rates the broker computes itself (publish_details.rate, ...).
+import type {
+  CollectedData,
+  CollectedValue,
+  CollectorInstance,
+  CollectorType,
+  CollectContext,
+} from '../collector.js';
+import {
+  abortReason,
+  asRecord,
+  basicAuthorization,
+  describeNetworkError,
+  displayUrl,
+  finiteNumber,
+  redact,
+  runSignal,
+  splitUrlCredentials,
+  stringSetting,
+} from './common.js';
+
+const OBJECT_TOTALS = ['connections', 'channels', 'exchanges', 'queues', 'consumers'] as const;
+const QUEUE_TOTALS = ['messages', 'messages_ready', 'messages_unacknowledged'] as const;
+/** message_stats counters; each also gives `<name>_s` from `<name>_details.rate` (per second). */
+const MESSAGE_STATS = [
+  'publish',
+  'confirm',
+  'deliver_get',
+  'deliver',
+  'deliver_no_ack',
+  'get',
+  'get_no_ack',
+  'ack',
+  'redeliver',
+  'return_unroutable',
+  'drop_unroutable',
+  'disk_reads',
+  'disk_writes',
+] as const;
+
+function numbersOf(
+  source: Record<string, unknown> | undefined,
+  keys: readonly string[],
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const key of keys) out[key] = finiteNumber(source?.[key]) ?? 0;
+  return out;
+}
+
+/**
+ * Maps the /api/overview document to the collector's data. Totals a fresh broker leaves out
+ * (`queue_totals: {}` until a queue exists, `message_stats: {}` until a message moves) read as 0,
+ * so every key exists from the first run.
+ */
+export function shapeOverview(overview: Record<string, unknown>): CollectedData {
+  const stats = asRecord(overview.message_stats);
+  const messageStats: Record<string, CollectedValue> = {};
+  for (const name of MESSAGE_STATS) {
+    messageStats[name] = finiteNumber(stats?.[name]) ?? 0;
+    messageStats[`${name}_s`] = finiteNumber(asRecord(stats?.[`${name}_details`])?.rate) ?? 0;
+  }
+  const text = (key: string): string => (typeof overview[key] === 'string' ? overview[key] : '');
+  return {
+    version: text('rabbitmq_version') || text('product_version'),
+    erlang_version: text('erlang_version'),
+    management_version: text('management_version'),
+    cluster_name: text('cluster_name'),
+    node: text('node'),
+    object_totals: numbersOf(asRecord(overview.object_totals), OBJECT_TOTALS),
+    queue_totals: numbersOf(asRecord(overview.queue_totals), QUEUE_TOTALS),
+    message_stats: messageStats,
+  };
+}
+
+class RabbitmqCollector implements CollectorInstance {
+  private readonly label: string;
+  private readonly overviewUrl: string;
+  private readonly authorization: string;
+
+  constructor(
+    baseUrl: string,
+    private readonly user: string,
+    private readonly password: string,
+  ) {
+    const { url, authorization } = splitUrlCredentials(
+      new URL('api/overview', withSlash(baseUrl)).toString(),
+    );
+    this.overviewUrl = url;
+    // Credentials in the URL win over the settings: the operator wrote them where they are used.
+    this.authorization = authorization ?? basicAuthorization(user, password);
+    this.label = `rabbitmq ${displayUrl(url)}`;
+  }
+
+  async collect(context: CollectContext): Promise<CollectedData> {
+    const signal = runSignal(context.signal, context.timeoutMs);
+    let body: string;
+    try {
+      const response = await fetch(this.overviewUrl, {
+        signal,
+        headers: { authorization: this.authorization },
+      });
+      body = await response.text();
+      if (response.status === 401 || response.status === 403) {
+        throw new Error(
+          `authentication failed for user '${this.user}' (HTTP ${response.status}): check the user and password settings` +
+            ' (the guest user only logs in from localhost)',
+        );
+      }
+      if (response.status === 404) {
+        throw new Error(
+          'HTTP 404: no management API here (is the rabbitmq_management plugin enabled on this port?)',
+        );
+      }
+      if (!response.ok) throw new Error(`HTTP ${response.status} ${response.statusText}`);
+    } catch (error) {
+      const message = signal.aborted ? abortReason(signal) : describeNetworkError(error);
+      throw new Error(`${this.label}: ${redact(message, [this.password])}`, { cause: error });
+    }
+    let overview: Record<string, unknown> | undefined;
+    try {
+      overview = asRecord(JSON.parse(body));
+    } catch {
+      overview = undefined;
+    }
+    if (!overview) {
+      throw new Error(
+        `${this.label}: the answer is not the management API's JSON (starts with ${JSON.stringify(body.slice(0, 60))})`,
+      );
+    }
+    return shapeOverview(overview);
+  }
+}
+
+function withSlash(url: string): string {
+  return url.endsWith('/') ? url : `${url}/`;
+}
+
+export const rabbitmqCollectorType: CollectorType = {
+  type: 'rabbitmq',
+  description: 'RabbitMQ management /api/overview: versions, object and queue totals, message rates',
+  defaultSettings: { url: 'http://127.0.0.1:15672', user: 'guest', password: 'guest' },
+  create(settings) {
+    const url = stringSetting(settings, 'url', 'http://127.0.0.1:15672');
+    try {
+      new URL(url);
+    } catch {
+      throw new Error(`setting url: ${JSON.stringify(displayUrl(url))} is not a URL`);
+    }
+    return new RabbitmqCollector(
+      url,
+      stringSetting(settings, 'user', 'guest'),
+      stringSetting(settings, 'password', 'guest'),
+    );
+  },
+};

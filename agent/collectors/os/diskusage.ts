@@ -1,0 +1,173 @@
+// diskusage: space and inodes of each mounted real filesystem, keyed by mount point as the host sees it
+// ("/", "/var/lib"), from the mount table (<proc>/1/mounts: the host's, seen from a container with the
+// host's /proc; <proc>/self/mounts when pid 1's is not readable) and statfs() of <root>/<mount point>.
+//
+// Which mounts count, after node_exporter's defaults:
+// - skipped filesystem types: the virtual ones (proc, sysfs, cgroup, devpts, devtmpfs, debugfs, tracefs,
+//   securityfs, bpf, ...), overlay (a container's root: the host disk under it is reported itself) and
+//   squashfs/iso9660 (read-only images, always full). tmpfs is kept: a full /run or /tmp breaks things.
+// - skipped mount points: /dev, /proc, /sys and below, /run/credentials/*, and container storage under
+//   /var/lib/docker/ and /var/lib/containers/storage/.
+// - filesystems of size 0 (pseudo filesystems of other types) are skipped, as df does.
+// statfs() of a dead network mount can hang: each call has a timeout (half the run's) and a mount whose
+// call is still pending from an earlier run is skipped until it answers, so a run never hangs.
+import { statfs } from 'node:fs/promises';
+import { join } from 'node:path';
+import type {
+  CollectContext,
+  CollectedData,
+  CollectedValue,
+  CollectorInstance,
+  CollectorType,
+  HostPaths,
+} from '../collector.js';
+import { errorCode, procPath, readOptionalText, readText, round } from './proc-files.js';
+
+const SKIPPED_FS_TYPES = new Set([
+  'autofs',
+  'binfmt_misc',
+  'bpf',
+  'cgroup',
+  'cgroup2',
+  'configfs',
+  'debugfs',
+  'devpts',
+  'devtmpfs',
+  'efivarfs',
+  'fusectl',
+  'fuse.lxcfs',
+  'hugetlbfs',
+  'iso9660',
+  'mqueue',
+  'nsfs',
+  'overlay',
+  'proc',
+  'procfs',
+  'pstore',
+  'ramfs',
+  'rpc_pipefs',
+  'securityfs',
+  'selinuxfs',
+  'squashfs',
+  'sysfs',
+  'tracefs',
+]);
+const SKIPPED_MOUNT_POINTS =
+  /^\/(?:dev|proc|sys|run\/credentials\/.+|var\/lib\/docker\/.+|var\/lib\/containers\/storage\/.+)(?:$|\/)/;
+
+export interface Mount {
+  device: string;
+  mountPoint: string;
+  fstype: string;
+}
+
+/** Undoes the octal escapes of the mount table (\040 space, \011 tab, \012 newline, \134 backslash). */
+function unescapeMountField(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+/** The mounts diskusage reports, from a mount table; a mount point mounted twice keeps the last (visible) one. */
+export function reportedMounts(table: string): Mount[] {
+  const byPoint = new Map<string, Mount>();
+  for (const line of table.split('\n')) {
+    const [device, point, fstype] = line.split(' ');
+    if (!device || !point || !fstype) continue;
+    const mountPoint = unescapeMountField(point);
+    if (SKIPPED_FS_TYPES.has(fstype) || SKIPPED_MOUNT_POINTS.test(mountPoint)) {
+      byPoint.delete(mountPoint); // a virtual filesystem mounted over a real one hides it
+      continue;
+    }
+    byPoint.delete(mountPoint); // re-insert: keep the mount table's order
+    byPoint.set(mountPoint, { device: unescapeMountField(device), mountPoint, fstype });
+  }
+  return [...byPoint.values()];
+}
+
+/** The host's mount table: pid 1's (the host's namespace) when readable, else this process's. */
+function readMountTable(paths: HostPaths): string {
+  try {
+    const init = readOptionalText(procPath(paths, '1/mounts'));
+    if (init) return init;
+  } catch {
+    // EACCES (not root, hardened /proc): fall back to our own namespace's view.
+  }
+  return readText(procPath(paths, 'self/mounts'));
+}
+
+class DiskUsage implements CollectorInstance {
+  /** Mount points whose statfs() has not answered yet (hung network filesystem): skipped until it does. */
+  private readonly pending = new Set<string>();
+
+  notEligibleReason(paths: HostPaths): string | undefined {
+    try {
+      readMountTable(paths);
+      return undefined;
+    } catch (err) {
+      return `no mount table: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+
+  async collect({ paths, timeoutMs }: CollectContext): Promise<CollectedData> {
+    const mounts = reportedMounts(readMountTable(paths)).filter((m) => !this.pending.has(m.mountPoint));
+    const statfsTimeoutMs = Math.max(100, Math.floor(timeoutMs / 2));
+    const results = await Promise.all(mounts.map((mount) => this.usage(paths, mount, statfsTimeoutMs)));
+    const out: CollectedData = {};
+    mounts.forEach((mount, i) => {
+      const usage = results[i];
+      if (usage) out[mount.mountPoint] = usage;
+    });
+    return out;
+  }
+
+  /** One mount's figures, or undefined when it has size 0, vanished, or did not answer in time. */
+  private async usage(
+    paths: HostPaths,
+    mount: Mount,
+    timeoutMs: number,
+  ): Promise<{ [key: string]: CollectedValue } | undefined> {
+    const path = join(paths.root, mount.mountPoint);
+    this.pending.add(mount.mountPoint);
+    const call = statfs(path).finally(() => this.pending.delete(mount.mountPoint));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    let stats;
+    try {
+      const answer = await Promise.race([call, timeout]);
+      if (answer === 'timeout') return undefined;
+      stats = answer;
+    } catch (err) {
+      // Unmounted since the table was read, or not ours to see: not a failure of the run.
+      if (['ENOENT', 'EACCES', 'EPERM', 'ENOTDIR', 'ESTALE', 'EIO'].includes(errorCode(err)))
+        return undefined;
+      throw new Error(`cannot statfs ${path}: ${errorCode(err)}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!(stats.blocks > 0)) return undefined;
+    const total = stats.blocks * stats.bsize;
+    const used = (stats.blocks - stats.bfree) * stats.bsize;
+    const free = stats.bavail * stats.bsize;
+    const inodesUsed = stats.files - stats.ffree;
+    return {
+      device: mount.device,
+      fstype: mount.fstype,
+      total,
+      used,
+      free,
+      // As df: used out of what non-root users can have (the root-reserved blocks excluded).
+      pct_used: used + free > 0 ? round((used / (used + free)) * 100) : 0,
+      inodes_total: stats.files,
+      inodes_used: inodesUsed,
+      inodes_pct_used: stats.files > 0 ? round((inodesUsed / stats.files) * 100) : 0,
+    };
+  }
+}
+
+export const diskusage: CollectorType = {
+  type: 'diskusage',
+  description: 'Per mount point of real filesystems: size, used, free (bytes), percent used, inodes',
+  defaultSettings: {},
+  create: () => new DiskUsage(),
+};

@@ -1,0 +1,131 @@
+// Reading the host's /proc and /sys files, shared by the OS collectors.
+//
+// These files are generated in memory by the kernel when read: a synchronous read costs a few
+// microseconds and never waits on a disk, while fs/promises pays an open/read/close round trip through
+// libuv's thread pool for each (10x the CPU). So /proc files are read synchronously, into one reused
+// buffer (readFileSync allocates 64 KiB per call for these size-0 files: 2x the CPU on the
+// thousand small reads of `processes`). Only statfs (which can hang on a network filesystem) goes
+// through the thread pool, with a timeout (diskusage).
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { join } from 'node:path';
+import type { HostPaths } from '../collector.js';
+
+/** The read buffer every read shares (collections are synchronous between awaits); grows as needed. */
+let readBuffer = Buffer.allocUnsafe(16 * 1024);
+
+/** A whole file as latin1 text (the kernel's output is ASCII); throws the fs error (ENOENT...) as is. */
+export function readFileFast(path: string): string {
+  const fd = openSync(path, 'r');
+  try {
+    let length = 0;
+    for (;;) {
+      if (length === readBuffer.length) {
+        const bigger = Buffer.allocUnsafe(readBuffer.length * 2);
+        readBuffer.copy(bigger, 0, 0, length);
+        readBuffer = bigger;
+      }
+      const n = readSync(fd, readBuffer, length, readBuffer.length - length, null);
+      if (n === 0) break;
+      length += n;
+    }
+    return readBuffer.toString('latin1', 0, length);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads a whole file as text; throws "cannot read <path>: <code>" (e.g. ENOENT) when it cannot. */
+export function readText(path: string): string {
+  try {
+    return readFileFast(path);
+  } catch (err) {
+    throw new Error(`cannot read ${path}: ${errorCode(err)}`, { cause: err });
+  }
+}
+
+/** Like readText, but undefined when the file does not exist (optional files such as /proc/net/tcp6). */
+export function readOptionalText(path: string): string | undefined {
+  try {
+    return readFileFast(path);
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') return undefined;
+    throw new Error(`cannot read ${path}: ${errorCode(err)}`, { cause: err });
+  }
+}
+
+/** The errno code of a failed fs call (ENOENT, EACCES...), or the message when there is none. */
+export function errorCode(err: unknown): string {
+  if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string') return err.code;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** `<proc>/<relative>`, e.g. procPath(paths, 'net/dev'). */
+export function procPath(paths: HostPaths, relative: string): string {
+  return join(paths.proc, relative);
+}
+
+/**
+ * The notEligibleReason of a collector that needs these /proc files: undefined when they all exist,
+ * else which one is missing.
+ */
+export function missingProcFile(paths: HostPaths, ...relatives: string[]): string | undefined {
+  for (const relative of relatives) {
+    const path = procPath(paths, relative);
+    if (!existsSync(path)) return `${path} does not exist (not a Linux host, or /proc is not mounted there)`;
+  }
+  return undefined;
+}
+
+/**
+ * Parses "Key: value [kB]" lines (/proc/meminfo, /proc/<pid>/status): numbers keyed by the text before
+ * the colon; a "kB" suffix is turned into bytes. Lines without a numeric value are skipped.
+ */
+export function parseKeyValueLines(text: string, kibToBytes = true): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const fields = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/);
+    const value = Number(fields[0]);
+    if (fields[0] === '' || !Number.isFinite(value)) continue;
+    out[line.slice(0, colon).trim()] = kibToBytes && fields[1] === 'kB' ? value * 1024 : value;
+  }
+  return out;
+}
+
+/** Parses KEY=value lines (os-release): quotes removed, comments and blank lines skipped. */
+export function parseEnvFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    const eq = line.indexOf('=');
+    if (line.startsWith('#') || eq <= 0) continue;
+    let value = line.slice(eq + 1).trim();
+    const quote = value[0];
+    if ((quote === '"' || quote === "'") && value.endsWith(quote) && value.length >= 2)
+      value = value.slice(1, -1).replace(/\\(["'$`\\])/g, '$1');
+    out[line.slice(0, eq)] = value;
+  }
+  return out;
+}
+
+/** Rounds to `digits` decimals (collectors report 2: more is noise at a 10 s interval). */
+export function round(value: number, digits = 2): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+/**
+ * Runs a synchronous collection as collect() must: a Promise that rejects (never a synchronous throw)
+ * when the collection fails.
+ */
+export function settle<T>(collectSync: () => T): Promise<T> {
+  try {
+    return Promise.resolve(collectSync());
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+}

@@ -1,0 +1,91 @@
+// processes: how many processes are in each state, and their threads, counted from <proc>/[pid]/stat
+// as top does: running (R), stopped (T, t), zombie (Z), and sleeping for every other state (S, D, I, ...);
+// disk_sleep (D, uninterruptible: usually waiting on I/O) is also counted apart. Kernel threads count.
+//
+// Only the stat files are read, synchronously (a few microseconds each: see proc-files.ts), yielding to
+// the event loop every YIELD_EVERY processes so a host with thousands never blocks the agent for long.
+import { readdirSync } from 'node:fs';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import type {
+  CollectContext,
+  CollectedData,
+  CollectorInstance,
+  CollectorType,
+  HostPaths,
+} from '../collector.js';
+import { errorCode, missingProcFile, readFileFast } from './proc-files.js';
+
+const YIELD_EVERY = 256;
+
+export interface ProcessCounts {
+  total: number;
+  running: number;
+  sleeping: number;
+  disk_sleep: number;
+  zombie: number;
+  stopped: number;
+  threads: number;
+}
+
+/** Adds one /proc/<pid>/stat line to the counts ("pid (comm) state ppid ... num_threads ..."). */
+export function countStatLine(line: string, counts: ProcessCounts): void {
+  // comm may hold spaces and parentheses: the fields start after the last ')'.
+  const fields = line.slice(line.lastIndexOf(')') + 2).split(' ', 18);
+  const state = fields[0];
+  if (!state) return;
+  counts.total++;
+  if (state === 'R') counts.running++;
+  else if (state === 'Z') counts.zombie++;
+  else if (state === 'T' || state === 't') counts.stopped++;
+  else {
+    counts.sleeping++;
+    if (state === 'D') counts.disk_sleep++;
+  }
+  counts.threads += Number(fields[17]) || 1;
+}
+
+class Processes implements CollectorInstance {
+  notEligibleReason(paths: HostPaths): string | undefined {
+    return missingProcFile(paths, 'stat');
+  }
+
+  async collect({ paths, signal }: CollectContext): Promise<CollectedData> {
+    let entries: string[];
+    try {
+      entries = readdirSync(paths.proc);
+    } catch (err) {
+      throw new Error(`cannot read ${paths.proc}: ${errorCode(err)}`, { cause: err });
+    }
+    const counts: ProcessCounts = {
+      total: 0,
+      running: 0,
+      sleeping: 0,
+      disk_sleep: 0,
+      zombie: 0,
+      stopped: 0,
+      threads: 0,
+    };
+    let read = 0;
+    for (const entry of entries) {
+      const first = entry.charCodeAt(0);
+      if (first < 48 || first > 57) continue; // only the numeric (pid) entries
+      try {
+        countStatLine(readFileFast(`${paths.proc}/${entry}/stat`), counts);
+      } catch {
+        // The process exited between the listing and the read.
+      }
+      if (++read % YIELD_EVERY === 0) {
+        await yieldToLoop();
+        signal.throwIfAborted();
+      }
+    }
+    return { ...counts };
+  }
+}
+
+export const processes: CollectorType = {
+  type: 'processes',
+  description: 'Processes per state (running, sleeping, zombie, stopped) and threads, from /proc/[pid]/stat',
+  defaultSettings: {},
+  create: () => new Processes(),
+};

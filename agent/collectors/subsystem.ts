@@ -1,0 +1,178 @@
+// The collectors subsystem: builds a ScheduledCollector for every enabled `collector:` definition,
+// gates them on the node's groups (application collectors run only where a detector found the
+// application), publishes their numbers as metrics on the event bus, and serves their data to the
+// evaluator through main.
+import { join } from 'node:path';
+import type { AgentSettings, Definition, PackInfo } from '../config/index.js';
+import { parseDurationMs } from '../config/index.js';
+import type { EventBus } from '../events/index.js';
+import type { Logger } from '../log/index.js';
+import type { Subsystem, SubsystemState } from '../subsystem.js';
+import type { CollectedData, CollectorType, HostPaths } from './collector.js';
+import { type CollectorDefinition, substituteParameters } from './definition.js';
+import { flattenMetrics } from './flatten.js';
+import { type CollectorStatus, ScheduledCollector } from './scheduled-collector.js';
+
+/** A run may not take longer than this unless the definition says so. */
+const DEFAULT_MAX_TIMEOUT_MS = 10_000;
+
+export interface CollectorsOptions {
+  settings: AgentSettings;
+  definitions: Definition[];
+  packs: PackInfo[];
+  types: ReadonlyMap<string, CollectorType>;
+  events: EventBus;
+  logger: Logger;
+}
+
+export class CollectorsSubsystem implements Subsystem {
+  readonly name = 'collectors';
+  private collectors = new Map<string, ScheduledCollector>();
+  private groups = new Set<string>();
+  private started = false;
+  private readonly unsubscribe: () => void;
+  /** Settles once every collector has run once or cannot run: the detectors wait for it. */
+  private firstPassDone!: () => void;
+  private readonly firstPass = new Promise<void>((resolve) => (this.firstPassDone = resolve));
+
+  constructor(private readonly options: CollectorsOptions) {
+    this.unsubscribe = options.events.on('groups-changed', ({ groups }) => this.setGroups(groups));
+    this.groups = new Set(options.settings.groups);
+    this.collectors = this.build(options.definitions, options.packs, options.settings);
+  }
+
+  /** Resolves when every collector has run once (or is not eligible). */
+  ready(): Promise<void> {
+    return this.firstPass;
+  }
+
+  start(): Promise<void> {
+    this.started = true;
+    for (const collector of this.collectors.values()) collector.updateEligibility(this.groups);
+    this.checkFirstPass();
+    return Promise.resolve();
+  }
+
+  async stop(): Promise<void> {
+    this.started = false;
+    this.unsubscribe();
+    await Promise.all([...this.collectors.values()].map((collector) => collector.stop()));
+  }
+
+  state(): SubsystemState {
+    const statuses = this.list();
+    const pending = statuses.filter((status) => status.state === 'PENDING');
+    if (pending.length) return { status: 'initializing', message: `${pending.length} collector(s) pending` };
+    const failing = statuses.filter((status) => status.state === 'ERROR');
+    if (failing.length)
+      return { status: 'ok', message: `in error: ${failing.map((status) => status.name).join(', ')}` };
+    return { status: 'ok' };
+  }
+
+  /** Re-reads definitions: collectors are rebuilt (their rate baselines restart). */
+  reloadDefinitions(settings: AgentSettings, definitions: Definition[], packs: PackInfo[]): void {
+    const next = this.build(definitions, packs, settings);
+    const previous = this.collectors;
+    this.collectors = next;
+    for (const collector of previous.values()) void collector.stop();
+    this.groups = new Set([...this.groups, ...settings.groups]);
+    if (this.started) for (const collector of next.values()) collector.updateEligibility(this.groups);
+  }
+
+  list(): CollectorStatus[] {
+    return [...this.collectors.values()].map((collector) => collector.status());
+  }
+
+  show(name: string): (CollectorStatus & { data?: CollectedData }) | undefined {
+    const collector = this.collectors.get(name);
+    return collector && { ...collector.status(), data: collector.lastData() };
+  }
+
+  /** The last good data of a collector: the evaluator's {collector.NAME.…}. */
+  data(name: string): CollectedData | undefined {
+    return this.collectors.get(name)?.lastData();
+  }
+
+  private setGroups(groups: string[]): void {
+    this.groups = new Set(groups);
+    if (!this.started) return;
+    for (const collector of this.collectors.values()) collector.updateEligibility(this.groups);
+  }
+
+  private checkFirstPass(): void {
+    if ([...this.collectors.values()].every((collector) => collector.settled)) this.firstPassDone();
+  }
+
+  private build(
+    definitions: Definition[],
+    packs: PackInfo[],
+    settings: AgentSettings,
+  ): Map<string, ScheduledCollector> {
+    const collectors = new Map<string, ScheduledCollector>();
+    const paths = hostPaths(settings);
+    for (const definition of definitions) {
+      if (definition.kind !== 'collector') continue;
+      const body = definition.body as CollectorDefinition;
+      if (!body.enabled) continue;
+      const where = `${definition.source.file}:${definition.source.line ?? 1}`;
+      const type = this.options.types.get(body.type);
+      if (!type) {
+        // The schema lists the types, so this is only reached by a definition built in code.
+        this.options.logger.error('unknown collector type, skipped', { collector: definition.name, where });
+        continue;
+      }
+      const parameters = packs.find((pack) => pack.name === definition.pack)?.parameters ?? {};
+      let pluginSettings: Record<string, string | number | boolean>;
+      try {
+        pluginSettings = { ...type.defaultSettings, ...substituteParameters(body.settings, parameters) };
+      } catch (error) {
+        this.options.logger.error('collector settings refused, collector skipped', {
+          collector: definition.name,
+          where,
+          error: error instanceof Error ? error.message : String(error),
+        });
+        continue;
+      }
+      const intervalMs = parseDurationMs(body.interval);
+      collectors.set(
+        definition.name,
+        new ScheduledCollector({
+          name: definition.name,
+          type: body.type,
+          pack: definition.pack,
+          source: where,
+          intervalMs,
+          timeoutMs: body.timeout
+            ? parseDurationMs(body.timeout)
+            : Math.min(intervalMs, DEFAULT_MAX_TIMEOUT_MS),
+          ifGroup: body.if_group,
+          instance: type.create(pluginSettings),
+          paths,
+          onData: (name, data, at) => this.publish(name, data, at),
+          onRun: () => this.checkFirstPass(),
+          onStateChange: (status) => {
+            if (status.state === 'ERROR')
+              this.options.logger.warn('collector failing', {
+                collector: status.name,
+                error: status.message,
+              });
+            else if (status.state === 'OK' && status.errors > 0)
+              this.options.logger.info('collector recovered', { collector: status.name });
+          },
+        }),
+      );
+    }
+    return collectors;
+  }
+
+  private publish(name: string, data: CollectedData, at: Date): void {
+    const metrics = flattenMetrics(name, data);
+    this.options.events.emit('metrics', { source: `collector:${name}`, timestamp: at.getTime(), metrics });
+  }
+}
+
+/** paths: with proc/sys defaulting under root. */
+export function hostPaths(settings: AgentSettings): HostPaths {
+  const { root, proc, sys } = settings.paths;
+  return { root, proc: proc || join(root, 'proc'), sys: sys || join(root, 'sys') };
+}

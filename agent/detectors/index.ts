@@ -1,0 +1,5 @@
+// Detectors: rules that put this node in groups.
+export { DetectorsSubsystem } from './subsystem.js';
+export { DetectorDefinitionSchema, type DetectorDefinition } from './definition.js';
+export { detectorRoutes } from './routes.js';
+export type { DetectorStatus } from './scheduled-detector.js';

@@ -1,0 +1,18 @@
+// GET /agent/detectors.
+import type { Route } from '../api/index.js';
+import type { DetectorsSubsystem } from './subsystem.js';
+
+export function detectorRoutes(detectors: DetectorsSubsystem): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/agent/detectors',
+      description: 'detectors: name, pack, rule, last result, groups added; and the node groups',
+      handler: () => ({
+        groups: detectors.nodeGroups(),
+        static_groups: detectors.staticNodeGroups(),
+        detectors: detectors.list(),
+      }),
+    },
+  ];
+}

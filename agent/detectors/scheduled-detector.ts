@@ -1,0 +1,133 @@
+// One detector over the agent's life: evaluates its rule every interval and remembers which groups
+// it grants. An evaluation error keeps the groups of the last good answer (a collector that fails
+// once must not make the node flap out of its groups) and is shown to the operator.
+import type { EvaluationScope } from '../evaluator/index.js';
+
+/** Group names as agent.yml accepts them. */
+const GROUP_NAME = /^[A-Za-z0-9_.-]+$/;
+
+export interface DetectorStatus {
+  name: string;
+  pack?: string;
+  source: string;
+  rule: string;
+  interval_s: number;
+  /** true/false: the rule's last answer; null: not run yet. */
+  last_result: boolean | null;
+  state: 'PENDING' | 'OK' | 'ERROR';
+  message?: string;
+  /** Groups this detector gives the node now. */
+  groups_added: string[];
+  last_run_at?: string;
+}
+
+/** What a detector needs from the evaluator (kept narrow so it is easy to see what it may do). */
+export interface DetectorEvaluator {
+  evaluate(expression: string, scope?: EvaluationScope): Promise<unknown>;
+  renderTemplate(template: string, scope?: EvaluationScope): Promise<string>;
+}
+
+export interface ScheduledDetectorOptions {
+  name: string;
+  pack?: string;
+  source: string;
+  rule: string;
+  groups: string[];
+  intervalMs: number;
+  scope: EvaluationScope;
+  evaluator: DetectorEvaluator;
+  /** After each run that changed the groups this detector grants. */
+  onGroupsChanged: () => void;
+}
+
+export class ScheduledDetector {
+  private lastResult: boolean | null = null;
+  private state: DetectorStatus['state'] = 'PENDING';
+  private message?: string;
+  private granted: string[] = [];
+  private lastRunAt?: Date;
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(private readonly options: ScheduledDetectorOptions) {}
+
+  get groups(): readonly string[] {
+    return this.granted;
+  }
+
+  /** Runs now; later runs follow every interval. */
+  async start(): Promise<void> {
+    await this.run();
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  status(): DetectorStatus {
+    const { options } = this;
+    return {
+      name: options.name,
+      pack: options.pack,
+      source: options.source,
+      rule: options.rule,
+      interval_s: options.intervalMs / 1000,
+      last_result: this.lastResult,
+      state: this.state,
+      message: this.message,
+      groups_added: [...this.granted],
+      last_run_at: this.lastRunAt?.toISOString(),
+    };
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.run().finally(() => this.schedule()), this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Never throws: every failure becomes the ERROR state with its message. */
+  async run(): Promise<void> {
+    const { options } = this;
+    let granted = this.granted;
+    try {
+      const value = await options.evaluator.evaluate(options.rule, options.scope);
+      this.lastResult = truthy(value);
+      granted = this.lastResult ? await this.renderGroups() : [];
+      this.state = 'OK';
+      this.message = undefined;
+    } catch (error) {
+      this.state = 'ERROR';
+      this.message = error instanceof Error ? error.message : String(error);
+    }
+    this.lastRunAt = new Date();
+    if (this.stopped) return;
+    const changed = granted.join('\0') !== this.granted.join('\0');
+    this.granted = granted;
+    if (changed) options.onGroupsChanged();
+  }
+
+  private async renderGroups(): Promise<string[]> {
+    const groups: string[] = [];
+    for (const template of this.options.groups) {
+      const group = template.includes('{')
+        ? (await this.options.evaluator.renderTemplate(template, this.options.scope)).trim()
+        : template;
+      if (!GROUP_NAME.test(group)) {
+        throw new Error(
+          `group ${JSON.stringify(group)} (from ${JSON.stringify(template)}) is not a valid group name`,
+        );
+      }
+      if (!groups.includes(group)) groups.push(group);
+    }
+    return groups.sort();
+  }
+}
+
+/** Python-like truth, as the original rules expect: 0, '', empty list and null are false. */
+function truthy(value: unknown): boolean {
+  if (Array.isArray(value)) return value.length > 0;
+  return Boolean(value);
+}

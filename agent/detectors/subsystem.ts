@@ -1,0 +1,120 @@
+// The detectors subsystem: runs every `detector:` rule once the collectors have data, and keeps
+// the node's groups = static `groups:` of agent.yml + the groups of detectors whose rule holds.
+// A change is published as `groups-changed` (gossip spreads it; collectors gated on a group start).
+import type { AgentSettings, Definition, PackInfo } from '../config/index.js';
+import { parseDurationMs } from '../config/index.js';
+import type { EventBus } from '../events/index.js';
+import type { Logger } from '../log/index.js';
+import type { Subsystem, SubsystemState } from '../subsystem.js';
+import type { DetectorDefinition } from './definition.js';
+import { type DetectorEvaluator, type DetectorStatus, ScheduledDetector } from './scheduled-detector.js';
+
+export interface DetectorsOptions {
+  settings: AgentSettings;
+  definitions: Definition[];
+  packs: PackInfo[];
+  evaluator: DetectorEvaluator;
+  events: EventBus;
+  logger: Logger;
+  /** Resolves when the collectors have run once: rules read their data. */
+  collectorsReady: () => Promise<void>;
+}
+
+export class DetectorsSubsystem implements Subsystem {
+  readonly name = 'detectors';
+  private detectors: ScheduledDetector[] = [];
+  private staticGroups: string[];
+  private groups: string[];
+  private initialized = false;
+  private stopped = false;
+
+  constructor(private readonly options: DetectorsOptions) {
+    this.staticGroups = [...options.settings.groups];
+    this.groups = [...this.staticGroups].sort();
+    this.detectors = this.build(options.definitions, options.packs);
+  }
+
+  start(): Promise<void> {
+    // Not awaited: the agent is up (API, gossip) while the first pass runs; state() says initializing.
+    void this.firstPass();
+    return Promise.resolve();
+  }
+
+  stop(): Promise<void> {
+    this.stopped = true;
+    for (const detector of this.detectors) detector.stop();
+    return Promise.resolve();
+  }
+
+  state(): SubsystemState {
+    if (!this.initialized) return { status: 'initializing', message: 'first detection pass running' };
+    const failing = this.detectors.filter((detector) => detector.status().state === 'ERROR');
+    if (failing.length)
+      return { status: 'ok', message: `in error: ${failing.map((d) => d.status().name).join(', ')}` };
+    return { status: 'ok' };
+  }
+
+  /** The node's groups: static + detected, sorted. */
+  nodeGroups(): string[] {
+    return [...this.groups];
+  }
+
+  staticNodeGroups(): string[] {
+    return [...this.staticGroups];
+  }
+
+  list(): DetectorStatus[] {
+    return this.detectors.map((detector) => detector.status());
+  }
+
+  /** After a reload: new rules, new static groups; the first pass of the new rules runs at once. */
+  reloadDefinitions(settings: AgentSettings, definitions: Definition[], packs: PackInfo[]): void {
+    for (const detector of this.detectors) detector.stop();
+    this.staticGroups = [...settings.groups];
+    this.detectors = this.build(definitions, packs);
+    this.recompute();
+    void Promise.all(this.detectors.map((detector) => detector.start()));
+  }
+
+  private async firstPass(): Promise<void> {
+    await this.options.collectorsReady();
+    if (this.stopped) return;
+    await Promise.all(this.detectors.map((detector) => detector.start()));
+    this.recompute();
+    this.initialized = true;
+    this.options.logger.info('detection done', { groups: this.groups.join(',') || '(none)' });
+  }
+
+  private recompute(): void {
+    const groups = [...new Set([...this.staticGroups, ...this.detectors.flatMap((d) => d.groups)])].sort();
+    if (groups.join('\0') === this.groups.join('\0')) return;
+    const added = groups.filter((group) => !this.groups.includes(group));
+    const removed = this.groups.filter((group) => !groups.includes(group));
+    this.groups = groups;
+    this.options.logger.info('node groups changed', { added: added.join(','), removed: removed.join(',') });
+    this.options.events.emit('groups-changed', { groups: [...groups] });
+  }
+
+  private build(definitions: Definition[], packs: PackInfo[]): ScheduledDetector[] {
+    return definitions
+      .filter((definition) => definition.kind === 'detector')
+      .map((definition) => {
+        const body = definition.body as DetectorDefinition;
+        const parameters = packs.find((pack) => pack.name === definition.pack)?.parameters ?? {};
+        return new ScheduledDetector({
+          name: definition.name,
+          pack: definition.pack,
+          source: `${definition.source.file}:${definition.source.line ?? 1}`,
+          rule: body.apply_if,
+          groups: body.groups,
+          intervalMs: parseDurationMs(body.interval),
+          scope: { configuration: body, parameters },
+          evaluator: this.options.evaluator,
+          // During the first pass groups are published once, at its end.
+          onGroupsChanged: () => {
+            if (this.initialized) this.recompute();
+          },
+        });
+      });
+  }
+}

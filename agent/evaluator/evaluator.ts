@@ -1,0 +1,218 @@
+// The expression evaluator: compiles expressions (compile.ts), resolves their references lazily
+// against collector data and the definition's scope (reference-resolve.ts), runs them with
+// expr-eval through our operator and function tables, and repeats the run while I/O functions are
+// still settling (run.ts). Detectors, checks and the API use it through this class only.
+import {
+  checkExpressionText,
+  CompiledExpression,
+  compileExpression,
+  inExpression,
+  referencesOf,
+} from './compile.js';
+import { ExpressionError, isEvaluatorError, UnknownValueError } from './errors.js';
+import { bindFunctions } from './functions/bind.js';
+import { EVALUATOR_FUNCTIONS } from './functions/registry.js';
+import type { FunctionDoc } from './functions/types.js';
+import { COMPILE_CACHE_ENTRIES, MAX_IO_ROUNDS, MAX_TEMPLATE_CHARS } from './limits.js';
+import { binaryOperators, unaryOperators } from './operators.js';
+import { ExpressionParser } from './parser.js';
+import type { EvaluationScope, EvaluatorProviders } from './providers.js';
+import { resolveReference } from './reference-resolve.js';
+import type { Reference, ReferenceSyntax } from './reference-syntax.js';
+import { EvaluationRun, IoPending } from './run.js';
+import { substituteReferences } from './substitute.js';
+import { renderTemplateText } from './template.js';
+import { asEvaluatedValue, type EvaluatedPrimitive, type EvaluatedValue } from './values.js';
+
+/** Names with a fixed value. Python's spellings are accepted; there is no null, so None is False. */
+const CONSTANTS: Record<string, EvaluatedPrimitive> = {
+  true: true,
+  false: false,
+  True: true,
+  False: false,
+  None: false,
+  PI: Math.PI,
+  E: Math.E,
+};
+
+type Outcome = { value: EvaluatedValue } | { error: ExpressionError | UnknownValueError };
+
+export class Evaluator {
+  private readonly parser: ExpressionParser;
+  /** Most recently used last (Map keeps insertion order). */
+  private readonly compiled = new Map<string, CompiledExpression>();
+  /** The run whose round is executing; set only while expr-eval runs, which is synchronous. */
+  private activeRun: EvaluationRun | undefined;
+
+  constructor(private readonly providers: EvaluatorProviders) {
+    this.parser = new ExpressionParser({
+      functions: bindFunctions(EVALUATOR_FUNCTIONS, () => this.currentRun()),
+      unaryOperators: unaryOperators(),
+      binaryOperators: binaryOperators(),
+      constants: CONSTANTS,
+    });
+  }
+
+  /** Parses (syntax, unknown functions, bad references) without evaluating; throws ExpressionError. */
+  compile(expression: string): CompiledExpression {
+    const cached = this.compiled.get(expression);
+    if (cached) {
+      this.compiled.delete(expression);
+      this.compiled.set(expression, cached);
+      return cached;
+    }
+    const compiled = compileExpression(expression, this.parser, this);
+    this.compiled.set(expression, compiled);
+    if (this.compiled.size > COMPILE_CACHE_ENTRIES) {
+      const oldest = this.compiled.keys().next();
+      if (!oldest.done) this.compiled.delete(oldest.value);
+    }
+    return compiled;
+  }
+
+  /**
+   * Evaluates; resolves to number|string|boolean|list (of those). Rejects with UnknownValueError
+   * (a value is not available) or ExpressionError (anything else), never anything else.
+   */
+  async evaluate(
+    expression: string | CompiledExpression,
+    scope: EvaluationScope = {},
+  ): Promise<EvaluatedValue> {
+    const compiled = this.compiledFor(expression);
+    const run = new EvaluationRun({ providers: this.providers, nowSeconds: Math.floor(Date.now() / 1000) });
+    const values = this.referenceValues(compiled, scope);
+    try {
+      for (let round = 0; round < MAX_IO_ROUNDS; round++) {
+        try {
+          return this.runRound(compiled, values, run);
+        } catch (error) {
+          if (!(error instanceof IoPending)) throw error;
+          await run.settle();
+        }
+      }
+      throw new ExpressionError(
+        `the expression calls more than ${MAX_IO_ROUNDS - 1} different I/O functions`,
+      );
+    } catch (error) {
+      throw evaluationError(error, compiled.source);
+    }
+  }
+
+  /** Renders a template: each {ref}/{{ref}} replaced by its value as a string. */
+  renderTemplate(template: string, scope: EvaluationScope = {}): Promise<string> {
+    // The executor's throws become rejections, as evaluate()'s do.
+    return new Promise((resolve) => resolve(this.renderNow(template, scope)));
+  }
+
+  /** The references an expression uses, once each: [{source: 'collector', path: 'cpustats.cpuall.%idle'}]. */
+  references(expression: string): Reference[] {
+    return referencesOf(substituteReferences(checkExpressionText(expression)).slots);
+  }
+
+  /** Registered functions, sorted by name. */
+  functions(): FunctionDoc[] {
+    return EVALUATOR_FUNCTIONS.map(({ name, signature, doc }) => ({ name, signature, doc }));
+  }
+
+  private renderNow(template: string, scope: EvaluationScope): string {
+    if (typeof template !== 'string') {
+      throw new ExpressionError(`a template must be a string, got ${typeof template}`);
+    }
+    if (template.length > MAX_TEMPLATE_CHARS) {
+      throw new ExpressionError(
+        `template of ${template.length} characters is over the limit of ${MAX_TEMPLATE_CHARS}`,
+      );
+    }
+    try {
+      return renderTemplateText(template, (reference) => this.resolve(reference, scope));
+    } catch (error) {
+      if (isEvaluatorError(error)) throw error;
+      throw new ExpressionError(`template: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  private compiledFor(expression: string | CompiledExpression): CompiledExpression {
+    if (expression instanceof CompiledExpression) {
+      // Compiled by another Evaluator: its program calls that evaluator's functions; recompile.
+      return expression.owner === this ? expression : this.compile(expression.source);
+    }
+    return this.compile(expression);
+  }
+
+  private currentRun(): EvaluationRun {
+    if (!this.activeRun) throw new ExpressionError('functions run only while an expression is evaluated');
+    return this.activeRun;
+  }
+
+  private runRound(compiled: CompiledExpression, values: object, run: EvaluationRun): EvaluatedValue {
+    // Restored, not cleared: a provider could start another evaluation from inside this round.
+    const previous = this.activeRun;
+    this.activeRun = run;
+    let result: unknown;
+    try {
+      result = compiled.program.evaluate(values);
+    } finally {
+      this.activeRun = previous;
+    }
+    return asEvaluatedValue(result, 'the expression');
+  }
+
+  /**
+   * The generated variables' values, each resolved the first time expr-eval reads it: a reference
+   * in a branch not taken (`is_in_group('redis') and {collector.redis.ops} > 0`) is never needed.
+   * The first outcome is kept, so every I/O round sees the same data.
+   */
+  private referenceValues(compiled: CompiledExpression, scope: EvaluationScope): object {
+    const values = Object.create(null) as object;
+    for (const { variable, reference } of compiled.slots) {
+      let outcome: Outcome | undefined;
+      Object.defineProperty(values, variable, {
+        enumerable: true,
+        get: () => {
+          outcome ??= this.outcome(reference, scope);
+          if ('error' in outcome) throw outcome.error;
+          return outcome.value;
+        },
+      });
+    }
+    return values;
+  }
+
+  private outcome(reference: ReferenceSyntax, scope: EvaluationScope): Outcome {
+    try {
+      return { value: this.resolve(reference, scope) };
+    } catch (error) {
+      return {
+        error: isEvaluatorError(error) ? error : new ExpressionError(`${reference.name}: ${String(error)}`),
+      };
+    }
+  }
+
+  private resolve(reference: ReferenceSyntax, scope: EvaluationScope): EvaluatedValue {
+    try {
+      return resolveReference(reference, this.providers, scope);
+    } catch (error) {
+      if (isEvaluatorError(error)) throw error;
+      // A provider that throws (collector registry, gossip) is a bug elsewhere, reported as such.
+      throw new ExpressionError(
+        `${reference.name}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
+}
+
+/** Any failure during a run, as one of the two errors, with the expression for context. */
+function evaluationError(error: unknown, source: string): ExpressionError | UnknownValueError {
+  if (error instanceof UnknownValueError) return error;
+  if (error instanceof ExpressionError) return new ExpressionError(error.message + inExpression(source));
+  if (error instanceof RangeError) {
+    // The engine's stack ran out inside expr-eval's recursive evaluation.
+    return new ExpressionError(`the expression is nested too deeply${inExpression(source)}`);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  // expr-eval's own words when something that is not a function is called: `(1)(2)`.
+  if (/not an allowed function/i.test(message)) {
+    return new ExpressionError(`only the registered functions can be called${inExpression(source)}`);
+  }
+  return new ExpressionError(`cannot evaluate: ${message}${inExpression(source)}`);
+}

@@ -1,0 +1,105 @@
+// File functions: what detectors mostly ask ("is this a CentOS?", "is redis configured here?").
+// Paths are resolved under the host root (host-files.ts); a missing file answers false.
+import { ExpressionError, notAvailable } from '../errors.js';
+import { REGEXP_TIMEOUT_MS } from '../limits.js';
+import { pythonRepr } from '../python-format.js';
+import { lookupPath, MISSING, toValue } from '../reference-resolve.js';
+import type { EvaluatedValue } from '../values.js';
+import { hostPathArgument, readHostFile, statHost } from './host-files.js';
+import { anyLineMatches } from './regexp-worker.js';
+import type { EvaluatorFunction } from './types.js';
+
+/** Case-insensitive search of each line, as opsbro's grep_file did. */
+function anyLineContains(text: string, needle: string): boolean {
+  const lowered = needle.toLowerCase();
+  return text.split('\n').some((line) => line.toLowerCase().includes(lowered));
+}
+
+export const FILE_FUNCTIONS: readonly EvaluatorFunction[] = [
+  {
+    kind: 'io',
+    name: 'grep',
+    signature: 'grep(string, path)',
+    doc: 'True when a line of the file contains the string (case-insensitive); False when the file is missing.',
+    async run(args, { providers }) {
+      const needle = args.string(0);
+      const text = await readHostFile(hostPathArgument(args, 1, providers.paths));
+      return text !== undefined && anyLineContains(text, needle);
+    },
+  },
+  {
+    kind: 'io',
+    name: 'grep_file',
+    signature: 'grep_file(string, path, regexp=False)',
+    doc: 'grep(string, path); with regexp=True the string is a case-insensitive regular expression matched per line.',
+    async run(args, { providers }) {
+      const pattern = args.string(0);
+      const file = hostPathArgument(args, 1, providers.paths);
+      const isRegexp = args.boolean(2, false);
+      if (isRegexp) {
+        try {
+          new RegExp(pattern, 'i');
+        } catch (error) {
+          throw args.error(0, `is not a valid regular expression: ${(error as Error).message}`);
+        }
+      }
+      const text = await readHostFile(file);
+      if (text === undefined) return false;
+      if (!isRegexp) return anyLineContains(text, pattern);
+      return anyLineMatches(pattern, text, REGEXP_TIMEOUT_MS, `grep_file(${pythonRepr(pattern)}, ...)`);
+    },
+  },
+  {
+    kind: 'io',
+    name: 'file_exists',
+    signature: 'file_exists(path)',
+    doc: 'True when the path exists (a file, a directory, or a link to one).',
+    async run(args, { providers }) {
+      return (await statHost(hostPathArgument(args, 0, providers.paths), true)) !== undefined;
+    },
+  },
+  {
+    kind: 'io',
+    name: 'is_dir',
+    signature: 'is_dir(path)',
+    doc: 'True when the path is a directory (or a link to one).',
+    async run(args, { providers }) {
+      return (await statHost(hostPathArgument(args, 0, providers.paths), true))?.isDirectory() ?? false;
+    },
+  },
+  {
+    kind: 'io',
+    name: 'is_link',
+    signature: 'is_link(path)',
+    doc: 'True when the path itself is a symbolic link.',
+    async run(args, { providers }) {
+      return (await statHost(hostPathArgument(args, 0, providers.paths), false))?.isSymbolicLink() ?? false;
+    },
+  },
+  {
+    kind: 'io',
+    name: 'parse_json_file',
+    signature: 'parse_json_file(path, key_path, default=unknown)',
+    doc: "The value at key_path ('a.b.0', dotted keys allowed) in a JSON file; default (or unknown) when missing.",
+    async run(args, { providers }) {
+      const file = hostPathArgument(args, 0, providers.paths);
+      const keyPath = args.string(1);
+      const label = `parse_json_file(${pythonRepr(args.string(0))}, ${pythonRepr(keyPath)})`;
+      const missing = (): EvaluatedValue => {
+        if (args.has(2)) return args.value(2);
+        throw notAvailable(label);
+      };
+      const text = await readHostFile(file);
+      if (text === undefined) return missing();
+      let data: unknown;
+      try {
+        data = JSON.parse(text);
+      } catch (error) {
+        throw new ExpressionError(`${label}: the file is not valid JSON: ${(error as Error).message}`);
+      }
+      const found = lookupPath(data, keyPath === '' ? [] : keyPath.split('.'), label);
+      const value = found === MISSING ? MISSING : toValue(found, label);
+      return value === MISSING ? missing() : value;
+    },
+  },
+];

@@ -1,0 +1,30 @@
+// What the evaluator may read from the rest of the agent. main.ts injects these; the evaluator
+// imports no subsystem (DESIGN.md, dependency direction).
+
+/** Where the host's files are: file functions (grep, file_exists, ...) resolve absolute paths under `root`. */
+export interface EvaluatorHostPaths {
+  root: string;
+  proc: string;
+  sys: string;
+}
+
+export interface EvaluatorProviders {
+  /** The latest successful data of a collector by name, undefined when it has none (yet). */
+  collectorData(name: string): Record<string, unknown> | undefined;
+  /** This node's groups: static (agent.yml) + detected. */
+  groups(): readonly string[];
+  /** The static groups only (agent.yml `groups:`). */
+  staticGroups(): readonly string[];
+  /** Cluster members in `group` whose state is `state` (alive, suspect, dead, left), from gossip. */
+  countNodes(group: string, state: string): number;
+  paths: EvaluatorHostPaths;
+}
+
+/** The values a definition brings to its expressions: `{configuration.…}`, `{parameters.…}`, `{variables.…}`. */
+export interface EvaluationScope {
+  /** The definition's own body (thresholds, ...). */
+  configuration?: Record<string, unknown>;
+  /** The parameters of the definition's pack, after conf.d overrides. */
+  parameters?: Record<string, unknown>;
+  variables?: Record<string, unknown>;
+}

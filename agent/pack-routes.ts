@@ -1,0 +1,48 @@
+// GET /agent/packs and /agent/packs/:name: what each pack ships and its parameters in effect.
+import { HttpError, type Route } from './api/index.js';
+import type { LoadedConfig } from './config/index.js';
+
+export function packRoutes(config: () => LoadedConfig): Route[] {
+  const describe = (name: string) => {
+    const { packs, definitions } = config();
+    const pack = packs.find((candidate) => candidate.name === name);
+    if (!pack) return undefined;
+    const shipped = definitions.filter((definition) => definition.pack === name);
+    const names = (kind: string) => shipped.filter((d) => d.kind === kind).map((d) => d.name);
+    return {
+      name: pack.name,
+      description: pack.description,
+      version: pack.version,
+      enabled: pack.enabled,
+      dir: pack.dir,
+      parameters: pack.parameters,
+      defaults: pack.defaults,
+      overridden: pack.overridden,
+      detectors: names('detector'),
+      collectors: names('collector'),
+      checks: names('check'),
+      handlers: names('handler'),
+    };
+  };
+  return [
+    {
+      method: 'GET',
+      path: '/agent/packs',
+      description: 'packs: name, version, description, parameters in effect, definitions shipped',
+      handler: () => config().packs.map((pack) => describe(pack.name)),
+    },
+    {
+      method: 'GET',
+      path: '/agent/packs/:name',
+      description: 'one pack',
+      handler: ({ params }) => {
+        const found = describe(params.name!);
+        if (!found) {
+          const names = config().packs.map((pack) => pack.name);
+          throw new HttpError(404, `no pack named ${params.name} (known: ${names.join(', ') || 'none'})`);
+        }
+        return found;
+      },
+    },
+  ];
+}

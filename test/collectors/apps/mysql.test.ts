@@ -1,0 +1,206 @@
+// The mysql collector against a real MariaDB started by the test: a temp datadir initialised with
+// mariadb-install-db, mariadbd on a free 127.0.0.1 port plus a unix socket in the temp dir, a
+// password-protected monitoring user created through the socket; stopped by PID in afterAll.
+import { type Server, type Socket, createServer } from 'node:net';
+import { join } from 'node:path';
+
+import mysql from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { CollectedData, CollectorInstance } from '../../../agent/collectors/collector.js';
+import { mysqlCollectorType } from '../../../agent/collectors/apps/mysql.js';
+import {
+  type ServerProcess,
+  findBinary,
+  freePort,
+  makeTempDir,
+  removeDir,
+  runContext,
+  runOrThrow,
+  startServer,
+  stopServer,
+  waitUntil,
+} from './servers.js';
+
+const MARIADBD = findBinary('mariadbd', 'mysqld');
+const INSTALL_DB = findBinary('mariadb-install-db', 'mysql_install_db');
+const AVAILABLE = Boolean(MARIADBD && INSTALL_DB);
+if (!AVAILABLE)
+  console.warn('mysql collector tests skipped: mariadbd is not installed (apt-get install mariadb-server)');
+
+const USER = 'opsbro';
+const PASSWORD = 'M0nitor-Pa55';
+
+describe.skipIf(!AVAILABLE)('mysql collector against mariadbd', () => {
+  let dir: string | undefined;
+  let server: ServerProcess | undefined;
+  let port = 0;
+  let socket = '';
+  const instances: CollectorInstance[] = [];
+  const create = (settings: Record<string, string | number>): CollectorInstance => {
+    const instance = mysqlCollectorType.create({ ...mysqlCollectorType.defaultSettings, ...settings });
+    instances.push(instance);
+    return instance;
+  };
+  /** A client of the test's own, as root through the socket. */
+  const rootQuery = async (sql: string[]): Promise<void> => {
+    const connection = await mysql.createConnection({ socketPath: socket, user: 'root' });
+    try {
+      for (const statement of sql) await connection.query(statement);
+    } finally {
+      await connection.end();
+    }
+  };
+
+  const rootStatus = async (name: string): Promise<number> => {
+    const connection = await mysql.createConnection({ socketPath: socket, user: 'root' });
+    try {
+      const [rows] = await connection.query<mysql.RowDataPacket[]>('SHOW GLOBAL STATUS LIKE ?', [name]);
+      return Number(rows[0]?.Value);
+    } finally {
+      await connection.end();
+    }
+  };
+
+  beforeAll(async () => {
+    dir = makeTempDir('mariadb');
+    port = await freePort();
+    socket = join(dir, 'mysqld.sock');
+    const dataDir = join(dir, 'data');
+    const asRoot = process.getuid?.() === 0 ? ['--user=root'] : [];
+    runOrThrow(INSTALL_DB!, [
+      '--no-defaults',
+      `--datadir=${dataDir}`,
+      '--auth-root-authentication-method=normal',
+      '--skip-test-db',
+      '--skip-name-resolve',
+      ...asRoot,
+    ]);
+    server = startServer(
+      'mariadbd',
+      MARIADBD!,
+      [
+        '--no-defaults',
+        `--datadir=${dataDir}`,
+        `--socket=${socket}`,
+        `--port=${port}`,
+        '--bind-address=127.0.0.1',
+        `--pid-file=${join(dir, 'mariadbd.pid')}`,
+        `--log-error=${join(dir, 'error.log')}`,
+        `--tmpdir=${dir}`,
+        '--skip-name-resolve',
+        '--skip-log-bin',
+        '--innodb-buffer-pool-size=16M',
+        '--innodb-log-file-size=8M',
+        ...asRoot,
+      ],
+      { dir },
+    );
+    await waitUntil(
+      'mariadbd',
+      async () => {
+        await rootQuery(['SELECT 1']);
+        return true;
+      },
+      30_000,
+      server,
+    );
+    await rootQuery([`CREATE USER '${USER}'@'127.0.0.1' IDENTIFIED BY '${PASSWORD}'`]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all(instances.map((instance) => instance.close?.() ?? Promise.resolve()));
+    await stopServer(server, 10_000);
+    removeDir(dir);
+  });
+
+  it('reports the version, status numbers and a queries rate that follows real queries', async () => {
+    const pagesTotal = await rootStatus('Innodb_buffer_pool_pages_total');
+    const collector = create({ port, user: USER, password: PASSWORD });
+    const first = await collector.collect(runContext());
+    expect(first.version).toMatch(/MariaDB/);
+    expect(first.max_connections).toBe(151);
+    expect(first.threads_connected).toBeGreaterThanOrEqual(1);
+    expect(first.threads_running).toBeGreaterThanOrEqual(1);
+    expect(first.uptime).toBeGreaterThanOrEqual(0);
+    // The server's own answer, read independently (a gauge that does not move).
+    expect(first.innodb_buffer_pool_pages_total).toBe(pagesTotal);
+    expect(first.innodb_buffer_pool_pages_total).toBeGreaterThan(900); // 16 MiB of 16 KiB pages, minus reserved
+    for (const key of [
+      'queries',
+      'questions',
+      'slow_queries',
+      'connections',
+      'aborted_connects',
+      'queries_s',
+    ]) {
+      expect(typeof first[key], key).toBe('number');
+    }
+    expect(JSON.stringify(first)).not.toContain(PASSWORD);
+
+    const client = await mysql.createConnection({ host: '127.0.0.1', port, user: USER, password: PASSWORD });
+    try {
+      for (let i = 0; i < 30; i++) await client.query('SELECT 1');
+    } finally {
+      await client.end();
+    }
+    const second = await collector.collect(runContext());
+    // 30 SELECTs + the collector's own two statements (+ connection setup queries of mysql2, if any).
+    expect((second.queries as number) - (first.queries as number)).toBeGreaterThanOrEqual(32);
+    expect(second.queries_s).toBeGreaterThan(0);
+    expect(second.connections).toBe((first.connections as number) + 1); // the test's client only: reused
+  });
+
+  it('connects through the socket setting', async () => {
+    const data: CollectedData = await create({ socket, user: 'root', port: 1 }).collect(runContext());
+    expect(data.version).toMatch(/MariaDB/);
+  });
+
+  it('fails clearly with a wrong password, without showing it', async () => {
+    const wrong = 'Wr0ng-Pa55';
+    const error = await create({ port, user: USER, password: wrong })
+      .collect(runContext())
+      .then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+    expect(error?.message).toBe(
+      `mysql 127.0.0.1:${port}: Access denied for user '${USER}'@'127.0.0.1' (using password: YES)`,
+    );
+    expect(error?.message).not.toContain(wrong);
+  });
+});
+
+describe('mysql collector error paths', () => {
+  let hanging: Server | undefined;
+  const sockets = new Set<Socket>();
+
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => (hanging ? hanging.close(() => resolve()) : resolve()));
+  });
+
+  it('reports a refused port', async () => {
+    const port = await freePort();
+    const collector = mysqlCollectorType.create({ ...mysqlCollectorType.defaultSettings, port });
+    await expect(collector.collect(runContext())).rejects.toThrow(
+      `mysql 127.0.0.1:${port}: connection refused (is the server running and listening there?)`,
+    );
+  });
+
+  it('aborts a server that accepts and never greets at the timeout', async () => {
+    hanging = createServer((socket) => {
+      sockets.add(socket);
+    });
+    await new Promise<void>((resolve) => hanging!.listen(0, '127.0.0.1', resolve));
+    const address = hanging.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const collector = mysqlCollectorType.create({ ...mysqlCollectorType.defaultSettings, port });
+    const startedAt = Date.now();
+    await expect(collector.collect(runContext(500))).rejects.toThrow(
+      new RegExp(`^mysql 127\\.0\\.0\\.1:${port}: `),
+    );
+    expect(Date.now() - startedAt).toBeLessThan(2000);
+    await collector.close?.();
+  });
+});

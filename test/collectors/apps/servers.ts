@@ -1,0 +1,224 @@
+// Test helpers for the application collectors: real servers (redis, nginx, mariadb, rabbitmq) started
+// as child processes in their own temp dirs on 127.0.0.1, stopped by PID (their process group) and
+// their dirs removed in afterAll, even when a test failed.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import type { CollectContext } from '../../../agent/collectors/collector.js';
+
+export { freePort } from '../../helpers/agent-process.js';
+
+/** The first of `candidates` that exists (Debian puts daemons in /usr/sbin, outside a user's PATH). */
+export function findBinary(...candidates: string[]): string | undefined {
+  for (const candidate of candidates) {
+    if (candidate.includes('/')) {
+      if (existsSync(candidate)) return candidate;
+      continue;
+    }
+    for (const dir of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
+      if (existsSync(join(dir, candidate))) return join(dir, candidate);
+    }
+  }
+  return undefined;
+}
+
+/** A run context as the scheduler gives it: its own signal aborted at the timeout. */
+export function runContext(timeoutMs = 5000): CollectContext {
+  return {
+    paths: { root: '/', proc: '/proc', sys: '/sys' },
+    signal: AbortSignal.timeout(timeoutMs),
+    timeoutMs,
+  };
+}
+
+export function makeTempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `opsbro-${prefix}-`));
+}
+
+export function removeDir(dir: string | undefined): void {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}
+
+/** A server process started by a test: its own process group, output in `logFile`. */
+export interface ServerProcess {
+  child: ChildProcess;
+  pid: number;
+  logFile: string;
+  /** Whether it has exited (then `exitCode`/`signalCode` say how). */
+  exited: () => boolean;
+  /** The last lines of its log, for assertion messages. */
+  logTail: () => string;
+}
+
+/**
+ * Starts `command` detached (its own process group, so daemons' helpers stop with it), stdout and
+ * stderr into `<dir>/<name>.log`.
+ */
+export function startServer(
+  name: string,
+  command: string,
+  args: readonly string[],
+  options: { dir: string; env?: NodeJS.ProcessEnv; cwd?: string },
+): ServerProcess {
+  const logFile = join(options.dir, `${name}.log`);
+  const fd = openSync(logFile, 'a');
+  const child = spawn(command, args, {
+    cwd: options.cwd ?? options.dir,
+    env: options.env ?? process.env,
+    stdio: ['ignore', fd, fd],
+    detached: true,
+  });
+  closeSync(fd);
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+  });
+  child.once('error', () => {
+    exited = true;
+  });
+  if (child.pid === undefined) throw new Error(`${name}: could not start ${command}`);
+  return {
+    child,
+    pid: child.pid,
+    logFile,
+    exited: () => exited,
+    logTail: () => {
+      try {
+        return readFileSync(logFile, 'utf8').split('\n').slice(-25).join('\n');
+      } catch {
+        return '';
+      }
+    },
+  };
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Every descendant of `pid` (children, grandchildren ...), read from /proc: daemons' helpers may leave the group. */
+export function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return [];
+  }
+  for (const entry of entries) {
+    try {
+      // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(entry));
+      children.set(ppid, list);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length) {
+    for (const child of children.get(queue.shift()!) ?? []) {
+      out.push(child);
+      queue.push(child);
+    }
+  }
+  return out;
+}
+
+/**
+ * Stops a server by PID: SIGTERM to its process group, SIGKILL after `graceMs`, then waits until the
+ * group is empty. Descendants that left the group (a daemon's helpers) are sent the same signals by PID.
+ */
+export async function stopServer(server: ServerProcess | undefined, graceMs = 5000): Promise<void> {
+  if (!server) return;
+  const helpers = descendants(server.pid);
+  const anyAlive = (): boolean => groupAlive(server.pid) || helpers.some(alive);
+  signalGroup(server.pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline && anyAlive()) await sleep(50);
+  if (groupAlive(server.pid)) signalGroup(server.pid, 'SIGKILL');
+  for (const pid of helpers) {
+    if (!alive(pid)) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  const killDeadline = Date.now() + 2000;
+  while (Date.now() < killDeadline && anyAlive()) await sleep(20);
+}
+
+/** Whether `pid` runs (a zombie waiting for a reaper does not count). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `probe` until it returns a value (not undefined), or throws with `what` and the server's log. */
+export async function waitUntil<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  server?: ServerProcess,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (server?.exited()) throw new Error(`${what}: the server exited\n${server.logTail()}`);
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    await sleep(100);
+  }
+  const detail = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+  throw new Error(`${what}: not ready after ${timeoutMs} ms${detail}\n${server?.logTail() ?? ''}`);
+}
+
+/** Runs a command to completion (setup steps: install-db, client commands); throws with its output on failure. */
+export function runOrThrow(
+  command: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): string {
+  const result = spawnSync(command, args, { encoding: 'utf8', timeout: 120_000, ...options });
+  if (result.status !== 0) {
+    throw new Error(
+      `${command} ${args.join(' ')} failed (${result.status ?? result.signal}): ${result.stderr}${result.stdout}`,
+    );
+  }
+  return result.stdout;
+}

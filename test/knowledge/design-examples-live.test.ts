@@ -1,0 +1,100 @@
+// DESIGN.md's detector and evaluated-check examples, evaluated against live collector data of this
+// machine: the shipped linux pack's collectors run for real (in process), the evaluator reads them.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  COLLECTOR_TYPES,
+  CollectorsSubsystem,
+  collectorDefinitionSchema,
+} from '../../agent/collectors/index.js';
+import { loadConfig, type LoadedConfig } from '../../agent/config/index.js';
+import { EventBus } from '../../agent/events/index.js';
+import { Evaluator } from '../../agent/evaluator/index.js';
+import { Logger } from '../../agent/log/index.js';
+import { cleanupAll, tempDir } from '../helpers/agent-process.js';
+
+// The check of DESIGN.md, as written there.
+const DESIGN_CHECK = parse(`
+check:
+  interval: 10s
+  if_group: linux
+  ok_output: "'OK: cpu is great: %s%%' % (100-{collector.cpustats.cpuall.%idle})"
+  critical_if: "{collector.cpustats.cpuall.%idle} < {configuration.thresholds.cpuidle.critical}"
+  critical_output: "'Critical: cpu is too high: %s%%' % (100-{collector.cpustats.cpuall.%idle})"
+  warning_if: "{collector.cpustats.cpuall.%idle} < {configuration.thresholds.cpuidle.warning}"
+  warning_output: "'Warning: cpu is very high: %s%%' % (100-{collector.cpustats.cpuall.%idle})"
+  thresholds: {cpuidle: {warning: 5, critical: 1}}
+  handlers: [mail, slack]
+`) as {
+  check: Record<string, unknown> &
+    Record<'ok_output' | 'critical_if' | 'warning_if' | 'critical_output' | 'warning_output', string>;
+};
+
+let collectors: CollectorsSubsystem;
+let config: LoadedConfig;
+let root: string;
+
+beforeAll(async () => {
+  root = tempDir('opsbro-design-');
+  mkdirSync(join(root, 'etc'), { recursive: true });
+  writeFileSync(join(root, 'etc', 'redhat-release'), 'CentOS Linux release 7.9.2009 (Core)\n');
+  const configDir = tempDir('opsbro-design-config-');
+  config = loadConfig({
+    configDir,
+    definitionSchemas: { collector: collectorDefinitionSchema([...COLLECTOR_TYPES.keys()]) },
+  });
+  collectors = new CollectorsSubsystem({
+    settings: { ...config.settings, paths: { root: '/', proc: '', sys: '' } },
+    definitions: config.definitions.filter((d) => d.pack === 'linux' || d.pack === 'system'),
+    packs: config.packs,
+    types: COLLECTOR_TYPES,
+    events: new EventBus(),
+    logger: Logger.create({ level: 'error', format: 'text', sink: { kind: 'fd', fd: 2 } }),
+  });
+  await collectors.start();
+  await collectors.ready();
+});
+
+afterAll(async () => {
+  await collectors.stop();
+  cleanupAll();
+});
+
+function evaluator(fileRoot: string): Evaluator {
+  return new Evaluator({
+    collectorData: (name) => collectors.data(name),
+    groups: () => ['linux'],
+    staticGroups: () => [],
+    countNodes: () => 1,
+    paths: { root: fileRoot, proc: '/proc', sys: '/sys' },
+  });
+}
+
+describe("DESIGN.md's examples against live data", () => {
+  it("the detector: grep('centos', '/etc/redhat-release')", async () => {
+    await expect(evaluator(root).evaluate("grep('centos', '/etc/redhat-release')")).resolves.toBe(true);
+    // This machine is Debian: no redhat-release under the real root.
+    await expect(evaluator('/').evaluate("grep('centos', '/etc/redhat-release')")).resolves.toBe(false);
+  });
+
+  it('the evaluated check: outputs and thresholds over the live cpustats', async () => {
+    const scope = { configuration: DESIGN_CHECK.check };
+    const idle = (collectors.data('cpustats') as { cpuall: Record<string, number> }).cpuall['%idle']!;
+    expect(idle).toBeGreaterThanOrEqual(0);
+    const e = evaluator('/');
+    const ok = await e.evaluate(DESIGN_CHECK.check.ok_output, scope);
+    expect(ok).toMatch(/^OK: cpu is great: [\d.]+%$/);
+    // The formatted number is 100 - the live %idle, as Python's %s prints it.
+    expect(Number(String(ok).slice('OK: cpu is great: '.length, -1))).toBeCloseTo(100 - idle, 6);
+    await expect(e.evaluate(DESIGN_CHECK.check.critical_if, scope)).resolves.toBe(idle < 1);
+    await expect(e.evaluate(DESIGN_CHECK.check.warning_if, scope)).resolves.toBe(idle < 5);
+    await expect(e.evaluate(DESIGN_CHECK.check.critical_output, scope)).resolves.toMatch(
+      /^Critical: cpu is too high: [\d.]+%$/,
+    );
+    await expect(e.evaluate(DESIGN_CHECK.check.warning_output, scope)).resolves.toMatch(
+      /^Warning: cpu is very high: [\d.]+%$/,
+    );
+  });
+});

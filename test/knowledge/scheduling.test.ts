@@ -1,0 +1,195 @@
+// The collector scheduler and the detector loop, with small in-test plugins: a run that throws or
+// hangs is ERROR with its message and does not stop the schedule; a plugin that ignores its
+// timeout is never stacked; numbers become metrics; a failing rule keeps its groups.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CollectorInstance } from '../../agent/collectors/index.js';
+import { flattenMetrics } from '../../agent/collectors/index.js';
+import { ScheduledCollector } from '../../agent/collectors/scheduled-collector.js';
+import { ScheduledDetector } from '../../agent/detectors/scheduled-detector.js';
+
+const paths = { root: '/', proc: '/proc', sys: '/sys' };
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const made: Array<{ stop(): unknown }> = [];
+afterEach(async () => {
+  for (const thing of made.splice(0)) await thing.stop();
+});
+
+function schedule(
+  instance: CollectorInstance,
+  options: { intervalMs?: number; timeoutMs?: number; ifGroup?: string } = {},
+) {
+  const published: unknown[] = [];
+  const collector = new ScheduledCollector({
+    name: 'probe',
+    type: 'probe',
+    source: 'test',
+    intervalMs: options.intervalMs ?? 100,
+    timeoutMs: options.timeoutMs ?? 100,
+    ifGroup: options.ifGroup,
+    instance,
+    paths,
+    onData: (_name, data) => published.push(data),
+    onRun: () => undefined,
+  });
+  made.push(collector);
+  return { collector, published };
+}
+
+describe('ScheduledCollector', () => {
+  it('runs every interval and keeps the last data', async () => {
+    let n = 0;
+    const { collector, published } = schedule({ collect: () => Promise.resolve({ n: ++n }) });
+    collector.updateEligibility(new Set());
+    await sleep(350);
+    expect(collector.status()).toMatchObject({ state: 'OK', errors: 0 });
+    expect(collector.status().runs).toBeGreaterThanOrEqual(3);
+    expect(collector.lastData()).toEqual({ n });
+    expect(published.length).toBe(n);
+  });
+
+  it('shows a throwing run as ERROR, keeps the last good data, and recovers', async () => {
+    let fail = false;
+    const { collector } = schedule({
+      collect: () =>
+        fail ? Promise.reject(new Error('cannot read /proc/stat: ENOENT')) : Promise.resolve({ ok: 1 }),
+    });
+    collector.updateEligibility(new Set());
+    await sleep(50);
+    fail = true;
+    await sleep(150);
+    expect(collector.status()).toMatchObject({ state: 'ERROR', message: 'cannot read /proc/stat: ENOENT' });
+    expect(collector.lastData()).toEqual({ ok: 1 });
+    fail = false;
+    await sleep(150);
+    expect(collector.status().state).toBe('OK');
+  });
+
+  it('abandons a run at its timeout, aborting its signal', async () => {
+    let aborted: unknown;
+    const { collector } = schedule(
+      {
+        collect: ({ signal }) =>
+          new Promise((_resolve, reject) =>
+            signal.addEventListener('abort', () => {
+              aborted = signal.reason;
+              reject(new Error('aborted'));
+            }),
+          ),
+      },
+      { intervalMs: 1000, timeoutMs: 80 },
+    );
+    collector.updateEligibility(new Set());
+    await sleep(150);
+    expect(collector.status()).toMatchObject({
+      state: 'ERROR',
+      message: 'timed out after 0.08 s',
+      errors: 1,
+    });
+    expect(String(aborted)).toContain('timed out');
+  });
+
+  it('never stacks runs of a plugin that ignores its timeout', async () => {
+    let started = 0;
+    const { collector } = schedule(
+      { collect: () => (started++, new Promise<never>(() => undefined)) },
+      { intervalMs: 60, timeoutMs: 30 },
+    );
+    collector.updateEligibility(new Set());
+    await sleep(300);
+    expect(started).toBe(1);
+    expect(collector.status()).toMatchObject({ state: 'ERROR' });
+    expect(collector.status().message).toContain('still hanging');
+  });
+
+  it('is NOT-ELIGIBLE outside its group and starts when the node joins it', async () => {
+    const { collector } = schedule({ collect: () => Promise.resolve({ up: true }) }, { ifGroup: 'redis' });
+    collector.updateEligibility(new Set(['linux']));
+    expect(collector.status()).toMatchObject({
+      state: 'NOT-ELIGIBLE',
+      message: 'this node is not in group redis',
+    });
+    expect(collector.settled).toBe(true);
+    collector.updateEligibility(new Set(['linux', 'redis']));
+    expect(collector.status().state).toBe('PENDING');
+    await sleep(30);
+    expect(collector.status().state).toBe('OK');
+    collector.updateEligibility(new Set());
+    expect(collector.status().state).toBe('NOT-ELIGIBLE');
+  });
+
+  it("shows the plugin's own reason when the host cannot run it", () => {
+    const { collector } = schedule({
+      notEligibleReason: () => 'no /proc/diskstats here',
+      collect: () => Promise.resolve({}),
+    });
+    collector.updateEligibility(new Set());
+    expect(collector.status()).toMatchObject({ state: 'NOT-ELIGIBLE', message: 'no /proc/diskstats here' });
+  });
+});
+
+describe('flattenMetrics', () => {
+  it('turns numeric and boolean leaves into <collector>.<path> and skips the rest', () => {
+    expect(
+      flattenMetrics('cpustats', {
+        cpuall: { '%idle': 97.5, name: 'x' },
+        up: true,
+        list: [1, 'a'],
+        nan: Number.NaN,
+        nothing: null,
+      }),
+    ).toEqual([
+      ['cpustats.cpuall.%idle', 97.5],
+      ['cpustats.up', 1],
+      ['cpustats.list.0', 1],
+    ]);
+  });
+});
+
+describe('ScheduledDetector', () => {
+  it('grants rendered groups while the rule holds, and keeps them when the rule errors', async () => {
+    let answer: unknown = true;
+    let changes = 0;
+    const detector = new ScheduledDetector({
+      name: 'distro',
+      source: 'test',
+      rule: 'rule',
+      groups: ['linux', 'os-{x}'],
+      intervalMs: 60_000,
+      scope: {},
+      evaluator: {
+        evaluate: () => (answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer)),
+        renderTemplate: (template) => Promise.resolve(template.replace('{x}', 'debian')),
+      },
+      onGroupsChanged: () => changes++,
+    });
+    made.push(detector);
+    await detector.run();
+    expect(detector.groups).toEqual(['linux', 'os-debian']);
+    answer = new Error('unknown: collector.system.os is not available');
+    await detector.run();
+    expect(detector.status()).toMatchObject({ state: 'ERROR', groups_added: ['linux', 'os-debian'] });
+    answer = 0;
+    await detector.run();
+    expect(detector.status()).toMatchObject({ state: 'OK', last_result: false, groups_added: [] });
+    expect(changes).toBe(2);
+  });
+
+  it('refuses a rendered group that is not a group name', async () => {
+    const detector = new ScheduledDetector({
+      name: 'bad',
+      source: 'test',
+      rule: 'rule',
+      groups: ['{x}'],
+      intervalMs: 60_000,
+      scope: {},
+      evaluator: { evaluate: () => Promise.resolve(true), renderTemplate: () => Promise.resolve('a b') },
+      onGroupsChanged: () => undefined,
+    });
+    made.push(detector);
+    await detector.run();
+    expect(detector.status()).toMatchObject({
+      state: 'ERROR',
+      message: 'group "a b" (from "{x}") is not a valid group name',
+    });
+  });
+});
