@@ -1,15 +1,21 @@
 // The mongodb collector through the real driver against a stand-in mongod (mongo-wire-server.ts:
 // the real wire protocol and BSON on 127.0.0.1; Debian 12 has no MongoDB server package), plus a
 // refused port and a server that accepts and never answers.
-import { type Server, type Socket, createServer } from 'node:net';
-
 import { Double, Int32, Long } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { CollectorInstance } from '../../../agent/collectors/collector.js';
 import { bsonNumber, mongoHosts, mongodbCollectorType } from '../../../agent/collectors/apps/mongodb.js';
 import { type MongoWireServer, startMongoWireServer } from './mongo-wire-server.js';
-import { freePort, runContext, sleep } from './servers.js';
+import {
+  type SilentServer,
+  CONNECTION_REFUSED,
+  collectError,
+  freePort,
+  runContext,
+  sleep,
+  startSilentServer,
+} from './servers.js';
 
 /** Above 2^53: the driver hands a Long, which the collector must turn into a number. */
 const HUGE_BYTES_IN = Long.fromString('9007199254740993');
@@ -158,37 +164,23 @@ describe('mongodb collector against a wire-protocol server', () => {
 });
 
 describe('mongodb collector error paths', () => {
-  let hanging: Server | undefined;
-  const sockets = new Set<Socket>();
-
-  afterAll(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise<void>((resolve) => (hanging ? hanging.close(() => resolve()) : resolve()));
-  });
+  let silent: SilentServer | undefined;
+  afterAll(() => silent?.close());
 
   it('reports a refused port without the password', async () => {
     const port = await freePort();
     const collector = mongodbCollectorType.create({
       uri: `mongodb://monitor:Pa55w0rd@127.0.0.1:${port}/?directConnection=true&authSource=admin`,
     });
-    const error = await collector.collect(runContext(1500)).then(
-      () => undefined,
-      (e: unknown) => e as Error,
-    );
-    expect(error?.message).toBe(
-      `mongodb 127.0.0.1:${port}: connection refused (is the server running and listening there?)`,
-    );
+    const error = await collectError(collector, runContext(1500));
+    expect(error?.message).toBe(`mongodb 127.0.0.1:${port}: ${CONNECTION_REFUSED}`);
     expect(error?.message).not.toContain('Pa55w0rd');
     await collector.close?.();
   });
 
   it('aborts a server that accepts and never answers at the timeout', async () => {
-    hanging = createServer((socket) => {
-      sockets.add(socket);
-    });
-    await new Promise<void>((resolve) => hanging!.listen(0, '127.0.0.1', resolve));
-    const address = hanging.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
+    silent = await startSilentServer();
+    const port = silent.port;
     const collector = mongodbCollectorType.create({
       uri: `mongodb://127.0.0.1:${port}/?directConnection=true`,
     });

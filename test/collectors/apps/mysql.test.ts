@@ -1,7 +1,6 @@
 // The mysql collector against a real MariaDB started by the test: a temp datadir initialised with
 // mariadb-install-db, mariadbd on a free 127.0.0.1 port plus a unix socket in the temp dir, a
 // password-protected monitoring user created through the socket; stopped by PID in afterAll.
-import { type Server, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 
 import mysql from 'mysql2/promise';
@@ -11,6 +10,9 @@ import type { CollectedData, CollectorInstance } from '../../../agent/collectors
 import { mysqlCollectorType } from '../../../agent/collectors/apps/mysql.js';
 import {
   type ServerProcess,
+  type SilentServer,
+  collectError,
+  expectConnectionRefused,
   findBinary,
   freePort,
   makeTempDir,
@@ -18,15 +20,16 @@ import {
   runContext,
   runOrThrow,
   startServer,
+  startSilentServer,
   stopServer,
   waitUntil,
+  warnSkipped,
 } from './servers.js';
 
 const MARIADBD = findBinary('mariadbd', 'mysqld');
 const INSTALL_DB = findBinary('mariadb-install-db', 'mysql_install_db');
 const AVAILABLE = Boolean(MARIADBD && INSTALL_DB);
-if (!AVAILABLE)
-  console.warn('mysql collector tests skipped: mariadbd is not installed (apt-get install mariadb-server)');
+if (!AVAILABLE) warnSkipped('mysql collector', 'mariadbd', 'mariadb-server');
 
 const USER = 'opsbro';
 const PASSWORD = 'M0nitor-Pa55';
@@ -158,12 +161,7 @@ describe.skipIf(!AVAILABLE)('mysql collector against mariadbd', () => {
 
   it('fails clearly with a wrong password, without showing it', async () => {
     const wrong = 'Wr0ng-Pa55';
-    const error = await create({ port, user: USER, password: wrong })
-      .collect(runContext())
-      .then(
-        () => undefined,
-        (e: unknown) => e as Error,
-      );
+    const error = await collectError(create({ port, user: USER, password: wrong }));
     expect(error?.message).toBe(
       `mysql 127.0.0.1:${port}: Access denied for user '${USER}'@'127.0.0.1' (using password: YES)`,
     );
@@ -172,29 +170,18 @@ describe.skipIf(!AVAILABLE)('mysql collector against mariadbd', () => {
 });
 
 describe('mysql collector error paths', () => {
-  let hanging: Server | undefined;
-  const sockets = new Set<Socket>();
-
-  afterAll(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise<void>((resolve) => (hanging ? hanging.close(() => resolve()) : resolve()));
-  });
+  let silent: SilentServer | undefined;
+  afterAll(() => silent?.close());
 
   it('reports a refused port', async () => {
     const port = await freePort();
     const collector = mysqlCollectorType.create({ ...mysqlCollectorType.defaultSettings, port });
-    await expect(collector.collect(runContext())).rejects.toThrow(
-      `mysql 127.0.0.1:${port}: connection refused (is the server running and listening there?)`,
-    );
+    await expectConnectionRefused(collector, `mysql 127.0.0.1:${port}`);
   });
 
   it('aborts a server that accepts and never greets at the timeout', async () => {
-    hanging = createServer((socket) => {
-      sockets.add(socket);
-    });
-    await new Promise<void>((resolve) => hanging!.listen(0, '127.0.0.1', resolve));
-    const address = hanging.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
+    silent = await startSilentServer();
+    const port = silent.port;
     const collector = mysqlCollectorType.create({ ...mysqlCollectorType.defaultSettings, port });
     const startedAt = Date.now();
     await expect(collector.collect(runContext(500))).rejects.toThrow(

@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nginxCollectorType, parseStubStatus } from '../../../agent/collectors/apps/nginx.js';
 import {
   type ServerProcess,
+  collectError,
+  expectConnectionRefused,
   findBinary,
   freePort,
   makeTempDir,
@@ -16,11 +18,11 @@ import {
   startServer,
   stopServer,
   waitUntil,
+  warnSkipped,
 } from './servers.js';
 
 const NGINX = findBinary('nginx');
-if (!NGINX)
-  console.warn('nginx collector tests skipped: nginx is not installed (apt-get install nginx-light)');
+if (!NGINX) warnSkipped('nginx collector', 'nginx', 'nginx-light');
 
 function nginxConfig(dir: string, port: number): string {
   return `
@@ -131,10 +133,7 @@ describe.skipIf(!NGINX)('nginx collector against nginx', () => {
     const data = await collector.collect(runContext());
     expect(typeof data.requests).toBe('number');
     const wrong = nginxCollectorType.create({ url: `http://ops:Wr0ngPw@127.0.0.1:${port}/protected_status` });
-    const error = await wrong.collect(runContext()).then(
-      () => undefined,
-      (e: unknown) => e as Error,
-    );
+    const error = await collectError(wrong);
     expect(error?.message).toBe(
       `nginx http://127.0.0.1:${port}/protected_status: HTTP 401 Unauthorized: the location needs credentials (http://user:password@host/... in the url setting)`,
     );
@@ -157,9 +156,7 @@ describe('nginx collector error paths', () => {
   it('reports a refused port', async () => {
     const port = await freePort();
     const collector = nginxCollectorType.create({ url: `http://127.0.0.1:${port}/nginx_status` });
-    await expect(collector.collect(runContext())).rejects.toThrow(
-      `nginx http://127.0.0.1:${port}/nginx_status: connection refused (is the server running and listening there?)`,
-    );
+    await expectConnectionRefused(collector, `nginx http://127.0.0.1:${port}/nginx_status`);
   });
 
   it('rejects a setting that is not a URL', () => {

@@ -3,7 +3,7 @@
 // AMQP, management and distribution listeners on free 127.0.0.1 ports. Both are stopped by PID
 // (process group, plus the helpers beam leaves behind) in afterAll and the temp dir removed.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { type Server, type Socket, connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,23 +12,25 @@ import type { CollectedData } from '../../../agent/collectors/collector.js';
 import { rabbitmqCollectorType, shapeOverview } from '../../../agent/collectors/apps/rabbitmq.js';
 import {
   type ServerProcess,
+  type SilentServer,
+  collectError,
+  expectConnectionRefused,
   findBinary,
   freePort,
   makeTempDir,
   removeDir,
   runContext,
   startServer,
+  startSilentServer,
   stopServer,
   waitUntil,
+  warnSkipped,
 } from './servers.js';
 
 const RABBITMQ_SERVER = findBinary('/usr/lib/rabbitmq/bin/rabbitmq-server');
 const EPMD = findBinary('epmd');
 const AVAILABLE = Boolean(RABBITMQ_SERVER && EPMD);
-if (!AVAILABLE)
-  console.warn(
-    'rabbitmq collector tests skipped: rabbitmq-server is not installed (apt-get install rabbitmq-server)',
-  );
+if (!AVAILABLE) warnSkipped('rabbitmq collector', 'rabbitmq-server', 'rabbitmq-server');
 
 const GUEST = 'Basic ' + Buffer.from('guest:guest').toString('base64');
 
@@ -181,10 +183,7 @@ describe.skipIf(!AVAILABLE)('rabbitmq collector against rabbitmq-server', () => 
 
   it('fails clearly with a wrong password, without showing it', async () => {
     const collector = rabbitmqCollectorType.create({ url: baseUrl, user: 'guest', password: 'Wr0ng-Pa55' });
-    const error = await collector.collect(runContext()).then(
-      () => undefined,
-      (e: unknown) => e as Error,
-    );
+    const error = await collectError(collector);
     expect(error?.message).toBe(
       `rabbitmq ${baseUrl}/api/overview: authentication failed for user 'guest' (HTTP 401): check the user and password settings (the guest user only logs in from localhost)`,
     );
@@ -200,29 +199,18 @@ describe.skipIf(!AVAILABLE)('rabbitmq collector against rabbitmq-server', () => 
 });
 
 describe('rabbitmq collector error paths', () => {
-  let hanging: Server | undefined;
-  const sockets = new Set<Socket>();
-
-  afterAll(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise<void>((resolve) => (hanging ? hanging.close(() => resolve()) : resolve()));
-  });
+  let silent: SilentServer | undefined;
+  afterAll(() => silent?.close());
 
   it('reports a refused port', async () => {
     const port = await freePort();
     const collector = rabbitmqCollectorType.create({ url: `http://127.0.0.1:${port}` });
-    await expect(collector.collect(runContext())).rejects.toThrow(
-      `rabbitmq http://127.0.0.1:${port}/api/overview: connection refused (is the server running and listening there?)`,
-    );
+    await expectConnectionRefused(collector, `rabbitmq http://127.0.0.1:${port}/api/overview`);
   });
 
   it('aborts a server that accepts and never answers at the timeout', async () => {
-    hanging = createServer((socket) => {
-      sockets.add(socket);
-    });
-    await new Promise<void>((resolve) => hanging!.listen(0, '127.0.0.1', resolve));
-    const address = hanging.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
+    silent = await startSilentServer();
+    const port = silent.port;
     const collector = rabbitmqCollectorType.create({ url: `http://127.0.0.1:${port}` });
     const startedAt = Date.now();
     await expect(collector.collect(runContext(500))).rejects.toThrow(

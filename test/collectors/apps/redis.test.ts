@@ -1,6 +1,5 @@
 // The redis collector against real redis-server processes (one open, one with a password) started by
 // the test on free 127.0.0.1 ports, plus a refused port and a server that accepts and never answers.
-import { type Server, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,19 +9,23 @@ import { parseRedisInfo, redisCollectorType } from '../../../agent/collectors/ap
 import { RedisConnection } from '../../../agent/collectors/apps/redis-client.js';
 import {
   type ServerProcess,
+  type SilentServer,
+  collectError,
+  expectConnectionRefused,
   findBinary,
   freePort,
   makeTempDir,
   removeDir,
   runContext,
   startServer,
+  startSilentServer,
   stopServer,
   waitUntil,
+  warnSkipped,
 } from './servers.js';
 
 const REDIS_SERVER = findBinary('redis-server');
-if (!REDIS_SERVER)
-  console.warn('redis collector tests skipped: redis-server is not installed (apt-get install redis-server)');
+if (!REDIS_SERVER) warnSkipped('redis collector', 'redis-server', 'redis-server');
 
 const PASSWORD = 's3cret-Pa55';
 
@@ -184,12 +187,7 @@ describe.skipIf(!REDIS_SERVER)('redis collector against redis-server', () => {
   it('fails clearly with a wrong password, without showing it', async () => {
     const port = protectedRedis!.port;
     const wrong = 'wrong-Pa55word';
-    const error = await create({ port, password: wrong })
-      .collect(runContext())
-      .then(
-        () => undefined,
-        (e: unknown) => e as Error,
-      );
+    const error = await collectError(create({ port, password: wrong }));
     expect(error?.message).toMatch(
       new RegExp(`^redis 127\\.0\\.0\\.1:${port}: authentication failed: WRONGPASS`),
     );
@@ -215,29 +213,18 @@ describe.skipIf(!REDIS_SERVER)('redis collector against redis-server', () => {
 });
 
 describe('redis collector error paths', () => {
-  let hanging: Server | undefined;
-  const sockets = new Set<Socket>();
-
-  afterAll(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise<void>((resolve) => (hanging ? hanging.close(() => resolve()) : resolve()));
-  });
+  let silent: SilentServer | undefined;
+  afterAll(() => silent?.close());
 
   it('reports a refused port', async () => {
     const port = await freePort();
     const collector = redisCollectorType.create({ ...redisCollectorType.defaultSettings, port });
-    await expect(collector.collect(runContext())).rejects.toThrow(
-      `redis 127.0.0.1:${port}: connection refused (is the server running and listening there?)`,
-    );
+    await expectConnectionRefused(collector, `redis 127.0.0.1:${port}`);
   });
 
   it('aborts a server that accepts and never answers at the timeout', async () => {
-    hanging = createServer((socket) => {
-      sockets.add(socket); // reads the commands, never answers
-    });
-    await new Promise<void>((resolve) => hanging!.listen(0, '127.0.0.1', resolve));
-    const address = hanging.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
+    silent = await startSilentServer();
+    const port = silent.port;
     const collector = redisCollectorType.create({ ...redisCollectorType.defaultSettings, port });
     const startedAt = Date.now();
     await expect(collector.collect(runContext(400))).rejects.toThrow(/^redis 127\.0\.0\.1:\d+: timed out/);

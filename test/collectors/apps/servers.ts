@@ -1,12 +1,16 @@
 // Test helpers for the application collectors: real servers (redis, nginx, mariadb, rabbitmq) started
 // as child processes in their own temp dirs on 127.0.0.1, stopped by PID (their process group) and
-// their dirs removed in afterAll, even when a test failed.
+// their dirs removed in afterAll, even when a test failed. Plus what the error-path tests share: a
+// server that accepts and never answers, and the refused-port assertion.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { type AddressInfo, type Socket, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import type { CollectContext } from '../../../agent/collectors/collector.js';
+import { expect } from 'vitest';
+
+import type { CollectContext, CollectorInstance } from '../../../agent/collectors/collector.js';
 
 export { freePort } from '../../helpers/agent-process.js';
 
@@ -22,6 +26,11 @@ export function findBinary(...candidates: string[]): string | undefined {
     }
   }
   return undefined;
+}
+
+/** Says on the console why a suite is skipped: `missing` is not installed, `aptPackage` installs it. */
+export function warnSkipped(suite: string, missing: string, aptPackage: string): void {
+  console.warn(`${suite} tests skipped: ${missing} is not installed (apt-get install ${aptPackage})`);
 }
 
 /** A run context as the scheduler gives it: its own signal aborted at the timeout. */
@@ -221,4 +230,49 @@ export function runOrThrow(
     );
   }
   return result.stdout;
+}
+
+/** The error a collector's run fails with, undefined when it succeeds: for assertions on its message. */
+export function collectError(
+  collector: CollectorInstance,
+  context: CollectContext = runContext(),
+): Promise<Error | undefined> {
+  return collector.collect(context).then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
+}
+
+/** The phrase every application collector ends its message with when nothing listens on the port. */
+export const CONNECTION_REFUSED = 'connection refused (is the server running and listening there?)';
+
+/** Expects a run of `collector`, on a port nothing listens on, to throw `<where>: connection refused (...)`. */
+export async function expectConnectionRefused(collector: CollectorInstance, where: string): Promise<void> {
+  await expect(collector.collect(runContext())).rejects.toThrow(`${where}: ${CONNECTION_REFUSED}`);
+}
+
+/** A TCP server on 127.0.0.1 that accepts connections and never answers (for timeout tests). */
+export interface SilentServer {
+  port: number;
+  /** Destroys the connections it accepted and closes the server. */
+  close(): Promise<void>;
+}
+
+export async function startSilentServer(): Promise<SilentServer> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket); // kept open, never read from nor written to
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
