@@ -19,8 +19,6 @@ export interface CollectorStatus {
   last_run_at?: string;
   /** Wall time of the last run. */
   last_duration_ms?: number;
-  /** CPU (user+system) of the last run, as the process saw it: close for synchronous /proc readers. */
-  last_cpu_ms?: number;
   runs: number;
   errors: number;
 }
@@ -49,7 +47,6 @@ export class ScheduledCollector {
   private data?: CollectedData;
   private lastRunAt?: Date;
   private lastDurationMs?: number;
-  private lastCpuMs?: number;
   private runs = 0;
   private errors = 0;
   private timer?: NodeJS.Timeout;
@@ -115,7 +112,6 @@ export class ScheduledCollector {
       message: this.message,
       last_run_at: this.lastRunAt?.toISOString(),
       last_duration_ms: this.lastDurationMs,
-      last_cpu_ms: this.lastCpuMs,
       runs: this.runs,
       errors: this.errors,
     };
@@ -141,7 +137,7 @@ export class ScheduledCollector {
 
   private tick(): void {
     if (!this.active) return;
-    this.schedule(this.options.intervalMs);
+    this.schedule(nextGridDelay(this.options.intervalMs));
     if (this.inFlight) {
       this.fail('the previous run is still hanging (it ignored its timeout): skipped', false);
       return;
@@ -154,7 +150,6 @@ export class ScheduledCollector {
     const abort = new AbortController();
     this.abort = abort;
     const startedAt = performance.now();
-    const cpuBefore = process.cpuUsage();
     let timeout: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_resolve, reject) => {
       timeout = setTimeout(() => {
@@ -183,9 +178,7 @@ export class ScheduledCollector {
       if (this.active) this.fail(error instanceof Error ? error.message : String(error), true);
     } finally {
       clearTimeout(timeout);
-      const cpu = process.cpuUsage(cpuBefore);
       this.lastDurationMs = round(performance.now() - startedAt);
-      this.lastCpuMs = round((cpu.user + cpu.system) / 1000);
       this.lastRunAt = new Date();
       this.runs++;
       options.onRun();
@@ -203,6 +196,14 @@ export class ScheduledCollector {
     this.message = message;
     if (changed) this.options.onStateChange?.(this.status());
   }
+}
+
+/**
+ * The delay to the next multiple of the interval on the wall clock. Collectors of the same interval
+ * then fire in the same turn of the event loop: one wake-up every 10 s instead of one per collector.
+ */
+function nextGridDelay(intervalMs: number): number {
+  return intervalMs - (Date.now() % intervalMs) || intervalMs;
 }
 
 function round(value: number): number {

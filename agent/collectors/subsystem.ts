@@ -166,6 +166,8 @@ export class CollectorsSubsystem implements Subsystem {
   }
 
   private publish(name: string, data: CollectedData, at: Date): void {
+    // Until the metrics subsystem subscribes, flattening would only feed the garbage collector.
+    if (!this.options.events.hasListeners('metrics')) return;
     const metrics = flattenMetrics(name, data);
     this.options.events.emit('metrics', { source: `collector:${name}`, timestamp: at.getTime(), metrics });
   }

@@ -47,6 +47,11 @@ export class EventBus {
     this.emitter.emit(name, payload);
   }
 
+  /** Whether anyone listens: a publisher may skip building a payload nobody reads. */
+  hasListeners(name: AgentEventName): boolean {
+    return this.emitter.listenerCount(name) > 0;
+  }
+
   on<K extends AgentEventName>(name: K, listener: (payload: AgentEvents[K]) => void): () => void {
     this.emitter.on(name, listener);
     return () => this.emitter.off(name, listener);

@@ -255,8 +255,8 @@ async function main(): Promise<void> {
       atStart: collectorsAtStart.summary,
       atEnd: collectorsAtEnd.summary,
       osRunsInWindow: os.reduce((sum, s) => sum + (s.runs - (before.get(s.name) ?? 0)), 0),
-      osLastCpuMsSum: round(
-        os.reduce((sum, s) => sum + (s.last_cpu_ms ?? 0), 0),
+      osLastDurationMsSum: round(
+        os.reduce((sum, s) => sum + (s.last_duration_ms ?? 0), 0),
         3,
       ),
       collectors: collectorsAtEnd.statuses.map((s) => ({
@@ -265,7 +265,7 @@ async function main(): Promise<void> {
         state: s.state,
         runs: s.runs,
         errors: s.errors,
-        lastCpuMs: s.last_cpu_ms,
+        lastDurationMs: s.last_duration_ms,
       })),
     };
   }
@@ -337,7 +337,7 @@ async function main(): Promise<void> {
     if (agentCollectors)
       lines.push(
         `opsbro OS collector runs in the window: ${String(agentCollectors.osRunsInWindow)}; ` +
-          `agent-measured CPU of the last run of each, summed: ${String(agentCollectors.osLastCpuMsSum)} ms`,
+          `agent-measured wall time of the last run of each, summed: ${String(agentCollectors.osLastDurationMsSum)} ms`,
       );
     if (exporterCpuPerScrapeMs !== null)
       lines.push(

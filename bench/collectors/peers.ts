@@ -205,7 +205,6 @@ export interface CollectorStatus {
   runs: number;
   errors: number;
   interval_s?: number;
-  last_cpu_ms?: number;
   last_duration_ms?: number;
 }
 

@@ -20,6 +20,8 @@ const API_PORT = 6770;
 const REQUEST_TIMEOUT_MS = 10_000;
 const READY_TIMEOUT_MS = 60_000;
 
+const SHIPPED_PACKS = ['system', 'linux', 'redis', 'mongodb', 'nginx', 'rabbitmq', 'mysql'];
+
 /** Extra YAML appended to every agent.yml, e.g. to turn off listeners that bind fixed 127.0.0.1 ports. */
 const EXTRA_YAML = process.env.BENCH_OPSBRO_YAML ?? '';
 
@@ -114,6 +116,8 @@ export const opsbro: GossipSystem = {
           `rpc: {port: ${RPC_PORT}}`,
           `api: {bind: ${addr}, port: ${API_PORT}}`,
           'log: {level: warn}',
+          // Gossip against gossip: Serf collects nothing, so the agents run no pack (no collectors).
+          `packs: {${SHIPPED_PACKS.map((pack) => `${pack}: {enabled: false}`).join(', ')}}`,
           EXTRA_YAML,
         ];
         writeFileSync(join(configDir, 'agent.yml'), yml.join('\n') + '\n');
