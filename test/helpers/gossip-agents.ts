@@ -2,7 +2,14 @@
 // (127.<block>.0.<n>), so every agent uses the default ports and nothing collides.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { httpGet, type RunningAgent, startAgent, type TestAgentDirs, tempDir } from './agent-process.js';
+import {
+  httpGet,
+  type RunningAgent,
+  startAgent,
+  type TestAgentDirs,
+  tempDir,
+  WITHOUT_PACKS,
+} from './agent-process.js';
 
 export const API_PORT = 6770;
 
@@ -42,6 +49,8 @@ export function gossipAgentDirs(
     'log:\n  level: info',
     options.key ? `encryption_key: "${options.key}"` : '',
     options.seeds ? `seeds: [${options.seeds.join(', ')}]` : '',
+    // Gossip scenarios: the node records must not depend on what this machine runs (detected groups).
+    WITHOUT_PACKS.trimEnd(),
     options.yaml ?? '',
   ];
   writeFileSync(join(configDir, 'agent.yml'), lines.filter(Boolean).join('\n') + '\n');
