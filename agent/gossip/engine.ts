@@ -545,14 +545,19 @@ export class GossipEngine {
 
   // --- gossip and push-pull ----------------------------------------------------------------
 
-  /** Sends queued news to a few random members: faster than waiting for probes to carry it. */
-  private gossipRound(): void {
-    if (this.broadcasts.length === 0) return;
-    for (const member of this.gossipTargets()) {
+  /**
+   * Sends queued news to a few random members: faster than waiting for probes to carry it.
+   * Returns how many members it could reach (0: alone, nobody to tell yet).
+   */
+  private gossipRound(): number {
+    if (this.broadcasts.length === 0) return 0;
+    const targets = this.gossipTargets();
+    for (const member of targets) {
       const news = this.broadcasts.take(this.payloadBudget(), MESSAGE_OVERHEAD_BYTES);
-      if (!news.length) return;
+      if (!news.length) break;
       this.transmit({ address: member.record.address, port: member.record.port }, news);
     }
+    return targets.length;
   }
 
   private gossipTargets(): Member[] {
@@ -608,8 +613,10 @@ export class GossipEngine {
       this.timers.delete(this.gossipTimer!);
       this.gossipTimer = undefined;
       if (!this.running) return;
-      this.gossipRound();
-      if (this.broadcasts.length > 0) this.scheduleGossip(this.timings.gossipIntervalMs);
+      const reached = this.gossipRound();
+      // Alone, the news waits: the next member to appear queues news of its own, which restarts
+      // the fan-out (a lone agent must not wake up every gossip interval for nothing).
+      if (reached > 0 && this.broadcasts.length > 0) this.scheduleGossip(this.timings.gossipIntervalMs);
     }, delayMs);
     this.track(this.gossipTimer);
   }
