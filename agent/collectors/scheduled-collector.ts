@@ -52,6 +52,7 @@ export class ScheduledCollector {
   private timer?: NodeJS.Timeout;
   /** The plugin's collect() in flight; one that hangs keeps it set, and later ticks are skipped, not stacked. */
   private inFlight?: Promise<CollectedData>;
+  private inFlightSince = 0;
   private abort?: AbortController;
   private active = false;
   private stopped = false;
@@ -139,7 +140,10 @@ export class ScheduledCollector {
     if (!this.active) return;
     this.schedule(nextGridDelay(this.options.intervalMs));
     if (this.inFlight) {
-      this.fail('the previous run is still hanging (it ignored its timeout): skipped', false);
+      // A run still inside its timeout (the first interval on the wall-clock grid can be short)
+      // reports for itself; one past its timeout ignored the abort and is reported here.
+      if (performance.now() - this.inFlightSince > this.options.timeoutMs)
+        this.fail('the previous run is still hanging (it ignored its timeout): skipped', false);
       return;
     }
     void this.runOnce();
@@ -162,6 +166,7 @@ export class ScheduledCollector {
       options.instance.collect({ paths: options.paths, signal: abort.signal, timeoutMs: options.timeoutMs }),
     );
     this.inFlight = collecting;
+    this.inFlightSince = performance.now();
     void collecting
       .catch(() => undefined)
       .finally(() => {

@@ -101,6 +101,20 @@ describe('ScheduledCollector', () => {
     expect(collector.status().message).toContain('still hanging');
   });
 
+  it('lets a run that is slower than the interval but inside its timeout finish, without an error', async () => {
+    const { collector } = schedule(
+      { collect: () => sleep(150).then(() => ({ done: 1 })) },
+      { intervalMs: 100, timeoutMs: 300 },
+    );
+    collector.updateEligibility(new Set());
+    for (let waited = 0; waited < 500; waited += 25) {
+      await sleep(25);
+      expect(collector.status().state).not.toBe('ERROR');
+    }
+    expect(collector.status()).toMatchObject({ state: 'OK', errors: 0 });
+    expect(collector.status().runs).toBeGreaterThanOrEqual(2);
+  });
+
   it('is NOT-ELIGIBLE outside its group and starts when the node joins it', async () => {
     const { collector } = schedule({ collect: () => Promise.resolve({ up: true }) }, { ifGroup: 'redis' });
     collector.updateEligibility(new Set(['linux']));
