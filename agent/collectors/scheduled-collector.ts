@@ -37,6 +37,12 @@ export interface ScheduledCollectorOptions {
   onData: (name: string, data: CollectedData, at: Date) => void;
   /** Called after every run (success or not), e.g. to learn that the first pass is done. */
   onRun: () => void;
+  /**
+   * Where in each interval this agent's runs fall, 0-1: one value for every collector of the agent
+   * (so collectors of one interval wake together), random per agent (so a cluster of agents with
+   * synchronised clocks does not collect, and later report, in the same instant).
+   */
+  phase: number;
   /** Called when the state changes (OK -> ERROR ...): logged once, not at every failing run. */
   onStateChange?: (status: CollectorStatus) => void;
 }
@@ -138,7 +144,7 @@ export class ScheduledCollector {
 
   private tick(): void {
     if (!this.active) return;
-    this.schedule(nextGridDelay(this.options.intervalMs));
+    this.schedule(nextGridDelay(this.options.intervalMs, this.options.phase));
     if (this.inFlight) {
       // A run still inside its timeout (the first interval on the wall-clock grid can be short)
       // reports for itself; one past its timeout ignored the abort and is reported here.
@@ -204,11 +210,13 @@ export class ScheduledCollector {
 }
 
 /**
- * The delay to the next multiple of the interval on the wall clock. Collectors of the same interval
- * then fire in the same turn of the event loop: one wake-up every 10 s instead of one per collector.
+ * The delay to the next point of the interval's grid on the wall clock, shifted by the agent's
+ * phase. Collectors of the same interval then fire in the same turn of the event loop: one
+ * wake-up every 10 s instead of one per collector.
  */
-function nextGridDelay(intervalMs: number): number {
-  return intervalMs - (Date.now() % intervalMs) || intervalMs;
+export function nextGridDelay(intervalMs: number, phase: number, now = Date.now()): number {
+  const offsetMs = Math.floor(phase * intervalMs);
+  return intervalMs - ((now - offsetMs) % intervalMs) || intervalMs;
 }
 
 function round(value: number): number {

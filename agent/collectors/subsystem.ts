@@ -31,6 +31,8 @@ export class CollectorsSubsystem implements Subsystem {
   private groups = new Set<string>();
   private started = false;
   private readonly unsubscribe: () => void;
+  /** This agent's place in every interval (see ScheduledCollectorOptions.phase). */
+  private readonly phase = Math.random();
   /** Settles once every collector has run once or cannot run: the detectors wait for it. */
   private firstPassDone!: () => void;
   private readonly firstPass = new Promise<void>((resolve) => (this.firstPassDone = resolve));
@@ -148,6 +150,7 @@ export class CollectorsSubsystem implements Subsystem {
           ifGroup: body.if_group,
           instance: type.create(pluginSettings),
           paths,
+          phase: this.phase,
           onData: (name, data, at) => this.publish(name, data, at),
           onRun: () => this.checkFirstPass(),
           onStateChange: (status) => {

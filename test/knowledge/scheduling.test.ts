@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CollectorInstance } from '../../agent/collectors/index.js';
 import { flattenMetrics } from '../../agent/collectors/index.js';
-import { ScheduledCollector } from '../../agent/collectors/scheduled-collector.js';
+import { nextGridDelay, ScheduledCollector } from '../../agent/collectors/scheduled-collector.js';
 import { ScheduledDetector } from '../../agent/detectors/scheduled-detector.js';
 
 const paths = { root: '/', proc: '/proc', sys: '/sys' };
@@ -28,6 +28,7 @@ function schedule(
     ifGroup: options.ifGroup,
     instance,
     paths,
+    phase: 0,
     onData: (_name, data) => published.push(data),
     onRun: () => undefined,
   });
@@ -138,6 +139,14 @@ describe('ScheduledCollector', () => {
     });
     collector.updateEligibility(new Set());
     expect(collector.status()).toMatchObject({ state: 'NOT-ELIGIBLE', message: 'no /proc/diskstats here' });
+  });
+});
+
+describe('nextGridDelay', () => {
+  it("waits until the next point of the interval's grid, shifted by the agent's phase", () => {
+    expect(nextGridDelay(10_000, 0, 1_000_003_000)).toBe(7_000);
+    expect(nextGridDelay(10_000, 0.5, 1_000_003_000)).toBe(2_000);
+    expect(nextGridDelay(10_000, 0.5, 1_000_005_000)).toBe(10_000);
   });
 });
 
