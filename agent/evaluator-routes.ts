@@ -14,8 +14,9 @@ export function evaluatorRoutes(evaluator: Evaluator): Route[] {
         if (typeof expression !== 'string' || !expression.trim())
           throw new HttpError(400, 'expected {"expression": "..."}');
         try {
-          const value = await evaluator.evaluate(expression);
-          return { expression, value, references: evaluator.references(expression) };
+          const compiled = evaluator.compile(expression);
+          const value = await evaluator.evaluate(compiled);
+          return { expression, value, references: compiled.references };
         } catch (error) {
           if (error instanceof ExpressionError || error instanceof UnknownValueError)
             throw new HttpError(422, error.message);

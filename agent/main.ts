@@ -14,7 +14,6 @@ import { constants as osConstants } from 'node:os';
 import { HttpApi } from './api/index.js';
 import {
   type AgentSettings,
-  ConfigError,
   ConfigErrors,
   defaultDataDir,
   type LoadedConfig,
@@ -30,7 +29,12 @@ import {
   hostPaths,
 } from './collectors/index.js';
 import { launchDaemon, isDaemonChild, reportToLauncher } from './daemon.js';
-import { DetectorDefinitionSchema, DetectorsSubsystem, detectorRoutes } from './detectors/index.js';
+import {
+  DetectorDefinitionSchema,
+  DetectorsSubsystem,
+  detectorRoutes,
+  detectorRuleErrors,
+} from './detectors/index.js';
 import { Evaluator } from './evaluator/index.js';
 import { evaluatorRoutes } from './evaluator-routes.js';
 import { packRoutes } from './pack-routes.js';
@@ -67,21 +71,8 @@ const DEFINITION_SCHEMAS = {
  */
 function loadAgentConfig(configDir: string): LoadedConfig {
   const config = loadConfig({ configDir, definitionSchemas: DEFINITION_SCHEMAS });
-  const evaluator = new Evaluator(NO_PROVIDERS);
-  const errors: ConfigError[] = [];
-  for (const definition of config.definitions) {
-    if (definition.kind !== 'detector') continue;
-    try {
-      evaluator.compile(String(definition.body.apply_if));
-    } catch (error) {
-      errors.push(
-        new ConfigError(
-          { ...definition.source, key: `detector ${definition.name}: apply_if` },
-          error instanceof Error ? error.message : String(error),
-        ),
-      );
-    }
-  }
+  const compiler = new Evaluator(NO_PROVIDERS);
+  const errors = detectorRuleErrors(config.definitions, (expression) => compiler.compile(expression));
   if (errors.length) throw new ConfigErrors(errors, config.warnings);
   return config;
 }

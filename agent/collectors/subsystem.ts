@@ -77,7 +77,7 @@ export class CollectorsSubsystem implements Subsystem {
     const previous = this.collectors;
     this.collectors = next;
     for (const collector of previous.values()) void collector.stop();
-    this.groups = new Set([...this.groups, ...settings.groups]);
+    // The groups stay those of the last groups-changed: the detectors publish the new ones after a reload.
     if (this.started) for (const collector of next.values()) collector.updateEligibility(this.groups);
   }
 

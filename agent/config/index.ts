@@ -2,7 +2,7 @@
 export { loadConfig, ConfigErrors, type LoadedConfig, type Definition, type LoadOptions } from './loader.js';
 export { ConfigError } from './errors.js';
 export { AgentSettingsSchema, RESTART_ONLY_SETTINGS, type AgentSettings } from './schema.js';
-export { type PackInfo } from './packs.js';
+export { type PackInfo, shippedPackNames } from './packs.js';
 export { parseDurationMs, DurationSchema } from './duration.js';
 export { packageRoot, packageVersion, defaultConfigDir, defaultDataDir } from './paths.js';
 export { describeFsError } from './yaml-file.js';

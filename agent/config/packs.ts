@@ -1,10 +1,11 @@
 // Packs: packs/<name>/pack.yml (name, description, version, parameters with defaults) beside the
 // pack's definition folders. Parameters reach the pack's expressions as {parameters.…}; an operator
 // overrides them from agent.yml or conf.d (`packs: {redis: {parameters: {port: 6380}}}`).
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { ConfigError } from './errors.js';
+import { packageRoot } from './paths.js';
 import type { EnvLookup } from './env.js';
 import { SchemaValidator } from './validate.js';
 import { YamlFile } from './yaml-file.js';
@@ -22,6 +23,14 @@ const PackManifestSchema = Type.Object(
 type PackManifest = Static<typeof PackManifestSchema>;
 
 const manifestValidator = new SchemaValidator(PackManifestSchema);
+
+/** The packs this package ships (folders of its packs/), by name. */
+export function shippedPackNames(): string[] {
+  return readdirSync(join(packageRoot(), 'packs'), { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name)
+    .sort();
+}
 
 /** A pack as the agent uses it. */
 export interface PackInfo {

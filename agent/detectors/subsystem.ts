@@ -48,9 +48,9 @@ export class DetectorsSubsystem implements Subsystem {
 
   state(): SubsystemState {
     if (!this.initialized) return { status: 'initializing', message: 'first detection pass running' };
-    const failing = this.detectors.filter((detector) => detector.status().state === 'ERROR');
+    const failing = this.list().filter((status) => status.state === 'ERROR');
     if (failing.length)
-      return { status: 'ok', message: `in error: ${failing.map((d) => d.status().name).join(', ')}` };
+      return { status: 'ok', message: `in error: ${failing.map((status) => status.name).join(', ')}` };
     return { status: 'ok' };
   }
 

@@ -1,42 +1,15 @@
 // Acceptance: the expressions of DESIGN.md's definitions, evaluated as a detector and as an
-// evaluated check would. The YAML below is copied verbatim from DESIGN.md ("Definitions"); the
+// evaluated check would. The YAML is DESIGN.md's, verbatim (test/fixtures/design-examples.ts); the
 // collector data is given through a providers object (the live-collector version is elsewhere).
 import { afterAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { Evaluator } from '../../agent/evaluator/index.js';
+import { DESIGN_CHECK, DESIGN_DETECTOR } from '../fixtures/design-examples.js';
 import { fakeProviders, fixtureRoot, removeFixtureRoots } from './helpers.js';
 
 afterAll(removeFixtureRoots);
 
-const DETECTOR_YAML = `
-detector:
-  interval: 10s
-  apply_if: "grep('centos', '/etc/redhat-release')"
-  groups: [linux, centos]
-`;
-
-const CHECK_YAML = `
-check:                          # evaluated check
-  interval: 10s
-  if_group: linux
-  ok_output: "'OK: cpu is great: %s%%' % (100-{collector.cpustats.cpuall.%idle})"
-  critical_if: "{collector.cpustats.cpuall.%idle} < {configuration.thresholds.cpuidle.critical}"
-  critical_output: "'Critical: cpu is too high: %s%%' % (100-{collector.cpustats.cpuall.%idle})"
-  warning_if: "{collector.cpustats.cpuall.%idle} < {configuration.thresholds.cpuidle.warning}"
-  warning_output: "'Warning: cpu is very high: %s%%' % (100-{collector.cpustats.cpuall.%idle})"
-  thresholds: {cpuidle: {warning: 5, critical: 1}}
-  handlers: [mail, slack]
-`;
-
-const detector = (parse(DETECTOR_YAML) as { detector: { apply_if: string } }).detector;
-interface EvaluatedCheck extends Record<string, unknown> {
-  ok_output: string;
-  critical_if: string;
-  critical_output: string;
-  warning_if: string;
-  warning_output: string;
-}
-const check = (parse(CHECK_YAML) as { check: EvaluatedCheck }).check;
+const detector = DESIGN_DETECTOR;
+const check = DESIGN_CHECK;
 
 describe('DESIGN.md detector', () => {
   it('applies on a CentOS machine', async () => {

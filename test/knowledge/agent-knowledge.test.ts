@@ -34,21 +34,8 @@ afterAll(() => {
   cleanupAll();
 });
 
-async function waitFor<T>(
-  what: string,
-  read: () => Promise<T>,
-  ok: (value: T) => boolean,
-  timeoutMs = 15_000,
-) {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await read();
-    if (ok(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${what}: not reached in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
-}
+/** Long enough for a 2 s collector to time out twice on a loaded CI machine. */
+const POLL = { timeout: 15_000, interval: 200 };
 
 describe('an agent with the shipped packs', () => {
   let agent: RunningAgent;
@@ -137,25 +124,25 @@ describe('an agent with the shipped packs', () => {
   });
 
   it('shows a refused and a hanging collector as ERROR while the others run on', async () => {
-    const collectors = await waitFor(
-      'both failing collectors in ERROR',
-      () => get<CollectorStatus[]>('/agent/collectors'),
-      (list) =>
-        ['refused-redis', 'hanging-redis'].every(
-          (name) => list.find((c) => c.name === name)?.state === 'ERROR',
-        ),
-    );
-    const refused = collectors.find((c) => c.name === 'refused-redis')!;
-    const hanging = collectors.find((c) => c.name === 'hanging-redis')!;
+    const stateOf = (list: CollectorStatus[], name: string) => list.find((c) => c.name === name);
+    await expect
+      .poll(async () => {
+        const list = await get<CollectorStatus[]>('/agent/collectors');
+        return [stateOf(list, 'refused-redis')?.state, stateOf(list, 'hanging-redis')?.state];
+      }, POLL)
+      .toEqual(['ERROR', 'ERROR']);
+    const collectors = await get<CollectorStatus[]>('/agent/collectors');
+    const refused = stateOf(collectors, 'refused-redis')!;
+    const hanging = stateOf(collectors, 'hanging-redis')!;
     expect(refused.message).toMatch(/refused/i);
     expect(hanging.message).toMatch(/timed out after 1 s/);
     // Meanwhile the 1 s collector keeps being retried and cpustats keeps running.
-    const before = collectors.find((c) => c.name === 'refused-redis')!.runs;
-    await waitFor(
-      'the refused collector retried',
-      () => get<CollectorStatus[]>('/agent/collectors'),
-      (list) => list.find((c) => c.name === 'refused-redis')!.runs > before + 1,
-    );
+    await expect
+      .poll(
+        async () => stateOf(await get<CollectorStatus[]>('/agent/collectors'), 'refused-redis')!.runs,
+        POLL,
+      )
+      .toBeGreaterThan(refused.runs + 1);
     const cpustats = await get<CollectorStatus>('/agent/collectors/cpustats');
     expect(cpustats.state).toBe('OK');
   });
@@ -231,16 +218,14 @@ describe('an agent with the shipped packs', () => {
       "detector:\n  name: always\n  apply_if: \"gossip_count_nodes('web', 'alive') >= 1\"\n  groups: [reloaded]\n",
     );
     expect(runCli(['agent', 'reload', '--api', api]).code).toBe(0);
-    await waitFor(
-      'group reloaded in gossip',
-      () =>
-        Promise.resolve(
-          JSON.parse(runCli(['gossip', 'members', '--json', '--api', api]).stdout) as Array<{
-            groups: string[];
-          }>,
-        ),
-      (members) => members[0]?.groups.includes('reloaded') ?? false,
-    );
+    await expect
+      .poll(() => {
+        const members = JSON.parse(runCli(['gossip', 'members', '--json', '--api', api]).stdout) as Array<{
+          groups: string[];
+        }>;
+        return members[0]?.groups;
+      }, POLL)
+      .toContain('reloaded');
   });
 
   it('refuses a reload with a rule that does not parse, at its line, and keeps running', () => {

@@ -2,7 +2,6 @@
 // machine: the shipped linux pack's collectors run for real (in process), the evaluator reads them.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   COLLECTOR_TYPES,
@@ -13,24 +12,8 @@ import { loadConfig, type LoadedConfig } from '../../agent/config/index.js';
 import { EventBus } from '../../agent/events/index.js';
 import { Evaluator } from '../../agent/evaluator/index.js';
 import { Logger } from '../../agent/log/index.js';
+import { DESIGN_CHECK, DESIGN_DETECTOR } from '../fixtures/design-examples.js';
 import { cleanupAll, tempDir } from '../helpers/agent-process.js';
-
-// The check of DESIGN.md, as written there.
-const DESIGN_CHECK = parse(`
-check:
-  interval: 10s
-  if_group: linux
-  ok_output: "'OK: cpu is great: %s%%' % (100-{collector.cpustats.cpuall.%idle})"
-  critical_if: "{collector.cpustats.cpuall.%idle} < {configuration.thresholds.cpuidle.critical}"
-  critical_output: "'Critical: cpu is too high: %s%%' % (100-{collector.cpustats.cpuall.%idle})"
-  warning_if: "{collector.cpustats.cpuall.%idle} < {configuration.thresholds.cpuidle.warning}"
-  warning_output: "'Warning: cpu is very high: %s%%' % (100-{collector.cpustats.cpuall.%idle})"
-  thresholds: {cpuidle: {warning: 5, critical: 1}}
-  handlers: [mail, slack]
-`) as {
-  check: Record<string, unknown> &
-    Record<'ok_output' | 'critical_if' | 'warning_if' | 'critical_output' | 'warning_output', string>;
-};
 
 let collectors: CollectorsSubsystem;
 let config: LoadedConfig;
@@ -74,26 +57,26 @@ function evaluator(fileRoot: string): Evaluator {
 
 describe("DESIGN.md's examples against live data", () => {
   it("the detector: grep('centos', '/etc/redhat-release')", async () => {
-    await expect(evaluator(root).evaluate("grep('centos', '/etc/redhat-release')")).resolves.toBe(true);
+    await expect(evaluator(root).evaluate(DESIGN_DETECTOR.apply_if)).resolves.toBe(true);
     // This machine is Debian: no redhat-release under the real root.
-    await expect(evaluator('/').evaluate("grep('centos', '/etc/redhat-release')")).resolves.toBe(false);
+    await expect(evaluator('/').evaluate(DESIGN_DETECTOR.apply_if)).resolves.toBe(false);
   });
 
   it('the evaluated check: outputs and thresholds over the live cpustats', async () => {
-    const scope = { configuration: DESIGN_CHECK.check };
+    const scope = { configuration: DESIGN_CHECK };
     const idle = (collectors.data('cpustats') as { cpuall: Record<string, number> }).cpuall['%idle']!;
     expect(idle).toBeGreaterThanOrEqual(0);
     const e = evaluator('/');
-    const ok = await e.evaluate(DESIGN_CHECK.check.ok_output, scope);
+    const ok = await e.evaluate(DESIGN_CHECK.ok_output, scope);
     expect(ok).toMatch(/^OK: cpu is great: [\d.]+%$/);
     // The formatted number is 100 - the live %idle, as Python's %s prints it.
     expect(Number(String(ok).slice('OK: cpu is great: '.length, -1))).toBeCloseTo(100 - idle, 6);
-    await expect(e.evaluate(DESIGN_CHECK.check.critical_if, scope)).resolves.toBe(idle < 1);
-    await expect(e.evaluate(DESIGN_CHECK.check.warning_if, scope)).resolves.toBe(idle < 5);
-    await expect(e.evaluate(DESIGN_CHECK.check.critical_output, scope)).resolves.toMatch(
+    await expect(e.evaluate(DESIGN_CHECK.critical_if, scope)).resolves.toBe(idle < 1);
+    await expect(e.evaluate(DESIGN_CHECK.warning_if, scope)).resolves.toBe(idle < 5);
+    await expect(e.evaluate(DESIGN_CHECK.critical_output, scope)).resolves.toMatch(
       /^Critical: cpu is too high: [\d.]+%$/,
     );
-    await expect(e.evaluate(DESIGN_CHECK.check.warning_output, scope)).resolves.toMatch(
+    await expect(e.evaluate(DESIGN_CHECK.warning_output, scope)).resolves.toMatch(
       /^Warning: cpu is very high: [\d.]+%$/,
     );
   });
