@@ -1,18 +1,11 @@
 // From an expression's text to something the evaluator can run: references replaced by generated
 // variables (substitute.ts), tuples made lists (tuples.ts), parsed by expr-eval (parser.ts), and
 // every remaining name checked, so a typo is reported when a definition loads, not at its first run.
-import { ExpressionError } from './errors.js';
+import { ExpressionError, shorten } from './errors.js';
 import { MAX_EXPRESSION_CHARS } from './limits.js';
 import type { ExpressionParser, ParsedProgram } from './parser.js';
 import type { Reference } from './reference-syntax.js';
-import {
-  columnOf,
-  commentEnd,
-  isCommentStart,
-  isNameChar,
-  isQuote,
-  stringLiteralEnd,
-} from './source-scan.js';
+import { columnOf, isNameChar, skipLiteral } from './source-scan.js';
 import { substituteReferences, type ReferenceSlot } from './substitute.js';
 import { tuplesToLists } from './tuples.js';
 
@@ -34,8 +27,7 @@ export class CompiledExpression {
 
 /** ` (in: <expression>)`, shortened: appended to errors so a log line says which expression. */
 export function inExpression(source: string): string {
-  const shown = source.length > 200 ? `${source.slice(0, 197)}...` : source;
-  return ` (in: ${shown})`;
+  return ` (in: ${shorten(source, 200)})`;
 }
 
 /** Checks an expression's text is one we accept at all (type, size, not empty). */
@@ -121,10 +113,9 @@ function unknownName(text: string, name: string): ExpressionError {
 function findName(text: string, name: string): { index: number; called: boolean } | undefined {
   let index = 0;
   while (index < text.length) {
-    if (isQuote(text[index]) || isCommentStart(text, index)) {
-      const end = isQuote(text[index]) ? stringLiteralEnd(text, index) : commentEnd(text, index);
-      if (end < 0) return undefined;
-      index = end;
+    const literalEnd = skipLiteral(text, index);
+    if (literalEnd !== undefined) {
+      index = literalEnd;
       continue;
     }
     if (

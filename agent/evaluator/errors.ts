@@ -19,10 +19,25 @@ export class UnknownValueError extends Error {
 }
 
 /** The message for a missing value, in the one shape operators learn to read. */
-export function notAvailable(what: string, detail?: string): UnknownValueError {
-  return new UnknownValueError(`unknown: ${what} is not available${detail ? ` (${detail})` : ''}`);
+export function notAvailable(what: string): UnknownValueError {
+  return new UnknownValueError(`unknown: ${what} is not available`);
 }
 
-export function isEvaluatorError(error: unknown): error is ExpressionError | UnknownValueError {
-  return error instanceof ExpressionError || error instanceof UnknownValueError;
+/** The message of anything thrown. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * `error` when it is already one of the two, else an ExpressionError naming `where` it came from
+ * (a provider, a function, a template): a stray exception is a bug elsewhere, reported as such.
+ */
+export function asEvaluatorError(error: unknown, where: string): ExpressionError | UnknownValueError {
+  if (error instanceof ExpressionError || error instanceof UnknownValueError) return error;
+  return new ExpressionError(`${where}: ${messageOf(error)}`);
+}
+
+/** `text` cut to at most `max` characters, `...` marking the cut: long values in messages. */
+export function shorten(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
 }

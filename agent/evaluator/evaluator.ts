@@ -9,7 +9,7 @@ import {
   inExpression,
   referencesOf,
 } from './compile.js';
-import { ExpressionError, isEvaluatorError, UnknownValueError } from './errors.js';
+import { asEvaluatorError, ExpressionError, messageOf, UnknownValueError } from './errors.js';
 import { bindFunctions } from './functions/bind.js';
 import { EVALUATOR_FUNCTIONS } from './functions/registry.js';
 import type { FunctionDoc } from './functions/types.js';
@@ -18,24 +18,14 @@ import { binaryOperators, unaryOperators } from './operators.js';
 import { ExpressionParser } from './parser.js';
 import type { EvaluationScope, EvaluatorProviders } from './providers.js';
 import { resolveReference } from './reference-resolve.js';
-import type { Reference, ReferenceSyntax } from './reference-syntax.js';
-import { EvaluationRun, IoPending } from './run.js';
+import { BOOLEAN_WORDS, type Reference, type ReferenceSyntax } from './reference-syntax.js';
+import { EvaluationRun, IoPending, type Outcome, unwrap } from './run.js';
 import { substituteReferences } from './substitute.js';
 import { renderTemplateText } from './template.js';
 import { asEvaluatedValue, type EvaluatedPrimitive, type EvaluatedValue } from './values.js';
 
-/** Names with a fixed value. Python's spellings are accepted; there is no null, so None is False. */
-const CONSTANTS: Record<string, EvaluatedPrimitive> = {
-  true: true,
-  false: false,
-  True: true,
-  False: false,
-  None: false,
-  PI: Math.PI,
-  E: Math.E,
-};
-
-type Outcome = { value: EvaluatedValue } | { error: ExpressionError | UnknownValueError };
+/** Names with a fixed value: the booleans in Python's spellings too (None is False), PI and E. */
+const CONSTANTS: Record<string, EvaluatedPrimitive> = { ...BOOLEAN_WORDS, PI: Math.PI, E: Math.E };
 
 export class Evaluator {
   private readonly parser: ExpressionParser;
@@ -79,7 +69,7 @@ export class Evaluator {
     scope: EvaluationScope = {},
   ): Promise<EvaluatedValue> {
     const compiled = this.compiledFor(expression);
-    const run = new EvaluationRun({ providers: this.providers, nowSeconds: Math.floor(Date.now() / 1000) });
+    const run = new EvaluationRun(this.providers, Math.floor(Date.now() / 1000));
     const values = this.referenceValues(compiled, scope);
     try {
       for (let round = 0; round < MAX_IO_ROUNDS; round++) {
@@ -124,10 +114,9 @@ export class Evaluator {
       );
     }
     try {
-      return renderTemplateText(template, (reference) => this.resolve(reference, scope));
+      return renderTemplateText(template, (reference) => unwrap(this.outcome(reference, scope)));
     } catch (error) {
-      if (isEvaluatorError(error)) throw error;
-      throw new ExpressionError(`template: ${error instanceof Error ? error.message : String(error)}`);
+      throw asEvaluatorError(error, 'template');
     }
   }
 
@@ -168,11 +157,7 @@ export class Evaluator {
       let outcome: Outcome | undefined;
       Object.defineProperty(values, variable, {
         enumerable: true,
-        get: () => {
-          outcome ??= this.outcome(reference, scope);
-          if ('error' in outcome) throw outcome.error;
-          return outcome.value;
-        },
+        get: () => unwrap((outcome ??= this.outcome(reference, scope))),
       });
     }
     return values;
@@ -180,23 +165,10 @@ export class Evaluator {
 
   private outcome(reference: ReferenceSyntax, scope: EvaluationScope): Outcome {
     try {
-      return { value: this.resolve(reference, scope) };
+      return { value: resolveReference(reference, this.providers, scope) };
     } catch (error) {
-      return {
-        error: isEvaluatorError(error) ? error : new ExpressionError(`${reference.name}: ${String(error)}`),
-      };
-    }
-  }
-
-  private resolve(reference: ReferenceSyntax, scope: EvaluationScope): EvaluatedValue {
-    try {
-      return resolveReference(reference, this.providers, scope);
-    } catch (error) {
-      if (isEvaluatorError(error)) throw error;
       // A provider that throws (collector registry, gossip) is a bug elsewhere, reported as such.
-      throw new ExpressionError(
-        `${reference.name}: ${error instanceof Error ? error.message : String(error)}`,
-      );
+      return { error: asEvaluatorError(error, reference.name) };
     }
   }
 }
@@ -209,7 +181,7 @@ function evaluationError(error: unknown, source: string): ExpressionError | Unkn
     // The engine's stack ran out inside expr-eval's recursive evaluation.
     return new ExpressionError(`the expression is nested too deeply${inExpression(source)}`);
   }
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   // expr-eval's own words when something that is not a function is called: `(1)(2)`.
   if (/not an allowed function/i.test(message)) {
     return new ExpressionError(`only the registered functions can be called${inExpression(source)}`);

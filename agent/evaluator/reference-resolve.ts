@@ -7,10 +7,10 @@
 // when the longer one leads nowhere.
 import { types } from 'node:util';
 import { ExpressionError, notAvailable } from './errors.js';
-import { MAX_LIST_ITEMS, MAX_LOOKUP_STEPS, MAX_STRING_CHARS } from './limits.js';
+import { MAX_LIST_ITEMS, MAX_LOOKUP_STEPS } from './limits.js';
 import type { EvaluationScope, EvaluatorProviders } from './providers.js';
 import type { ReferenceSyntax } from './reference-syntax.js';
-import type { EvaluatedPrimitive, EvaluatedValue } from './values.js';
+import { asEvaluatedValue, type EvaluatedPrimitive, type EvaluatedValue } from './values.js';
 
 /** Marks "no such value", distinct from every value data can hold (lookups return it or the data found). */
 export const MISSING: unique symbol = Symbol('missing');
@@ -21,23 +21,24 @@ export function resolveReference(
   scope: EvaluationScope,
 ): EvaluatedValue {
   const parts = reference.path.split('.');
-  let found: unknown;
+  let value: EvaluatedValue | typeof MISSING;
   if (reference.source === 'collector') {
     const [name = '', ...rest] = parts;
-    const data = providers.collectorData(name);
-    found = data === undefined ? MISSING : lookupPath(data, rest, reference.name);
+    value = valueAt(providers.collectorData(name) ?? MISSING, rest, reference.name);
   } else {
-    const root = ownData(scope, reference.source, reference.name);
-    found = root === MISSING ? MISSING : lookupPath(root, parts, reference.name);
+    value = valueAt(ownData(scope, reference.source, reference.name), parts, reference.name);
   }
-  const value = found === MISSING ? MISSING : toValue(found, reference.name);
   if (value !== MISSING) return value;
   if (reference.fallback !== undefined) return reference.fallback;
   throw notAvailable(reference.name);
 }
 
-/** Follows `parts` down from `root`, trying dotted keys longest first. */
-export function lookupPath(root: unknown, parts: readonly string[], what: string): unknown {
+/** The value at `parts` below `root` (MISSING or data), trying dotted keys longest first. */
+export function valueAt(
+  root: unknown,
+  parts: readonly string[],
+  what: string,
+): EvaluatedValue | typeof MISSING {
   let steps = 0;
   const walk = (node: unknown, from: number): unknown => {
     if (from === parts.length) return node;
@@ -51,7 +52,8 @@ export function lookupPath(root: unknown, parts: readonly string[], what: string
     }
     return MISSING;
   };
-  return walk(root, 0);
+  const found = walk(root, 0);
+  return found === MISSING ? MISSING : toValue(found, what);
 }
 
 /** An own data property of a plain object or array; accessors and proxies are refused unread. */
@@ -68,16 +70,9 @@ function ownData(container: object, key: string, what: string): unknown {
 }
 
 /** A leaf as an expression value: null counts as missing, objects and functions are mistakes. */
-export function toValue(value: unknown, what: string): EvaluatedValue | typeof MISSING {
+function toValue(value: unknown, what: string): EvaluatedValue | typeof MISSING {
   if (value === null || value === undefined) return MISSING;
-  if (typeof value === 'string') {
-    if (value.length > MAX_STRING_CHARS) {
-      throw new ExpressionError(
-        `${what}: string of ${value.length} characters is over the limit of ${MAX_STRING_CHARS}`,
-      );
-    }
-    return value;
-  }
+  if (typeof value === 'string') return asEvaluatedValue(value, what);
   if (typeof value === 'number' || typeof value === 'boolean') return value;
   if (typeof value === 'function') throw new ExpressionError(`${what} is a function, not a value`);
   if (typeof value !== 'object') throw new ExpressionError(`${what} is a ${typeof value}, not a value`);

@@ -29,7 +29,8 @@ export interface ReferenceSyntax extends Reference {
 
 const SOURCE = /\{\{?\s*(collector|configuration|parameters|variables)\./y;
 const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
-const WORDS: Record<string, EvaluatedPrimitive> = {
+/** Python's spellings of the booleans, accepted in defaults and expressions; there is no null, so None is False. */
+export const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = {
   True: true,
   true: true,
   False: false,
@@ -91,7 +92,7 @@ function parseFallback(
   while (end < text.length && !'}\n'.includes(text[end] as string)) end++;
   const literal = text.slice(index, end).trim();
   if (NUMBER.test(literal)) return { value: Number(literal), end };
-  if (Object.hasOwn(WORDS, literal)) return { value: WORDS[literal] as EvaluatedPrimitive, end };
+  if (Object.hasOwn(BOOLEAN_WORDS, literal)) return { value: BOOLEAN_WORDS[literal] as boolean, end };
   throw new ExpressionError(
     `${where}: default '${literal}' must be a number, a quoted string or True/False, e.g. {collector.redis.ops|0}`,
   );

@@ -3,10 +3,12 @@
 // IoPending; the evaluator awaits everything started, then evaluates again from the top, and this
 // time the call answers from the run's cache. Each round can discover one more call, so rounds are
 // bounded (MAX_IO_ROUNDS). Results, errors included, are kept for the whole run so every round
-// sees the same answers.
-import { ExpressionError, isEvaluatorError, UnknownValueError } from './errors.js';
+// sees the same answers; files are read once per run, so calls reading the same file agree too.
+import { asEvaluatorError, type ExpressionError, UnknownValueError } from './errors.js';
+import { readHostFile } from './functions/host-files.js';
 import type { CallContext } from './functions/types.js';
 import { IO_CALL_TIMEOUT_MS } from './limits.js';
+import type { EvaluatorProviders } from './providers.js';
 import type { EvaluatedValue } from './values.js';
 
 /** Thrown through expr-eval to stop a round; never leaves the evaluator. */
@@ -17,31 +19,39 @@ export class IoPending extends Error {
   }
 }
 
-type Outcome = { value: EvaluatedValue } | { error: ExpressionError | UnknownValueError };
+/** A value or the error computing it failed with, kept so that every later read sees the same. */
+export type Outcome = { value: EvaluatedValue } | { error: ExpressionError | UnknownValueError };
+
+export function unwrap(outcome: Outcome): EvaluatedValue {
+  if ('error' in outcome) throw outcome.error;
+  return outcome.value;
+}
 
 export class EvaluationRun {
+  readonly context: CallContext;
   private readonly outcomes = new Map<string, Outcome>();
   private readonly pending = new Map<string, Promise<void>>();
+  private readonly files = new Map<string, Promise<string | undefined>>();
 
-  constructor(readonly context: CallContext) {}
+  constructor(providers: EvaluatorProviders, nowSeconds: number) {
+    this.context = { providers, nowSeconds, readFile: (file) => this.readFile(file) };
+  }
 
   /**
    * The result of the I/O call named `key` (function and arguments): known, or started now and
    * the round interrupted. `label` names the call in messages: "check_tcp('db', 5432)".
    */
-  io(key: string, label: string, start: () => Promise<EvaluatedValue>): EvaluatedValue {
+  io(key: string, label: () => string, start: () => Promise<EvaluatedValue>): EvaluatedValue {
     const outcome = this.outcomes.get(key);
-    if (outcome) {
-      if ('error' in outcome) throw outcome.error;
-      return outcome.value;
-    }
+    if (outcome) return unwrap(outcome);
     if (!this.pending.has(key)) {
-      const settled = withTimeout(start, label).then(
+      const name = label();
+      const settled = withTimeout(start, name).then(
         (value) => {
           this.outcomes.set(key, { value });
         },
         (error: unknown) => {
-          this.outcomes.set(key, { error: asEvaluatorError(error, label) });
+          this.outcomes.set(key, { error: asEvaluatorError(error, name) });
         },
       );
       this.pending.set(key, settled);
@@ -55,11 +65,15 @@ export class EvaluationRun {
     this.pending.clear();
     await Promise.all(started);
   }
-}
 
-function asEvaluatorError(error: unknown, label: string): ExpressionError | UnknownValueError {
-  if (isEvaluatorError(error)) return error;
-  return new ExpressionError(`${label}: ${error instanceof Error ? error.message : String(error)}`);
+  private readFile(file: string): Promise<string | undefined> {
+    let text = this.files.get(file);
+    if (!text) {
+      text = readHostFile(file);
+      this.files.set(file, text);
+    }
+    return text;
+  }
 }
 
 /** The call's promise, or an UnknownValueError once IO_CALL_TIMEOUT_MS has passed. */

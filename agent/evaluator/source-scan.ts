@@ -3,32 +3,36 @@
 // tokenizer will, or a `{`, `(` or `,` inside a string would be rewritten.
 
 /**
- * Index just past the string literal whose opening quote is at `start`, or -1 when it is not
- * terminated. Mirrors expr-eval: the literal ends at the next same quote that is not directly
+ * Index just past the string literal or `/* ... *\/` comment that starts at `index`, or undefined
+ * when none starts there. An unterminated one runs to the end of the text, as in expr-eval (which
+ * then reports the open string with its position).
+ */
+export function skipLiteral(text: string, index: number): number | undefined {
+  if (isQuote(text[index])) return stringLiteralEnd(text, index);
+  if (text[index] === '/' && text[index + 1] === '*') {
+    const close = text.indexOf('*/', index + 2);
+    return close < 0 ? text.length : close + 2;
+  }
+  return undefined;
+}
+
+/**
+ * Index just past the string literal whose opening quote is at `start` (the text's length when it
+ * is not terminated). Mirrors expr-eval: the literal ends at the next same quote that is not directly
  * preceded by a backslash (so 'a\\' does not end there either, in both places).
  */
-export function stringLiteralEnd(text: string, start: number): number {
+function stringLiteralEnd(text: string, start: number): number {
   const quote = text[start];
   let index = text.indexOf(quote as string, start + 1);
   while (index >= 0) {
     if (text[index - 1] !== '\\') return index + 1;
     index = text.indexOf(quote as string, index + 1);
   }
-  return -1;
-}
-
-/** Index just past a `/* ... *\/` comment starting at `start`; an open comment runs to the end (as in expr-eval). */
-export function commentEnd(text: string, start: number): number {
-  const close = text.indexOf('*/', start + 2);
-  return close < 0 ? text.length : close + 2;
+  return text.length;
 }
 
 export function isQuote(char: string | undefined): boolean {
   return char === "'" || char === '"';
-}
-
-export function isCommentStart(text: string, index: number): boolean {
-  return text[index] === '/' && text[index + 1] === '*';
 }
 
 /** A character that can continue a name: expr-eval counts any cased letter, digits, `_` and `$`. */

@@ -4,14 +4,7 @@
 // expr-eval's parse errors still point into the expression as the operator wrote it.
 import { ExpressionError } from './errors.js';
 import { parseReferenceAt, type ReferenceSyntax } from './reference-syntax.js';
-import {
-  columnOf,
-  commentEnd,
-  isCommentStart,
-  isNameChar,
-  isQuote,
-  stringLiteralEnd,
-} from './source-scan.js';
+import { columnOf, isNameChar, skipLiteral } from './source-scan.js';
 
 /** The prefix of generated variables; operators cannot write names starting with it. */
 export const REFERENCE_VARIABLE_PREFIX = '__ref';
@@ -36,12 +29,11 @@ export function substituteReferences(source: string): SubstitutedExpression {
   let index = 0;
   while (index < source.length) {
     const char = source[index] as string;
-    if (isQuote(char) || isCommentStart(source, index)) {
-      const end = isQuote(char) ? stringLiteralEnd(source, index) : commentEnd(source, index);
-      // An unterminated string is left to expr-eval, which reports it with its position.
-      const stop = end < 0 ? source.length : end;
-      text += source.slice(index, stop);
-      index = stop;
+    // Strings and comments are copied as they are; an unterminated string is left to expr-eval.
+    const literalEnd = skipLiteral(source, index);
+    if (literalEnd !== undefined) {
+      text += source.slice(index, literalEnd);
+      index = literalEnd;
       continue;
     }
     if (char === '{') {

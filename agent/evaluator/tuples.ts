@@ -4,14 +4,7 @@
 // nesting, which keeps expr-eval's recursive descent far from the stack limit.
 import { ExpressionError } from './errors.js';
 import { MAX_BRACKET_DEPTH } from './limits.js';
-import {
-  columnOf,
-  commentEnd,
-  isCommentStart,
-  isNameChar,
-  isQuote,
-  stringLiteralEnd,
-} from './source-scan.js';
+import { columnOf, isNameChar, skipLiteral } from './source-scan.js';
 
 /** Words after which `(` opens a group, not a call: `x in (1, 2)`, `not (a, b)`. */
 const OPERATOR_WORDS = new Set(['and', 'or', 'not', 'in']);
@@ -34,10 +27,10 @@ export function tuplesToLists(text: string): string {
   let index = 0;
   while (index < text.length) {
     const char = text[index] as string;
-    if (isQuote(char) || isCommentStart(text, index)) {
-      const end = isQuote(char) ? stringLiteralEnd(text, index) : commentEnd(text, index);
+    const literalEnd = skipLiteral(text, index);
+    if (literalEnd !== undefined) {
       markItem(stack);
-      index = end < 0 ? text.length : end;
+      index = literalEnd;
       continue;
     }
     if (char === '(' || char === '[') {

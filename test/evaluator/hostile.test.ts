@@ -260,7 +260,6 @@ describe('size, depth and format abuse', () => {
       [`${'1 + '.repeat(1000)}1`, 1001],
     ];
     for (const [expression, expected] of chains) {
-      expect(expression.length).toBeLessThanOrEqual(4096);
       const result = await outcome(expression);
       // Deep enough chains may hit the engine's stack: that must come out as an ExpressionError.
       if ('value' in result) expect(result.value).toBe(expected);

@@ -1,6 +1,6 @@
 // Typed access to a call's arguments, with errors that quote the signature:
 // "grep(string, path): path must be a string, got number 3".
-import { ExpressionError } from '../errors.js';
+import { ExpressionError, shorten } from '../errors.js';
 import { pythonRepr } from '../python-format.js';
 import { typeName, type EvaluatedValue } from '../values.js';
 
@@ -35,9 +35,9 @@ export class Arguments {
     return this.values.length;
   }
 
-  /** All arguments from `from` on (for `name(values...)`). */
-  rest(from = 0): EvaluatedValue[] {
-    return this.values.slice(from);
+  /** All the arguments (for `name(values...)`). */
+  all(): EvaluatedValue[] {
+    return this.values.slice();
   }
 
   has(index: number): boolean {
@@ -90,10 +90,7 @@ export class Arguments {
   }
 
   private wrongType(index: number, expected: string, value: EvaluatedValue): ExpressionError {
-    const repr = Array.isArray(value) ? '' : pythonRepr(value);
-    const shown = Array.isArray(value)
-      ? 'a list'
-      : `${typeName(value)} ${repr.length > 60 ? `${repr.slice(0, 57)}...` : repr}`;
+    const shown = Array.isArray(value) ? 'a list' : `${typeName(value)} ${shorten(pythonRepr(value), 60)}`;
     return this.error(index, `must be ${expected}, got ${shown}`);
   }
 }

@@ -2,7 +2,7 @@
 // argument count against the signature, checks every argument and the result is a value, answers
 // I/O functions through the current run's cache, and turns any stray exception into an
 // ExpressionError naming the function.
-import { ExpressionError, isEvaluatorError } from '../errors.js';
+import { asEvaluatorError, ExpressionError, shorten } from '../errors.js';
 import type { OperatorFunction } from '../operators.js';
 import { pythonRepr } from '../python-format.js';
 import { IoPending, type EvaluationRun } from '../run.js';
@@ -17,11 +17,7 @@ function describeArity(arity: Arity): string {
 
 /** `check_tcp('db', 5432)`: how a call is named in messages, arguments shortened. */
 function callLabel(name: string, args: readonly EvaluatedValue[]): string {
-  const shown = args.map((arg) => {
-    const repr = pythonRepr(arg);
-    return repr.length > 40 ? `${repr.slice(0, 37)}...` : repr;
-  });
-  return `${name}(${shown.join(', ')})`;
+  return `${name}(${args.map((arg) => shorten(pythonRepr(arg), 40)).join(', ')})`;
 }
 
 export function bindFunctions(
@@ -46,13 +42,14 @@ export function bindFunctions(
         const result =
           fn.kind === 'plain'
             ? fn.call(args, run.context)
-            : run.io(JSON.stringify([fn.name, values]), callLabel(fn.name, values), () =>
-                fn.run(args, run.context),
+            : run.io(
+                JSON.stringify([fn.name, values]),
+                () => callLabel(fn.name, values),
+                () => fn.run(args, run.context),
               );
         return asEvaluatedValue(result, `${fn.name}()`);
       } catch (error) {
-        if (error instanceof IoPending || isEvaluatorError(error)) throw error;
-        throw new ExpressionError(`${fn.name}(): ${error instanceof Error ? error.message : String(error)}`);
+        throw error instanceof IoPending ? error : asEvaluatorError(error, `${fn.name}()`);
       }
     };
   }

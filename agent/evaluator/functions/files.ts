@@ -1,17 +1,37 @@
 // File functions: what detectors mostly ask ("is this a CentOS?", "is redis configured here?").
 // Paths are resolved under the host root (host-files.ts); a missing file answers false.
-import { ExpressionError, notAvailable } from '../errors.js';
+import { ExpressionError, messageOf, notAvailable } from '../errors.js';
 import { REGEXP_TIMEOUT_MS } from '../limits.js';
 import { pythonRepr } from '../python-format.js';
-import { lookupPath, MISSING, toValue } from '../reference-resolve.js';
+import { MISSING, valueAt } from '../reference-resolve.js';
 import type { EvaluatedValue } from '../values.js';
-import { hostPathArgument, readHostFile, statHost } from './host-files.js';
+import type { Arguments } from './arguments.js';
+import { hostPathArgument, statHost } from './host-files.js';
 import { anyLineMatches } from './regexp-worker.js';
-import type { EvaluatorFunction } from './types.js';
+import type { CallContext, EvaluatorFunction } from './types.js';
 
-/** Case-insensitive search of each line, as opsbro's grep_file did. */
-function anyLineContains(text: string, needle: string): boolean {
-  const lowered = needle.toLowerCase();
+/**
+ * grep(string, path) and grep_file(string, path, regexp=False): whether a line of the file contains
+ * the string, case-insensitive as opsbro's grep_file did, or matches it as a regular expression.
+ */
+async function grepLines(args: Arguments, { providers, readFile }: CallContext): Promise<boolean> {
+  const pattern = args.string(0);
+  const file = hostPathArgument(args, 1, providers.paths);
+  // grep has no third argument: plain text.
+  const isRegexp = args.boolean(2, false);
+  if (isRegexp) {
+    try {
+      new RegExp(pattern, 'i');
+    } catch (error) {
+      throw args.error(0, `is not a valid regular expression: ${messageOf(error)}`);
+    }
+  }
+  const text = await readFile(file);
+  if (text === undefined) return false;
+  if (isRegexp) {
+    return anyLineMatches(pattern, text, REGEXP_TIMEOUT_MS, `grep_file(${pythonRepr(pattern)}, ...)`);
+  }
+  const lowered = pattern.toLowerCase();
   return text.split('\n').some((line) => line.toLowerCase().includes(lowered));
 }
 
@@ -21,33 +41,14 @@ export const FILE_FUNCTIONS: readonly EvaluatorFunction[] = [
     name: 'grep',
     signature: 'grep(string, path)',
     doc: 'True when a line of the file contains the string (case-insensitive); False when the file is missing.',
-    async run(args, { providers }) {
-      const needle = args.string(0);
-      const text = await readHostFile(hostPathArgument(args, 1, providers.paths));
-      return text !== undefined && anyLineContains(text, needle);
-    },
+    run: grepLines,
   },
   {
     kind: 'io',
     name: 'grep_file',
     signature: 'grep_file(string, path, regexp=False)',
     doc: 'grep(string, path); with regexp=True the string is a case-insensitive regular expression matched per line.',
-    async run(args, { providers }) {
-      const pattern = args.string(0);
-      const file = hostPathArgument(args, 1, providers.paths);
-      const isRegexp = args.boolean(2, false);
-      if (isRegexp) {
-        try {
-          new RegExp(pattern, 'i');
-        } catch (error) {
-          throw args.error(0, `is not a valid regular expression: ${(error as Error).message}`);
-        }
-      }
-      const text = await readHostFile(file);
-      if (text === undefined) return false;
-      if (!isRegexp) return anyLineContains(text, pattern);
-      return anyLineMatches(pattern, text, REGEXP_TIMEOUT_MS, `grep_file(${pythonRepr(pattern)}, ...)`);
-    },
+    run: grepLines,
   },
   {
     kind: 'io',
@@ -81,7 +82,7 @@ export const FILE_FUNCTIONS: readonly EvaluatorFunction[] = [
     name: 'parse_json_file',
     signature: 'parse_json_file(path, key_path, default=unknown)',
     doc: "The value at key_path ('a.b.0', dotted keys allowed) in a JSON file; default (or unknown) when missing.",
-    async run(args, { providers }) {
+    async run(args, { providers, readFile }) {
       const file = hostPathArgument(args, 0, providers.paths);
       const keyPath = args.string(1);
       const label = `parse_json_file(${pythonRepr(args.string(0))}, ${pythonRepr(keyPath)})`;
@@ -89,16 +90,15 @@ export const FILE_FUNCTIONS: readonly EvaluatorFunction[] = [
         if (args.has(2)) return args.value(2);
         throw notAvailable(label);
       };
-      const text = await readHostFile(file);
+      const text = await readFile(file);
       if (text === undefined) return missing();
       let data: unknown;
       try {
         data = JSON.parse(text);
       } catch (error) {
-        throw new ExpressionError(`${label}: the file is not valid JSON: ${(error as Error).message}`);
+        throw new ExpressionError(`${label}: the file is not valid JSON: ${messageOf(error)}`);
       }
-      const found = lookupPath(data, keyPath === '' ? [] : keyPath.split('.'), label);
-      const value = found === MISSING ? MISSING : toValue(found, label);
+      const value = valueAt(data, keyPath === '' ? [] : keyPath.split('.'), label);
       return value === MISSING ? missing() : value;
     },
   },

@@ -3,8 +3,8 @@
 // that is the machine itself; with a fixture root a test (or an agent watching a mounted host
 // filesystem) reads `<root>/etc/...`. A missing or unreadable file is "not there", never an error:
 // detectors probe for files that most machines do not have.
-import type { Stats } from 'node:fs';
-import { lstat, open, stat } from 'node:fs/promises';
+import { createReadStream, type Stats } from 'node:fs';
+import { lstat, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { MAX_FILE_BYTES } from '../limits.js';
 import type { EvaluatorHostPaths } from '../providers.js';
@@ -22,26 +22,16 @@ export function hostPathArgument(args: Arguments, index: number, paths: Evaluato
   return hostPath(paths, path);
 }
 
-/** The file's text (at most MAX_FILE_BYTES, read in chunks since /proc files report size 0), or undefined. */
+/** The file's text (at most MAX_FILE_BYTES, read to the end since /proc files report size 0), or undefined. */
 export async function readHostFile(file: string): Promise<string | undefined> {
-  let handle;
+  const chunks: Buffer[] = [];
   try {
-    handle = await open(file, 'r');
-    const chunks: Buffer[] = [];
-    let total = 0;
-    while (total < MAX_FILE_BYTES) {
-      const chunk = Buffer.alloc(Math.min(65_536, MAX_FILE_BYTES - total));
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      chunks.push(chunk.subarray(0, bytesRead));
-      total += bytesRead;
-    }
-    return Buffer.concat(chunks).toString('utf8');
+    for await (const chunk of createReadStream(file, { end: MAX_FILE_BYTES - 1 }))
+      chunks.push(chunk as Buffer);
   } catch {
     return undefined;
-  } finally {
-    await handle?.close();
   }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** stat (following links) or lstat, undefined when the path does not exist or cannot be read. */

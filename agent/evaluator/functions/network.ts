@@ -8,15 +8,15 @@ import type { EvaluatorFunction } from './types.js';
 /** True once connected, false on refusal, error or timeout (name resolution included). */
 function tcpConnects(host: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ host, port });
+    // The socket's own timeout counts from creation, so it covers the name lookup too.
+    const socket = connect({ host, port, timeout: timeoutMs });
     const done = (connected: boolean): void => {
-      clearTimeout(timer);
       socket.destroy();
       resolve(connected);
     };
-    const timer = setTimeout(() => done(false), timeoutMs);
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
+    socket.once('timeout', () => done(false));
   });
 }
 

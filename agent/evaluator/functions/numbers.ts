@@ -8,7 +8,7 @@ import type { EvaluatorFunction } from './types.js';
 /** `f(list)` or `f(a, b, ...)`: the values to aggregate. */
 function aggregated(args: Arguments): EvaluatedValue[] {
   const first = args.value(0);
-  return args.length === 1 && Array.isArray(first) ? first : args.rest();
+  return args.length === 1 && Array.isArray(first) ? first : args.all();
 }
 
 function extreme(args: Arguments, pick: (a: number | string, b: number | string) => boolean): EvaluatedValue {

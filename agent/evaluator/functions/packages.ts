@@ -1,7 +1,7 @@
 // Installed packages, read from the package managers' own databases under the host root: dpkg's
 // status file (Debian, Ubuntu) and apk's installed file (Alpine). The rpm database is a binary
 // store that needs librpm; it is not read, so on RPM systems has_package answers False.
-import { hostPath, readHostFile } from './host-files.js';
+import { hostPath } from './host-files.js';
 import type { EvaluatorFunction } from './types.js';
 
 /** dpkg: a stanza with `Package: name` (or `name:arch`) and `Status: install ok installed`. */
@@ -29,11 +29,11 @@ export const PACKAGE_FUNCTIONS: readonly EvaluatorFunction[] = [
     name: 'has_package',
     signature: 'has_package(name)',
     doc: 'True when the package is installed, per dpkg (/var/lib/dpkg/status) or apk (/lib/apk/db/installed).',
-    async run(args, { providers }) {
+    async run(args, { providers, readFile }) {
       const name = args.string(0);
-      const dpkg = await readHostFile(hostPath(providers.paths, '/var/lib/dpkg/status'));
+      const dpkg = await readFile(hostPath(providers.paths, '/var/lib/dpkg/status'));
       if (dpkg !== undefined && dpkgHas(dpkg, name)) return true;
-      const apk = await readHostFile(hostPath(providers.paths, '/lib/apk/db/installed'));
+      const apk = await readFile(hostPath(providers.paths, '/lib/apk/db/installed'));
       return apk !== undefined && apkHas(apk, name);
     },
   },

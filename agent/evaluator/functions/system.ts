@@ -3,7 +3,7 @@
 // mounted host filesystem; directory-service accounts (LDAP, ...) are not seen.
 import { platform } from 'node:os';
 import type { Arguments } from './arguments.js';
-import { hostPath, readHostFile } from './host-files.js';
+import { hostPath } from './host-files.js';
 import type { CallContext, EvaluatorFunction } from './types.js';
 
 /** Whether a colon-separated database (passwd, group) has an entry with this name, or this id. */
@@ -14,7 +14,7 @@ async function hasEntry(args: Arguments, context: CallContext, database: string)
   }
   // As in opsbro: a number, or a string of digits, is an id; anything else a name.
   const byId = typeof wanted === 'number' || /^\d+$/.test(wanted);
-  const text = await readHostFile(hostPath(context.providers.paths, database));
+  const text = await context.readFile(hostPath(context.providers.paths, database));
   if (text === undefined) return false;
   return text.split('\n').some((line) => {
     if (line.startsWith('#')) return false;

@@ -10,6 +10,8 @@ export interface CallContext {
   readonly providers: EvaluatorProviders;
   /** Unix seconds, fixed for one evaluation so that its rounds agree. */
   readonly nowSeconds: number;
+  /** A host file's text (see readHostFile), read at most once per evaluation. */
+  readonly readFile: (file: string) => Promise<string | undefined>;
 }
 
 interface FunctionInfo {
