@@ -83,7 +83,7 @@ const NO_PROVIDERS = {
   groups: () => [],
   staticGroups: () => [],
   countNodes: () => 0,
-  paths: { root: '/', proc: '/proc', sys: '/sys' },
+  paths: { root: '/' },
 };
 
 class Agent implements AgentControl {

@@ -4,8 +4,6 @@
 /** Where the host's files are: file functions (grep, file_exists, ...) resolve absolute paths under `root`. */
 export interface EvaluatorHostPaths {
   root: string;
-  proc: string;
-  sys: string;
 }
 
 export interface EvaluatorProviders {

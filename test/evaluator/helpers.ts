@@ -21,7 +21,7 @@ export function fakeProviders(data: FakeProviderData = {}): EvaluatorProviders {
     groups: () => data.groups ?? [],
     staticGroups: () => data.staticGroups ?? [],
     countNodes: (group, state) => data.counts?.[`${group}/${state}`] ?? 0,
-    paths: { root: data.root ?? '/nonexistent-root', proc: '/proc', sys: '/sys' },
+    paths: { root: data.root ?? '/nonexistent-root' },
   };
 }
 

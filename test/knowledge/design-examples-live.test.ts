@@ -51,7 +51,7 @@ function evaluator(fileRoot: string): Evaluator {
     groups: () => ['linux'],
     staticGroups: () => [],
     countNodes: () => 1,
-    paths: { root: fileRoot, proc: '/proc', sys: '/sys' },
+    paths: { root: fileRoot },
   });
 }
 
