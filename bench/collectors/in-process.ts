@@ -5,6 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CollectContext } from '../../agent/collectors/collector.js';
 import { OS_COLLECTOR_TYPES } from '../../agent/collectors/os/index.js';
+import { round } from '../gossip/measure.js';
 
 const RUN_GAP_MS = 100;
 
@@ -28,7 +29,7 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-const round3 = (n: number): number => Number(n.toFixed(3));
+const round3 = (n: number): number => round(n, 3);
 
 export async function measureInProcess(runs: number): Promise<InProcessResult> {
   const instances = OS_COLLECTOR_TYPES.map((type) => ({

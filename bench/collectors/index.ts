@@ -2,11 +2,13 @@
 // by side with prometheus-node-exporter and netdata on the same machine, in one run:
 //   1. in process: every OS collector once (a full OS collection), median of BENCH_RUNS runs after a
 //      warm-up run: CPU (user+sys) and wall time per collector and in total (in-process.ts);
-//   2. the real agent (`opsbro agent start`, the linux and system packs: OS collectors every 10 s, system
-//      every 60 s; the application packs disabled, see below) over BENCH_SECONDS: CPU % of one core and RSS, from /proc/<pid>/stat of its process tree. The bench
-//      first checks GET /agent/collectors lists the OS collectors running (state OK) and says so if not;
-//      Beside it, the same agent with no pack at all (opsbro-bare): opsbro − bare is what the packs (the
-//      collectors, and the linux pack's detectors) cost inside the agent;
+//   2. the real agent (`opsbro agent start`, the linux and system packs: OS collectors every 10 s,
+//      openports and system every 60 s; the application packs disabled, see below) over BENCH_SECONDS:
+//      CPU % of one core and RSS, from /proc/<pid>/stat of its process tree. The bench first checks
+//      GET /agent/collectors lists the OS collectors running (state OK) and says so if not, and counts
+//      their runs within the window. Beside it, the same agent with no pack at all (opsbro-bare):
+//      opsbro − bare is what the packs (the collectors, and the linux pack's detectors) cost inside
+//      the agent;
 //   3. in the same window, prometheus-node-exporter (scraped by the bench every 10 s, as Prometheus would)
 //      and netdata (stock plugins, 1 s), each measured the same way over its whole process tree;
 //      ratios opsbro/node_exporter and opsbro/netdata. Targets: opsbro under 1% of one core, and no more
@@ -26,6 +28,8 @@
 // `node dist/bench/collectors/index.js --json` prints only the JSON line. Linux only (/proc).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OS_COLLECTOR_TYPES } from '../../agent/collectors/os/index.js';
+import { round } from '../gossip/measure.js';
+import { ratio } from '../gossip/report.js';
 import { cleanup, cleanupSync, onCleanup, running, stop, tempDir, describeExit } from '../gossip/procs.js';
 import { httpGet } from './http.js';
 import { measureInProcess } from './in-process.js';
@@ -45,11 +49,12 @@ import {
   type PeerName,
 } from './peers.js';
 import { sampleTree, stillRunning, type ProcessId, type TreeSample } from './proc-tree.js';
-import { inProcessTable, peersTable, ratio, type PeerResult } from './report.js';
+import { inProcessTable, peersTable, type PeerResult } from './report.js';
 
 const JSON_ONLY = process.argv.includes('--json');
 const INTERVAL_S = 10; // the linux pack's collector interval, and the bench's node_exporter scrape period
 const FIRST_PASS_TIMEOUT_MS = 30_000;
+const OS_TYPES = new Set(OS_COLLECTOR_TYPES.map((t) => t.type));
 
 function num(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -61,7 +66,6 @@ function num(name: string, fallback: number): number {
 const log = (msg: string): void => {
   if (!JSON_ONLY) process.stderr.write(`[bench:collectors] ${msg}\n`);
 };
-const round = (n: number, digits: number): number => Number(n.toFixed(digits));
 let interrupted = false;
 
 /** Every process seen in a measured tree, so plugins left behind can be stopped by pid at the end. */
@@ -91,7 +95,6 @@ interface CollectorsCheck {
 
 /** Waits for the agent's first pass, then says whether its OS collectors run. */
 async function checkCollectors(agent: Peer): Promise<CollectorsCheck> {
-  const osTypes = new Set(OS_COLLECTOR_TYPES.map((t) => t.type));
   const deadline = Date.now() + FIRST_PASS_TIMEOUT_MS;
   for (;;) {
     const list = await listCollectors(agent);
@@ -99,12 +102,12 @@ async function checkCollectors(agent: Peer): Promise<CollectorsCheck> {
       return { running: false, summary: `the agent runs no collectors (${list})`, statuses: [] };
     const pending = list.filter((s) => s.state === 'PENDING');
     if (pending.length === 0 || Date.now() > deadline) {
-      const os = list.filter((s) => osTypes.has(s.type));
+      const os = list.filter((s) => OS_TYPES.has(s.type));
       const ok = os.filter((s) => s.state === 'OK');
       const byState = new Map<string, number>();
       for (const s of list) byState.set(s.state, (byState.get(s.state) ?? 0) + 1);
       const states = [...byState].map(([state, n]) => `${n} ${state}`).join(', ');
-      const missing = [...osTypes].filter((t) => !ok.some((s) => s.type === t));
+      const missing = [...OS_TYPES].filter((t) => !ok.some((s) => s.type === t));
       const problems = os
         .filter((s) => s.state !== 'OK')
         .map((s) => `${s.name} ${s.state}${s.message ? `: ${s.message}` : ''}`);
@@ -113,7 +116,7 @@ async function checkCollectors(agent: Peer): Promise<CollectorsCheck> {
         summary:
           list.length === 0
             ? 'the agent lists no collectors (the collectors subsystem or the linux pack is not wired in yet)'
-            : `${list.length} collectors (${states}); OS collectors OK: ${ok.length}/${osTypes.size}` +
+            : `${list.length} collectors (${states}); OS collectors OK: ${ok.length}/${OS_TYPES.size}` +
               (missing.length ? `; not OK: ${missing.join(', ')}` : '') +
               (problems.length ? ` [${problems.join('; ')}]` : ''),
         statuses: list,
@@ -121,6 +124,12 @@ async function checkCollectors(agent: Peer): Promise<CollectorsCheck> {
     }
     await sleep(500);
   }
+}
+
+/** Runs so far per collector name; undefined when the agent does not list them. */
+async function runsPerCollector(agent: Peer): Promise<Map<string, number> | undefined> {
+  const list = await listCollectors(agent);
+  return typeof list === 'string' ? undefined : new Map(list.map((s) => [s.name, s.runs]));
 }
 
 interface Measured {
@@ -198,6 +207,8 @@ async function main(): Promise<void> {
   await scrape(); // node_exporter's first scrape sets things up: outside the window
   await sleep(settleS * 1000);
 
+  // The agent's run counts as the window opens, so the runs counted are the window's only.
+  const runsAtWindowStart = agent ? await runsPerCollector(agent) : undefined;
   log(`measuring ${seconds} s`);
   const measured: Measured[] = peers.map((peer) => ({ peer, samples: [] }));
   const sampleAll = (): void => {
@@ -216,7 +227,7 @@ async function main(): Promise<void> {
   for (let tick = 1; tick <= ticks; tick++) {
     const at = t0 + Math.min(tick * INTERVAL_S, seconds) * 1000;
     // Scrape at the start of each period (as Prometheus would), sample at its end.
-    if (exporter && tick <= ticks) {
+    if (exporter) {
       scrapeBytes += await scrape();
       scrapes++;
     }
@@ -246,15 +257,16 @@ async function main(): Promise<void> {
 
   // Collector runs in the window, and the agent's own account of their cost (last run of each).
   let agentCollectors: Record<string, unknown> | undefined;
+  let osRunsInWindow: number | null = null;
   if (collectorsAtStart && collectorsAtEnd) {
-    const before = new Map(collectorsAtStart.statuses.map((s) => [s.name, s.runs]));
-    const osTypes = new Set(OS_COLLECTOR_TYPES.map((t) => t.type));
-    const os = collectorsAtEnd.statuses.filter((s) => osTypes.has(s.type));
+    const os = collectorsAtEnd.statuses.filter((s) => OS_TYPES.has(s.type));
+    if (runsAtWindowStart)
+      osRunsInWindow = os.reduce((sum, s) => sum + (s.runs - (runsAtWindowStart.get(s.name) ?? 0)), 0);
     agentCollectors = {
       running: collectorsAtEnd.running,
       atStart: collectorsAtStart.summary,
       atEnd: collectorsAtEnd.summary,
-      osRunsInWindow: os.reduce((sum, s) => sum + (s.runs - (before.get(s.name) ?? 0)), 0),
+      osRunsInWindow,
       osLastDurationMsSum: round(
         os.reduce((sum, s) => sum + (s.last_duration_ms ?? 0), 0),
         3,
@@ -324,7 +336,7 @@ async function main(): Promise<void> {
     },
   };
   if (!JSON_ONLY) {
-    const lines = [peersTable(ordered, windowS, INTERVAL_S)];
+    const lines = [peersTable(ordered, windowS, INTERVAL_S, disabledPacks.length > 0)];
     if (collectorsAtEnd)
       lines.push(
         `opsbro collectors: ${collectorsAtEnd.summary}` +
@@ -336,7 +348,7 @@ async function main(): Promise<void> {
       );
     if (agentCollectors)
       lines.push(
-        `opsbro OS collector runs in the window: ${String(agentCollectors.osRunsInWindow)}; ` +
+        `opsbro OS collector runs in the window: ${osRunsInWindow ?? '-'}; ` +
           `agent-measured wall time of the last run of each, summed: ${String(agentCollectors.osLastDurationMsSum)} ms`,
       );
     if (exporterCpuPerScrapeMs !== null)

@@ -7,14 +7,13 @@ import { accessSync, constants, mkdirSync, readdirSync, writeFileSync } from 'no
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { packageRoot } from '../../agent/config/paths.js';
 import { describeExit, run, running, track, type Proc } from '../gossip/procs.js';
 import { httpGet } from './http.js';
 
-const OPSBRO =
-  process.env.BENCH_OPSBRO_BIN || fileURLToPath(new URL('../../../bin/opsbro.js', import.meta.url));
-const PACKS_DIR = fileURLToPath(new URL('../../../packs/', import.meta.url));
+const OPSBRO = process.env.BENCH_OPSBRO_BIN || join(packageRoot(), 'bin', 'opsbro.js');
+const PACKS_DIR = join(packageRoot(), 'packs');
 /** The packs of the OS collectors; the others (redis, mysql, ...) are the application packs. */
 const OS_PACKS = ['linux', 'system'];
 export const NODE_EXPORTER_BIN = process.env.BENCH_NODE_EXPORTER_BIN || '/usr/bin/prometheus-node-exporter';

@@ -1,4 +1,5 @@
 // Tables for bench:collectors (stdout); the JSON line is printed by index.ts.
+import { ratio } from '../gossip/report.js';
 import type { InProcessResult } from './in-process.js';
 import type { PeerName } from './peers.js';
 
@@ -13,10 +14,6 @@ export interface PeerResult {
   rssMiBMax?: number;
   /** Most processes seen in its tree at once (netdata: the daemon and its plugins). */
   processesMax?: number;
-}
-
-export function ratio(a: number | undefined, b: number | undefined): number | null {
-  return a === undefined || b === undefined || !(b > 0) ? null : Number((a / b).toFixed(2));
 }
 
 const pad = (cells: string[], first: number, rest: number): string =>
@@ -66,7 +63,12 @@ export function inProcessTable(result: InProcessResult, intervalS: number): stri
   return out.join('\n');
 }
 
-export function peersTable(results: PeerResult[], windowS: number, scrapeS: number): string {
+export function peersTable(
+  results: PeerResult[],
+  windowS: number,
+  scrapeS: number,
+  onlyOsPacks: boolean,
+): string {
   const get = (name: PeerName): PeerResult | undefined => results.find((r) => r.name === name && !r.skipped);
   const opsbro = get('opsbro');
   const exporter = get('node_exporter');
@@ -80,7 +82,8 @@ export function peersTable(results: PeerResult[], windowS: number, scrapeS: numb
     ['processes (max)', (r) => r.processesMax, 0],
   ];
   const out = [
-    `Side by side over ${windowS.toFixed(0)} s: opsbro (linux+system packs, collectors every 10 s), opsbro-bare`,
+    `Side by side over ${windowS.toFixed(0)} s: opsbro (${onlyOsPacks ? 'linux+system packs' : 'every pack'}: OS ` +
+      'collectors every 10 s, openports and system every 60 s), opsbro-bare',
     `(no pack), node_exporter (scraped every ${scrapeS} s), netdata (stock, every 1 s); each process tree summed`,
     pad(['', ...results.map((r) => r.name), 'opsbro/n_e', 'opsbro/netdata'], 20, 15),
   ];

@@ -239,6 +239,24 @@ function fixture(): Fixture {
   return { paths, write };
 }
 
+/**
+ * Runs a collector on SNAPSHOT_1, then on SNAPSHOT_2 (ten seconds later): both collections, and the
+ * instance and paths for more runs.
+ */
+async function acrossSnapshots(type: string): Promise<{
+  first: CollectedData;
+  second: CollectedData;
+  instance: CollectorInstance;
+  paths: HostPaths;
+}> {
+  const { paths, write } = fixture();
+  const instance = create(type);
+  const first = await instance.collect(context(paths));
+  write(SNAPSHOT_2);
+  const second = await instance.collect(context(paths));
+  return { first, second, instance, paths };
+}
+
 describe('OS collectors on a fixture proc tree', () => {
   it('exports every documented collector type once', () => {
     expect(OS_COLLECTOR_TYPES.map((t) => t.type).sort()).toEqual(
@@ -260,9 +278,7 @@ describe('OS collectors on a fixture proc tree', () => {
   });
 
   it('cpustats: shares since boot, then exact shares of the interval (guest not counted twice)', async () => {
-    const { paths, write } = fixture();
-    const cpu = create('cpustats');
-    const first = await cpu.collect(context(paths));
+    const { first, second, instance: cpu, paths } = await acrossSnapshots('cpustats');
     expect(first.cpuall).toEqual({
       '%user': 10,
       '%nice': 0,
@@ -273,8 +289,6 @@ describe('OS collectors on a fixture proc tree', () => {
       '%softirq': 1,
       '%steal': 1,
     });
-    write(SNAPSHOT_2);
-    const second = await cpu.collect(context(paths));
     expect(second.cpuall).toEqual({
       '%user': 15,
       '%nice': 0,
@@ -352,17 +366,15 @@ describe('OS collectors on a fixture proc tree', () => {
   });
 
   it('kernelstats: rates since boot, then over the interval', async () => {
-    const { paths, write } = fixture();
-    const kernel = create('kernelstats');
-    expect(await kernel.collect(context(paths))).toEqual({
+    const { first, second } = await acrossSnapshots('kernelstats');
+    expect(first).toEqual({
       ctxt_s: 100,
       forks_s: 2,
       interrupts_s: 50,
       procs_running: 2,
       procs_blocked: 1,
     });
-    write(SNAPSHOT_2);
-    expect(await kernel.collect(context(paths))).toEqual({
+    expect(second).toEqual({
       ctxt_s: 5000,
       forks_s: 10,
       interrupts_s: 1000,
@@ -372,9 +384,7 @@ describe('OS collectors on a fixture proc tree', () => {
   });
 
   it('diskio: whole disks only, rates since boot then over the interval, counter resets', async () => {
-    const { paths, write } = fixture();
-    const disks = create('diskio');
-    const first = await disks.collect(context(paths));
+    const { first, second } = await acrossSnapshots('diskio');
     expect(Object.keys(first).sort()).toEqual(['dm-0', 'nvme0n1', 'sda']);
     expect(first.sda).toEqual({
       read_ops_s: 1,
@@ -383,8 +393,6 @@ describe('OS collectors on a fixture proc tree', () => {
       write_bytes_s: 5120,
       busy_pct: 0.3,
     });
-    write(SNAPSHOT_2);
-    const second = await disks.collect(context(paths));
     expect(second.sda).toEqual({
       read_ops_s: 20,
       write_ops_s: 10,
@@ -403,9 +411,7 @@ describe('OS collectors on a fixture proc tree', () => {
   });
 
   it('networktraffic: every interface, rates over the interval, a new interface since boot', async () => {
-    const { paths, write } = fixture();
-    const net = create('networktraffic');
-    const first = await net.collect(context(paths));
+    const { first, second } = await acrossSnapshots('networktraffic');
     expect(first.eth0).toEqual({
       recv_bytes_s: 1000,
       recv_packets_s: 2,
@@ -417,8 +423,6 @@ describe('OS collectors on a fixture proc tree', () => {
       sent_drop_s: 0.06,
     });
     expect(num(first, 'lo.recv_bytes_s')).toBe(100);
-    write(SNAPSHOT_2);
-    const second = await net.collect(context(paths));
     expect(second.eth0).toEqual({
       recv_bytes_s: 123456,
       recv_packets_s: 100,

@@ -20,6 +20,17 @@ export function portSetting(settings: Settings, key: string, fallback: number): 
   return port;
 }
 
+/** A URL setting, validated so a typo fails at create() with the setting's name (shown without credentials). */
+export function urlSetting(settings: Settings, key: string, fallback: string): string {
+  const url = stringSetting(settings, key, fallback);
+  try {
+    new URL(url);
+  } catch {
+    throw new Error(`setting ${key}: ${JSON.stringify(displayUrl(url))} is not a URL`);
+  }
+  return url;
+}
+
 /** Rounds to 3 decimals: rates and latencies, without float noise in the metrics. */
 export function round3(value: number): number {
   return Math.round(value * 1000) / 1000;
@@ -188,6 +199,18 @@ export function finiteNumber(value: unknown): number | undefined {
   if (typeof value === 'bigint') return Number(value);
   if (typeof value === 'string' && /^-?\d+(\.\d+)?(e[+-]?\d+)?$/i.test(value.trim())) return Number(value);
   return undefined;
+}
+
+/** `keys` of a JSON/driver object as numbers (`toNumber` of each value, 0 when it gives none). */
+export function numbersOf(
+  source: unknown,
+  keys: readonly string[],
+  toNumber: (value: unknown) => number | undefined = finiteNumber,
+): Record<string, number> {
+  const record = asRecord(source);
+  const out: Record<string, number> = {};
+  for (const key of keys) out[key] = toNumber(record?.[key]) ?? 0;
+  return out;
 }
 
 /** A plain JSON object (not an array), else undefined: parsing at the edge without `any`. */

@@ -1,15 +1,16 @@
 // The mongodb collector: serverStatus through the official driver, reduced to what operators watch
 // (version, uptime, connections, opcounters and their rates, memory, network rates, asserts, queues,
-// replication role). One MongoClient kept between runs; dropped after a failure and made again.
-import { MongoClient } from 'mongodb';
+// replication role). One MongoClient kept between runs; dropped after a failure and made again. The
+// driver is loaded by the first run: an agent without the mongodb pack never pays for it (~20 MiB).
+import type { MongoClient } from 'mongodb';
 
 import type { CollectedData, CollectorInstance, CollectorType, CollectContext } from '../collector.js';
 import {
   CounterRates,
   asRecord,
-  describeNetworkError,
   errnoPhrase,
   monotonicMs,
+  numbersOf,
   raceAbort,
   redact,
   runSignal,
@@ -21,6 +22,7 @@ const NETWORK = ['bytesIn', 'bytesOut', 'numRequests'] as const;
 const ASSERTS = ['regular', 'warning', 'msg', 'user', 'rollovers'] as const;
 const CONNECTIONS = ['current', 'available', 'totalCreated', 'active'] as const;
 const LOCK_COUNTS = ['total', 'readers', 'writers'] as const;
+const DEFAULT_URI = 'mongodb://127.0.0.1:27017/?directConnection=true';
 
 /**
  * A number from a BSON value: the driver hands plain numbers for Int32/Double and small Longs, but
@@ -37,13 +39,6 @@ export function bsonNumber(value: unknown): number | undefined {
   if (object._bsontype === 'Decimal128') return Number(wrapper.toString());
   const primitive = wrapper.valueOf(); // Double, Int32
   return typeof primitive === 'number' && Number.isFinite(primitive) ? primitive : undefined;
-}
-
-function numbersOf(source: unknown, keys: readonly string[]): Record<string, number> {
-  const record = asRecord(source);
-  const out: Record<string, number> = {};
-  for (const key of keys) out[key] = bsonNumber(record?.[key]) ?? 0;
-  return out;
 }
 
 /** "mongodb://user:pw@h1:27017,h2/?x" -> "h1:27017,h2": where, without credentials or options. */
@@ -67,29 +62,29 @@ function uriPassword(uri: string): string {
 }
 
 /** Maps serverStatus to the collector's data; `rates` are the per-second rates of opcounters and network. */
-export function shapeServerStatus(
+function shapeServerStatus(
   status: Record<string, unknown>,
   rates: ReadonlyMap<string, number>,
 ): CollectedData {
   const mem = asRecord(status.mem);
   const globalLock = asRecord(status.globalLock);
   const repl = asRecord(status.repl);
-  const opcounters = numbersOf(status.opcounters, OPCOUNTERS);
-  const network: Record<string, number> = numbersOf(status.network, NETWORK);
+  const opcounters = numbersOf(status.opcounters, OPCOUNTERS, bsonNumber);
+  const network: Record<string, number> = numbersOf(status.network, NETWORK, bsonNumber);
   for (const key of NETWORK) network[`${key}_s`] = rates.get(`network.${key}`) ?? 0;
   const data: CollectedData = {
     version: typeof status.version === 'string' ? status.version : '',
     process: typeof status.process === 'string' ? status.process : '',
     uptime: bsonNumber(status.uptime) ?? 0,
-    connections: numbersOf(status.connections, CONNECTIONS),
+    connections: numbersOf(status.connections, CONNECTIONS, bsonNumber),
     opcounters,
     opcounters_s: Object.fromEntries(OPCOUNTERS.map((key) => [key, rates.get(`opcounters.${key}`) ?? 0])),
     mem: { resident: bsonNumber(mem?.resident) ?? 0, virtual: bsonNumber(mem?.virtual) ?? 0 },
     network,
-    asserts: numbersOf(status.asserts, ASSERTS),
+    asserts: numbersOf(status.asserts, ASSERTS, bsonNumber),
     globalLock: {
-      currentQueue: numbersOf(globalLock?.currentQueue, LOCK_COUNTS),
-      activeClients: numbersOf(globalLock?.activeClients, LOCK_COUNTS),
+      currentQueue: numbersOf(globalLock?.currentQueue, LOCK_COUNTS, bsonNumber),
+      activeClients: numbersOf(globalLock?.activeClients, LOCK_COUNTS, bsonNumber),
     },
   };
   if (repl) {
@@ -130,13 +125,11 @@ class MongodbCollector implements CollectorInstance {
 
   async collect(context: CollectContext): Promise<CollectedData> {
     const signal = runSignal(context.signal, context.timeoutMs);
+    // An aborted step may leave a stuck socket: the client is dropped at once.
+    const guarded = <T>(step: Promise<T>): Promise<T> => raceAbort(step, signal, () => this.drop());
     try {
-      const client = await raceAbort(this.connected(context.timeoutMs), signal, () => this.drop());
-      const status = await raceAbort(
-        client.db('admin').command({ serverStatus: 1 }, { signal }),
-        signal,
-        () => this.drop(),
-      );
+      const client = await guarded(this.connected(context.timeoutMs, signal));
+      const status = await guarded(client.db('admin').command({ serverStatus: 1 }, { signal }));
       const uptime = bsonNumber(status.uptime);
       const rates = this.rates.next(rateCounters(status), uptime, monotonicMs());
       return shapeServerStatus(status, rates);
@@ -154,8 +147,10 @@ class MongodbCollector implements CollectorInstance {
     await client?.close(true).catch(() => undefined);
   }
 
-  private async connected(timeoutMs: number): Promise<MongoClient> {
+  private async connected(timeoutMs: number, signal: AbortSignal): Promise<MongoClient> {
     if (this.client) return this.client;
+    const { MongoClient } = await import('mongodb');
+    signal.throwIfAborted(); // aborted while loading: no client to leave behind
     const client = new MongoClient(this.uri, {
       // Fail within the run instead of the driver's 30 s server selection.
       serverSelectionTimeoutMS: Math.max(100, Math.round(timeoutMs * 0.9)),
@@ -180,17 +175,16 @@ class MongodbCollector implements CollectorInstance {
 function describeMongoError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const code = /\b(E[A-Z]{4,})\b/.exec(message)?.[1];
-  const phrase = code ? errnoPhrase(code) : undefined;
-  return phrase ?? (error instanceof Error ? message : describeNetworkError(error));
+  return (code && errnoPhrase(code)) || message;
 }
 
 export const mongodbCollectorType: CollectorType = {
   type: 'mongodb',
   description:
     'MongoDB serverStatus: version, uptime, connections, opcounters and rates, memory, network, asserts',
-  defaultSettings: { uri: 'mongodb://127.0.0.1:27017/?directConnection=true' },
+  defaultSettings: { uri: DEFAULT_URI },
   create(settings) {
-    const uri = stringSetting(settings, 'uri', 'mongodb://127.0.0.1:27017/?directConnection=true');
+    const uri = stringSetting(settings, 'uri', DEFAULT_URI);
     if (!/^mongodb(\+srv)?:\/\//.test(uri)) {
       throw new Error(
         `setting uri: must start with mongodb:// or mongodb+srv:// (got ${JSON.stringify(mongoHosts(uri))})`,

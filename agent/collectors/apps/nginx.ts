@@ -9,8 +9,10 @@ import {
   monotonicMs,
   runSignal,
   splitUrlCredentials,
-  stringSetting,
+  urlSetting,
 } from './common.js';
+
+const DEFAULT_URL = 'http://127.0.0.1/nginx_status';
 
 /** What stub_status reports. */
 export interface NginxStubStatus {
@@ -62,22 +64,23 @@ function httpProblem(status: number, statusText: string): string {
 class NginxCollector implements CollectorInstance {
   private readonly rates = new CounterRates();
   private readonly label: string;
-  /** The URL without credentials, and the basic auth header made of them (stub_status behind auth_basic). */
-  private readonly request: { url: string; authorization?: string };
+  /** The URL without credentials. */
+  private readonly url: string;
+  /** With the basic auth header made of the URL's credentials (stub_status behind auth_basic). */
+  private readonly headers: Record<string, string>;
 
   constructor(url: string) {
     this.label = `nginx ${displayUrl(url)}`;
-    this.request = splitUrlCredentials(url);
+    const { url: withoutCredentials, authorization } = splitUrlCredentials(url);
+    this.url = withoutCredentials;
+    this.headers = { accept: 'text/plain', ...(authorization ? { authorization } : {}) };
   }
 
   async collect(context: CollectContext): Promise<CollectedData> {
     const signal = runSignal(context.signal, context.timeoutMs);
     let text: string;
     try {
-      const { url, authorization } = this.request;
-      const headers: Record<string, string> = { accept: 'text/plain' };
-      if (authorization) headers.authorization = authorization;
-      const response = await fetch(url, { signal, headers });
+      const response = await fetch(this.url, { signal, headers: this.headers });
       text = await response.text();
       if (!response.ok) throw new Error(httpProblem(response.status, response.statusText));
     } catch (error) {
@@ -114,14 +117,6 @@ export const nginxCollectorType: CollectorType = {
   type: 'nginx',
   description:
     'nginx stub_status: connections (active, reading, writing, waiting), accepts/handled/requests and rates',
-  defaultSettings: { url: 'http://127.0.0.1/nginx_status' },
-  create(settings) {
-    const url = stringSetting(settings, 'url', 'http://127.0.0.1/nginx_status');
-    try {
-      new URL(url);
-    } catch {
-      throw new Error(`setting url: ${JSON.stringify(displayUrl(url))} is not a URL`);
-    }
-    return new NginxCollector(url);
-  },
+  defaultSettings: { url: DEFAULT_URL },
+  create: (settings) => new NginxCollector(urlSetting(settings, 'url', DEFAULT_URL)),
 };

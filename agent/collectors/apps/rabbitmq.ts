@@ -14,11 +14,15 @@ import {
   describeNetworkError,
   displayUrl,
   finiteNumber,
+  numbersOf,
   redact,
   runSignal,
   splitUrlCredentials,
   stringSetting,
+  urlSetting,
 } from './common.js';
+
+const DEFAULTS = { url: 'http://127.0.0.1:15672', user: 'guest', password: 'guest' } as const;
 
 const OBJECT_TOTALS = ['connections', 'channels', 'exchanges', 'queues', 'consumers'] as const;
 const QUEUE_TOTALS = ['messages', 'messages_ready', 'messages_unacknowledged'] as const;
@@ -39,15 +43,6 @@ const MESSAGE_STATS = [
   'disk_writes',
 ] as const;
 
-function numbersOf(
-  source: Record<string, unknown> | undefined,
-  keys: readonly string[],
-): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const key of keys) out[key] = finiteNumber(source?.[key]) ?? 0;
-  return out;
-}
-
 /**
  * Maps the /api/overview document to the collector's data. Totals a fresh broker leaves out
  * (`queue_totals: {}` until a queue exists, `message_stats: {}` until a message moves) read as 0,
@@ -67,8 +62,8 @@ export function shapeOverview(overview: Record<string, unknown>): CollectedData 
     management_version: text('management_version'),
     cluster_name: text('cluster_name'),
     node: text('node'),
-    object_totals: numbersOf(asRecord(overview.object_totals), OBJECT_TOTALS),
-    queue_totals: numbersOf(asRecord(overview.queue_totals), QUEUE_TOTALS),
+    object_totals: numbersOf(overview.object_totals, OBJECT_TOTALS),
+    queue_totals: numbersOf(overview.queue_totals, QUEUE_TOTALS),
     message_stats: messageStats,
   };
 }
@@ -76,7 +71,7 @@ export function shapeOverview(overview: Record<string, unknown>): CollectedData 
 class RabbitmqCollector implements CollectorInstance {
   private readonly label: string;
   private readonly overviewUrl: string;
-  private readonly authorization: string;
+  private readonly headers: { authorization: string };
 
   constructor(
     baseUrl: string,
@@ -88,7 +83,7 @@ class RabbitmqCollector implements CollectorInstance {
     );
     this.overviewUrl = url;
     // Credentials in the URL win over the settings: the operator wrote them where they are used.
-    this.authorization = authorization ?? basicAuthorization(user, password);
+    this.headers = { authorization: authorization ?? basicAuthorization(user, password) };
     this.label = `rabbitmq ${displayUrl(url)}`;
   }
 
@@ -96,10 +91,7 @@ class RabbitmqCollector implements CollectorInstance {
     const signal = runSignal(context.signal, context.timeoutMs);
     let body: string;
     try {
-      const response = await fetch(this.overviewUrl, {
-        signal,
-        headers: { authorization: this.authorization },
-      });
+      const response = await fetch(this.overviewUrl, { signal, headers: this.headers });
       body = await response.text();
       if (response.status === 401 || response.status === 403) {
         throw new Error(
@@ -139,18 +131,11 @@ function withSlash(url: string): string {
 export const rabbitmqCollectorType: CollectorType = {
   type: 'rabbitmq',
   description: 'RabbitMQ management /api/overview: versions, object and queue totals, message rates',
-  defaultSettings: { url: 'http://127.0.0.1:15672', user: 'guest', password: 'guest' },
-  create(settings) {
-    const url = stringSetting(settings, 'url', 'http://127.0.0.1:15672');
-    try {
-      new URL(url);
-    } catch {
-      throw new Error(`setting url: ${JSON.stringify(displayUrl(url))} is not a URL`);
-    }
-    return new RabbitmqCollector(
-      url,
-      stringSetting(settings, 'user', 'guest'),
-      stringSetting(settings, 'password', 'guest'),
-    );
-  },
+  defaultSettings: DEFAULTS,
+  create: (settings) =>
+    new RabbitmqCollector(
+      urlSetting(settings, 'url', DEFAULTS.url),
+      stringSetting(settings, 'user', DEFAULTS.user),
+      stringSetting(settings, 'password', DEFAULTS.password),
+    ),
 };

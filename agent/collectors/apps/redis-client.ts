@@ -27,7 +27,7 @@ interface PendingReply {
 const CRLF = Buffer.from('\r\n');
 
 /** Encodes one command as a RESP array of bulk strings (binary-safe: a password may hold anything). */
-export function encodeCommand(args: readonly string[]): Buffer {
+function encodeCommand(args: readonly string[]): Buffer {
   const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
   for (const arg of args) {
     const bytes = Buffer.from(arg, 'utf8');
@@ -40,7 +40,7 @@ export function encodeCommand(args: readonly string[]): Buffer {
 type Parsed = { value: RespValue | RedisReplyError; next: number };
 
 /** Parses one RESP2 reply from `buffer` at `offset`; undefined while incomplete. */
-export function parseReply(buffer: Buffer, offset = 0): Parsed | undefined {
+function parseReply(buffer: Buffer, offset = 0): Parsed | undefined {
   const lineEnd = buffer.indexOf(CRLF, offset);
   if (lineEnd < 0) return undefined;
   const type = String.fromCharCode(buffer[offset] ?? 0);

@@ -19,6 +19,8 @@ import {
 } from './common.js';
 import { type RedisEndpoint, RedisConnection, RedisReplyError } from './redis-client.js';
 
+const DEFAULTS = { host: '127.0.0.1', port: 6379, password: '', socket: '' } as const;
+
 /** INFO fields that look numeric but are identifiers (`redis_git_sha1:00000000`). */
 const STRING_FIELDS = new Set([
   'redis_git_sha1',
@@ -159,16 +161,16 @@ export const redisCollectorType: CollectorType = {
   type: 'redis',
   description:
     'Redis INFO by section (server, clients, memory, stats, replication, keyspace), PING latency, rates',
-  defaultSettings: { host: '127.0.0.1', port: 6379, password: '', socket: '' },
+  defaultSettings: DEFAULTS,
   create(settings) {
-    const socketPath = stringSetting(settings, 'socket', '');
+    const socketPath = stringSetting(settings, 'socket', DEFAULTS.socket);
     return new RedisCollector(
       {
-        host: stringSetting(settings, 'host', '127.0.0.1'),
-        port: portSetting(settings, 'port', 6379),
+        host: stringSetting(settings, 'host', DEFAULTS.host),
+        port: portSetting(settings, 'port', DEFAULTS.port),
         ...(socketPath ? { socketPath } : {}),
       },
-      stringSetting(settings, 'password', ''),
+      stringSetting(settings, 'password', DEFAULTS.password),
     );
   },
 };

@@ -9,12 +9,13 @@ import type {
   HostPaths,
 } from '../collector.js';
 import { missingProcFile, procPath, readText, round, settle } from './proc-files.js';
+import { named } from './rates.js';
 
 /** The states reported, in /proc/stat's column order (guest and guest_nice are already in user/nice). */
-export const CPU_STATES = ['%user', '%nice', '%system', '%idle', '%iowait', '%irq', '%softirq', '%steal'];
+const CPU_STATES = ['%user', '%nice', '%system', '%idle', '%iowait', '%irq', '%softirq', '%steal'];
 
 /** Jiffies per state of each `cpu*` line, keyed `cpuall` (the `cpu` line), `cpu0`, ... */
-export function parseCpuLines(text: string): Map<string, number[]> {
+function parseCpuLines(text: string): Map<string, number[]> {
   const out = new Map<string, number[]>();
   for (const line of text.split('\n')) {
     if (!line.startsWith('cpu')) continue;
@@ -44,10 +45,11 @@ export function cpuPercents(
 }
 
 class CpuStats implements CollectorInstance {
-  /** Jiffies per CPU at the previous run. */
-  private previous = new Map<string, number[]>();
-  /** Percents per CPU reported last, reused for a CPU with no jiffy since. */
-  private lastPercents = new Map<string, number[]>();
+  /**
+   * Per CPU: its jiffies at the last run that saw one pass (the next interval is measured from them)
+   * and the percents of that interval (reported again while no jiffy passes).
+   */
+  private readonly last = new Map<string, { jiffies: number[]; percents: number[] }>();
 
   notEligibleReason(paths: HostPaths): string | undefined {
     return missingProcFile(paths, 'stat');
@@ -63,17 +65,14 @@ class CpuStats implements CollectorInstance {
     if (!current.has('cpuall')) throw new Error(`cannot parse ${path}: no "cpu" line`);
     const out: CollectedData = {};
     for (const [name, jiffies] of current) {
-      const fresh = cpuPercents(this.previous.get(name), jiffies);
-      // No jiffy since the previous run: keep its sample (the next interval is measured from it) and figures.
-      if (fresh) {
-        this.previous.set(name, jiffies);
-        this.lastPercents.set(name, fresh);
-      }
-      const percents = fresh ?? this.lastPercents.get(name) ?? CPU_STATES.map(() => 0);
-      out[name] = Object.fromEntries(CPU_STATES.map((state, i) => [state, percents[i]!]));
+      const before = this.last.get(name);
+      const fresh = cpuPercents(before?.jiffies, jiffies);
+      // No jiffy since the previous run: its sample and figures are kept.
+      if (fresh) this.last.set(name, { jiffies, percents: fresh });
+      out[name] = named(CPU_STATES, fresh ?? before?.percents ?? CPU_STATES.map(() => 0));
     }
     // CPUs gone offline are forgotten.
-    for (const name of this.previous.keys()) if (!current.has(name)) this.previous.delete(name);
+    for (const name of this.last.keys()) if (!current.has(name)) this.last.delete(name);
     return out;
   }
 }

@@ -2,16 +2,9 @@
 // <proc>/diskstats (since the previous run; the first run since boot). Like node_exporter's default
 // device filter: loop, ram, zram and floppy devices and partitions (sda1, vda2, nvme0n1p1, mmcblk0p1) are
 // skipped, so each disk is counted once; device-mapper and md devices are kept.
-import type {
-  CollectContext,
-  CollectedData,
-  CollectorInstance,
-  CollectorType,
-  HostPaths,
-} from '../collector.js';
-import { missingProcFile, procPath, readText, round, settle } from './proc-files.js';
-import { RateTracker, type CounterSample } from './rates.js';
-import { readUptime } from './uptime-clock.js';
+import type { CollectorType } from '../collector.js';
+import { round } from './proc-files.js';
+import { perThingRatesCollector, type CounterSample } from './rates.js';
 
 const SKIPPED_DEVICES = /^(?:z?ram\d+|loop\d+|fd\d+|(?:h|s|v|xv)d[a-z]+\d+|nvme\d+n\d+p\d+|mmcblk\d+p\d+)$/;
 /** /proc/diskstats counts 512-byte sectors whatever the device's own sector size. */
@@ -22,7 +15,7 @@ export function isReportedDevice(name: string): boolean {
 }
 
 /** Per device: reads completed, writes completed, bytes read, bytes written, ms spent doing I/O. */
-export function parseDiskstats(text: string): CounterSample {
+function parseDiskstats(text: string): CounterSample {
   const out: CounterSample = new Map();
   for (const line of text.split('\n')) {
     // major minor name reads merged sectors ms_reading writes merged sectors ms_writing in_flight io_ms ...
@@ -39,38 +32,21 @@ export function parseDiskstats(text: string): CounterSample {
   return out;
 }
 
-class DiskIo implements CollectorInstance {
-  private readonly rates = new RateTracker();
-
-  notEligibleReason(paths: HostPaths): string | undefined {
-    return missingProcFile(paths, 'diskstats', 'uptime');
-  }
-
-  collect({ paths }: CollectContext): Promise<CollectedData> {
-    return settle(() => {
-      const counters = parseDiskstats(readText(procPath(paths, 'diskstats')));
-      const out: CollectedData = {};
-      for (const [device, [readOps, writeOps, readBytes, writeBytes, ioMsPerS]] of this.rates.next(
-        readUptime(paths).seconds,
-        counters,
-      )) {
-        out[device] = {
-          read_ops_s: readOps!,
-          write_ops_s: writeOps!,
-          read_bytes_s: readBytes!,
-          write_bytes_s: writeBytes!,
-          // ms of I/O per second of wall time, as a percent; in-flight accounting can overshoot a little.
-          busy_pct: Math.min(100, round(ioMsPerS! / 10)),
-        };
-      }
-      return out;
-    });
-  }
-}
-
 export const diskio: CollectorType = {
   type: 'diskio',
   description: 'Per disk: read/write operations and bytes per second, and busy time as a percent',
   defaultSettings: {},
-  create: () => new DiskIo(),
+  create: () =>
+    perThingRatesCollector(
+      'diskstats',
+      parseDiskstats,
+      ([readOps, writeOps, readBytes, writeBytes, ioMsPerS]) => ({
+        read_ops_s: readOps!,
+        write_ops_s: writeOps!,
+        read_bytes_s: readBytes!,
+        write_bytes_s: writeBytes!,
+        // ms of I/O per second of wall time, as a percent; in-flight accounting can overshoot a little.
+        busy_pct: Math.min(100, round(ioMsPerS! / 10)),
+      }),
+    ),
 };

@@ -11,7 +11,7 @@ import { missingProcFile, procPath, readText, settle } from './proc-files.js';
 import { RateTracker } from './rates.js';
 import { readUptime } from './uptime-clock.js';
 
-export interface KernelCounters {
+interface KernelCounters {
   ctxt: number;
   forks: number;
   interrupts: number;
@@ -19,7 +19,7 @@ export interface KernelCounters {
   procsBlocked: number;
 }
 
-export function parseKernelCounters(text: string, path: string): KernelCounters {
+function parseKernelCounters(text: string, path: string): KernelCounters {
   const values = new Map<string, number>();
   for (const line of text.split('\n')) {
     const space = line.indexOf(' ');

@@ -1,15 +1,9 @@
 // loadaverage: the run-queue load averages and thread counts of <proc>/loadavg
 // ("0.40 0.54 0.92 2/94 11707": load1 load5 load15 runnable/total threads, last pid).
-import type {
-  CollectContext,
-  CollectedData,
-  CollectorInstance,
-  CollectorType,
-  HostPaths,
-} from '../collector.js';
-import { missingProcFile, procPath, readText, settle } from './proc-files.js';
+import type { CollectedData, CollectorType } from '../collector.js';
+import { procFileCollector } from './proc-files.js';
 
-export function parseLoadavg(text: string, path: string): CollectedData {
+function parseLoadavg(text: string, path: string): CollectedData {
   const [load1, load5, load15, threads] = text.trim().split(/\s+/);
   const [runnable, total] = (threads ?? '').split('/').map(Number);
   const loads = [load1, load5, load15].map(Number);
@@ -24,22 +18,9 @@ export function parseLoadavg(text: string, path: string): CollectedData {
   };
 }
 
-class LoadAverage implements CollectorInstance {
-  notEligibleReason(paths: HostPaths): string | undefined {
-    return missingProcFile(paths, 'loadavg');
-  }
-
-  collect({ paths }: CollectContext): Promise<CollectedData> {
-    return settle(() => {
-      const path = procPath(paths, 'loadavg');
-      return parseLoadavg(readText(path), path);
-    });
-  }
-}
-
 export const loadaverage: CollectorType = {
   type: 'loadaverage',
   description: 'Load averages over 1, 5 and 15 minutes and runnable/total threads, from /proc/loadavg',
   defaultSettings: {},
-  create: () => new LoadAverage(),
+  create: () => procFileCollector('loadavg', parseLoadavg),
 };

@@ -1,16 +1,10 @@
 // memory: physical memory and swap from <proc>/meminfo. Sizes in bytes; phys_used and swap_used are
 // PERCENT (what checks compare against thresholds); `meminfo` holds every meminfo field, in bytes
 // (fields without a kB unit, e.g. HugePages_Total, are counts and kept as they are).
-import type {
-  CollectContext,
-  CollectedData,
-  CollectorInstance,
-  CollectorType,
-  HostPaths,
-} from '../collector.js';
-import { missingProcFile, parseKeyValueLines, procPath, readText, round, settle } from './proc-files.js';
+import type { CollectedData, CollectorType } from '../collector.js';
+import { parseKeyValueLines, procFileCollector, round } from './proc-files.js';
 
-export function memoryFromMeminfo(meminfo: Record<string, number>, path: string): CollectedData {
+function memoryFromMeminfo(meminfo: Record<string, number>, path: string): CollectedData {
   const total = meminfo.MemTotal;
   const free = meminfo.MemFree;
   if (total === undefined || free === undefined || !(total > 0))
@@ -31,22 +25,10 @@ export function memoryFromMeminfo(meminfo: Record<string, number>, path: string)
   };
 }
 
-class Memory implements CollectorInstance {
-  notEligibleReason(paths: HostPaths): string | undefined {
-    return missingProcFile(paths, 'meminfo');
-  }
-
-  collect({ paths }: CollectContext): Promise<CollectedData> {
-    return settle(() => {
-      const path = procPath(paths, 'meminfo');
-      return memoryFromMeminfo(parseKeyValueLines(readText(path)), path);
-    });
-  }
-}
-
 export const memory: CollectorType = {
   type: 'memory',
   description: 'Physical memory and swap (bytes, and used as a percent) plus every /proc/meminfo field',
   defaultSettings: {},
-  create: () => new Memory(),
+  create: () =>
+    procFileCollector('meminfo', (text, path) => memoryFromMeminfo(parseKeyValueLines(text), path)),
 };

@@ -1,19 +1,11 @@
 // networktraffic: per interface, bytes/packets/errors/drops received and sent per second, from
 // <proc>/net/dev (since the previous run; the first run since boot). Every interface is reported,
 // loopback included (as node_exporter does by default).
-import type {
-  CollectContext,
-  CollectedData,
-  CollectorInstance,
-  CollectorType,
-  HostPaths,
-} from '../collector.js';
-import { missingProcFile, procPath, readText, settle } from './proc-files.js';
-import { RateTracker, type CounterSample } from './rates.js';
-import { readUptime } from './uptime-clock.js';
+import type { CollectorType } from '../collector.js';
+import { named, perThingRatesCollector, type CounterSample } from './rates.js';
 
 /** Reported keys, in the order of the counters parseNetDev() keeps. */
-export const NET_KEYS = [
+const NET_KEYS = [
   'recv_bytes_s',
   'recv_packets_s',
   'recv_errors_s',
@@ -27,7 +19,7 @@ export const NET_KEYS = [
 // transmit bytes packets errs drop ...
 const NET_COLUMNS = [0, 1, 2, 3, 8, 9, 10, 11];
 
-export function parseNetDev(text: string): CounterSample {
+function parseNetDev(text: string): CounterSample {
   const out: CounterSample = new Map();
   for (const line of text.split('\n')) {
     // The name is followed by ':' with no space when the first counter is wide ("eth0:123456").
@@ -47,27 +39,9 @@ export function parseNetDev(text: string): CounterSample {
   return out;
 }
 
-class NetworkTraffic implements CollectorInstance {
-  private readonly rates = new RateTracker();
-
-  notEligibleReason(paths: HostPaths): string | undefined {
-    return missingProcFile(paths, 'net/dev', 'uptime');
-  }
-
-  collect({ paths }: CollectContext): Promise<CollectedData> {
-    return settle(() => {
-      const counters = parseNetDev(readText(procPath(paths, 'net/dev')));
-      const out: CollectedData = {};
-      for (const [iface, rates] of this.rates.next(readUptime(paths).seconds, counters))
-        out[iface] = Object.fromEntries(NET_KEYS.map((key, i) => [key, rates[i]!]));
-      return out;
-    });
-  }
-}
-
 export const networktraffic: CollectorType = {
   type: 'networktraffic',
   description: 'Per interface: bytes, packets, errors and drops received and sent per second',
   defaultSettings: {},
-  create: () => new NetworkTraffic(),
+  create: () => perThingRatesCollector('net/dev', parseNetDev, (rates) => named(NET_KEYS, rates)),
 };

@@ -34,7 +34,7 @@ function parseSocketLine(line: string): { state: string; port: number } | undefi
 }
 
 /** Local ports of the sockets in `state`, from one whole /proc/net/{tcp,udp}[6] table. */
-export function portsInState(text: string, state: string, into: Set<number>): void {
+function portsInState(text: string, state: string, into: Set<number>): void {
   for (const line of text.split('\n')) {
     const socket = parseSocketLine(line);
     if (socket?.state === state && socket.port > 0) into.add(socket.port);
@@ -42,7 +42,7 @@ export function portsInState(text: string, state: string, into: Set<number>): vo
 }
 
 /** The listening ports of a TCP table, reading only up to its first connection; false if it does not exist. */
-export function listeningTcpPorts(path: string, into: Set<number>): boolean {
+function listeningTcpPorts(path: string, into: Set<number>): boolean {
   let fd: number;
   try {
     fd = openSync(path, 'r');

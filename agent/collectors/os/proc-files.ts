@@ -8,7 +8,7 @@
 // network filesystem) goes through the thread pool, with a timeout (diskusage).
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import type { HostPaths } from '../collector.js';
+import type { CollectedData, CollectorInstance, HostPaths } from '../collector.js';
 
 /** The buffer every read shares (each read is synchronous, so nothing interleaves); grows as needed. */
 let readBuffer = Buffer.allocUnsafe(16 * 1024);
@@ -38,7 +38,7 @@ export function readIntoSharedBuffer(path: string): { buffer: Buffer; length: nu
 }
 
 /** A whole file as latin1 text (the kernel's output is ASCII); throws the fs error (ENOENT...) as is. */
-export function readFileFast(path: string): string {
+function readFileFast(path: string): string {
   const { buffer, length } = readIntoSharedBuffer(path);
   return buffer.toString('latin1', 0, length);
 }
@@ -86,10 +86,10 @@ export function missingProcFile(paths: HostPaths, ...relatives: string[]): strin
 }
 
 /**
- * Parses "Key: value [kB]" lines (/proc/meminfo, /proc/<pid>/status): numbers keyed by the text before
- * the colon; a "kB" suffix is turned into bytes. Lines without a numeric value are skipped.
+ * Parses "Key: value [kB]" lines (/proc/meminfo): numbers keyed by the text before the colon; a "kB"
+ * suffix is turned into bytes. Lines without a numeric value are skipped.
  */
-export function parseKeyValueLines(text: string, kibToBytes = true): Record<string, number> {
+export function parseKeyValueLines(text: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const line of text.split('\n')) {
     const colon = line.indexOf(':');
@@ -100,7 +100,7 @@ export function parseKeyValueLines(text: string, kibToBytes = true): Record<stri
       .split(/\s+/);
     const value = Number(fields[0]);
     if (fields[0] === '' || !Number.isFinite(value)) continue;
-    out[line.slice(0, colon).trim()] = kibToBytes && fields[1] === 'kB' ? value * 1024 : value;
+    out[line.slice(0, colon).trim()] = fields[1] === 'kB' ? value * 1024 : value;
   }
   return out;
 }
@@ -137,4 +137,22 @@ export function settle<T>(collectSync: () => T): Promise<T> {
   } catch (err) {
     return Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
+}
+
+/**
+ * The instance of a stateless collector of one /proc file (loadavg, meminfo): eligible when the file
+ * exists; each run parses it afresh (`path` is for parse errors).
+ */
+export function procFileCollector(
+  relative: string,
+  parse: (text: string, path: string) => CollectedData,
+): CollectorInstance {
+  return {
+    notEligibleReason: (paths) => missingProcFile(paths, relative),
+    collect: ({ paths }) =>
+      settle(() => {
+        const path = procPath(paths, relative);
+        return parse(readText(path), path);
+      }),
+  };
 }

@@ -18,7 +18,7 @@ import { errorCode, missingProcFile, readIntoSharedBuffer } from './proc-files.j
 
 const YIELD_EVERY = 256;
 
-export interface ProcessCounts {
+interface ProcessCounts {
   total: number;
   running: number;
   sleeping: number;
@@ -36,7 +36,7 @@ const ZERO = 0x30;
  * Adds one /proc/<pid>/stat line ("pid (comm) state ppid ... num_threads ...") to the counts, parsing
  * the bytes in place: no string per process, so a host with thousands makes no garbage for the GC.
  */
-export function countStatBytes(bytes: Uint8Array, length: number, counts: ProcessCounts): void {
+function countStatBytes(bytes: Uint8Array, length: number, counts: ProcessCounts): void {
   // comm may hold spaces and parentheses: the fields start after the last ')'.
   let close = length - 1;
   while (close >= 0 && bytes[close] !== CLOSE_PAREN) close--;

@@ -1,7 +1,9 @@
 // Per-second rates of kernel counters, against the previous sample kept by the collector instance.
 // The first sample (and the first sample of a device that appears later) has no previous one: its rates
 // are since boot (counter / uptime), so every key exists from the first run.
-import { round } from './proc-files.js';
+import type { CollectedData, CollectedValue, CollectorInstance } from '../collector.js';
+import { missingProcFile, procPath, readText, round, settle } from './proc-files.js';
+import { readUptime } from './uptime-clock.js';
 
 /** Counter values of one thing (a disk, an interface) in a fixed order, at one uptime. */
 export type CounterSample = Map<string, readonly number[]>;
@@ -14,6 +16,11 @@ export function perSecond(before: number, after: number, elapsedSeconds: number)
   if (!(elapsedSeconds > 0)) return 0;
   const increase = after >= before ? after - before : after;
   return round(increase / elapsedSeconds);
+}
+
+/** `{key: value}` from keys and the values in the same order (rates, percents). */
+export function named(keys: readonly string[], values: readonly number[]): Record<string, number> {
+  return Object.fromEntries(keys.map((key, i) => [key, values[i]!]));
 }
 
 /** Keeps the previous sample of a set of counters and turns each new sample into rates. */
@@ -43,4 +50,27 @@ export class RateTracker {
     this.lastRates = out;
     return out;
   }
+}
+
+/**
+ * The instance of a collector of per-thing rates (per disk, per interface) from one /proc file: each
+ * run parses the counters, turns them into rates against the previous run (uptime clock) and reports
+ * `shape(rates)` under each thing's id.
+ */
+export function perThingRatesCollector(
+  relative: string,
+  parse: (text: string) => CounterSample,
+  shape: (rates: readonly number[]) => CollectedValue,
+): CollectorInstance {
+  const tracker = new RateTracker();
+  return {
+    notEligibleReason: (paths) => missingProcFile(paths, relative, 'uptime'),
+    collect: ({ paths }) =>
+      settle(() => {
+        const counters = parse(readText(procPath(paths, relative)));
+        const out: CollectedData = {};
+        for (const [id, rates] of tracker.next(readUptime(paths).seconds, counters)) out[id] = shape(rates);
+        return out;
+      }),
+  };
 }

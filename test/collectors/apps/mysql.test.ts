@@ -6,22 +6,22 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { CollectedData, CollectorInstance } from '../../../agent/collectors/collector.js';
+import type { CollectedData } from '../../../agent/collectors/collector.js';
 import { mysqlCollectorType } from '../../../agent/collectors/apps/mysql.js';
 import {
   type ServerProcess,
-  type SilentServer,
+  cleanupAll,
   collectError,
+  collectorsOf,
   expectConnectionRefused,
+  expectSilentServerTimeout,
   findBinary,
   freePort,
-  makeTempDir,
-  removeDir,
   runContext,
   runOrThrow,
   startServer,
-  startSilentServer,
   stopServer,
+  tempDir,
   waitUntil,
   warnSkipped,
 } from './servers.js';
@@ -35,16 +35,10 @@ const USER = 'opsbro';
 const PASSWORD = 'M0nitor-Pa55';
 
 describe.skipIf(!AVAILABLE)('mysql collector against mariadbd', () => {
-  let dir: string | undefined;
   let server: ServerProcess | undefined;
   let port = 0;
   let socket = '';
-  const instances: CollectorInstance[] = [];
-  const create = (settings: Record<string, string | number>): CollectorInstance => {
-    const instance = mysqlCollectorType.create({ ...mysqlCollectorType.defaultSettings, ...settings });
-    instances.push(instance);
-    return instance;
-  };
+  const { create, closeAll } = collectorsOf(mysqlCollectorType);
   /** A client of the test's own, as root through the socket. */
   const rootQuery = async (sql: string[]): Promise<void> => {
     const connection = await mysql.createConnection({ socketPath: socket, user: 'root' });
@@ -66,7 +60,7 @@ describe.skipIf(!AVAILABLE)('mysql collector against mariadbd', () => {
   };
 
   beforeAll(async () => {
-    dir = makeTempDir('mariadb');
+    const dir = tempDir('opsbro-mariadb-');
     port = await freePort();
     socket = join(dir, 'mysqld.sock');
     const dataDir = join(dir, 'data');
@@ -112,9 +106,9 @@ describe.skipIf(!AVAILABLE)('mysql collector against mariadbd', () => {
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.all(instances.map((instance) => instance.close?.() ?? Promise.resolve()));
+    await closeAll();
     await stopServer(server, 10_000);
-    removeDir(dir);
+    cleanupAll();
   });
 
   it('reports the version, status numbers and a queries rate that follows real queries', async () => {
@@ -170,9 +164,6 @@ describe.skipIf(!AVAILABLE)('mysql collector against mariadbd', () => {
 });
 
 describe('mysql collector error paths', () => {
-  let silent: SilentServer | undefined;
-  afterAll(() => silent?.close());
-
   it('reports a refused port', async () => {
     const port = await freePort();
     const collector = mysqlCollectorType.create({ ...mysqlCollectorType.defaultSettings, port });
@@ -180,14 +171,10 @@ describe('mysql collector error paths', () => {
   });
 
   it('aborts a server that accepts and never greets at the timeout', async () => {
-    silent = await startSilentServer();
-    const port = silent.port;
-    const collector = mysqlCollectorType.create({ ...mysqlCollectorType.defaultSettings, port });
-    const startedAt = Date.now();
-    await expect(collector.collect(runContext(500))).rejects.toThrow(
-      new RegExp(`^mysql 127\\.0\\.0\\.1:${port}: `),
+    await expectSilentServerTimeout(
+      (port) => mysqlCollectorType.create({ ...mysqlCollectorType.defaultSettings, port }),
+      (port) => new RegExp(`^mysql 127\\.0\\.0\\.1:${port}: `),
+      { timeoutMs: 500 },
     );
-    expect(Date.now() - startedAt).toBeLessThan(2000);
-    await collector.close?.();
   });
 });

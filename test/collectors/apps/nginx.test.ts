@@ -8,15 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nginxCollectorType, parseStubStatus } from '../../../agent/collectors/apps/nginx.js';
 import {
   type ServerProcess,
+  cleanupAll,
   collectError,
   expectConnectionRefused,
   findBinary,
   freePort,
-  makeTempDir,
-  removeDir,
   runContext,
   startServer,
   stopServer,
+  tempDir,
   waitUntil,
   warnSkipped,
 } from './servers.js';
@@ -65,12 +65,11 @@ describe('parseStubStatus', () => {
 });
 
 describe.skipIf(!NGINX)('nginx collector against nginx', () => {
-  let dir: string | undefined;
   let server: ServerProcess | undefined;
   let port = 0;
 
   beforeAll(async () => {
-    dir = makeTempDir('nginx');
+    const dir = tempDir('opsbro-nginx-');
     port = await freePort();
     writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, port));
     // user "ops", password "pw" ({PLAIN}: nginx's clear-text scheme, enough for a test).
@@ -102,7 +101,7 @@ describe.skipIf(!NGINX)('nginx collector against nginx', () => {
 
   afterAll(async () => {
     await stopServer(server);
-    removeDir(dir);
+    cleanupAll();
   });
 
   it('reports stub_status numbers and request rates that follow real requests', async () => {

@@ -4,22 +4,21 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { CollectorInstance } from '../../../agent/collectors/collector.js';
 import { parseRedisInfo, redisCollectorType } from '../../../agent/collectors/apps/redis.js';
 import { RedisConnection } from '../../../agent/collectors/apps/redis-client.js';
 import {
   type ServerProcess,
-  type SilentServer,
+  cleanupAll,
   collectError,
+  collectorsOf,
   expectConnectionRefused,
+  expectSilentServerTimeout,
   findBinary,
   freePort,
-  makeTempDir,
-  removeDir,
   runContext,
   startServer,
-  startSilentServer,
   stopServer,
+  tempDir,
   waitUntil,
   warnSkipped,
 } from './servers.js';
@@ -36,7 +35,7 @@ interface RunningRedis {
 }
 
 async function startRedis(extraArgs: string[] = []): Promise<RunningRedis> {
-  const dir = makeTempDir('redis');
+  const dir = tempDir('opsbro-redis-');
   const port = await freePort();
   const args = [
     '--port',
@@ -68,15 +67,10 @@ async function startRedis(extraArgs: string[] = []): Promise<RunningRedis> {
       server,
     );
   } catch (error) {
-    await stopRedis(running);
+    await stopServer(server);
     throw error;
   }
   return running;
-}
-
-async function stopRedis(redis: RunningRedis | undefined): Promise<void> {
-  await stopServer(redis?.server);
-  removeDir(redis?.dir);
 }
 
 /** Sends raw commands to the server (test setup), authenticated when `password` is given. */
@@ -107,20 +101,16 @@ describe('parseRedisInfo', () => {
 describe.skipIf(!REDIS_SERVER)('redis collector against redis-server', () => {
   let open: RunningRedis | undefined;
   let protectedRedis: RunningRedis | undefined;
-  const instances: CollectorInstance[] = [];
-  const create = (settings: Record<string, string | number>): CollectorInstance => {
-    const instance = redisCollectorType.create({ ...redisCollectorType.defaultSettings, ...settings });
-    instances.push(instance);
-    return instance;
-  };
+  const { create, closeAll } = collectorsOf(redisCollectorType);
 
   beforeAll(async () => {
     [open, protectedRedis] = await Promise.all([startRedis(), startRedis(['--requirepass', PASSWORD])]);
   }, 40_000);
 
   afterAll(async () => {
-    await Promise.all(instances.map((instance) => instance.close?.() ?? Promise.resolve()));
-    await Promise.all([stopRedis(open), stopRedis(protectedRedis)]);
+    await closeAll();
+    await Promise.all([stopServer(open?.server), stopServer(protectedRedis?.server)]);
+    cleanupAll();
   });
 
   it('reports INFO by section with numbers, the keyspace, PING latency and rates', async () => {
@@ -213,9 +203,6 @@ describe.skipIf(!REDIS_SERVER)('redis collector against redis-server', () => {
 });
 
 describe('redis collector error paths', () => {
-  let silent: SilentServer | undefined;
-  afterAll(() => silent?.close());
-
   it('reports a refused port', async () => {
     const port = await freePort();
     const collector = redisCollectorType.create({ ...redisCollectorType.defaultSettings, port });
@@ -223,18 +210,18 @@ describe('redis collector error paths', () => {
   });
 
   it('aborts a server that accepts and never answers at the timeout', async () => {
-    silent = await startSilentServer();
-    const port = silent.port;
-    const collector = redisCollectorType.create({ ...redisCollectorType.defaultSettings, port });
-    const startedAt = Date.now();
-    await expect(collector.collect(runContext(400))).rejects.toThrow(/^redis 127\.0\.0\.1:\d+: timed out/);
-    expect(Date.now() - startedAt).toBeLessThan(2000);
-    // The scheduler's own abort reason is the message when it aborts first.
-    const controller = new AbortController();
-    setTimeout(() => controller.abort(new Error('timed out after 0.2 s')), 200);
-    await expect(
-      collector.collect({ paths: runContext().paths, signal: controller.signal, timeoutMs: 5000 }),
-    ).rejects.toThrow(`redis 127.0.0.1:${port}: timed out after 0.2 s`);
-    await collector.close?.();
+    await expectSilentServerTimeout(
+      (port) => redisCollectorType.create({ ...redisCollectorType.defaultSettings, port }),
+      () => /^redis 127\.0\.0\.1:\d+: timed out/,
+      { timeoutMs: 400 },
+      async (collector, port) => {
+        // The scheduler's own abort reason is the message when it aborts first.
+        const controller = new AbortController();
+        setTimeout(() => controller.abort(new Error('timed out after 0.2 s')), 200);
+        await expect(
+          collector.collect({ paths: runContext().paths, signal: controller.signal, timeoutMs: 5000 }),
+        ).rejects.toThrow(`redis 127.0.0.1:${port}: timed out after 0.2 s`);
+      },
+    );
   });
 });

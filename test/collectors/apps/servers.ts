@@ -1,18 +1,21 @@
 // Test helpers for the application collectors: real servers (redis, nginx, mariadb, rabbitmq) started
-// as child processes in their own temp dirs on 127.0.0.1, stopped by PID (their process group) and
-// their dirs removed in afterAll, even when a test failed. Plus what the error-path tests share: a
-// server that accepts and never answers, and the refused-port assertion.
+// as child processes in their own temp dirs (tempDir) on 127.0.0.1, stopped by PID (their process
+// group) and their dirs removed (cleanupAll) in afterAll, even when a test failed. Plus what the
+// error-path tests share: a server that accepts and never answers, and the refused-port assertion.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { type AddressInfo, type Socket, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { expect } from 'vitest';
 
-import type { CollectContext, CollectorInstance } from '../../../agent/collectors/collector.js';
+import type {
+  CollectContext,
+  CollectorInstance,
+  CollectorType,
+} from '../../../agent/collectors/collector.js';
 
-export { freePort } from '../../helpers/agent-process.js';
+export { cleanupAll, freePort, tempDir } from '../../helpers/agent-process.js';
 
 /** The first of `candidates` that exists (Debian puts daemons in /usr/sbin, outside a user's PATH). */
 export function findBinary(...candidates: string[]): string | undefined {
@@ -42,12 +45,25 @@ export function runContext(timeoutMs = 5000): CollectContext {
   };
 }
 
-export function makeTempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `opsbro-${prefix}-`));
-}
-
-export function removeDir(dir: string | undefined): void {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+/**
+ * Instances of one collector type (its default settings under `settings`), every one closed by
+ * closeAll() (afterAll): the connections they keep must not outlive the servers.
+ */
+export function collectorsOf(type: CollectorType): {
+  create: (settings: Record<string, string | number>) => CollectorInstance;
+  closeAll: () => Promise<void>;
+} {
+  const instances: CollectorInstance[] = [];
+  return {
+    create: (settings) => {
+      const instance = type.create({ ...type.defaultSettings, ...settings });
+      instances.push(instance);
+      return instance;
+    },
+    closeAll: async () => {
+      await Promise.all(instances.splice(0).map((instance) => instance.close?.() ?? Promise.resolve()));
+    },
+  };
 }
 
 /** A server process started by a test: its own process group, output in `logFile`. */
@@ -251,14 +267,38 @@ export async function expectConnectionRefused(collector: CollectorInstance, wher
   await expect(collector.collect(runContext())).rejects.toThrow(`${where}: ${CONNECTION_REFUSED}`);
 }
 
+/**
+ * Runs the collector `make` builds for the port of a server that accepts and never answers, with a run
+ * timeout of `timeoutMs`: it must fail with `expected` (built for that port) within `withinMs`. `then`
+ * runs more assertions on the same collector and server; both are closed at the end.
+ */
+export async function expectSilentServerTimeout(
+  make: (port: number) => CollectorInstance,
+  expected: (port: number) => RegExp,
+  { timeoutMs, withinMs = 2000 }: { timeoutMs: number; withinMs?: number },
+  then?: (collector: CollectorInstance, port: number) => Promise<void>,
+): Promise<void> {
+  const silent = await startSilentServer();
+  const collector = make(silent.port);
+  try {
+    const startedAt = Date.now();
+    await expect(collector.collect(runContext(timeoutMs))).rejects.toThrow(expected(silent.port));
+    expect(Date.now() - startedAt).toBeLessThan(withinMs);
+    await then?.(collector, silent.port);
+  } finally {
+    await collector.close?.();
+    await silent.close();
+  }
+}
+
 /** A TCP server on 127.0.0.1 that accepts connections and never answers (for timeout tests). */
-export interface SilentServer {
+interface SilentServer {
   port: number;
   /** Destroys the connections it accepted and closes the server. */
   close(): Promise<void>;
 }
 
-export async function startSilentServer(): Promise<SilentServer> {
+async function startSilentServer(): Promise<SilentServer> {
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     sockets.add(socket); // kept open, never read from nor written to
