@@ -1,21 +1,25 @@
 // In-process gossip simulation: N engines on an in-memory network in one process, to 1,000
 // members and more. Figures are in protocol rounds, not seconds (the protocol is the same at any
 // time scale), beside log2 N, the epidemic bound SWIM's dissemination scales with:
-//   - formation (N <= FORM_MAX): every node joins through one seed; probe periods until all see all;
+//   - formation (N <= FORM_MAX): every node joins through one seed; probe periods from the return of
+//     the last join until all see all;
 //   - dissemination: gossip rounds until one node's update (its groups) reaches all N;
 //   - join: gossip rounds until a new node, joining through one member, is known to all N;
-//   - failure detection: probe periods until every node marks a silently killed node dead.
+//   - failure detection: probe periods until every node marks a silently killed node dead;
+//   - pkts/node/s: packets sent per node per second over the 5 probe periods after formation or
+//     bootstrap (the tail of the joins' gossip included), at the run's own speed (5x for small
+//     clusters, see below).
 // Small clusters run 5x faster than real time; large ones at the default timings, so one event
 // loop keeps up with all the engines (late timers would distort the protocol).
 //
 //   npm run bench:gossip-sim                 N = 10, 100, 1000
 //   SIM_N=10,100,1000,2000 npm run bench:gossip-sim
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SimulatedCluster, type SimulatedNode } from '../agent/gossip/simulator.js';
 import { DEFAULT_TIMINGS, type GossipTimings } from '../agent/gossip/engine.js';
 
 const SIZES = (process.env.SIM_N ?? '10,100,1000').split(',').map(Number);
 const FORM_MAX = 100;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function timingsFor(n: number): Partial<GossipTimings> {
   const scale = n <= 100 ? 0.2 : 1;

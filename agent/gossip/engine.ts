@@ -160,10 +160,6 @@ export class GossipEngine {
     return this.self;
   }
 
-  get isLeaving(): boolean {
-    return this.leaving;
-  }
-
   get localHealth(): number {
     return this.awareness.health;
   }
@@ -237,8 +233,7 @@ export class GossipEngine {
     this.self.state = 'left';
     // Push the news out at once to a few members, then let the gossip rounds finish the job.
     const deadline = Date.now() + timeoutMs;
-    while (this.broadcasts.length > 0 && Date.now() < deadline && this.gossipTargets().length > 0) {
-      this.gossipRound();
+    while (this.broadcasts.length > 0 && Date.now() < deadline && this.gossipRound() > 0) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(this.timings.gossipIntervalMs, 50)));
     }
   }
@@ -249,9 +244,11 @@ export class GossipEngine {
   }
 
   localState(): StateEntry[] {
-    return this.table
-      .all()
-      .map((member) => ({ record: member.record, incarnation: member.incarnation, state: member.state }));
+    return Array.from(this.table.values(), (member) => ({
+      record: member.record,
+      incarnation: member.incarnation,
+      state: member.state,
+    }));
   }
 
   /**
@@ -356,9 +353,7 @@ export class GossipEngine {
           from,
         );
       case MessageType.Alive:
-        return this.applyNews(message);
       case MessageType.Suspect:
-        return this.applyNews(message);
       case MessageType.Dead:
         return this.applyNews(message);
       case MessageType.DetectProbe:
@@ -381,7 +376,6 @@ export class GossipEngine {
     }
   }
 
-  /** Publishes a rule's outcome: events, re-gossip, and a refutation when we were accused. */
   /** Applies membership news (alive, suspect, dead) to the table, then publishes the outcome. */
   private applyNews(message: AliveMessage | SuspectMessage | DeadMessage): void {
     switch (message.type) {
@@ -397,6 +391,7 @@ export class GossipEngine {
     }
   }
 
+  /** Publishes a rule's outcome: events, re-gossip, and a refutation when we were accused. */
   private apply(outcome: Outcome, cause: Message): void {
     for (const event of outcome.events) {
       this.options.onEvent?.(event);
@@ -446,14 +441,13 @@ export class GossipEngine {
     if (this.leaving) return;
     const target = this.nextProbeTarget();
     if (!target) return;
-    const address = { address: target.record.address, port: target.record.port };
     const seq = this.nextProbeSeq();
     const startedAt = Date.now();
     const periodMs = this.awareness.scale(this.timings.probeIntervalMs);
     const probeTimeoutMs = this.awareness.scale(this.timings.probeTimeoutMs);
 
     const direct = this.expectAck(seq, probeTimeoutMs);
-    this.send(address, [{ type: MessageType.Ping, seq, targetId: target.record.id }]);
+    this.send(target.record, [{ type: MessageType.Ping, seq, targetId: target.record.id }]);
     if ((await direct).acked) {
       target.rttMs = Date.now() - startedAt;
       this.awareness.apply(-1);
@@ -466,10 +460,9 @@ export class GossipEngine {
       (member) => member.state === 'alive' && member !== target,
     );
     const indirect = this.expectAck(seq, Math.max(0, periodMs - (Date.now() - startedAt)));
+    const { id: targetId, address, port } = target.record;
     for (const helper of helpers) {
-      this.send({ address: helper.record.address, port: helper.record.port }, [
-        { type: MessageType.PingReq, seq, targetId: target.record.id, ...address },
-      ]);
+      this.send(helper.record, [{ type: MessageType.PingReq, seq, targetId, address, port }]);
     }
     const result = await indirect;
     if (result.acked) {
@@ -522,18 +515,19 @@ export class GossipEngine {
 
   /** Round-robin over a shuffled list, so every member is probed once per pass. */
   private nextProbeTarget(): Member | undefined {
+    // Alone (nobody else alive or suspect): nothing to probe, so no list to build every period.
+    if (this.table.liveCount() === 1) return undefined;
     for (let attempts = 0; attempts < 2; attempts++) {
       while (this.probeOrder.length) {
         const member = this.table.get(this.probeOrder.pop()!);
         if (member && member !== this.self && (member.state === 'alive' || member.state === 'suspect'))
           return member;
       }
-      this.probeOrder = shuffle(
-        this.table
-          .all()
-          .filter((member) => member !== this.self)
-          .map((member) => member.record.id),
-      );
+      this.probeOrder = [];
+      for (const member of this.table.values()) {
+        if (member !== this.self) this.probeOrder.push(member.record.id);
+      }
+      shuffle(this.probeOrder);
     }
     return undefined;
   }
@@ -555,7 +549,7 @@ export class GossipEngine {
     for (const member of targets) {
       const news = this.broadcasts.take(this.payloadBudget(), MESSAGE_OVERHEAD_BYTES);
       if (!news.length) break;
-      this.transmit({ address: member.record.address, port: member.record.port }, news);
+      this.transmit(member.record, news);
     }
     return targets.length;
   }
@@ -648,11 +642,11 @@ export class GossipEngine {
   /** Sends `messages`, filling the rest of the packet with queued news unless `piggyback` is off. */
   private send(to: PacketAddress, messages: Message[], piggyback = true): void {
     const encoded = messages.map(encodeMessage);
-    const used = encoded.reduce((total, bytes) => total + bytes.length + MESSAGE_OVERHEAD_BYTES, 0);
-    const news = piggyback
-      ? this.broadcasts.take(Math.max(0, this.payloadBudget() - used), MESSAGE_OVERHEAD_BYTES)
-      : [];
-    this.transmit(to, [...encoded, ...news]);
+    if (piggyback) {
+      const used = encoded.reduce((total, bytes) => total + bytes.length + MESSAGE_OVERHEAD_BYTES, 0);
+      encoded.push(...this.broadcasts.take(Math.max(0, this.payloadBudget() - used), MESSAGE_OVERHEAD_BYTES));
+    }
+    this.transmit(to, encoded);
   }
 
   private transmit(to: PacketAddress, messages: Uint8Array[]): void {
@@ -673,9 +667,13 @@ export class GossipEngine {
     return this.timings.mtuBytes - PACKET_OVERHEAD_BYTES - ENCRYPTION_OVERHEAD_BYTES;
   }
 
+  /** `count` random members that `accept` takes (not this node): one pass, a partial shuffle. */
   private randomMembers(count: number, accept: (member: Member) => boolean): Member[] {
-    const candidates = this.table.all().filter((member) => member !== this.self && accept(member));
-    return shuffle(candidates).slice(0, count);
+    const candidates: Member[] = [];
+    for (const member of this.table.values()) {
+      if (member !== this.self && accept(member)) candidates.push(member);
+    }
+    return shuffle(candidates, count);
   }
 
   private every(intervalMs: number, run: () => void): void {
@@ -704,11 +702,16 @@ export function pushPullInterval(intervalMs: number, clusterSize: number): numbe
   return intervalMs * (Math.ceil(Math.log2(clusterSize) - Math.log2(32)) + 1);
 }
 
-function shuffle<T>(items: T[]): T[] {
-  const copy = [...items];
-  for (let index = copy.length - 1; index > 0; index--) {
-    const other = Math.floor(Math.random() * (index + 1));
-    [copy[index], copy[other]] = [copy[other]!, copy[index]!];
+/**
+ * Shuffles `items` in place and keeps the first `count` (Fisher-Yates, stopped after `count` draws):
+ * a uniform random pick of `count`, without shuffling the rest of a large member list.
+ */
+function shuffle<T>(items: T[], count = items.length): T[] {
+  const picks = Math.min(count, items.length);
+  for (let index = 0; index < picks; index++) {
+    const other = index + Math.floor(Math.random() * (items.length - index));
+    [items[index], items[other]] = [items[other]!, items[index]!];
   }
-  return copy;
+  items.length = picks;
+  return items;
 }

@@ -101,8 +101,8 @@ export class Keyring {
     const header = Buffer.of(AES_256_GCM);
     const cipher = createCipheriv('aes-256-gcm', this.primaryKey, nonce);
     cipher.setAAD(header);
-    const sealed = Buffer.concat([cipher.update(payload), cipher.final()]);
-    return Buffer.concat([header, nonce, sealed, cipher.getAuthTag()]);
+    // One copy: the tag is read after final(), which the array's order guarantees.
+    return Buffer.concat([header, nonce, cipher.update(payload), cipher.final(), cipher.getAuthTag()]);
   }
 
   open(packet: Buffer): OpenResult {
@@ -116,24 +116,30 @@ export class Keyring {
     if (header !== AES_256_GCM || packet.length < ENCRYPTION_OVERHEAD_BYTES + 1)
       return { ok: false, reason: 'malformed' };
     if (!this.enabled) return { ok: false, reason: 'encrypted-without-key' };
-    const nonce = packet.subarray(1, 1 + NONCE_BYTES);
-    const tag = packet.subarray(packet.length - TAG_BYTES);
-    const sealed = packet.subarray(1 + NONCE_BYTES, packet.length - TAG_BYTES);
-    // The primary first: almost every packet is sealed with it.
-    for (const key of [this.primaryKey!, ...this.keys.filter((key) => !key.equals(this.primaryKey!))]) {
-      try {
-        const decipher = createDecipheriv('aes-256-gcm', key, nonce);
-        decipher.setAAD(packet.subarray(0, 1));
-        decipher.setAuthTag(tag);
-        return { ok: true, payload: Buffer.concat([decipher.update(sealed), decipher.final()]) };
-      } catch {
-        // Not this key.
-      }
+    // The primary first: almost every packet is sealed with it, so the others are tried only then.
+    const primary = this.primaryKey!;
+    let payload = decrypt(primary, packet);
+    for (let index = 0; !payload && index < this.keys.length; index++) {
+      const key = this.keys[index]!;
+      if (!key.equals(primary)) payload = decrypt(key, packet);
     }
-    return { ok: false, reason: 'decrypt' };
+    return payload ? { ok: true, payload } : { ok: false, reason: 'decrypt' };
   }
 
   private find(keyFingerprint: string): Buffer | undefined {
     return this.keys.find((key) => fingerprint(key) === keyFingerprint);
+  }
+}
+
+/** The payload of a sealed packet (header, nonce, ciphertext, tag); undefined if `key` does not open it. */
+function decrypt(key: Buffer, packet: Buffer): Buffer | undefined {
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, packet.subarray(1, 1 + NONCE_BYTES));
+    decipher.setAAD(packet.subarray(0, 1));
+    decipher.setAuthTag(packet.subarray(packet.length - TAG_BYTES));
+    const sealed = packet.subarray(1 + NONCE_BYTES, packet.length - TAG_BYTES);
+    return Buffer.concat([decipher.update(sealed), decipher.final()]);
+  } catch {
+    return undefined; // not this key
   }
 }

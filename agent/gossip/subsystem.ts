@@ -5,6 +5,7 @@ import type { Route } from '../api/index.js';
 import type { AgentSettings } from '../config/index.js';
 import type { EventBus, NodeSummary } from '../events/index.js';
 import type { Logger } from '../log/index.js';
+import { messageOf } from '../rpc/errors.js';
 import type { ClusterRpc } from '../rpc/types.js';
 import type { Subsystem, SubsystemState } from '../subsystem.js';
 import { advertiseAddress, broadcastAddresses, resolveSeed } from './addresses.js';
@@ -128,7 +129,8 @@ export class GossipSubsystem implements Subsystem {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.engine && !this.engine.isLeaving) await this.engine.leave(1500).catch(() => undefined);
+    // leave() returns at once when an operator already made this node leave.
+    await this.engine?.leave(1500).catch(() => undefined);
     this.engine?.stop();
     await Promise.all([this.transport?.close(), this.rpc?.stop()]);
     this.status = { status: 'stopped' };
@@ -166,7 +168,7 @@ export class GossipSubsystem implements Subsystem {
       try {
         addresses.push(await resolveSeed(seed, this.options.settings.gossip.port));
       } catch (error) {
-        errors.push(error instanceof Error ? error.message : String(error));
+        errors.push(messageOf(error));
       }
     }
     const joined = addresses.length ? await engine.join(addresses) : 0;
@@ -204,10 +206,11 @@ export class GossipSubsystem implements Subsystem {
       ...this.keyring.fingerprints(),
       ...alive.flatMap((member) => member.record.keys),
     ]);
+    const primary = this.keyring.primaryFingerprint();
     return {
       keys: [...fingerprints].map((keyFingerprint) => ({
         fingerprint: keyFingerprint,
-        primary: keyFingerprint === this.keyring.primaryFingerprint(),
+        primary: keyFingerprint === primary,
         nodes: alive.filter((member) => member.record.keys.includes(keyFingerprint)).length,
       })),
       members: alive.length,
@@ -243,7 +246,7 @@ export class GossipSubsystem implements Subsystem {
       this.options.logger.warn('keyring change not applied', {
         op,
         source,
-        error: error instanceof Error ? error.message : String(error),
+        error: messageOf(error),
       });
       return;
     }
@@ -282,7 +285,7 @@ export class GossipSubsystem implements Subsystem {
     } catch (error) {
       this.status = {
         status: 'degraded',
-        message: `cluster RPC restart failed: ${error instanceof Error ? error.message : String(error)}`,
+        message: `cluster RPC restart failed: ${messageOf(error)}`,
       };
     }
   }

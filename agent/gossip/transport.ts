@@ -28,8 +28,6 @@ export interface UdpTransportOptions {
 
 export class UdpTransport implements PacketTransport {
   private handler: PacketHandler = () => undefined;
-  /** Packets the socket failed to send (unreachable, buffer full): counted, never thrown. */
-  sendErrors = 0;
 
   private constructor(
     private readonly socket: Socket,
@@ -39,8 +37,9 @@ export class UdpTransport implements PacketTransport {
     socket.on('message', (packet, remote) =>
       this.handler(packet, { address: remote.address, port: remote.port }),
     );
-    // An ICMP error for one peer must not take the agent down.
-    socket.on('error', () => this.sendErrors++);
+    // A failed send or an ICMP error for one peer must not take the agent down: UDP is lossy anyway,
+    // and the protocol already treats a lost packet as lost.
+    socket.on('error', () => undefined);
   }
 
   static async bind(options: UdpTransportOptions): Promise<UdpTransport> {
@@ -62,9 +61,7 @@ export class UdpTransport implements PacketTransport {
 
   send(to: PacketAddress, packet: Uint8Array): void {
     if (this.dropPercent > 0 && Math.random() * 100 < this.dropPercent) return;
-    this.socket.send(packet, to.port, to.address, (error) => {
-      if (error) this.sendErrors++;
-    });
+    this.socket.send(packet, to.port, to.address);
   }
 
   broadcast(to: PacketAddress, packet: Uint8Array): void {
@@ -87,7 +84,6 @@ export class MemoryNetwork {
   /** Links that lose every packet, as "address->address" (one direction each). */
   readonly blockedLinks = new Set<string>();
   packetsSent = 0;
-  bytesSent = 0;
 
   constructor(
     /** Share of packets lost (0-100). */
@@ -108,7 +104,6 @@ export class MemoryNetwork {
 
   deliver(from: PacketAddress, to: PacketAddress, packet: Uint8Array): void {
     this.packetsSent++;
-    this.bytesSent += packet.length;
     if (this.dropPercent > 0 && Math.random() * 100 < this.dropPercent) return;
     if (this.blockedLinks.has(`${from.address}->${to.address}`)) return;
     const target = this.endpoints.get(`${to.address}:${to.port}`);

@@ -23,7 +23,7 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 /** How often idle connections are looked for; one idle for two sweeps in a row is closed. */
 const IDLE_SWEEP_MS = 10_000;
 /** An inbound request must arrive whole within this long of the stream opening. */
-export const INBOUND_REQUEST_TIMEOUT_MS = 10_000;
+const INBOUND_REQUEST_TIMEOUT_MS = 10_000;
 /** stop() gives connections this long to close politely, then aborts them (the contract is 2 s). */
 const STOP_GRACE_MS = 1_200;
 /** A dial shared by concurrent requests gives up after this long (libp2p's own default). */
@@ -111,7 +111,7 @@ export class Libp2pClusterRpc implements ClusterRpc {
       // agent's cost does not grow with the number of peers it has ever synced with.
       streamMuxers: [yamux({ maxEarlyStreams: MAX_STREAMS_PER_PROTOCOL, enableKeepAlive: false })],
       connectionProtector: clusterKey ? privateNetworkProtector(clusterKey) : undefined,
-      // Yamux keep-alives already watch the connections; the monitor would add ping streams.
+      // No ping streams either: a connection that goes quiet is closed by the sweep, not probed.
       connectionMonitor: { enabled: false },
       connectionManager: {
         // Agents sharing a host (several 127.0.0.x on one machine) all dial from the same source
@@ -335,7 +335,6 @@ export class Libp2pClusterRpc implements ClusterRpc {
       controller.abort(new Error(`the caller closed the ${protocol} stream`));
     stream.addEventListener('close', onStreamClosed, { once: true });
     const { maxMessageBytes } = this.settings;
-    const errorBodyLimit = Math.min(2048, maxMessageBytes);
     try {
       let request;
       try {
@@ -370,15 +369,15 @@ export class Libp2pClusterRpc implements ClusterRpc {
           stream.abort(asError(signal.reason));
           return;
         }
-        await this.answer(stream, 'handler-error', encodeErrorBody(messageOf(error), errorBodyLimit), signal);
+        await this.answer(stream, 'handler-error', this.errorBody(messageOf(error)), signal);
         return;
       }
       if (!(response instanceof Uint8Array)) {
         const message = `the ${protocol} handler returned ${typeof response}, not bytes`;
-        await this.answer(stream, 'handler-error', encodeErrorBody(message, errorBodyLimit), signal);
+        await this.answer(stream, 'handler-error', this.errorBody(message), signal);
       } else if (response.byteLength > maxMessageBytes) {
         const message = `the ${protocol} handler's response is ${response.byteLength} bytes, over maxMessageBytes (${maxMessageBytes})`;
-        await this.answer(stream, 'handler-error', encodeErrorBody(message, errorBodyLimit), signal);
+        await this.answer(stream, 'handler-error', this.errorBody(message), signal);
       } else {
         await this.answer(stream, 'ok', response, signal);
       }
@@ -408,8 +407,13 @@ export class Libp2pClusterRpc implements ClusterRpc {
 
   /** Answers with a refusal, then resets the stream so the caller stops sending the rest. */
   private async refuse(stream: Stream, message: string, signal: AbortSignal): Promise<void> {
-    const body = encodeErrorBody(message, Math.min(2048, this.settings.maxMessageBytes));
-    if (await this.answer(stream, 'refused', body, signal)) stream.abort(new Error(message));
+    if (await this.answer(stream, 'refused', this.errorBody(message), signal))
+      stream.abort(new Error(message));
+  }
+
+  /** An error frame's body: at most 2 KiB, and never over our own maxMessageBytes. */
+  private errorBody(message: string): Uint8Array {
+    return encodeErrorBody(message, Math.min(2048, this.settings.maxMessageBytes));
   }
 }
 

@@ -2,6 +2,7 @@
 // FrameDecoder straight from the stream's message events (nothing is queued beyond the frame),
 // and both give up when the abort signal fires.
 import type { Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface';
+import { asError } from './errors.js';
 import { encodeFrameHeader, FrameDecoder, type Frame, type FrameKind } from './framing.js';
 
 /** The stream ended or broke before a whole frame arrived. */
@@ -37,7 +38,7 @@ export function readFrame(stream: Stream, maxBodyBytes: number, signal: AbortSig
       stream.removeEventListener('close', onClose);
       signal.removeEventListener('abort', onAbort);
       if ('frame' in outcome) resolve(outcome.frame);
-      else reject(outcome.error instanceof Error ? outcome.error : new Error(String(outcome.error)));
+      else reject(asError(outcome.error));
     };
 
     const onMessage = (event: StreamMessageEvent): void => {

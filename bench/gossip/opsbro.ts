@@ -6,8 +6,8 @@ import { Agent as HttpAgent, get } from 'node:http';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { describeExit, mapLimit, run, running, track } from './procs.js';
+import { shippedPackNames } from '../../agent/config/index.js';
+import { mapLimit, retryWhileRunning, run, track } from './procs.js';
 import { address, type Agent, type Cluster, type GossipSystem, type Member, type State } from './system.js';
 
 // Compiled to dist/bench/gossip/opsbro.js; the launcher is <repo>/bin/opsbro.js (BENCH_OPSBRO_BIN: another
@@ -19,8 +19,6 @@ const RPC_PORT = 6767;
 const API_PORT = 6770;
 const REQUEST_TIMEOUT_MS = 10_000;
 const READY_TIMEOUT_MS = 60_000;
-
-const SHIPPED_PACKS = ['system', 'linux', 'redis', 'mongodb', 'nginx', 'rabbitmq', 'mysql'];
 
 /** Extra YAML appended to every agent.yml, e.g. to turn off listeners that bind fixed 127.0.0.1 ports. */
 const EXTRA_YAML = process.env.BENCH_OPSBRO_YAML ?? '';
@@ -60,18 +58,9 @@ function membersUrl(agent: Agent): string {
 }
 
 async function waitReady(agent: Agent): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    if (!running(agent.proc)) throw new Error(describeExit(agent.proc));
-    try {
-      await getJson(membersUrl(agent));
-      return;
-    } catch (err) {
-      if (Date.now() > deadline)
-        throw new Error(`${agent.name}: API not ready: ${String(err)}\n${agent.proc.output}`, { cause: err });
-      await sleep(200);
-    }
-  }
+  await retryWhileRunning(agent.proc, 'API not ready', READY_TIMEOUT_MS, 200, () =>
+    getJson(membersUrl(agent)),
+  );
 }
 
 export const opsbro: GossipSystem = {
@@ -100,6 +89,10 @@ export const opsbro: GossipSystem = {
 
   async start(n, dir, batch) {
     const agents: Agent[] = [];
+    // Gossip against gossip: Serf collects nothing, so the agents run no pack (no collectors).
+    const noPacks = `packs: {${shippedPackNames()
+      .map((pack) => `${pack}: {enabled: false}`)
+      .join(', ')}}`;
     for (let first = 1; first <= n; first += batch) {
       const started: Agent[] = [];
       for (let i = first; i < Math.min(first + batch, n + 1); i++) {
@@ -116,8 +109,7 @@ export const opsbro: GossipSystem = {
           `rpc: {port: ${RPC_PORT}}`,
           `api: {bind: ${addr}, port: ${API_PORT}}`,
           'log: {level: warn}',
-          // Gossip against gossip: Serf collects nothing, so the agents run no pack (no collectors).
-          `packs: {${SHIPPED_PACKS.map((pack) => `${pack}: {enabled: false}`).join(', ')}}`,
+          noPacks,
           EXTRA_YAML,
         ];
         writeFileSync(join(configDir, 'agent.yml'), yml.join('\n') + '\n');

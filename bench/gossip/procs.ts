@@ -63,6 +63,30 @@ export async function run(
   return { code: proc.child.exitCode, output: proc.output };
 }
 
+/**
+ * Calls `attempt` every `pauseMs` until it succeeds (an agent getting ready): fails at once if `proc`
+ * exits, and with `what`, the last error and the process output after `timeoutMs`.
+ */
+export async function retryWhileRunning<T>(
+  proc: Proc,
+  what: string,
+  timeoutMs: number,
+  pauseMs: number,
+  attempt: () => Promise<T>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (!running(proc)) throw new Error(describeExit(proc));
+    try {
+      return await attempt();
+    } catch (err) {
+      if (Date.now() > deadline)
+        throw new Error(`${proc.name}: ${what}: ${String(err)}\n${proc.output}`, { cause: err });
+      await sleep(pauseMs);
+    }
+  }
+}
+
 /** SIGTERM, then SIGKILL after graceMs if still running. */
 export async function stop(proc: Proc, graceMs = 5000): Promise<void> {
   if (!running(proc)) return;

@@ -5,9 +5,8 @@
 // reads the agent's live member table, so its answer is not delayed by Serf's event coalescing (which
 // delays `serf monitor` streams and event handlers by 1-3 s).
 import { Socket } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { decode, encode, Incomplete, type Value } from './msgpack.js';
-import { describeExit, mapLimit, run, running, track } from './procs.js';
+import { decodeMultiStream, encode } from '@msgpack/msgpack';
+import { mapLimit, retryWhileRunning, run, track } from './procs.js';
 import { address, type Agent, type Cluster, type GossipSystem, type Member, type State } from './system.js';
 
 const GOSSIP_PORT = 7946;
@@ -16,22 +15,26 @@ const REQUEST_TIMEOUT_MS = 10_000;
 const READY_TIMEOUT_MS = 30_000;
 
 interface Pending {
-  resolve: (body: Value) => void;
+  resolve: (body: unknown) => void;
   reject: (err: Error) => void;
   hasBody: boolean;
   timer: NodeJS.Timeout;
 }
 
+interface ResponseHeader {
+  Seq?: number;
+  Error?: string;
+}
+
 class SerfRpc {
   private seq = 0;
-  private buf: Buffer = Buffer.alloc(0);
   private readonly pending = new Map<number, Pending>();
   private closedError: Error | undefined;
 
   private constructor(private readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.fail(err));
     socket.on('close', () => this.fail(new Error('serf rpc connection closed')));
+    void this.readResponses();
   }
 
   static connect(host: string, port: number): Promise<SerfRpc> {
@@ -53,7 +56,7 @@ class SerfRpc {
     });
   }
 
-  request(command: string, body: Value | undefined, hasBody: boolean): Promise<Value> {
+  request(command: string, body: Record<string, unknown> | undefined, hasBody: boolean): Promise<unknown> {
     if (this.closedError) return Promise.reject(this.closedError);
     const seq = this.seq++;
     return new Promise((resolve, reject) => {
@@ -82,36 +85,34 @@ class SerfRpc {
     }
   }
 
-  private onData(chunk: Buffer): void {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
-    for (;;) {
-      let offset: number;
-      let header: { Seq?: number; Error?: string };
-      let body: Value = null;
-      let p: Pending | undefined;
-      try {
-        const h = decode(this.buf);
-        header = h.value as { Seq?: number; Error?: string };
-        offset = h.offset;
-        p = this.pending.get(header.Seq ?? -1);
-        if (p?.hasBody) {
-          const b = decode(this.buf, offset);
-          body = b.value;
-          offset = b.offset;
+  /** Each response is a header map, then a body map when its request expects one. */
+  private async readResponses(): Promise<void> {
+    let awaitingBody: { seq: number; header: ResponseHeader } | undefined;
+    try {
+      for await (const value of decodeMultiStream(this.socket)) {
+        if (awaitingBody) {
+          this.settle(awaitingBody.seq, awaitingBody.header, value);
+          awaitingBody = undefined;
+          continue;
         }
-      } catch (err) {
-        if (err instanceof Incomplete) return; // wait for more bytes
-        this.fail(err as Error);
-        this.socket.destroy();
-        return;
+        const header = value as ResponseHeader;
+        const seq = header.Seq ?? -1;
+        if (this.pending.get(seq)?.hasBody) awaitingBody = { seq, header };
+        else this.settle(seq, header, null);
       }
-      this.buf = this.buf.subarray(offset);
-      if (!p) continue; // a response to a request that already timed out
-      this.pending.delete(header.Seq!);
-      clearTimeout(p.timer);
-      if (header.Error) p.reject(new Error(`serf rpc: ${header.Error}`));
-      else p.resolve(body);
+    } catch (err) {
+      this.fail(err instanceof Error ? err : new Error(String(err)));
+      this.socket.destroy();
     }
+  }
+
+  private settle(seq: number, header: ResponseHeader, body: unknown): void {
+    const p = this.pending.get(seq);
+    if (!p) return; // a response to a request that already timed out
+    this.pending.delete(seq);
+    clearTimeout(p.timer);
+    if (header.Error) p.reject(new Error(`serf rpc: ${header.Error}`));
+    else p.resolve(body);
   }
 }
 
@@ -135,18 +136,10 @@ function countRefutations(agent: Agent, counter: { n: number }): void {
   }
 }
 
-async function connectWhenReady(agent: Agent): Promise<SerfRpc> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    if (!running(agent.proc)) throw new Error(describeExit(agent.proc));
-    try {
-      return await SerfRpc.connect(agent.address, RPC_PORT);
-    } catch (err) {
-      if (Date.now() > deadline)
-        throw new Error(`${agent.name}: rpc not ready: ${String(err)}`, { cause: err });
-      await sleep(100);
-    }
-  }
+function connectWhenReady(agent: Agent): Promise<SerfRpc> {
+  return retryWhileRunning(agent.proc, 'rpc not ready', READY_TIMEOUT_MS, 100, () =>
+    SerfRpc.connect(agent.address, RPC_PORT),
+  );
 }
 
 export const serf: GossipSystem = {

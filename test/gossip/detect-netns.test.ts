@@ -30,8 +30,6 @@ interface NsAgent {
   exited: Promise<void>;
 }
 
-type Detected = DetectResult;
-
 interface Member {
   name: string;
   state: string;
@@ -124,7 +122,7 @@ describe.skipIf(unavailable)('LAN detection in network namespaces', () => {
   }
 
   /** `opsbro gossip detect --json` run inside the agent's namespace against its own API. */
-  async function detect(target: NsAgent, autoJoin: boolean): Promise<Detected> {
+  async function detect(target: NsAgent, autoJoin: boolean): Promise<DetectResult> {
     const result = await runInNamespace(target.namespace, [
       'gossip',
       'detect',
@@ -137,7 +135,7 @@ describe.skipIf(unavailable)('LAN detection in network namespaces', () => {
     ]);
     expect(result.stderr, `${target.name} detect stderr`).toBe('');
     expect(result.code, `${target.name} detect exit code`).toBe(0);
-    return JSON.parse(result.stdout) as Detected;
+    return JSON.parse(result.stdout) as DetectResult;
   }
 
   /** True when each of `letters` sees exactly those agents, all alive. */

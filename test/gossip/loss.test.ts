@@ -45,7 +45,7 @@ describe('10% packet loss', () => {
           .filter((line) => line.includes('node-dead')),
       );
       expect(deadLines).toEqual([]);
-      // The loss is real: suspicions happen and get refuted.
+      // How much the loss shows (not asserted: a quiet run may see no suspicion at all).
       const suspectLines = agents.flatMap((agent) =>
         agent
           .output()

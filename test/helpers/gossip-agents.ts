@@ -28,11 +28,11 @@ export interface GossipAgent extends RunningAgent {
   name: string;
 }
 
-export function agentAddress(block: number, index: number): string {
+function agentAddress(block: number, index: number): string {
   return `127.${block}.0.${index}`;
 }
 
-export function gossipAgentDirs(
+function gossipAgentDirs(
   block: number,
   index: number,
   options: GossipAgentOptions = {},

@@ -2,7 +2,7 @@
 // no address and no real interface attached) and one namespace per agent, linked to the bridge by
 // a veth pair. Everything is created and removed by the test that asks for it.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { OPSBRO_BIN } from './agent-process.js';
+import { OPSBRO_BIN, type RunResult } from './agent-process.js';
 
 export interface IpResult {
   ok: boolean;
@@ -109,14 +109,8 @@ export function spawnInNamespace(namespace: string, args: string[]): ChildProces
   });
 }
 
-export interface NamespaceRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `opsbro ARGS...` inside `namespace` to completion, without blocking the event loop. */
-export function runInNamespace(namespace: string, args: string[], timeoutMs = 30_000): Promise<NamespaceRun> {
+export function runInNamespace(namespace: string, args: string[], timeoutMs = 30_000): Promise<RunResult> {
   const child = spawnInNamespace(namespace, args);
   let stdout = '';
   let stderr = '';
