@@ -3,17 +3,16 @@
 // prometheus-node-exporter (default collectors; it collects when scraped, the bench scrapes every 10 s)
 // and netdata (Debian's build and stock configuration: every plugin it enables, collecting every 1 s;
 // web server, statsd on 127.0.0.1 free ports; registry off; DO_NOT_TRACK=1 for its telemetry script).
-import { accessSync, constants, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { packageRoot } from '../../agent/config/paths.js';
+import { packageRoot, shippedPackNames } from '../../agent/config/index.js';
 import { describeExit, run, running, track, type Proc } from '../gossip/procs.js';
 import { httpGet } from './http.js';
 
 const OPSBRO = process.env.BENCH_OPSBRO_BIN || join(packageRoot(), 'bin', 'opsbro.js');
-const PACKS_DIR = join(packageRoot(), 'packs');
 /** The packs of the OS collectors; the others (redis, mysql, ...) are the application packs. */
 const OS_PACKS = ['linux', 'system'];
 export const NODE_EXPORTER_BIN = process.env.BENCH_NODE_EXPORTER_BIN || '/usr/bin/prometheus-node-exporter';
@@ -88,13 +87,7 @@ async function waitFor(
 
 /** The packs shipped in packs/; with `applicationOnly`, all but the OS ones (linux, system). */
 export function shippedPacks(applicationOnly: boolean): string[] {
-  try {
-    return readdirSync(PACKS_DIR, { withFileTypes: true })
-      .filter((entry) => entry.isDirectory() && !(applicationOnly && OS_PACKS.includes(entry.name)))
-      .map((entry) => entry.name);
-  } catch {
-    return [];
-  }
+  return shippedPackNames().filter((name) => !(applicationOnly && OS_PACKS.includes(name)));
 }
 
 /**
