@@ -65,10 +65,6 @@ export class ScheduledCollector {
 
   constructor(private readonly options: ScheduledCollectorOptions) {}
 
-  get name(): string {
-    return this.options.name;
-  }
-
   /** The last good data (kept through later errors: a stale value beats none, the state says ERROR). */
   lastData(): CollectedData | undefined {
     return this.data;
@@ -79,12 +75,9 @@ export class ScheduledCollector {
     return this.state !== 'PENDING';
   }
 
-  /**
-   * Starts or stops scheduling after the node's groups changed (or at start). Returns whether the
-   * collector is now active.
-   */
-  updateEligibility(groups: ReadonlySet<string>): boolean {
-    if (this.stopped) return false;
+  /** Starts or stops scheduling after the node's groups changed (or at start). */
+  updateEligibility(groups: ReadonlySet<string>): void {
+    if (this.stopped) return;
     const reason =
       this.options.instance.notEligibleReason?.(this.options.paths) ??
       (this.options.ifGroup && !groups.has(this.options.ifGroup)
@@ -94,7 +87,7 @@ export class ScheduledCollector {
       this.deactivate();
       this.state = 'NOT-ELIGIBLE';
       this.message = reason;
-      return false;
+      return;
     }
     if (!this.active) {
       this.active = true;
@@ -102,7 +95,6 @@ export class ScheduledCollector {
       this.message = undefined;
       this.schedule(0);
     }
-    return true;
   }
 
   status(): CollectorStatus {
