@@ -56,7 +56,7 @@ const GossipSettings = Type.Object(
     probe_interval_ms: Type.Integer({ minimum: 50, default: 1000 }),
     probe_timeout_ms: Type.Integer({ minimum: 10, default: 500 }),
     indirect_checks: Type.Integer({ minimum: 0, maximum: 10, default: 3 }),
-    suspicion_multiplier: Type.Integer({ minimum: 1, maximum: 20, default: 4 }),
+    suspicion_multiplier: Type.Integer({ minimum: 1, maximum: 20, default: 3 }),
     suspicion_max_multiplier: Type.Integer({ minimum: 1, maximum: 100, default: 6 }),
     gossip_interval_ms: Type.Integer({ minimum: 10, default: 200 }),
     gossip_nodes: Type.Integer({ minimum: 1, maximum: 20, default: 3 }),

@@ -32,6 +32,9 @@ export interface Outcome {
   refuteWith?: number;
 }
 
+/** Independent confirmations a suspicion needs before its timer can reach the minimum. */
+const MIN_CONFIRMATIONS = 2;
+
 const nothing = (): Outcome => ({ events: [], rebroadcast: false });
 
 export interface SuspicionSettings {
@@ -177,8 +180,13 @@ export class MemberTable {
 
   private startSuspicion(member: Member, fromId: string): Suspicion {
     const clusterSize = this.liveCount();
-    // Expected independent confirmations: SuspicionMult - 2 in memberlist, at most the other members.
-    const expected = Math.max(0, Math.min(this.suspicion.multiplier - 2, clusterSize - 2));
+    // Expected independent confirmations: SuspicionMult - 2 in memberlist, but never fewer than two
+    // (a multiplier of 3 would otherwise let a single confirmation bring the timer to its minimum),
+    // and at most the other members.
+    const expected = Math.max(
+      0,
+      Math.min(Math.max(MIN_CONFIRMATIONS, this.suspicion.multiplier - 2), clusterSize - 2),
+    );
     const minMs = suspicionMinTimeout(this.suspicion.multiplier, clusterSize, this.suspicion.probeIntervalMs);
     return new Suspicion(fromId, expected, minMs, minMs * this.suspicion.maxMultiplier, () =>
       this.onSuspicionTimeout(member),

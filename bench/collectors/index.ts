@@ -19,7 +19,11 @@
 // Setup (once, root):  sh bench/collectors/setup.sh     (apt-get install prometheus-node-exporter netdata)
 // Run:                 npm run bench:collectors          (5 minutes)
 // Environment:         BENCH_SECONDS=300       measurement window
-//                      BENCH_SETTLE_SECONDS=15 after all three answer, before the window
+//                      BENCH_SETTLE_SECONDS=60 after all answer, before the window: a Node process
+//                                              spends its first ~25 s on V8's memory reducer (full GCs
+//                                              shrinking the startup heap) and background JIT, about
+//                                              0.2 s of CPU once; the window measures the steady state,
+//                                              and each peer's CPU before it is reported apart
 //                      BENCH_RUNS=20           in-process runs (part 1)
 //                      BENCH_PEERS="opsbro,opsbro-bare,node_exporter,netdata"
 //                      BENCH_OPSBRO_APP_PACKS=1  keep the application packs (redis, mysql, nginx, ...):
@@ -140,7 +144,7 @@ interface Measured {
 async function main(): Promise<void> {
   if (process.platform !== 'linux') throw new Error('bench:collectors reads /proc: Linux only');
   const seconds = num('BENCH_SECONDS', 300);
-  const settleS = num('BENCH_SETTLE_SECONDS', 15);
+  const settleS = num('BENCH_SETTLE_SECONDS', 60);
   const runs = Math.round(num('BENCH_RUNS', 20));
   const names = (process.env.BENCH_PEERS || PEER_NAMES.join(','))
     .split(',')
@@ -247,6 +251,7 @@ async function main(): Promise<void> {
     const rss = m.samples.map((s) => s.rssBytes / 2 ** 20);
     results.set(m.peer.name, {
       ...results.get(m.peer.name)!,
+      startupCpuSeconds: round(first.cpuSeconds, 2),
       cpuSeconds: round(cpuSeconds, 2),
       cpuPercent: round((cpuSeconds / windowS) * 100, 3),
       rssMiBAvg: round(rss.reduce((a, b) => a + b, 0) / rss.length, 1),

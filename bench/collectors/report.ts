@@ -8,6 +8,8 @@ export interface PeerResult {
   version?: string;
   /** Why it was not measured. */
   skipped?: string;
+  /** CPU seconds from its start to the window's (startup and settle): not in the figures below. */
+  startupCpuSeconds?: number;
   cpuSeconds?: number;
   cpuPercent?: number;
   rssMiBAvg?: number;
@@ -80,6 +82,7 @@ export function peersTable(
     ['RSS MiB avg', (r) => r.rssMiBAvg, 1],
     ['RSS MiB max', (r) => r.rssMiBMax, 1],
     ['processes (max)', (r) => r.processesMax, 0],
+    ['CPU s before window', (r) => r.startupCpuSeconds, 2],
   ];
   const out = [
     `Side by side over ${windowS.toFixed(0)} s: opsbro (${onlyOsPacks ? 'linux+system packs' : 'every pack'}: OS ` +

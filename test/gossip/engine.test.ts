@@ -47,6 +47,23 @@ describe('gossip engine', () => {
     expect(nodes[0]!.engine.table.get(victim)!.incarnation).toBeGreaterThan(deadIncarnation);
   });
 
+  it('a lone node sends nothing, and probes again as soon as a member appears', async () => {
+    cluster = new MemoryCluster();
+    const seed = cluster.add(1);
+    // 5 probe periods alone: the probe loop is parked (no timer wakes it), nothing on the wire.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(seed.engine.probing).toBe(false);
+    expect(seed.engine.stats.packetsOut).toBe(0);
+    const other = cluster.add(2);
+    expect(await other.engine.join([{ address: '10.0.0.1', port: 6768 }])).toBe(1);
+    await until(() => cluster!.converged(), 2000);
+    expect(seed.engine.probing).toBe(true);
+    // The seed is the only one left to notice: it must be probing again.
+    const id = other.engine.selfMember.record.id;
+    cluster.kill(id);
+    await until(() => seed.engine.table.get(id)?.state === 'dead', 5000);
+  });
+
   it('a graceful leave gives `left`, not `dead`', async () => {
     cluster = new MemoryCluster();
     const nodes = Array.from({ length: 4 }, (_, index) => cluster!.add(index + 1));
