@@ -58,7 +58,7 @@ const GossipSettings = Type.Object(
     indirect_checks: Type.Integer({ minimum: 0, maximum: 10, default: 3 }),
     suspicion_multiplier: Type.Integer({ minimum: 1, maximum: 20, default: 3 }),
     suspicion_max_multiplier: Type.Integer({ minimum: 1, maximum: 100, default: 6 }),
-    gossip_interval_ms: Type.Integer({ minimum: 10, default: 200 }),
+    gossip_interval_ms: Type.Integer({ minimum: 10, default: 100 }),
     gossip_nodes: Type.Integer({ minimum: 1, maximum: 20, default: 3 }),
     retransmit_multiplier: Type.Integer({ minimum: 1, maximum: 20, default: 4 }),
     push_pull_interval_s: Type.Number({ exclusiveMinimum: 0, default: 30 }),

@@ -1,8 +1,9 @@
 // opsbro: one `opsbro agent start` process per node, everything on its own 127.0.2.X (gossip UDP 6768,
 // cluster RPC TCP 6767, HTTP API 6770), config and data in a temp dir per agent. Views are read with
-// GET /agent/members over keep-alive HTTP (much cheaper than spawning the CLI per poll); joins use the
-// CLI, `opsbro gossip join 127.0.2.1:6768 --api http://127.0.2.X:6770`, as an operator would.
-import { Agent as HttpAgent, get } from 'node:http';
+// GET /agent/members over keep-alive HTTP (much cheaper than spawning the CLI per poll); joins are
+// POST /agent/join, what `opsbro gossip join` sends: serf's joins go through its RPC too, and a CLI
+// process per join (~0.4 s of CPU each) would load the machine while convergence is timed.
+import { Agent as HttpAgent, get, request } from 'node:http';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +45,33 @@ function getJson(url: string): Promise<unknown> {
     });
     req.on('timeout', () => req.destroy(new Error(`GET ${url}: timed out`)));
     req.on('error', reject);
+  });
+}
+
+/** POSTs a JSON body; resolves with the status and the reply text. */
+function postJson(url: string, body: unknown): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const payload = JSON.stringify(body);
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        agent: http,
+        timeout: REQUEST_TIMEOUT_MS,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`POST ${url}: timed out`)));
+    req.on('error', reject);
+    req.end(payload);
   });
 }
 
@@ -153,11 +181,9 @@ export const opsbro: GossipSystem = {
         const seed = `${agents[0]!.address}:${GOSSIP_PORT}`;
         return mapLimit(agents.slice(1), concurrency, async (agent) => {
           const t = performance.now();
-          const api = `http://${agent.address}:${API_PORT}`;
-          const args = [OPSBRO, 'gossip', 'join', seed, '--api', api];
-          const { code, output } = await run(`${agent.name} join`, process.execPath, args);
-          if (code !== 0)
-            throw new Error(`${agent.name}: opsbro gossip join ${seed} exited ${code}: ${output}`);
+          const url = `http://${agent.address}:${API_PORT}/agent/join`;
+          const { status, text } = await postJson(url, { addresses: [seed] });
+          if (status !== 200) throw new Error(`${agent.name}: join ${seed} answered ${status}: ${text}`);
           return performance.now() - t;
         });
       },
