@@ -1,7 +1,8 @@
-// Installed packages, read from the package managers' own databases under the host root: dpkg's
-// status file (Debian, Ubuntu) and apk's installed file (Alpine). The rpm database is a binary
-// store that needs librpm; it is not read, so on RPM systems has_package answers False.
+// Installed packages, from the package managers' own databases under the host root: dpkg's status
+// file (Debian, Ubuntu) and apk's installed file (Alpine) are text, read here; the rpm database
+// (RHEL, Fedora, SUSE) is a binary store, asked through the rpm command (rpm.ts).
 import { hostPath } from './host-files.js';
+import { rpmHas } from './rpm.js';
 import type { EvaluatorFunction } from './types.js';
 
 /** dpkg: a stanza with `Package: name` (or `name:arch`) and `Status: install ok installed`. */
@@ -28,13 +29,14 @@ export const PACKAGE_FUNCTIONS: readonly EvaluatorFunction[] = [
     kind: 'io',
     name: 'has_package',
     signature: 'has_package(name)',
-    doc: 'True when the package is installed, per dpkg (/var/lib/dpkg/status) or apk (/lib/apk/db/installed).',
+    doc: 'True when the package is installed, per dpkg (/var/lib/dpkg/status), apk (/lib/apk/db/installed) or rpm.',
     async run(args, { providers, readFile }) {
       const name = args.string(0);
       const dpkg = await readFile(hostPath(providers.paths, '/var/lib/dpkg/status'));
       if (dpkg !== undefined && dpkgHas(dpkg, name)) return true;
       const apk = await readFile(hostPath(providers.paths, '/lib/apk/db/installed'));
-      return apk !== undefined && apkHas(apk, name);
+      if (apk !== undefined && apkHas(apk, name)) return true;
+      return (await rpmHas(providers.paths, name)) ?? false;
     },
   },
 ];

@@ -1,0 +1,77 @@
+// has_package on RPM systems (RHEL, CentOS, Fedora, SUSE). The rpm database is a binary store
+// (sqlite, Berkeley DB or ndb depending on the release) that only librpm reads reliably, so this asks
+// the `rpm` command, without a shell: `rpm --root ROOT --dbpath DIR -q --quiet NAME`. A detector asks
+// the same question every interval, so each answer is kept until the database file changes (its
+// mtime and size, one stat per call) and rpm runs only after a package was installed or removed.
+import { execFile } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { posix } from 'node:path';
+import type { EvaluatorHostPaths } from '../providers.js';
+import { hostPath } from './host-files.js';
+
+/** Where the database lives, relative to the root: RHEL 9 / Fedora first (/var/lib/rpm links there). */
+const RPM_DB_DIRS = ['/usr/lib/sysimage/rpm', '/var/lib/rpm'];
+/** sqlite (RHEL 9+, Fedora 33+), Berkeley DB (RHEL 7/8), ndb (SUSE). */
+const RPM_DB_FILES = ['rpmdb.sqlite', 'Packages', 'Packages.db'];
+const RPM_TIMEOUT_MS = 5000;
+/** What rpm accepts as a package name (and name-version); anything else cannot be installed. */
+const PACKAGE_NAME = /^[A-Za-z0-9_+][A-Za-z0-9._+~^:-]*$/;
+const MAX_CACHED = 1000;
+
+interface RpmDatabase {
+  /** The --dbpath argument, relative to the root. */
+  dir: string;
+  /** Changes whenever a package is installed or removed. */
+  version: string;
+}
+
+const answers = new Map<string, { version: string; installed: boolean }>();
+
+/** The rpm database under the root, or undefined when this is not an RPM system. */
+async function findDatabase(paths: EvaluatorHostPaths): Promise<RpmDatabase | undefined> {
+  for (const dir of RPM_DB_DIRS) {
+    for (const file of RPM_DB_FILES) {
+      const path = hostPath(paths, posix.join(dir, file));
+      const found = await stat(path).catch(() => undefined);
+      if (!found?.isFile()) continue;
+      // sqlite may hold recent changes in its write-ahead log until a checkpoint: that file counts too.
+      const wal = await stat(`${path}-wal`).catch(() => undefined);
+      const version = [found, wal].map((s) => (s ? `${s.mtimeMs}:${s.size}` : '-')).join('/');
+      return { dir, version: `${dir}/${file}:${version}` };
+    }
+  }
+  return undefined;
+}
+
+/** Exit status of `rpm -q --quiet`: 0 installed, 1 not installed; anything else is an error. */
+function queryRpm(root: string, dbDir: string, name: string): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const args = ['--root', root, '--dbpath', dbDir, '-q', '--quiet', name];
+    execFile('rpm', args, { timeout: RPM_TIMEOUT_MS, windowsHide: true }, (error, _stdout, stderr) => {
+      if (!error) return resolve(true);
+      if (error.code === 1) return resolve(false);
+      if (error.code === 'ENOENT')
+        return reject(
+          new Error(`an rpm database is under ${root}${dbDir}, but the rpm command is not installed`),
+        );
+      const why = error.killed
+        ? `timed out after ${RPM_TIMEOUT_MS / 1000} s`
+        : String(stderr).trim() || error.message;
+      reject(new Error(`rpm -q ${name} failed: ${why}`));
+    });
+  });
+}
+
+/** Whether `name` is installed per the rpm database under the root; undefined when there is none. */
+export async function rpmHas(paths: EvaluatorHostPaths, name: string): Promise<boolean | undefined> {
+  const database = await findDatabase(paths);
+  if (!database) return undefined;
+  if (!PACKAGE_NAME.test(name)) return false;
+  const key = `${paths.root}\0${name}`;
+  const known = answers.get(key);
+  if (known?.version === database.version) return known.installed;
+  const installed = await queryRpm(paths.root, database.dir, name);
+  if (answers.size >= MAX_CACHED) answers.clear();
+  answers.set(key, { version: database.version, installed });
+  return installed;
+}

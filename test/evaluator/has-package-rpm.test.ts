@@ -1,0 +1,93 @@
+// has_package on an RPM root: a real rpm database, made by Debian's rpm and rpmbuild (installed by
+// .ci/run) under a temporary root, with a package built by the test and registered in it. The
+// evaluator must answer from it, never pass a name through a shell or as an rpm option, and see a
+// package removed after it cached the answer.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Evaluator } from '../../agent/evaluator/index.js';
+import { fakeProviders, fixtureRoot, removeFixtureRoots } from './helpers.js';
+
+afterAll(removeFixtureRoots);
+
+const PACKAGE = 'opsbro-fixture';
+const DB = '/var/lib/rpm';
+
+function hasCommand(command: string): boolean {
+  try {
+    execFileSync('sh', ['-c', 'command -v "$1"', 'sh', command], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const missing = ['rpm', 'rpmbuild'].filter((command) => !hasCommand(command));
+if (missing.length)
+  console.log(`has_package rpm tests skipped: ${missing.join(', ')} not installed (apt-get install rpm)`);
+
+/** rpm on the fixture root, with the database where RHEL 7/8 keep it. */
+function rpm(root: string, ...args: string[]): void {
+  execFileSync('rpm', ['--root', root, '--dbpath', DB, ...args], { stdio: 'pipe' });
+}
+
+/** A root with an rpm database holding one empty noarch package, `opsbro-fixture`. */
+function rpmRoot(): string {
+  const work = fixtureRoot();
+  const topdir = join(work, 'build');
+  const root = join(work, 'root');
+  mkdirSync(root, { recursive: true });
+  const spec = join(work, `${PACKAGE}.spec`);
+  writeFileSync(
+    spec,
+    [
+      `Name: ${PACKAGE}`,
+      'Version: 1.0',
+      'Release: 1',
+      'Summary: opsbro test fixture',
+      'License: MIT',
+      'BuildArch: noarch',
+      '%description',
+      'An empty package for the has_package tests.',
+      '%files',
+      '',
+    ].join('\n'),
+  );
+  execFileSync('rpmbuild', ['-bb', '--quiet', '--define', `_topdir ${topdir}`, spec], { stdio: 'pipe' });
+  const dir = join(topdir, 'RPMS', 'noarch');
+  const built = join(
+    dir,
+    readdirSync(dir).find((file) => file.endsWith('.rpm'))!,
+  );
+  rpm(root, '--initdb');
+  rpm(root, '-i', '--nodeps', '--justdb', '--noscripts', built);
+  return root;
+}
+
+describe.skipIf(missing.length > 0)('has_package on an RPM system', () => {
+  const root = missing.length ? '' : rpmRoot();
+  const evaluator = new Evaluator(fakeProviders({ root }));
+
+  it('answers from the rpm database', async () => {
+    expect(await evaluator.evaluate(`has_package('${PACKAGE}')`)).toBe(true);
+    expect(await evaluator.evaluate("has_package('bash')")).toBe(false);
+    expect(await evaluator.evaluate(`has_package('${PACKAGE}-1.0-1')`)).toBe(true);
+  });
+
+  it('never hands a name to a shell nor to rpm as an option', async () => {
+    const marker = join(root, 'injected');
+    for (const name of [`${PACKAGE}; touch ${marker}`, '$(touch injected)', '-qa', '--eval=x']) {
+      expect(await evaluator.evaluate(`has_package('${name}')`)).toBe(false);
+    }
+    expect(readdirSync(root)).not.toContain('injected');
+  });
+
+  it('sees a package removed after an answer was cached', async () => {
+    expect(await evaluator.evaluate(`has_package('${PACKAGE}')`)).toBe(true);
+    // The database file's mtime has a fine resolution, but make sure the change lands in a new tick.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    rpm(root, '-e', '--nodeps', '--justdb', '--noscripts', PACKAGE);
+    expect(await evaluator.evaluate(`has_package('${PACKAGE}')`)).toBe(false);
+  });
+});
