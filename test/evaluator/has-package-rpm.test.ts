@@ -83,6 +83,12 @@ describe.skipIf(missing.length > 0)('has_package on an RPM system', () => {
     expect(readdirSync(root)).not.toContain('injected');
   });
 
+  it('reports a database rpm cannot open, instead of answering False', async () => {
+    const broken = fixtureRoot({ [`${DB}/rpmdb.sqlite`]: 'not a database' });
+    const onBroken = new Evaluator(fakeProviders({ root: broken }));
+    await expect(onBroken.evaluate(`has_package('${PACKAGE}')`)).rejects.toThrow(/rpm -q .* failed: error:/);
+  });
+
   it('sees a package removed after an answer was cached', async () => {
     expect(await evaluator.evaluate(`has_package('${PACKAGE}')`)).toBe(true);
     // The database file's mtime has a fine resolution, but make sure the change lands in a new tick.

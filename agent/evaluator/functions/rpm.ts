@@ -49,14 +49,19 @@ function queryRpm(root: string, dbDir: string, name: string): Promise<boolean> {
     const args = ['--root', root, '--dbpath', dbDir, '-q', '--quiet', name];
     execFile('rpm', args, { timeout: RPM_TIMEOUT_MS, windowsHide: true }, (error, _stdout, stderr) => {
       if (!error) return resolve(true);
-      if (error.code === 1) return resolve(false);
+      // Exit 1 is also how rpm fails to open its database: only a quiet one means "not installed"
+      // (warnings, such as a database backend being converted, do not count).
+      const problems = String(stderr)
+        .split('\n')
+        .filter((line) => line.trim() && !line.startsWith('warning:'));
+      if (error.code === 1 && problems.length === 0) return resolve(false);
       if (error.code === 'ENOENT')
         return reject(
           new Error(`an rpm database is under ${root}${dbDir}, but the rpm command is not installed`),
         );
       const why = error.killed
         ? `timed out after ${RPM_TIMEOUT_MS / 1000} s`
-        : String(stderr).trim() || error.message;
+        : problems.join('; ') || error.message;
       reject(new Error(`rpm -q ${name} failed: ${why}`));
     });
   });
