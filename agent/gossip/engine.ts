@@ -28,6 +28,7 @@ import { ENCRYPTION_OVERHEAD_BYTES, type Keyring, type OpenFailure } from './key
 import { type Member, type MembershipEvent, MemberTable, type Outcome } from './members.js';
 import { initialSequence, ReplayGuard } from './replay-guard.js';
 import type { PacketAddress, PacketTransport } from './transport.js';
+import { messageOf } from '../rpc/errors.js';
 
 /**
  * Protocol timings. The defaults are memberlist's LAN profile but for two, both from its Local
@@ -143,7 +144,7 @@ export class GossipEngine {
   private readonly timers = new Set<NodeJS.Timeout>();
   /** The fan-out timer runs only while there is news: an idle agent wakes once per probe. */
   private gossipTimer?: NodeJS.Timeout;
-  /** No probe timer while alone: the first member to appear restarts probing (wakeProbe). */
+  /** No probe timer while alone: the table's first other member restarts probing (wakeProbe). */
   private probeParked = false;
   private running = false;
   private leaving = false;
@@ -159,6 +160,7 @@ export class GossipEngine {
         probeIntervalMs: this.timings.probeIntervalMs,
       },
       (member) => this.suspicionTimedOut(member),
+      () => this.wakeProbe(),
     );
     this.self = this.table.addSelf(options.self, 0);
     this.broadcasts = new BroadcastQueue(this.timings.retransmitMultiplier, () => this.table.liveCount());
@@ -285,7 +287,6 @@ export class GossipEngine {
         this.applyNews({ type: MessageType.Dead, incarnation, nodeId, fromId: nodeId });
       else this.applyNews({ type: MessageType.Suspect, incarnation, nodeId, fromId });
     }
-    this.wakeProbe();
   }
 
   /** LAN detection: asks `targets` (broadcast addresses) who holds our key; collects answers. */
@@ -429,7 +430,6 @@ export class GossipEngine {
       this.awareness.apply(1);
       this.announceSelf();
     }
-    this.wakeProbe();
   }
 
   private suspicionTimedOut(member: Member): void {
@@ -459,9 +459,9 @@ export class GossipEngine {
     this.track(timer);
   }
 
-  /** Restarts the probe loop parked while this node was alone, once a member is alive or suspect. */
+  /** Restarts the probe loop parked while this node was alone (the table calls it on a first member). */
   private wakeProbe(): void {
-    if (!this.probeParked || !this.running || this.table.liveCount() === 1) return;
+    if (!this.probeParked) return;
     this.probeParked = false;
     this.scheduleProbe();
   }
@@ -619,7 +619,7 @@ export class GossipEngine {
     } catch (error) {
       this.options.onWarning?.('push-pull failed', {
         node: member.record.name,
-        error: error instanceof Error ? error.message : String(error),
+        error: messageOf(error),
       });
     }
   }

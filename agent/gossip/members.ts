@@ -56,6 +56,8 @@ export class MemberTable {
     private readonly suspicion: SuspicionSettings,
     /** Called when a suspicion times out: the engine declares the member dead. */
     private readonly onSuspicionTimeout: (member: Member) => void,
+    /** Called when this node stops being alone (a first other member alive): probing resumes. */
+    private readonly onNoLongerAlone: () => void = () => undefined,
   ) {}
 
   get(id: string): Member | undefined {
@@ -101,17 +103,17 @@ export class MemberTable {
     if (!known) {
       const member: Member = { record, incarnation, state: 'alive', stateChangedAt: Date.now() };
       this.members.set(record.id, member);
-      this.othersLive++;
+      this.countLive();
       return { events: [{ type: 'node-join', member }], rebroadcast: true };
     }
     if (incarnation <= known.incarnation) return nothing();
     const wasGone = known.state === 'dead' || known.state === 'left';
-    if (wasGone) this.othersLive++;
     const changed = !sameRecord(record, known.record);
     known.suspicion?.cancel();
     known.suspicion = undefined;
     const wasAlive = known.state === 'alive';
     Object.assign(known, { record, incarnation, state: 'alive' as const });
+    if (wasGone) this.countLive();
     if (!wasAlive) known.stateChangedAt = Date.now();
     const events: MembershipEvent[] = wasGone
       ? [{ type: 'node-join', member: known }]
@@ -178,15 +180,18 @@ export class MemberTable {
     for (const member of this.members.values()) member.suspicion?.cancel();
   }
 
+  /** One more other member alive: the first one ends this node's time alone. */
+  private countLive(): void {
+    if (this.othersLive++ === 0) this.onNoLongerAlone();
+  }
+
   private startSuspicion(member: Member, fromId: string): Suspicion {
     const clusterSize = this.liveCount();
     // Expected independent confirmations: SuspicionMult - 2 in memberlist, but never fewer than two
     // (a multiplier of 3 would otherwise let a single confirmation bring the timer to its minimum),
     // and at most the other members.
-    const expected = Math.max(
-      0,
-      Math.min(Math.max(MIN_CONFIRMATIONS, this.suspicion.multiplier - 2), clusterSize - 2),
-    );
+    // (A suspicion starts on a live member, so clusterSize is at least 2.)
+    const expected = Math.min(Math.max(MIN_CONFIRMATIONS, this.suspicion.multiplier - 2), clusterSize - 2);
     const minMs = suspicionMinTimeout(this.suspicion.multiplier, clusterSize, this.suspicion.probeIntervalMs);
     return new Suspicion(fromId, expected, minMs, minMs * this.suspicion.maxMultiplier, () =>
       this.onSuspicionTimeout(member),

@@ -1,13 +1,16 @@
 // opsbro: one `opsbro agent start` process per node, everything on its own 127.0.2.X (gossip UDP 6768,
 // cluster RPC TCP 6767, HTTP API 6770), config and data in a temp dir per agent. Views are read with
 // GET /agent/members over keep-alive HTTP (much cheaper than spawning the CLI per poll); joins are
-// POST /agent/join, what `opsbro gossip join` sends: serf's joins go through its RPC too, and a CLI
-// process per join (~0.4 s of CPU each) would load the machine while convergence is timed.
-import { Agent as HttpAgent, get, request } from 'node:http';
+// POST /agent/join through the CLI's own client (AgentClient), what `opsbro gossip join` sends.
+// Serf's joins go through its RPC too; a CLI process per join (a Node start each) would load the
+// machine while convergence is timed.
+import { Agent as HttpAgent, get } from 'node:http';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { shippedPackNames } from '../../agent/config/index.js';
+import { messageOf } from '../../agent/rpc/errors.js';
+import { AgentClient } from '../../cli/client.js';
 import { mapLimit, retryWhileRunning, run, track } from './procs.js';
 import { address, type Agent, type Cluster, type GossipSystem, type Member, type State } from './system.js';
 
@@ -45,33 +48,6 @@ function getJson(url: string): Promise<unknown> {
     });
     req.on('timeout', () => req.destroy(new Error(`GET ${url}: timed out`)));
     req.on('error', reject);
-  });
-}
-
-/** POSTs a JSON body; resolves with the status and the reply text. */
-function postJson(url: string, body: unknown): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const payload = JSON.stringify(body);
-    const req = request(
-      url,
-      {
-        method: 'POST',
-        agent: http,
-        timeout: REQUEST_TIMEOUT_MS,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`POST ${url}: timed out`)));
-    req.on('error', reject);
-    req.end(payload);
   });
 }
 
@@ -181,9 +157,10 @@ export const opsbro: GossipSystem = {
         const seed = `${agents[0]!.address}:${GOSSIP_PORT}`;
         return mapLimit(agents.slice(1), concurrency, async (agent) => {
           const t = performance.now();
-          const url = `http://${agent.address}:${API_PORT}/agent/join`;
-          const { status, text } = await postJson(url, { addresses: [seed] });
-          if (status !== 200) throw new Error(`${agent.name}: join ${seed} answered ${status}: ${text}`);
+          const client = new AgentClient({ api: `http://${agent.address}:${API_PORT}` });
+          await client.post('/agent/join', { addresses: [seed] }).catch((err: unknown) => {
+            throw new Error(`${agent.name}: join ${seed}: ${messageOf(err)}`);
+          });
           return performance.now() - t;
         });
       },

@@ -8,6 +8,7 @@ import { Socket } from 'node:net';
 import { decodeMultiStream, encode } from '@msgpack/msgpack';
 import { mapLimit, retryWhileRunning, run, track } from './procs.js';
 import { address, type Agent, type Cluster, type GossipSystem, type Member, type State } from './system.js';
+import { asError } from '../../agent/rpc/errors.js';
 
 const GOSSIP_PORT = 7946;
 const RPC_PORT = 7373;
@@ -101,7 +102,7 @@ class SerfRpc {
         else this.settle(seq, header, null);
       }
     } catch (err) {
-      this.fail(err instanceof Error ? err : new Error(String(err)));
+      this.fail(asError(err));
       this.socket.destroy();
     }
   }

@@ -34,7 +34,7 @@ describe('gossip engine', () => {
     const victim = nodes[5]!.engine.selfMember.record.id;
     cluster.kill(victim);
     const tookMs = await until(() => cluster!.statesOf(victim).every((state) => state === 'dead'), 10_000);
-    // Suspicion min timeout at N=6: 4 * log10(6)→1 * 100 ms; plus probing: well under 5 s here.
+    // Suspicion min timeout at N=6: 3 * log10(6)→1 * 100 ms; plus probing: well under 5 s here.
     expect(tookMs).toBeLessThan(5000);
     expect(
       nodes[0]!.events.some((event) => event.type === 'node-suspect' && event.member.record.id === victim),
