@@ -1,7 +1,7 @@
 // From an expression's text to something the evaluator can run: references replaced by generated
 // variables (substitute.ts), tuples made lists (tuples.ts), parsed by expr-eval (parser.ts), and
 // every remaining name checked, so a typo is reported when a definition loads, not at its first run.
-import { ExpressionError, shorten } from './errors.js';
+import { ExpressionError, messageOf, shorten } from './errors.js';
 import { MAX_EXPRESSION_CHARS } from './limits.js';
 import type { ExpressionParser, ParsedProgram } from './parser.js';
 import type { Reference } from './reference-syntax.js';
@@ -89,7 +89,7 @@ function parseText(text: string, parser: ExpressionParser): ParsedProgram {
 
 /** expr-eval names tokens by their internal type ("unexpected TEOF: EOF"); say it plainly. */
 function readableSyntaxError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   if (message === 'unexpected TEOF: EOF') return 'the expression ends too early';
   const unexpected = /^unexpected T[A-Z]+: (.*)$/.exec(message);
   return unexpected ? `unexpected '${unexpected[1]}'` : message;

@@ -19,10 +19,10 @@ function unsupported(operator: string, left: unknown, right?: unknown): Expressi
 }
 
 /** Numbers for arithmetic; booleans count as 0 and 1, as in Python. */
-function numeric(value: EvaluatedValue, operator: string, other?: EvaluatedValue): number {
+function numeric(value: EvaluatedValue, operator: string): number {
   if (typeof value === 'number') return value;
   if (typeof value === 'boolean') return value ? 1 : 0;
-  throw other === undefined ? unsupported(operator, value) : unsupported(operator, value, other);
+  throw unsupported(operator, value);
 }
 
 function isNumeric(value: EvaluatedValue): boolean {

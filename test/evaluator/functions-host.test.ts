@@ -1,6 +1,8 @@
 // Host and cluster functions: environment, OS, users, groups and packages (from fixture files
 // under the root), groups and member counts (from the providers).
+import { writeFileSync } from 'node:fs';
 import { platform } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Evaluator, ExpressionError } from '../../agent/evaluator/index.js';
 import { fakeProviders, fixtureRoot, removeFixtureRoots } from './helpers.js';
@@ -88,6 +90,17 @@ describe('users, groups, packages', () => {
     const bare = new Evaluator(fakeProviders({ root: emptyRoot }));
     expect(await bare.evaluate("has_package('redis-server')")).toBe(false);
     expect(await bare.evaluate("system_user_exists('root')")).toBe(false);
+  });
+
+  it('sees a package installed after an answer (the parsed database follows its file)', async () => {
+    const changing = fixtureRoot({ '/var/lib/dpkg/status': DPKG_STATUS });
+    const onChanging = new Evaluator(fakeProviders({ root: changing }));
+    expect(await onChanging.evaluate("has_package('nginx')")).toBe(false);
+    writeFileSync(
+      join(changing, 'var/lib/dpkg/status'),
+      `${DPKG_STATUS}\nPackage: nginx\nStatus: install ok installed\nArchitecture: amd64\n`,
+    );
+    expect(await onChanging.evaluate("has_package('nginx')")).toBe(true);
   });
 
   it('refuses a user that is neither a name nor an id', async () => {

@@ -77,7 +77,7 @@ describe.skipIf(missing.length > 0)('has_package on an RPM system', () => {
 
   it('never hands a name to a shell nor to rpm as an option', async () => {
     const marker = join(root, 'injected');
-    for (const name of [`${PACKAGE}; touch ${marker}`, '$(touch injected)', '-qa', '--eval=x']) {
+    for (const name of [`${PACKAGE}; touch ${marker}`, `$(touch ${marker})`, '-qa', '--eval=x']) {
       expect(await evaluator.evaluate(`has_package('${name}')`)).toBe(false);
     }
     expect(readdirSync(root)).not.toContain('injected');

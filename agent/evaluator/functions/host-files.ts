@@ -34,6 +34,11 @@ export async function readHostFile(file: string): Promise<string | undefined> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Changes whenever the file is rewritten: what caches of parsed host files are keyed by. */
+export function fileVersion(stats: Stats | undefined): string {
+  return stats ? `${stats.mtimeMs}:${stats.size}` : '-';
+}
+
 /** stat (following links) or lstat, undefined when the path does not exist or cannot be read. */
 export async function statHost(file: string, followLinks: boolean): Promise<Stats | undefined> {
   try {

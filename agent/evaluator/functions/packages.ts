@@ -1,27 +1,54 @@
 // Installed packages, from the package managers' own databases under the host root: dpkg's status
-// file (Debian, Ubuntu) and apk's installed file (Alpine) are text, read here; the rpm database
-// (RHEL, Fedora, SUSE) is a binary store, asked through the rpm command (rpm.ts).
-import { hostPath } from './host-files.js';
+// file (Debian, Ubuntu) and apk's installed file (Alpine) are text, parsed here; the rpm database
+// (RHEL, Fedora, SUSE) is a binary store, asked through the rpm command (rpm.ts). A detector asks
+// every interval and dpkg's status runs to megabytes, so each database is parsed once per version
+// of its file (mtime and size: one stat per call) and answers come from the parsed names.
+import { fileVersion, hostPath, readHostFile, statHost } from './host-files.js';
 import { rpmHas } from './rpm.js';
 import type { EvaluatorFunction } from './types.js';
 
-/** dpkg: a stanza with `Package: name` (or `name:arch`) and `Status: install ok installed`. */
-function dpkgHas(status: string, name: string): boolean {
-  return status.split(/\n\s*\n/).some((stanza) => {
+/** dpkg: `name` and `name:arch` of each stanza with `Status: install ok installed`. */
+function dpkgInstalled(status: string): Set<string> {
+  const names = new Set<string>();
+  for (const stanza of status.split(/\n\s*\n/)) {
     const fields = new Map<string, string>();
     for (const line of stanza.split('\n')) {
       const colon = line.indexOf(':');
       if (colon > 0 && !line.startsWith(' ')) fields.set(line.slice(0, colon), line.slice(colon + 1).trim());
     }
-    const packageName = fields.get('Package');
-    const named = packageName === name || `${packageName}:${fields.get('Architecture')}` === name;
-    return named && fields.get('Status') === 'install ok installed';
-  });
+    const name = fields.get('Package');
+    if (!name || fields.get('Status') !== 'install ok installed') continue;
+    names.add(name);
+    const arch = fields.get('Architecture');
+    if (arch) names.add(`${name}:${arch}`);
+  }
+  return names;
 }
 
 /** apk: one `P:name` line per installed package. */
-function apkHas(installed: string, name: string): boolean {
-  return installed.split('\n').some((line) => line === `P:${name}`);
+function apkInstalled(installed: string): Set<string> {
+  const names = new Set<string>();
+  for (const line of installed.split('\n')) if (line.startsWith('P:')) names.add(line.slice(2));
+  return names;
+}
+
+const parsed = new Map<string, { version: string; names: Set<string> }>();
+
+/** The installed names of a text database, parsed again only when its file changed; undefined without one. */
+async function installedNames(
+  file: string,
+  parse: (text: string) => Set<string>,
+): Promise<Set<string> | undefined> {
+  const stats = await statHost(file, true);
+  if (!stats?.isFile()) return undefined;
+  const version = fileVersion(stats);
+  const known = parsed.get(file);
+  if (known?.version === version) return known.names;
+  const text = await readHostFile(file);
+  if (text === undefined) return undefined;
+  const names = parse(text);
+  parsed.set(file, { version, names });
+  return names;
 }
 
 export const PACKAGE_FUNCTIONS: readonly EvaluatorFunction[] = [
@@ -30,12 +57,12 @@ export const PACKAGE_FUNCTIONS: readonly EvaluatorFunction[] = [
     name: 'has_package',
     signature: 'has_package(name)',
     doc: 'True when the package is installed, per dpkg (/var/lib/dpkg/status), apk (/lib/apk/db/installed) or rpm.',
-    async run(args, { providers, readFile }) {
+    async run(args, { providers }) {
       const name = args.string(0);
-      const dpkg = await readFile(hostPath(providers.paths, '/var/lib/dpkg/status'));
-      if (dpkg !== undefined && dpkgHas(dpkg, name)) return true;
-      const apk = await readFile(hostPath(providers.paths, '/lib/apk/db/installed'));
-      if (apk !== undefined && apkHas(apk, name)) return true;
+      const dpkg = await installedNames(hostPath(providers.paths, '/var/lib/dpkg/status'), dpkgInstalled);
+      if (dpkg?.has(name)) return true;
+      const apk = await installedNames(hostPath(providers.paths, '/lib/apk/db/installed'), apkInstalled);
+      if (apk?.has(name)) return true;
       return (await rpmHas(providers.paths, name)) ?? false;
     },
   },

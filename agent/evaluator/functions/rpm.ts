@@ -2,12 +2,12 @@
 // (sqlite, Berkeley DB or ndb depending on the release) that only librpm reads reliably, so this asks
 // the `rpm` command, without a shell: `rpm --root ROOT --dbpath DIR -q --quiet NAME`. A detector asks
 // the same question every interval, so each answer is kept until the database file changes (its
-// mtime and size, one stat per call) and rpm runs only after a package was installed or removed.
+// mtime and size: two stats per call once the database was found) and rpm runs only after a package
+// was installed or removed.
 import { execFile } from 'node:child_process';
-import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { EvaluatorHostPaths } from '../providers.js';
-import { hostPath } from './host-files.js';
+import { fileVersion, hostPath, statHost } from './host-files.js';
 
 /** Where the database lives, relative to the root: RHEL 9 / Fedora first (/var/lib/rpm links there). */
 const RPM_DB_DIRS = ['/usr/lib/sysimage/rpm', '/var/lib/rpm'];
@@ -21,26 +21,30 @@ const MAX_CACHED = 1000;
 interface RpmDatabase {
   /** The --dbpath argument, relative to the root. */
   dir: string;
-  /** Changes whenever a package is installed or removed. */
-  version: string;
+  /** The database file, under the root. */
+  file: string;
 }
 
+/** Where each root's database was found: probed again only when it is gone. */
+const databases = new Map<string, RpmDatabase>();
 const answers = new Map<string, { version: string; installed: boolean }>();
 
 /** The rpm database under the root, or undefined when this is not an RPM system. */
 async function findDatabase(paths: EvaluatorHostPaths): Promise<RpmDatabase | undefined> {
   for (const dir of RPM_DB_DIRS) {
-    for (const file of RPM_DB_FILES) {
-      const path = hostPath(paths, posix.join(dir, file));
-      const found = await stat(path).catch(() => undefined);
-      if (!found?.isFile()) continue;
-      // sqlite may hold recent changes in its write-ahead log until a checkpoint: that file counts too.
-      const wal = await stat(`${path}-wal`).catch(() => undefined);
-      const version = [found, wal].map((s) => (s ? `${s.mtimeMs}:${s.size}` : '-')).join('/');
-      return { dir, version: `${dir}/${file}:${version}` };
+    for (const name of RPM_DB_FILES) {
+      const file = hostPath(paths, posix.join(dir, name));
+      if ((await statHost(file, true))?.isFile()) return { dir, file };
     }
   }
   return undefined;
+}
+
+/** The database's version, or undefined when it is gone; sqlite's write-ahead log counts too. */
+async function versionOf(database: RpmDatabase): Promise<string | undefined> {
+  const main = await statHost(database.file, true);
+  if (!main?.isFile()) return undefined;
+  return `${database.file}:${fileVersion(main)}/${fileVersion(await statHost(`${database.file}-wal`, true))}`;
 }
 
 /** Exit status of `rpm -q --quiet`: 0 installed, 1 not installed; anything else is an error. */
@@ -69,14 +73,20 @@ function queryRpm(root: string, dbDir: string, name: string): Promise<boolean> {
 
 /** Whether `name` is installed per the rpm database under the root; undefined when there is none. */
 export async function rpmHas(paths: EvaluatorHostPaths, name: string): Promise<boolean | undefined> {
-  const database = await findDatabase(paths);
-  if (!database) return undefined;
-  if (!PACKAGE_NAME.test(name)) return false;
+  if (!PACKAGE_NAME.test(name)) return false; // not a package name: installed nowhere, rpm not asked
+  let database = databases.get(paths.root);
+  let version = database && (await versionOf(database));
+  if (!database || !version) {
+    database = await findDatabase(paths);
+    version = database && (await versionOf(database));
+    if (!database || !version) return undefined;
+    databases.set(paths.root, database);
+  }
   const key = `${paths.root}\0${name}`;
   const known = answers.get(key);
-  if (known?.version === database.version) return known.installed;
+  if (known?.version === version) return known.installed;
   const installed = await queryRpm(paths.root, database.dir, name);
   if (answers.size >= MAX_CACHED) answers.clear();
-  answers.set(key, { version: database.version, installed });
+  answers.set(key, { version, installed });
   return installed;
 }
