@@ -12,11 +12,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { get } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './gossip/procs.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const SETTLE_MS = 2000;
@@ -38,18 +38,6 @@ interface PeerResult {
   cpuPercent: number;
   cpuMs: number;
   rssMiB: { start: number; avg: number; max: number; end: number };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function startPeer(name: string, args: string[]): Peer {

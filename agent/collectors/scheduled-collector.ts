@@ -164,7 +164,7 @@ export class ScheduledCollector {
       options.instance.collect({ paths: options.paths, signal: abort.signal, timeoutMs: options.timeoutMs }),
     );
     this.inFlight = collecting;
-    this.inFlightSince = performance.now();
+    this.inFlightSince = startedAt;
     void collecting
       .catch(() => undefined)
       .finally(() => {

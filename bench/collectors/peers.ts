@@ -4,12 +4,10 @@
 // and netdata (Debian's build and stock configuration: every plugin it enables, collecting every 1 s;
 // web server, statsd on 127.0.0.1 free ports; registry off; DO_NOT_TRACK=1 for its telemetry script).
 import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { packageRoot, shippedPackNames } from '../../agent/config/index.js';
-import { describeExit, run, running, track, type Proc } from '../gossip/procs.js';
+import { freePort, retryWhileRunning, run, track, type Proc } from '../gossip/procs.js';
 import { httpGet } from './http.js';
 
 const OPSBRO = process.env.BENCH_OPSBRO_BIN || join(packageRoot(), 'bin', 'opsbro.js');
@@ -28,17 +26,6 @@ export interface Peer {
   proc: Proc;
   /** Base URL of its HTTP endpoint on 127.0.0.1. */
   url: string;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 /** Why `binary` cannot run here, or null. */
@@ -62,27 +49,22 @@ export async function versionOf(name: PeerName): Promise<string> {
   return output.trim().split('\n')[0] ?? 'unknown';
 }
 
-/** Polls `url` until `ok(reply)` holds; fails early when the process exits. */
+/** Polls `url` every 200 ms until `ok(reply)` holds; fails early when the process exits. */
 async function waitFor(
   proc: Proc,
   url: string,
   ok: (status: number, body: string) => boolean,
 ): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    if (!running(proc)) throw new Error(describeExit(proc));
-    let last: string;
-    try {
+  await retryWhileRunning(
+    proc,
+    `${url} not ready in ${READY_TIMEOUT_MS} ms`,
+    READY_TIMEOUT_MS,
+    200,
+    async () => {
       const reply = await httpGet(url, 2000);
-      if (ok(reply.status, reply.body)) return;
-      last = `${reply.status} ${reply.body.slice(0, 200)}`;
-    } catch (err) {
-      last = err instanceof Error ? err.message : String(err);
-    }
-    if (Date.now() > deadline)
-      throw new Error(`${proc.name}: ${url} not ready in ${READY_TIMEOUT_MS} ms (${last}):\n${proc.output}`);
-    await sleep(200);
-  }
+      if (!ok(reply.status, reply.body)) throw new Error(`${reply.status} ${reply.body.slice(0, 200)}`);
+    },
+  );
 }
 
 /** The packs shipped in packs/; with `applicationOnly`, all but the OS ones (linux, system). */

@@ -2,6 +2,7 @@
 // Ctrl-C/SIGTERM) stops them by pid and removes the dirs. Nothing is killed by name.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -85,6 +86,18 @@ export async function retryWhileRunning<T>(
       await sleep(pauseMs);
     }
   }
+}
+
+/** A free TCP port on 127.0.0.1 (bound to port 0, then released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
 }
 
 /** SIGTERM, then SIGKILL after graceMs if still running. */

@@ -1,6 +1,7 @@
-// What the application collectors share: reading their settings, counter rates between runs, one
-// deadline per run (the run's signal plus its own timeout), and turning socket/driver failures into
-// messages an operator can act on ("redis 127.0.0.1:6379: connection refused"), never with a password.
+// What the application collectors share: reading their settings, counter rates between runs,
+// fetching a status page under the run's signal (the scheduler aborts it at the run's timeout), and
+// turning socket/driver failures into messages an operator can act on ("redis 127.0.0.1:6379:
+// connection refused"), never with a password.
 
 type Settings = Readonly<Record<string, string | number | boolean>>;
 
@@ -81,25 +82,6 @@ export function monotonicMs(): number {
   return performance.now();
 }
 
-/**
- * The signal one run honours: the run's own (aborted by the scheduler on timeout or stop) combined
- * with the run's timeout, so a plugin used outside the scheduler is bounded too.
- */
-export function runSignal(signal: AbortSignal, timeoutMs: number): AbortSignal {
-  if (!(timeoutMs > 0)) return signal;
-  return AbortSignal.any([signal, timeoutSignal(timeoutMs)]);
-}
-
-function timeoutSignal(timeoutMs: number): AbortSignal {
-  const controller = new AbortController();
-  const timer = setTimeout(
-    () => controller.abort(new Error(`timed out after ${round3(timeoutMs / 1000)} s`)),
-    timeoutMs,
-  );
-  timer.unref();
-  return controller.signal;
-}
-
 /** Why a signal was aborted, as a short phrase ("timed out after 5 s", "aborted"). */
 export function abortReason(signal: AbortSignal): string {
   const reason: unknown = signal.reason;
@@ -170,6 +152,43 @@ export function describeNetworkError(error: unknown): string {
   if (error.message === 'fetch failed' && error.cause instanceof Error)
     return describeNetworkError(error.cause);
   return error.message || error.name;
+}
+
+/**
+ * GETs `url` under `signal` and returns its body. Any failure throws `<label>: <phrase>`: the abort
+ * reason when `signal` aborted, else the network phrase, or `httpProblem(status, statusText)` for a
+ * non-2xx answer; `secrets` are redacted from the phrase.
+ */
+export async function fetchText(
+  url: string,
+  {
+    signal,
+    headers,
+    label,
+    httpProblem,
+    secrets = [],
+  }: {
+    signal: AbortSignal;
+    headers: Record<string, string>;
+    label: string;
+    httpProblem: (status: number, statusText: string) => string;
+    secrets?: readonly string[];
+  },
+): Promise<string> {
+  try {
+    const response = await fetch(url, { signal, headers });
+    const body = await response.text();
+    if (!response.ok) throw new Error(httpProblem(response.status, response.statusText));
+    return body;
+  } catch (error) {
+    const message = signal.aborted ? abortReason(signal) : describeNetworkError(error);
+    throw new Error(`${label}: ${redact(message, secrets)}`, { cause: error });
+  }
+}
+
+/** How an unexpected answer is shown in a message: `starts with "<its first 60 characters>"`. */
+export function startsWith(body: string): string {
+  return `starts with ${JSON.stringify(body.slice(0, 60))}`;
 }
 
 /** Removes every occurrence of `secrets` (non-empty) from a message, so no password reaches a log. */

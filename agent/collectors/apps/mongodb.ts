@@ -13,7 +13,6 @@ import {
   numbersOf,
   raceAbort,
   redact,
-  runSignal,
   stringSetting,
 } from './common.js';
 
@@ -124,7 +123,7 @@ class MongodbCollector implements CollectorInstance {
   }
 
   async collect(context: CollectContext): Promise<CollectedData> {
-    const signal = runSignal(context.signal, context.timeoutMs);
+    const { signal } = context;
     // An aborted step may leave a stuck socket: the client is dropped at once.
     const guarded = <T>(step: Promise<T>): Promise<T> => raceAbort(step, signal, () => this.drop());
     try {

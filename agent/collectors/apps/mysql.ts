@@ -13,7 +13,6 @@ import {
   portSetting,
   raceAbort,
   redact,
-  runSignal,
   stringSetting,
 } from './common.js';
 
@@ -100,7 +99,7 @@ class MysqlCollector implements CollectorInstance {
   }
 
   async collect(context: CollectContext): Promise<CollectedData> {
-    const signal = runSignal(context.signal, context.timeoutMs);
+    const { signal } = context;
     // An aborted step leaves the connection mid-protocol: it is dropped at once.
     const guarded = <T>(step: Promise<T>): Promise<T> => raceAbort(step, signal, () => this.drop());
     try {

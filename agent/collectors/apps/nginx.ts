@@ -3,12 +3,11 @@
 import type { CollectedData, CollectorInstance, CollectorType, CollectContext } from '../collector.js';
 import {
   CounterRates,
-  abortReason,
-  describeNetworkError,
   displayUrl,
+  fetchText,
   monotonicMs,
-  runSignal,
   splitUrlCredentials,
+  startsWith,
   urlSetting,
 } from './common.js';
 
@@ -77,22 +76,14 @@ class NginxCollector implements CollectorInstance {
   }
 
   async collect(context: CollectContext): Promise<CollectedData> {
-    const signal = runSignal(context.signal, context.timeoutMs);
-    let text: string;
-    try {
-      const response = await fetch(this.url, { signal, headers: this.headers });
-      text = await response.text();
-      if (!response.ok) throw new Error(httpProblem(response.status, response.statusText));
-    } catch (error) {
-      const message = signal.aborted ? abortReason(signal) : describeNetworkError(error);
-      throw new Error(`${this.label}: ${message}`, { cause: error });
-    }
+    const text = await fetchText(this.url, {
+      signal: context.signal,
+      headers: this.headers,
+      label: this.label,
+      httpProblem,
+    });
     const status = parseStubStatus(text);
-    if (!status) {
-      throw new Error(
-        `${this.label}: the page is not a stub_status page (starts with ${JSON.stringify(text.slice(0, 60))})`,
-      );
-    }
+    if (!status) throw new Error(`${this.label}: the page is not a stub_status page (${startsWith(text)})`);
     // stub_status has no uptime: the first run's rates are 0, the next ones are over the interval.
     const rates = this.rates.next(
       new Map([

@@ -8,16 +8,14 @@ import type {
   CollectContext,
 } from '../collector.js';
 import {
-  abortReason,
   asRecord,
   basicAuthorization,
-  describeNetworkError,
   displayUrl,
+  fetchText,
   finiteNumber,
   numbersOf,
-  redact,
-  runSignal,
   splitUrlCredentials,
+  startsWith,
   stringSetting,
   urlSetting,
 } from './common.js';
@@ -88,27 +86,13 @@ class RabbitmqCollector implements CollectorInstance {
   }
 
   async collect(context: CollectContext): Promise<CollectedData> {
-    const signal = runSignal(context.signal, context.timeoutMs);
-    let body: string;
-    try {
-      const response = await fetch(this.overviewUrl, { signal, headers: this.headers });
-      body = await response.text();
-      if (response.status === 401 || response.status === 403) {
-        throw new Error(
-          `authentication failed for user '${this.user}' (HTTP ${response.status}): check the user and password settings` +
-            ' (the guest user only logs in from localhost)',
-        );
-      }
-      if (response.status === 404) {
-        throw new Error(
-          'HTTP 404: no management API here (is the rabbitmq_management plugin enabled on this port?)',
-        );
-      }
-      if (!response.ok) throw new Error(`HTTP ${response.status} ${response.statusText}`);
-    } catch (error) {
-      const message = signal.aborted ? abortReason(signal) : describeNetworkError(error);
-      throw new Error(`${this.label}: ${redact(message, [this.password])}`, { cause: error });
-    }
+    const body = await fetchText(this.overviewUrl, {
+      signal: context.signal,
+      headers: this.headers,
+      label: this.label,
+      httpProblem: (status, statusText) => this.httpProblem(status, statusText),
+      secrets: [this.password],
+    });
     let overview: Record<string, unknown> | undefined;
     try {
       overview = asRecord(JSON.parse(body));
@@ -116,11 +100,23 @@ class RabbitmqCollector implements CollectorInstance {
       overview = undefined;
     }
     if (!overview) {
-      throw new Error(
-        `${this.label}: the answer is not the management API's JSON (starts with ${JSON.stringify(body.slice(0, 60))})`,
-      );
+      throw new Error(`${this.label}: the answer is not the management API's JSON (${startsWith(body)})`);
     }
     return shapeOverview(overview);
+  }
+
+  /** What a non-2xx answer of the management API means. */
+  private httpProblem(status: number, statusText: string): string {
+    if (status === 401 || status === 403) {
+      return (
+        `authentication failed for user '${this.user}' (HTTP ${status}): check the user and password settings` +
+        ' (the guest user only logs in from localhost)'
+      );
+    }
+    if (status === 404) {
+      return 'HTTP 404: no management API here (is the rabbitmq_management plugin enabled on this port?)';
+    }
+    return `HTTP ${status} ${statusText}`;
   }
 }
 

@@ -14,7 +14,6 @@ import {
   portSetting,
   redact,
   round3,
-  runSignal,
   stringSetting,
 } from './common.js';
 import { type RedisEndpoint, RedisConnection, RedisReplyError } from './redis-client.js';
@@ -95,7 +94,7 @@ class RedisCollector implements CollectorInstance {
   }
 
   async collect(context: CollectContext): Promise<CollectedData> {
-    const signal = runSignal(context.signal, context.timeoutMs);
+    const { signal } = context;
     try {
       const connection = await this.connected(signal);
       const pingStartedMs = monotonicMs();

@@ -3,11 +3,13 @@
 // and IPv6, from <proc>/net/{tcp,tcp6,udp,udp6}: deduplicated, sorted numbers. The *6 files are
 // optional (IPv6 disabled); tcp and udp are not.
 //
-// Reading /proc/net/tcp makes the kernel walk its whole TCP hash table (sized by RAM: 1.3 ms per file
-// on a 24 GiB host), but it lists the listening sockets first. So the TCP tables are read in small
-// chunks and closed at the first socket that is neither LISTEN nor SYN_RECV (kernels before 4.4 list a
-// listener's pending connections right after it): the kernel then only walks as far as the first
-// connection. With no connection at all in a table the walk still goes to its end.
+// Reading /proc/net/tcp makes the kernel walk its whole TCP hash table (sized by RAM: 262144 buckets,
+// 1.2-1.3 ms of CPU per read of the file on a 23 GiB host), but it lists the listening sockets first.
+// So the TCP tables are read in small chunks and closed at the first socket that is neither LISTEN nor
+// SYN_RECV (kernels before 4.4 list a listener's pending connections right after it): the kernel then
+// only walks as far as the first connection (0.3-0.6 ms there, by where that connection hashes). With
+// no connection at all in a table the walk still goes to its end (the same 1.2-1.3 ms).
+// Measured: process.cpuUsage over 2,000 reads of /proc/net/tcp{,6} whole vs chunked, 0-40 sockets.
 import type {
   CollectContext,
   CollectedData,

@@ -15,6 +15,8 @@ import type {
   CollectorType,
 } from '../../../agent/collectors/collector.js';
 
+import { isAlive } from '../../helpers/agent-process.js';
+
 export { cleanupAll, freePort, tempDir } from '../../helpers/agent-process.js';
 
 /** The first of `candidates` that exists (Debian puts daemons in /usr/sbin, outside a user's PATH). */
@@ -179,13 +181,13 @@ export function descendants(pid: number): number[] {
 export async function stopServer(server: ServerProcess | undefined, graceMs = 5000): Promise<void> {
   if (!server) return;
   const helpers = descendants(server.pid);
-  const anyAlive = (): boolean => groupAlive(server.pid) || helpers.some(alive);
+  const anyAlive = (): boolean => groupAlive(server.pid) || helpers.some(isAlive);
   signalGroup(server.pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline && anyAlive()) await sleep(50);
   if (groupAlive(server.pid)) signalGroup(server.pid, 'SIGKILL');
   for (const pid of helpers) {
-    if (!alive(pid)) continue;
+    if (!isAlive(pid)) continue;
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -194,16 +196,6 @@ export async function stopServer(server: ServerProcess | undefined, graceMs = 50
   }
   const killDeadline = Date.now() + 2000;
   while (Date.now() < killDeadline && anyAlive()) await sleep(20);
-}
-
-/** Whether `pid` runs (a zombie waiting for a reaper does not count). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 export function sleep(ms: number): Promise<void> {
