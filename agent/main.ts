@@ -25,16 +25,10 @@ import {
   COLLECTOR_TYPES,
   CollectorsSubsystem,
   collectorDefinitionSchema,
-  collectorRoutes,
   hostPaths,
 } from './collectors/index.js';
 import { launchDaemon, isDaemonChild, reportToLauncher } from './daemon.js';
-import {
-  DetectorDefinitionSchema,
-  DetectorsSubsystem,
-  detectorRoutes,
-  detectorRuleErrors,
-} from './detectors/index.js';
+import { DetectorDefinitionSchema, DetectorsSubsystem, detectorRuleErrors } from './detectors/index.js';
 import { Evaluator } from './evaluator/index.js';
 import { evaluatorRoutes } from './evaluator-routes.js';
 import { packRoutes } from './pack-routes.js';
@@ -161,8 +155,6 @@ class Agent implements AgentControl {
     // Start order; stop runs in reverse (gossip leaves the cluster before the API closes).
     this.subsystems.push(this.api, this.gossip, this.collectors, this.detectors);
     this.api.addRoutes(agentRoutes(this));
-    this.api.addRoutes(collectorRoutes(this.collectors));
-    this.api.addRoutes(detectorRoutes(this.detectors));
     this.api.addRoutes(evaluatorRoutes(this.evaluator));
     this.api.addRoutes(packRoutes(() => this.config));
     for (const subsystem of this.subsystems) if (subsystem.routes) this.api.addRoutes(subsystem.routes());

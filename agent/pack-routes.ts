@@ -1,9 +1,17 @@
 // GET /agent/packs and /agent/packs/:name: what each pack ships and its parameters in effect.
 import { HttpError, type Route } from './api/index.js';
-import type { LoadedConfig } from './config/index.js';
+import type { LoadedConfig, PackInfo } from './config/index.js';
+
+/** A pack as GET /agent/packs answers it: its info, and the names of what it ships, by kind. */
+export interface PackAnswer extends PackInfo {
+  detectors: string[];
+  collectors: string[];
+  checks: string[];
+  handlers: string[];
+}
 
 export function packRoutes(config: () => LoadedConfig): Route[] {
-  const describe = (name: string) => {
+  const describe = (name: string): PackAnswer | undefined => {
     const { packs, definitions } = config();
     const pack = packs.find((candidate) => candidate.name === name);
     if (!pack) return undefined;

@@ -1,5 +1,9 @@
 // Options every command that talks to an agent accepts, and --json for read commands.
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { ApiOptions } from './client.js';
+
+/** The options of a read command: the API options and --json. */
+export type ReadOptions = ApiOptions & { json?: boolean };
 
 export function withApiOptions(command: Command): Command {
   return command

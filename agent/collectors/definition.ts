@@ -12,7 +12,7 @@ export function collectorDefinitionSchema(typeNames: string[]) {
       type: Type.Union(typeNames.map((name) => Type.Literal(name))),
       interval: DurationSchema('10s'),
       /** A run longer than this is abandoned and shown as ERROR. Default: the interval, at most 10 s. */
-      timeout: Type.Optional(DurationSchema('10s')),
+      timeout: Type.Optional(DurationSchema()),
       /** Only where the node is in this group (set by a detector or agent.yml `groups:`). */
       if_group: Type.Optional(Type.String({ minLength: 1 })),
       enabled: Type.Boolean({ default: true }),

@@ -5,12 +5,14 @@
 import { join } from 'node:path';
 import type { AgentSettings, Definition, PackInfo } from '../config/index.js';
 import { parseDurationMs } from '../config/index.js';
+import type { Route } from '../api/index.js';
 import type { EventBus } from '../events/index.js';
 import type { Logger } from '../log/index.js';
 import type { Subsystem, SubsystemState } from '../subsystem.js';
 import type { CollectedData, CollectorType, HostPaths } from './collector.js';
 import { type CollectorDefinition, substituteParameters } from './definition.js';
 import { flattenMetrics } from './flatten.js';
+import { collectorRoutes } from './routes.js';
 import { type CollectorStatus, ScheduledCollector } from './scheduled-collector.js';
 
 /** A run may not take longer than this unless the definition says so. */
@@ -33,25 +35,29 @@ export class CollectorsSubsystem implements Subsystem {
   private readonly unsubscribe: () => void;
   /** This agent's place in every interval (see ScheduledCollectorOptions.phase). */
   private readonly phase = Math.random();
-  /** Settles once every collector has run once or cannot run: the detectors wait for it. */
-  private firstPassDone!: () => void;
-  private readonly firstPass = new Promise<void>((resolve) => (this.firstPassDone = resolve));
+  /**
+   * Settles once every collector of the current set has run once or cannot run: the detectors wait
+   * for it, at start and after a reload (whose new collectors start with no data).
+   */
+  private pass!: Promise<void>;
+  private passDone!: () => void;
 
   constructor(private readonly options: CollectorsOptions) {
     this.unsubscribe = options.events.on('groups-changed', ({ groups }) => this.setGroups(groups));
     this.groups = new Set(options.settings.groups);
     this.collectors = this.build(options.definitions, options.packs, options.settings);
+    this.newPass();
   }
 
-  /** Resolves when every collector has run once (or is not eligible). */
+  /** Resolves when every collector of the current set has run once (or is not eligible). */
   ready(): Promise<void> {
-    return this.firstPass;
+    return this.pass;
   }
 
   start(): Promise<void> {
     this.started = true;
     for (const collector of this.collectors.values()) collector.updateEligibility(this.groups);
-    this.checkFirstPass();
+    this.checkPass();
     return Promise.resolve();
   }
 
@@ -76,13 +82,21 @@ export class CollectorsSubsystem implements Subsystem {
     const next = this.build(definitions, packs, settings);
     const previous = this.collectors;
     this.collectors = next;
+    this.newPass();
     for (const collector of previous.values()) void collector.stop();
     // The groups stay those of the last groups-changed: the detectors publish the new ones after a reload.
-    if (this.started) for (const collector of next.values()) collector.updateEligibility(this.groups);
+    if (this.started) {
+      for (const collector of next.values()) collector.updateEligibility(this.groups);
+      this.checkPass();
+    }
   }
 
   list(): CollectorStatus[] {
     return [...this.collectors.values()].map((collector) => collector.status());
+  }
+
+  routes(): Route[] {
+    return collectorRoutes(this);
   }
 
   show(name: string): (CollectorStatus & { data?: CollectedData }) | undefined {
@@ -101,8 +115,12 @@ export class CollectorsSubsystem implements Subsystem {
     for (const collector of this.collectors.values()) collector.updateEligibility(this.groups);
   }
 
-  private checkFirstPass(): void {
-    if ([...this.collectors.values()].every((collector) => collector.settled)) this.firstPassDone();
+  private newPass(): void {
+    this.pass = new Promise<void>((resolve) => (this.passDone = resolve));
+  }
+
+  private checkPass(): void {
+    if ([...this.collectors.values()].every((collector) => collector.settled)) this.passDone();
   }
 
   private build(
@@ -152,7 +170,7 @@ export class CollectorsSubsystem implements Subsystem {
           paths,
           phase: this.phase,
           onData: (name, data, at) => this.publish(name, data, at),
-          onRun: () => this.checkFirstPass(),
+          onRun: () => this.checkPass(),
           onStateChange: (status) => {
             if (status.state === 'ERROR')
               this.options.logger.warn('collector failing', {

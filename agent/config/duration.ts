@@ -5,10 +5,14 @@ import { Type } from '@sinclair/typebox';
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** The schema of a duration setting: validated here so parseDurationMs never sees a bad one. */
-export function DurationSchema(defaultValue: string) {
+/**
+ * The schema of a duration setting: validated here so parseDurationMs never sees a bad one. Without
+ * a default the key stays absent when not given (the code that reads it decides, e.g. a collector's
+ * timeout follows its interval).
+ */
+export function DurationSchema(defaultValue?: string) {
   return Type.Union([Type.Number({ exclusiveMinimum: 0 }), Type.String({ pattern: DURATION.source })], {
-    default: defaultValue,
+    ...(defaultValue === undefined ? {} : { default: defaultValue }),
     description: 'a duration such as 10s, 500ms, 2m, 1h or a number of seconds',
   });
 }

@@ -1,8 +1,8 @@
 // Configuration: agent.yml + conf.d/*.yml, validated, with ${ENV} substitution. Imports no subsystem.
 export { loadConfig, ConfigErrors, type LoadedConfig, type Definition, type LoadOptions } from './loader.js';
 export { ConfigError } from './errors.js';
-export { AgentSettingsSchema, RESTART_ONLY_SETTINGS, type AgentSettings } from './schema.js';
-export { type PackInfo, shippedPackNames } from './packs.js';
+export { AgentSettingsSchema, GROUP_NAME, RESTART_ONLY_SETTINGS, type AgentSettings } from './schema.js';
+export { disabledPacksYaml, type PackInfo, shippedPackNames } from './packs.js';
 export { parseDurationMs, DurationSchema } from './duration.js';
 export { packageRoot, packageVersion, defaultConfigDir, defaultDataDir } from './paths.js';
 export { describeFsError } from './yaml-file.js';

@@ -32,6 +32,16 @@ export function shippedPackNames(): string[] {
     .sort();
 }
 
+/**
+ * agent.yml text that switches the named packs off: a `packs:` line, then one
+ * `  NAME: {enabled: false}` line per pack, joined by newlines (no trailing newline). With no names:
+ * `packs: {}`.
+ */
+export function disabledPacksYaml(names: readonly string[]): string {
+  if (!names.length) return 'packs: {}';
+  return ['packs:', ...names.map((name) => `  ${name}: {enabled: false}`)].join('\n');
+}
+
 /** A pack as the agent uses it. */
 export interface PackInfo {
   name: string;

@@ -3,6 +3,9 @@
 // Every key has a default, so an empty agent.yml is a valid configuration.
 import { Type, type Static } from '@sinclair/typebox';
 
+/** A group name, as `groups:` accepts it and as a detector may render it: letters, digits, _ . - */
+export const GROUP_NAME = /^[A-Za-z0-9_.-]+$/;
+
 const Port = Type.Integer({ minimum: 0, maximum: 65535, description: 'a port number 0-65535' });
 
 const LogSettings = Type.Object(
@@ -116,7 +119,7 @@ export const AgentSettingsSchema = Type.Object(
     }),
     groups: Type.Array(
       Type.String({
-        pattern: '^[A-Za-z0-9_.-]+$',
+        pattern: GROUP_NAME.source,
         description: 'a group name of letters, digits, _ . -',
       }),
       { default: [], uniqueItems: true },

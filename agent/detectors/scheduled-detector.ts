@@ -1,10 +1,8 @@
 // One detector over the agent's life: evaluates its rule every interval and remembers which groups
 // it grants. An evaluation error keeps the groups of the last good answer (a collector that fails
 // once must not make the node flap out of its groups) and is shown to the operator.
+import { GROUP_NAME } from '../config/index.js';
 import type { EvaluationScope } from '../evaluator/index.js';
-
-/** Group names as agent.yml accepts them. */
-const GROUP_NAME = /^[A-Za-z0-9_.-]+$/;
 
 export interface DetectorStatus {
   name: string;

@@ -5,8 +5,10 @@ import type { AgentSettings, Definition, PackInfo } from '../config/index.js';
 import { parseDurationMs } from '../config/index.js';
 import type { EventBus } from '../events/index.js';
 import type { Logger } from '../log/index.js';
+import type { Route } from '../api/index.js';
 import type { Subsystem, SubsystemState } from '../subsystem.js';
 import type { DetectorDefinition } from './definition.js';
+import { detectorRoutes } from './routes.js';
 import { type DetectorEvaluator, type DetectorStatus, ScheduledDetector } from './scheduled-detector.js';
 
 export interface DetectorsOptions {
@@ -26,17 +28,27 @@ export class DetectorsSubsystem implements Subsystem {
   private staticGroups: string[];
   private groups: string[];
   private initialized = false;
+  private started = false;
   private stopped = false;
+  /** Bumped by every reload: the detectors built by it, and their first pass, carry it. */
+  private generation = 0;
+  /**
+   * The generation whose first pass is done: only its detectors recompute the groups after each
+   * run. Until then the groups are published once, at the end of the pass (a reload of the same
+   * rules must not drop the detected groups while the new detectors have not run yet).
+   */
+  private liveGeneration = -1;
 
   constructor(private readonly options: DetectorsOptions) {
     this.staticGroups = [...options.settings.groups];
     this.groups = [...this.staticGroups].sort();
-    this.detectors = this.build(options.definitions, options.packs);
+    this.detectors = this.build(options.definitions, options.packs, this.generation);
   }
 
   start(): Promise<void> {
+    this.started = true;
     // Not awaited: the agent is up (API, gossip) while the first pass runs; state() says initializing.
-    void this.firstPass();
+    void this.firstPass(this.generation);
     return Promise.resolve();
   }
 
@@ -67,20 +79,32 @@ export class DetectorsSubsystem implements Subsystem {
     return this.detectors.map((detector) => detector.status());
   }
 
-  /** After a reload: new rules, new static groups; the first pass of the new rules runs at once. */
+  routes(): Route[] {
+    return detectorRoutes(this);
+  }
+
+  /**
+   * After a reload: new rules, new static groups. The first pass of the new rules runs at once; the
+   * node keeps its groups meanwhile and publishes them once, when the pass is done (nothing when
+   * they did not change).
+   */
   reloadDefinitions(settings: AgentSettings, definitions: Definition[], packs: PackInfo[]): void {
     for (const detector of this.detectors) detector.stop();
     this.staticGroups = [...settings.groups];
-    this.detectors = this.build(definitions, packs);
-    this.recompute();
-    void Promise.all(this.detectors.map((detector) => detector.start()));
+    const generation = ++this.generation;
+    this.detectors = this.build(definitions, packs, generation);
+    if (this.started && !this.stopped) void this.firstPass(generation);
   }
 
-  private async firstPass(): Promise<void> {
+  private async firstPass(generation: number): Promise<void> {
     await this.options.collectorsReady();
-    if (this.stopped) return;
+    // A reload meanwhile runs the pass of its own detectors (these are stopped).
+    if (this.stopped || generation !== this.generation) return;
     await Promise.all(this.detectors.map((detector) => detector.start()));
+    if (this.stopped || generation !== this.generation) return;
+    this.liveGeneration = generation;
     this.recompute();
+    if (this.initialized) return;
     this.initialized = true;
     this.options.logger.info('detection done', { groups: this.groups.join(',') || '(none)' });
   }
@@ -95,7 +119,7 @@ export class DetectorsSubsystem implements Subsystem {
     this.options.events.emit('groups-changed', { groups: [...groups] });
   }
 
-  private build(definitions: Definition[], packs: PackInfo[]): ScheduledDetector[] {
+  private build(definitions: Definition[], packs: PackInfo[], generation: number): ScheduledDetector[] {
     return definitions
       .filter((definition) => definition.kind === 'detector')
       .map((definition) => {
@@ -110,9 +134,9 @@ export class DetectorsSubsystem implements Subsystem {
           intervalMs: parseDurationMs(body.interval),
           scope: { configuration: body, parameters },
           evaluator: this.options.evaluator,
-          // During the first pass groups are published once, at its end.
+          // During the first pass of its generation, groups are published once, at its end.
           onGroupsChanged: () => {
-            if (this.initialized) this.recompute();
+            if (generation === this.liveGeneration) this.recompute();
           },
         });
       });

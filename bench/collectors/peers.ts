@@ -6,7 +6,7 @@
 import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot, shippedPackNames } from '../../agent/config/index.js';
+import { disabledPacksYaml, packageRoot, shippedPackNames } from '../../agent/config/index.js';
 import { freePort, retryWhileRunning, run, track, type Proc } from '../gossip/procs.js';
 import { httpGet } from './http.js';
 
@@ -96,9 +96,7 @@ export async function startOpsbro(
       `rpc: {port: ${rpcPort}}`,
       `api: {bind: 127.0.0.1, port: ${apiPort}}`,
       'log: {level: warn}',
-      ...(withoutPacks.length
-        ? ['packs:', ...withoutPacks.map((name) => `  ${name}: {enabled: false}`)]
-        : []),
+      ...(withoutPacks.length ? [disabledPacksYaml(withoutPacks)] : []),
       '',
     ].join('\n'),
   );

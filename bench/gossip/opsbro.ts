@@ -8,7 +8,7 @@ import { Agent as HttpAgent, get } from 'node:http';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { shippedPackNames } from '../../agent/config/index.js';
+import { disabledPacksYaml, shippedPackNames } from '../../agent/config/index.js';
 import { messageOf } from '../../agent/rpc/errors.js';
 import { AgentClient } from '../../cli/client.js';
 import { mapLimit, retryWhileRunning, run, track } from './procs.js';
@@ -94,9 +94,7 @@ export const opsbro: GossipSystem = {
   async start(n, dir, batch) {
     const agents: Agent[] = [];
     // Gossip against gossip: Serf collects nothing, so the agents run no pack (no collectors).
-    const noPacks = `packs: {${shippedPackNames()
-      .map((pack) => `${pack}: {enabled: false}`)
-      .join(', ')}}`;
+    const noPacks = disabledPacksYaml(shippedPackNames());
     for (let first = 1; first <= n; first += batch) {
       const started: Agent[] = [];
       for (let i = first; i < Math.min(first + batch, n + 1); i++) {

@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import type { AgentInfo, ReloadOutcome } from '../../agent/agent-routes.js';
-import { positiveSeconds, withApiOptions, withJson } from '../api-options.js';
-import { AgentClient, isUnreachable, type ApiOptions } from '../client.js';
+import { positiveSeconds, type ReadOptions, withApiOptions, withJson } from '../api-options.js';
+import { AgentClient, isUnreachable } from '../client.js';
 import { CliError } from '../errors.js';
 import {
   colour,
@@ -16,8 +16,6 @@ import {
   stateColour,
   table,
 } from '../output.js';
-
-type ReadOptions = ApiOptions & { json?: boolean };
 
 export function agentCommand(): Command {
   const agent = new Command('agent').description('run and inspect the local agent');

@@ -1,11 +1,9 @@
 // `opsbro collectors list | show [NAME]`: what the agent collects, and the data itself.
 import { Command } from 'commander';
 import type { CollectorStatus } from '../../agent/collectors/index.js';
-import { withApiOptions, withJson } from '../api-options.js';
-import { AgentClient, type ApiOptions } from '../client.js';
+import { type ReadOptions, withApiOptions, withJson } from '../api-options.js';
+import { AgentClient } from '../client.js';
 import { colour, keyValues, printJson, stateColour, table } from '../output.js';
-
-type ReadOptions = ApiOptions & { json?: boolean };
 
 export function collectorsCommand(): Command {
   const collectors = new Command('collectors').description(

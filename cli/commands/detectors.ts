@@ -1,8 +1,8 @@
 // `opsbro detectors list`: the rules that put this node in groups, and what they found.
 import { Command } from 'commander';
 import type { DetectorStatus } from '../../agent/detectors/index.js';
-import { withApiOptions, withJson } from '../api-options.js';
-import { AgentClient, type ApiOptions } from '../client.js';
+import { type ReadOptions, withApiOptions, withJson } from '../api-options.js';
+import { AgentClient } from '../client.js';
 import { colour, printJson, stateColour, table } from '../output.js';
 
 interface DetectorsAnswer {
@@ -15,7 +15,7 @@ export function detectorsCommand(): Command {
   const detectors = new Command('detectors').description('rules that put this node in groups');
   withJson(
     withApiOptions(detectors.command('list').description('every detector, its rule and result')),
-  ).action(async (options: ApiOptions & { json?: boolean }) => {
+  ).action(async (options: ReadOptions) => {
     const answer = await new AgentClient(options).get<DetectorsAnswer>('/agent/detectors');
     if (options.json) return printJson(answer);
     const rows = answer.detectors.map((detector) => [

@@ -1,7 +1,8 @@
 // `opsbro evaluator eval EXPR | list`: try an expression against the live agent, list the functions.
 import { Command } from 'commander';
-import { withApiOptions, withJson } from '../api-options.js';
-import { AgentClient, type ApiOptions } from '../client.js';
+import type { FunctionDoc } from '../../agent/evaluator/index.js';
+import { type ReadOptions, withApiOptions, withJson } from '../api-options.js';
+import { AgentClient } from '../client.js';
 import { printJson, table } from '../output.js';
 
 interface EvalAnswer {
@@ -20,7 +21,7 @@ export function evaluatorCommand(): Command {
         .description("evaluate an expression against this node's live data")
         .argument('<expression>', `e.g. "{collector.cpustats.cpuall.%idle} > 10" (quote it for the shell)`),
     ),
-  ).action(async (expression: string, options: ApiOptions & { json?: boolean }) => {
+  ).action(async (expression: string, options: ReadOptions) => {
     const answer = await new AgentClient(options).post<EvalAnswer>('/agent/evaluator/eval', { expression });
     if (options.json) return printJson(answer);
     process.stdout.write(
@@ -29,10 +30,8 @@ export function evaluatorCommand(): Command {
   });
   withJson(
     withApiOptions(evaluator.command('list').description('the functions expressions may call')),
-  ).action(async (options: ApiOptions & { json?: boolean }) => {
-    const functions = await new AgentClient(options).get<
-      Array<{ name: string; signature: string; doc: string }>
-    >('/agent/evaluator/functions');
+  ).action(async (options: ReadOptions) => {
+    const functions = await new AgentClient(options).get<FunctionDoc[]>('/agent/evaluator/functions');
     if (options.json) return printJson(functions);
     process.stdout.write(
       table(

@@ -2,12 +2,10 @@
 import { Command } from 'commander';
 import type { DetectResult } from '../../agent/gossip/routes.js';
 import type { MemberView } from '../../agent/gossip/subsystem.js';
-import { positiveSeconds, withApiOptions, withJson } from '../api-options.js';
+import { positiveSeconds, type ReadOptions, withApiOptions, withJson } from '../api-options.js';
 import { AgentClient, type ApiOptions } from '../client.js';
 import { CliError } from '../errors.js';
 import { colour, printJson, spinner, stateColour, table } from '../output.js';
-
-type ReadOptions = ApiOptions & { json?: boolean };
 
 export function gossipCommand(): Command {
   const gossip = new Command('gossip').description('the cluster: join, leave, members, LAN detection, keys');

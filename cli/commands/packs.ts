@@ -1,25 +1,9 @@
 // `opsbro packs list | show NAME`: the packs this agent loaded and their parameters.
 import { Command } from 'commander';
-import { withApiOptions, withJson } from '../api-options.js';
-import { AgentClient, type ApiOptions } from '../client.js';
+import type { PackAnswer } from '../../agent/pack-routes.js';
+import { type ReadOptions, withApiOptions, withJson } from '../api-options.js';
+import { AgentClient } from '../client.js';
 import { colour, keyValues, printJson, table } from '../output.js';
-
-interface PackAnswer {
-  name: string;
-  description: string;
-  version: string;
-  enabled: boolean;
-  dir: string;
-  parameters: Record<string, unknown>;
-  defaults: Record<string, unknown>;
-  overridden: string[];
-  detectors: string[];
-  collectors: string[];
-  checks: string[];
-  handlers: string[];
-}
-
-type ReadOptions = ApiOptions & { json?: boolean };
 
 export function packsCommand(): Command {
   const packs = new Command('packs').description(

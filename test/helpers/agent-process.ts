@@ -6,7 +6,7 @@ import { request, type RequestOptions } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { shippedPackNames } from '../../agent/config/index.js';
+import { disabledPacksYaml, shippedPackNames } from '../../agent/config/index.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 export const OPSBRO_BIN = join(REPO_ROOT, 'bin', 'opsbro.js');
@@ -35,9 +35,7 @@ export function tempDir(prefix = 'opsbro-test-'): string {
  * agent.yml lines that switch every shipped pack off: for tests about static groups and the like,
  * which must not depend on what this machine runs (detectors would add linux, debian, redis ...).
  */
-export const WITHOUT_PACKS = `packs: {${shippedPackNames()
-  .map((pack) => `${pack}: {enabled: false}`)
-  .join(', ')}}\n`;
+export const WITHOUT_PACKS = `${disabledPacksYaml(shippedPackNames())}\n`;
 
 export interface TestAgentDirs {
   root: string;

@@ -15,15 +15,7 @@ import {
   startAgent,
   tempDir,
 } from '../helpers/agent-process.js';
-
-interface CollectorStatus {
-  name: string;
-  type: string;
-  pack?: string;
-  state: string;
-  message?: string;
-  runs: number;
-}
+import type { CollectorStatus } from '../../agent/collectors/index.js';
 
 const silent: Server = createServer((socket: Socket) => sockets.push(socket)); // accepts, never answers
 const sockets: Socket[] = [];
@@ -210,6 +202,31 @@ describe('an agent with the shipped packs', () => {
       detectors: ['redis'],
       collectors: ['redis'],
     });
+  });
+
+  it('a reload of the unchanged configuration keeps every group: no groups change at all', async () => {
+    interface Detectors {
+      groups: string[];
+      detectors: Array<{ name: string; state: string; last_run_at?: string }>;
+    }
+    const before = await get<Detectors>('/agent/detectors');
+    expect(before.groups).toEqual(expect.arrayContaining(['centos', 'linux', 'web']));
+    const logged = agent.output().length;
+    const reloadedAt = new Date().toISOString();
+    expect(runCli(['agent', 'reload', '--api', api]).code).toBe(0);
+    // Every poll sees all the groups, until every new detector has run.
+    await expect
+      .poll(async () => {
+        const now = await get<Detectors>('/agent/detectors');
+        expect(now.groups).toEqual(before.groups);
+        return now.detectors.every((d) => d.state !== 'PENDING' && (d.last_run_at ?? '') >= reloadedAt);
+      }, POLL)
+      .toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await get<Detectors>('/agent/detectors')).groups).toEqual(before.groups);
+    const afterReload = agent.output().slice(logged);
+    expect(afterReload).toContain('configuration reloaded');
+    expect(afterReload).not.toContain('node groups changed');
   });
 
   it('a detector added in conf.d applies after a reload and reaches gossip', async () => {
