@@ -36,9 +36,14 @@ export interface CollectorInstance {
   /**
    * One collection. Rates (per second) are computed against the previous run kept in the instance;
    * the first run reports rates since boot (counters / uptime), so every key exists from the first run.
-   * Throws with an operator-readable message on failure.
+   * Throws (or rejects) with an operator-readable message on failure.
+   *
+   * A collector that only reads /proc answers synchronously: the scheduler then runs it inline, with
+   * no timeout timer, abort controller nor promise (a timeout cannot interrupt synchronous code
+   * anyway, and at one run per 10 s that machinery cost as much as the reads). One that waits on
+   * sockets, the thread pool or child processes returns a promise and gets the timeout.
    */
-  collect(context: CollectContext): Promise<CollectedData>;
+  collect(context: CollectContext): CollectedData | Promise<CollectedData>;
   /** Releases sockets/clients held between runs (application collectors). */
   close?(): Promise<void>;
 }

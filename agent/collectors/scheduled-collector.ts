@@ -1,7 +1,8 @@
 // One configured collector over the agent's life: runs its plugin every interval, one run at a
 // time, each run bounded by a timeout, and keeps what operators and the evaluator read: the state,
 // the last error, the last good data.
-import type { CollectedData, CollectorInstance, HostPaths } from './collector.js';
+import type { CollectContext, CollectedData, CollectorInstance, HostPaths } from './collector.js';
+import type { IntervalClock } from './interval-clock.js';
 
 export type CollectorState = 'PENDING' | 'OK' | 'ERROR' | 'NOT-ELIGIBLE';
 
@@ -33,33 +34,52 @@ export interface ScheduledCollectorOptions {
   ifGroup?: string;
   instance: CollectorInstance;
   paths: HostPaths;
-  /** Called after every successful run, with the data. */
-  onData: (name: string, data: CollectedData, at: Date) => void;
+  /** Called after every successful run, with the data and the time (ms since the epoch). */
+  onData: (name: string, data: CollectedData, atMs: number) => void;
   /** Called after every run (success or not), e.g. to learn that the first pass is done. */
   onRun: () => void;
-  /**
-   * Where in each interval this agent's runs fall, 0-1: one value for every collector of the agent
-   * (so collectors of one interval wake together), random per agent (so a cluster of agents with
-   * synchronised clocks does not collect, and later report, in the same instant).
-   */
-  phase: number;
+  /** The agent's beats: every collector of one interval runs at the same beat. */
+  clock: IntervalClock;
   /** Called when the state changes (OK -> ERROR ...): logged once, not at every failing run. */
   onStateChange?: (status: CollectorStatus) => void;
+}
+
+/**
+ * What one run gets. The AbortController is made only when the plugin reads `signal` (those that
+ * use sockets) or the run is aborted: the synchronous /proc collectors never need one.
+ */
+class RunContext implements CollectContext {
+  private controller?: AbortController;
+
+  constructor(
+    readonly paths: HostPaths,
+    readonly timeoutMs: number,
+  ) {}
+
+  get signal(): AbortSignal {
+    return (this.controller ??= new AbortController()).signal;
+  }
+
+  abort(reason: Error): void {
+    (this.controller ??= new AbortController()).abort(reason);
+  }
 }
 
 export class ScheduledCollector {
   private state: CollectorState = 'PENDING';
   private message?: string;
   private data?: CollectedData;
-  private lastRunAt?: Date;
+  private lastRunAtMs?: number;
   private lastDurationMs?: number;
   private runs = 0;
   private errors = 0;
-  private timer?: NodeJS.Timeout;
-  /** The plugin's collect() in flight; one that hangs keeps it set, and later ticks are skipped, not stacked. */
+  /** The first run, right after activation; later runs follow the clock's beats. */
+  private firstRun?: NodeJS.Timeout;
+  private unsubscribe?: () => void;
+  /** An asynchronous run in flight; one that hangs keeps it set, and later beats are skipped, not stacked. */
   private inFlight?: Promise<CollectedData>;
   private inFlightSince = 0;
-  private abort?: AbortController;
+  private run?: RunContext;
   private active = false;
   private stopped = false;
 
@@ -93,7 +113,9 @@ export class ScheduledCollector {
       this.active = true;
       this.state = 'PENDING';
       this.message = undefined;
-      this.schedule(0);
+      this.firstRun = setTimeout(() => this.tick(), 0);
+      this.firstRun.unref();
+      this.unsubscribe = this.options.clock.subscribe(this.options.intervalMs, () => this.tick());
     }
   }
 
@@ -109,7 +131,7 @@ export class ScheduledCollector {
       if_group: options.ifGroup,
       state: this.state,
       message: this.message,
-      last_run_at: this.lastRunAt?.toISOString(),
+      last_run_at: this.lastRunAtMs === undefined ? undefined : new Date(this.lastRunAtMs).toISOString(),
       last_duration_ms: this.lastDurationMs,
       runs: this.runs,
       errors: this.errors,
@@ -124,19 +146,14 @@ export class ScheduledCollector {
 
   private deactivate(): void {
     this.active = false;
-    clearTimeout(this.timer);
-    this.abort?.abort(new Error('collector deactivated'));
-  }
-
-  private schedule(delayMs: number): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.tick(), delayMs);
-    this.timer.unref();
+    clearTimeout(this.firstRun);
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.run?.abort(new Error('collector deactivated'));
   }
 
   private tick(): void {
     if (!this.active) return;
-    this.schedule(nextGridDelay(this.options.intervalMs, this.options.phase));
     if (this.inFlight) {
       // A run still inside its timeout (the first interval on the wall-clock grid can be short)
       // reports for itself; one past its timeout ignored the abort and is reported here.
@@ -144,25 +161,41 @@ export class ScheduledCollector {
         this.fail('the previous run is still hanging (it ignored its timeout): skipped', false);
       return;
     }
-    void this.runOnce();
+    this.runOnce();
   }
 
-  private async runOnce(): Promise<void> {
+  private runOnce(): void {
     const { options } = this;
-    const abort = new AbortController();
-    this.abort = abort;
+    const run = new RunContext(options.paths, options.timeoutMs);
+    this.run = run;
     const startedAt = performance.now();
+    let answer: CollectedData | PromiseLike<CollectedData>;
+    try {
+      answer = options.instance.collect(run);
+    } catch (error) {
+      this.finish(startedAt, false, error);
+      return;
+    }
+    if (isPromiseLike(answer)) void this.awaitRun(run, Promise.resolve(answer), startedAt);
+    else this.finish(startedAt, true, answer);
+  }
+
+  /** An asynchronous run: bounded by the timeout, which aborts the run's signal. */
+  private async awaitRun(
+    run: RunContext,
+    collecting: Promise<CollectedData>,
+    startedAt: number,
+  ): Promise<void> {
+    const { timeoutMs } = this.options;
     let timeout: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_resolve, reject) => {
       timeout = setTimeout(() => {
-        const error = new Error(`timed out after ${options.timeoutMs / 1000} s`);
-        abort.abort(error);
+        const error = new Error(`timed out after ${timeoutMs / 1000} s`);
+        // Rejected before the abort: a plugin that rejects on abort must not win the race with "aborted".
         reject(error);
-      }, options.timeoutMs);
+        run.abort(error);
+      }, timeoutMs);
     });
-    const collecting = Promise.resolve().then(() =>
-      options.instance.collect({ paths: options.paths, signal: abort.signal, timeoutMs: options.timeoutMs }),
-    );
     this.inFlight = collecting;
     this.inFlightSince = startedAt;
     void collecting
@@ -172,20 +205,28 @@ export class ScheduledCollector {
       });
     try {
       // The race isolates the schedule from a plugin that ignores the abort signal and never settles.
-      const data = await Promise.race([collecting, timedOut]);
-      if (!this.active) return;
-      this.data = data;
-      this.setState('OK');
-      options.onData(options.name, data, new Date());
+      this.finish(startedAt, true, await Promise.race([collecting, timedOut]));
     } catch (error) {
-      if (this.active) this.fail(error instanceof Error ? error.message : String(error), true);
+      this.finish(startedAt, false, error);
     } finally {
       clearTimeout(timeout);
-      this.lastDurationMs = round(performance.now() - startedAt);
-      this.lastRunAt = new Date();
-      this.runs++;
-      options.onRun();
     }
+  }
+
+  /** Records a run's outcome: its data (ok) or the error it threw. */
+  private finish(startedAt: number, ok: boolean, outcome: unknown): void {
+    const { options } = this;
+    if (this.active) {
+      if (ok) {
+        this.data = outcome as CollectedData;
+        this.setState('OK');
+        options.onData(options.name, this.data, Date.now());
+      } else this.fail(outcome instanceof Error ? outcome.message : String(outcome), true);
+    }
+    this.lastDurationMs = round(performance.now() - startedAt);
+    this.lastRunAtMs = Date.now();
+    this.runs++;
+    options.onRun();
   }
 
   private fail(message: string, counted: boolean): void {
@@ -201,14 +242,8 @@ export class ScheduledCollector {
   }
 }
 
-/**
- * The delay to the next point of the interval's grid on the wall clock, shifted by the agent's
- * phase. Collectors of the same interval then fire in the same turn of the event loop: one
- * wake-up every 10 s instead of one per collector.
- */
-export function nextGridDelay(intervalMs: number, phase: number, now = Date.now()): number {
-  const offsetMs = Math.floor(phase * intervalMs);
-  return intervalMs - ((now - offsetMs) % intervalMs) || intervalMs;
+function isPromiseLike(value: unknown): value is PromiseLike<CollectedData> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
 }
 
 function round(value: number): number {

@@ -12,6 +12,7 @@ import type { Subsystem, SubsystemState } from '../subsystem.js';
 import type { CollectedData, CollectorType, HostPaths } from './collector.js';
 import { type CollectorDefinition, substituteParameters } from './definition.js';
 import { flattenMetrics } from './flatten.js';
+import { IntervalClock } from './interval-clock.js';
 import { collectorRoutes } from './routes.js';
 import { type CollectorStatus, ScheduledCollector } from './scheduled-collector.js';
 
@@ -33,14 +34,15 @@ export class CollectorsSubsystem implements Subsystem {
   private groups = new Set<string>();
   private started = false;
   private readonly unsubscribe: () => void;
-  /** This agent's place in every interval (see ScheduledCollectorOptions.phase). */
-  private readonly phase = Math.random();
+  /** The beats of every interval, at this agent's random place in it (see nextGridDelay). */
+  private readonly clock = new IntervalClock(Math.random());
   /**
    * Settles once every collector of the current set has run once or cannot run: the detectors wait
    * for it, at start and after a reload (whose new collectors start with no data).
    */
   private pass!: Promise<void>;
   private passDone!: () => void;
+  private passPending = false;
 
   constructor(private readonly options: CollectorsOptions) {
     this.unsubscribe = options.events.on('groups-changed', ({ groups }) => this.setGroups(groups));
@@ -65,6 +67,7 @@ export class CollectorsSubsystem implements Subsystem {
     this.started = false;
     this.unsubscribe();
     await Promise.all([...this.collectors.values()].map((collector) => collector.stop()));
+    this.clock.stop();
   }
 
   state(): SubsystemState {
@@ -117,10 +120,15 @@ export class CollectorsSubsystem implements Subsystem {
 
   private newPass(): void {
     this.pass = new Promise<void>((resolve) => (this.passDone = resolve));
+    this.passPending = true;
   }
 
+  /** Called after every run: cheap once the pass is done. */
   private checkPass(): void {
-    if ([...this.collectors.values()].every((collector) => collector.settled)) this.passDone();
+    if (!this.passPending) return;
+    for (const collector of this.collectors.values()) if (!collector.settled) return;
+    this.passPending = false;
+    this.passDone();
   }
 
   private build(
@@ -168,8 +176,8 @@ export class CollectorsSubsystem implements Subsystem {
           ifGroup: body.if_group,
           instance: type.create(pluginSettings),
           paths,
-          phase: this.phase,
-          onData: (name, data, at) => this.publish(name, data, at),
+          clock: this.clock,
+          onData: (name, data, atMs) => this.publish(name, data, atMs),
           onRun: () => this.checkPass(),
           onStateChange: (status) => {
             if (status.state === 'ERROR')
@@ -186,11 +194,11 @@ export class CollectorsSubsystem implements Subsystem {
     return collectors;
   }
 
-  private publish(name: string, data: CollectedData, at: Date): void {
+  private publish(name: string, data: CollectedData, atMs: number): void {
     // Until the metrics subsystem subscribes, flattening would only feed the garbage collector.
     if (!this.options.events.hasListeners('metrics')) return;
     const metrics = flattenMetrics(name, data);
-    this.options.events.emit('metrics', { source: `collector:${name}`, timestamp: at.getTime(), metrics });
+    this.options.events.emit('metrics', { source: `collector:${name}`, timestamp: atMs, metrics });
   }
 }
 

@@ -3,7 +3,7 @@
 //   1. in process: every OS collector once (a full OS collection), median of BENCH_RUNS runs after a
 //      warm-up run: CPU (user+sys) and wall time per collector and in total (in-process.ts);
 //   2. the real agent (`opsbro agent start`, the linux and system packs: OS collectors every 10 s,
-//      openports and system every 60 s; the application packs disabled, see below) over BENCH_SECONDS:
+//      openports, processes and system every 60 s; the application packs disabled, see below) over BENCH_SECONDS:
 //      CPU % of one core and RSS, from /proc/<pid>/stat of its process tree. The bench first checks
 //      GET /agent/collectors lists the OS collectors running (state OK) and says so if not, and counts
 //      their runs within the window. Beside it, the same agent with no pack at all (opsbro-bare):

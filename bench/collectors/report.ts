@@ -86,7 +86,7 @@ export function peersTable(
   ];
   const out = [
     `Side by side over ${windowS.toFixed(0)} s: opsbro (${onlyOsPacks ? 'linux+system packs' : 'every pack'}: OS ` +
-      'collectors every 10 s, openports and system every 60 s), opsbro-bare',
+      'collectors every 10 s, openports, processes and system every 60 s), opsbro-bare',
     `(no pack), node_exporter (scraped every ${scrapeS} s), netdata (stock, every 1 s); each process tree summed`,
     pad(['', ...results.map((r) => r.name), 'opsbro/n_e', 'opsbro/netdata'], 20, 15),
   ];

@@ -18,7 +18,7 @@ import { cpuPercents } from '../../agent/collectors/os/cpustats.js';
 import { isReportedDevice } from '../../agent/collectors/os/diskio.js';
 import { reportedMounts } from '../../agent/collectors/os/diskusage.js';
 import { OS_COLLECTOR_TYPES } from '../../agent/collectors/os/index.js';
-import { parseKeyValueLines } from '../../agent/collectors/os/proc-files.js';
+import { parseKeyValueLines, readText } from '../../agent/collectors/os/proc-files.js';
 import { perSecond, RateTracker } from '../../agent/collectors/os/rates.js';
 import { fqdnFromHosts, parseCpuinfo } from '../../agent/collectors/os/system.js';
 import { cleanupAll, tempDir } from '../helpers/agent-process.js';
@@ -35,6 +35,11 @@ function create(type: string): CollectorInstance {
 
 function context(paths: HostPaths): CollectContext {
   return { paths, signal: new AbortController().signal, timeoutMs: 5000 };
+}
+
+/** One run as a promise, whether the collector answers synchronously or not. */
+function runOnce(instance: CollectorInstance, paths: HostPaths): Promise<CollectedData> {
+  return Promise.resolve().then(() => instance.collect(context(paths)));
 }
 
 /** Nested value at a dotted path of a collection ("cpuall.%idle"), failing the test when absent. */
@@ -479,6 +484,23 @@ describe('OS collectors on a fixture proc tree', () => {
     expect(num(data, '/.pct_used')).toBeCloseTo((used / (used + free)) * 100, 1);
   });
 
+  it('diskusage asks local filesystems synchronously and the others (nfs, fuse) through the thread pool, in table order', async () => {
+    const local = create('diskusage').collect(context(fixture().paths));
+    expect(local).not.toBeInstanceOf(Promise);
+    const { paths } = fixture();
+    mkdirSync(join(paths.root, 'mnt', 'share'), { recursive: true });
+    writeFileSync(
+      join(paths.proc, '1', 'mounts'),
+      'server:/export /mnt/share nfs4 rw 0 0\n/dev/sda1 / ext4 rw 0 0\n',
+    );
+    const mixed = create('diskusage').collect(context(paths));
+    expect(mixed).toBeInstanceOf(Promise);
+    const data = await mixed;
+    expect(Object.keys(data)).toEqual(['/mnt/share', '/']);
+    const fs = statfsSync(join(paths.root, 'mnt', 'share'));
+    expect(data['/mnt/share']).toMatchObject({ fstype: 'nfs4', total: fs.blocks * fs.bsize });
+  });
+
   it('diskusage falls back to self/mounts when pid 1 has no readable mount table', async () => {
     const { paths } = fixture();
     mkdirSync(join(paths.proc, 'self'));
@@ -505,15 +527,16 @@ describe('OS collectors on a fixture proc tree', () => {
     expect(typeof at(data, 'addresses')).toBe('object');
   });
 
-  it('says clearly what is missing: notEligibleReason, and collect() rejecting with the path', async () => {
+  it('says clearly what is missing: notEligibleReason, and collect() failing with the path', async () => {
     const empty = tempDir('opsbro-proc-empty-');
     const paths: HostPaths = { root: empty, proc: join(empty, 'proc'), sys: join(empty, 'sys') };
     for (const type of OS_COLLECTOR_TYPES) {
       const instance = type.create(type.defaultSettings);
       expect(instance.notEligibleReason?.(paths), type.type).toMatch(/does not exist|no mount table/);
-      await expect(instance.collect(context(paths)), type.type).rejects.toThrow(/cannot read .*: ENOENT/);
+      // A synchronous collector throws, an asynchronous one rejects: the scheduler takes both.
+      await expect(runOnce(instance, paths), type.type).rejects.toThrow(/cannot read .*: ENOENT/);
     }
-    await expect(create('cpustats').collect(context(paths))).rejects.toThrow(
+    await expect(runOnce(create('cpustats'), paths)).rejects.toThrow(
       `cannot read ${join(empty, 'proc', 'stat')}: ENOENT`,
     );
     const { paths: fixturePaths } = fixture();
@@ -523,6 +546,16 @@ describe('OS collectors on a fixture proc tree', () => {
 });
 
 describe('OS collector helpers', () => {
+  it('readText: the collectors of one turn share a read of a file; the next turn reads it afresh', async () => {
+    const file = join(tempDir('opsbro-turn-'), 'stat');
+    writeFileSync(file, 'cpu 1\n');
+    expect(readText(file)).toBe('cpu 1\n');
+    writeFileSync(file, 'cpu 2\n');
+    expect(readText(file)).toBe('cpu 1\n'); // same turn: the same snapshot
+    await Promise.resolve();
+    expect(readText(file)).toBe('cpu 2\n');
+  });
+
   it('perSecond and RateTracker: since boot, interval, reset, same tick', () => {
     expect(perSecond(100, 150, 10)).toBe(5);
     expect(perSecond(100, 30, 10)).toBe(3); // reset: counted up from 0

@@ -4,14 +4,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CollectorInstance } from '../../agent/collectors/index.js';
 import { flattenMetrics } from '../../agent/collectors/index.js';
-import { nextGridDelay, ScheduledCollector } from '../../agent/collectors/scheduled-collector.js';
+import { IntervalClock, nextGridDelay } from '../../agent/collectors/interval-clock.js';
+import { ScheduledCollector } from '../../agent/collectors/scheduled-collector.js';
 import { ScheduledDetector } from '../../agent/detectors/scheduled-detector.js';
 
 const paths = { root: '/', proc: '/proc', sys: '/sys' };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const made: Array<{ stop(): unknown }> = [];
+const clock = new IntervalClock(0);
 afterEach(async () => {
   for (const thing of made.splice(0)) await thing.stop();
+  clock.stop();
 });
 
 function schedule(
@@ -28,7 +31,7 @@ function schedule(
     ifGroup: options.ifGroup,
     instance,
     paths,
-    phase: 0,
+    clock,
     onData: (_name, data) => published.push(data),
     onRun: () => undefined,
   });
@@ -132,6 +135,48 @@ describe('ScheduledCollector', () => {
     expect(collector.status().state).toBe('NOT-ELIGIBLE');
   });
 
+  it('runs a synchronous plugin inline: its data, or its throw as ERROR', async () => {
+    let fail = false;
+    const { collector, published } = schedule({
+      collect: () => {
+        if (fail) throw new Error('cannot parse /proc/stat: no "cpu" line');
+        return { sync: 1 };
+      },
+    });
+    collector.updateEligibility(new Set());
+    await sleep(30);
+    expect(collector.status()).toMatchObject({ state: 'OK', runs: 1 });
+    expect(published).toEqual([{ sync: 1 }]);
+    fail = true;
+    await sleep(120);
+    expect(collector.status()).toMatchObject({
+      state: 'ERROR',
+      message: 'cannot parse /proc/stat: no "cpu" line',
+    });
+    expect(collector.lastData()).toEqual({ sync: 1 });
+  });
+
+  it('aborts the signal of a run in flight when the collector is deactivated', async () => {
+    let reason: unknown;
+    const { collector } = schedule(
+      {
+        collect: ({ signal }) =>
+          new Promise((_resolve, reject) =>
+            signal.addEventListener('abort', () => {
+              reason = signal.reason;
+              reject(new Error('aborted'));
+            }),
+          ),
+      },
+      { intervalMs: 1000, timeoutMs: 1000, ifGroup: 'redis' },
+    );
+    collector.updateEligibility(new Set(['redis']));
+    await sleep(20);
+    collector.updateEligibility(new Set());
+    expect(String(reason)).toContain('collector deactivated');
+    expect(collector.status().state).toBe('NOT-ELIGIBLE');
+  });
+
   it("shows the plugin's own reason when the host cannot run it", () => {
     const { collector } = schedule({
       notEligibleReason: () => 'no /proc/diskstats here',
@@ -147,6 +192,26 @@ describe('nextGridDelay', () => {
     expect(nextGridDelay(10_000, 0, 1_000_003_000)).toBe(7_000);
     expect(nextGridDelay(10_000, 0.5, 1_000_003_000)).toBe(2_000);
     expect(nextGridDelay(10_000, 0.5, 1_000_005_000)).toBe(10_000);
+  });
+});
+
+describe('IntervalClock', () => {
+  it('calls the listeners of one interval in the same turn, and no more after they unsubscribe', async () => {
+    const local = new IntervalClock(0);
+    const order: string[] = [];
+    const offA = local.subscribe(50, () => {
+      order.push('a');
+      queueMicrotask(() => order.push('microtask of a'));
+    });
+    const offB = local.subscribe(50, () => order.push('b'));
+    await sleep(60);
+    expect(order.slice(0, 3)).toEqual(['a', 'b', 'microtask of a']);
+    offA();
+    offB();
+    const seen = order.length;
+    await sleep(120);
+    expect(order.length).toBe(seen);
+    local.stop();
   });
 });
 

@@ -8,7 +8,7 @@ import type {
   CollectorType,
   HostPaths,
 } from '../collector.js';
-import { missingProcFile, procPath, readText, round, settle } from './proc-files.js';
+import { missingProcFile, procPath, readText, round } from './proc-files.js';
 import { named } from './rates.js';
 
 /** The states reported, in /proc/stat's column order (guest and guest_nice are already in user/nice). */
@@ -55,11 +55,7 @@ class CpuStats implements CollectorInstance {
     return missingProcFile(paths, 'stat');
   }
 
-  collect({ paths }: CollectContext): Promise<CollectedData> {
-    return settle(() => this.sample(paths));
-  }
-
-  private sample(paths: HostPaths): CollectedData {
+  collect({ paths }: CollectContext): CollectedData {
     const path = procPath(paths, 'stat');
     const current = parseCpuLines(readText(path));
     if (!current.has('cpuall')) throw new Error(`cannot parse ${path}: no "cpu" line`);

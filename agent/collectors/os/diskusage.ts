@@ -10,7 +10,11 @@
 //   /var/lib/docker/ and /var/lib/containers/storage/.
 // - filesystems of size 0 (pseudo filesystems of other types) are skipped, as df does.
 // statfs() of a dead network mount can hang: each call has a timeout (half the run's) and a mount whose
-// call is still pending from an earlier run is skipped until it answers, so a run never hangs.
+// call is still pending from an earlier run is skipped until it answers, so a run never hangs. That
+// call goes through libuv's thread pool; a local filesystem (LOCAL_FS_TYPES) answers statfs from
+// its in-memory superblock without any I/O, so it is asked synchronously: no thread hand-off, timer
+// nor promise per mount, and a host with local disks only collects synchronously.
+import { type StatsFs, statfsSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type {
@@ -52,6 +56,30 @@ const SKIPPED_FS_TYPES = new Set([
   'sysfs',
   'tracefs',
 ]);
+/**
+ * Filesystems whose statfs() answers from in-memory counters, without waiting on a device or the
+ * network. btrfs, zfs and bcachefs stay on the thread pool: their statfs takes locks that long
+ * maintenance (balance, scrub, a transaction sync) can hold.
+ */
+const LOCAL_FS_TYPES = new Set([
+  'exfat',
+  'ext2',
+  'ext3',
+  'ext4',
+  'f2fs',
+  'hfsplus',
+  'jfs',
+  'msdos',
+  'nilfs2',
+  'ntfs',
+  'ntfs3',
+  'reiserfs',
+  'tmpfs',
+  'vfat',
+  'xfs',
+]);
+/** statfs() errors that mean the mount went away or is not ours to see: not a failure of the run. */
+const VANISHED = new Set(['ENOENT', 'EACCES', 'EPERM', 'ENOTDIR', 'ESTALE', 'EIO']);
 const SKIPPED_MOUNT_POINTS =
   /^\/(?:dev|proc|sys|run\/credentials\/.+|var\/lib\/docker\/.+|var\/lib\/containers\/storage\/.+)(?:$|\/)/;
 
@@ -107,24 +135,33 @@ class DiskUsage implements CollectorInstance {
     }
   }
 
-  async collect({ paths, timeoutMs }: CollectContext): Promise<CollectedData> {
+  collect({ paths, timeoutMs }: CollectContext): CollectedData | Promise<CollectedData> {
     const mounts = reportedMounts(readMountTable(paths)).filter((m) => !this.pending.has(m.mountPoint));
     const statfsTimeoutMs = Math.max(100, Math.floor(timeoutMs / 2));
-    const results = await Promise.all(mounts.map((mount) => this.usage(paths, mount, statfsTimeoutMs)));
-    const out: CollectedData = {};
-    mounts.forEach((mount, i) => {
-      const usage = results[i];
-      if (usage) out[mount.mountPoint] = usage;
-    });
-    return out;
+    const usages = mounts.map((mount) =>
+      LOCAL_FS_TYPES.has(mount.fstype)
+        ? usageNow(paths, mount)
+        : this.usageSoon(paths, mount, statfsTimeoutMs),
+    );
+    const byMount = (answers: Array<MountUsage | undefined>): CollectedData => {
+      const out: CollectedData = {};
+      mounts.forEach((mount, i) => {
+        const usage = answers[i];
+        if (usage) out[mount.mountPoint] = usage;
+      });
+      return out;
+    };
+    return usages.some((usage) => usage instanceof Promise)
+      ? Promise.all(usages.map((usage) => Promise.resolve(usage))).then(byMount)
+      : byMount(usages as Array<MountUsage | undefined>);
   }
 
-  /** One mount's figures, or undefined when it has size 0, vanished, or did not answer in time. */
-  private async usage(
+  /** statfs() through the thread pool, for a filesystem that may hang (network, FUSE): undefined past the timeout. */
+  private async usageSoon(
     paths: HostPaths,
     mount: Mount,
     timeoutMs: number,
-  ): Promise<{ [key: string]: CollectedValue } | undefined> {
+  ): Promise<MountUsage | undefined> {
     const path = join(paths.root, mount.mountPoint);
     this.pending.add(mount.mountPoint);
     const call = statfs(path).finally(() => this.pending.delete(mount.mountPoint));
@@ -132,37 +169,50 @@ class DiskUsage implements CollectorInstance {
     const timeout = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), timeoutMs);
     });
-    let stats;
     try {
       const answer = await Promise.race([call, timeout]);
-      if (answer === 'timeout') return undefined;
-      stats = answer;
+      return answer === 'timeout' ? undefined : figures(mount, answer);
     } catch (err) {
-      // Unmounted since the table was read, or not ours to see: not a failure of the run.
-      if (['ENOENT', 'EACCES', 'EPERM', 'ENOTDIR', 'ESTALE', 'EIO'].includes(errorCode(err)))
-        return undefined;
+      if (VANISHED.has(errorCode(err))) return undefined;
       throw new Error(`cannot statfs ${path}: ${errorCode(err)}`, { cause: err });
     } finally {
       clearTimeout(timer);
     }
-    if (!(stats.blocks > 0)) return undefined;
-    const total = stats.blocks * stats.bsize;
-    const used = (stats.blocks - stats.bfree) * stats.bsize;
-    const free = stats.bavail * stats.bsize;
-    const inodesUsed = stats.files - stats.ffree;
-    return {
-      device: mount.device,
-      fstype: mount.fstype,
-      total,
-      used,
-      free,
-      // As df: used out of what non-root users can have (the root-reserved blocks excluded).
-      pct_used: used + free > 0 ? round((used / (used + free)) * 100) : 0,
-      inodes_total: stats.files,
-      inodes_used: inodesUsed,
-      inodes_pct_used: stats.files > 0 ? round((inodesUsed / stats.files) * 100) : 0,
-    };
   }
+}
+
+type MountUsage = { [key: string]: CollectedValue };
+
+/** statfs() of a local filesystem, synchronously. */
+function usageNow(paths: HostPaths, mount: Mount): MountUsage | undefined {
+  const path = join(paths.root, mount.mountPoint);
+  try {
+    return figures(mount, statfsSync(path));
+  } catch (err) {
+    if (VANISHED.has(errorCode(err))) return undefined;
+    throw new Error(`cannot statfs ${path}: ${errorCode(err)}`, { cause: err });
+  }
+}
+
+/** One mount's figures, or undefined when it has size 0 (a pseudo filesystem, as df skips it). */
+function figures(mount: Mount, stats: StatsFs): MountUsage | undefined {
+  if (!(stats.blocks > 0)) return undefined;
+  const total = stats.blocks * stats.bsize;
+  const used = (stats.blocks - stats.bfree) * stats.bsize;
+  const free = stats.bavail * stats.bsize;
+  const inodesUsed = stats.files - stats.ffree;
+  return {
+    device: mount.device,
+    fstype: mount.fstype,
+    total,
+    used,
+    free,
+    // As df: used out of what non-root users can have (the root-reserved blocks excluded).
+    pct_used: used + free > 0 ? round((used / (used + free)) * 100) : 0,
+    inodes_total: stats.files,
+    inodes_used: inodesUsed,
+    inodes_pct_used: stats.files > 0 ? round((inodesUsed / stats.files) * 100) : 0,
+  };
 }
 
 export const diskusage: CollectorType = {

@@ -7,7 +7,7 @@ import type {
   CollectorType,
   HostPaths,
 } from '../collector.js';
-import { missingProcFile, procPath, readText, settle } from './proc-files.js';
+import { missingProcFile, procPath, readText } from './proc-files.js';
 import { RateTracker } from './rates.js';
 import { readUptime } from './uptime-clock.js';
 
@@ -52,21 +52,19 @@ class KernelStats implements CollectorInstance {
     return missingProcFile(paths, 'stat', 'uptime');
   }
 
-  collect({ paths }: CollectContext): Promise<CollectedData> {
-    return settle(() => {
-      const path = procPath(paths, 'stat');
-      const counters = parseKernelCounters(readText(path), path);
-      const { seconds } = readUptime(paths);
-      const sample = new Map([['kernel', [counters.ctxt, counters.forks, counters.interrupts]]]);
-      const [ctxt, forks, interrupts] = this.rates.next(seconds, sample).get('kernel')!;
-      return {
-        ctxt_s: ctxt!,
-        forks_s: forks!,
-        interrupts_s: interrupts!,
-        procs_running: counters.procsRunning,
-        procs_blocked: counters.procsBlocked,
-      };
-    });
+  collect({ paths }: CollectContext): CollectedData {
+    const path = procPath(paths, 'stat');
+    const counters = parseKernelCounters(readText(path), path);
+    const { seconds } = readUptime(paths);
+    const sample = new Map([['kernel', [counters.ctxt, counters.forks, counters.interrupts]]]);
+    const [ctxt, forks, interrupts] = this.rates.next(seconds, sample).get('kernel')!;
+    return {
+      ctxt_s: ctxt!,
+      forks_s: forks!,
+      interrupts_s: interrupts!,
+      procs_running: counters.procsRunning,
+      procs_blocked: counters.procsBlocked,
+    };
   }
 }
 

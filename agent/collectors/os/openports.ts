@@ -18,7 +18,7 @@ import type {
   HostPaths,
 } from '../collector.js';
 import { closeSync, openSync, readSync } from 'node:fs';
-import { errorCode, missingProcFile, procPath, readOptionalText, readText, settle } from './proc-files.js';
+import { errorCode, missingProcFile, procPath, readOptionalText, readText } from './proc-files.js';
 
 const TCP_LISTEN = '0A';
 const TCP_SYN_RECV = '03';
@@ -81,18 +81,16 @@ class OpenPorts implements CollectorInstance {
     return missingProcFile(paths, 'net/tcp', 'net/udp');
   }
 
-  collect({ paths }: CollectContext): Promise<CollectedData> {
-    return settle(() => {
-      const tcp = new Set<number>();
-      const udp = new Set<number>();
-      const tcpPath = procPath(paths, 'net/tcp');
-      if (!listeningTcpPorts(tcpPath, tcp)) throw new Error(`cannot read ${tcpPath}: ENOENT`);
-      listeningTcpPorts(procPath(paths, 'net/tcp6'), tcp);
-      portsInState(readText(procPath(paths, 'net/udp')), UDP_UNCONNECTED, udp);
-      portsInState(readOptionalText(procPath(paths, 'net/udp6')) ?? '', UDP_UNCONNECTED, udp);
-      const sorted = (ports: Set<number>): number[] => [...ports].sort((a, b) => a - b);
-      return { tcp: sorted(tcp), udp: sorted(udp) };
-    });
+  collect({ paths }: CollectContext): CollectedData {
+    const tcp = new Set<number>();
+    const udp = new Set<number>();
+    const tcpPath = procPath(paths, 'net/tcp');
+    if (!listeningTcpPorts(tcpPath, tcp)) throw new Error(`cannot read ${tcpPath}: ENOENT`);
+    listeningTcpPorts(procPath(paths, 'net/tcp6'), tcp);
+    portsInState(readText(procPath(paths, 'net/udp')), UDP_UNCONNECTED, udp);
+    portsInState(readOptionalText(procPath(paths, 'net/udp6')) ?? '', UDP_UNCONNECTED, udp);
+    const sorted = (ports: Set<number>): number[] => [...ports].sort((a, b) => a - b);
+    return { tcp: sorted(tcp), udp: sorted(udp) };
   }
 }
 

@@ -38,10 +38,27 @@ export function readIntoSharedBuffer(path: string): { buffer: Buffer; length: nu
   }
 }
 
+/**
+ * The texts read in the current turn of the event loop, forgotten at its end (a microtask). The
+ * collectors of one interval run in one turn (interval-clock.ts), and several read the same file:
+ * /proc/stat (cpustats, kernelstats, uptime) and /proc/uptime (the rate collectors' clock). They
+ * share one read, one snapshot of the same instant, instead of asking the kernel to generate the
+ * file again microseconds later.
+ */
+let readThisTurn: Map<string, string> | undefined;
+
 /** A whole file as latin1 text (the kernel's output is ASCII); throws the fs error (ENOENT...) as is. */
 function readFileFast(path: string): string {
+  const cached = readThisTurn?.get(path);
+  if (cached !== undefined) return cached;
   const { buffer, length } = readIntoSharedBuffer(path);
-  return buffer.toString('latin1', 0, length);
+  const text = buffer.toString('latin1', 0, length);
+  if (!readThisTurn) {
+    readThisTurn = new Map();
+    queueMicrotask(() => (readThisTurn = undefined));
+  }
+  readThisTurn.set(path, text);
+  return text;
 }
 
 /** Reads a whole file as text; throws "cannot read <path>: <code>" (e.g. ENOENT) when it cannot. */
@@ -129,18 +146,6 @@ export function round(value: number, digits = 2): number {
 }
 
 /**
- * Runs a synchronous collection as collect() must: a Promise that rejects (never a synchronous throw)
- * when the collection fails.
- */
-export function settle<T>(collectSync: () => T): Promise<T> {
-  try {
-    return Promise.resolve(collectSync());
-  } catch (err) {
-    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-  }
-}
-
-/**
  * The instance of a stateless collector of one /proc file (loadavg, meminfo): eligible when the file
  * exists; each run parses it afresh (`path` is for parse errors).
  */
@@ -150,10 +155,9 @@ export function procFileCollector(
 ): CollectorInstance {
   return {
     notEligibleReason: (paths) => missingProcFile(paths, relative),
-    collect: ({ paths }) =>
-      settle(() => {
-        const path = procPath(paths, relative);
-        return parse(readText(path), path);
-      }),
+    collect: ({ paths }) => {
+      const path = procPath(paths, relative);
+      return parse(readText(path), path);
+    },
   };
 }

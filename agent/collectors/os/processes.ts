@@ -60,43 +60,52 @@ function countStatBytes(bytes: Uint8Array, length: number, counts: ProcessCounts
   counts.threads += threads || 1;
 }
 
+function noProcesses(): ProcessCounts {
+  return { total: 0, running: 0, sleeping: 0, disk_sleep: 0, zombie: 0, stopped: 0, threads: 0 };
+}
+
+/** Counts the processes of `pids` from index `from`, at most YIELD_EVERY of them; returns where it stopped. */
+function countSome(proc: string, pids: string[], from: number, counts: ProcessCounts): number {
+  const end = Math.min(pids.length, from + YIELD_EVERY);
+  for (let i = from; i < end; i++) {
+    try {
+      const { buffer, length } = readIntoSharedBuffer(`${proc}/${pids[i]}/stat`);
+      countStatBytes(buffer, length, counts);
+    } catch {
+      // The process exited between the listing and the read.
+    }
+  }
+  return end;
+}
+
 class Processes implements CollectorInstance {
   notEligibleReason(paths: HostPaths): string | undefined {
     return missingProcFile(paths, 'stat');
   }
 
-  async collect({ paths, signal }: CollectContext): Promise<CollectedData> {
+  /** Synchronous on a host of up to YIELD_EVERY processes (most); beyond, yields between batches. */
+  collect({ paths, signal }: CollectContext): CollectedData | Promise<CollectedData> {
     let entries: string[];
     try {
       entries = readdirSync(paths.proc);
     } catch (err) {
       throw new Error(`cannot read ${paths.proc}: ${errorCode(err)}`, { cause: err });
     }
-    const counts: ProcessCounts = {
-      total: 0,
-      running: 0,
-      sleeping: 0,
-      disk_sleep: 0,
-      zombie: 0,
-      stopped: 0,
-      threads: 0,
-    };
-    let read = 0;
-    for (const entry of entries) {
+    const pids = entries.filter((entry) => {
       const first = entry.charCodeAt(0);
-      if (first < 48 || first > 57) continue; // only the numeric (pid) entries
-      try {
-        const { buffer, length } = readIntoSharedBuffer(`${paths.proc}/${entry}/stat`);
-        countStatBytes(buffer, length, counts);
-      } catch {
-        // The process exited between the listing and the read.
-      }
-      if (++read % YIELD_EVERY === 0) {
+      return first >= 48 && first <= 57; // only the numeric (pid) entries
+    });
+    const counts = noProcesses();
+    const next = countSome(paths.proc, pids, 0, counts);
+    if (next === pids.length) return { ...counts };
+    return (async () => {
+      for (let from = next; from < pids.length;) {
         await yieldToLoop();
         signal.throwIfAborted();
+        from = countSome(paths.proc, pids, from, counts);
       }
-    }
-    return { ...counts };
+      return { ...counts };
+    })();
   }
 }
 

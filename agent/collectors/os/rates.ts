@@ -2,7 +2,7 @@
 // The first sample (and the first sample of a device that appears later) has no previous one: its rates
 // are since boot (counter / uptime), so every key exists from the first run.
 import type { CollectedData, CollectedValue, CollectorInstance } from '../collector.js';
-import { missingProcFile, procPath, readText, round, settle } from './proc-files.js';
+import { missingProcFile, procPath, readText, round } from './proc-files.js';
 import { readUptime } from './uptime-clock.js';
 
 /** Counter values of one thing (a disk, an interface) in a fixed order, at one uptime. */
@@ -65,12 +65,11 @@ export function perThingRatesCollector(
   const tracker = new RateTracker();
   return {
     notEligibleReason: (paths) => missingProcFile(paths, relative, 'uptime'),
-    collect: ({ paths }) =>
-      settle(() => {
-        const counters = parse(readText(procPath(paths, relative)));
-        const out: CollectedData = {};
-        for (const [id, rates] of tracker.next(readUptime(paths).seconds, counters)) out[id] = shape(rates);
-        return out;
-      }),
+    collect: ({ paths }) => {
+      const counters = parse(readText(procPath(paths, relative)));
+      const out: CollectedData = {};
+      for (const [id, rates] of tracker.next(readUptime(paths).seconds, counters)) out[id] = shape(rates);
+      return out;
+    },
   };
 }

@@ -68,7 +68,8 @@ class System implements CollectorInstance {
     return missingProcFile(paths, 'cpuinfo', 'stat');
   }
 
-  async collect({ paths, timeoutMs }: CollectContext): Promise<CollectedData> {
+  /** Synchronous unless the FQDN needs the resolver (at most once per FQDN_CACHE_MS). */
+  collect({ paths, timeoutMs }: CollectContext): CollectedData | Promise<CollectedData> {
     const host = (readOptionalText(procPath(paths, 'sys/kernel/hostname')) ?? osHostname()).trim();
     const osRelease = parseEnvFile(
       readOptionalText(join(paths.root, 'etc/os-release')) ??
@@ -77,9 +78,10 @@ class System implements CollectorInstance {
     );
     const cpu = parseCpuinfo(readText(procPath(paths, 'cpuinfo')));
     const kernel = (readOptionalText(procPath(paths, 'sys/kernel/osrelease')) ?? release()).trim();
-    return {
+    const bootTime = readBootTime(paths);
+    const data = (fqdn: string): CollectedData => ({
       hostname: host,
-      fqdn: await this.fqdn(paths, host, Math.min(FQDN_TIMEOUT_MS, timeoutMs / 4)),
+      fqdn,
       os: {
         name: 'linux',
         distribution: osRelease.ID ?? 'unknown',
@@ -91,16 +93,25 @@ class System implements CollectorInstance {
       cpu_count: cpu.count,
       cpu_model: cpu.model,
       addresses: addresses(),
-      boot_time: readBootTime(paths),
-    };
+      boot_time: bootTime,
+    });
+    const known = this.knownFqdn(paths, host);
+    return known !== undefined
+      ? data(known)
+      : this.askResolver(host, Math.min(FQDN_TIMEOUT_MS, timeoutMs / 4)).then(data);
   }
 
-  private async fqdn(paths: HostPaths, host: string, waitMs: number): Promise<string> {
+  /** The FQDN without asking the resolver: the hostname if dotted, /etc/hosts, or the cached answer. */
+  private knownFqdn(paths: HostPaths, host: string): string | undefined {
     if (host.includes('.')) return host;
     const fromHosts = fqdnFromHosts(readOptionalText(join(paths.root, 'etc/hosts')) ?? '', host);
     if (fromHosts) return fromHosts;
     const cached = this.fqdnCache;
     if (cached && cached.host === host && Date.now() < cached.until) return cached.fqdn;
+    return undefined;
+  }
+
+  private async askResolver(host: string, waitMs: number): Promise<string> {
     this.resolving ??= resolveFqdn(host).finally(() => (this.resolving = undefined));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<undefined>(

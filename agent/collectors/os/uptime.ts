@@ -7,7 +7,7 @@ import type {
   CollectorType,
   HostPaths,
 } from '../collector.js';
-import { missingProcFile, procPath, readText, round, settle } from './proc-files.js';
+import { missingProcFile, procPath, readText, round } from './proc-files.js';
 import { readUptime } from './uptime-clock.js';
 
 /** Boot time in epoch seconds: the `btime` line of /proc/stat. */
@@ -23,11 +23,9 @@ class Uptime implements CollectorInstance {
     return missingProcFile(paths, 'uptime', 'stat');
   }
 
-  collect({ paths }: CollectContext): Promise<CollectedData> {
-    return settle(() => {
-      const { seconds, idleSeconds } = readUptime(paths);
-      return { seconds: round(seconds), idle_seconds: round(idleSeconds), boot_time: readBootTime(paths) };
-    });
+  collect({ paths }: CollectContext): CollectedData {
+    const { seconds, idleSeconds } = readUptime(paths);
+    return { seconds: round(seconds), idle_seconds: round(idleSeconds), boot_time: readBootTime(paths) };
   }
 }
 

@@ -245,10 +245,12 @@ export function collectError(
   collector: CollectorInstance,
   context: CollectContext = runContext(),
 ): Promise<Error | undefined> {
-  return collector.collect(context).then(
-    () => undefined,
-    (e: unknown) => e as Error,
-  );
+  return Promise.resolve()
+    .then(() => collector.collect(context))
+    .then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
 }
 
 /** The phrase every application collector ends its message with when nothing listens on the port. */
