@@ -39,6 +39,7 @@ import { KeyringStore } from './gossip/keyring-store.js';
 import { createClusterRpc } from './rpc/index.js';
 import { Logger, RotatingFile } from './log/index.js';
 import type { Subsystem, SubsystemState } from './subsystem.js';
+import { messageOf } from './errors.js';
 
 /** SIGTERM/SIGINT to exit: everything must be stopped within this budget. */
 export const STOP_BUDGET_MS = 5_000;
@@ -389,7 +390,7 @@ export async function startAgent(options: StartOptions): Promise<number> {
   try {
     dataDir = await openDataDir(dataDirPath);
   } catch (error) {
-    return fail([error instanceof Error ? error.message : String(error)]);
+    return fail([messageOf(error)]);
   }
 
   const logFile = isDaemonChild()
@@ -412,7 +413,7 @@ export async function startAgent(options: StartOptions): Promise<number> {
   } catch (error) {
     dataDir.lock.release();
     logger.error('agent failed to start', { error });
-    return fail([error instanceof Error ? error.message : String(error)]);
+    return fail([messageOf(error)]);
   }
   reportToLauncher({ type: 'ready', pid: process.pid });
   return new Promise<number>(() => undefined);

@@ -40,7 +40,7 @@ export interface CollectorInstance {
    *
    * A collector that only reads /proc answers synchronously: the scheduler then runs it inline, with
    * no timeout timer, abort controller nor promise (a timeout cannot interrupt synchronous code
-   * anyway, and at one run per 10 s that machinery cost as much as the reads). One that waits on
+   * anyway, and that machinery was a sixth of the collectors' CPU: docs/benchmarks.md). One that waits on
    * sockets, the thread pool or child processes returns a promise and gets the timeout.
    */
   collect(context: CollectContext): CollectedData | Promise<CollectedData>;

@@ -3,6 +3,7 @@
 // the last error, the last good data.
 import type { CollectContext, CollectedData, CollectorInstance, HostPaths } from './collector.js';
 import type { IntervalClock } from './interval-clock.js';
+import { messageOf } from '../errors.js';
 
 export type CollectorState = 'PENDING' | 'OK' | 'ERROR' | 'NOT-ELIGIBLE';
 
@@ -220,8 +221,13 @@ export class ScheduledCollector {
       if (ok) {
         this.data = outcome as CollectedData;
         this.setState('OK');
-        options.onData(options.name, this.data, Date.now());
-      } else this.fail(outcome instanceof Error ? outcome.message : String(outcome), true);
+        // A subscriber that throws must not stop the other collectors of this beat (same turn).
+        try {
+          options.onData(options.name, this.data, Date.now());
+        } catch (error) {
+          this.fail(`its data could not be published: ${messageOf(error)}`, true);
+        }
+      } else this.fail(messageOf(outcome), true);
     }
     this.lastDurationMs = round(performance.now() - startedAt);
     this.lastRunAtMs = Date.now();

@@ -15,6 +15,7 @@ import { flattenMetrics } from './flatten.js';
 import { IntervalClock } from './interval-clock.js';
 import { collectorRoutes } from './routes.js';
 import { type CollectorStatus, ScheduledCollector } from './scheduled-collector.js';
+import { messageOf } from '../errors.js';
 
 /** A run may not take longer than this unless the definition says so. */
 const DEFAULT_MAX_TIMEOUT_MS = 10_000;
@@ -157,7 +158,7 @@ export class CollectorsSubsystem implements Subsystem {
         this.options.logger.error('collector settings refused, collector skipped', {
           collector: definition.name,
           where,
-          error: error instanceof Error ? error.message : String(error),
+          error: messageOf(error),
         });
         continue;
       }

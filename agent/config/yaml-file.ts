@@ -5,6 +5,7 @@ import { isMap, isScalar, isSeq, LineCounter, parse as parseYamlScalar, parseDoc
 import type { Document, Node as YamlNode, YAMLError } from 'yaml';
 import { ConfigError } from './errors.js';
 import { type EnvLookup, isSingleReference, MissingEnvError, substituteEnv } from './env.js';
+import { messageOf } from '../errors.js';
 
 export type KeyPath = ReadonlyArray<string | number>;
 
@@ -125,5 +126,5 @@ export function describeFsError(error: unknown): string {
     };
     return `${code}: ${reasons[code] ?? error.message}`;
   }
-  return error instanceof Error ? error.message : String(error);
+  return messageOf(error);
 }

@@ -3,6 +3,7 @@
 // once must not make the node flap out of its groups) and is shown to the operator.
 import { GROUP_NAME } from '../config/index.js';
 import type { EvaluationScope } from '../evaluator/index.js';
+import { messageOf } from '../errors.js';
 
 export interface DetectorStatus {
   name: string;
@@ -98,7 +99,7 @@ export class ScheduledDetector {
       this.message = undefined;
     } catch (error) {
       this.state = 'ERROR';
-      this.message = error instanceof Error ? error.message : String(error);
+      this.message = messageOf(error);
     }
     this.lastRunAt = new Date();
     if (this.stopped) return;

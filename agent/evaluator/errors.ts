@@ -1,6 +1,7 @@
 // The only two errors the evaluator lets out. Callers (detectors, checks, the API) map them to
 // states: an ExpressionError is the operator's mistake (fix the definition), an UnknownValueError
 // is data that is not there yet or any more (the check is UNKNOWN until it comes back).
+import { messageOf } from '../errors.js';
 
 /** Syntax, unknown function or name, bad call, bad reference, a limit exceeded. The message says where. */
 export class ExpressionError extends Error {
@@ -23,10 +24,7 @@ export function notAvailable(what: string): UnknownValueError {
   return new UnknownValueError(`unknown: ${what} is not available`);
 }
 
-/** The message of anything thrown. */
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+export { messageOf };
 
 /**
  * `error` when it is already one of the two, else an ExpressionError naming `where` it came from

@@ -5,6 +5,7 @@ import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileNoFollow } from '../datadir/index.js';
 import { Keyring, type KeyringState, parseKey } from './keyring.js';
+import { messageOf } from '../errors.js';
 
 export class KeyringStore {
   readonly path: string;
@@ -26,10 +27,9 @@ export class KeyringStore {
       if (!Array.isArray(state.keys) || typeof state.primary !== 'string')
         throw new Error('expected {keys, primary}');
     } catch (error) {
-      throw new Error(
-        `${this.path}: unreadable keyring (${error instanceof Error ? error.message : String(error)}); fix or delete it`,
-        { cause: error },
-      );
+      throw new Error(`${this.path}: unreadable keyring (${messageOf(error)}); fix or delete it`, {
+        cause: error,
+      });
     }
     const keyring = Keyring.fromState(state);
     if (configuredKey && keyring.install(parseKey(configuredKey))) {

@@ -35,11 +35,7 @@ export class ClusterRpcError extends Error {
   }
 }
 
-/** The message of anything thrown, for wrapping into an error of our own. */
-export function messageOf(error: unknown): string {
-  if (error instanceof Error) return error.message || error.name;
-  return String(error);
-}
+export { messageOf } from '../errors.js';
 
 /** Anything thrown, as an Error (libp2p's abort() wants one). */
 export function asError(error: unknown): Error {

@@ -156,6 +156,34 @@ describe('ScheduledCollector', () => {
     expect(collector.lastData()).toEqual({ sync: 1 });
   });
 
+  it('keeps the other collectors of a beat running when publishing one run throws', async () => {
+    const throwing = new ScheduledCollector({
+      name: 'first',
+      type: 'probe',
+      source: 'test',
+      intervalMs: 100,
+      timeoutMs: 100,
+      instance: { collect: () => ({ n: 1 }) },
+      paths,
+      clock,
+      onData: () => {
+        throw new Error('subscriber broke');
+      },
+      onRun: () => undefined,
+    });
+    made.push(throwing);
+    const { collector: next } = schedule({ collect: () => ({ n: 2 }) });
+    throwing.updateEligibility(new Set());
+    next.updateEligibility(new Set());
+    await sleep(250);
+    expect(throwing.status()).toMatchObject({
+      state: 'ERROR',
+      message: 'its data could not be published: subscriber broke',
+    });
+    expect(next.status().state).toBe('OK');
+    expect(next.status().runs).toBeGreaterThanOrEqual(3);
+  });
+
   it('aborts the signal of a run in flight when the collector is deactivated', async () => {
     let reason: unknown;
     const { collector } = schedule(

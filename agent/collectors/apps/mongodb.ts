@@ -15,6 +15,7 @@ import {
   redact,
   stringSetting,
 } from './common.js';
+import { messageOf } from '../../errors.js';
 
 const OPCOUNTERS = ['insert', 'query', 'update', 'delete', 'getmore', 'command'] as const;
 const NETWORK = ['bytesIn', 'bytesOut', 'numRequests'] as const;
@@ -172,7 +173,7 @@ class MongodbCollector implements CollectorInstance {
 
 /** The driver's messages, shortened where a socket error explains it better. */
 function describeMongoError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   const code = /\b(E[A-Z]{4,})\b/.exec(message)?.[1];
   return (code && errnoPhrase(code)) || message;
 }

@@ -26,6 +26,7 @@ import type {
   HostPaths,
 } from '../collector.js';
 import { errorCode, procPath, readOptionalText, readText, round } from './proc-files.js';
+import { messageOf } from '../../errors.js';
 
 const SKIPPED_FS_TYPES = new Set([
   'autofs',
@@ -131,7 +132,7 @@ class DiskUsage implements CollectorInstance {
       readMountTable(paths);
       return undefined;
     } catch (err) {
-      return `no mount table: ${err instanceof Error ? err.message : String(err)}`;
+      return `no mount table: ${messageOf(err)}`;
     }
   }
 

@@ -10,6 +10,7 @@
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CollectedData, CollectorInstance, HostPaths } from '../collector.js';
+import { messageOf } from '../../errors.js';
 
 /** The buffer every read shares (each read is synchronous, so nothing interleaves); grows as needed. */
 let readBuffer = Buffer.allocUnsafe(16 * 1024);
@@ -83,7 +84,7 @@ export function readOptionalText(path: string): string | undefined {
 /** The errno code of a failed fs call (ENOENT, EACCES...), or the message when there is none. */
 export function errorCode(err: unknown): string {
   if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string') return err.code;
-  return err instanceof Error ? err.message : String(err);
+  return messageOf(err);
 }
 
 /** `<proc>/<relative>`, e.g. procPath(paths, 'net/dev'). */
