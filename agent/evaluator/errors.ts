@@ -24,8 +24,6 @@ export function notAvailable(what: string): UnknownValueError {
   return new UnknownValueError(`unknown: ${what} is not available`);
 }
 
-export { messageOf };
-
 /**
  * `error` when it is already one of the two, else an ExpressionError naming `where` it came from
  * (a provider, a function, a template): a stray exception is a bug elsewhere, reported as such.

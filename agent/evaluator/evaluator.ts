@@ -9,7 +9,8 @@ import {
   inExpression,
   referencesOf,
 } from './compile.js';
-import { asEvaluatorError, ExpressionError, messageOf, UnknownValueError } from './errors.js';
+import { messageOf } from '../errors.js';
+import { asEvaluatorError, ExpressionError, UnknownValueError } from './errors.js';
 import { bindFunctions } from './functions/bind.js';
 import { EVALUATOR_FUNCTIONS } from './functions/registry.js';
 import type { FunctionDoc } from './functions/types.js';

@@ -28,7 +28,7 @@ import { ENCRYPTION_OVERHEAD_BYTES, type Keyring, type OpenFailure } from './key
 import { type Member, type MembershipEvent, MemberTable, type Outcome } from './members.js';
 import { initialSequence, ReplayGuard } from './replay-guard.js';
 import type { PacketAddress, PacketTransport } from './transport.js';
-import { messageOf } from '../rpc/errors.js';
+import { messageOf } from '../errors.js';
 
 /**
  * Protocol timings. The defaults are memberlist's LAN profile but for two, both from its Local

@@ -5,7 +5,7 @@ import type { Route } from '../api/index.js';
 import type { AgentSettings } from '../config/index.js';
 import type { EventBus, NodeSummary } from '../events/index.js';
 import type { Logger } from '../log/index.js';
-import { messageOf } from '../rpc/errors.js';
+import { messageOf } from '../errors.js';
 import type { ClusterRpc } from '../rpc/types.js';
 import type { Subsystem, SubsystemState } from '../subsystem.js';
 import { advertiseAddress, broadcastAddresses, resolveSeed } from './addresses.js';

@@ -35,8 +35,6 @@ export class ClusterRpcError extends Error {
   }
 }
 
-export { messageOf } from '../errors.js';
-
 /** Anything thrown, as an Error (libp2p's abort() wants one). */
 export function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));

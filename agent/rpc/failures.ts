@@ -1,6 +1,7 @@
 // Turns what libp2p and the OS throw into ClusterRpcErrors whose message says what failed, where,
 // and what to check. libp2p wraps socket errors in its own, so this looks through the whole chain.
-import { ClusterRpcError, messageOf, type ClusterRpcErrorCode } from './errors.js';
+import { messageOf } from '../errors.js';
+import { ClusterRpcError, type ClusterRpcErrorCode } from './errors.js';
 
 /** Where a request was when it failed: waiting for a slot, dialing, opening the stream, or talking. */
 export type RequestPhase = 'queue' | 'connect' | 'negotiate' | 'exchange';

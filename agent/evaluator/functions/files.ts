@@ -1,6 +1,7 @@
 // File functions: what detectors mostly ask ("is this a CentOS?", "is redis configured here?").
 // Paths are resolved under the host root (host-files.ts); a missing file answers false.
-import { ExpressionError, messageOf, notAvailable } from '../errors.js';
+import { messageOf } from '../../errors.js';
+import { ExpressionError, notAvailable } from '../errors.js';
 import { REGEXP_TIMEOUT_MS } from '../limits.js';
 import { pythonRepr } from '../python-format.js';
 import { MISSING, valueAt } from '../reference-resolve.js';
