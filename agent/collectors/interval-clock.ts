@@ -1,15 +1,17 @@
-// One timer per interval for all the collectors of an agent: at each beat of the 10 s grid every
-// collector of that interval runs, one after the other, in the same turn of the event loop. The
-// agent wakes once per interval instead of once per collector, and arms 2-3 timers per beat
-// instead of one per collector and run.
+// One timer per interval for all the collectors of an agent: at each beat every collector of that
+// interval runs, one after the other, in the same turn of the event loop. Every interval's grid is
+// shifted by the same offset, so the beats of 60 s fall on beats of 10 s: the agent wakes once per
+// 10 s, not once per collector nor once more per minute.
+
+/** The span the agent's offset is drawn from: the default interval. */
+const OFFSET_SPAN_MS = 10_000;
 
 /**
- * The delay to the next point of the interval's grid on the wall clock, shifted by the agent's
- * phase (0-1): random per agent, so a cluster of agents with synchronised clocks does not collect,
- * and later report, in the same instant.
+ * The delay to the next point of the interval's grid on the wall clock, shifted by `offsetMs`:
+ * random per agent, so a cluster of agents with synchronised clocks does not collect, and later
+ * report, in the same instant.
  */
-export function nextGridDelay(intervalMs: number, phase: number, now = Date.now()): number {
-  const offsetMs = Math.floor(phase * intervalMs);
+export function nextGridDelay(intervalMs: number, offsetMs: number, now = Date.now()): number {
   return intervalMs - ((now - offsetMs) % intervalMs) || intervalMs;
 }
 
@@ -20,8 +22,12 @@ interface Beat {
 
 export class IntervalClock {
   private readonly beats = new Map<number, Beat>();
+  private readonly offsetMs: number;
 
-  constructor(private readonly phase: number) {}
+  /** `phase` (0-1): where in the first 10 s of every grid this agent's beats fall. */
+  constructor(phase: number) {
+    this.offsetMs = Math.floor(phase * OFFSET_SPAN_MS);
+  }
 
   /** Calls `listener` at every beat of `intervalMs` until the returned function is called. */
   subscribe(intervalMs: number, listener: () => void): () => void {
@@ -55,7 +61,7 @@ export class IntervalClock {
         // A copy: a listener subscribed by one of these calls waits for the next beat.
         for (const listener of [...beat.listeners]) listener();
       },
-      nextGridDelay(intervalMs, this.phase),
+      nextGridDelay(intervalMs, this.offsetMs),
     );
     beat.timer.unref();
   }

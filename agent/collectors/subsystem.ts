@@ -35,7 +35,7 @@ export class CollectorsSubsystem implements Subsystem {
   private groups = new Set<string>();
   private started = false;
   private readonly unsubscribe: () => void;
-  /** The beats of every interval, at this agent's random place in it (see nextGridDelay). */
+  /** The beats of every interval, at this agent's random offset (see interval-clock.ts). */
   private readonly clock = new IntervalClock(Math.random());
   /**
    * Settles once every collector of the current set has run once or cannot run: the detectors wait

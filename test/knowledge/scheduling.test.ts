@@ -216,10 +216,10 @@ describe('ScheduledCollector', () => {
 });
 
 describe('nextGridDelay', () => {
-  it("waits until the next point of the interval's grid, shifted by the agent's phase", () => {
+  it("waits until the next point of the interval's grid, shifted by the agent's offset", () => {
     expect(nextGridDelay(10_000, 0, 1_000_003_000)).toBe(7_000);
-    expect(nextGridDelay(10_000, 0.5, 1_000_003_000)).toBe(2_000);
-    expect(nextGridDelay(10_000, 0.5, 1_000_005_000)).toBe(10_000);
+    expect(nextGridDelay(10_000, 5_000, 1_000_003_000)).toBe(2_000);
+    expect(nextGridDelay(10_000, 5_000, 1_000_005_000)).toBe(10_000);
   });
 });
 
@@ -240,6 +240,20 @@ describe('IntervalClock', () => {
     await sleep(120);
     expect(order.length).toBe(seen);
     local.stop();
+  });
+});
+
+describe('IntervalClock beats of different intervals', () => {
+  it('puts the beats of a longer interval on beats of the shorter one (one wake-up, not two)', async () => {
+    const local = new IntervalClock(0.1234);
+    const short: number[] = [];
+    const long: number[] = [];
+    local.subscribe(50, () => short.push(performance.now()));
+    local.subscribe(100, () => long.push(performance.now()));
+    await sleep(420);
+    local.stop();
+    expect(long.length).toBeGreaterThanOrEqual(3);
+    for (const at of long) expect(Math.min(...short.map((s) => Math.abs(s - at)))).toBeLessThan(3);
   });
 });
 
