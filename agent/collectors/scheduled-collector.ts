@@ -77,10 +77,11 @@ export class ScheduledCollector {
   /** The first run, right after activation; later runs follow the clock's beats. */
   private firstRun?: NodeJS.Timeout;
   private unsubscribe?: () => void;
-  /** An asynchronous run in flight; one that hangs keeps it set, and later beats are skipped, not stacked. */
-  private inFlight?: Promise<CollectedData>;
-  private inFlightSince = 0;
-  private run?: RunContext;
+  /**
+   * An asynchronous run until its plugin settles (its context is aborted if the collector is
+   * deactivated meanwhile); one that hangs keeps it set, and later beats are skipped, not stacked.
+   */
+  private inFlight?: { run: RunContext; since: number };
   private active = false;
   private stopped = false;
 
@@ -150,7 +151,7 @@ export class ScheduledCollector {
     clearTimeout(this.firstRun);
     this.unsubscribe?.();
     this.unsubscribe = undefined;
-    this.run?.abort(new Error('collector deactivated'));
+    this.inFlight?.run.abort(new Error('collector deactivated'));
   }
 
   private tick(): void {
@@ -158,7 +159,7 @@ export class ScheduledCollector {
     if (this.inFlight) {
       // A run still inside its timeout (the first interval on the wall-clock grid can be short)
       // reports for itself; one past its timeout ignored the abort and is reported here.
-      if (performance.now() - this.inFlightSince > this.options.timeoutMs)
+      if (performance.now() - this.inFlight.since > this.options.timeoutMs)
         this.fail('the previous run is still hanging (it ignored its timeout): skipped', false);
       return;
     }
@@ -168,7 +169,6 @@ export class ScheduledCollector {
   private runOnce(): void {
     const { options } = this;
     const run = new RunContext(options.paths, options.timeoutMs);
-    this.run = run;
     const startedAt = performance.now();
     let answer: CollectedData | PromiseLike<CollectedData>;
     try {
@@ -197,12 +197,12 @@ export class ScheduledCollector {
         run.abort(error);
       }, timeoutMs);
     });
-    this.inFlight = collecting;
-    this.inFlightSince = startedAt;
+    const inFlight = { run, since: startedAt };
+    this.inFlight = inFlight;
     void collecting
       .catch(() => undefined)
       .finally(() => {
-        if (this.inFlight === collecting) this.inFlight = undefined;
+        if (this.inFlight === inFlight) this.inFlight = undefined;
       });
     try {
       // The race isolates the schedule from a plugin that ignores the abort signal and never settles.
@@ -217,20 +217,21 @@ export class ScheduledCollector {
   /** Records a run's outcome: its data (ok) or the error it threw. */
   private finish(startedAt: number, ok: boolean, outcome: unknown): void {
     const { options } = this;
+    const now = Date.now();
     if (this.active) {
       if (ok) {
         this.data = outcome as CollectedData;
         this.setState('OK');
         // A subscriber that throws must not stop the other collectors of this beat (same turn).
         try {
-          options.onData(options.name, this.data, Date.now());
+          options.onData(options.name, this.data, now);
         } catch (error) {
           this.fail(`its data could not be published: ${messageOf(error)}`, true);
         }
       } else this.fail(messageOf(outcome), true);
     }
     this.lastDurationMs = round(performance.now() - startedAt);
-    this.lastRunAtMs = Date.now();
+    this.lastRunAtMs = now;
     this.runs++;
     options.onRun();
   }

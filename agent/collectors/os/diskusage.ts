@@ -174,8 +174,7 @@ class DiskUsage implements CollectorInstance {
       const answer = await Promise.race([call, timeout]);
       return answer === 'timeout' ? undefined : figures(mount, answer);
     } catch (err) {
-      if (VANISHED.has(errorCode(err))) return undefined;
-      throw new Error(`cannot statfs ${path}: ${errorCode(err)}`, { cause: err });
+      return statfsFailed(path, err);
     } finally {
       clearTimeout(timer);
     }
@@ -190,9 +189,14 @@ function usageNow(paths: HostPaths, mount: Mount): MountUsage | undefined {
   try {
     return figures(mount, statfsSync(path));
   } catch (err) {
-    if (VANISHED.has(errorCode(err))) return undefined;
-    throw new Error(`cannot statfs ${path}: ${errorCode(err)}`, { cause: err });
+    return statfsFailed(path, err);
   }
+}
+
+/** A mount that went away or is not ours to see is left out (undefined); any other failure fails the run. */
+function statfsFailed(path: string, err: unknown): undefined {
+  if (VANISHED.has(errorCode(err))) return undefined;
+  throw new Error(`cannot statfs ${path}: ${errorCode(err)}`, { cause: err });
 }
 
 /** One mount's figures, or undefined when it has size 0 (a pseudo filesystem, as df skips it). */
