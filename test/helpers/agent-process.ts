@@ -3,25 +3,16 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request, type RequestOptions } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { disabledPacksYaml, shippedPackNames } from '../../agent/config/index.js';
+import { freePort } from '../../bench/gossip/procs.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 export const OPSBRO_BIN = join(REPO_ROOT, 'bin', 'opsbro.js');
 
-/** A free TCP port on 127.0.0.1 (bound then released: good enough for tests on one machine). */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+/** A free TCP port on 127.0.0.1 (bound then released): the benches' helper. */
+export { freePort };
 
 /** A temporary directory removed by cleanupAll() (or the returned remover). */
 const createdPaths: string[] = [];

@@ -68,26 +68,22 @@ async function passDone(subsystem: DetectorsSubsystem): Promise<void> {
 describe('DetectorsSubsystem reload', () => {
   const delays = { a: 40, b: 5, c: 20 };
 
+  /** Detectors a, b, c and the static group web, started, their first pass done. */
+  async function afterFirstPass() {
+    const made = detectorsSubsystem({ groups: ['a', 'b', 'c'], staticGroups: ['web'], delays });
+    await made.subsystem.start();
+    await passDone(made.subsystem);
+    return made;
+  }
+
   it('publishes the groups once after the first pass', async () => {
-    const { subsystem, published } = detectorsSubsystem({
-      groups: ['a', 'b', 'c'],
-      staticGroups: ['web'],
-      delays,
-    });
-    await subsystem.start();
-    await passDone(subsystem);
+    const { subsystem, published } = await afterFirstPass();
     expect(subsystem.state()).toEqual({ status: 'ok' });
     expect(published).toEqual([['a', 'b', 'c', 'web']]);
   });
 
   it('publishes nothing when the reloaded rules and static groups are the same, and never drops a group', async () => {
-    const { subsystem, published, evaluated } = detectorsSubsystem({
-      groups: ['a', 'b', 'c'],
-      staticGroups: ['web'],
-      delays,
-    });
-    await subsystem.start();
-    await passDone(subsystem);
+    const { subsystem, published, evaluated } = await afterFirstPass();
     expect(published).toEqual([['a', 'b', 'c', 'web']]);
 
     subsystem.reloadDefinitions(settings(['web']), definitions(['a', 'b', 'c']), []);
@@ -104,13 +100,7 @@ describe('DetectorsSubsystem reload', () => {
   });
 
   it('publishes a reload that changes the groups once, with the new groups', async () => {
-    const { subsystem, published } = detectorsSubsystem({
-      groups: ['a', 'b', 'c'],
-      staticGroups: ['web'],
-      delays,
-    });
-    await subsystem.start();
-    await passDone(subsystem);
+    const { subsystem, published } = await afterFirstPass();
 
     subsystem.reloadDefinitions(settings(['db']), definitions(['a', 'c', 'd']), []);
     expect(subsystem.nodeGroups()).toEqual(['a', 'b', 'c', 'web']);
