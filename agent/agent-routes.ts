@@ -44,12 +44,14 @@ export function agentRoutes(agent: AgentControl): Route[] {
     {
       method: 'GET',
       path: '/agent/info',
+      access: 'read',
       description: 'identity, addresses, ports, groups, state of each subsystem',
       handler: () => agent.info(),
     },
     {
       method: 'GET',
       path: '/agent/state',
+      access: 'read',
       description: 'overall state (initializing, ok, degraded, stopping) and each subsystem',
       handler: () => {
         const { state, subsystems } = agent.info();
@@ -59,6 +61,7 @@ export function agentRoutes(agent: AgentControl): Route[] {
     {
       method: 'POST',
       path: '/agent/reload',
+      access: 'admin',
       description: 're-read agent.yml, conf.d and definitions; a bad config keeps the old one running',
       handler: () => {
         try {
@@ -74,10 +77,11 @@ export function agentRoutes(agent: AgentControl): Route[] {
     {
       method: 'POST',
       path: '/agent/stop',
+      access: 'admin',
       description: 'stop the agent gracefully',
       handler: ({ principal }) => {
         // Answer first, then stop: the caller gets its reply before the API closes.
-        setImmediate(() => agent.requestStop(`requested over the API by ${principal}`));
+        setImmediate(() => agent.requestStop(`requested over the API by ${principal.name}`));
         return { stopping: true, pid: process.pid };
       },
     },

@@ -8,6 +8,7 @@ export function evaluatorRoutes(evaluator: Evaluator): Route[] {
     {
       method: 'POST',
       path: '/agent/evaluator/eval',
+      access: 'admin',
       description: 'evaluate {"expression": "..."} against this node\'s live data',
       handler: async ({ body }) => {
         const expression = (body as { expression?: unknown } | undefined)?.expression;
@@ -27,6 +28,7 @@ export function evaluatorRoutes(evaluator: Evaluator): Route[] {
     {
       method: 'GET',
       path: '/agent/evaluator/functions',
+      access: 'read',
       description: 'the functions expressions may call: name, signature, one-line doc',
       handler: () => evaluator.functions(),
     },

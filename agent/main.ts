@@ -107,6 +107,8 @@ class Agent implements AgentControl {
       socketPath: api.socket ? dataDir.apiSocket : undefined,
       maxBodyBytes: api.max_body_bytes,
       tokens: config.settings.auth.tokens,
+      localToken: dataDir.localToken,
+      dataDir: dataDir.path,
       logger: logger.child({ subsystem: 'api' }),
     });
     const { settings } = config;

@@ -36,12 +36,14 @@ export function packRoutes(config: () => LoadedConfig): Route[] {
     {
       method: 'GET',
       path: '/agent/packs',
+      access: 'read',
       description: 'packs: name, version, description, parameters in effect, definitions shipped',
       handler: () => config().packs.map((pack) => describe(pack.name)),
     },
     {
       method: 'GET',
       path: '/agent/packs/:name',
+      access: 'read',
       description: 'one pack',
       handler: ({ params }) => {
         const found = describe(params.name!);

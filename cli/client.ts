@@ -1,6 +1,7 @@
 // Talking to an agent's HTTP API, over TCP (http://host:port) or its unix socket (unix:/path).
 import { request as httpRequest, type RequestOptions } from 'node:http';
 import { CliError } from './errors.js';
+import { findLocalToken } from './local-token.js';
 
 export const DEFAULT_API = 'http://127.0.0.1:6768';
 
@@ -9,10 +10,28 @@ export interface ApiOptions {
   token?: string;
 }
 
+/** An answer of the agent, whatever its status. */
+export interface Reply {
+  status: number;
+  parsed: unknown;
+  /** The agent's address this request reached (`127.0.0.1:6768`, or `unix:`): what its proof covers. */
+  reachedAt: string;
+  /** Set when the agent refused for want of a token and says where its local token is. */
+  tokenHint?: { dataDir: string };
+}
+
+function tokenHintOf(status: number, parsed: unknown): Reply['tokenHint'] {
+  if (status !== 401 && status !== 403) return undefined;
+  const body = parsed as { token_required?: unknown; data_dir?: unknown } | undefined;
+  return body?.token_required === true && typeof body.data_dir === 'string'
+    ? { dataDir: body.data_dir }
+    : undefined;
+}
+
 export class AgentClient {
   readonly target: string;
   private readonly base: RequestOptions;
-  private readonly token?: string;
+  private token?: string;
 
   constructor(options: ApiOptions) {
     // Commander fills these from OPSBRO_API and OPSBRO_TOKEN when the flags are absent.
@@ -51,9 +70,39 @@ export class AgentClient {
     return this.call<T>('POST', path, body);
   }
 
-  call<T>(method: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<T> {
+  async call<T>(method: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<T> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise<T>((resolve, reject) => {
+    let reply = await this.send(method, path, payload, this.token, timeoutMs);
+    // A route that needs the admin role, on this machine: use the agent's local token if this
+    // user can read it (root, or the agent's user), once the agent has proved it holds it.
+    if (!this.token && this.isLocal && reply.tokenHint) {
+      const token = await findLocalToken(this, reply.tokenHint);
+      if (token) {
+        this.token = token;
+        reply = await this.send(method, path, payload, token, timeoutMs);
+      }
+    }
+    const { status, parsed } = reply;
+    if (status >= 200 && status < 300) return parsed as T;
+    const message = (parsed as { error?: string } | undefined)?.error ?? `HTTP ${status}`;
+    const hint =
+      status === 401
+        ? ' (set OPSBRO_TOKEN or pass --token)'
+        : reply.tokenHint
+          ? " (run the command as the agent's user, e.g. with sudo, or pass --token)"
+          : '';
+    throw new CliError(`${message}${hint}`);
+  }
+
+  /** One request; never rejects on an HTTP status, only when the agent cannot be reached. */
+  send(
+    method: string,
+    path: string,
+    payload: string | undefined,
+    token: string | undefined,
+    timeoutMs = 10_000,
+  ): Promise<Reply> {
+    return new Promise<Reply>((resolve, reject) => {
       const request = httpRequest(
         {
           ...this.base,
@@ -65,10 +114,14 @@ export class AgentClient {
             ...(payload
               ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }
               : {}),
-            ...(this.token ? { Authorization: `Bearer ${this.token}` } : {}),
+            ...(token ? { Authorization: `Bearer ${token}` } : {}),
           },
         },
         (response) => {
+          const { remoteAddress, remotePort } = response.socket;
+          const reachedAt = this.base.socketPath
+            ? 'unix:'
+            : `${(remoteAddress ?? '').replace(/^::ffff:/, '')}:${remotePort ?? 0}`;
           const chunks: Buffer[] = [];
           response.on('data', (chunk: Buffer) => chunks.push(chunk));
           response.on('end', () => {
@@ -84,10 +137,7 @@ export class AgentClient {
               );
             }
             const status = response.statusCode ?? 0;
-            if (status >= 200 && status < 300) return resolve(parsed as T);
-            const message = (parsed as { error?: string } | undefined)?.error ?? `HTTP ${status}`;
-            const hint = status === 401 ? ' (set OPSBRO_TOKEN or pass --token)' : '';
-            reject(new CliError(`${message}${hint}`));
+            resolve({ status, parsed, reachedAt, tokenHint: tokenHintOf(status, parsed) });
           });
         },
       );

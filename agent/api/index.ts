@@ -7,5 +7,8 @@ export {
   type RouteHandler,
   type RequestContext,
   type HttpMethod,
+  type Principal,
+  type Role,
+  type RouteAccess,
 } from './router.js';
-export { isLoopback, TokenAuthenticator, type ApiToken } from './auth.js';
+export { isLoopback, localTokenProof, TokenAuthenticator, type ApiToken } from './auth.js';

@@ -3,13 +3,41 @@
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
+/**
+ * What a caller may do. read: look (info, members, collectors...); admin: change the agent or see
+ * what could reveal a secret (eval, reload, stop, join, leave, keys, every write route).
+ */
+export type Role = 'read' | 'admin';
+
+/**
+ * Who may call a route, declared where the route is registered so a new route cannot forget it.
+ * public: anyone who reaches the API, even without the token it requires (the local-token proof);
+ * read and admin: a caller with at least that role.
+ */
+export type RouteAccess = 'public' | Role;
+
+/** Who is calling and with which role (see HttpApi.authenticate). */
+export interface Principal {
+  /** 'unix-socket', 'local-token', 'token:<name>' or 'loopback' (no token). */
+  name: string;
+  role: Role;
+}
+
+/** The connection a request came on. */
+export interface ConnectionInfo {
+  /** From this machine: the unix socket, or a loopback peer. */
+  local: boolean;
+  /** The agent's address the caller reached (`127.0.0.1:6768`), or `unix:` for the socket. */
+  reachedAt: string;
+}
+
 export interface RequestContext {
   params: Record<string, string>;
   query: URLSearchParams;
   /** Parsed JSON body (undefined when the request had none). */
   body: unknown;
-  /** Who is calling: a token's name, or 'local' over the unix socket or an open loopback API. */
-  principal: string;
+  principal: Principal;
+  connection: ConnectionInfo;
 }
 
 /** A handler returns the JSON body of a 200, or throws HttpError. */
@@ -18,6 +46,7 @@ export type RouteHandler = (context: RequestContext) => unknown;
 export interface Route {
   method: HttpMethod;
   path: string;
+  access: RouteAccess;
   handler: RouteHandler;
   /** One line for the API reference. */
   description: string;
@@ -30,6 +59,15 @@ export class HttpError extends Error {
   ) {
     super(message);
   }
+}
+
+const ROUTE_ACCESS: readonly RouteAccess[] = ['public', 'read', 'admin'];
+
+/** Whether a caller with `role` may use a route declaring `access`. */
+export function allows(access: RouteAccess, role: Role | undefined): boolean {
+  if (access === 'public') return true;
+  if (access === 'read') return role !== undefined;
+  return role === 'admin';
 }
 
 interface CompiledRoute extends Route {
@@ -53,14 +91,18 @@ export class Router {
         (other) => other.method === route.method && other.path === route.path,
       );
       if (duplicate) throw new Error(`route ${route.method} ${route.path} registered twice`);
+      // Checked at run time too: a route built from untyped code must still say who may call it.
+      if (!ROUTE_ACCESS.includes(route.access))
+        throw new Error(`route ${route.method} ${route.path} declares no access (public, read or admin)`);
       this.routes.push({ ...route, ...compile(route.path) });
     }
   }
 
   list(): Route[] {
-    return this.routes.map(({ method, path, handler, description }) => ({
+    return this.routes.map(({ method, path, access, handler, description }) => ({
       method,
       path,
+      access,
       handler,
       description,
     }));

@@ -4,8 +4,9 @@ import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../log/index.js';
 import type { Subsystem, SubsystemState } from '../subsystem.js';
+import type { Socket } from 'node:net';
 import { isLoopback, TokenAuthenticator, type ApiToken } from './auth.js';
-import { HttpError, type Route, Router } from './router.js';
+import { allows, type ConnectionInfo, HttpError, type Principal, type Route, Router } from './router.js';
 
 export interface HttpApiOptions {
   bind: string;
@@ -14,8 +15,17 @@ export interface HttpApiOptions {
   socketPath?: string;
   maxBodyBytes: number;
   tokens: ApiToken[];
+  /** The agent's local admin token (<data-dir>/local-token); the CLI finds and uses it. */
+  localToken?: string;
+  /** Told to local callers refused for want of a token: where the local token is. */
+  dataDir?: string;
   logger: Logger;
 }
+
+/** The unix socket is mode 0600: whoever reaches it already is the agent's user. */
+const UNIX_SOCKET_PRINCIPAL: Principal = { name: 'unix-socket', role: 'admin' };
+/** A loopback caller without a token, when the operator configured none: read-only. */
+const LOOPBACK_PRINCIPAL: Principal = { name: 'loopback', role: 'read' };
 
 /** Unix socket paths longer than this do not fit in sockaddr_un on Linux. */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -30,7 +40,7 @@ export class HttpApi implements Subsystem {
   tcpAddress?: { address: string; port: number };
 
   constructor(private readonly options: HttpApiOptions) {
-    this.auth = new TokenAuthenticator(options.tokens);
+    this.auth = new TokenAuthenticator(options.tokens, options.localToken);
   }
 
   addRoutes(routes: Route[]): void {
@@ -42,9 +52,29 @@ export class HttpApi implements Subsystem {
       {
         method: 'GET',
         path: '/api/routes',
-        description: 'every route of this API',
+        access: 'read',
+        description: 'every route of this API, and who may call it (public, read, admin)',
         handler: () =>
-          this.router.list().map(({ method, path, description }) => ({ method, path, description })),
+          this.router
+            .list()
+            .map(({ method, path, access, description }) => ({ method, path, access, description })),
+      },
+      {
+        method: 'POST',
+        path: '/agent/auth/proof',
+        access: 'public',
+        description:
+          'proves this agent holds the local token: {"nonce": HEX} -> {"proof": HMAC of the nonce and the address reached}',
+        handler: ({ body, connection }) => {
+          const nonce = (body as { nonce?: unknown } | undefined)?.nonce;
+          if (typeof nonce !== 'string' || !/^[0-9a-f]{32,128}$/.test(nonce))
+            throw new HttpError(400, 'expected {"nonce": "<32 to 128 hex digits>"}');
+          // Only for this machine: nobody else can use the local token anyway.
+          if (!connection.local) throw new HttpError(403, 'the local-token proof is for local callers');
+          const proof = this.auth.localTokenProof(nonce, connection.reachedAt);
+          if (!proof) throw new HttpError(404, 'this agent has no local token');
+          return { proof };
+        },
       },
     ];
   }
@@ -93,7 +123,7 @@ export class HttpApi implements Subsystem {
     logger.info('API listening', {
       address: `${this.tcpAddress?.address}:${this.tcpAddress?.port}`,
       socket: socketPath,
-      auth: this.auth.enabled ? 'tokens' : 'none',
+      auth: this.auth.required ? 'tokens' : 'loopback read-only without a token',
     });
   }
 
@@ -116,10 +146,7 @@ export class HttpApi implements Subsystem {
     isUnixSocket: boolean,
   ): Promise<void> {
     const principal = this.authenticate(request, isUnixSocket);
-    if (principal instanceof HttpError) {
-      if (principal.status === 401) response.setHeader('WWW-Authenticate', 'Bearer realm="opsbro"');
-      return sendJson(response, principal.status, { error: principal.message });
-    }
+    if (principal instanceof HttpError) return this.refuse(request, response, principal, isUnixSocket);
     let url: URL;
     try {
       url = new URL(request.url ?? '/', 'http://agent');
@@ -136,19 +163,38 @@ export class HttpApi implements Subsystem {
         error: `method ${request.method} not allowed; use ${match.allowed.join(', ')}`,
       });
     }
+    const { route } = match;
+    if (principal === null && route.access !== 'public' && this.auth.required) {
+      return this.refuse(request, response, unauthenticated(), isUnixSocket);
+    }
+    const caller = principal ?? LOOPBACK_PRINCIPAL;
+    if (!allows(route.access, caller.role)) {
+      request.resume();
+      const tokenHint = isLocalPeer(request.socket, isUnixSocket)
+        ? { token_required: true, ...(this.options.dataDir ? { data_dir: this.options.dataDir } : {}) }
+        : {};
+      return sendJson(response, 403, {
+        error:
+          `refused: ${route.method} ${route.path} needs the admin role (a token of auth.tokens, ` +
+          `the agent's local token in ${this.options.dataDir ?? '<data-dir>'}/local-token, or the unix socket); ` +
+          `the caller is ${caller.name}, role ${caller.role}`,
+        ...tokenHint,
+      });
+    }
     try {
       const body = await readJsonBody(request, this.options.maxBodyBytes);
-      const result = await match.route.handler({
+      const result = await route.handler({
         params: match.params,
         query: url.searchParams,
         body,
-        principal,
+        principal: caller,
+        connection: describeConnection(request.socket, isUnixSocket),
       });
       sendJson(response, 200, result ?? { ok: true });
     } catch (error) {
       if (error instanceof HttpError) return sendJson(response, error.status, { error: error.message });
       this.options.logger.error('API handler failed', {
-        route: `${match.route.method} ${match.route.path}`,
+        route: `${route.method} ${route.path}`,
         error: error instanceof Error ? (error.stack ?? error.message) : String(error),
       });
       sendJson(response, 500, { error: 'internal error (see the agent log)' });
@@ -156,19 +202,18 @@ export class HttpApi implements Subsystem {
   }
 
   /**
-   * Who is calling, or why the request is refused. The unix socket is mode 0600: whoever reaches
-   * it already is the agent's user. Without tokens the TCP API is on loopback and trusts local
-   * processes, but not browsers: a page of another site must not drive the agent from the
-   * visitor's machine (Origin), nor through a DNS name rebound to 127.0.0.1 (Host).
+   * Who is calling: the principal of the unix socket or of a valid token; null for a request
+   * without a token (read-only on loopback, refused when auth.tokens are configured); or why the
+   * request is refused. Tokenless callers are local processes, but not browsers: a page of another
+   * site must not drive the agent from the visitor's machine (Origin), nor through a DNS name
+   * rebound to 127.0.0.1 (Host).
    */
-  private authenticate(request: IncomingMessage, isUnixSocket: boolean): string | HttpError {
-    if (isUnixSocket) return 'unix-socket';
-    if (this.auth.enabled) {
-      const name = this.auth.authenticate(request.headers.authorization);
-      return name
-        ? `token:${name}`
-        : new HttpError(401, 'authentication required: send Authorization: Bearer <token>');
-    }
+  private authenticate(request: IncomingMessage, isUnixSocket: boolean): Principal | null | HttpError {
+    if (isUnixSocket) return UNIX_SOCKET_PRINCIPAL;
+    const fromToken = this.auth.authenticate(request.headers.authorization);
+    if (fromToken === undefined) return unauthenticated();
+    if (fromToken !== null) return fromToken;
+    if (this.auth.required) return null;
     const host = request.headers.host ?? '';
     if (host && !isLoopbackHost(host)) {
       return new HttpError(
@@ -180,8 +225,45 @@ export class HttpApi implements Subsystem {
     if (origin !== undefined && origin !== `http://${host}`) {
       return new HttpError(403, 'refused: cross-origin requests need auth.tokens');
     }
-    return 'loopback';
+    return null;
   }
+
+  private refuse(
+    request: IncomingMessage,
+    response: ServerResponse,
+    error: HttpError,
+    isUnixSocket: boolean,
+  ): void {
+    request.resume();
+    if (error.status === 401) response.setHeader('WWW-Authenticate', 'Bearer realm="opsbro"');
+    // A local caller may hold the local token: say where it is (the CLI proves us, then sends it).
+    const hint =
+      error.status === 401 && isLocalPeer(request.socket, isUnixSocket) && this.options.dataDir
+        ? { token_required: true, data_dir: this.options.dataDir }
+        : {};
+    sendJson(response, error.status, { error: error.message, ...hint });
+  }
+}
+
+function unauthenticated(): HttpError {
+  return new HttpError(401, 'authentication required: send Authorization: Bearer <token>');
+}
+
+/** A caller on this machine: the unix socket, or a TCP peer on a loopback address. */
+function isLocalPeer(socket: Socket, isUnixSocket: boolean): boolean {
+  return isUnixSocket || isLoopback(unmapped(socket.remoteAddress ?? ''));
+}
+
+function describeConnection(socket: Socket, isUnixSocket: boolean): ConnectionInfo {
+  return {
+    local: isLocalPeer(socket, isUnixSocket),
+    reachedAt: isUnixSocket ? 'unix:' : `${unmapped(socket.localAddress ?? '')}:${socket.localPort ?? 0}`,
+  };
+}
+
+/** `::ffff:127.0.0.1` (an IPv4 peer of a dual-stack listener) as `127.0.0.1`. */
+function unmapped(address: string): string {
+  return address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
 }
 
 /** `localhost`, `127.x.y.z` or `[::1]`, with or without a port. */

@@ -7,12 +7,14 @@ export function collectorRoutes(collectors: CollectorsSubsystem): Route[] {
     {
       method: 'GET',
       path: '/agent/collectors',
+      access: 'read',
       description: 'collectors: name, type, pack, interval, state (PENDING/OK/ERROR/NOT-ELIGIBLE), last run',
       handler: () => collectors.list(),
     },
     {
       method: 'GET',
       path: '/agent/collectors/:name',
+      access: 'read',
       description: "one collector's status and its last data",
       handler: ({ params }) => {
         const found = collectors.show(params.name!);

@@ -39,6 +39,8 @@ const ApiToken = Type.Object(
   {
     name: Type.String({ minLength: 1, description: 'a name for this token (shown in logs)' }),
     token: Type.String({ minLength: 16, description: 'a secret of at least 16 characters' }),
+    /** admin: every route; read: the read-only routes (info, members, collectors...). */
+    role: Type.Union([Type.Literal('admin'), Type.Literal('read')], { default: 'admin' }),
   },
   { additionalProperties: false },
 );

@@ -4,8 +4,10 @@ import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describeFsError } from '../config/index.js';
 import { DataDirLock } from './lock.js';
+import { loadOrCreateLocalToken } from './local-token.js';
 import { loadOrCreateNodeId } from './node-id.js';
 
+export { LOCAL_TOKEN_FILE } from './local-token.js';
 export { DataDirLock, DataDirLockedError, readPid, PIDFILE_NAME, writeFileNoFollow } from './lock.js';
 
 export class DataDirError extends Error {}
@@ -13,6 +15,8 @@ export class DataDirError extends Error {}
 export interface DataDir {
   path: string;
   nodeId: string;
+  /** The local admin token (<data-dir>/local-token, 0600). */
+  localToken: string;
   lock: DataDirLock;
   /** <data-dir>/api.sock */
   apiSocket: string;
@@ -37,6 +41,7 @@ export async function openDataDir(dataDir: string): Promise<DataDir> {
     return {
       path,
       nodeId: loadOrCreateNodeId(path),
+      localToken: loadOrCreateLocalToken(path),
       lock,
       apiSocket: join(path, 'api.sock'),
       logFile: join(path, 'logs', 'opsbro.log'),

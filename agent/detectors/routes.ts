@@ -7,6 +7,7 @@ export function detectorRoutes(detectors: DetectorsSubsystem): Route[] {
     {
       method: 'GET',
       path: '/agent/detectors',
+      access: 'read',
       description: 'detectors: name, pack, rule, last result, groups added; and the node groups',
       handler: () => ({
         groups: detectors.nodeGroups(),

@@ -21,6 +21,7 @@ export function gossipRoutes(gossip: GossipSubsystem): Route[] {
     {
       method: 'GET',
       path: '/agent/members',
+      access: 'read',
       description:
         'known members (?state=alive,suspect to filter): name, address, state, incarnation, groups, version, rtt',
       handler: ({ query }) => {
@@ -32,6 +33,7 @@ export function gossipRoutes(gossip: GossipSubsystem): Route[] {
     {
       method: 'POST',
       path: '/agent/join',
+      access: 'admin',
       description: 'join the cluster through {"addresses": ["HOST[:PORT]", ...]}',
       handler: async ({ body }) => {
         const addresses = (body as { addresses?: unknown } | undefined)?.addresses;
@@ -54,6 +56,7 @@ export function gossipRoutes(gossip: GossipSubsystem): Route[] {
     {
       method: 'POST',
       path: '/agent/leave',
+      access: 'admin',
       description: 'leave the cluster gracefully (others see this node as left)',
       handler: async () => {
         await gossip.leave();
@@ -63,6 +66,7 @@ export function gossipRoutes(gossip: GossipSubsystem): Route[] {
     {
       method: 'POST',
       path: '/agent/detect',
+      access: 'admin',
       description:
         'find agents holding our key on the LAN by broadcast: {"timeout_s": 3, "auto_join": false}',
       handler: async ({ body }) => {
@@ -91,12 +95,14 @@ export function gossipRoutes(gossip: GossipSubsystem): Route[] {
     {
       method: 'GET',
       path: '/gossip/keys',
+      access: 'read',
       description: 'installed keys (fingerprints), which is primary, and how many alive members hold each',
       handler: () => gossip.keys(),
     },
     {
       method: 'POST',
       path: '/gossip/keys',
+      access: 'admin',
       description:
         'change the keyring cluster-wide: {"op": "install", "key": B64} | {"op": "use"|"remove", "fingerprint": F}',
       handler: ({ body }) => {
@@ -121,6 +127,7 @@ export function gossipRoutes(gossip: GossipSubsystem): Route[] {
     {
       method: 'GET',
       path: '/gossip/stats',
+      access: 'read',
       description: 'packets and bytes in and out, dropped packets by reason',
       handler: () => gossip.dropStats() ?? {},
     },
