@@ -1,6 +1,7 @@
 // The /agent/* endpoints: what this agent is and how it is doing, reload and stop.
 import { type Route, HttpError } from './api/index.js';
 import { ConfigErrors } from './config/index.js';
+import type { ClusterView } from './gossip/subsystem.js';
 import type { SubsystemState } from './subsystem.js';
 
 export interface AgentInfo {
@@ -11,8 +12,17 @@ export interface AgentInfo {
   groups: string[];
   addresses: Array<{ interface: string; address: string; family: 'IPv4' | 'IPv6' }>;
   ports: Record<string, number>;
-  api: { tcp: string; socket?: string; auth: boolean };
+  api: {
+    tcp: string;
+    socket?: string;
+    /** Whether every TCP request needs a token (auth.tokens configured). */
+    auth: boolean;
+    /** The local admin token's file: readable by the agent's user only. */
+    local_token: string;
+  };
   encryption: { enabled: boolean; warning?: string };
+  /** Where gossip and RPC listen and what they advertise; warnings when loopback-only or unencrypted. */
+  cluster: ClusterView;
   pid: number;
   node_version: string;
   started_at: string;

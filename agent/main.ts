@@ -2,7 +2,7 @@
 // asked to stop. This is the only file that knows every subsystem; nothing imports it statically
 // (the CLI loads it on demand for `opsbro agent start`).
 import { hostname, networkInterfaces } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
   agentRoutes,
   type AgentControl,
@@ -11,7 +11,7 @@ import {
   type ReloadOutcome,
 } from './agent-routes.js';
 import { constants as osConstants } from 'node:os';
-import { HttpApi } from './api/index.js';
+import { HttpApi, isLoopback } from './api/index.js';
 import {
   type AgentSettings,
   ConfigErrors,
@@ -32,7 +32,7 @@ import { DetectorDefinitionSchema, DetectorsSubsystem, detectorRuleErrors } from
 import { Evaluator } from './evaluator/index.js';
 import { evaluatorRoutes } from './evaluator-routes.js';
 import { packRoutes } from './pack-routes.js';
-import { type DataDir, openDataDir } from './datadir/index.js';
+import { type DataDir, LOCAL_TOKEN_FILE, openDataDir } from './datadir/index.js';
 import { EventBus } from './events/index.js';
 import { GossipSubsystem } from './gossip/subsystem.js';
 import { KeyringStore } from './gossip/keyring-store.js';
@@ -118,9 +118,9 @@ class Agent implements AgentControl {
       nodeName: settings.node_name || hostname(),
       version: packageVersion(),
       keyringStore: new KeyringStore(dataDir.path),
-      createRpc: (clusterKey) =>
+      createRpc: (clusterKey, host) =>
         createClusterRpc({
-          host: settings.bind_addr,
+          host,
           port: settings.rpc.port,
           dataDir: dataDir.path,
           clusterKey,
@@ -199,11 +199,6 @@ class Agent implements AgentControl {
       config_dir: this.config.configDir,
       pid: process.pid,
     });
-    if (!this.gossip.encryptionEnabled) {
-      this.logger.warn(
-        'no encryption_key set: the cluster is open to anyone who can reach it (opsbro agent keygen)',
-      );
-    }
   }
 
   /** Stops every subsystem in reverse order within STOP_BUDGET_MS. Idempotent. */
@@ -297,6 +292,7 @@ class Agent implements AgentControl {
     };
     for (const subsystem of this.subsystems) subsystems[subsystem.name] = subsystem.state();
     const tcp = this.api.tcpAddress;
+    const cluster = this.gossip.cluster();
     return {
       name: this.nodeName,
       id: this.dataDir.nodeId,
@@ -309,10 +305,12 @@ class Agent implements AgentControl {
         tcp: `${tcp?.address ?? this.settings.api.bind}:${tcp?.port ?? this.settings.api.port}`,
         socket: this.settings.api.socket ? this.dataDir.apiSocket : undefined,
         auth: this.settings.auth.tokens.length > 0,
+        local_token: join(this.dataDir.path, LOCAL_TOKEN_FILE),
       },
       encryption: this.gossip.encryptionEnabled
         ? { enabled: true }
-        : { enabled: false, warning: 'no encryption_key: the cluster is open (run `opsbro agent keygen`)' },
+        : { enabled: false, warning: encryptionWarning(cluster) },
+      cluster,
       pid: process.pid,
       node_version: process.version,
       started_at: this.startedAt.toISOString(),
@@ -456,6 +454,12 @@ function fail(lines: string[]): number {
   if (isDaemonChild()) reportToLauncher({ type: 'failed', error: message });
   else for (const line of lines) process.stderr.write(`opsbro: ${line}\n`);
   return 1;
+}
+
+function encryptionWarning(cluster: AgentInfo['cluster']): string {
+  return isLoopback(cluster.bind)
+    ? 'no encryption_key: the cluster ports stay on this machine (run `opsbro agent keygen` to cluster across machines)'
+    : 'no encryption_key: the cluster is open to anyone who can reach it (run `opsbro agent keygen`)';
 }
 
 function interfaceAddresses(): AgentInfo['addresses'] {

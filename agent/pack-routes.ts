@@ -1,6 +1,6 @@
 // GET /agent/packs and /agent/packs/:name: what each pack ships and its parameters in effect.
 import { HttpError, type Route } from './api/index.js';
-import type { LoadedConfig, PackInfo } from './config/index.js';
+import { hideSecrets, type LoadedConfig, type PackInfo } from './config/index.js';
 
 /** A pack as GET /agent/packs answers it: its info, and the names of what it ships, by kind. */
 export interface PackAnswer extends PackInfo {
@@ -23,8 +23,9 @@ export function packRoutes(config: () => LoadedConfig): Route[] {
       version: pack.version,
       enabled: pack.enabled,
       dir: pack.dir,
-      parameters: pack.parameters,
-      defaults: pack.defaults,
+      // Any local user may read this route: a pack's password never leaves the config files.
+      parameters: hideSecrets(pack.parameters),
+      defaults: hideSecrets(pack.defaults),
       overridden: pack.overridden,
       detectors: names('detector'),
       collectors: names('collector'),

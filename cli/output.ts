@@ -50,7 +50,13 @@ export function table(headers: string[], rows: string[][]): string {
 /** Aligned "key  value" lines. */
 export function keyValues(pairs: Array<[string, string]>): string {
   const width = Math.max(...pairs.map(([key]) => key.length));
-  return pairs.map(([key, value]) => `${colour.bold(key.padEnd(width))}  ${value}`).join('\n') + '\n';
+  // A value of several lines keeps its later lines under the first one.
+  const indent = '\n' + ' '.repeat(width + 2);
+  return (
+    pairs
+      .map(([key, value]) => `${colour.bold(key.padEnd(width))}  ${value.split('\n').join(indent)}`)
+      .join('\n') + '\n'
+  );
 }
 
 export function printJson(value: unknown): void {

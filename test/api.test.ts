@@ -81,14 +81,15 @@ describe('an agent without authentication, on loopback', () => {
   });
 
   it('refuses a body that is not JSON (400) or too large (413), without stack traces', async () => {
-    const bad = await httpGet(`${base}/agent/reload`, {
+    // Over the unix socket: reload is an admin route.
+    const bad = await httpGet(`unix:${socket}:/agent/reload`, {
       method: 'POST',
       body: '{"oops',
       headers: { 'content-type': 'application/json' },
     });
     expect(bad.status).toBe(400);
     expect(JSON.parse(bad.body)).toEqual({ error: 'request body is not valid JSON' });
-    const big = await httpGet(`${base}/agent/reload`, {
+    const big = await httpGet(`unix:${socket}:/agent/reload`, {
       method: 'POST',
       body: Buffer.alloc(2 * 1024 * 1024, 0x20),
     });
@@ -147,6 +148,7 @@ describe('an agent with API tokens', () => {
   const token = 'correct-horse-battery-staple';
   let base: string;
   let socket: string;
+  let dataDir: string;
 
   beforeAll(async () => {
     // With a token configured the API may bind beyond loopback; the test still only talks to 127.0.0.1.
@@ -156,6 +158,7 @@ describe('an agent with API tokens', () => {
     await startAgent(dirs);
     base = `http://127.0.0.1:${dirs.port}`;
     socket = join(dirs.dataDir, 'api.sock');
+    dataDir = dirs.dataDir;
   });
 
   it('refuses TCP requests without a valid bearer token', async () => {
@@ -168,8 +171,11 @@ describe('an agent with API tokens', () => {
       const reply = await httpGet(`${base}/agent/info`, { headers });
       expect(reply.status).toBe(401);
       expect(reply.headers['www-authenticate']).toBe('Bearer realm="opsbro"');
+      // A local caller is told where the local token is (root's CLI uses it); nothing more.
       expect(JSON.parse(reply.body)).toEqual({
         error: 'authentication required: send Authorization: Bearer <token>',
+        token_required: true,
+        data_dir: dataDir,
       });
     }
   });
@@ -184,7 +190,8 @@ describe('an agent with API tokens', () => {
   it('the CLI sends OPSBRO_TOKEN and explains a 401', () => {
     const ok = runCli(['agent', 'info', '--json'], { OPSBRO_API: base, OPSBRO_TOKEN: token });
     expect(ok.code).toBe(0);
-    const refused = runCli(['agent', 'info', '--api', base]);
+    // A token given is the one used: the CLI does not fall back to the local token behind it.
+    const refused = runCli(['agent', 'info', '--api', base], { OPSBRO_TOKEN: 'not-the-token-at-all' });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toBe(
       'opsbro: authentication required: send Authorization: Bearer <token> (set OPSBRO_TOKEN or pass --token)\n',

@@ -38,7 +38,8 @@ describe('talking to an agent', () => {
     expect(plain.stdout).toMatch(/^api {9}ok$/m);
     expect(plain.stdout).not.toContain('\x1b[');
     const coloured = runCli(['agent', 'info'], { OPSBRO_API: api, NO_COLOR: '', FORCE_COLOR: '1' });
-    expect(coloured.stdout).toContain('\x1b[31mdisabled: no encryption_key');
+    // No key and loopback only: a caution (yellow); red is for an open cluster beyond loopback.
+    expect(coloured.stdout).toContain('\x1b[33mdisabled: no encryption_key');
     const noColor = runCli(['agent', 'info'], { OPSBRO_API: api, NO_COLOR: '1', FORCE_COLOR: '1' });
     expect(noColor.stdout).not.toContain('\x1b[');
   });

@@ -7,3 +7,4 @@ export { parseDurationMs, DurationSchema } from './duration.js';
 export { packageRoot, packageVersion, defaultConfigDir, defaultDataDir } from './paths.js';
 export { describeFsError } from './yaml-file.js';
 export { isLoopback, isBindAddress } from './addresses.js';
+export { hideSecrets, HIDDEN, isSecretKey } from './secrets.js';

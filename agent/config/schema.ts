@@ -127,8 +127,13 @@ export const AgentSettingsSchema = Type.Object(
       { default: [], uniqueItems: true },
     ),
     data_dir: Type.String({ default: '', description: 'a directory path (empty: the default data dir)' }),
-    /** Gossip UDP and cluster RPC listen here. */
-    bind_addr: Type.String({ default: '0.0.0.0', minLength: 1 }),
+    /**
+     * Gossip UDP and cluster RPC listen here. Empty: 0.0.0.0 with a cluster key, 127.0.0.1 without
+     * one; an address beyond loopback without a key needs allow_unencrypted_cluster.
+     */
+    bind_addr: Type.String({ default: '' }),
+    /** Let gossip and RPC listen beyond loopback without an encryption key (an open cluster). */
+    allow_unencrypted_cluster: Type.Boolean({ default: false }),
     /** What other nodes dial; empty: bind_addr when specific, else the first non-loopback IPv4. */
     advertise_addr: Type.String({ default: '' }),
     /** Nodes to join at boot (HOST or HOST:PORT), retried with backoff until one answers. */
@@ -160,6 +165,7 @@ export const RESTART_ONLY_SETTINGS: ReadonlyArray<string> = [
   'encryption_key',
   'encryption_key_file',
   'bind_addr',
+  'allow_unencrypted_cluster',
   'advertise_addr',
   'gossip',
   'rpc',

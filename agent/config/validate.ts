@@ -3,6 +3,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { TSchema } from '@sinclair/typebox';
 import { ConfigError, formatKeyPath } from './errors.js';
+import { isSecretKey } from './secrets.js';
 import type { KeyPath, YamlFile } from './yaml-file.js';
 
 export interface ValidationResult {
@@ -71,9 +72,6 @@ export class SchemaValidator {
   }
 }
 
-/** Keys whose values are secrets: never echoed in an error message or a log. */
-const SECRET_KEY = /(^|[._])(tokens?|.*key|secret|password)(\[|$)/i;
-
 const TYPE_NAMES: Record<string, string> = {
   integer: 'an integer',
   number: 'a number',
@@ -85,9 +83,7 @@ const TYPE_NAMES: Record<string, string> = {
 };
 
 function describe(error: ErrorObject, key: string): string {
-  const got = SECRET_KEY.test(key)
-    ? 'got a value (hidden: it is a secret)'
-    : `got ${describeValue(error.data)}`;
+  const got = isSecretKey(key) ? 'got a value (hidden: it is a secret)' : `got ${describeValue(error.data)}`;
   const description = (error.parentSchema as { description?: string } | undefined)?.description;
   const params = error.params as Record<string, unknown>;
   switch (error.keyword) {

@@ -9,6 +9,7 @@ import { messageOf } from '../errors.js';
 import type { ClusterRpc } from '../rpc/types.js';
 import type { Subsystem, SubsystemState } from '../subsystem.js';
 import { advertiseAddress, broadcastAddresses, resolveSeed } from './addresses.js';
+import { type ClusterBind, clusterBind } from './bind.js';
 import { decodeStateExchange, encodeStateExchange, type KeyOpMessage, type NodeRecord } from './codec.js';
 import { GossipEngine, type GossipTimings } from './engine.js';
 import { fingerprint, type Keyring, KeyringError, parseKey } from './keyring.js';
@@ -25,12 +26,24 @@ export interface GossipSubsystemOptions {
   nodeName: string;
   version: string;
   keyringStore: KeyringStore;
-  /** Builds the cluster RPC for a cluster key (rebuilt when the primary key changes). */
-  createRpc: (clusterKey: Buffer | undefined) => ClusterRpc;
+  /** Builds the cluster RPC on `host` for a cluster key (rebuilt when the primary key changes). */
+  createRpc: (clusterKey: Buffer | undefined, host: string) => ClusterRpc;
   events: EventBus;
   logger: Logger;
   /** `agent start --auto-detect`: detect a cluster on the LAN at boot until one answers. */
   autoDetect?: boolean;
+}
+
+/** Where the cluster listens, as /agent/info shows it. */
+export interface ClusterView {
+  bind: string;
+  advertise: string;
+  gossip_port: number;
+  rpc_port: number;
+  /** Why the cluster ports are on loopback only (no key). */
+  loopback_only?: string;
+  /** The cluster listens beyond loopback without encryption (allow_unencrypted_cluster). */
+  unencrypted?: string;
 }
 
 /** A member as the API shows it. */
@@ -59,6 +72,8 @@ export class GossipSubsystem implements Subsystem {
   private status: SubsystemState = { status: 'initializing' };
   private stopped = false;
   private groups: string[];
+  /** Where gossip and RPC listen, chosen at start once the keyring is known. */
+  private bind?: ClusterBind;
 
   constructor(private readonly options: GossipSubsystemOptions) {
     this.groups = [...options.settings.groups];
@@ -77,11 +92,15 @@ export class GossipSubsystem implements Subsystem {
     const loaded = this.options.keyringStore.load(settings.encryption_key);
     this.keyring = loaded.keyring;
     if (loaded.note) logger.warn(loaded.note);
+    const bind = clusterBind(settings.bind_addr, this.keyring.enabled, settings.allow_unencrypted_cluster);
+    this.bind = bind;
+    if (bind.loopbackOnly) logger.warn(bind.loopbackOnly);
+    if (bind.unencrypted) logger.warn(bind.unencrypted);
     const dropPercent = Number(process.env.OPSBRO_GOSSIP_DROP_PERCENT ?? 0);
     if (dropPercent > 0)
       logger.warn('test knob: dropping a share of sent gossip packets', { percent: dropPercent });
     this.transport = await UdpTransport.bind({
-      address: settings.bind_addr,
+      address: bind.address,
       port: settings.gossip.port,
       dropPercent,
     });
@@ -94,7 +113,7 @@ export class GossipSubsystem implements Subsystem {
     const self: NodeRecord = {
       id: this.options.nodeId,
       name: this.options.nodeName,
-      address: advertiseAddress(settings.bind_addr, settings.advertise_addr),
+      address: advertiseAddress(bind.address, settings.advertise_addr),
       port: this.transport.local.port,
       rpcPort: settings.rpc.port,
       peerId: this.rpc!.peerId,
@@ -120,7 +139,7 @@ export class GossipSubsystem implements Subsystem {
     logger.info('gossip listening', {
       udp: `${this.transport.local.address}:${this.transport.local.port}`,
       advertise: `${self.address}:${self.port}`,
-      rpc: `${settings.bind_addr}:${settings.rpc.port}`,
+      rpc: `${bind.address}:${settings.rpc.port}`,
       encryption: this.keyring.enabled ? 'aes-256-gcm' : 'none',
     });
     if (settings.seeds.length) void this.joinSeedsWithBackoff(settings.seeds);
@@ -146,6 +165,19 @@ export class GossipSubsystem implements Subsystem {
 
   routes(): Route[] {
     return gossipRoutes(this);
+  }
+
+  /** Where the cluster listens and what it advertises, with the warnings `agent info` shows. */
+  cluster(): ClusterView {
+    const self = this.engine?.selfMember.record;
+    return {
+      bind: this.bind?.address ?? this.options.settings.bind_addr,
+      advertise: self ? `${self.address}:${self.port}` : '',
+      gossip_port: this.transport?.local.port ?? this.options.settings.gossip.port,
+      rpc_port: this.options.settings.rpc.port,
+      ...(this.bind?.loopbackOnly ? { loopback_only: this.bind.loopbackOnly } : {}),
+      ...(this.bind?.unencrypted ? { unencrypted: this.bind.unencrypted } : {}),
+    };
   }
 
   /** Ports this subsystem listens on, for /agent/info. */
@@ -265,7 +297,7 @@ export class GossipSubsystem implements Subsystem {
   }
 
   private async startRpc(): Promise<void> {
-    const rpc = this.options.createRpc(this.keyring.primary);
+    const rpc = this.options.createRpc(this.keyring.primary, this.bind!.address);
     rpc.handle(PUSH_PULL_PROTOCOL, (request) => {
       const engine = this.requireEngine();
       const local = encodeStateExchange(this.options.nodeId, engine.localState());

@@ -135,6 +135,13 @@ function processExists(pid: number): boolean {
   }
 }
 
+function renderCluster(cluster: AgentInfo['cluster']): string {
+  const where = `gossip ${cluster.bind}:${cluster.gossip_port}, rpc ${cluster.bind}:${cluster.rpc_port}, advertises ${cluster.advertise}`;
+  if (cluster.unencrypted) return `${where}\n${colour.red(cluster.unencrypted)}`;
+  if (cluster.loopback_only) return `${where}\n${colour.yellow(cluster.loopback_only)}`;
+  return where;
+}
+
 function renderInfo(info: AgentInfo): string {
   const addresses = info.addresses.filter((entry) => entry.family === 'IPv4');
   const summary = keyValues([
@@ -151,12 +158,18 @@ function renderInfo(info: AgentInfo): string {
     ],
     [
       'API',
-      `${info.api.tcp}${info.api.socket ? `, ${info.api.socket}` : ''}, auth ${info.api.auth ? 'tokens' : 'none'}`,
+      `${info.api.tcp}${info.api.socket ? `, ${info.api.socket}` : ''}, ` +
+        (info.api.auth ? 'tokens required' : 'read-only without a token'),
     ],
     [
       'Encryption',
-      info.encryption.enabled ? colour.green('enabled') : colour.red(`disabled: ${info.encryption.warning}`),
+      info.encryption.enabled
+        ? colour.green('enabled')
+        : info.cluster.unencrypted
+          ? colour.red(`disabled: ${info.encryption.warning}`)
+          : colour.yellow(`disabled: ${info.encryption.warning}`),
     ],
+    ['Cluster', renderCluster(info.cluster)],
     ['Uptime', formatDuration(info.uptime_seconds)],
     ['PID', String(info.pid)],
     ['Memory', `RSS ${formatBytes(info.memory.rss_bytes)}, heap ${formatBytes(info.memory.heap_used_bytes)}`],
