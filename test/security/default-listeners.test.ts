@@ -114,11 +114,11 @@ describe('cluster ports without a key', () => {
     const dirs = await embeddedDefaults(`encryption_key: "${key}"\n`);
     const agent = await startAgent(dirs);
     const addresses = listeningAddresses(agent.process.pid!);
-    expect(addresses).toContain(`udp 0.0.0.0:${(await clusterPorts(dirs)).gossip}`);
+    expect(addresses).toContain(`udp 0.0.0.0:${clusterPorts(dirs).gossip}`);
   });
 });
 
-async function clusterPorts(dirs: TestAgentDirs): Promise<{ gossip: number; rpc: number }> {
+function clusterPorts(dirs: TestAgentDirs): { gossip: number; rpc: number } {
   const text = readFileSync(join(dirs.configDir, 'conf.d', 'ports.yml'), 'utf8');
   return {
     gossip: Number(/gossip: \{port: (\d+)\}/.exec(text)![1]),

@@ -3,7 +3,13 @@
 // token, which it hands only to an agent that proves it holds it.
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
+import {
+  createServer,
+  request,
+  type IncomingHttpHeaders,
+  type RequestListener,
+  type Server,
+} from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -179,12 +185,7 @@ describe('the local token', () => {
   afterAll(() => servers.forEach((server) => server.close()));
 
   /** An HTTP server on 127.0.0.1 that records the Authorization headers it receives. */
-  async function listen(
-    handler: (
-      req: Parameters<Parameters<typeof createServer>[0]>[0],
-      res: Parameters<Parameters<typeof createServer>[0]>[1],
-    ) => void,
-  ): Promise<number> {
+  async function listen(handler: RequestListener): Promise<number> {
     const server = createServer(handler);
     servers.push(server);
     const port = await freePort();
@@ -281,7 +282,9 @@ describe('tokens with a role', () => {
     expect((await httpGet(`${base}/agent/info`, { headers: asReader })).status).toBe(200);
     const refused = await httpGet(`${base}/agent/reload`, { method: 'POST', headers: asReader });
     expect(refused.status).toBe(403);
-    expect(JSON.parse(refused.body).error).toMatch(/the caller is token:dash, role read$/);
+    expect((JSON.parse(refused.body) as { error: string }).error).toMatch(
+      /the caller is token:dash, role read$/,
+    );
     const done = await httpGet(`${base}/agent/reload`, {
       method: 'POST',
       headers: { authorization: `Bearer ${admin}` },
