@@ -10,6 +10,7 @@ const clusterTests = [
   'test/gossip/security.test.ts',
   'test/gossip/loss.test.ts',
   'test/gossip/detect-netns.test.ts',
+  'test/security/fuzz-listeners.test.ts',
 ];
 
 export default defineConfig({

@@ -5,6 +5,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from '../log/index.js';
 import type { Subsystem, SubsystemState } from '../subsystem.js';
 import type { Socket } from 'node:net';
+import { Type } from '@sinclair/typebox';
+import { bodyParser } from './body.js';
 import { isLoopback, TokenAuthenticator, type ApiToken } from './auth.js';
 import { allows, type ConnectionInfo, HttpError, type Principal, type Route, Router } from './router.js';
 
@@ -21,6 +23,11 @@ export interface HttpApiOptions {
   dataDir?: string;
   logger: Logger;
 }
+
+const proofRequest = bodyParser(
+  Type.Object({ nonce: Type.String({ pattern: '^[0-9a-f]{32,128}$' }) }, { additionalProperties: false }),
+  '{"nonce": "<32 to 128 hex digits>"}',
+);
 
 /** The unix socket is mode 0600: whoever reaches it already is the agent's user. */
 const UNIX_SOCKET_PRINCIPAL: Principal = { name: 'unix-socket', role: 'admin' };
@@ -66,9 +73,7 @@ export class HttpApi implements Subsystem {
         description:
           'proves this agent holds the local token: {"nonce": HEX} -> {"proof": HMAC of the nonce and the address reached}',
         handler: ({ body, connection }) => {
-          const nonce = (body as { nonce?: unknown } | undefined)?.nonce;
-          if (typeof nonce !== 'string' || !/^[0-9a-f]{32,128}$/.test(nonce))
-            throw new HttpError(400, 'expected {"nonce": "<32 to 128 hex digits>"}');
+          const { nonce } = proofRequest.parse(body);
           // Only for this machine: nobody else can use the local token anyway.
           if (!connection.local) throw new HttpError(403, 'the local-token proof is for local callers');
           const proof = this.auth.localTokenProof(nonce, connection.reachedAt);
