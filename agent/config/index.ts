@@ -8,3 +8,4 @@ export { packageRoot, packageVersion, defaultConfigDir, defaultDataDir } from '.
 export { describeFsError } from './yaml-file.js';
 export { isLoopback, isBindAddress } from './addresses.js';
 export { hideSecrets, HIDDEN, isSecretKey } from './secrets.js';
+export { definitionBody, DefinitionBodyError } from './definition-body.js';

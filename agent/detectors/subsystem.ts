@@ -2,12 +2,12 @@
 // the node's groups = static `groups:` of agent.yml + the groups of detectors whose rule holds.
 // A change is published as `groups-changed` (gossip spreads it; collectors gated on a group start).
 import type { AgentSettings, Definition, PackInfo } from '../config/index.js';
-import { parseDurationMs } from '../config/index.js';
+import { definitionBody, parseDurationMs } from '../config/index.js';
 import type { EventBus } from '../events/index.js';
 import type { Logger } from '../log/index.js';
 import type { Route } from '../api/index.js';
 import type { Subsystem, SubsystemState } from '../subsystem.js';
-import type { DetectorDefinition } from './definition.js';
+import { DetectorDefinitionSchema } from './definition.js';
 import { detectorRoutes } from './routes.js';
 import { type DetectorEvaluator, type DetectorStatus, ScheduledDetector } from './scheduled-detector.js';
 
@@ -123,7 +123,7 @@ export class DetectorsSubsystem implements Subsystem {
     return definitions
       .filter((definition) => definition.kind === 'detector')
       .map((definition) => {
-        const body = definition.body as DetectorDefinition;
+        const body = definitionBody(definition, DetectorDefinitionSchema);
         const parameters = packs.find((pack) => pack.name === definition.pack)?.parameters ?? {};
         return new ScheduledDetector({
           name: definition.name,
