@@ -1,5 +1,5 @@
 // The HTTP API over TCP and the unix socket: info, errors as JSON, limits, authentication.
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -81,16 +81,20 @@ describe('an agent without authentication, on loopback', () => {
   });
 
   it('refuses a body that is not JSON (400) or too large (413), without stack traces', async () => {
-    // Over the unix socket: reload is an admin route.
-    const bad = await httpGet(`unix:${socket}:/agent/reload`, {
+    // Reload is an admin route: with the local token (root may read it).
+    const admin = {
+      authorization: `Bearer ${readFileSync(join(agent.dirs.dataDir, 'local-token'), 'utf8').trim()}`,
+    };
+    const bad = await httpGet(`${base}/agent/reload`, {
       method: 'POST',
       body: '{"oops',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...admin },
     });
     expect(bad.status).toBe(400);
     expect(JSON.parse(bad.body)).toEqual({ error: 'request body is not valid JSON' });
-    const big = await httpGet(`unix:${socket}:/agent/reload`, {
+    const big = await httpGet(`${base}/agent/reload`, {
       method: 'POST',
+      headers: admin,
       body: Buffer.alloc(2 * 1024 * 1024, 0x20),
     });
     expect(big.status).toBe(413);

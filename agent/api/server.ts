@@ -21,6 +21,10 @@ export interface HttpApiOptions {
   localToken?: string;
   /** Told to local callers refused for want of a token: where the local token is. */
   dataDir?: string;
+  /** A connection idle this long (nothing sent, no answer pending) is closed. Default 15 s. */
+  idleConnectionMs?: number;
+  /** Connections each listener keeps at once. Default 512. */
+  maxConnections?: number;
   logger: Logger;
 }
 
@@ -33,6 +37,11 @@ const proofRequest = bodyParser(
 const UNIX_SOCKET_PRINCIPAL: Principal = { name: 'unix-socket', role: 'admin' };
 /** A loopback caller without a token, when the operator configured none: read-only. */
 const LOOPBACK_PRINCIPAL: Principal = { name: 'loopback', role: 'read' };
+
+/** Connections a listener keeps at once. */
+const MAX_CONNECTIONS = 512;
+/** A connection that sends nothing (and waits for no answer) this long is closed. */
+const IDLE_CONNECTION_MS = 15_000;
 
 /** Unix socket paths longer than this do not fit in sockaddr_un on Linux. */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -133,7 +142,11 @@ export class HttpApi implements Subsystem {
   }
 
   private createServer(isUnixSocket: boolean): Server {
+    /** Connections with a request being answered: a slow handler (detect, eval) is not idleness. */
+    const answering = new WeakSet<Socket>();
     const server = createServer((request, response) => {
+      answering.add(request.socket);
+      response.once('close', () => answering.delete(request.socket));
       this.handle(request, response, isUnixSocket).catch((error: unknown) => {
         this.options.logger.error('API request failed', { error });
         if (!response.headersSent) sendJson(response, 500, { error: 'internal error' });
@@ -142,6 +155,14 @@ export class HttpApi implements Subsystem {
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
     server.keepAliveTimeout = 5_000;
+    // Node closes no connection that never sends a byte: a local process could hold thousands
+    // and run the agent out of file descriptors. Idle ones are closed; past the cap new ones are
+    // refused at once (the unix socket is a server of its own, so root keeps a way in).
+    server.maxConnections = this.options.maxConnections ?? MAX_CONNECTIONS;
+    // With a listener of its own, Node leaves the decision to us instead of destroying the socket.
+    server.setTimeout(this.options.idleConnectionMs ?? IDLE_CONNECTION_MS, (socket: Socket) => {
+      if (!answering.has(socket)) socket.destroy();
+    });
     return server;
   }
 
