@@ -124,6 +124,8 @@ class Agent implements AgentControl {
           port: settings.rpc.port,
           dataDir: dataDir.path,
           clusterKey,
+          handshakeTimeoutMs: settings.rpc.handshake_timeout_ms,
+          maxPendingPerAddress: settings.rpc.max_pending_per_address,
         }),
       events: this.events,
       logger: logger.child({ subsystem: 'gossip' }),

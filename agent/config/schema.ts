@@ -76,6 +76,18 @@ const GossipSettings = Type.Object(
 const RpcSettings = Type.Object(
   {
     port: Type.Integer({ ...Port, default: 6767 }),
+    /**
+     * An inbound connection must finish its handshake (private-network nonces, Noise, yamux)
+     * within this long, or it is closed; a dialer waits this long (plus 500 ms) for the remote's
+     * first bytes. A few round trips between nodes with the key; raise it for links slower than
+     * about 200 ms a round trip.
+     */
+    handshake_timeout_ms: Type.Integer({ minimum: 100, maximum: 60_000, default: 1000 }),
+    /**
+     * Inbound connections one remote address may have in their handshake at a time (64 in all).
+     * Agents sharing a host, or behind one NAT, share an address.
+     */
+    max_pending_per_address: Type.Integer({ minimum: 1, maximum: 64, default: 16 }),
   },
   { additionalProperties: false, default: {} },
 );

@@ -1,5 +1,5 @@
 // Errors of the cluster RPC channel: one class with a code callers can branch on (retry another
-// member on 'unreachable', give up on 'refused') and a message an operator can act on.
+// member on 'unreachable' or 'busy', give up on 'refused') and a message an operator can act on.
 
 export type ClusterRpcErrorCode =
   /** start() was not called, or stop() was. */
@@ -12,6 +12,8 @@ export type ClusterRpcErrorCode =
   | 'unreachable'
   /** A connection was made but the handshake failed: another cluster key, or another peer id. */
   | 'handshake-failed'
+  /** The remote turned the connection away at a limit of connections in their handshake; retry later. */
+  | 'busy'
   /** The remote does not serve the protocol, or refused the request (too large, malformed). */
   | 'refused'
   /** The remote handler threw; the message carries its error. */

@@ -2,6 +2,8 @@
 // and what to check. libp2p wraps socket errors in its own, so this looks through the whole chain.
 import { messageOf } from '../errors.js';
 import { ClusterRpcError, type ClusterRpcErrorCode } from './errors.js';
+import { HandshakeError } from './handshake.js';
+import { INBOUND_CONNECTIONS_PER_SECOND } from './limits.js';
 
 /** Where a request was when it failed: waiting for a slot, dialing, opening the stream, or talking. */
 export type RequestPhase = 'queue' | 'connect' | 'negotiate' | 'exchange';
@@ -28,14 +30,28 @@ export function explainListenFailure(error: unknown, where: string): ClusterRpcE
   });
 }
 
+/**
+ * What a failed request ran into, from the error libp2p threw. The handshake's failures are told
+ * apart by where they happened: refused at a limit, no answer within the deadline, no private
+ * network on the other side (handshake.ts says which); a failure after the private-network
+ * exchange between two keyed nodes means the remote could not read us: the keys differ.
+ */
 export function explainRequestFailure(
   error: unknown,
-  context: { protocol: string; where: string; phase: RequestPhase; peerId: string | undefined },
+  context: {
+    protocol: string;
+    where: string;
+    phase: RequestPhase;
+    peerId: string | undefined;
+    /** This node has a cluster key (runs the private network). */
+    keyed: boolean;
+  },
 ): ClusterRpcError {
-  const { protocol, where, phase, peerId } = context;
+  const { protocol, where, phase, peerId, keyed } = context;
   const chain = chainOf(error);
   const has = (name: string): boolean => chain.some((link) => link.name === name);
-  const code = chain.find((link) => link.code !== undefined)?.code;
+  const errno = chain.find((link) => link.code !== undefined);
+  const code = errno?.code;
   const detail = chain.map((link) => link.message).find((message) => message !== '') ?? 'unknown error';
   const fail = (errorCode: ClusterRpcErrorCode, message: string): ClusterRpcError =>
     new ClusterRpcError(errorCode, message, { cause: error });
@@ -56,12 +72,8 @@ export function explainRequestFailure(
       `${where} is not peer ${peerId ?? '(unknown)'}: ${detail}; another agent may now hold that address`,
     );
   }
-  if (has('EncryptionFailedError') || has('InvalidCryptoExchangeError')) {
-    return fail(
-      'handshake-failed',
-      `handshake with ${where} failed (${detail}): the two nodes do not have the same cluster key, or one has none`,
-    );
-  }
+  const handshake = findHandshakeError(error);
+  if (handshake) return explainHandshakeError(handshake, where, error);
   if (code === 'ECONNREFUSED') {
     return fail(
       'unreachable',
@@ -71,11 +83,32 @@ export function explainRequestFailure(
   if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ETIMEDOUT' || code === 'EADDRNOTAVAIL') {
     return fail('unreachable', `${where} is unreachable (${code}); check the address and the network path`);
   }
-  if (phase === 'connect' && (code === 'ECONNRESET' || code === 'EPIPE')) {
-    // A TCP connection was made, then dropped mid-upgrade: what a key mismatch usually looks like.
+  if (code === 'ECONNRESET' && errno?.syscall === 'connect') {
+    // Reset before our side saw the TCP connection complete: turned away before any handshake.
+    return fail(
+      'busy',
+      `${where} reset the connection as soon as it was accepted, before any handshake: it turned it away at a limit (too many new or pending connections from this address); retry later`,
+    );
+  }
+  const brokeMidHandshake =
+    has('EncryptionFailedError') ||
+    has('InvalidCryptoExchangeError') ||
+    has('UnexpectedEOFError') ||
+    code === 'ECONNRESET' ||
+    code === 'EPIPE';
+  if (phase === 'connect' && brokeMidHandshake && keyed) {
+    // Past the nonce exchange (a failure there is a HandshakeError), inside the private network:
+    // a remote with another key reads noise from us and drops the connection.
     return fail(
       'handshake-failed',
-      `${where} dropped the connection during the handshake (${code}): most likely the two nodes do not have the same cluster key, or one has none`,
+      `handshake with ${where} failed after the private-network exchange (${detail}): the two nodes do not have the same cluster key`,
+    );
+  }
+  if (phase === 'connect' && brokeMidHandshake) {
+    // This node has no key: a keyed remote answers with its nonce, which reads as garbage here.
+    return fail(
+      'handshake-failed',
+      `handshake with ${where} failed (${detail}): it has a cluster key and this node has none, or it turned the connection away (a limit of connections in their handshake)`,
     );
   }
   if (phase === 'connect') {
@@ -84,21 +117,66 @@ export function explainRequestFailure(
   return fail('stream-failed', `${protocol} with ${where} broke off: ${detail}`);
 }
 
+function explainHandshakeError(handshake: HandshakeError, where: string, cause: unknown): ClusterRpcError {
+  const { receivedBytes, deadlineMs, refusal } = handshake.details;
+  switch (handshake.kind) {
+    case 'refused': {
+      const limit = refusal?.limit === undefined ? '' : ` (${refusal.limit})`;
+      const which =
+        refusal?.reason === 'address'
+          ? `too many connections from this node's address (shared by the agents on this host, or behind the same NAT) are in their handshake there, over its per-address limit${limit}`
+          : `too many connections are in their handshake there, over its limit${limit} (a flood of connections from elsewhere?)`;
+      return new ClusterRpcError('busy', `${where} refused the connection: ${which}; retry later`, { cause });
+    }
+    case 'timeout': {
+      const got = receivedBytes === 0 ? 'nothing' : `only ${receivedBytes} bytes`;
+      return new ClusterRpcError(
+        'timeout',
+        `handshake with ${where} timed out: it accepted the TCP connection but sent ${got} within ${deadlineMs} ms instead of starting the private-network handshake (overloaded, or not an opsbro agent)`,
+        { cause },
+      );
+    }
+    case 'no-private-network':
+      return new ClusterRpcError(
+        'handshake-failed',
+        `${where} closed the connection without starting the private-network handshake (${receivedBytes} bytes, no nonce): it has no cluster key while this node has one, is not an opsbro agent, or turned away a burst of new connections from this address (over ${INBOUND_CONNECTIONS_PER_SECOND} a second)`,
+        { cause },
+      );
+  }
+}
+
+/** The HandshakeError in an error's causes or aggregated errors (bounded depth). */
+function findHandshakeError(error: unknown, depth = 0): HandshakeError | undefined {
+  if (depth > 6 || !(error instanceof Error)) return undefined;
+  if (error instanceof HandshakeError) return error;
+  const nested = error instanceof AggregateError ? (error.errors as unknown[]) : [];
+  for (const inner of [error.cause, ...nested]) {
+    const found = findHandshakeError(inner, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 interface ChainLink {
   name: string;
   message: string;
   code: string | undefined;
+  /** The system call that failed, for OS errors ('connect', 'read', ...). */
+  syscall: string | undefined;
 }
 
 /** The error, its causes, and the members of any AggregateError, flattened (bounded depth). */
 function chainOf(error: unknown, depth = 0): ChainLink[] {
   if (depth > 6 || error === undefined || error === null) return [];
-  if (!(error instanceof Error)) return [{ name: typeof error, message: messageOf(error), code: undefined }];
-  const rawCode = (error as NodeJS.ErrnoException).code;
+  if (!(error instanceof Error)) {
+    return [{ name: typeof error, message: messageOf(error), code: undefined, syscall: undefined }];
+  }
+  const { code: rawCode, syscall } = error as NodeJS.ErrnoException;
   const link: ChainLink = {
     name: error.name,
     message: error.message,
     code: typeof rawCode === 'string' ? rawCode : undefined,
+    syscall: typeof syscall === 'string' ? syscall : undefined,
   };
   const nested = error instanceof AggregateError ? (error.errors as unknown[]) : [];
   return [link, ...chainOf(error.cause, depth + 1), ...nested.flatMap((inner) => chainOf(inner, depth + 1))];

@@ -1,10 +1,13 @@
 // The private network: the libp2p connection protector (pnet, XSalsa20 under a pre-shared key)
-// keyed from the cluster key, so a node without the key cannot even complete the handshake.
+// keyed from the cluster key, so a node without the key cannot even complete the handshake. Its
+// nonce exchange runs under the handshake deadline, with failures explained (handshake.ts).
 // The pre-shared key is derived with HKDF-SHA256 under opsbro-specific salt and info, so it is
 // independent of the gossip encryption key taken from the same cluster key.
 import { hkdfSync } from 'node:crypto';
 import type { ConnectionProtector } from '@libp2p/interface';
 import { preSharedKey } from '@libp2p/pnet';
+import { guardedProtector } from './handshake.js';
+import { NONCE_WAIT_GRACE_MS } from './limits.js';
 
 export const CLUSTER_KEY_BYTES = 32;
 const PRE_SHARED_KEY_BYTES = 32;
@@ -28,6 +31,13 @@ export function swarmKeyFile(preSharedKey: Uint8Array): Uint8Array {
 }
 
 /** The connectionProtector option of createLibp2p for this cluster key. */
-export function privateNetworkProtector(clusterKey: Uint8Array): () => ConnectionProtector {
-  return preSharedKey({ psk: swarmKeyFile(derivePreSharedKey(clusterKey)) });
+export function privateNetworkProtector(
+  clusterKey: Uint8Array,
+  handshakeTimeoutMs: number,
+): () => ConnectionProtector {
+  const pnet = preSharedKey({
+    psk: swarmKeyFile(derivePreSharedKey(clusterKey)),
+    timeout: handshakeTimeoutMs,
+  });
+  return () => guardedProtector(pnet(), handshakeTimeoutMs + NONCE_WAIT_GRACE_MS);
 }

@@ -14,6 +14,8 @@ import { asError, ClusterRpcError } from './errors.js';
 import { explainListenFailure, explainRequestFailure, type RequestPhase } from './failures.js';
 import { decodeErrorBody, encodeErrorBody, FrameTooLargeError, type FrameKind } from './framing.js';
 import { loadOrCreateIdentity } from './identity.js';
+import { INBOUND_CONNECTIONS_PER_SECOND, LIBP2P_MAX_PENDING_INBOUND, MAX_PENDING_INBOUND } from './limits.js';
+import { pendingInboundGater, PendingInboundLimiter } from './pending-inbound.js';
 import { privateNetworkProtector } from './private-network.js';
 import { RequestGate } from './request-gate.js';
 import { readFrame, writeFrame } from './stream-io.js';
@@ -21,6 +23,7 @@ import type { ClusterRpc, RpcHandler, RpcTarget } from './types.js';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+export { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_PENDING_PER_ADDRESS } from './limits.js';
 /** How often idle connections are looked for; one idle for two sweeps in a row is closed. */
 const IDLE_SWEEP_MS = 10_000;
 /** An inbound request must arrive whole within this long of the stream opening. */
@@ -41,6 +44,8 @@ export interface RpcNodeSettings {
   dataDir: string;
   clusterKey: Uint8Array | undefined;
   maxMessageBytes: number;
+  handshakeTimeoutMs: number;
+  maxPendingPerAddress: number;
   idleSweepMs?: number;
 }
 
@@ -54,11 +59,23 @@ export class Libp2pClusterRpc implements ClusterRpc {
   /** Dials under way to addresses given without a peer id, keyed by multiaddr. */
   private readonly pendingDials = new Map<string, Promise<Connection>>();
   private readonly gate = new RequestGate(MAX_REQUESTS_IN_FLIGHT_PER_TARGET);
+  /** Inbound connections still in their handshake, per remote address. */
+  private readonly pendingInbound: PendingInboundLimiter;
   private node: Libp2p | undefined;
   private ownPeerId: string | undefined;
   private lifecycle: Promise<void> = Promise.resolve();
 
-  constructor(private readonly settings: RpcNodeSettings) {}
+  constructor(private readonly settings: RpcNodeSettings) {
+    this.pendingInbound = new PendingInboundLimiter({
+      perAddress: settings.maxPendingPerAddress,
+      total: MAX_PENDING_INBOUND,
+    });
+  }
+
+  /** Inbound connections in their handshake now, from `address` or in total (diagnostics, tests). */
+  pendingHandshakes(address?: string): number {
+    return this.pendingInbound.pending(address);
+  }
 
   get peerId(): string {
     if (this.ownPeerId === undefined) {
@@ -95,7 +112,7 @@ export class Libp2pClusterRpc implements ClusterRpc {
 
   private async startNow(): Promise<void> {
     if (this.node) return;
-    const { host, port, dataDir, clusterKey } = this.settings;
+    const { host, port, dataDir, clusterKey, handshakeTimeoutMs } = this.settings;
     const listenAddress = tcpMultiaddr(host, port);
     const identity = await loadOrCreateIdentity(dataDir);
     this.ownPeerId = identity.peerId;
@@ -111,14 +128,17 @@ export class Libp2pClusterRpc implements ClusterRpc {
       // No keep-alive pings: idle connections are closed instead (sweepIdleConnections), so an
       // agent's cost does not grow with the number of peers it has ever synced with.
       streamMuxers: [yamux({ maxEarlyStreams: MAX_STREAMS_PER_PROTOCOL, enableKeepAlive: false })],
-      connectionProtector: clusterKey ? privateNetworkProtector(clusterKey) : undefined,
+      connectionProtector: clusterKey ? privateNetworkProtector(clusterKey, handshakeTimeoutMs) : undefined,
+      // Per-address limit on inbound connections still in their handshake (pending-inbound.ts).
+      connectionGater: pendingInboundGater(this.pendingInbound),
       // No ping streams either: a connection that goes quiet is closed by the sweep, not probed.
       connectionMonitor: { enabled: false },
       connectionManager: {
-        // Agents sharing a host (several 127.0.0.x on one machine) all dial from the same source
-        // address; the default of 5 new connections per second per host would turn them away.
-        inboundConnectionThreshold: 100,
-        maxIncomingPendingConnections: 64,
+        // Per source address; agents sharing a host all dial from one (see limits.ts).
+        inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND,
+        maxIncomingPendingConnections: LIBP2P_MAX_PENDING_INBOUND,
+        // A client that connects and says nothing (or talks slowly) loses its slot after this.
+        inboundUpgradeTimeout: handshakeTimeoutMs,
       },
     });
     for (const [protocol, handler] of this.handlers) {
@@ -255,7 +275,13 @@ export class Libp2pClusterRpc implements ClusterRpc {
           `the response to ${protocol} from ${where} is ${error.declaredBytes} bytes, over maxMessageBytes (${maxMessageBytes}); refused`,
         );
       }
-      throw explainRequestFailure(error, { protocol, where, phase, peerId: target.peerId });
+      throw explainRequestFailure(error, {
+        protocol,
+        where,
+        phase,
+        peerId: target.peerId,
+        keyed: this.settings.clusterKey !== undefined,
+      });
     } finally {
       leaveGate?.();
       clearTimeout(timer);
@@ -423,7 +449,7 @@ function timeoutMessage(message: string, phase: RequestPhase): string {
     case 'queue':
       return `${message} while queued behind ${MAX_REQUESTS_IN_FLIGHT_PER_TARGET} requests in flight to the same address`;
     case 'connect':
-      return `${message} while connecting (nothing answering, or a different cluster key on one side)`;
+      return `${message} while connecting (the TCP connection or the handshake did not complete in time)`;
     case 'negotiate':
       return `${message} while opening the stream`;
     case 'exchange':

@@ -37,6 +37,14 @@ export interface ClusterRpcOptions {
   clusterKey?: Buffer;
   /** Largest accepted request or response, in bytes. */
   maxMessageBytes?: number;
+  /**
+   * The inbound handshake (private-network nonces, Noise, yamux) must finish within this long, and
+   * a dialer waits this long for the remote's first handshake bytes (default 1000 ms). Raise it
+   * for links whose round trip nears a quarter of it.
+   */
+  handshakeTimeoutMs?: number;
+  /** Inbound connections one remote address may have in their handshake at a time (default 16). */
+  maxPendingPerAddress?: number;
   /** Connections without a stream at two sweeps in a row are closed (default every 10 s). */
   idleSweepMs?: number;
 }
