@@ -29,7 +29,7 @@ import {
 } from './collectors/index.js';
 import { launchDaemon, isDaemonChild, reportToLauncher } from './daemon.js';
 import { DetectorDefinitionSchema, DetectorsSubsystem, detectorRuleErrors } from './detectors/index.js';
-import { Evaluator } from './evaluator/index.js';
+import { Evaluator, type EvaluatorProviders, type ProtectedPath } from './evaluator/index.js';
 import { evaluatorRoutes } from './evaluator-routes.js';
 import { packRoutes } from './pack-routes.js';
 import { type DataDir, openDataDir } from './datadir/index.js';
@@ -72,14 +72,35 @@ function loadAgentConfig(configDir: string): LoadedConfig {
   return config;
 }
 
-/** Compiling needs no data. */
-const NO_PROVIDERS = {
+/** Compiling needs no data (and reads no file: nothing to protect). */
+const NO_PROVIDERS: EvaluatorProviders = {
   collectorData: () => undefined,
   groups: () => [],
   staticGroups: () => [],
   countNodes: () => 0,
-  paths: { root: '/' },
+  paths: { root: '/', protectedPaths: [] },
+  envAllowList: () => [],
 };
+
+/**
+ * What expressions may never read: the data dir (keyring, local token, node id, libp2p key,
+ * stores), the config dir (agent.yml and conf.d hold encryption_key and auth tokens) and the key
+ * file wherever it is. Restart-only settings, so fixed for the agent's life.
+ */
+function evaluatorProtectedPaths(config: LoadedConfig, dataDir: DataDir): ProtectedPath[] {
+  const paths: ProtectedPath[] = [
+    { path: dataDir.path, what: "the agent's data dir" },
+    { path: config.configDir, what: "the agent's config dir" },
+  ];
+  const keyFile = config.settings.encryption_key_file;
+  if (keyFile) {
+    paths.push({
+      path: resolve(config.configDir, keyFile),
+      what: 'the cluster key file (encryption_key_file)',
+    });
+  }
+  return paths;
+}
 
 class Agent implements AgentControl {
   private readonly events = new EventBus();
@@ -144,7 +165,9 @@ class Agent implements AgentControl {
       countNodes: (group, state) =>
         this.gossip.members().filter((member) => member.state === state && member.groups.includes(group))
           .length,
-      paths: hostPaths(settings),
+      paths: { root: hostPaths(settings).root, protectedPaths: evaluatorProtectedPaths(config, dataDir) },
+      // Read at each call: env_allow applies on reload.
+      envAllowList: () => this.settings.evaluator.env_allow,
     });
     this.detectors = new DetectorsSubsystem({
       settings,

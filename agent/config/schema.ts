@@ -96,6 +96,23 @@ const PathsSettings = Type.Object(
 );
 
 /**
+ * The expression evaluator's limits (docs/evaluator.md, Safety). env_allow: the environment
+ * variables get_env may read (names that look like secrets stay refused even when listed).
+ */
+const EvaluatorSettings = Type.Object(
+  {
+    env_allow: Type.Array(
+      Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'an environment variable name' }),
+      {
+        default: ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'HOSTNAME', 'USER', 'SHELL'],
+        uniqueItems: true,
+      },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+/**
  * Per pack: parameters overriding the pack.yml defaults (`packs: {redis: {parameters: {port: 6380}}}`),
  * or `enabled: false` to load none of its definitions.
  */
@@ -146,6 +163,7 @@ export const AgentSettingsSchema = Type.Object(
     auth: AuthSettings,
     paths: PathsSettings,
     packs: PackOverrides,
+    evaluator: EvaluatorSettings,
   },
   { additionalProperties: false },
 );

@@ -25,6 +25,12 @@ export const MAX_FILE_BYTES = 16 * 1024 * 1024;
 /** check_tcp's timeout when the expression gives none, and the most it may ask for. */
 export const CHECK_TCP_DEFAULT_TIMEOUT_S = 3;
 export const CHECK_TCP_MAX_TIMEOUT_S = 10;
+/**
+ * File and name-lookup calls of the evaluator in flight at once. libuv's thread pool has 4 threads
+ * for the whole agent; a call that hangs (hung mount, stuck /proc file, silent resolver) holds one,
+ * so the evaluator may hold at most this many and the rest of the agent keeps the others.
+ */
+export const IO_GATE_CONCURRENCY = 2;
 /** How long a grep_file regular expression may run over a file before it is abandoned (ReDoS). */
 export const REGEXP_TIMEOUT_MS = 2_000;
 /** Widest width and largest precision a % format directive may ask for. */

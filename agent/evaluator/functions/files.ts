@@ -1,5 +1,7 @@
 // File functions: what detectors mostly ask ("is this a CentOS?", "is redis configured here?").
-// Paths are resolved under the host root (host-files.ts); a missing file answers false.
+// Paths are resolved under the host root (host-files.ts); a missing file, or anything that is not
+// a regular file (a FIFO, a socket, a device), answers false; a protected one (the agent's data
+// and config dirs, a process's environment) is refused with an ExpressionError (host/).
 import { messageOf } from '../../errors.js';
 import { ExpressionError, notAvailable } from '../errors.js';
 import { REGEXP_TIMEOUT_MS } from '../limits.js';
@@ -7,7 +9,7 @@ import { pythonRepr } from '../python-format.js';
 import { MISSING, valueAt } from '../reference-resolve.js';
 import type { EvaluatedValue } from '../values.js';
 import type { Arguments } from './arguments.js';
-import { hostPathArgument, statHost } from './host-files.js';
+import { hostPathArgument } from './host-files.js';
 import { anyLineMatches } from './regexp-worker.js';
 import type { CallContext, EvaluatorFunction } from './types.js';
 
@@ -56,8 +58,8 @@ export const FILE_FUNCTIONS: readonly EvaluatorFunction[] = [
     name: 'file_exists',
     signature: 'file_exists(path)',
     doc: 'True when the path exists (a file, a directory, or a link to one).',
-    async run(args, { providers }) {
-      return (await statHost(hostPathArgument(args, 0, providers.paths), true)) !== undefined;
+    async run(args, { providers, host }) {
+      return (await host.stat(hostPathArgument(args, 0, providers.paths), true)) !== undefined;
     },
   },
   {
@@ -65,8 +67,8 @@ export const FILE_FUNCTIONS: readonly EvaluatorFunction[] = [
     name: 'is_dir',
     signature: 'is_dir(path)',
     doc: 'True when the path is a directory (or a link to one).',
-    async run(args, { providers }) {
-      return (await statHost(hostPathArgument(args, 0, providers.paths), true))?.isDirectory() ?? false;
+    async run(args, { providers, host }) {
+      return (await host.stat(hostPathArgument(args, 0, providers.paths), true))?.isDirectory() ?? false;
     },
   },
   {
@@ -74,8 +76,8 @@ export const FILE_FUNCTIONS: readonly EvaluatorFunction[] = [
     name: 'is_link',
     signature: 'is_link(path)',
     doc: 'True when the path itself is a symbolic link.',
-    async run(args, { providers }) {
-      return (await statHost(hostPathArgument(args, 0, providers.paths), false))?.isSymbolicLink() ?? false;
+    async run(args, { providers, host }) {
+      return (await host.stat(hostPathArgument(args, 0, providers.paths), false))?.isSymbolicLink() ?? false;
     },
   },
   {
