@@ -158,17 +158,29 @@ class Agent implements AgentControl {
       events: this.events,
       logger: logger.child({ subsystem: 'collectors' }),
     });
-    this.evaluator = new Evaluator({
-      collectorData: (name) => this.collectors.data(name),
-      groups: () => this.detectors.nodeGroups(),
-      staticGroups: () => this.detectors.staticNodeGroups(),
-      countNodes: (group, state) =>
-        this.gossip.members().filter((member) => member.state === state && member.groups.includes(group))
-          .length,
-      paths: { root: hostPaths(settings).root, protectedPaths: evaluatorProtectedPaths(config, dataDir) },
-      // Read at each call: env_allow applies on reload.
-      envAllowList: () => this.settings.evaluator.env_allow,
-    });
+    const { regexp } = settings.evaluator;
+    this.evaluator = new Evaluator(
+      {
+        collectorData: (name) => this.collectors.data(name),
+        groups: () => this.detectors.nodeGroups(),
+        staticGroups: () => this.detectors.staticNodeGroups(),
+        countNodes: (group, state) =>
+          this.gossip.members().filter((member) => member.state === state && member.groups.includes(group))
+            .length,
+        paths: { root: hostPaths(settings).root, protectedPaths: evaluatorProtectedPaths(config, dataDir) },
+        // Read at each call: env_allow applies on reload.
+        envAllowList: () => this.settings.evaluator.env_allow,
+      },
+      {
+        regexp: {
+          workers: regexp.workers,
+          queueJobs: regexp.queue_jobs,
+          queueBytes: Math.round(regexp.queue_mb * 1024 * 1024),
+          timeoutMs: regexp.timeout_ms,
+          idleMs: regexp.idle_s * 1000,
+        },
+      },
+    );
     this.detectors = new DetectorsSubsystem({
       settings,
       definitions: config.definitions,
@@ -181,7 +193,11 @@ class Agent implements AgentControl {
     // Start order; stop runs in reverse (gossip leaves the cluster before the API closes).
     this.subsystems.push(this.api, this.gossip, this.collectors, this.detectors);
     this.api.addRoutes(agentRoutes(this));
-    this.api.addRoutes(evaluatorRoutes(this.evaluator));
+    this.api.addRoutes(
+      evaluatorRoutes(this.evaluator, {
+        maxEvaluationsPerCaller: () => this.settings.evaluator.max_evaluations_per_caller,
+      }),
+    );
     this.api.addRoutes(packRoutes(() => this.config));
     for (const subsystem of this.subsystems) if (subsystem.routes) this.api.addRoutes(subsystem.routes());
   }
@@ -264,6 +280,8 @@ class Agent implements AgentControl {
       if (timedOut)
         this.logger.warn('subsystem did not stop in time, abandoned', { subsystem: subsystem.name });
     }
+    // Detectors and the API are stopped: no evaluation needs the regexp workers any more.
+    await Promise.race([this.evaluator.close().catch(() => undefined), sleep(500)]);
     this.dataDir.lock.release();
     this.logger.info('agent stopped', { uptime_seconds: this.uptimeSeconds() });
   }

@@ -2,7 +2,8 @@
 // It imports no other subsystem; data reaches it through EvaluatorProviders (providers.ts).
 export { Evaluator, type EvaluatorLoad, type EvaluatorOptions } from './evaluator.js';
 export { CompiledExpression } from './compile.js';
-export { ExpressionError, UnknownValueError } from './errors.js';
+export { EvaluatorBusyError, ExpressionError, UnknownValueError } from './errors.js';
+export { CallerSlots } from './caller-slots.js';
 export type { EvaluatedPrimitive, EvaluatedValue } from './values.js';
 export type { Reference, ReferenceSource } from './reference-syntax.js';
 export type { FunctionDoc } from './functions/types.js';

@@ -9,6 +9,7 @@ import type { CallContext } from './functions/types.js';
 import type { HostAccess } from './host/host-access.js';
 import { IO_CALL_TIMEOUT_MS } from './limits.js';
 import type { EvaluatorProviders } from './providers.js';
+import type { RegexpPool } from './regexp/pool.js';
 import type { EvaluatedValue } from './values.js';
 
 /** Thrown through expr-eval to stop a round; never leaves the evaluator. */
@@ -37,8 +38,9 @@ export class EvaluationRun {
     providers: EvaluatorProviders,
     nowSeconds: number,
     private readonly host: HostAccess,
+    regexps: RegexpPool,
   ) {
-    this.context = { providers, nowSeconds, readFile: (file) => this.readFile(file), host };
+    this.context = { providers, nowSeconds, readFile: (file) => this.readFile(file), host, regexps };
   }
 
   /**

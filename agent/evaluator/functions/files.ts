@@ -4,20 +4,18 @@
 // and config dirs, a process's environment) is refused with an ExpressionError (host/).
 import { messageOf } from '../../errors.js';
 import { ExpressionError, notAvailable } from '../errors.js';
-import { REGEXP_TIMEOUT_MS } from '../limits.js';
 import { pythonRepr } from '../python-format.js';
 import { MISSING, valueAt } from '../reference-resolve.js';
 import type { EvaluatedValue } from '../values.js';
 import type { Arguments } from './arguments.js';
 import { hostPathArgument } from './host-files.js';
-import { anyLineMatches } from './regexp-worker.js';
 import type { CallContext, EvaluatorFunction } from './types.js';
 
 /**
  * grep(string, path) and grep_file(string, path, regexp=False): whether a line of the file contains
  * the string, case-insensitive as opsbro's grep_file did, or matches it as a regular expression.
  */
-async function grepLines(args: Arguments, { providers, readFile }: CallContext): Promise<boolean> {
+async function grepLines(args: Arguments, { providers, readFile, regexps }: CallContext): Promise<boolean> {
   const pattern = args.string(0);
   const file = hostPathArgument(args, 1, providers.paths);
   // grep has no third argument: plain text.
@@ -32,7 +30,7 @@ async function grepLines(args: Arguments, { providers, readFile }: CallContext):
   const text = await readFile(file);
   if (text === undefined) return false;
   if (isRegexp) {
-    return anyLineMatches(pattern, text, REGEXP_TIMEOUT_MS, `grep_file(${pythonRepr(pattern)}, ...)`);
+    return regexps.match(pattern, text, `grep_file(${pythonRepr(pattern)}, ...)`);
   }
   const lowered = pattern.toLowerCase();
   return text.split('\n').some((line) => line.toLowerCase().includes(lowered));

@@ -3,6 +3,7 @@
 // promise; the evaluator runs the expression again once it has settled, see run.ts).
 import type { HostAccess } from '../host/host-access.js';
 import type { EvaluatorProviders } from '../providers.js';
+import type { RegexpPool } from '../regexp/pool.js';
 import type { EvaluatedValue } from '../values.js';
 import type { Arguments } from './arguments.js';
 
@@ -15,6 +16,8 @@ export interface CallContext {
   readonly readFile: (file: string) => Promise<string | undefined>;
   /** Stat and name lookups, through the same gate and protection rules as readFile. */
   readonly host: HostAccess;
+  /** Where grep_file's regular expressions run (worker threads, bounded). */
+  readonly regexps: RegexpPool;
 }
 
 interface FunctionInfo {
