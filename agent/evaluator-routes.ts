@@ -1,27 +1,69 @@
 // The evaluator over HTTP: POST /agent/evaluator/eval and GET /agent/evaluator/functions. Kept
 // beside main (not in agent/evaluator) because the evaluator imports no subsystem, the API included.
+//
+// An evaluation can hold a regexp worker, file reads and lookups for seconds, so each caller (API
+// principal) may have only a few in flight: the excess gets 429 at once; an evaluation that finds
+// the regexp pool's queue full gets 503. Both say when to retry.
+import { Type, type Static } from '@sinclair/typebox';
+import { Ajv } from 'ajv';
 import { HttpError, type Route } from './api/index.js';
-import { type Evaluator, ExpressionError, UnknownValueError } from './evaluator/index.js';
+import {
+  CallerSlots,
+  type Evaluator,
+  EvaluatorBusyError,
+  ExpressionError,
+  UnknownValueError,
+} from './evaluator/index.js';
 
-export function evaluatorRoutes(evaluator: Evaluator): Route[] {
+const EvalRequestSchema = Type.Object(
+  { expression: Type.String({ minLength: 1, pattern: '\\S' }) },
+  { additionalProperties: false },
+);
+type EvalRequest = Static<typeof EvalRequestSchema>;
+
+/** How soon a caller refused for having too many evaluations in flight may try again. */
+const CALLER_RETRY_AFTER_S = 1;
+
+export interface EvaluatorRouteOptions {
+  /** evaluator.max_evaluations_per_caller, read at each request so a reload applies. */
+  maxEvaluationsPerCaller: () => number;
+}
+
+export function evaluatorRoutes(evaluator: Evaluator, options: EvaluatorRouteOptions): Route[] {
+  const isEvalRequest = new Ajv({ strict: false }).compile<EvalRequest>(EvalRequestSchema);
+  const slots = new CallerSlots(options.maxEvaluationsPerCaller);
   return [
     {
       method: 'POST',
       path: '/agent/evaluator/eval',
       access: 'admin',
       description: 'evaluate {"expression": "..."} against this node\'s live data',
-      handler: async ({ body }) => {
-        const expression = (body as { expression?: unknown } | undefined)?.expression;
-        if (typeof expression !== 'string' || !expression.trim())
-          throw new HttpError(400, 'expected {"expression": "..."}');
+      handler: async ({ body, principal }) => {
+        if (!isEvalRequest(body)) {
+          const problem = isEvalRequest.errors?.[0];
+          const detail = problem ? `: ${problem.instancePath || 'the body'} ${problem.message ?? ''}` : '';
+          throw new HttpError(400, `expected {"expression": "..."}${detail}`.trim());
+        }
+        const { expression } = body;
+        const release = slots.tryAcquire(principal.name);
+        if (!release) {
+          throw new HttpError(
+            429,
+            `too many evaluations in flight for ${principal.name} (limit ${options.maxEvaluationsPerCaller()}, ` +
+              `evaluator.max_evaluations_per_caller); retry in ${CALLER_RETRY_AFTER_S} s`,
+          );
+        }
         try {
           const compiled = evaluator.compile(expression);
           const value = await evaluator.evaluate(compiled);
           return { expression, value, references: compiled.references };
         } catch (error) {
+          if (error instanceof EvaluatorBusyError) throw new HttpError(503, error.message);
           if (error instanceof ExpressionError || error instanceof UnknownValueError)
             throw new HttpError(422, error.message);
           throw error;
+        } finally {
+          release();
         }
       },
     },

@@ -29,7 +29,7 @@ import {
 } from './collectors/index.js';
 import { launchDaemon, isDaemonChild, reportToLauncher } from './daemon.js';
 import { DetectorDefinitionSchema, DetectorsSubsystem, detectorRuleErrors } from './detectors/index.js';
-import { Evaluator } from './evaluator/index.js';
+import { Evaluator, type EvaluatorProviders, type ProtectedPath } from './evaluator/index.js';
 import { evaluatorRoutes } from './evaluator-routes.js';
 import { packRoutes } from './pack-routes.js';
 import { type DataDir, LOCAL_TOKEN_FILE, openDataDir } from './datadir/index.js';
@@ -72,14 +72,35 @@ function loadAgentConfig(configDir: string): LoadedConfig {
   return config;
 }
 
-/** Compiling needs no data. */
-const NO_PROVIDERS = {
+/** Compiling needs no data (and reads no file: nothing to protect). */
+const NO_PROVIDERS: EvaluatorProviders = {
   collectorData: () => undefined,
   groups: () => [],
   staticGroups: () => [],
   countNodes: () => 0,
-  paths: { root: '/' },
+  paths: { root: '/', protectedPaths: [] },
+  envAllowList: () => [],
 };
+
+/**
+ * What expressions may never read: the data dir (keyring, local token, node id, libp2p key,
+ * stores), the config dir (agent.yml and conf.d hold encryption_key and auth tokens) and the key
+ * file wherever it is. Restart-only settings, so fixed for the agent's life.
+ */
+function evaluatorProtectedPaths(config: LoadedConfig, dataDir: DataDir): ProtectedPath[] {
+  const paths: ProtectedPath[] = [
+    { path: dataDir.path, what: "the agent's data dir" },
+    { path: config.configDir, what: "the agent's config dir" },
+  ];
+  const keyFile = config.settings.encryption_key_file;
+  if (keyFile) {
+    paths.push({
+      path: resolve(config.configDir, keyFile),
+      what: 'the cluster key file (encryption_key_file)',
+    });
+  }
+  return paths;
+}
 
 class Agent implements AgentControl {
   private readonly events = new EventBus();
@@ -139,15 +160,29 @@ class Agent implements AgentControl {
       events: this.events,
       logger: logger.child({ subsystem: 'collectors' }),
     });
-    this.evaluator = new Evaluator({
-      collectorData: (name) => this.collectors.data(name),
-      groups: () => this.detectors.nodeGroups(),
-      staticGroups: () => this.detectors.staticNodeGroups(),
-      countNodes: (group, state) =>
-        this.gossip.members().filter((member) => member.state === state && member.groups.includes(group))
-          .length,
-      paths: hostPaths(settings),
-    });
+    const { regexp } = settings.evaluator;
+    this.evaluator = new Evaluator(
+      {
+        collectorData: (name) => this.collectors.data(name),
+        groups: () => this.detectors.nodeGroups(),
+        staticGroups: () => this.detectors.staticNodeGroups(),
+        countNodes: (group, state) =>
+          this.gossip.members().filter((member) => member.state === state && member.groups.includes(group))
+            .length,
+        paths: { root: hostPaths(settings).root, protectedPaths: evaluatorProtectedPaths(config, dataDir) },
+        // Read at each call: env_allow applies on reload.
+        envAllowList: () => this.settings.evaluator.env_allow,
+      },
+      {
+        regexp: {
+          workers: regexp.workers,
+          queueJobs: regexp.queue_jobs,
+          queueBytes: Math.round(regexp.queue_mb * 1024 * 1024),
+          timeoutMs: regexp.timeout_ms,
+          idleMs: regexp.idle_s * 1000,
+        },
+      },
+    );
     this.detectors = new DetectorsSubsystem({
       settings,
       definitions: config.definitions,
@@ -160,7 +195,11 @@ class Agent implements AgentControl {
     // Start order; stop runs in reverse (gossip leaves the cluster before the API closes).
     this.subsystems.push(this.api, this.gossip, this.collectors, this.detectors);
     this.api.addRoutes(agentRoutes(this));
-    this.api.addRoutes(evaluatorRoutes(this.evaluator));
+    this.api.addRoutes(
+      evaluatorRoutes(this.evaluator, {
+        maxEvaluationsPerCaller: () => this.settings.evaluator.max_evaluations_per_caller,
+      }),
+    );
     this.api.addRoutes(packRoutes(() => this.config));
     for (const subsystem of this.subsystems) if (subsystem.routes) this.api.addRoutes(subsystem.routes());
   }
@@ -238,6 +277,8 @@ class Agent implements AgentControl {
       if (timedOut)
         this.logger.warn('subsystem did not stop in time, abandoned', { subsystem: subsystem.name });
     }
+    // Detectors and the API are stopped: no evaluation needs the regexp workers any more.
+    await Promise.race([this.evaluator.close().catch(() => undefined), sleep(500)]);
     this.dataDir.lock.release();
     this.logger.info('agent stopped', { uptime_seconds: this.uptimeSeconds() });
   }

@@ -108,6 +108,40 @@ const PathsSettings = Type.Object(
 );
 
 /**
+ * The expression evaluator's limits (docs/evaluator.md, Safety). env_allow: the environment
+ * variables get_env may read (names that look like secrets stay refused even when listed).
+ * regexp: grep_file's worker-thread pool, whose bounds need a restart to change.
+ */
+const EvaluatorSettings = Type.Object(
+  {
+    env_allow: Type.Array(
+      Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'an environment variable name' }),
+      {
+        default: ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'HOSTNAME', 'USER', 'SHELL'],
+        uniqueItems: true,
+      },
+    ),
+    /** Evaluations one API caller (token, local token, unix socket) may have in flight; more get 429. */
+    max_evaluations_per_caller: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
+    regexp: Type.Object(
+      {
+        /** Worker threads at most; made on demand, terminated after idle_s without work. */
+        workers: Type.Integer({ minimum: 1, maximum: 16, default: 2 }),
+        /** Regular expressions waiting for a worker at most; more are "busy" (503 over the API). */
+        queue_jobs: Type.Integer({ minimum: 0, maximum: 1000, default: 32 }),
+        /** Text held by waiting and running regular expressions at most. */
+        queue_mb: Type.Number({ exclusiveMinimum: 0, maximum: 1024, default: 64 }),
+        /** How long one regular expression may run; then its worker is terminated. */
+        timeout_ms: Type.Integer({ minimum: 10, maximum: 60_000, default: 2000 }),
+        idle_s: Type.Number({ minimum: 0, maximum: 3600, default: 30 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+/**
  * Per pack: parameters overriding the pack.yml defaults (`packs: {redis: {parameters: {port: 6380}}}`),
  * or `enabled: false` to load none of its definitions.
  */
@@ -163,6 +197,7 @@ export const AgentSettingsSchema = Type.Object(
     auth: AuthSettings,
     paths: PathsSettings,
     packs: PackOverrides,
+    evaluator: EvaluatorSettings,
   },
   { additionalProperties: false },
 );
@@ -187,4 +222,5 @@ export const RESTART_ONLY_SETTINGS: ReadonlyArray<string> = [
   'log.format',
   'log.max_size_mb',
   'log.keep_files',
+  'evaluator.regexp',
 ];

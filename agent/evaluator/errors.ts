@@ -1,6 +1,8 @@
 // The only two errors the evaluator lets out. Callers (detectors, checks, the API) map them to
 // states: an ExpressionError is the operator's mistake (fix the definition), an UnknownValueError
-// is data that is not there yet or any more (the check is UNKNOWN until it comes back).
+// is data that is not there yet or any more (the check is UNKNOWN until it comes back). An
+// EvaluatorBusyError is an UnknownValueError too (try again later), distinct so that the API can
+// answer 503 instead of 422.
 import { messageOf } from '../errors.js';
 
 /** Syntax, unknown function or name, bad call, bad reference, a limit exceeded. The message says where. */
@@ -16,6 +18,20 @@ export class UnknownValueError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'UnknownValueError';
+  }
+}
+
+/**
+ * The evaluator has no room for more work right now (the regular-expression pool's queue is full):
+ * nothing is wrong with the expression, and it may succeed when retried in `retryAfterS` seconds.
+ */
+export class EvaluatorBusyError extends UnknownValueError {
+  constructor(
+    message: string,
+    readonly retryAfterS: number,
+  ) {
+    super(message);
+    this.name = 'EvaluatorBusyError';
   }
 }
 

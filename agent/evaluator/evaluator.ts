@@ -14,28 +14,56 @@ import { asEvaluatorError, ExpressionError, UnknownValueError } from './errors.j
 import { bindFunctions } from './functions/bind.js';
 import { EVALUATOR_FUNCTIONS } from './functions/registry.js';
 import type { FunctionDoc } from './functions/types.js';
+import { HostAccess } from './host/host-access.js';
 import { COMPILE_CACHE_ENTRIES, MAX_IO_ROUNDS, MAX_TEMPLATE_CHARS } from './limits.js';
 import { binaryOperators, unaryOperators } from './operators.js';
 import { ExpressionParser } from './parser.js';
 import type { EvaluationScope, EvaluatorProviders } from './providers.js';
 import { resolveReference } from './reference-resolve.js';
 import { BOOLEAN_WORDS, type Reference, type ReferenceSyntax } from './reference-syntax.js';
+import { RegexpPool, type RegexpPoolLoad, type RegexpPoolOptions } from './regexp/pool.js';
 import { EvaluationRun, IoPending, type Outcome, unwrap } from './run.js';
 import { substituteReferences } from './substitute.js';
 import { renderTemplateText } from './template.js';
+import type { Timers } from './timers.js';
 import { asEvaluatedValue, type EvaluatedPrimitive, type EvaluatedValue } from './values.js';
 
 /** Names with a fixed value: the booleans in Python's spellings too (None is False), PI and E. */
 const CONSTANTS: Record<string, EvaluatedPrimitive> = { ...BOOLEAN_WORDS, PI: Math.PI, E: Math.E };
 
+/** How an evaluator spends threads (agent.yml `evaluator:`); every field has a default. */
+export interface EvaluatorOptions {
+  /** The regular-expression worker pool's bounds (regexp/pool.ts). */
+  regexp?: Partial<Omit<RegexpPoolOptions, 'timers'>>;
+  /** Timers for the pool and the I/O gate; tests drive them by hand. */
+  timers?: Timers;
+}
+
+/** What an evaluator holds right now: regexp workers and queue, file and lookup calls in flight. */
+export interface EvaluatorLoad {
+  regexp: RegexpPoolLoad;
+  io: { running: number; waiting: number };
+}
+
 export class Evaluator {
   private readonly parser: ExpressionParser;
+  private readonly host: HostAccess;
+  private readonly regexps: RegexpPool;
   /** Most recently used last (Map keeps insertion order). */
   private readonly compiled = new Map<string, CompiledExpression>();
   /** The run whose round is executing; set only while expr-eval runs, which is synchronous. */
   private activeRun: EvaluationRun | undefined;
 
-  constructor(private readonly providers: EvaluatorProviders) {
+  constructor(
+    private readonly providers: EvaluatorProviders,
+    options: EvaluatorOptions = {},
+  ) {
+    // Both make nothing until an expression needs them: a compile-only evaluator costs no thread.
+    this.host = new HostAccess(providers.paths, options.timers);
+    this.regexps = new RegexpPool({
+      ...options.regexp,
+      ...(options.timers ? { timers: options.timers } : {}),
+    });
     this.parser = new ExpressionParser({
       functions: bindFunctions(EVALUATOR_FUNCTIONS, () => this.currentRun()),
       unaryOperators: unaryOperators(),
@@ -70,7 +98,7 @@ export class Evaluator {
     scope: EvaluationScope = {},
   ): Promise<EvaluatedValue> {
     const compiled = this.compiledFor(expression);
-    const run = new EvaluationRun(this.providers, Math.floor(Date.now() / 1000));
+    const run = new EvaluationRun(this.providers, Math.floor(Date.now() / 1000), this.host, this.regexps);
     const values = this.referenceValues(compiled, scope);
     try {
       for (let round = 0; round < MAX_IO_ROUNDS; round++) {
@@ -103,6 +131,15 @@ export class Evaluator {
   /** Registered functions, sorted by name. */
   functions(): FunctionDoc[] {
     return EVALUATOR_FUNCTIONS.map(({ name, signature, doc }) => ({ name, signature, doc }));
+  }
+
+  load(): EvaluatorLoad {
+    return { regexp: this.regexps.load(), io: this.host.ioLoad() };
+  }
+
+  /** Terminates the regexp workers (waiting calls fail); resolves once their threads are gone. */
+  close(): Promise<void> {
+    return this.regexps.close();
   }
 
   private renderNow(template: string, scope: EvaluationScope): string {

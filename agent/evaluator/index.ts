@@ -1,9 +1,11 @@
 // The expression evaluator: detectors' apply_if, evaluated checks, templates, `opsbro evaluator eval`.
 // It imports no other subsystem; data reaches it through EvaluatorProviders (providers.ts).
-export { Evaluator } from './evaluator.js';
+export { Evaluator, type EvaluatorLoad, type EvaluatorOptions } from './evaluator.js';
 export { CompiledExpression } from './compile.js';
-export { ExpressionError, UnknownValueError } from './errors.js';
+export { EvaluatorBusyError, ExpressionError, UnknownValueError } from './errors.js';
+export { CallerSlots } from './caller-slots.js';
 export type { EvaluatedPrimitive, EvaluatedValue } from './values.js';
 export type { Reference, ReferenceSource } from './reference-syntax.js';
 export type { FunctionDoc } from './functions/types.js';
-export type { EvaluationScope, EvaluatorHostPaths, EvaluatorProviders } from './providers.js';
+export type { EvaluationScope, EvaluatorHostPaths, EvaluatorProviders, ProtectedPath } from './providers.js';
+export type { Timers } from './timers.js';

@@ -25,8 +25,21 @@ export const MAX_FILE_BYTES = 16 * 1024 * 1024;
 /** check_tcp's timeout when the expression gives none, and the most it may ask for. */
 export const CHECK_TCP_DEFAULT_TIMEOUT_S = 3;
 export const CHECK_TCP_MAX_TIMEOUT_S = 10;
+/**
+ * File and name-lookup calls of the evaluator in flight at once. libuv's thread pool has 4 threads
+ * for the whole agent; a call that hangs (hung mount, stuck /proc file, silent resolver) holds one,
+ * so the evaluator may hold at most this many and the rest of the agent keeps the others.
+ */
+export const IO_GATE_CONCURRENCY = 2;
 /** How long a grep_file regular expression may run over a file before it is abandoned (ReDoS). */
 export const REGEXP_TIMEOUT_MS = 2_000;
+/** Regular-expression pool defaults (evaluator.regexp in agent.yml overrides them). */
+export const REGEXP_WORKERS = 2;
+export const REGEXP_QUEUE_JOBS = 32;
+export const REGEXP_QUEUE_BYTES = 64 * 1024 * 1024;
+export const REGEXP_WORKER_IDLE_MS = 30_000;
+/** Longest a regular expression waits in the pool's queue before the call is "busy". */
+export const REGEXP_QUEUE_WAIT_MS = 5_000;
 /** Widest width and largest precision a % format directive may ask for. */
 export const MAX_FORMAT_WIDTH = 1024;
 export const MAX_FORMAT_PRECISION = 100;

@@ -2,9 +2,11 @@
 // (a function name or an object never gets further than here) and keeps Python's meaning where
 // opsbro's expressions relied on it: `%` formats when its left side is a string, `+` joins strings
 // and lists, `in` looks into lists and strings, `==` compares lists by content, and a division by
-// zero is an error rather than Infinity.
+// zero is an error rather than Infinity. Every number an operator computes is finite, or the
+// evaluation ends as unknown (finite.ts): 9^9^9 is not Infinity, (-1)^0.5 not NaN.
 import { ExpressionError } from './errors.js';
-import { pythonFormat, pythonStr } from './python-format.js';
+import { finiteNumber } from './finite.js';
+import { pythonFormat, pythonRepr, pythonStr } from './python-format.js';
 import { asEvaluatedValue, typeName, valuesEqual, type EvaluatedValue } from './values.js';
 
 export type OperatorFunction = (...operands: unknown[]) => unknown;
@@ -34,7 +36,8 @@ function arithmetic(operator: string, compute: (left: number, right: number) => 
     const left = operand(a, operator);
     const right = operand(b, operator);
     if (!isNumeric(left) || !isNumeric(right)) throw unsupported(operator, left, right);
-    return compute(numeric(left, operator), numeric(right, operator));
+    const [x, y] = [numeric(left, operator), numeric(right, operator)];
+    return finiteNumber(compute(x, y), () => `${String(x)} ${operator} ${String(y)}`);
   };
 }
 
@@ -48,7 +51,10 @@ function add(a: unknown, b: unknown): EvaluatedValue {
   const right = operand(b, '+');
   if (typeof left === 'string' && typeof right === 'string') return operand(left + right, '+');
   if (Array.isArray(left) && Array.isArray(right)) return operand([...left, ...right], '+');
-  if (isNumeric(left) && isNumeric(right)) return numeric(left, '+') + numeric(right, '+');
+  if (isNumeric(left) && isNumeric(right)) {
+    const [x, y] = [numeric(left, '+'), numeric(right, '+')];
+    return finiteNumber(x + y, () => `${String(x)} + ${String(y)}`);
+  }
   throw unsupported('+', left, right);
 }
 
@@ -177,16 +183,30 @@ function factorial(value: number): number {
   return result;
 }
 
+/** Unary `+` converts text to a number, as expr-eval's did; text that holds none is a mistake. */
+function toNumber(value: unknown): number {
+  const number = operand(value, '+');
+  if (typeof number !== 'string') return numeric(number, '+');
+  const converted = Number(number);
+  if (Number.isNaN(converted)) {
+    throw new ExpressionError(
+      `operator '+' needs a number or a string holding one, got ${pythonRepr(number)}`,
+    );
+  }
+  return finiteNumber(converted, () => `+${pythonRepr(number)}`);
+}
+
 export function unaryOperators(): Record<string, OperatorFunction> {
   const operators: Record<string, OperatorFunction> = {};
   for (const [name, compute] of Object.entries(MATH_OPERATORS)) {
-    operators[name] = (value) => compute(numeric(operand(value, name), name));
+    operators[name] = (value) => {
+      const number = numeric(operand(value, name), name);
+      // log(0) is -Infinity, sqrt(-1) and acos(2) NaN, exp(1000) Infinity.
+      return finiteNumber(compute(number), () => `${name}(${String(number)})`);
+    };
   }
   operators['!'] = (value) => factorial(numeric(operand(value, '!'), '!'));
-  operators['+'] = (value) => {
-    const number = operand(value, '+');
-    return typeof number === 'string' ? Number(number) : numeric(number, '+');
-  };
+  operators['+'] = toNumber;
   operators.not = (value) => !operand(value, 'not');
   operators.length = (value) => {
     const measured = operand(value, 'length');

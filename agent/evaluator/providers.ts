@@ -1,9 +1,17 @@
 // What the evaluator may read from the rest of the agent. main.ts injects these; the evaluator
 // imports no subsystem (DESIGN.md, dependency direction).
+import type { ProtectedPath } from './host/protected-paths.js';
+
+export type { ProtectedPath };
 
 /** Where the host's files are: file functions (grep, file_exists, ...) resolve absolute paths under `root`. */
 export interface EvaluatorHostPaths {
   root: string;
+  /**
+   * What no file function may read, whatever path leads there (host/protected-paths.ts): the
+   * agent's data dir and config dir, the cluster key file. A directory protects everything below it.
+   */
+  protectedPaths: readonly ProtectedPath[];
 }
 
 export interface EvaluatorProviders {
@@ -16,6 +24,11 @@ export interface EvaluatorProviders {
   /** Cluster members in `group` whose state is `state` (alive, suspect, dead, left), from gossip. */
   countNodes(group: string, state: string): number;
   paths: EvaluatorHostPaths;
+  /**
+   * The environment variables get_env may read (evaluator.env_allow); read at each call, so a
+   * reload applies. Names that look like secrets stay refused even when listed (host/environment.ts).
+   */
+  envAllowList(): readonly string[];
 }
 
 /** The values a definition brings to its expressions: `{configuration.…}`, `{parameters.…}`, `{variables.…}`. */

@@ -5,8 +5,10 @@
 // Supported: %s %r %a %d %i %u %x %X %o %c %e %E %f %F %g %G %%, flags `-+ #0`, width, precision and
 // the ignored length modifiers h l L. Refused with an ExpressionError: `*` width/precision and
 // `%(name)s` mapping keys (both let data choose the output's shape), unknown conversions such as %n,
-// widths over MAX_FORMAT_WIDTH and precisions over MAX_FORMAT_PRECISION.
-import { ExpressionError } from './errors.js';
+// widths over MAX_FORMAT_WIDTH and precisions over MAX_FORMAT_PRECISION. A number that is not finite
+// is an UnknownValueError (finite.ts), never 'inf' or 'nan' in the output.
+import { ExpressionError, type UnknownValueError } from './errors.js';
+import { nonFiniteError } from './finite.js';
 import { MAX_FORMAT_PRECISION, MAX_FORMAT_WIDTH, MAX_STRING_CHARS } from './limits.js';
 import type { EvaluatedValue } from './values.js';
 
@@ -149,6 +151,10 @@ function convert(directive: Directive, value: EvaluatedValue): string {
   }
 }
 
+function nonFinite(directive: Directive, value: number): UnknownValueError {
+  return nonFiniteError(`% format: %${directive.conversion} of ${numberRepr(value)}`, value);
+}
+
 function describe(value: EvaluatedValue): string {
   if (Array.isArray(value)) return 'list';
   return `${typeof value} ${pythonRepr(value)}`;
@@ -202,11 +208,7 @@ function pad(
 }
 
 function formatInteger(directive: Directive, value: number, radix: 8 | 10 | 16): string {
-  if (!Number.isFinite(value)) {
-    throw new ExpressionError(
-      `% format: cannot convert ${numberRepr(value)} to an integer for %${directive.conversion}`,
-    );
-  }
+  if (!Number.isFinite(value)) throw nonFinite(directive, value);
   // BigInt prints every digit of large doubles, as Python's int does (no 1e+21).
   let digits = (value < 0 ? -BigInt(value) : BigInt(value)).toString(radix);
   if (directive.conversion === 'X') digits = digits.toUpperCase();
@@ -223,17 +225,9 @@ function formatInteger(directive: Directive, value: number, radix: 8 | 10 | 16):
 function formatReal(directive: Directive, value: number): string {
   const upper = directive.conversion === 'E' || directive.conversion === 'F' || directive.conversion === 'G';
   const negative = value < 0 || Object.is(value, -0);
-  if (!Number.isFinite(value)) {
-    const word = Number.isNaN(value) ? 'nan' : 'inf';
-    // Python zero-pads these too ('%05f' % inf is '00inf').
-    return pad(
-      directive,
-      signOf(directive, negative && !Number.isNaN(value)),
-      '',
-      upper ? word.toUpperCase() : word,
-      true,
-    );
-  }
+  // Python would print 'inf' or 'nan': text a reader takes for a measurement. Values are finite
+  // everywhere else in the evaluator (finite.ts), so only a direct caller can get here.
+  if (!Number.isFinite(value)) throw nonFinite(directive, value);
   const precision = directive.precision ?? 6;
   const alternate = directive.flags.includes('#');
   const magnitude = Math.abs(value);

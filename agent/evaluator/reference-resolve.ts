@@ -7,6 +7,7 @@
 // when the longer one leads nowhere.
 import { types } from 'node:util';
 import { ExpressionError, notAvailable } from './errors.js';
+import { finiteNumber } from './finite.js';
 import { MAX_LIST_ITEMS, MAX_LOOKUP_STEPS } from './limits.js';
 import type { EvaluationScope, EvaluatorProviders } from './providers.js';
 import type { ReferenceSyntax } from './reference-syntax.js';
@@ -73,7 +74,8 @@ function ownData(container: object, key: string, what: string): unknown {
 function toValue(value: unknown, what: string): EvaluatedValue | typeof MISSING {
   if (value === null || value === undefined) return MISSING;
   if (typeof value === 'string') return asEvaluatedValue(value, what);
-  if (typeof value === 'number' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return finiteNumber(value, () => what);
+  if (typeof value === 'boolean') return value;
   if (typeof value === 'function') throw new ExpressionError(`${what} is a function, not a value`);
   if (typeof value !== 'object') throw new ExpressionError(`${what} is a ${typeof value}, not a value`);
   if (types.isProxy(value)) throw new ExpressionError(`${what}: the data is a proxy, not plain data`);

@@ -5,10 +5,11 @@
 // bounded (MAX_IO_ROUNDS). Results, errors included, are kept for the whole run so every round
 // sees the same answers; files are read once per run, so calls reading the same file agree too.
 import { asEvaluatorError, type ExpressionError, UnknownValueError } from './errors.js';
-import { readHostFile } from './functions/host-files.js';
 import type { CallContext } from './functions/types.js';
+import type { HostAccess } from './host/host-access.js';
 import { IO_CALL_TIMEOUT_MS } from './limits.js';
 import type { EvaluatorProviders } from './providers.js';
+import type { RegexpPool } from './regexp/pool.js';
 import type { EvaluatedValue } from './values.js';
 
 /** Thrown through expr-eval to stop a round; never leaves the evaluator. */
@@ -33,8 +34,13 @@ export class EvaluationRun {
   private readonly pending = new Map<string, Promise<void>>();
   private readonly files = new Map<string, Promise<string | undefined>>();
 
-  constructor(providers: EvaluatorProviders, nowSeconds: number) {
-    this.context = { providers, nowSeconds, readFile: (file) => this.readFile(file) };
+  constructor(
+    providers: EvaluatorProviders,
+    nowSeconds: number,
+    private readonly host: HostAccess,
+    regexps: RegexpPool,
+  ) {
+    this.context = { providers, nowSeconds, readFile: (file) => this.readFile(file), host, regexps };
   }
 
   /**
@@ -69,7 +75,7 @@ export class EvaluationRun {
   private readFile(file: string): Promise<string | undefined> {
     let text = this.files.get(file);
     if (!text) {
-      text = readHostFile(file);
+      text = this.host.readFile(file);
       this.files.set(file, text);
     }
     return text;

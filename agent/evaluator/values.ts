@@ -1,8 +1,8 @@
 // What an expression computes with: numbers, strings, booleans and lists of those. Everything that
 // enters expr-eval (references, function results) or leaves it (operator results, the final value)
-// goes through asEvaluatedValue, so a function, an object or an oversized value never travels
-// further than the step that produced it.
-import { ExpressionError } from './errors.js';
+// goes through asEvaluatedValue, so a function, an object, an oversized value or a number that is
+// not finite never travels further than the step that produced it.
+import { ExpressionError, UnknownValueError } from './errors.js';
 import { MAX_LIST_ITEMS, MAX_STRING_CHARS, MAX_VALUE_CHARS, MAX_VALUE_DEPTH } from './limits.js';
 
 export type EvaluatedPrimitive = number | string | boolean;
@@ -44,7 +44,14 @@ function checked(value: unknown, where: string, depth: number, budget: Budget): 
     }
     return value;
   }
-  if (typeof value === 'number') return Object.is(value, -0) ? 0 : value;
+  if (typeof value === 'number') {
+    // Operators and functions check their own results (finite.ts); this catches the rest, such
+    // as a literal 1e999, so no Infinity or NaN ever travels further.
+    if (!Number.isFinite(value)) {
+      throw new UnknownValueError(`unknown: ${where}: ${String(value)} is not a finite number`);
+    }
+    return Object.is(value, -0) ? 0 : value;
+  }
   if (typeof value === 'boolean') return value;
   if (Array.isArray(value)) {
     if (depth >= MAX_VALUE_DEPTH) {

@@ -45,17 +45,19 @@ const evaluate = (expression: string) => evaluator.evaluate(expression);
 
 describe('get_env and system_get_os', () => {
   afterEach(() => {
-    delete process.env.OPSBRO_EVALUATOR_TEST;
+    delete process.env.EVALUATOR_TEST_VAR;
   });
 
-  it('reads the environment, with a default', async () => {
-    process.env.OPSBRO_EVALUATOR_TEST = 'on';
-    expect(await evaluate("get_env('OPSBRO_EVALUATOR_TEST')")).toBe('on');
-    expect(await evaluate("get_env('OPSBRO_EVALUATOR_UNSET')")).toBe('');
-    expect(await evaluate("get_env('OPSBRO_EVALUATOR_UNSET', 'dflt')")).toBe('dflt');
+  it('reads an allowed variable of the environment, with a default', async () => {
+    const allowing = new Evaluator(
+      fakeProviders({ envAllowList: ['EVALUATOR_TEST_VAR', 'EVALUATOR_TEST_UNSET', 'toString'] }),
+    );
+    process.env.EVALUATOR_TEST_VAR = 'on';
+    expect(await allowing.evaluate("get_env('EVALUATOR_TEST_VAR')")).toBe('on');
+    expect(await allowing.evaluate("get_env('EVALUATOR_TEST_UNSET')")).toBe('');
+    expect(await allowing.evaluate("get_env('EVALUATOR_TEST_UNSET', 'dflt')")).toBe('dflt');
     // Inherited properties of process.env are not variables.
-    expect(await evaluate("get_env('__proto__', 'none')")).toBe('none');
-    expect(await evaluate("get_env('toString', 'none')")).toBe('none');
+    expect(await allowing.evaluate("get_env('toString', 'none')")).toBe('none');
   });
 
   it('names the OS in lower case', async () => {

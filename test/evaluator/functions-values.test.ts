@@ -53,7 +53,7 @@ describe('number functions and conversions', () => {
     ['int({collector.cpu.count}) * 2', 16],
     ['int(-4.7)', -4],
     ["float(' 97.5 ')", 97.5],
-    ["float('-inf') < 0", true],
+    ["float('-1e3') < 0", true],
     ['str(2.5) + str(True)', '2.5True'],
   ])('%s is %j', async (expression, expected) => {
     expect(await evaluate(expression)).toEqual(expected);

@@ -1,9 +1,9 @@
-// Shared fixtures for the evaluator tests: a providers object over in-memory data, and temporary
-// host roots holding the files that file functions read.
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+// Shared fixtures for the evaluator tests: a providers object over in-memory data, temporary host
+// roots holding the files that file functions read, timers the test drives, and waiting helpers.
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { EvaluatorProviders } from '../../agent/evaluator/index.js';
+import type { EvaluatorProviders, ProtectedPath, Timers } from '../../agent/evaluator/index.js';
 
 export interface FakeProviderData {
   collectors?: Record<string, Record<string, unknown>>;
@@ -12,7 +12,14 @@ export interface FakeProviderData {
   /** `${group}/${state}` -> count. */
   counts?: Record<string, number>;
   root?: string;
+  /** What file functions must refuse (main passes the data dir, config dir and key file). */
+  protectedPaths?: ProtectedPath[];
+  /** get_env's allowed names; default: the agent's default list. */
+  envAllowList?: string[];
 }
+
+/** agent.yml's default evaluator.env_allow. */
+export const DEFAULT_ENV_ALLOW = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'HOSTNAME', 'USER', 'SHELL'];
 
 export function fakeProviders(data: FakeProviderData = {}): EvaluatorProviders {
   const collectors = new Map(Object.entries(data.collectors ?? {}));
@@ -21,7 +28,8 @@ export function fakeProviders(data: FakeProviderData = {}): EvaluatorProviders {
     groups: () => data.groups ?? [],
     staticGroups: () => data.staticGroups ?? [],
     countNodes: (group, state) => data.counts?.[`${group}/${state}`] ?? 0,
-    paths: { root: data.root ?? '/nonexistent-root' },
+    paths: { root: data.root ?? '/nonexistent-root', protectedPaths: data.protectedPaths ?? [] },
+    envAllowList: () => data.envAllowList ?? DEFAULT_ENV_ALLOW,
   };
 }
 
@@ -44,4 +52,56 @@ export function fixtureRoot(files: Record<string, string> = {}, links: Record<st
 
 export function removeFixtureRoots(): void {
   for (const root of roots.splice(0)) rmSync(root, { recursive: true, force: true });
+}
+
+/** Timers driven by the test: nothing fires until advance() moves time past it. */
+export class ManualTimers implements Timers {
+  private nowMs = 0;
+  private nextId = 1;
+  private readonly pending = new Map<number, { atMs: number; callback: () => void }>();
+
+  setTimeout(callback: () => void, delayMs: number): number {
+    const id = this.nextId++;
+    this.pending.set(id, { atMs: this.nowMs + delayMs, callback });
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.pending.delete(handle as number);
+  }
+
+  /** Moves time forward by `ms`, firing what falls due in order (including timers they start). */
+  advance(ms: number): void {
+    const untilMs = this.nowMs + ms;
+    for (;;) {
+      let next: [number, { atMs: number; callback: () => void }] | undefined;
+      for (const entry of this.pending) {
+        if (entry[1].atMs <= untilMs && (!next || entry[1].atMs < next[1].atMs)) next = entry;
+      }
+      if (!next) break;
+      this.pending.delete(next[0]);
+      this.nowMs = next[1].atMs;
+      next[1].callback();
+    }
+    this.nowMs = untilMs;
+  }
+
+  /** Timers not fired or cleared yet. */
+  get size(): number {
+    return this.pending.size;
+  }
+}
+
+/** Resolves once `condition()` holds, checking every few ms; fails after `timeoutMs`. */
+export async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** This process's threads, as the kernel counts them. */
+export function threadCount(pid: number | 'self' = 'self'): number {
+  return readdirSync(`/proc/${pid}/task`).length;
 }

@@ -51,7 +51,8 @@ function evaluator(fileRoot: string): Evaluator {
     groups: () => ['linux'],
     staticGroups: () => [],
     countNodes: () => 1,
-    paths: { root: fileRoot },
+    paths: { root: fileRoot, protectedPaths: [] },
+    envAllowList: () => [],
   });
 }
 

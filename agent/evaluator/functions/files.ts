@@ -1,21 +1,21 @@
 // File functions: what detectors mostly ask ("is this a CentOS?", "is redis configured here?").
-// Paths are resolved under the host root (host-files.ts); a missing file answers false.
+// Paths are resolved under the host root (host-files.ts); a missing file, or anything that is not
+// a regular file (a FIFO, a socket, a device), answers false; a protected one (the agent's data
+// and config dirs, a process's environment) is refused with an ExpressionError (host/).
 import { messageOf } from '../../errors.js';
 import { ExpressionError, notAvailable } from '../errors.js';
-import { REGEXP_TIMEOUT_MS } from '../limits.js';
 import { pythonRepr } from '../python-format.js';
 import { MISSING, valueAt } from '../reference-resolve.js';
 import type { EvaluatedValue } from '../values.js';
 import type { Arguments } from './arguments.js';
-import { hostPathArgument, statHost } from './host-files.js';
-import { anyLineMatches } from './regexp-worker.js';
+import { hostPathArgument } from './host-files.js';
 import type { CallContext, EvaluatorFunction } from './types.js';
 
 /**
  * grep(string, path) and grep_file(string, path, regexp=False): whether a line of the file contains
  * the string, case-insensitive as opsbro's grep_file did, or matches it as a regular expression.
  */
-async function grepLines(args: Arguments, { providers, readFile }: CallContext): Promise<boolean> {
+async function grepLines(args: Arguments, { providers, readFile, regexps }: CallContext): Promise<boolean> {
   const pattern = args.string(0);
   const file = hostPathArgument(args, 1, providers.paths);
   // grep has no third argument: plain text.
@@ -30,7 +30,7 @@ async function grepLines(args: Arguments, { providers, readFile }: CallContext):
   const text = await readFile(file);
   if (text === undefined) return false;
   if (isRegexp) {
-    return anyLineMatches(pattern, text, REGEXP_TIMEOUT_MS, `grep_file(${pythonRepr(pattern)}, ...)`);
+    return regexps.match(pattern, text, `grep_file(${pythonRepr(pattern)}, ...)`);
   }
   const lowered = pattern.toLowerCase();
   return text.split('\n').some((line) => line.toLowerCase().includes(lowered));
@@ -56,8 +56,8 @@ export const FILE_FUNCTIONS: readonly EvaluatorFunction[] = [
     name: 'file_exists',
     signature: 'file_exists(path)',
     doc: 'True when the path exists (a file, a directory, or a link to one).',
-    async run(args, { providers }) {
-      return (await statHost(hostPathArgument(args, 0, providers.paths), true)) !== undefined;
+    async run(args, { providers, host }) {
+      return (await host.stat(hostPathArgument(args, 0, providers.paths), true)) !== undefined;
     },
   },
   {
@@ -65,8 +65,8 @@ export const FILE_FUNCTIONS: readonly EvaluatorFunction[] = [
     name: 'is_dir',
     signature: 'is_dir(path)',
     doc: 'True when the path is a directory (or a link to one).',
-    async run(args, { providers }) {
-      return (await statHost(hostPathArgument(args, 0, providers.paths), true))?.isDirectory() ?? false;
+    async run(args, { providers, host }) {
+      return (await host.stat(hostPathArgument(args, 0, providers.paths), true))?.isDirectory() ?? false;
     },
   },
   {
@@ -74,8 +74,8 @@ export const FILE_FUNCTIONS: readonly EvaluatorFunction[] = [
     name: 'is_link',
     signature: 'is_link(path)',
     doc: 'True when the path itself is a symbolic link.',
-    async run(args, { providers }) {
-      return (await statHost(hostPathArgument(args, 0, providers.paths), false))?.isSymbolicLink() ?? false;
+    async run(args, { providers, host }) {
+      return (await host.stat(hostPathArgument(args, 0, providers.paths), false))?.isSymbolicLink() ?? false;
     },
   },
   {

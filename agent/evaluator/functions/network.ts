@@ -1,15 +1,20 @@
 // Network functions. check_tcp opens one TCP connection to exactly the host and port the
 // expression names, sends nothing and closes it: it answers "does something listen there".
-import { promises as dns } from 'node:dns';
-import { BlockList, connect, isIP } from 'node:net';
+import { BlockList, connect, isIP, type LookupFunction } from 'node:net';
 import { CHECK_TCP_DEFAULT_TIMEOUT_S, CHECK_TCP_MAX_TIMEOUT_S } from '../limits.js';
 import type { EvaluatorFunction } from './types.js';
 
 /** True once connected, false on refusal, error or timeout (name resolution included). */
-function tcpConnects(host: string, port: number, timeoutMs: number): Promise<boolean> {
+function tcpConnects(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  lookup: LookupFunction,
+): Promise<boolean> {
   return new Promise((resolve) => {
-    // The socket's own timeout counts from creation, so it covers the name lookup too.
-    const socket = connect({ host, port, timeout: timeoutMs });
+    // The socket's own timeout counts from creation, so it covers the name lookup too, which goes
+    // through the evaluator's I/O gate (a silent resolver holds a thread-pool thread).
+    const socket = connect({ host, port, timeout: timeoutMs, lookup });
     const done = (connected: boolean): void => {
       socket.destroy();
       resolve(connected);
@@ -28,7 +33,7 @@ export const NETWORK_FUNCTIONS: readonly EvaluatorFunction[] = [
     name: 'check_tcp',
     signature: `check_tcp(host, port, timeout_s=${CHECK_TCP_DEFAULT_TIMEOUT_S})`,
     doc: `True when a TCP connection to host:port opens within timeout_s seconds (at most ${CHECK_TCP_MAX_TIMEOUT_S}).`,
-    async run(args) {
+    async run(args, context) {
       const host = args.string(0).replace(/^\[(.*)\]$/, '$1');
       if (host === '' || host.length > 253) throw args.error(0, 'must be a host name or an IP address');
       const port = args.integer(1);
@@ -37,7 +42,7 @@ export const NETWORK_FUNCTIONS: readonly EvaluatorFunction[] = [
       if (!(timeoutS > 0 && timeoutS <= CHECK_TCP_MAX_TIMEOUT_S)) {
         throw args.error(2, `must be more than 0 and at most ${CHECK_TCP_MAX_TIMEOUT_S} (seconds)`);
       }
-      return tcpConnects(host, port, timeoutS * 1000);
+      return tcpConnects(host, port, timeoutS * 1000, context.host.socketLookup);
     },
   },
   {
@@ -45,14 +50,10 @@ export const NETWORK_FUNCTIONS: readonly EvaluatorFunction[] = [
     name: 'host_to_ip',
     signature: 'host_to_ip(host)',
     doc: "The host's first IPv4 address from the system resolver, or '' when it does not resolve.",
-    async run(args) {
+    run(args, context) {
       const host = args.string(0);
       if (host === '' || host.length > 253) throw args.error(0, 'must be a host name');
-      try {
-        return (await dns.lookup(host, { family: 4 })).address;
-      } catch {
-        return '';
-      }
+      return context.host.lookupIpv4(host);
     },
   },
   {

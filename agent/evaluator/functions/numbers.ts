@@ -1,6 +1,9 @@
 // Aggregates and conversions: min, max, sum, len, and Python's int(), float(), str() for
-// collector values that arrive as text.
-import { pythonStr } from '../python-format.js';
+// collector values that arrive as text. Results stay finite (finite.ts): a sum that overflows, or
+// float('inf'), float('nan') and int() of 400 digits, is unknown rather than Infinity or NaN.
+import { shorten } from '../errors.js';
+import { finiteNumber } from '../finite.js';
+import { pythonRepr, pythonStr } from '../python-format.js';
 import type { EvaluatedValue } from '../values.js';
 import type { Arguments } from './arguments.js';
 import type { EvaluatorFunction } from './types.js';
@@ -45,11 +48,12 @@ export const NUMBER_FUNCTIONS: readonly EvaluatorFunction[] = [
     signature: 'sum(values...)',
     doc: 'The sum of the numbers, given as arguments or as one list (0 for an empty list).',
     call(args) {
-      return aggregated(args).reduce<number>((total, value) => {
-        if (typeof value === 'number') return total + value;
-        if (typeof value === 'boolean') return total + (value ? 1 : 0);
+      const total = aggregated(args).reduce<number>((sum, value) => {
+        if (typeof value === 'number') return sum + value;
+        if (typeof value === 'boolean') return sum + (value ? 1 : 0);
         throw args.error(0, 'must be numbers');
       }, 0);
+      return finiteNumber(total, () => 'sum() of these numbers');
     },
   },
   {
@@ -72,7 +76,9 @@ export const NUMBER_FUNCTIONS: readonly EvaluatorFunction[] = [
       const value = args.value(0);
       if (typeof value === 'boolean') return value ? 1 : 0;
       if (typeof value === 'number' && Number.isFinite(value)) return Math.trunc(value);
-      if (typeof value === 'string' && INTEGER_TEXT.test(value)) return Number(value.trim());
+      if (typeof value === 'string' && INTEGER_TEXT.test(value)) {
+        return finiteNumber(Number(value.trim()), () => `int(${shorten(pythonRepr(value), 40)})`);
+      }
       throw args.error(0, 'must be a number or a string of digits');
     },
   },
@@ -90,7 +96,8 @@ export const NUMBER_FUNCTIONS: readonly EvaluatorFunction[] = [
           .trim()
           .toLowerCase()
           .replace(/^([-+]?)inf(inity)?$/, '$1Infinity');
-        return /nan$/.test(text) ? Number.NaN : Number(text);
+        const number = /nan$/.test(text) ? Number.NaN : Number(text);
+        return finiteNumber(number, () => `float(${shorten(pythonRepr(value), 40)})`);
       }
       throw args.error(0, 'must be a number or a string holding one');
     },

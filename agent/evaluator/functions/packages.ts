@@ -3,7 +3,8 @@
 // (RHEL, Fedora, SUSE) is a binary store, asked through the rpm command (rpm.ts). A detector asks
 // every interval and dpkg's status runs to megabytes, so each database is parsed once per version
 // of its file (mtime and size: one stat per call) and answers come from the parsed names.
-import { fileVersion, hostPath, readHostFile, statHost } from './host-files.js';
+import type { HostAccess } from '../host/host-access.js';
+import { fileVersion, hostPath } from './host-files.js';
 import { rpmHas } from './rpm.js';
 import type { EvaluatorFunction } from './types.js';
 
@@ -36,15 +37,16 @@ const parsed = new Map<string, { version: string; names: Set<string> }>();
 
 /** The installed names of a text database, parsed again only when its file changed; undefined without one. */
 async function installedNames(
+  host: HostAccess,
   file: string,
   parse: (text: string) => Set<string>,
 ): Promise<Set<string> | undefined> {
-  const stats = await statHost(file, true);
+  const stats = await host.stat(file, true);
   if (!stats?.isFile()) return undefined;
   const version = fileVersion(stats);
   const known = parsed.get(file);
   if (known?.version === version) return known.names;
-  const text = await readHostFile(file);
+  const text = await host.readFile(file);
   if (text === undefined) return undefined;
   const names = parse(text);
   parsed.set(file, { version, names });
@@ -57,13 +59,21 @@ export const PACKAGE_FUNCTIONS: readonly EvaluatorFunction[] = [
     name: 'has_package',
     signature: 'has_package(name)',
     doc: 'True when the package is installed, per dpkg (/var/lib/dpkg/status), apk (/lib/apk/db/installed) or rpm.',
-    async run(args, { providers }) {
+    async run(args, { providers, host }) {
       const name = args.string(0);
-      const dpkg = await installedNames(hostPath(providers.paths, '/var/lib/dpkg/status'), dpkgInstalled);
+      const dpkg = await installedNames(
+        host,
+        hostPath(providers.paths, '/var/lib/dpkg/status'),
+        dpkgInstalled,
+      );
       if (dpkg?.has(name)) return true;
-      const apk = await installedNames(hostPath(providers.paths, '/lib/apk/db/installed'), apkInstalled);
+      const apk = await installedNames(
+        host,
+        hostPath(providers.paths, '/lib/apk/db/installed'),
+        apkInstalled,
+      );
       if (apk?.has(name)) return true;
-      return (await rpmHas(providers.paths, name)) ?? false;
+      return (await rpmHas(host, providers.paths, name)) ?? false;
     },
   },
 ];

@@ -6,8 +6,9 @@
 // was installed or removed.
 import { execFile } from 'node:child_process';
 import { posix } from 'node:path';
+import type { HostAccess } from '../host/host-access.js';
 import type { EvaluatorHostPaths } from '../providers.js';
-import { fileVersion, hostPath, statHost } from './host-files.js';
+import { fileVersion, hostPath } from './host-files.js';
 
 /** Where the database lives, relative to the root: RHEL 9 / Fedora first (/var/lib/rpm links there). */
 const RPM_DB_DIRS = ['/usr/lib/sysimage/rpm', '/var/lib/rpm'];
@@ -30,21 +31,21 @@ const databases = new Map<string, RpmDatabase>();
 const answers = new Map<string, { version: string; installed: boolean }>();
 
 /** The rpm database under the root, or undefined when this is not an RPM system. */
-async function findDatabase(paths: EvaluatorHostPaths): Promise<RpmDatabase | undefined> {
+async function findDatabase(host: HostAccess, paths: EvaluatorHostPaths): Promise<RpmDatabase | undefined> {
   for (const dir of RPM_DB_DIRS) {
     for (const name of RPM_DB_FILES) {
       const file = hostPath(paths, posix.join(dir, name));
-      if ((await statHost(file, true))?.isFile()) return { dir, file };
+      if ((await host.stat(file, true))?.isFile()) return { dir, file };
     }
   }
   return undefined;
 }
 
 /** The database's version, or undefined when it is gone; sqlite's write-ahead log counts too. */
-async function versionOf(database: RpmDatabase): Promise<string | undefined> {
-  const main = await statHost(database.file, true);
+async function versionOf(host: HostAccess, database: RpmDatabase): Promise<string | undefined> {
+  const main = await host.stat(database.file, true);
   if (!main?.isFile()) return undefined;
-  return `${database.file}:${fileVersion(main)}/${fileVersion(await statHost(`${database.file}-wal`, true))}`;
+  return `${database.file}:${fileVersion(main)}/${fileVersion(await host.stat(`${database.file}-wal`, true))}`;
 }
 
 /** Exit status of `rpm -q --quiet`: 0 installed, 1 not installed; anything else is an error. */
@@ -72,13 +73,17 @@ function queryRpm(root: string, dbDir: string, name: string): Promise<boolean> {
 }
 
 /** Whether `name` is installed per the rpm database under the root; undefined when there is none. */
-export async function rpmHas(paths: EvaluatorHostPaths, name: string): Promise<boolean | undefined> {
+export async function rpmHas(
+  host: HostAccess,
+  paths: EvaluatorHostPaths,
+  name: string,
+): Promise<boolean | undefined> {
   if (!PACKAGE_NAME.test(name)) return false; // not a package name: installed nowhere, rpm not asked
   let database = databases.get(paths.root);
-  let version = database && (await versionOf(database));
+  let version = database && (await versionOf(host, database));
   if (!database || !version) {
-    database = await findDatabase(paths);
-    version = database && (await versionOf(database));
+    database = await findDatabase(host, paths);
+    version = database && (await versionOf(host, database));
     if (!database || !version) return undefined;
     databases.set(paths.root, database);
   }

@@ -1,7 +1,10 @@
 // The machine itself: environment, OS, local users and groups. Users and groups are read from
 // <root>/etc/passwd and <root>/etc/group (not NSS), so they work against a fixture root and on a
-// mounted host filesystem; directory-service accounts (LDAP, ...) are not seen.
+// mounted host filesystem; directory-service accounts (LDAP, ...) are not seen. The environment is
+// the agent's, where secrets live: only evaluator.env_allow's names are readable (host/environment.ts).
 import { platform } from 'node:os';
+import { ExpressionError } from '../errors.js';
+import { envRefusal, envValue } from '../host/environment.js';
 import type { Arguments } from './arguments.js';
 import { hostPath } from './host-files.js';
 import type { CallContext, EvaluatorFunction } from './types.js';
@@ -30,12 +33,14 @@ export const SYSTEM_FUNCTIONS: readonly EvaluatorFunction[] = [
     kind: 'plain',
     name: 'get_env',
     signature: "get_env(name, default='')",
-    doc: "The agent's environment variable name, or default when it is not set.",
-    call(args) {
+    doc: "The agent's environment variable name, or default when it is not set; only names listed in evaluator.env_allow.",
+    call(args, { providers }) {
       const name = args.string(0);
       const fallback = args.has(1) ? args.value(1) : '';
-      // Own properties only: process.env inherits from Object.prototype.
-      return Object.hasOwn(process.env, name) ? (process.env[name] ?? fallback) : fallback;
+      // Refused whether or not it is set: the answer must not tell that either.
+      const refusal = envRefusal(name, providers.envAllowList());
+      if (refusal) throw new ExpressionError(`get_env(${JSON.stringify(name)}): refused: ${refusal}`);
+      return envValue(name) ?? fallback;
     },
   },
   {
