@@ -4,9 +4,8 @@
 // An evaluation can hold a regexp worker, file reads and lookups for seconds, so each caller (API
 // principal) may have only a few in flight: the excess gets 429 at once; an evaluation that finds
 // the regexp pool's queue full gets 503. Both say when to retry.
-import { Type, type Static } from '@sinclair/typebox';
-import { Ajv } from 'ajv';
-import { HttpError, type Route } from './api/index.js';
+import { Type } from '@sinclair/typebox';
+import { bodyParser, HttpError, type Route } from './api/index.js';
 import {
   CallerSlots,
   type Evaluator,
@@ -15,11 +14,10 @@ import {
   UnknownValueError,
 } from './evaluator/index.js';
 
-const EvalRequestSchema = Type.Object(
-  { expression: Type.String({ minLength: 1, pattern: '\\S' }) },
-  { additionalProperties: false },
+const evalRequest = bodyParser(
+  Type.Object({ expression: Type.String({ minLength: 1, pattern: '\\S' }) }, { additionalProperties: false }),
+  '{"expression": "..."}',
 );
-type EvalRequest = Static<typeof EvalRequestSchema>;
 
 /** How soon a caller refused for having too many evaluations in flight may try again. */
 const CALLER_RETRY_AFTER_S = 1;
@@ -30,7 +28,6 @@ export interface EvaluatorRouteOptions {
 }
 
 export function evaluatorRoutes(evaluator: Evaluator, options: EvaluatorRouteOptions): Route[] {
-  const isEvalRequest = new Ajv({ strict: false }).compile<EvalRequest>(EvalRequestSchema);
   const slots = new CallerSlots(options.maxEvaluationsPerCaller);
   return [
     {
@@ -39,18 +36,14 @@ export function evaluatorRoutes(evaluator: Evaluator, options: EvaluatorRouteOpt
       access: 'admin',
       description: 'evaluate {"expression": "..."} against this node\'s live data',
       handler: async ({ body, principal }) => {
-        if (!isEvalRequest(body)) {
-          const problem = isEvalRequest.errors?.[0];
-          const detail = problem ? `: ${problem.instancePath || 'the body'} ${problem.message ?? ''}` : '';
-          throw new HttpError(400, `expected {"expression": "..."}${detail}`.trim());
-        }
-        const { expression } = body;
+        const { expression } = evalRequest.parse(body);
         const release = slots.tryAcquire(principal.name);
         if (!release) {
           throw new HttpError(
             429,
             `too many evaluations in flight for ${principal.name} (limit ${options.maxEvaluationsPerCaller()}, ` +
               `evaluator.max_evaluations_per_caller); retry in ${CALLER_RETRY_AFTER_S} s`,
+            { 'Retry-After': String(CALLER_RETRY_AFTER_S) },
           );
         }
         try {
@@ -58,7 +51,8 @@ export function evaluatorRoutes(evaluator: Evaluator, options: EvaluatorRouteOpt
           const value = await evaluator.evaluate(compiled);
           return { expression, value, references: compiled.references };
         } catch (error) {
-          if (error instanceof EvaluatorBusyError) throw new HttpError(503, error.message);
+          if (error instanceof EvaluatorBusyError)
+            throw new HttpError(503, error.message, { 'Retry-After': String(error.retryAfterS) });
           if (error instanceof ExpressionError || error instanceof UnknownValueError)
             throw new HttpError(422, error.message);
           throw error;

@@ -1,5 +1,6 @@
 // The HTTP API. It never imports a subsystem: subsystems offer routes, main hands them over.
 export { HttpApi, type HttpApiOptions } from './server.js';
+export { bodyParser, type BodyParser } from './body.js';
 export {
   HttpError,
   Router,

@@ -56,6 +56,8 @@ export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** Headers of the error answer (`Retry-After` for a 429 or 503). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }

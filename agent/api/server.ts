@@ -218,7 +218,8 @@ export class HttpApi implements Subsystem {
       });
       sendJson(response, 200, result ?? { ok: true });
     } catch (error) {
-      if (error instanceof HttpError) return sendJson(response, error.status, { error: error.message });
+      if (error instanceof HttpError)
+        return sendJson(response, error.status, { error: error.message }, error.headers);
       this.options.logger.error('API handler failed', {
         route: `${route.method} ${route.path}`,
         error: error instanceof Error ? (error.stack ?? error.message) : String(error),
@@ -349,9 +350,15 @@ async function readJsonBody(request: IncomingMessage, maxBytes: number): Promise
   }
 }
 
-function sendJson(response: ServerResponse, status: number, body: unknown): void {
+function sendJson(
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
   response.writeHead(status, {
+    ...headers,
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(text),
     'Cache-Control': 'no-store',

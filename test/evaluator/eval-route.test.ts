@@ -19,7 +19,7 @@ afterAll(removeFixtureRoots);
 function setup(
   limit: number,
   regexp = {},
-): { call: (caller: string, body: unknown) => Promise<unknown>; timers: ManualTimers } {
+): { call: (caller: string, body: unknown) => Promise<unknown>; timers: ManualTimers; evaluator: Evaluator } {
   const timers = new ManualTimers();
   const evaluator = new Evaluator(fakeProviders({ root }), {
     timers,
@@ -39,7 +39,7 @@ function setup(
         connection: { local: true, reachedAt: 'unix:' },
       } satisfies RequestContext),
     );
-  return { call, timers };
+  return { call, timers, evaluator };
 }
 
 /** The HttpError a call fails with. */
@@ -52,19 +52,19 @@ async function httpError(promise: Promise<unknown>): Promise<HttpError> {
   return error as HttpError;
 }
 
-/** Lets the evaluations started so far reach the regexp pool (file read, then the worker). */
-async function settleIo(): Promise<void> {
-  for (let index = 0; index < 20; index++) await new Promise((resolve) => setImmediate(resolve));
+/** Waits until `count` evaluations run in the regexp pool (their file read is real I/O). */
+async function running(evaluator: Evaluator, count: number): Promise<void> {
+  await expect.poll(() => evaluator.load().regexp.busy, { timeout: 10_000, interval: 5 }).toBe(count);
 }
 
 describe('POST /agent/evaluator/eval', () => {
   it.each([
-    [undefined, 'expected {"expression": "..."}: the body must be object'],
-    [{}, "must have required property 'expression'"],
-    [{ expression: 5 }, '/expression must be string'],
-    [{ expression: '  ' }, '/expression must match pattern'],
-    [{ expression: '1', extra: true }, 'must NOT have additional properties'],
-    [['1 + 1'], 'must be object'],
+    [undefined, 'body: must have required property \'expression\'; expected {"expression": "..."}'],
+    [{}, "body: must have required property 'expression'"],
+    [{ expression: 5 }, 'expression: must be string'],
+    [{ expression: '  ' }, 'expression: must match pattern'],
+    [{ expression: '1', extra: true }, 'unknown field "extra"'],
+    [['1 + 1'], 'body: must be object'],
   ])('answers 400 to the body %j', async (body, message) => {
     const { call } = setup(4);
     const error = await httpError(call('local-token', body));
@@ -85,15 +85,16 @@ describe('POST /agent/evaluator/eval', () => {
   });
 
   it("answers 429 to a caller's evaluations beyond the limit, not to other callers", async () => {
-    const { call, timers } = setup(2, { workers: 4 });
+    const { call, timers, evaluator } = setup(2, { workers: 4 });
     const held = [call('token:a', { expression: REDOS }), call('token:a', { expression: REDOS })];
     const refused = await httpError(call('token:a', { expression: '1' }));
     expect(refused.status).toBe(429);
     expect(refused.message).toBe(
       'too many evaluations in flight for token:a (limit 2, evaluator.max_evaluations_per_caller); retry in 1 s',
     );
+    expect(refused.headers).toEqual({ 'Retry-After': '1' });
     expect(await call('token:b', { expression: '1' })).toMatchObject({ value: 1 });
-    await settleIo();
+    await running(evaluator, 2);
     timers.advance(1000);
     for (const error of await Promise.all(held.map(httpError))) expect(error.status).toBe(422);
     // Slots are given back when evaluations end.
@@ -101,14 +102,15 @@ describe('POST /agent/evaluator/eval', () => {
   });
 
   it('answers 503 when the regexp queue is full', async () => {
-    const { call, timers } = setup(4, { workers: 1, queueJobs: 0 });
-    const running = call('token:a', { expression: REDOS });
-    await settleIo();
+    const { call, timers, evaluator } = setup(4, { workers: 1, queueJobs: 0 });
+    const first = call('token:a', { expression: REDOS });
+    await running(evaluator, 1);
     const busy = await httpError(call('token:b', { expression: REDOS }));
     expect(busy.status).toBe(503);
     expect(busy.message).toContain('the regular-expression workers are busy');
     expect(busy.message).toContain('retry in 1 s');
+    expect(busy.headers).toEqual({ 'Retry-After': '1' });
     timers.advance(1000);
-    expect((await httpError(running)).status).toBe(422);
+    expect((await httpError(first)).status).toBe(422);
   });
 });
