@@ -10,6 +10,9 @@ const clusterTests = [
   'test/gossip/security.test.ts',
   'test/gossip/loss.test.ts',
   'test/gossip/detect-netns.test.ts',
+  'test/gossip/keyring-sync.test.ts',
+  'test/gossip/key-rotation-crash.test.ts',
+  'test/gossip/shutdown.test.ts',
   'test/security/fuzz-listeners.test.ts',
 ];
 

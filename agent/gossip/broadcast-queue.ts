@@ -11,6 +11,12 @@ interface Queued {
   order: number;
 }
 
+/**
+ * Messages queued at most. One per member ("node:<id>") plus key ops: past this, news arrives
+ * faster than packets carry it, and the message sent most (the one most nodes have) is dropped.
+ */
+export const MAX_QUEUED = 4096;
+
 export class BroadcastQueue {
   private items: Queued[] = [];
   private counter = 0;
@@ -18,6 +24,7 @@ export class BroadcastQueue {
   constructor(
     private readonly retransmitMultiplier: number,
     private readonly clusterSize: () => number,
+    private readonly maxItems = MAX_QUEUED,
   ) {}
 
   get length(): number {
@@ -27,6 +34,16 @@ export class BroadcastQueue {
   enqueue(key: string, bytes: Uint8Array): void {
     this.items = this.items.filter((item) => item.key !== key);
     this.items.push({ key, bytes, transmits: 0, order: this.counter++ });
+    if (this.items.length > this.maxItems) {
+      let spread = 0;
+      for (let index = 1; index < this.items.length; index++) {
+        const item = this.items[index]!;
+        const most = this.items[spread]!;
+        if (item.transmits > most.transmits || (item.transmits === most.transmits && item.order < most.order))
+          spread = index;
+      }
+      this.items.splice(spread, 1);
+    }
   }
 
   /** Takes messages that fit in `budgetBytes` (each costing its size + `perMessageBytes`). */

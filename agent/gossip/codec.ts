@@ -31,6 +31,23 @@ export interface NodeRecord {
   /** Fingerprints of the cluster keys this node holds, and of its primary (for `gossip keys list`). */
   keys: string[];
   primaryKey: string;
+  /**
+   * The generation of this node's keyring (key-generation.ts): with `primaryKey` and `keys`, the
+   * keyring version every node reconciles to after a crash mid-rotation. 0 before any key change.
+   */
+  keyGeneration: number;
+}
+
+/** A keyring as gossiped: its generation, its primary and installed keys (fingerprints only). */
+export interface KeyringVersion {
+  generation: number;
+  primary: string;
+  keys: string[];
+}
+
+/** The keyring version a node's record announces. */
+export function versionOf(record: NodeRecord): KeyringVersion {
+  return { generation: record.keyGeneration, primary: record.primaryKey, keys: record.keys };
 }
 
 export const enum MessageType {
@@ -44,6 +61,7 @@ export const enum MessageType {
   DetectProbe = 8,
   DetectReply = 9,
   KeyOp = 10,
+  KeyOffer = 11,
 }
 
 /**
@@ -100,12 +118,26 @@ export interface DetectReplyMessage {
   nonce: string;
   record: NodeRecord;
 }
-/** A cluster-wide keyring change. `key` is the base64 key for install, a fingerprint otherwise. */
+/**
+ * An operator's keyring change, gossiped cluster-wide. `key` is the base64 key for install, a
+ * fingerprint otherwise; `version` is the keyring the change made on its node, which receivers
+ * adopt (key-generation.ts).
+ */
 export interface KeyOpMessage {
   type: MessageType.KeyOp;
   opId: string;
   op: 'install' | 'use' | 'remove';
   key: string;
+  version: KeyringVersion;
+}
+/**
+ * Sent to one member whose record shows an older keyring: the sender's version, and the keys
+ * (base64) the member lacks to adopt it. Sealed with a key the member holds.
+ */
+export interface KeyOfferMessage {
+  type: MessageType.KeyOffer;
+  version: KeyringVersion;
+  material: string[];
 }
 
 export type Message =
@@ -118,7 +150,8 @@ export type Message =
   | DeadMessage
   | DetectProbeMessage
   | DetectReplyMessage
-  | KeyOpMessage;
+  | KeyOpMessage
+  | KeyOfferMessage;
 
 export interface Packet {
   senderId: string;
@@ -195,7 +228,9 @@ function toWire(message: Message): unknown[] {
     case MessageType.DetectReply:
       return [message.type, message.nonce, recordToWire(message.record)];
     case MessageType.KeyOp:
-      return [message.type, message.opId, message.op, message.key];
+      return [message.type, message.opId, message.op, message.key, ...versionToWire(message.version)];
+    case MessageType.KeyOffer:
+      return [message.type, ...versionToWire(message.version), message.material];
   }
 }
 
@@ -236,7 +271,23 @@ function fromWire(raw: unknown): Message {
       const op = fields[2];
       if (op !== 'install' && op !== 'use' && op !== 'remove')
         throw new DecodeError('key op: unknown operation');
-      return { type, opId: text(fields[1], 'key op id', 64), op, key: text(fields[3], 'key op key', 64) };
+      return {
+        type,
+        opId: text(fields[1], 'key op id', 64),
+        op,
+        key: text(fields[3], 'key op key', 64),
+        version: versionFromWire(fields.slice(4, 7), 'key op'),
+      };
+    }
+    case MessageType.KeyOffer: {
+      const material = fields[4];
+      if (!Array.isArray(material) || material.length > MAX_OFFERED_KEYS)
+        throw new DecodeError(`key offer: expected at most ${MAX_OFFERED_KEYS} keys`);
+      return {
+        type,
+        version: versionFromWire(fields.slice(1, 4), 'key offer'),
+        material: material.map((key) => text(key, 'key offer key', 64)),
+      };
     }
     default:
       throw new DecodeError(`message: unknown type ${String(type)}`);
@@ -257,11 +308,30 @@ function recordToWire(record: NodeRecord): unknown[] {
     record.version,
     record.keys,
     record.primaryKey,
+    record.keyGeneration,
   ];
 }
 
+/** Keys one offer may carry (a keyring holds at most MAX_KEYS, keyring.ts). */
+const MAX_OFFERED_KEYS = 32;
+
+function versionToWire(version: KeyringVersion): unknown[] {
+  return [version.generation, version.primary, version.keys];
+}
+
+function versionFromWire(fields: unknown[], what: string): KeyringVersion {
+  if (fields.length !== 3) throw new DecodeError(`${what}: expected [generation, primary, keys]`);
+  return {
+    generation: count(fields[0], `${what} generation`),
+    primary: text(fields[1], `${what} primary`, 64, true),
+    keys: stringList(fields[2], `${what} keys`),
+  };
+}
+
 function recordFromWire(raw: unknown): NodeRecord {
-  if (!Array.isArray(raw) || raw.length !== 12) throw new DecodeError('node record: expected 12 fields');
+  // 12 fields: an agent from before keyring generations (it announces generation 0).
+  if (!Array.isArray(raw) || (raw.length !== 12 && raw.length !== 13))
+    throw new DecodeError('node record: expected 13 fields');
   const fields = raw as unknown[];
   const checks = fields[8];
   if (
@@ -290,6 +360,7 @@ function recordFromWire(raw: unknown): NodeRecord {
     version: text(fields[9], 'record version', 32),
     keys: stringList(fields[10], 'record keys'),
     primaryKey: text(fields[11], 'record primary key', 64, true),
+    keyGeneration: fields.length === 13 ? count(fields[12], 'record key generation') : 0,
   };
 }
 

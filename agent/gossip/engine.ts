@@ -13,6 +13,7 @@ import {
   encodePacket,
   type AliveMessage,
   type DeadMessage,
+  type KeyOfferMessage,
   type KeyOpMessage,
   type SuspectMessage,
   type Message,
@@ -26,8 +27,10 @@ import {
 export type { StateEntry } from './codec.js';
 import { ENCRYPTION_OVERHEAD_BYTES, type Keyring, type OpenFailure } from './keyring.js';
 import { type Member, type MembershipEvent, MemberTable, type Outcome } from './members.js';
+import { RateLimitedLog } from './rate-limited-log.js';
+import { RecentIds } from './recent-ids.js';
 import { initialSequence, ReplayGuard } from './replay-guard.js';
-import type { PacketAddress, PacketTransport } from './transport.js';
+import type { PacketAddress, PacketTransport, SocketError } from './transport.js';
 import { messageOf } from '../errors.js';
 
 /**
@@ -63,6 +66,23 @@ const FIRST_GOSSIP_DELAY_MS = 20;
 /** How many members, on average, probe a newly suspected member at once instead of in turn. */
 const PROMPT_CONFIRMERS = 4;
 
+/**
+ * Key-op ids remembered to relay each op once. Forgetting one is harmless: a key op carries the
+ * keyring version it made, which a node adopts only when it is newer than its own, and relays
+ * only then (keyring-sync.ts); an op heard again after it was forgotten is old news, neither
+ * applied nor relayed again.
+ */
+const SEEN_KEY_OPS = 1024;
+
+/** Indirect probes (ping-req) this node runs for others at once; more are refused (dropped). */
+const MAX_PROBES_FOR_OTHERS = 64;
+
+/** After a failed push-pull the next one comes this soon, doubling up to the push-pull interval. */
+const PUSH_PULL_RETRY_MS = 1000;
+
+/** Answers one LAN detection keeps at most. */
+const MAX_DETECTED = 1024;
+
 export const DEFAULT_TIMINGS: GossipTimings = {
   probeIntervalMs: 1000,
   probeTimeoutMs: 500,
@@ -79,7 +99,7 @@ export const DEFAULT_TIMINGS: GossipTimings = {
   awarenessMax: 8,
 };
 
-export type DropReason = OpenFailure | 'replay' | 'wrong-target';
+export type DropReason = OpenFailure | 'replay' | 'wrong-target' | 'overload';
 
 export interface GossipStats {
   packetsIn: number;
@@ -87,7 +107,12 @@ export interface GossipStats {
   bytesIn: number;
   bytesOut: number;
   dropped: Record<DropReason, number>;
+  /** Errors of the UDP socket by code (EMSGSIZE, ENETUNREACH, ...): a failed send is a lost packet. */
+  socketErrors: Record<string, number>;
 }
+
+/** Socket error codes counted apart; any further code is counted under 'other'. */
+const MAX_SOCKET_ERROR_CODES = 32;
 
 export interface GossipEngineOptions {
   self: NodeRecord;
@@ -97,15 +122,28 @@ export interface GossipEngineOptions {
   onEvent?: (event: MembershipEvent) => void;
   /** Full state exchange with one member (push-pull over the cluster RPC). */
   syncState?: (member: Member) => Promise<void>;
-  /** A cluster-wide keyring change arrived; the engine already re-gossips it. */
-  onKeyOp?: (op: KeyOpMessage) => void;
+  /**
+   * A cluster-wide keyring change arrived (once per op id): returns whether to relay it (it was
+   * news here). Without a handler, every new op is relayed.
+   */
+  onKeyOp?: (op: KeyOpMessage) => boolean;
+  /** A member sent this node its keyring version and keys it lacks (keyring-sync.ts). */
+  onKeyOffer?: (offer: KeyOfferMessage, senderId: string, from: PacketAddress) => void;
   onWarning?: (message: string, fields?: Record<string, unknown>) => void;
+  /** Protocol steps worth tracing (probes, ping-reqs, push-pulls), for `log.level: debug`. */
+  onDebug?: (message: string, fields?: Record<string, unknown>) => void;
+  /** The clock of rate-limited warnings (ms); tests drive it. */
+  now?: () => number;
+  /** Members this node keeps at most; a new member beyond it is ignored (members.ts). */
+  maxMembers?: number;
 }
 
 interface AckWaiter {
   /** `responderId`: the id of the node whose packet carried the ack. */
   onAck: (responderId: string) => void;
   onNack: () => void;
+  /** Ends the wait now, unacknowledged (stop()). */
+  cancel: () => void;
 }
 
 interface AckResult {
@@ -129,7 +167,9 @@ export class GossipEngine {
       malformed: 0,
       replay: 0,
       'wrong-target': 0,
+      overload: 0,
     },
+    socketErrors: {},
   };
   private readonly self: Member;
   private readonly awareness: Awareness;
@@ -137,7 +177,14 @@ export class GossipEngine {
   private readonly replay = new ReplayGuard();
   private readonly waiters = new Map<number, AckWaiter>();
   private readonly detectWaiters = new Map<string, (record: NodeRecord) => void>();
-  private readonly seenKeyOps = new Set<string>();
+  private readonly seenKeyOps = new RecentIds(SEEN_KEY_OPS);
+  /** Drop and socket-error warnings: one line per kind per minute, with a count. */
+  private readonly warnings: RateLimitedLog;
+  /** Ping-reqs this node is running for others (bounded by MAX_PROBES_FOR_OTHERS). */
+  private probesForOthers = 0;
+  /** Push-pulls failed in a row: the next one comes sooner (PUSH_PULL_RETRY_MS, doubling). */
+  private pushPullFailures = 0;
+  private pushPullTimer?: NodeJS.Timeout;
   private sequence = initialSequence();
   private probeSeq = 0;
   private probeOrder: string[] = [];
@@ -147,6 +194,8 @@ export class GossipEngine {
   /** No probe timer while alone: the table's first other member restarts probing (wakeProbe). */
   private probeParked = false;
   private running = false;
+  /** Set by stop() (cleared by start()): nothing is sent or merged any more. */
+  private halted = false;
   private leaving = false;
 
   constructor(private readonly options: GossipEngineOptions) {
@@ -161,10 +210,16 @@ export class GossipEngine {
       },
       (member) => this.suspicionTimedOut(member),
       () => this.wakeProbe(),
+      options.maxMembers,
     );
     this.self = this.table.addSelf(options.self, 0);
     this.broadcasts = new BroadcastQueue(this.timings.retransmitMultiplier, () => this.table.liveCount());
+    this.warnings = new RateLimitedLog(
+      (message, fields) => this.options.onWarning?.(message, fields),
+      options.now ?? Date.now,
+    );
     options.transport.onPacket((packet, from) => this.receive(packet, from));
+    options.transport.onError((error) => this.socketError(error));
   }
 
   get selfMember(): Member {
@@ -183,18 +238,31 @@ export class GossipEngine {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.halted = false;
     this.scheduleProbe();
     this.schedulePushPull();
     this.every(Math.min(60_000, this.timings.reapAfterMs), () => this.table.reap(this.timings.reapAfterMs));
   }
 
+  /**
+   * Stops every timer and ends every wait at once: after stop() nothing is sent, whatever was in
+   * flight (a probe waiting for its ack, a ping-req run for another node, a push-pull).
+   */
   stop(): void {
     this.running = false;
+    this.halted = true;
     this.probeParked = false;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     this.gossipTimer = undefined;
+    this.pushPullTimer = undefined;
+    // The probe rounds waiting on these resume, see the engine stopped, and return.
+    for (const waiter of [...this.waiters.values()]) waiter.cancel();
     this.table.stopTimers();
+  }
+
+  get stopped(): boolean {
+    return this.halted;
   }
 
   /** Changes this node's record (groups, checks, keys...) and tells the cluster. */
@@ -228,7 +296,12 @@ export class GossipEngine {
     const seedMembers = responders
       .map((id) => this.table.get(id))
       .filter((member): member is Member => member !== undefined);
-    await Promise.all(seedMembers.map((member) => this.syncWith(member)));
+    const synced = await Promise.all(seedMembers.map((member) => this.syncWith(member)));
+    // No full state yet (the seed's RPC refused us, e.g. while our keyrings differ): the next
+    // push-pull comes soon instead of a whole interval later, or a restarted node could stay
+    // unaware of the incarnation the cluster last saw it at, and be ignored until then.
+    if (seedMembers.length && !synced.includes(true)) this.pushPullFailed();
+    else if (synced.includes(true)) this.pushPullFailures = 0;
     // Announce ourselves too, now that push-pull told us who is there: news of a join spread by
     // the seed alone can run out of retransmits before it reaches every member (as memberlist,
     // which queues its own alive when it starts).
@@ -273,6 +346,8 @@ export class GossipEngine {
    * ourselves rather than trust one node's verdict); a remote "left" is taken as is.
    */
   mergeState(entries: StateEntry[], fromId: string, options: { gossip?: boolean } = {}): void {
+    // A push-pull answered after stop(): its news would only start timers nobody stops.
+    if (this.halted) return;
     const gossip = options.gossip ?? true;
     for (const entry of entries) {
       if (!gossip && entry.state === 'alive') {
@@ -293,21 +368,41 @@ export class GossipEngine {
   async detect(targets: PacketAddress[], timeoutMs: number): Promise<NodeRecord[]> {
     const nonce = randomBytes(12).toString('hex');
     const found = new Map<string, NodeRecord>();
-    this.detectWaiters.set(nonce, (record) => found.set(record.id, record));
+    this.detectWaiters.set(nonce, (record) => {
+      if (found.size < MAX_DETECTED || found.has(record.id)) found.set(record.id, record);
+    });
     const packet = this.seal([encodeMessage({ type: MessageType.DetectProbe, nonce })]);
-    for (const target of targets) this.options.transport.broadcast(target, packet);
+    if (!this.halted) for (const target of targets) this.options.transport.broadcast(target, packet);
     await new Promise((resolve) => setTimeout(resolve, timeoutMs));
     this.detectWaiters.delete(nonce);
     return [...found.values()];
   }
 
-  /** Gossips a keyring change to the cluster (and applies it here through onKeyOp). */
+  /**
+   * Gossips a keyring change to the cluster. The first round goes out at once, sealed with the
+   * primary key of the moment: the caller changes its keyring after this call.
+   */
   broadcastKeyOp(op: Omit<KeyOpMessage, 'type' | 'opId'>): void {
     const message: KeyOpMessage = { type: MessageType.KeyOp, opId: randomBytes(8).toString('hex'), ...op };
     this.seenKeyOps.add(message.opId);
-    // Sealed and sent before the local keyring changes: a new primary must not lock out the others.
     this.queue(`keyop:${message.opId}`, encodeMessage(message));
     this.gossipRound();
+  }
+
+  /** Sends `offer` to one member, sealed with the installed key `sealWith` (one it holds). */
+  sendKeyOffer(to: PacketAddress, offer: Omit<KeyOfferMessage, 'type'>, sealWith: string): boolean {
+    if (this.halted) return false;
+    const payload = encodePacket({
+      senderId: this.self.record.id,
+      sequence: ++this.sequence,
+      messages: [encodeMessage({ type: MessageType.KeyOffer, ...offer })],
+    });
+    const packet = this.options.keyring.sealWith(sealWith, payload);
+    if (!packet) return false;
+    this.stats.packetsOut++;
+    this.stats.bytesOut += packet.length;
+    this.options.transport.send(to, packet);
+    return true;
   }
 
   // --- receiving ---------------------------------------------------------------------------
@@ -332,14 +427,23 @@ export class GossipEngine {
   private drop(reason: DropReason, from: PacketAddress): void {
     this.stats.dropped[reason]++;
     // One warning per kind and minute is enough to notice a misconfigured or hostile peer.
-    const total = this.stats.dropped[reason];
-    if (total === 1 || total % 100 === 0) {
-      this.options.onWarning?.('gossip packet dropped', {
-        reason,
-        from: `${from.address}:${from.port}`,
-        total,
-      });
-    }
+    this.warnings.warn(`drop:${reason}`, 'gossip packets dropped', {
+      reason,
+      from: `${from.address}:${from.port}`,
+      total: this.stats.dropped[reason],
+    });
+  }
+
+  private socketError(error: SocketError): void {
+    const counts = this.stats.socketErrors;
+    const code =
+      error.code in counts || Object.keys(counts).length < MAX_SOCKET_ERROR_CODES ? error.code : 'other';
+    counts[code] = (counts[code] ?? 0) + 1;
+    this.warnings.warn(`socket:${code}`, 'gossip socket errors', {
+      code,
+      error: error.message,
+      total: counts[code],
+    });
   }
 
   private handle(message: Message, from: PacketAddress, senderId: string): void {
@@ -385,10 +489,12 @@ export class GossipEngine {
         this.detectWaiters.get(message.nonce)?.(message.record);
         return;
       case MessageType.KeyOp:
-        if (this.seenKeyOps.has(message.opId)) return;
-        this.seenKeyOps.add(message.opId);
-        this.queue(`keyop:${message.opId}`, encodeMessage(message));
-        this.options.onKeyOp?.(message);
+        if (!this.seenKeyOps.add(message.opId)) return;
+        if (this.options.onKeyOp?.(message) ?? true)
+          this.queue(`keyop:${message.opId}`, encodeMessage(message));
+        return;
+      case MessageType.KeyOffer:
+        this.options.onKeyOffer?.(message, senderId, from);
         return;
     }
   }
@@ -410,13 +516,21 @@ export class GossipEngine {
 
   /** Publishes a rule's outcome: events, re-gossip, and a refutation when we were accused. */
   private apply(outcome: Outcome, cause: Message): void {
+    if (outcome.refused) {
+      this.warnings.warn('member-limit', 'member table full: a new member was ignored', {
+        limit: this.table.maxMembers,
+        node: cause.type === MessageType.Alive ? cause.record.name : undefined,
+      });
+    }
     for (const event of outcome.events) {
       this.options.onEvent?.(event);
       // Someone else suspects a member: a few nodes probe it next, so independent confirmations
       // (or not) come fast and Lifeguard's timer reaches its minimum sooner for a node that is
       // really gone. A few, not all: at N=100 every node probing at once is a storm.
       if (event.type === 'node-suspect' && 'fromId' in cause && cause.fromId !== this.self.record.id) {
-        if (Math.random() < PROMPT_CONFIRMERS / Math.max(1, this.table.liveCount() - 2)) {
+        // Bounded: a burst of suspicions must not grow the probe list beyond one pass of the table.
+        const room = this.probeOrder.length < this.table.liveCount();
+        if (room && Math.random() < PROMPT_CONFIRMERS / Math.max(1, this.table.liveCount() - 2)) {
           this.probeOrder.push(event.member.record.id);
         }
       }
@@ -476,8 +590,12 @@ export class GossipEngine {
     const probeTimeoutMs = this.awareness.scale(this.timings.probeTimeoutMs);
 
     const direct = this.expectAck(seq, probeTimeoutMs);
+    this.options.onDebug?.('probe', { node: target.record.name, seq });
     this.send(target.record, [{ type: MessageType.Ping, seq, targetId: target.record.id }]);
-    if ((await direct).acked) {
+    const directResult = await direct;
+    // Stopped while waiting (stop() ends every wait): nothing more to send or decide.
+    if (!this.running) return;
+    if (directResult.acked) {
       target.rttMs = Date.now() - startedAt;
       this.awareness.apply(-1);
       return;
@@ -490,10 +608,17 @@ export class GossipEngine {
     );
     const indirect = this.expectAck(seq, Math.max(0, periodMs - (Date.now() - startedAt)));
     const { id: targetId, address, port } = target.record;
+    if (helpers.length) {
+      this.options.onDebug?.('indirect probe', {
+        node: target.record.name,
+        through: helpers.map((helper) => helper.record.name).join(','),
+      });
+    }
     for (const helper of helpers) {
       this.send(helper.record, [{ type: MessageType.PingReq, seq, targetId, address, port }]);
     }
     const result = await indirect;
+    if (!this.running) return;
     if (result.acked) {
       // The target answered through others: a success for our health, as in memberlist.
       this.awareness.apply(-1);
@@ -503,7 +628,7 @@ export class GossipEngine {
     // against our health; with no helper to tell us, any failure counts.
     this.awareness.apply(helpers.length > 0 ? helpers.length - result.nacks : 1);
     // A failed probe of a member already suspected is an independent confirmation (Lifeguard).
-    if ((target.state !== 'alive' && target.state !== 'suspect') || !this.running) return;
+    if (target.state !== 'alive' && target.state !== 'suspect') return;
     this.applyNews({
       type: MessageType.Suspect,
       incarnation: target.incarnation,
@@ -519,9 +644,16 @@ export class GossipEngine {
     target: PacketAddress,
     requester: PacketAddress,
   ): void {
+    // Each costs a waiter and a ping to an address the requester chose: a flood of ping-reqs
+    // (from a key holder) must not grow them without bound.
+    if (this.probesForOthers >= MAX_PROBES_FOR_OTHERS) return this.drop('overload', requester);
+    this.probesForOthers++;
     const seq = this.nextProbeSeq();
+    this.options.onDebug?.('probe for another node', { target: `${target.address}:${target.port}` });
     // The nack must reach the requester before its own deadline: 80% of a probe timeout.
     void this.expectAck(seq, Math.round(this.timings.probeTimeoutMs * 0.8)).then(({ acked }: AckResult) => {
+      this.probesForOthers--;
+      if (!this.running) return;
       this.send(requester, [{ type: acked ? MessageType.Ack : MessageType.Nack, seq: requesterSeq }]);
     });
     this.send(target, [{ type: MessageType.Ping, seq, targetId }]);
@@ -535,7 +667,11 @@ export class GossipEngine {
         if (this.waiters.get(seq) === waiter) this.waiters.delete(seq);
         resolve({ acked, nacks, responderId });
       };
-      const waiter: AckWaiter = { onAck: (responderId) => finish(true, responderId), onNack: () => nacks++ };
+      const waiter: AckWaiter = {
+        onAck: (responderId) => finish(true, responderId),
+        onNack: () => nacks++,
+        cancel: () => finish(false),
+      };
       const timer = setTimeout(() => finish(false), timeoutMs);
       timer.unref();
       this.waiters.set(seq, waiter);
@@ -594,33 +730,64 @@ export class GossipEngine {
     );
   }
 
-  /** Like memberlist: past 32 members, push-pull slows with log2 N, or its cost would grow with N. */
+  /**
+   * Like memberlist: past 32 members, push-pull slows with log2 N, or its cost would grow with N.
+   * After a failure the next comes sooner (1 s, doubling up to the interval): a push-pull fails
+   * while two nodes' primary keys differ (the RPC's private network follows it), which lasts as
+   * long as a key change takes to reach both.
+   */
   private schedulePushPull(): void {
-    const timer = setTimeout(
-      () => {
-        this.timers.delete(timer);
-        if (!this.running) return;
-        void this.pushPullRound().finally(() => this.schedulePushPull());
-      },
-      pushPullInterval(this.timings.pushPullIntervalMs, this.table.liveCount()),
-    );
+    if (!this.running) return;
+    if (this.pushPullTimer) {
+      clearTimeout(this.pushPullTimer);
+      this.timers.delete(this.pushPullTimer);
+    }
+    const intervalMs = pushPullInterval(this.timings.pushPullIntervalMs, this.table.liveCount());
+    const delayMs = this.pushPullFailures
+      ? Math.min(intervalMs, PUSH_PULL_RETRY_MS * 2 ** Math.min(this.pushPullFailures - 1, 16))
+      : intervalMs;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.pushPullTimer = undefined;
+      if (!this.running) return;
+      void this.pushPullRound().finally(() => {
+        if (!this.pushPullTimer) this.schedulePushPull();
+      });
+    }, delayMs);
+    this.pushPullTimer = timer;
     this.track(timer);
+  }
+
+  /** A push-pull failed (or a join got no full state): the next one comes sooner. */
+  private pushPullFailed(): void {
+    this.pushPullFailures++;
+    if (this.pushPullFailures === 1) this.schedulePushPull();
   }
 
   private async pushPullRound(): Promise<void> {
     if (this.leaving) return;
     const [member] = this.randomMembers(1, (candidate) => candidate.state === 'alive');
-    if (member) await this.syncWith(member);
+    if (!member) return;
+    if (await this.syncWith(member)) this.pushPullFailures = 0;
+    else this.pushPullFailures++;
   }
 
-  private async syncWith(member: Member): Promise<void> {
+  /** One push-pull; false when it failed (logged). */
+  private async syncWith(member: Member): Promise<boolean> {
+    if (!this.options.syncState) return true;
+    this.options.onDebug?.('push-pull', { node: member.record.name });
     try {
-      await this.options.syncState?.(member);
+      await this.options.syncState(member);
+      return true;
     } catch (error) {
-      this.options.onWarning?.('push-pull failed', {
-        node: member.record.name,
-        error: messageOf(error),
-      });
+      // A push-pull cut short by stop() is no news.
+      if (!this.halted) {
+        this.options.onWarning?.('push-pull failed', {
+          node: member.record.name,
+          error: messageOf(error),
+        });
+      }
+      return false;
     }
   }
 
@@ -679,6 +846,8 @@ export class GossipEngine {
   }
 
   private transmit(to: PacketAddress, messages: Uint8Array[]): void {
+    // Nothing leaves a stopped engine: its socket may be closed already.
+    if (this.halted) return;
     const packet = this.seal(messages);
     this.stats.packetsOut++;
     this.stats.bytesOut += packet.length;

@@ -1,8 +1,10 @@
 // The cluster keyring: every gossip packet is sealed with AES-256-GCM under the primary key, and
 // opened with whichever installed key fits, so keys can rotate without downtime (install a new key
 // everywhere, make it primary everywhere, remove the old one). Without keys, packets travel in the
-// clear and the agent says the cluster is open.
+// clear and the agent says the cluster is open. The keyring also carries its generation and the
+// keys it removed (key-generation.ts): what lets a node that crashed mid-rotation catch up.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import type { KeyringVersion } from './codec.js';
 
 const PLAINTEXT = 0;
 const AES_256_GCM = 1;
@@ -13,6 +15,11 @@ export const ENCRYPTION_OVERHEAD_BYTES = 1 + NONCE_BYTES + TAG_BYTES;
 
 export type OpenFailure = 'decrypt' | 'plaintext-refused' | 'encrypted-without-key' | 'malformed';
 export type OpenResult = { ok: true; payload: Buffer } | { ok: false; reason: OpenFailure };
+
+/** Keys a keyring holds at most: every packet may be tried against each, and records list them all. */
+export const MAX_KEYS = 32;
+/** Removed keys remembered (the most recently removed): enough to refuse a stale version's keys. */
+export const MAX_REMOVED = 64;
 
 export class KeyringError extends Error {}
 
@@ -29,14 +36,26 @@ export function parseKey(base64: string): Buffer {
   return key;
 }
 
+/** The keyring on disk (keyring-store.ts). */
 export interface KeyringState {
   keys: string[];
   primary: string;
+  /** Absent in files written before generations: 0. */
+  generation?: number;
+  /** Fingerprint -> the generation it was removed at. */
+  removed?: Record<string, number>;
 }
 
 export class Keyring {
   private keys: Buffer[];
   private primaryKey: Buffer | undefined;
+  /** Bumped by every keyring change made in the cluster; see key-generation.ts. */
+  generation = 0;
+  /**
+   * Keys removed here, by fingerprint, with the generation of the removal: a version that still
+   * holds one of them at that generation or before lost to the removal, and is never adopted.
+   */
+  readonly removed = new Map<string, number>();
 
   constructor(keys: Buffer[] = [], primary?: Buffer) {
     this.keys = [...keys];
@@ -46,14 +65,47 @@ export class Keyring {
   }
 
   static fromState(state: KeyringState): Keyring {
-    return new Keyring(state.keys.map(parseKey), state.primary ? parseKey(state.primary) : undefined);
+    const keyring = new Keyring(
+      state.keys.map(parseKey),
+      state.primary ? parseKey(state.primary) : undefined,
+    );
+    keyring.generation = state.generation ?? 0;
+    for (const [keyFingerprint, generation] of Object.entries(state.removed ?? {}))
+      keyring.removed.set(keyFingerprint, generation);
+    return keyring;
   }
 
   toState(): KeyringState {
     return {
       keys: this.keys.map((key) => key.toString('base64')),
       primary: this.primaryKey?.toString('base64') ?? '',
+      generation: this.generation,
+      removed: Object.fromEntries(this.removed),
     };
+  }
+
+  /** A copy to prepare a change on: it is saved, then replaces this one (replaceWith). */
+  clone(): Keyring {
+    return Keyring.fromState(this.toState());
+  }
+
+  /** Takes `other`'s keys, primary, generation and removals (the engine keeps sealing with this object). */
+  replaceWith(other: Keyring): void {
+    this.keys = [...other.keys];
+    this.primaryKey = other.primaryKey;
+    this.generation = other.generation;
+    this.removed.clear();
+    for (const [keyFingerprint, generation] of other.removed) this.removed.set(keyFingerprint, generation);
+  }
+
+  /** What this keyring announces: generation, primary and installed keys, by fingerprint. */
+  version(): KeyringVersion {
+    return { generation: this.generation, primary: this.primaryFingerprint(), keys: this.fingerprints() };
+  }
+
+  /** The base64 of an installed key, to offer it to a member that lacks it. */
+  material(keyFingerprint: string): string | undefined {
+    return this.find(keyFingerprint)?.toString('base64');
   }
 
   get enabled(): boolean {
@@ -72,9 +124,12 @@ export class Keyring {
     return this.primaryKey ? fingerprint(this.primaryKey) : '';
   }
 
-  /** Returns false when the key was already installed. */
+  /** Returns false when the key was already installed. Installing forgets an earlier removal. */
   install(key: Buffer): boolean {
+    this.removed.delete(fingerprint(key));
     if (this.keys.some((known) => known.equals(key))) return false;
+    if (this.keys.length >= MAX_KEYS)
+      throw new KeyringError(`the keyring is full (${MAX_KEYS} keys); remove unused keys first`);
     this.keys.push(key);
     if (!this.primaryKey) this.primaryKey = key;
     return true;
@@ -87,19 +142,36 @@ export class Keyring {
     this.primaryKey = key;
   }
 
-  remove(keyFingerprint: string): void {
+  /** Removes a key and remembers the removal at `generation` (default: this keyring's). */
+  remove(keyFingerprint: string, generation = this.generation): void {
     const key = this.find(keyFingerprint);
     if (!key) throw new KeyringError(`no installed key has fingerprint ${keyFingerprint}`);
     if (this.primaryKey?.equals(key))
       throw new KeyringError('cannot remove the primary key; `use` another key first');
     this.keys = this.keys.filter((known) => !known.equals(key));
+    this.removed.set(keyFingerprint, Math.max(generation, this.removed.get(keyFingerprint) ?? 0));
+    if (this.removed.size > MAX_REMOVED) {
+      // Forget the oldest removal: a version that old has long lost to newer generations anyway.
+      const [oldest] = [...this.removed].sort((a, b) => a[1] - b[1])[0]!;
+      this.removed.delete(oldest);
+    }
   }
 
   seal(payload: Uint8Array): Buffer {
-    if (!this.primaryKey) return Buffer.concat([Buffer.of(PLAINTEXT), payload]);
+    return this.sealUnder(this.primaryKey, payload);
+  }
+
+  /** Seals with the installed key `keyFingerprint` (to reach a member whose primary differs). */
+  sealWith(keyFingerprint: string, payload: Uint8Array): Buffer | undefined {
+    const key = this.find(keyFingerprint);
+    return key ? this.sealUnder(key, payload) : undefined;
+  }
+
+  private sealUnder(key: Buffer | undefined, payload: Uint8Array): Buffer {
+    if (!key) return Buffer.concat([Buffer.of(PLAINTEXT), payload]);
     const nonce = randomBytes(NONCE_BYTES);
     const header = Buffer.of(AES_256_GCM);
-    const cipher = createCipheriv('aes-256-gcm', this.primaryKey, nonce);
+    const cipher = createCipheriv('aes-256-gcm', key, nonce);
     cipher.setAAD(header);
     // One copy: the tag is read after final(), which the array's order guarantees.
     return Buffer.concat([header, nonce, cipher.update(payload), cipher.final(), cipher.getAuthTag()]);

@@ -30,10 +30,19 @@ export interface Outcome {
   rebroadcast: boolean;
   /** This node was suspected or declared dead: it must refute with this incarnation. */
   refuteWith?: number;
+  /** A new member was ignored: the table holds maxMembers already. */
+  refused?: boolean;
 }
 
 /** Independent confirmations a suspicion needs before its timer can reach the minimum. */
 const MIN_CONFIRMATIONS = 2;
+
+/**
+ * Members a table holds at most (this node included). Well above the clusters gossip is tuned for
+ * (the simulator runs 1,000): a bound on what a flood of made-up members (from a key holder) can
+ * cost, not a size to plan for. Dead and left members count until reaped.
+ */
+export const DEFAULT_MAX_MEMBERS = 10_000;
 
 const nothing = (): Outcome => ({ events: [], rebroadcast: false });
 
@@ -58,6 +67,7 @@ export class MemberTable {
     private readonly onSuspicionTimeout: (member: Member) => void,
     /** Called when this node stops being alone (a first other member alive): probing resumes. */
     private readonly onNoLongerAlone: () => void = () => undefined,
+    readonly maxMembers = DEFAULT_MAX_MEMBERS,
   ) {}
 
   get(id: string): Member | undefined {
@@ -101,6 +111,7 @@ export class MemberTable {
       return stale ? { ...nothing(), refuteWith: incarnation + 1 } : nothing();
     }
     if (!known) {
+      if (this.members.size >= this.maxMembers) return { ...nothing(), refused: true };
       const member: Member = { record, incarnation, state: 'alive', stateChangedAt: Date.now() };
       this.members.set(record.id, member);
       this.countLive();

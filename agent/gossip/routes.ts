@@ -96,7 +96,8 @@ export function gossipRoutes(gossip: GossipSubsystem): Route[] {
       method: 'GET',
       path: '/gossip/keys',
       access: 'read',
-      description: 'installed keys (fingerprints), which is primary, and how many alive members hold each',
+      description:
+        'keys (fingerprints): which is primary, which are installed here, how many alive members hold each; the keyring generation, and `behind`/`conflict` when this node cannot follow a newer one',
       handler: () => gossip.keys(),
     },
     {
@@ -128,7 +129,7 @@ export function gossipRoutes(gossip: GossipSubsystem): Route[] {
       method: 'GET',
       path: '/gossip/stats',
       access: 'read',
-      description: 'packets and bytes in and out, dropped packets by reason',
+      description: 'packets and bytes in and out, dropped packets by reason, UDP socket errors by code',
       handler: () => gossip.dropStats() ?? {},
     },
   ];

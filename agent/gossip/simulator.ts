@@ -27,6 +27,7 @@ export function simulatedRecord(index: number, overrides: Partial<NodeRecord> = 
     version: 'sim',
     keys: [],
     primaryKey: '',
+    keyGeneration: 0,
     ...overrides,
   };
 }

@@ -1,6 +1,7 @@
-// Gossip as an agent subsystem: binds the UDP transport, owns the keyring and the cluster RPC used
-// for push-pull, joins seeds at boot, publishes membership events on the bus and offers the
-// /agent/members, /agent/join, /agent/leave, /agent/detect and /gossip/* routes.
+// Gossip as an agent subsystem: binds the UDP transport, owns the keyring (kept in step with the
+// cluster by keyring-sync.ts) and the cluster RPC used for push-pull (rpc-follower.ts), joins seeds
+// at boot, publishes membership events on the bus and offers the /agent/members, /agent/join,
+// /agent/leave, /agent/detect and /gossip/* routes.
 import type { Route } from '../api/index.js';
 import type { AgentSettings } from '../config/index.js';
 import type { EventBus, NodeSummary } from '../events/index.js';
@@ -12,10 +13,12 @@ import { advertiseAddress, broadcastAddresses, resolveSeed } from './addresses.j
 import { type ClusterBind, clusterBind } from './bind.js';
 import { decodeStateExchange, encodeStateExchange, type KeyOpMessage, type NodeRecord } from './codec.js';
 import { GossipEngine, type GossipTimings } from './engine.js';
-import { fingerprint, type Keyring, KeyringError, parseKey } from './keyring.js';
+import type { Keyring } from './keyring.js';
 import type { KeyringStore } from './keyring-store.js';
+import { type KeyringStatus, KeyringSync } from './keyring-sync.js';
 import type { Member, MembershipEvent } from './members.js';
 import { gossipRoutes } from './routes.js';
+import { RpcFollower } from './rpc-follower.js';
 import { UdpTransport } from './transport.js';
 
 export const PUSH_PULL_PROTOCOL = '/opsbro/push-pull/1.0.0';
@@ -67,8 +70,9 @@ export class GossipSubsystem implements Subsystem {
   readonly name = 'gossip';
   private engine?: GossipEngine;
   private transport?: UdpTransport;
-  private rpc?: ClusterRpc;
+  private rpc?: RpcFollower;
   private keyring!: Keyring;
+  private keySync?: KeyringSync;
   private status: SubsystemState = { status: 'initializing' };
   private stopped = false;
   private groups: string[];
@@ -96,6 +100,13 @@ export class GossipSubsystem implements Subsystem {
     this.bind = bind;
     if (bind.loopbackOnly) logger.warn(bind.loopbackOnly);
     if (bind.unencrypted) logger.warn(bind.unencrypted);
+    const keySync = new KeyringSync({
+      keyring: this.keyring,
+      save: (keyring) => this.options.keyringStore.save(keyring),
+      onPrimaryChange: () => this.rpc?.follow(),
+      log: logger,
+    });
+    this.keySync = keySync;
     const dropPercent = Number(process.env.OPSBRO_GOSSIP_DROP_PERCENT ?? 0);
     if (dropPercent > 0)
       logger.warn('test knob: dropping a share of sent gossip packets', { percent: dropPercent });
@@ -104,8 +115,26 @@ export class GossipSubsystem implements Subsystem {
       port: settings.gossip.port,
       dropPercent,
     });
+    this.rpc = new RpcFollower({
+      create: (key) => this.options.createRpc(key, bind.address),
+      setup: (rpc) => this.servePushPull(rpc),
+      currentKey: () => this.keyring.primary,
+      onRestarted: (rpc) => {
+        if (this.status.status === 'degraded') this.status = { status: 'ok' };
+        logger.info('cluster RPC follows the primary key', { primary: this.keyring.primaryFingerprint() });
+        if (this.engine && this.engine.selfMember.record.peerId !== rpc.peerId)
+          this.engine.updateSelf({ peerId: rpc.peerId });
+      },
+      onFailure: (error, retryInMs) => {
+        this.status = { status: 'degraded', message: `cluster RPC restart failed: ${messageOf(error)}` };
+        logger.warn('cluster RPC restart failed, retrying', {
+          error: messageOf(error),
+          retry_in_ms: retryInMs,
+        });
+      },
+    });
     try {
-      await this.startRpc();
+      await this.rpc.start();
     } catch (error) {
       await this.transport.close();
       throw error;
@@ -116,13 +145,14 @@ export class GossipSubsystem implements Subsystem {
       address: advertiseAddress(bind.address, settings.advertise_addr),
       port: this.transport.local.port,
       rpcPort: settings.rpc.port,
-      peerId: this.rpc!.peerId,
+      peerId: this.rpc.current!.peerId,
       datacenter: settings.datacenter,
       groups: [...this.groups].sort(),
       checks: {},
       version: this.options.version,
       keys: this.keyring.fingerprints(),
       primaryKey: this.keyring.primaryFingerprint(),
+      keyGeneration: this.keyring.generation,
     };
     this.engine = new GossipEngine({
       self,
@@ -131,10 +161,13 @@ export class GossipSubsystem implements Subsystem {
       timings: timingsFrom(settings),
       onEvent: (event) => this.publish(event),
       syncState: (member) => this.pushPull(member),
-      onKeyOp: (message) => this.applyKeyOp(message.op, message.key, 'cluster'),
+      onKeyOp: (message) => keySync.onKeyOp(message),
+      onKeyOffer: (offer, senderId, from) => keySync.onKeyOffer(offer, senderId, from),
       onWarning: (message, fields) => logger.warn(message, fields),
+      onDebug: (message, fields) => logger.debug(message, fields),
     });
     this.engine.start();
+    keySync.attach(this.engine);
     this.status = { status: 'ok' };
     logger.info('gossip listening', {
       udp: `${this.transport.local.address}:${this.transport.local.port}`,
@@ -150,6 +183,8 @@ export class GossipSubsystem implements Subsystem {
     this.stopped = true;
     // leave() returns at once when an operator already made this node leave.
     await this.engine?.leave(1500).catch(() => undefined);
+    this.keySync?.stop();
+    // Before the socket closes: nothing is sent after this, whatever was in flight.
     this.engine?.stop();
     await Promise.all([this.transport?.close(), this.rpc?.stop()]);
     this.status = { status: 'stopped' };
@@ -232,72 +267,40 @@ export class GossipSubsystem implements Subsystem {
     return { nodes };
   }
 
-  keys(): { keys: Array<{ fingerprint: string; primary: boolean; nodes: number }>; members: number } {
+  keys(): {
+    keys: Array<{ fingerprint: string; primary: boolean; installed: boolean; nodes: number }>;
+    members: number;
+  } & KeyringStatus {
     const alive = (this.engine?.members() ?? []).filter((member) => member.state === 'alive');
     const fingerprints = new Set([
       ...this.keyring.fingerprints(),
       ...alive.flatMap((member) => member.record.keys),
     ]);
     const primary = this.keyring.primaryFingerprint();
+    const installed = this.keyring.fingerprints();
     return {
       keys: [...fingerprints].map((keyFingerprint) => ({
         fingerprint: keyFingerprint,
         primary: keyFingerprint === primary,
+        installed: installed.includes(keyFingerprint),
         nodes: alive.filter((member) => member.record.keys.includes(keyFingerprint)).length,
       })),
       members: alive.length,
+      ...(this.keySync?.status() ?? { generation: this.keyring.generation, primary }),
     };
   }
 
-  /** An operator's keyring change: gossiped to the cluster, then applied here. */
+  /** An operator's keyring change: saved, gossiped to the cluster, applied here (keyring-sync.ts). */
   changeKeys(op: KeyOpMessage['op'], value: string): string {
-    const engine = this.requireEngine();
-    const keyFingerprint = op === 'install' ? fingerprint(parseKey(value)) : value;
-    if (op === 'use' && !this.keyring.fingerprints().includes(value)) {
-      throw new KeyringError(`no installed key has fingerprint ${value}; install it first`);
-    }
-    if (op === 'remove' && value === this.keyring.primaryFingerprint()) {
-      throw new KeyringError('cannot remove the primary key; `use` another key first');
-    }
-    engine.broadcastKeyOp({ op, key: value });
-    this.applyKeyOp(op, value, 'operator');
-    return keyFingerprint;
+    this.requireEngine();
+    return this.keySync!.operatorChange(op, value);
   }
 
   dropStats(): GossipEngine['stats'] | undefined {
     return this.engine?.stats;
   }
 
-  private applyKeyOp(op: KeyOpMessage['op'], key: string, source: 'cluster' | 'operator'): void {
-    const previousPrimary = this.keyring.primaryFingerprint();
-    try {
-      if (op === 'install') this.keyring.install(parseKey(key));
-      else if (op === 'use') this.keyring.use(key);
-      else this.keyring.remove(key);
-    } catch (error) {
-      this.options.logger.warn('keyring change not applied', {
-        op,
-        source,
-        error: messageOf(error),
-      });
-      return;
-    }
-    this.options.keyringStore.save(this.keyring);
-    this.engine?.updateSelf({
-      keys: this.keyring.fingerprints(),
-      primaryKey: this.keyring.primaryFingerprint(),
-    });
-    this.options.logger.info('keyring changed', {
-      op,
-      source,
-      primary: this.keyring.primaryFingerprint(),
-    });
-    // The RPC's private-network key follows the primary key.
-    if (this.keyring.primaryFingerprint() !== previousPrimary) void this.restartRpc();
-  }
-
-  private async startRpc(): Promise<void> {
-    const rpc = this.options.createRpc(this.keyring.primary, this.bind!.address);
+  private servePushPull(rpc: ClusterRpc): void {
     rpc.handle(PUSH_PULL_PROTOCOL, (request) => {
       const engine = this.requireEngine();
       const local = encodeStateExchange(this.options.nodeId, engine.localState());
@@ -305,27 +308,13 @@ export class GossipSubsystem implements Subsystem {
       engine.mergeState(remote.entries, remote.fromId);
       return Promise.resolve(local);
     });
-    await rpc.start();
-    this.rpc = rpc;
-  }
-
-  private async restartRpc(): Promise<void> {
-    try {
-      await this.rpc?.stop();
-      await this.startRpc();
-      this.engine?.updateSelf({ peerId: this.rpc!.peerId });
-    } catch (error) {
-      this.status = {
-        status: 'degraded',
-        message: `cluster RPC restart failed: ${messageOf(error)}`,
-      };
-    }
   }
 
   private async pushPull(member: Member): Promise<void> {
     const engine = this.requireEngine();
-    if (!this.rpc) throw new Error('cluster RPC is not running');
-    const reply = await this.rpc.request(
+    const rpc = this.rpc?.current;
+    if (!rpc) throw new Error('cluster RPC is not running (restarting on a new primary key)');
+    const reply = await rpc.request(
       { host: member.record.address, port: member.record.rpcPort, peerId: member.record.peerId || undefined },
       PUSH_PULL_PROTOCOL,
       encodeStateExchange(this.options.nodeId, engine.localState()),
@@ -360,6 +349,8 @@ export class GossipSubsystem implements Subsystem {
   }
 
   private publish(event: MembershipEvent): void {
+    // A member's record carries its keyring version: a restarted or lagging node catches up here.
+    this.keySync?.onMembershipEvent();
     // The API's view of a member carries every field events promise (NodeSummary).
     const node: NodeSummary = view(event.member);
     this.options.events.emit(event.type, { node });

@@ -9,6 +9,12 @@ export interface PacketAddress {
 
 export type PacketHandler = (packet: Buffer, from: PacketAddress) => void;
 
+/** A socket error: `code` is the errno name (EMSGSIZE, ENETUNREACH, ...) or Node's error code. */
+export interface SocketError {
+  code: string;
+  message: string;
+}
+
 export interface PacketTransport {
   /** Where this transport receives. */
   readonly local: PacketAddress;
@@ -16,6 +22,8 @@ export interface PacketTransport {
   /** Sends to a broadcast address (LAN detection). */
   broadcast(to: PacketAddress, packet: Uint8Array): void;
   onPacket(handler: PacketHandler): void;
+  /** Socket errors (a failed send, an ICMP error): reported here, never thrown by send(). */
+  onError(handler: (error: SocketError) => void): void;
   close(): Promise<void>;
 }
 
@@ -28,6 +36,11 @@ export interface UdpTransportOptions {
 
 export class UdpTransport implements PacketTransport {
   private handler: PacketHandler = () => undefined;
+  private errorHandler: (error: SocketError) => void = () => undefined;
+  /** One callback for every send (not a closure per packet). */
+  private readonly afterSend = (error: Error | null) => {
+    if (error) this.report(error);
+  };
 
   private constructor(
     private readonly socket: Socket,
@@ -38,8 +51,8 @@ export class UdpTransport implements PacketTransport {
       this.handler(packet, { address: remote.address, port: remote.port }),
     );
     // A failed send or an ICMP error for one peer must not take the agent down: UDP is lossy anyway,
-    // and the protocol already treats a lost packet as lost.
-    socket.on('error', () => undefined);
+    // and the protocol already treats a lost packet as lost. Reported, so they are counted and logged.
+    socket.on('error', (error) => this.report(error));
   }
 
   static async bind(options: UdpTransportOptions): Promise<UdpTransport> {
@@ -61,16 +74,38 @@ export class UdpTransport implements PacketTransport {
 
   send(to: PacketAddress, packet: Uint8Array): void {
     if (this.dropPercent > 0 && Math.random() * 100 < this.dropPercent) return;
-    this.socket.send(packet, to.port, to.address);
+    try {
+      // With a callback, a failed send is reported there instead of as an 'error' event.
+      this.socket.send(packet, to.port, to.address, this.afterSend);
+    } catch (error) {
+      // Thrown synchronously: a closed socket, an invalid port or address.
+      this.report(error);
+    }
   }
 
   broadcast(to: PacketAddress, packet: Uint8Array): void {
-    this.socket.setBroadcast(true);
+    try {
+      this.socket.setBroadcast(true);
+    } catch (error) {
+      return this.report(error);
+    }
     this.send(to, packet);
   }
 
   onPacket(handler: PacketHandler): void {
     this.handler = handler;
+  }
+
+  onError(handler: (error: SocketError) => void): void {
+    this.errorHandler = handler;
+  }
+
+  private report(error: unknown): void {
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    this.errorHandler({
+      code: typeof code === 'string' && code ? code : 'unknown',
+      message: error instanceof Error ? error.message : String(error),
+    });
   }
 
   close(): Promise<void> {
@@ -132,6 +167,10 @@ export class MemoryTransport implements PacketTransport {
 
   onPacket(handler: PacketHandler): void {
     this.handler = handler;
+  }
+
+  onError(): void {
+    // Memory does not fail.
   }
 
   receive(packet: Buffer, from: PacketAddress): void {

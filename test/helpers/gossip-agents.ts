@@ -1,6 +1,6 @@
 // Test helpers for clusters of real agents: each agent on its own loopback address
 // (127.<block>.0.<n>), so every agent uses the default ports and nothing collides.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   httpGet,
@@ -20,6 +20,8 @@ export interface GossipAgentOptions {
   seeds?: string[];
   env?: Record<string, string>;
   args?: string[];
+  /** log.level (default info). */
+  logLevel?: 'debug' | 'info' | 'warn';
 }
 
 export interface GossipAgent extends RunningAgent {
@@ -46,7 +48,7 @@ function gossipAgentDirs(
     `node_name: node-${index}`,
     `bind_addr: ${address}`,
     `api:\n  bind: ${address}\n  port: ${API_PORT}`,
-    'log:\n  level: info',
+    `log:\n  level: ${options.logLevel ?? 'info'}`,
     options.key ? `encryption_key: "${options.key}"` : '',
     options.seeds ? `seeds: [${options.seeds.join(', ')}]` : '',
     // Gossip scenarios: the node records must not depend on what this machine runs (detected groups).
@@ -102,4 +104,35 @@ export async function waitFor(
     if (Date.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** An admin request to `agent`'s API with its local token (what root's CLI does on its own). */
+export async function adminRequest(
+  agent: GossipAgent,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: string }> {
+  const token = readFileSync(join(agent.dirs.dataDir, 'local-token'), 'utf8').trim();
+  return httpGet(`${agent.api}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+/** GET /gossip/keys: this node's keyring as it reports it. */
+export interface KeyringReport {
+  generation: number;
+  primary: string;
+  keys: Array<{ fingerprint: string; primary: boolean; installed: boolean; nodes: number }>;
+  members: number;
+  behind?: { generation: number; primary: string; announced_by: string; missing: string[] };
+  conflict?: unknown;
+}
+
+export async function keyringOf(agent: { api: string }): Promise<KeyringReport> {
+  const reply = await httpGet(`${agent.api}/gossip/keys`);
+  if (reply.status !== 200) throw new Error(`keys: HTTP ${reply.status} ${reply.body}`);
+  return JSON.parse(reply.body) as KeyringReport;
 }

@@ -1,0 +1,97 @@
+// The cluster RPC following the primary key: one RPC at a time, on the latest key, and a failed
+// restart retried until it works, so a node is never left unable to push-pull.
+import { describe, expect, it } from 'vitest';
+import { RpcFollower } from '../../agent/gossip/rpc-follower.js';
+import type { ClusterRpc } from '../../agent/rpc/types.js';
+
+/** A fake RPC: records its key, counts who runs at once, fails to start while `failStarts` > 0. */
+class FakeRpc implements ClusterRpc {
+  static running = new Set<FakeRpc>();
+  static failStarts = 0;
+  readonly peerId = 'peer';
+  constructor(readonly key: string) {}
+  handle(): void {}
+  start(): Promise<void> {
+    if (FakeRpc.failStarts > 0) {
+      FakeRpc.failStarts--;
+      return Promise.reject(new Error('EADDRINUSE'));
+    }
+    // Starting takes a while (libp2p binds and loads its key): room for a second change to arrive.
+    return new Promise((resolve) =>
+      setTimeout(() => {
+        FakeRpc.running.add(this);
+        resolve();
+      }, 5),
+    );
+  }
+  stop(): Promise<void> {
+    FakeRpc.running.delete(this);
+    return Promise.resolve();
+  }
+  request(): Promise<Uint8Array> {
+    return Promise.reject(new Error('unused'));
+  }
+}
+
+function follower(currentKey: () => string, failures: unknown[] = []): RpcFollower {
+  return new RpcFollower({
+    create: (key) => new FakeRpc(key?.toString() ?? 'none'),
+    setup: () => undefined,
+    currentKey: () => Buffer.from(currentKey()),
+    onFailure: (error) => failures.push(error),
+    retryMs: { first: 1, max: 4 },
+  });
+}
+
+describe('RPC follower', () => {
+  it('ends on the latest key with one RPC running, however fast the primary changes', async () => {
+    FakeRpc.running.clear();
+    let key = 'k1';
+    const rpc = follower(() => key);
+    await rpc.start();
+    for (const next of ['k2', 'k3', 'k4']) {
+      key = next;
+      rpc.follow();
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    await rpc.settled();
+    expect([...FakeRpc.running].map((running) => running.key)).toEqual(['k4']);
+    expect((rpc.current as FakeRpc).key).toBe('k4');
+    await rpc.stop();
+    expect(FakeRpc.running.size).toBe(0);
+  });
+
+  it('retries a failed restart until it works', async () => {
+    FakeRpc.running.clear();
+    let key = 'k1';
+    const failures: unknown[] = [];
+    const rpc = follower(() => key, failures);
+    await rpc.start();
+    FakeRpc.failStarts = 3;
+    key = 'k2';
+    rpc.follow();
+    await rpc.settled();
+    expect(failures).toHaveLength(3);
+    expect([...FakeRpc.running].map((running) => running.key)).toEqual(['k2']);
+    await rpc.stop();
+  });
+
+  it('stop() during the backoff stops at once and leaves nothing running', async () => {
+    FakeRpc.running.clear();
+    let key = 'k1';
+    const rpc = new RpcFollower({
+      create: (buffer) => new FakeRpc(buffer?.toString() ?? 'none'),
+      setup: () => undefined,
+      currentKey: () => Buffer.from(key),
+      retryMs: { first: 3_600_000, max: 3_600_000 },
+    });
+    await rpc.start();
+    FakeRpc.failStarts = 1;
+    key = 'k2';
+    rpc.follow();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    await rpc.stop(); // would hang an hour if the backoff were not cut short
+    expect(FakeRpc.running.size).toBe(0);
+    expect(rpc.current).toBeUndefined();
+  });
+});
