@@ -82,7 +82,7 @@ const NO_PROVIDERS = {
 };
 
 class Agent implements AgentControl {
-  private readonly events = new EventBus();
+  private readonly events: EventBus;
   private readonly subsystems: Subsystem[] = [];
   private readonly startedAt = new Date();
   private readonly api: HttpApi;
@@ -100,6 +100,15 @@ class Agent implements AgentControl {
     private readonly logger: Logger,
     options: { autoDetect?: boolean } = {},
   ) {
+    // A subscriber's bug is logged with its stack (a bug, not bad input) and never reaches the publisher.
+    this.events = new EventBus({
+      onSubscriberError: (error, event) =>
+        logger.error('an event subscriber failed (the other subscribers ran)', {
+          event,
+          error,
+          ...(error instanceof Error && error.stack ? { stack: error.stack } : {}),
+        }),
+    });
     const { api } = config.settings;
     this.api = new HttpApi({
       bind: api.bind,
