@@ -304,6 +304,13 @@ class Agent implements AgentControl {
         ? { status: 'ok', message: `${this.config.warnings.length} warning(s)` }
         : { status: 'ok' },
     };
+    // Shown once the log output has fallen behind (a stdout pipe nobody reads): lines were lost.
+    const droppedLines = this.logger.droppedLines;
+    if (droppedLines)
+      subsystems.log = {
+        status: 'ok',
+        message: `${droppedLines} log lines dropped: the output did not keep up`,
+      };
     for (const subsystem of this.subsystems) subsystems[subsystem.name] = subsystem.state();
     const tcp = this.api.tcpAddress;
     return {
@@ -412,6 +419,9 @@ export async function startAgent(options: StartOptions): Promise<number> {
     format: settings.log.format,
     sink: logFile ? { kind: 'file', file: logFile } : { kind: 'fd', fd: 1 },
   });
+  // Lines are queued and written asynchronously: every exit path (process.exit included) writes
+  // what is left, so the lines that explain a stop or a crash are not lost.
+  process.on('exit', () => logger.flushSync());
   for (const warning of config.warnings) logger.warn(`config: ${warning}`);
   if (dataDir.lock.stalePid)
     logger.warn('the previous agent on this data dir did not stop cleanly', { pid: dataDir.lock.stalePid });
@@ -426,6 +436,8 @@ export async function startAgent(options: StartOptions): Promise<number> {
     logger.error('agent failed to start', { error });
     return fail([messageOf(error)]);
   }
+  // The launcher returns as soon as it hears: the log file should already say 'agent started'.
+  logger.flushSync();
   reportToLauncher({ type: 'ready', pid: process.pid });
   return new Promise<number>(() => undefined);
 }
@@ -456,6 +468,8 @@ function installSignalHandlers(agent: Agent, logger: Logger): void {
   });
   process.on('uncaughtException', (error) => {
     logger.error('uncaught exception, stopping', { error: error.stack ?? error.message });
+    // Written now: if the stop hangs and something kills the agent, this line is what explains it.
+    logger.flushSync();
     void agent.stop('uncaught exception').finally(() => process.exit(1));
   });
 }

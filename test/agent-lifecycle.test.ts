@@ -13,6 +13,7 @@ import {
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   cleanupAll,
@@ -243,6 +244,25 @@ describe('data dir', () => {
 });
 
 describe('graceful stop', () => {
+  it('an uncaught exception is logged, the agent stops and exits 1, and no line is lost on the way out', async () => {
+    const dirs = await prepareAgentDirs();
+    // A bug on demand: the preload throws from the event loop when the test sends SIGUSR2.
+    const preload = join(dirs.root, 'crash-on-usr2.mjs');
+    writeFileSync(
+      preload,
+      "process.on('SIGUSR2', () => setImmediate(() => { throw new Error('crash for the test'); }));\n",
+    );
+    const agent = await startAgent(dirs, [], { NODE_OPTIONS: `--import ${pathToFileURL(preload).href}` });
+    agent.process.kill('SIGUSR2');
+    const { code } = await agent.exited;
+    expect(code).toBe(1);
+    const output = agent.output();
+    expect(output).toMatch(/ ERROR uncaught exception, stopping error="Error: crash for the test/);
+    expect(output).toContain('agent stopping reason="uncaught exception"');
+    // Logged just before process.exit(1): only the exit path's flush writes it.
+    expect(output.trimEnd().split('\n').at(-1)).toMatch(/ INFO {2}agent stopped uptime_seconds=\d+$/);
+  });
+
   it.each(['SIGTERM', 'SIGINT'] as const)(
     '%s stops within 5 s, exit 0, pidfile and socket removed',
     async (signal) => {
