@@ -27,7 +27,7 @@ import {
   collectorDefinitionSchema,
   hostPaths,
 } from './collectors/index.js';
-import { launchDaemon, isDaemonChild, reportToLauncher } from './daemon.js';
+import { launchDaemon, isDaemonChild, reportToLauncher, StderrFileCap, stderrFileOf } from './daemon.js';
 import { DetectorDefinitionSchema, DetectorsSubsystem, detectorRuleErrors } from './detectors/index.js';
 import { Evaluator } from './evaluator/index.js';
 import { evaluatorRoutes } from './evaluator-routes.js';
@@ -395,6 +395,7 @@ export async function startAgent(options: StartOptions): Promise<number> {
         ...(options.autoDetect ? ['--auto-detect'] : []),
       ],
       logFile: resolve(dataDirPath, 'logs', 'opsbro.log'),
+      stderrMaxBytes: settings.log.max_size_mb * 1024 * 1024,
     });
     waiting?.stop();
     if (outcome.type === 'failed') return fail([outcome.error]);
@@ -414,6 +415,12 @@ export async function startAgent(options: StartOptions): Promise<number> {
   const logFile = isDaemonChild()
     ? new RotatingFile(dataDir.logFile, settings.log.max_size_mb * 1024 * 1024, settings.log.keep_files)
     : undefined;
+  // The daemon's stderr file (Node's last words on a crash) stays under the log's size limit too.
+  if (logFile)
+    new StderrFileCap({
+      path: stderrFileOf(dataDir.logFile),
+      maxBytes: settings.log.max_size_mb * 1024 * 1024,
+    }).start();
   const logger = Logger.create({
     level: settings.log.level,
     format: settings.log.format,
