@@ -269,7 +269,7 @@ function duplicateDefinitions(definitions: FoundKindDefinition[], warnings: Conf
 
 /**
  * Where the value in effect for `path` was written: the last file that set it. `key` is undefined
- * when the file's keys may not be quoted (YamlFile.keyForMessage), and so is `quotable`.
+ * and `quotable` false when the file's text may not be quoted (YamlFile.keyForMessage).
  */
 function locate(contributions: FileSettings[], path: KeyPath): Located {
   for (const { file, data } of [...contributions].reverse()) {
@@ -306,8 +306,11 @@ function shownValue(value: string, located: Located): string {
 function capMessages(list: ConfigError[], start: number, file: string, what: 'errors' | 'warnings'): void {
   const added = list.length - start;
   if (added <= MAX_MESSAGES_PER_CALL + 1) return;
-  const dropped = list.splice(start + MAX_MESSAGES_PER_CALL);
-  list.push(new ConfigError({ file }, `and ${dropped.length} more ${what} (not listed)`));
+  // A validator's own "and N more ..." line stands for N messages.
+  const count = list
+    .splice(start + MAX_MESSAGES_PER_CALL)
+    .reduce((sum, error) => sum + Number(/^and (\d+) more /.exec(error.problem)?.[1] ?? 1), 0);
+  list.push(new ConfigError({ file }, `and ${count} more ${what} (not listed)`));
 }
 
 /** DESIGN.md: a listener beyond loopback requires authentication to be configured. */
@@ -421,7 +424,10 @@ export class FileReader {
           `(${TOTAL_BUDGET_FILES} times the limit of one file): this file and those after it were not read`,
       );
     }
-    return YamlFile.parse(path, bytes.toString('utf8'), this.env, this.isInside(path, root), bytes.length);
+    return YamlFile.parse(path, bytes.toString('utf8'), this.env, {
+      quotable: this.isInside(path, root),
+      sizeBytes: bytes.length,
+    });
   }
 
   /** Like read(), but records a ConfigError in `errors` and answers undefined. */

@@ -1,4 +1,4 @@
-// Reading one YAML configuration file: a bounded read, parse with positions kept, substitute
+// One YAML configuration file (read by loader.ts's FileReader): parse with positions kept, substitute
 // ${ENV}, and answer "which line holds this key?" for error messages.
 //
 // Every problem is one ConfigError (file:line: problem), never a stack trace, whatever the bytes:
@@ -18,13 +18,10 @@ import {
   visit,
 } from 'yaml';
 import type { Document, Node as YamlNode, YAMLError, YAMLMap } from 'yaml';
-import { BoundedReadError, DEFAULT_MAX_CONFIG_FILE_BYTES, readBoundedFile } from './bounded-read.js';
 import { ConfigError, formatKeyPath, printableKey } from './errors.js';
 import { type EnvLookup, EnvValueError, isSingleReference, MissingEnvError, substituteEnv } from './env.js';
 
 export type KeyPath = ReadonlyArray<string | number>;
-
-export { describeFsError } from './bounded-read.js';
 
 /**
  * Configuration needs a few levels (check: {thresholds: {cpu: {warning: 5}}}); a document nested
@@ -34,23 +31,23 @@ export const MAX_NESTING_DEPTH = 64;
 
 /**
  * The most scalars (keys, values, list items) one file may hold. The parsed document costs about
- * 800 bytes per scalar: 4 MiB of `k: 1` lines (470,000 scalars) took 540 MB to parse; this bound
- * keeps a file's parse under about 100 MB. The largest shipped file holds a few hundred.
+ * 1 KB per scalar: 4 MiB of `k: 1` lines (470,000 scalars) peaked at 540 MB of RSS; 92,000 scalars
+ * peak at 170 MB in all. The largest shipped file holds a few hundred.
  */
 export const MAX_SCALARS = 100_000;
 
 /** yaml's guard against alias bombs: alias uses times the size of what they copy. */
 const MAX_ALIAS_COUNT = 100;
 
-export interface ReadOptions {
-  /** Refuse the file when larger (bytes). Default 4 MiB. */
-  maxBytes?: number;
+export interface ParseOptions {
   /**
    * Whether messages may quote the file's text (keys and values). False for a file reached through
    * a symbolic link out of the config dir (or out of its pack's folder): it may be anything
    * (/etc/shadow), and its text must never reach a log or the API. Default true.
    */
   quotable?: boolean;
+  /** Bytes the text was read from. */
+  sizeBytes?: number;
 }
 
 export class YamlFile {
@@ -63,31 +60,14 @@ export class YamlFile {
     private readonly lines: LineCounter,
     /** The plain JavaScript value of the document, after ${ENV} substitution. */
     readonly data: unknown,
-    /** Whether messages may quote this file's keys and values (see ReadOptions.quotable). */
+    /** Whether messages may quote this file's keys and values (see ParseOptions.quotable). */
     readonly quotable: boolean,
     /** Bytes read. */
     readonly sizeBytes: number,
   ) {}
 
   /** Throws ConfigError (one line: file:line: problem) for anything but a valid YAML document. */
-  static read(path: string, env: EnvLookup, options: ReadOptions = {}): YamlFile {
-    let bytes: Buffer;
-    try {
-      bytes = readBoundedFile(path, options.maxBytes ?? DEFAULT_MAX_CONFIG_FILE_BYTES);
-    } catch (error) {
-      if (error instanceof BoundedReadError) throw new ConfigError({ file: path }, error.problem);
-      throw error;
-    }
-    return YamlFile.parse(path, bytes.toString('utf8'), env, options.quotable ?? true, bytes.length);
-  }
-
-  static parse(
-    path: string,
-    text: string,
-    env: EnvLookup,
-    quotable = true,
-    sizeBytes = text.length,
-  ): YamlFile {
+  static parse(path: string, text: string, env: EnvLookup, options: ParseOptions = {}): YamlFile {
     checkScalarCount(path, text);
     const lines = new LineCounter();
     // uniqueKeys: false: the library compares every key with every other (25,000 keys took 6 s);
@@ -120,7 +100,7 @@ export class YamlFile {
           : 'cannot turn this YAML document into configuration values',
       );
     }
-    return new YamlFile(path, doc, lines, data, quotable, sizeBytes);
+    return new YamlFile(path, doc, lines, data, options.quotable ?? true, options.sizeBytes ?? text.length);
   }
 
   /** The line of the value at `path`, or of its nearest existing parent. */
