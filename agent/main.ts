@@ -27,7 +27,7 @@ import {
   collectorDefinitionSchema,
   hostPaths,
 } from './collectors/index.js';
-import { launchDaemon, isDaemonChild, reportToLauncher } from './daemon.js';
+import { launchDaemon, isDaemonChild, reportToLauncher, StderrFileCap, stderrFileOf } from './daemon.js';
 import { DetectorDefinitionSchema, DetectorsSubsystem, detectorRuleErrors } from './detectors/index.js';
 import { Evaluator, type EvaluatorProviders, type ProtectedPath } from './evaluator/index.js';
 import { evaluatorRoutes } from './evaluator-routes.js';
@@ -103,7 +103,7 @@ function evaluatorProtectedPaths(config: LoadedConfig, dataDir: DataDir): Protec
 }
 
 class Agent implements AgentControl {
-  private readonly events = new EventBus();
+  private readonly events: EventBus;
   private readonly subsystems: Subsystem[] = [];
   private readonly startedAt = new Date();
   private readonly api: HttpApi;
@@ -121,6 +121,15 @@ class Agent implements AgentControl {
     private readonly logger: Logger,
     options: { autoDetect?: boolean } = {},
   ) {
+    // A subscriber's bug is logged with its stack (a bug, not bad input) and never reaches the publisher.
+    this.events = new EventBus({
+      onSubscriberError: (error, event) =>
+        logger.error('an event subscriber failed (the other subscribers ran)', {
+          event,
+          error,
+          ...(error instanceof Error && error.stack ? { stack: error.stack } : {}),
+        }),
+    });
     const { api } = config.settings;
     this.api = new HttpApi({
       bind: api.bind,
@@ -333,6 +342,13 @@ class Agent implements AgentControl {
         ? { status: 'ok', message: `${this.config.warnings.length} warning(s)` }
         : { status: 'ok' },
     };
+    // Shown once the log output has fallen behind (a stdout pipe nobody reads): lines were lost.
+    const droppedLines = this.logger.droppedLines;
+    if (droppedLines)
+      subsystems.log = {
+        status: 'ok',
+        message: `${droppedLines} log lines dropped: the output did not keep up`,
+      };
     for (const subsystem of this.subsystems) subsystems[subsystem.name] = subsystem.state();
     const tcp = this.api.tcpAddress;
     const cluster = this.gossip.cluster();
@@ -420,6 +436,7 @@ export async function startAgent(options: StartOptions): Promise<number> {
         ...(options.autoDetect ? ['--auto-detect'] : []),
       ],
       logFile: resolve(dataDirPath, 'logs', 'opsbro.log'),
+      stderrMaxBytes: settings.log.max_size_mb * 1024 * 1024,
     });
     waiting?.stop();
     if (outcome.type === 'failed') return fail([outcome.error]);
@@ -439,11 +456,20 @@ export async function startAgent(options: StartOptions): Promise<number> {
   const logFile = isDaemonChild()
     ? new RotatingFile(dataDir.logFile, settings.log.max_size_mb * 1024 * 1024, settings.log.keep_files)
     : undefined;
+  // The daemon's stderr file (Node's last words on a crash) stays under the log's size limit too.
+  if (logFile)
+    new StderrFileCap({
+      path: stderrFileOf(dataDir.logFile),
+      maxBytes: settings.log.max_size_mb * 1024 * 1024,
+    }).start();
   const logger = Logger.create({
     level: settings.log.level,
     format: settings.log.format,
     sink: logFile ? { kind: 'file', file: logFile } : { kind: 'fd', fd: 1 },
   });
+  // Lines are queued and written asynchronously: every exit path (process.exit included) writes
+  // what is left, so the lines that explain a stop or a crash are not lost.
+  process.on('exit', () => logger.flushSync());
   for (const warning of config.warnings) logger.warn(`config: ${warning}`);
   if (dataDir.lock.stalePid)
     logger.warn('the previous agent on this data dir did not stop cleanly', { pid: dataDir.lock.stalePid });
@@ -458,6 +484,8 @@ export async function startAgent(options: StartOptions): Promise<number> {
     logger.error('agent failed to start', { error });
     return fail([messageOf(error)]);
   }
+  // The launcher returns as soon as it hears: the log file should already say 'agent started'.
+  logger.flushSync();
   reportToLauncher({ type: 'ready', pid: process.pid });
   return new Promise<number>(() => undefined);
 }
@@ -488,6 +516,8 @@ function installSignalHandlers(agent: Agent, logger: Logger): void {
   });
   process.on('uncaughtException', (error) => {
     logger.error('uncaught exception, stopping', { error: error.stack ?? error.message });
+    // Written now: if the stop hangs and something kills the agent, this line is what explains it.
+    logger.flushSync();
     void agent.stop('uncaught exception').finally(() => process.exit(1));
   });
 }

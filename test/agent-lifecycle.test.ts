@@ -1,9 +1,19 @@
 // The agent as operators run it: refusing bad config, one agent per data dir, a stale lock after
 // SIGKILL, graceful stop, reload, daemon mode. Real processes, real sockets.
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   cleanupAll,
@@ -67,6 +77,52 @@ describe('start refuses a bad configuration with one line and starts nothing', (
     expect(result.stdout).toBe('');
     expect(existsSync(dirs.dataDir)).toBe(false);
     expect(await portIsFree(dirs.port)).toBe(true);
+  });
+
+  it('hostile files: an alias bomb, an env value with a line break, 54 MB: one line each, no stack trace', async () => {
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x]',
+      'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]',
+      'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]',
+      'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]',
+      '',
+    ].join('\n');
+    const cases: Array<{
+      yaml: string;
+      env?: Record<string, string>;
+      big?: boolean;
+      line: (file: string) => string;
+    }> = [
+      {
+        yaml: bomb,
+        line: (file) =>
+          `${file}:2: YAML aliases expand too much (more than 100 copies of aliased nodes): write the values out, or alias less`,
+      },
+      {
+        yaml: 'node_name: ${OPSBRO_TEST_NAME}\n',
+        env: { OPSBRO_TEST_NAME: 'web\nsecond-line' },
+        line: (file) =>
+          `${file}:1: environment variable OPSBRO_TEST_NAME holds a line break or another control character: values from the environment must be one line`,
+      },
+      { yaml: '', big: true, line: (file) => `${file}: too large (54000000 bytes, limit 4 MiB)` },
+    ];
+    for (const { yaml, env, big, line } of cases) {
+      const dirs = await prepareAgentDirs(yaml);
+      const file = join(dirs.configDir, 'conf.d', 'big.yml');
+      if (big) {
+        writeFileSync(file, Buffer.alloc(0));
+        truncateSync(file, 54_000_000);
+      }
+      const result = runCli(
+        ['agent', 'start', '--config-dir', dirs.configDir, '--data-dir', dirs.dataDir],
+        env,
+      );
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        `opsbro: config error: ${line(big ? file : join(dirs.configDir, 'agent.yml'))}\n`,
+      );
+      expect(existsSync(dirs.dataDir)).toBe(false);
+    }
   });
 
   it('an unreadable conf.d file', async () => {
@@ -188,6 +244,25 @@ describe('data dir', () => {
 });
 
 describe('graceful stop', () => {
+  it('an uncaught exception is logged, the agent stops and exits 1, and no line is lost on the way out', async () => {
+    const dirs = await prepareAgentDirs();
+    // A bug on demand: the preload throws from the event loop when the test sends SIGUSR2.
+    const preload = join(dirs.root, 'crash-on-usr2.mjs');
+    writeFileSync(
+      preload,
+      "process.on('SIGUSR2', () => setImmediate(() => { throw new Error('crash for the test'); }));\n",
+    );
+    const agent = await startAgent(dirs, [], { NODE_OPTIONS: `--import ${pathToFileURL(preload).href}` });
+    agent.process.kill('SIGUSR2');
+    const { code } = await agent.exited;
+    expect(code).toBe(1);
+    const output = agent.output();
+    expect(output).toMatch(/ ERROR uncaught exception, stopping error="Error: crash for the test/);
+    expect(output).toContain('agent stopping reason="uncaught exception"');
+    // Logged just before process.exit(1): only the exit path's flush writes it.
+    expect(output.trimEnd().split('\n').at(-1)).toMatch(/ INFO {2}agent stopped uptime_seconds=\d+$/);
+  });
+
   it.each(['SIGTERM', 'SIGINT'] as const)(
     '%s stops within 5 s, exit 0, pidfile and socket removed',
     async (signal) => {

@@ -66,6 +66,9 @@ class RunContext implements CollectContext {
   }
 }
 
+/** The longest error message kept (and shown) for a collector. */
+const MAX_MESSAGE_CHARS = 500;
+
 export class ScheduledCollector {
   private state: CollectorState = 'PENDING';
   private message?: string;
@@ -238,7 +241,11 @@ export class ScheduledCollector {
 
   private fail(message: string, counted: boolean): void {
     if (counted) this.errors++;
-    this.setState('ERROR', message);
+    // A plugin's message may carry what a server sent: the API and the log get its first 500 characters.
+    this.setState(
+      'ERROR',
+      message.length > MAX_MESSAGE_CHARS ? `${message.slice(0, MAX_MESSAGE_CHARS)}…` : message,
+    );
   }
 
   private setState(state: CollectorState, message?: string): void {

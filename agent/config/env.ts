@@ -12,12 +12,30 @@ export class MissingEnvError extends Error {
   }
 }
 
+/**
+ * An environment value that cannot go into a configuration value: a line break (or another
+ * control character) would make a one-line value many, or end up in a log line as is. The value
+ * is never quoted: it may be a secret.
+ */
+export class EnvValueError extends Error {
+  constructor(readonly variable: string) {
+    super(
+      `environment variable ${variable} holds a line break or another control character: values from the environment must be one line`,
+    );
+  }
+}
+
+/** Control characters but tab. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
 /** Returns the substituted text, or undefined when the text has no reference (the common case). */
 export function substituteEnv(text: string, env: EnvLookup): string | undefined {
   if (!text.includes('${')) return undefined;
   return text.replace(REFERENCE, (whole, name: string | undefined, fallback: string | undefined) => {
     if (whole === '$${') return '${';
     const value = env(name!);
+    if (value !== undefined && CONTROL.test(value)) throw new EnvValueError(name!);
     if (value !== undefined && value !== '') return value;
     if (fallback !== undefined) return fallback;
     if (value === '') return '';

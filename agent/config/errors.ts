@@ -30,3 +30,15 @@ export function formatKeyPath(path: ReadonlyArray<string | number>): string {
   }
   return key;
 }
+
+/**
+ * Keys a message may quote: they look like setting names (letters, digits, `_`, `-`, `.`, at most
+ * 64 characters). Anything else read as a key (a line of /etc/shadow behind a symbolic link is one
+ * key to YAML: `root:$y$...:19000:0:99999:7::`) is not quoted: messages say "a key" and give its line.
+ */
+const PRINTABLE_KEY = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+
+/** `key` when a message may quote it (see PRINTABLE_KEY), else undefined. */
+export function printableKey(key: string): string | undefined {
+  return PRINTABLE_KEY.test(key) ? key : undefined;
+}

@@ -5,7 +5,7 @@ export { AgentSettingsSchema, GROUP_NAME, RESTART_ONLY_SETTINGS, type AgentSetti
 export { disabledPacksYaml, type PackInfo, shippedPackNames } from './packs.js';
 export { parseDurationMs, DurationSchema } from './duration.js';
 export { packageRoot, packageVersion, defaultConfigDir, defaultDataDir } from './paths.js';
-export { describeFsError } from './yaml-file.js';
+export { describeFsError } from './bounded-read.js';
 export { isLoopback, isBindAddress } from './addresses.js';
 export { hideSecrets, HIDDEN, isSecretKey } from './secrets.js';
 export { definitionBody, DefinitionBodyError } from './definition-body.js';

@@ -2,17 +2,25 @@
 // packs' definition files. A file may hold agent settings (merged, later files win) and
 // definitions (detector:, check:, handler:, ... one object per file or a list). Everything is
 // validated before anything starts.
-import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { basename, join, resolve, sep } from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
 import { isBindAddress, isLoopback } from './addresses.js';
-import { ConfigError } from './errors.js';
+import {
+  BoundedReadError,
+  describeFsError,
+  formatBytes,
+  maxConfigFileBytes,
+  MAX_CONFIG_FILE_BYTES_ENV,
+  readBoundedFile,
+} from './bounded-read.js';
+import { ConfigError, printableKey } from './errors.js';
 import type { EnvLookup } from './env.js';
 import { applyPackOverrides, type PackInfo, readPackManifest } from './packs.js';
 import { packageRoot } from './paths.js';
 import { type AgentSettings, AgentSettingsSchema } from './schema.js';
-import { SchemaValidator } from './validate.js';
-import { describeFsError, type KeyPath, YamlFile } from './yaml-file.js';
+import { MAX_MESSAGES_PER_CALL, SchemaValidator } from './validate.js';
+import { type KeyPath, YamlFile } from './yaml-file.js';
 
 /** A definition found in a file, validated against its kind's schema when the kind is known. */
 export interface Definition {
@@ -50,7 +58,19 @@ export interface LoadOptions {
    * package's packs/ then <config-dir>/packs/; a pack in a later folder replaces one of the same name.
    */
   packDirs?: string[];
+  /**
+   * Refuse a file larger than this (bytes), before parsing it. Default: the environment's
+   * OPSBRO_MAX_CONFIG_FILE_BYTES, else 4 MiB. Not a setting: settings come from these very files.
+   * All the files of one load together may hold TOTAL_BUDGET_FILES times as much.
+   */
+  maxFileBytes?: number;
 }
+
+/** The files of one load together may hold this many times the per-file limit (16 MiB by default). */
+const TOTAL_BUDGET_FILES = 4;
+
+/** The largest encryption_key_file: a key is 44 characters and a newline. */
+const MAX_KEY_FILE_BYTES = 4096;
 
 /** All the errors of one load, and the warnings that may explain them (an unknown key is often a typo). */
 export class ConfigErrors extends Error {
@@ -79,7 +99,26 @@ interface FileSettings {
   data: Fragment;
 }
 
+/**
+ * Loads and validates everything. Throws ConfigErrors only: whatever the files hold, the operator
+ * gets file:line messages, never a stack trace.
+ */
 export function loadConfig(options: LoadOptions): LoadedConfig {
+  try {
+    return loadConfigUnguarded(options);
+  } catch (error) {
+    if (error instanceof ConfigErrors) throw error;
+    // Only the error's name: its message may quote a file that must not be quoted.
+    throw new ConfigErrors([
+      new ConfigError(
+        { file: resolve(options.configDir) },
+        `cannot load the configuration (${error instanceof Error ? error.name : 'error'}; this is a bug of opsbro: please report it)`,
+      ),
+    ]);
+  }
+}
+
+function loadConfigUnguarded(options: LoadOptions): LoadedConfig {
   const configDir = resolve(options.configDir);
   const env = options.env ?? ((name: string) => process.env[name]);
   const definitionSchemas = options.definitionSchemas ?? {};
@@ -92,6 +131,14 @@ export function loadConfig(options: LoadOptions): LoadedConfig {
       new ConfigError({ file: configDir }, 'config dir does not exist or is not a directory'),
     ]);
   }
+  let maxFileBytes: number;
+  try {
+    maxFileBytes = options.maxFileBytes ?? maxConfigFileBytes(env);
+  } catch (error) {
+    throw new ConfigErrors([
+      new ConfigError({ file: MAX_CONFIG_FILE_BYTES_ENV }, (error as Error).message.replace(/^[^:]*: /, '')),
+    ]);
+  }
 
   const errors: ConfigError[] = [];
   const warnings: ConfigError[] = [];
@@ -99,20 +146,32 @@ export function loadConfig(options: LoadOptions): LoadedConfig {
   const contributions: FileSettings[] = [];
   const packDirs = options.packDirs ?? [join(packageRoot(), 'packs'), join(configDir, 'packs')];
   const packFolders = findPacks(packDirs, errors);
-  const packs = packFolders.map(([name, dir]) => readPackManifest(name, dir, env, errors, warnings));
+  const reader = new FileReader(env, maxFileBytes, configDir);
+  const packs = packFolders.map(([name, dir]) => readPackManifest(name, dir, reader, errors, warnings));
   const sources = [...configFiles(configDir, errors), ...packFiles(packFolders, errors)];
 
-  for (const { path, pack } of sources) {
-    let file: YamlFile;
+  for (const { path, pack, packDir } of sources) {
+    const errorsBefore = errors.length;
+    const warningsBefore = warnings.length;
     try {
-      file = YamlFile.read(path, env);
+      const file = reader.tryRead(path, packDir ?? configDir, errors);
+      if (file) readFile(file, pack);
     } catch (error) {
-      if (error instanceof ConfigError) {
-        errors.push(error);
-        continue;
-      }
-      throw error;
+      // A bug of the loader on strange input must still be one line about the file, not a stack
+      // trace; the error's own message may quote the file, so only its name is shown.
+      errors.push(
+        new ConfigError(
+          { file: path },
+          `cannot be loaded (${error instanceof Error ? error.name : 'error'}; this is a bug of opsbro: please report it)`,
+        ),
+      );
     }
+    capMessages(errors, errorsBefore, path, 'errors');
+    capMessages(warnings, warningsBefore, path, 'warnings');
+  }
+
+  function readFile(file: YamlFile, pack: string | undefined): void {
+    const path = file.path;
     const split = splitFile(file, definitionSchemas, errors, warnings);
     for (const { definition, path: bodyPath } of split.definitions) {
       if (pack) definition.pack = pack;
@@ -123,25 +182,25 @@ export function loadConfig(options: LoadOptions): LoadedConfig {
         warnings.push(...result.warnings);
         if (!result.errors.length) validator!.withDefaults(definition.body);
       }
-      definitions.push(definition);
+      definitions.push(Object.assign(definition, { quotable: file.quotable }));
     }
-    if (!split.settings) continue;
+    if (!split.settings) return;
     if (pack && Object.keys(split.settings).length) {
       const key = Object.keys(split.settings)[0]!;
+      const shown = file.keyForMessage([key]);
       errors.push(
         new ConfigError(
-          { file: path, line: file.lineOfKey([], key), key },
+          { file: path, line: file.lineOfKey([], key), key: shown },
           'pack files hold definitions only (detector:, check:, ...); put settings in agent.yml or conf.d',
         ),
       );
-      continue;
+      return;
     }
     const result = settingsValidator.validate(split.settings, file);
     errors.push(...result.errors);
     warnings.push(...result.warnings);
     contributions.push({ file, data: split.settings });
   }
-
   if (errors.length)
     throw new ConfigErrors(
       errors,
@@ -193,7 +252,7 @@ function duplicateDefinitions(definitions: FoundKindDefinition[], warnings: Conf
       warnings.push(
         new ConfigError(
           fromConfig.source,
-          `replaces ${definition.kind} ${definition.name} of pack ${fromPack.pack} (${fromPack.source.file})`,
+          `replaces ${shownName(fromConfig) ? `${definition.kind} ${shownName(fromConfig)}` : `a ${definition.kind}`} of pack ${fromPack.pack} (${fromPack.source.file})`,
         ),
       );
       continue;
@@ -201,43 +260,73 @@ function duplicateDefinitions(definitions: FoundKindDefinition[], warnings: Conf
     errors.push(
       new ConfigError(
         definition.source,
-        `a ${definition.kind} named ${definition.name} is already defined at ${earlier.source.file}:${earlier.source.line ?? 1}: give one of them another name`,
+        `a ${definition.kind} ${shownName(definition) ? `named ${shownName(definition)}` : 'of that name'} is already defined at ${earlier.source.file}:${earlier.source.line ?? 1}: give one of them another name`,
       ),
     );
   }
   return errors;
 }
 
-/** Where the value in effect for `path` was written: the last file that set it. */
-function locate(contributions: FileSettings[], path: KeyPath): { file: string; line?: number; key: string } {
-  const key = path.join('.');
+/**
+ * Where the value in effect for `path` was written: the last file that set it. `key` is undefined
+ * and `quotable` false when the file's text may not be quoted (YamlFile.keyForMessage).
+ */
+function locate(contributions: FileSettings[], path: KeyPath): Located {
   for (const { file, data } of [...contributions].reverse()) {
     let node: unknown = data;
     for (const part of path) node = isPlainObject(node) ? node[part] : undefined;
-    if (node !== undefined) return { file: file.path, line: file.lineOf(path), key };
+    if (node !== undefined) {
+      const key = file.keyForMessage(path);
+      return { file: file.path, line: file.lineOf(path), key, quotable: key !== undefined };
+    }
   }
-  return { file: '(default)', key };
+  return { file: '(default)', key: path.join('.'), quotable: true };
 }
 
-type Locator = (path: KeyPath) => { file: string; line?: number; key: string };
+interface Located {
+  file: string;
+  line?: number;
+  key?: string;
+  /** Whether a message may quote the value found there. */
+  quotable: boolean;
+}
+
+type Locator = (path: KeyPath) => Located;
+
+/** A string value as a message shows it: quoted when its file may be quoted, else only its kind. */
+function shownValue(value: string, located: Located): string {
+  if (!located.quotable) return 'a string (not shown: the file is a symbolic link out of the config dir)';
+  return `string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
+}
+
+/**
+ * At most MAX_MESSAGES_PER_CALL of the messages one file added (from `start`) are kept, the rest
+ * counted in one more line: 100,000 unknown keys must not make 100,000 log lines and API entries.
+ */
+function capMessages(list: ConfigError[], start: number, file: string, what: 'errors' | 'warnings'): void {
+  const added = list.length - start;
+  if (added <= MAX_MESSAGES_PER_CALL + 1) return;
+  // A validator's own "and N more ..." line stands for N messages.
+  const count = list
+    .splice(start + MAX_MESSAGES_PER_CALL)
+    .reduce((sum, error) => sum + Number(/^and (\d+) more /.exec(error.problem)?.[1] ?? 1), 0);
+  list.push(new ConfigError({ file }, `and ${count} more ${what} (not listed)`));
+}
 
 /** DESIGN.md: a listener beyond loopback requires authentication to be configured. */
 function checkListeners(settings: AgentSettings, locate: Locator, errors: ConfigError[]): void {
   for (const key of ['bind_addr', 'advertise_addr'] as const) {
     const value = settings[key];
     if (value && !isBindAddress(value)) {
-      errors.push(
-        new ConfigError(locate([key]), `expected an IP address, got string ${JSON.stringify(value)}`),
-      );
+      const located = locate([key]);
+      errors.push(new ConfigError(located, `expected an IP address, got ${shownValue(value, located)}`));
     }
   }
   const { bind } = settings.api;
   if (!isBindAddress(bind)) {
+    const located = locate(['api', 'bind']);
     errors.push(
-      new ConfigError(
-        locate(['api', 'bind']),
-        `expected an IP address or localhost, got string ${JSON.stringify(bind)}`,
-      ),
+      new ConfigError(located, `expected an IP address or localhost, got ${shownValue(bind, located)}`),
     );
   } else if (!isLoopback(bind) && settings.auth.tokens.length === 0) {
     errors.push(
@@ -262,10 +351,15 @@ function resolvePaths(
   const path = resolve(configDir, settings.encryption_key_file);
   let key: string;
   try {
-    key = readFileSync(path, 'utf8').trim();
+    // Bounded and regular files only, like the config files: a FIFO here must not hang the start.
+    key = readBoundedFile(path, MAX_KEY_FILE_BYTES).toString('utf8').trim();
   } catch (error) {
+    if (!(error instanceof BoundedReadError)) throw error;
     errors.push(
-      new ConfigError(locate(['encryption_key_file']), `cannot read ${path} (${describeFsError(error)})`),
+      new ConfigError(
+        locate(['encryption_key_file']),
+        error.reason ? `cannot read ${path} (${error.reason})` : `${path} is ${error.problem}`,
+      ),
     );
     return;
   }
@@ -284,13 +378,96 @@ function resolvePaths(
 interface SourceFile {
   path: string;
   pack?: string;
+  /** The pack's folder: its files may be quoted in messages when they lie inside it. */
+  packDir?: string;
+}
+
+/**
+ * Reads the files of one load: each bounded (maxFileBytes, refused before parsing), all together
+ * too (TOTAL_BUDGET_FILES times that), and tells each file whether messages may quote it: only
+ * when it lies, links resolved, inside the config dir or its pack's folder. A conf.d/x.yml ->
+ * /etc/shadow is read (and refused) without a word of /etc/shadow reaching a message.
+ */
+export class FileReader {
+  private totalBytes = 0;
+  private exhausted = false;
+  private readonly budgetBytes: number;
+  private readonly realRoots = new Map<string, string | undefined>();
+
+  constructor(
+    private readonly env: EnvLookup,
+    private readonly maxFileBytes: number,
+    private readonly configDir: string,
+  ) {
+    this.budgetBytes = maxFileBytes * TOTAL_BUDGET_FILES;
+  }
+
+  /**
+   * The parsed file; throws ConfigError on any problem. Undefined for every file after the one
+   * that went over the budget (that one got the error).
+   */
+  read(path: string, root: string = this.configDir): YamlFile | undefined {
+    if (this.exhausted) return undefined;
+    let bytes: Buffer;
+    try {
+      bytes = readBoundedFile(path, this.maxFileBytes);
+    } catch (error) {
+      if (error instanceof BoundedReadError) throw new ConfigError({ file: path }, error.problem);
+      throw error;
+    }
+    this.totalBytes += bytes.length;
+    if (this.totalBytes > this.budgetBytes) {
+      this.exhausted = true;
+      throw new ConfigError(
+        { file: path },
+        `the configuration files hold more than ${formatBytes(this.budgetBytes)} together ` +
+          `(${TOTAL_BUDGET_FILES} times the limit of one file): this file and those after it were not read`,
+      );
+    }
+    return YamlFile.parse(path, bytes.toString('utf8'), this.env, {
+      quotable: this.isInside(path, root),
+      sizeBytes: bytes.length,
+    });
+  }
+
+  /** Like read(), but records a ConfigError in `errors` and answers undefined. */
+  tryRead(path: string, root: string, errors: ConfigError[]): YamlFile | undefined {
+    try {
+      return this.read(path, root);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      errors.push(error);
+      return undefined;
+    }
+  }
+
+  private isInside(path: string, root: string): boolean {
+    if (!this.realRoots.has(root)) this.realRoots.set(root, realPath(root));
+    const realRoot = this.realRoots.get(root);
+    const real = realPath(path);
+    return real !== undefined && realRoot !== undefined && real.startsWith(realRoot + sep);
+  }
+}
+
+function realPath(path: string): string | undefined {
+  try {
+    return realpathSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 function configFiles(configDir: string, errors: ConfigError[]): SourceFile[] {
   const files: SourceFile[] = [];
   const agentYml = join(configDir, 'agent.yml');
   // lstat: a dangling link is there, and reading it must fail loudly, not fall back to defaults.
-  if (lstatSync(agentYml, { throwIfNoEntry: false })) files.push({ path: agentYml });
+  let present = true;
+  try {
+    present = lstatSync(agentYml, { throwIfNoEntry: false }) !== undefined;
+  } catch {
+    // Not even lstat works (EACCES): reading it will say why.
+  }
+  if (present) files.push({ path: agentYml });
   files.push(...yamlFilesIn(join(configDir, 'conf.d'), errors).map((path) => ({ path })));
   return files;
 }
@@ -300,8 +477,17 @@ function findPacks(packDirs: string[], errors: ConfigError[]): Array<[string, st
   const packs = new Map<string, string>();
   for (const packDir of packDirs) {
     for (const name of listDir(packDir, errors)) {
-      if (statSync(join(packDir, name), { throwIfNoEntry: false })?.isDirectory())
-        packs.set(name, join(packDir, name));
+      let isDirectory: boolean | undefined;
+      try {
+        isDirectory = statSync(join(packDir, name), { throwIfNoEntry: false })?.isDirectory();
+      } catch (error) {
+        // A link loop (ELOOP) or an unreadable entry: said once, the other packs still load.
+        errors.push(
+          new ConfigError({ file: join(packDir, name) }, `cannot read (${describeFsError(error)})`),
+        );
+        continue;
+      }
+      if (isDirectory) packs.set(name, join(packDir, name));
     }
   }
   return [...packs.entries()].sort(([a], [b]) => a.localeCompare(b));
@@ -310,7 +496,7 @@ function findPacks(packDirs: string[], errors: ConfigError[]): Array<[string, st
 function packFiles(packs: Array<[string, string]>, errors: ConfigError[]): SourceFile[] {
   return packs.flatMap(([pack, dir]) =>
     PACK_DEFINITION_FOLDERS.flatMap((folder) =>
-      yamlFilesIn(join(dir, folder), errors).map((path) => ({ path, pack })),
+      yamlFilesIn(join(dir, folder), errors).map((path) => ({ path, pack, packDir: dir })),
     ),
   );
 }
@@ -333,8 +519,16 @@ function listDir(dir: string, errors: ConfigError[]): string[] {
   }
 }
 
-/** A definition while loading: marked when a conf.d definition of the same name replaces it. */
-type FoundKindDefinition = Definition & { replaced?: boolean };
+/**
+ * A definition while loading: marked when a conf.d definition of the same name replaces it, and
+ * whether its file may be quoted (its name is, in messages, only then).
+ */
+type FoundKindDefinition = Definition & { replaced?: boolean; quotable?: boolean };
+
+/** The definition's name when a message may quote it, else undefined. */
+function shownName(definition: FoundKindDefinition): string | undefined {
+  return definition.quotable === false ? undefined : printableKey(definition.name);
+}
 
 interface FoundDefinition {
   definition: Definition;

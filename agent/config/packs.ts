@@ -6,9 +6,8 @@ import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { ConfigError } from './errors.js';
 import { packageRoot } from './paths.js';
-import type { EnvLookup } from './env.js';
+import type { FileReader } from './loader.js';
 import { SchemaValidator } from './validate.js';
-import { YamlFile } from './yaml-file.js';
 
 const PackManifestSchema = Type.Object(
   {
@@ -62,7 +61,7 @@ export interface PackInfo {
 export function readPackManifest(
   name: string,
   dir: string,
-  env: EnvLookup,
+  reader: FileReader,
   errors: ConfigError[],
   warnings: ConfigError[],
 ): PackInfo {
@@ -78,14 +77,8 @@ export function readPackManifest(
     enabled: true,
   };
   if (!existsSync(path)) return info;
-  let file: YamlFile;
-  try {
-    file = YamlFile.read(path, env);
-  } catch (error) {
-    if (error instanceof ConfigError) errors.push(error);
-    else throw error;
-    return info;
-  }
+  const file = reader.tryRead(path, dir, errors);
+  if (!file) return info;
   const data = file.data;
   if (typeof data !== 'object' || data === null || !('pack' in data)) {
     errors.push(
@@ -126,7 +119,7 @@ export function readPackManifest(
 export function applyPackOverrides(
   packs: PackInfo[],
   overrides: Record<string, { enabled: boolean; parameters: Record<string, unknown> }>,
-  locate: (path: string[]) => { file: string; line?: number; key: string },
+  locate: (path: string[]) => { file: string; line?: number; key?: string },
   warnings: ConfigError[],
 ): void {
   for (const [packName, override] of Object.entries(overrides)) {
@@ -138,10 +131,14 @@ export function applyPackOverrides(
     pack.enabled = override.enabled;
     for (const [parameter, value] of Object.entries(override.parameters)) {
       if (!Object.hasOwn(pack.defaults, parameter)) {
+        const located = locate(['packs', packName, 'parameters', parameter]);
+        // The key is undefined when the file may not be quoted (a link out of the config dir, a
+        // parameter name that does not look like one): the pack's own names may still be listed.
+        const what = located.key ? `no parameter ${parameter}` : 'no parameter of that name';
         warnings.push(
           new ConfigError(
-            locate(['packs', packName, 'parameters', parameter]),
-            `pack ${packName} has no parameter ${parameter} (it has: ${Object.keys(pack.defaults).join(', ') || 'none'}), ignored`,
+            located,
+            `pack ${packName} has ${what} (it has: ${Object.keys(pack.defaults).join(', ') || 'none'}), ignored`,
           ),
         );
         continue;

@@ -32,36 +32,59 @@ export class SchemaValidator {
     const result: ValidationResult = { errors: [], warnings: [] };
     if (this.check(data)) return result;
     const reported = new Set<string>();
+    // Lines are looked up for the messages listed only: a file of 100,000 bad keys costs no more.
+    let unlistedWarnings = 0;
+    let unlistedErrors = 0;
     for (const error of this.check.errors ?? []) {
       const path = [...basePath, ...pointerToPath(error.instancePath)];
       if (error.keyword === 'additionalProperties') {
         const unknown = String((error.params as { additionalProperty: string }).additionalProperty);
-        const key = formatKeyPath([...path, unknown]);
+        removeKey(data, pointerToPath(error.instancePath), unknown);
+        if (result.warnings.length >= MAX_MESSAGES_PER_CALL) {
+          unlistedWarnings++;
+          continue;
+        }
+        const key = file.keyForMessage([...path, unknown]);
         result.warnings.push(
           new ConfigError(
             { file: file.path, line: file.lineOfKey(path, unknown), key },
-            'unknown key, ignored',
+            key ? 'unknown key, ignored' : `an unknown key, ignored (${hiddenReason(file, 'name')})`,
           ),
         );
-        removeKey(data, pointerToPath(error.instancePath), unknown);
         continue;
       }
       // A union reports every branch that failed; its own anyOf error says it better, once.
       if (/\/anyOf\/\d+\//.test(error.schemaPath)) continue;
       // One message per key: `-1.5` for an integer >= 0 is one mistake, not two.
-      const key = formatKeyPath(path);
-      if (reported.has(key)) continue;
-      reported.add(key);
+      const dedupe = formatKeyPath(path);
+      if (reported.has(dedupe)) continue;
+      reported.add(dedupe);
+      if (result.errors.length >= MAX_MESSAGES_PER_CALL) {
+        unlistedErrors++;
+        continue;
+      }
+      const key = file.keyForMessage(path);
       result.errors.push(
         new ConfigError(
           { file: file.path, line: file.lineOf(path), key: key || undefined },
-          describe(error, key),
+          describe(error, key, file),
         ),
       );
     }
     const byLine = (a: ConfigError, b: ConfigError) => (a.location.line ?? 0) - (b.location.line ?? 0);
     result.errors.sort(byLine);
     result.warnings.sort(byLine);
+    if (unlistedErrors)
+      result.errors.push(
+        new ConfigError({ file: file.path }, `and ${unlistedErrors} more errors (not listed)`),
+      );
+    if (unlistedWarnings)
+      result.warnings.push(
+        new ConfigError(
+          { file: file.path },
+          `and ${unlistedWarnings} more unknown keys, ignored (not listed)`,
+        ),
+      );
     return result;
   }
 
@@ -70,6 +93,16 @@ export class SchemaValidator {
     this.fill(data);
     return data as T;
   }
+}
+
+/** Messages listed per validation, errors and warnings each; the rest are counted in one more line. */
+export const MAX_MESSAGES_PER_CALL = 20;
+
+/** Why a message does not quote a key's name or value (see YamlFile.keyForMessage). */
+function hiddenReason(file: YamlFile, what: 'name' | 'value'): string {
+  return file.quotable
+    ? `its ${what} is not shown: the key does not look like a setting name`
+    : `its ${what} is not shown: the file is a symbolic link out of the config dir`;
 }
 
 const TYPE_NAMES: Record<string, string> = {
@@ -82,8 +115,13 @@ const TYPE_NAMES: Record<string, string> = {
   null: 'nothing',
 };
 
-function describe(error: ErrorObject, key: string): string {
-  const got = isSecretKey(key) ? 'got a value (hidden: it is a secret)' : `got ${describeValue(error.data)}`;
+function describe(error: ErrorObject, key: string | undefined, file: YamlFile): string {
+  const got =
+    key === undefined
+      ? `got ${kindOf(error.data)} (${hiddenReason(file, 'value')})`
+      : isSecretKey(key)
+        ? 'got a value (hidden: it is a secret)'
+        : `got ${describeValue(error.data)}`;
   const description = (error.parentSchema as { description?: string } | undefined)?.description;
   const params = error.params as Record<string, unknown>;
   switch (error.keyword) {
@@ -113,6 +151,13 @@ function describe(error: ErrorObject, key: string): string {
     default:
       return `expected ${description ?? error.message ?? 'a valid value'}, ${got}`;
   }
+}
+
+function kindOf(value: unknown): string {
+  if (value === null || value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return `a ${typeof value}`;
 }
 
 function describeValue(value: unknown): string {

@@ -35,12 +35,28 @@ export interface NodeSummary {
 
 export type AgentEventName = keyof AgentEvents;
 
+/** Told when a subscriber throws or its promise rejects: the bus logs it and carries on. */
+export type SubscriberErrorHandler = (error: unknown, event: AgentEventName) => void;
+
+export interface EventBusOptions {
+  /** Default: one line on stderr (the agent passes its logger instead). */
+  onSubscriberError?: SubscriberErrorHandler;
+}
+
+/**
+ * Every subscriber runs isolated: one that throws (or returns a promise that rejects) is reported to
+ * `onSubscriberError` and the others still run; the publisher never sees the error. A bug in one
+ * subsystem's listener must not stop another's, nor fail the publisher's own work (a gossip probe, a
+ * collector run) that merely announced something.
+ */
 export class EventBus {
   private readonly emitter = new EventEmitter();
+  private readonly onSubscriberError: SubscriberErrorHandler;
 
-  constructor() {
+  constructor(options: EventBusOptions = {}) {
     // Many subsystems subscribe to the same events; this is not a leak.
     this.emitter.setMaxListeners(100);
+    this.onSubscriberError = options.onSubscriberError ?? reportOnStderr;
   }
 
   emit<K extends AgentEventName>(name: K, payload: AgentEvents[K]): void {
@@ -52,8 +68,39 @@ export class EventBus {
     return this.emitter.listenerCount(name) > 0;
   }
 
-  on<K extends AgentEventName>(name: K, listener: (payload: AgentEvents[K]) => void): () => void {
-    this.emitter.on(name, listener);
-    return () => this.emitter.off(name, listener);
+  on<K extends AgentEventName>(
+    name: K,
+    // unknown, not void: an async listener's promise is watched for a rejection.
+    listener: (payload: AgentEvents[K]) => unknown,
+  ): () => void {
+    const isolated = (payload: AgentEvents[K]): void => {
+      try {
+        const result: unknown = listener(payload);
+        if (isPromiseLike(result)) result.then(undefined, (error: unknown) => this.report(error, name));
+      } catch (error) {
+        this.report(error, name);
+      }
+    };
+    this.emitter.on(name, isolated);
+    return () => this.emitter.off(name, isolated);
   }
+
+  private report(error: unknown, event: AgentEventName): void {
+    try {
+      this.onSubscriberError(error, event);
+    } catch {
+      // The reporter itself failed (a closed log): the other subscribers must still run.
+    }
+  }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return (
+    typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+function reportOnStderr(error: unknown, event: AgentEventName): void {
+  const message = error instanceof Error ? error.message || error.name : String(error);
+  process.stderr.write(`opsbro: a subscriber of ${event} failed: ${message}\n`);
 }

@@ -1,2 +1,11 @@
-export { Logger, LOG_LEVELS, type LogLevel, type LogFormat, type LogFields, type LogSink } from './logger.js';
+export {
+  Logger,
+  LOG_LEVELS,
+  type LogLevel,
+  type LogFormat,
+  type LogFields,
+  type LogSink,
+  type LoggerOptions,
+} from './logger.js';
+export { LogQueue, type LogQueueTimers, type LogTarget } from './log-queue.js';
 export { RotatingFile } from './rotating-file.js';

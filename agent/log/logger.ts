@@ -1,7 +1,10 @@
 // Structured logger for the agent: one line per event, a level, a message and key=value fields.
-// Text (logfmt-like) for people, JSON for log shippers; written synchronously so a crash
-// never loses the lines that explain it.
+// Text (logfmt-like) for people, JSON for log shippers. Lines go through a bounded queue written
+// without blocking (log-queue.ts): a stdout pipe nobody reads cannot stall the event loop; lines
+// past the bound are dropped and counted. flushSync() writes the queue on fatal paths, so a crash
+// does not lose the lines that explain it.
 import { writeSync } from 'node:fs';
+import { LogQueue, type LogQueueTimers, type LogTarget } from './log-queue.js';
 import type { RotatingFile } from './rotating-file.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -18,7 +21,19 @@ const levelRank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, err
 interface LogOutput {
   level: LogLevel;
   format: LogFormat;
-  sink: LogSink;
+  queue: LogQueue;
+}
+
+export interface LoggerOptions {
+  level: LogLevel;
+  format: LogFormat;
+  /** Default: stdout. */
+  sink?: LogSink;
+  /** Bytes of lines queued at most while the output is slow or blocked (default 1 MiB). */
+  maxQueuedBytes?: number;
+  /** How long flushSync waits for a full output (default 1 s). */
+  flushDeadlineMs?: number;
+  timers?: LogQueueTimers;
 }
 
 export class Logger {
@@ -27,11 +42,32 @@ export class Logger {
     private readonly fields: LogFields,
   ) {}
 
-  static create(options: { level: LogLevel; format: LogFormat; sink?: LogSink }): Logger {
-    return new Logger(
-      { level: options.level, format: options.format, sink: options.sink ?? { kind: 'fd', fd: 1 } },
-      {},
-    );
+  static create(options: LoggerOptions): Logger {
+    const format = options.format;
+    const queue = new LogQueue({
+      target: targetOf(options.sink ?? { kind: 'fd', fd: 1 }),
+      dropNotice: (dropped) =>
+        formatLine(format, 'warn', 'log lines dropped: the output did not keep up', {
+          dropped_lines: dropped,
+        }),
+      maxQueuedBytes: options.maxQueuedBytes,
+      flushDeadlineMs: options.flushDeadlineMs,
+      timers: options.timers,
+    });
+    return new Logger({ level: options.level, format, queue }, {});
+  }
+
+  /** Lines dropped since start because the output did not keep up (or is gone). */
+  get droppedLines(): number {
+    return this.output.queue.droppedLines;
+  }
+
+  /**
+   * Writes every queued line now, waiting a bounded time (1 s) for a full output: for fatal paths
+   * and exit, where the process will not live to drain the queue.
+   */
+  flushSync(): void {
+    this.output.queue.flushSync();
   }
 
   /** A logger that adds `fields` (e.g. {subsystem: 'api'}) to every line. */
@@ -63,21 +99,48 @@ export class Logger {
   private write(level: LogLevel, msg: string, fields?: LogFields): void {
     if (levelRank[level] < levelRank[this.output.level]) return;
     const all = fields ? { ...this.fields, ...fields } : this.fields;
-    const time = new Date().toISOString();
-    const line =
-      this.output.format === 'json'
-        ? JSON.stringify({ time, level, msg, ...serializable(all) }) + '\n'
-        : formatText(time, level, msg, all);
-    const sink = this.output.sink;
-    if (sink.kind === 'file') sink.file.write(line);
-    else {
-      try {
-        writeSync(sink.fd, line);
-      } catch {
-        // stdout closed (e.g. a pipe reader went away): logging must never take the agent down.
-      }
-    }
+    this.output.queue.enqueue(formatLine(this.output.format, level, msg, all));
   }
+}
+
+function formatLine(format: LogFormat, level: LogLevel, msg: string, fields: LogFields): string {
+  const time = new Date().toISOString();
+  return format === 'json'
+    ? JSON.stringify({ time, level, msg, ...serializable(fields) }) + '\n'
+    : formatText(time, level, msg, fields);
+}
+
+/**
+ * The target of a sink. A file takes every write (a disk does not stay full for long; a failed write
+ * is RotatingFile's to handle). A descriptor is written with writeSync, which must not block: for
+ * stdout and stderr, creating process.stdout (or stderr) puts a pipe in non-blocking mode (libuv does,
+ * for its own asynchronous writes; the agent writes through the descriptor only), so a full pipe
+ * answers EAGAIN and the queue retries later. A terminal stays blocking (Node keeps terminals
+ * synchronous): one stopped with Ctrl-S still holds the agent, as any program writing to it.
+ */
+function targetOf(sink: LogSink): LogTarget {
+  if (sink.kind === 'file') {
+    const file = sink.file;
+    return {
+      writeSome: (bytes) => {
+        file.write(bytes);
+        return bytes.length;
+      },
+    };
+  }
+  const fd = sink.fd;
+  if (fd === 1) void process.stdout;
+  else if (fd === 2) void process.stderr;
+  return {
+    writeSome: (bytes) => {
+      try {
+        return writeSync(fd, bytes);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return 0;
+        throw error;
+      }
+    },
+  };
 }
 
 function serializable(fields: LogFields): LogFields {

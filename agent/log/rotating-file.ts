@@ -26,11 +26,13 @@ export class RotatingFile {
     this.sizeBytes = fstatSync(this.fd).size;
   }
 
-  write(line: string): void {
-    const bytes = Buffer.byteLength(line);
+  /** Appends `text` (whole lines), rotating first when it would pass the size limit. */
+  write(text: string | Buffer): void {
+    const data = typeof text === 'string' ? Buffer.from(text) : text;
+    const bytes = data.length;
     try {
       if (this.sizeBytes > 0 && this.sizeBytes + bytes > this.maxSizeBytes) this.rotate();
-      writeSync(this.fd, line);
+      writeSync(this.fd, data);
       this.sizeBytes += bytes;
     } catch {
       // Disk full, file or directory gone: keep running, and make the next write reopen the file.

@@ -154,10 +154,25 @@ export function describeNetworkError(error: unknown): string {
   return error.message || error.name;
 }
 
+/** `4 MiB`, `512 KiB` or `1000 bytes`. */
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
+  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} bytes`;
+}
+
 /**
- * GETs `url` under `signal` and returns its body. Any failure throws `<label>: <phrase>`: the abort
- * reason when `signal` aborted, else the network phrase, or `httpProblem(status, statusText)` for a
- * non-2xx answer; `secrets` are redacted from the phrase.
+ * The largest answer body an application collector reads: a status page is a few hundred bytes,
+ * RabbitMQ's /api/overview a few KiB. A server that sends more (an endless body, a download at the
+ * wrong URL) ends the run with an error at this bound instead of growing the agent.
+ */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * GETs `url` under `signal` and returns its body, at most `maxBodyBytes` (default 1 MiB). Any
+ * failure throws `<label>: <phrase>`: the abort reason when `signal` aborted, else the network
+ * phrase, `httpProblem(status, statusText)` for a non-2xx answer, or a body too large; `secrets` are
+ * redacted from the phrase.
  */
 export async function fetchText(
   url: string,
@@ -167,23 +182,57 @@ export async function fetchText(
     label,
     httpProblem,
     secrets = [],
+    maxBodyBytes = MAX_BODY_BYTES,
   }: {
     signal: AbortSignal;
     headers: Record<string, string>;
     label: string;
     httpProblem: (status: number, statusText: string) => string;
     secrets?: readonly string[];
+    maxBodyBytes?: number;
   },
 ): Promise<string> {
   try {
     const response = await fetch(url, { signal, headers });
-    const body = await response.text();
-    if (!response.ok) throw new Error(httpProblem(response.status, response.statusText));
-    return body;
+    if (!response.ok) {
+      // The body of an error page is not read at all.
+      await response.body?.cancel().catch(() => undefined);
+      throw new Error(httpProblem(response.status, response.statusText));
+    }
+    return await readBodyBounded(response, maxBodyBytes);
   } catch (error) {
     const message = signal.aborted ? abortReason(signal) : describeNetworkError(error);
     throw new Error(`${label}: ${redact(message, secrets)}`, { cause: error });
   }
+}
+
+/** The body as UTF-8 text; throws past `maxBytes` (announced or received), having stopped reading. */
+async function readBodyBounded(response: Response, maxBytes: number): Promise<string> {
+  const tooLarge = (what: string) =>
+    new Error(
+      `the answer is larger than ${formatBytes(maxBytes)} (${what}): is the url that of the status page?`,
+    );
+  const announced = Number(response.headers.get('content-length') ?? NaN);
+  if (announced > maxBytes) {
+    await response.body?.cancel().catch(() => undefined);
+    throw tooLarge(`content-length ${announced}`);
+  }
+  if (!response.body) return '';
+  const reader = response.body.getReader() as ReadableStreamDefaultReader<Uint8Array>;
+  const chunks: Uint8Array[] = [];
+  let received = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    received += value.byteLength;
+    if (received > maxBytes) {
+      // Cancelling closes the connection: the server stops sending, nothing more is buffered.
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge('stopped reading there');
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** How an unexpected answer is shown in a message: `starts with "<its first 60 characters>"`. */

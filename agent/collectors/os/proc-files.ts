@@ -13,13 +13,20 @@ import type { CollectedData, CollectorInstance, HostPaths } from '../collector.j
 import { messageOf } from '../../errors.js';
 
 /** The buffer every read shares (each read is synchronous, so nothing interleaves); grows as needed. */
-let readBuffer = Buffer.allocUnsafe(16 * 1024);
+const SHARED_BUFFER_BYTES = 16 * 1024;
+/**
+ * Past this, a grown buffer is let go at the next read: one huge /proc/net/tcp (a host with 100,000
+ * sockets: 15 MB) must not stay allocated for the agent's lifetime.
+ */
+const KEPT_BUFFER_BYTES = 1024 * 1024;
+let readBuffer = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
 
 /**
  * Reads a whole file into the shared buffer and returns it with the length read: valid until the next
  * read. For hot loops that parse bytes without making a string (`processes`). Throws the fs error as is.
  */
 export function readIntoSharedBuffer(path: string): { buffer: Buffer; length: number } {
+  if (readBuffer.length > KEPT_BUFFER_BYTES) readBuffer = Buffer.allocUnsafe(SHARED_BUFFER_BYTES);
   const fd = openSync(path, 'r');
   try {
     let length = 0;
