@@ -37,7 +37,7 @@ import { EventBus } from './events/index.js';
 import { GossipSubsystem } from './gossip/subsystem.js';
 import { KeyringStore } from './gossip/keyring-store.js';
 import { createClusterRpc } from './rpc/index.js';
-import { Logger, RotatingFile } from './log/index.js';
+import { Logger, RateLimitedLog, RotatingFile } from './log/index.js';
 import type { Subsystem, SubsystemState } from './subsystem.js';
 import { messageOf } from './errors.js';
 
@@ -122,9 +122,11 @@ class Agent implements AgentControl {
     options: { autoDetect?: boolean } = {},
   ) {
     // A subscriber's bug is logged with its stack (a bug, not bad input) and never reaches the publisher.
+    // A subscriber that fails on every event must not flood the log: once a minute per event.
+    const subscriberErrors = new RateLimitedLog((message, fields) => logger.error(message, fields));
     this.events = new EventBus({
       onSubscriberError: (error, event) =>
-        logger.error('an event subscriber failed (the other subscribers ran)', {
+        subscriberErrors.warn(event, 'an event subscriber failed (the other subscribers ran)', {
           event,
           error,
           ...(error instanceof Error && error.stack ? { stack: error.stack } : {}),

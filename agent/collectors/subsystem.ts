@@ -4,13 +4,13 @@
 // evaluator through main.
 import { join } from 'node:path';
 import type { AgentSettings, Definition, PackInfo } from '../config/index.js';
-import { parseDurationMs } from '../config/index.js';
+import { definitionBody, parseDurationMs } from '../config/index.js';
 import type { Route } from '../api/index.js';
 import type { EventBus } from '../events/index.js';
 import type { Logger } from '../log/index.js';
 import type { Subsystem, SubsystemState } from '../subsystem.js';
 import type { CollectedData, CollectorType, HostPaths } from './collector.js';
-import { type CollectorDefinition, substituteParameters } from './definition.js';
+import { type CollectorDefinition, collectorDefinitionSchema, substituteParameters } from './definition.js';
 import { flattenMetrics } from './flatten.js';
 import { IntervalClock } from './interval-clock.js';
 import { collectorRoutes } from './routes.js';
@@ -44,8 +44,11 @@ export class CollectorsSubsystem implements Subsystem {
   private pass!: Promise<void>;
   private passDone!: () => void;
   private passPending = false;
+  /** The `collector:` schema for the registered types: definitions are taken through it. */
+  private readonly schema: ReturnType<typeof collectorDefinitionSchema>;
 
   constructor(private readonly options: CollectorsOptions) {
+    this.schema = collectorDefinitionSchema([...options.types.keys()]);
     this.unsubscribe = options.events.on('groups-changed', ({ groups }) => this.setGroups(groups));
     this.groups = new Set(options.settings.groups);
     this.collectors = this.build(options.definitions, options.packs, options.settings);
@@ -141,15 +144,21 @@ export class CollectorsSubsystem implements Subsystem {
     const paths = hostPaths(settings);
     for (const definition of definitions) {
       if (definition.kind !== 'collector') continue;
-      const body = definition.body as CollectorDefinition;
-      if (!body.enabled) continue;
       const where = `${definition.source.file}:${definition.source.line ?? 1}`;
-      const type = this.options.types.get(body.type);
-      if (!type) {
-        // The schema lists the types, so this is only reached by a definition built in code.
-        this.options.logger.error('unknown collector type, skipped', { collector: definition.name, where });
+      let body: CollectorDefinition;
+      try {
+        body = definitionBody(definition, this.schema);
+      } catch (error) {
+        // The loader validated it: only a definition built in code (or a type unregistered) gets here.
+        this.options.logger.error('collector definition refused, skipped', {
+          collector: definition.name,
+          where,
+          error: messageOf(error),
+        });
         continue;
       }
+      if (!body.enabled) continue;
+      const type = this.options.types.get(body.type)!;
       const parameters = packs.find((pack) => pack.name === definition.pack)?.parameters ?? {};
       let pluginSettings: Record<string, string | number | boolean>;
       try {

@@ -27,7 +27,7 @@ import {
 export type { StateEntry } from './codec.js';
 import { ENCRYPTION_OVERHEAD_BYTES, type Keyring, type OpenFailure } from './keyring.js';
 import { type Member, type MembershipEvent, MemberTable, type Outcome } from './members.js';
-import { RateLimitedLog } from './rate-limited-log.js';
+import { RateLimitedLog } from '../log/index.js';
 import { RecentIds } from './recent-ids.js';
 import { initialSequence, ReplayGuard } from './replay-guard.js';
 import type { PacketAddress, PacketTransport, SocketError } from './transport.js';

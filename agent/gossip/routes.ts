@@ -1,5 +1,6 @@
 // The gossip endpoints: members, join, leave, detect, keys, stats.
-import { HttpError, type Route } from '../api/index.js';
+import { Type } from '@sinclair/typebox';
+import { bodyParser, HttpError, type Route } from '../api/index.js';
 import { KeyringError } from './keyring.js';
 import type { GossipSubsystem } from './subsystem.js';
 
@@ -15,6 +16,37 @@ export interface DetectResult {
   }>;
   joined: { name: string; id: string; address: string } | null;
 }
+
+const joinRequest = bodyParser(
+  Type.Object(
+    { addresses: Type.Array(Type.String({ minLength: 1, maxLength: 300 }), { minItems: 1, maxItems: 64 }) },
+    { additionalProperties: false },
+  ),
+  '{"addresses": ["HOST[:PORT]", ...]}',
+);
+
+const detectRequest = bodyParser(
+  Type.Object(
+    {
+      timeout_s: Type.Number({ exclusiveMinimum: 0, maximum: 60, default: 3 }),
+      auto_join: Type.Boolean({ default: false }),
+    },
+    { additionalProperties: false },
+  ),
+  '{"timeout_s": 3, "auto_join": false} (timeout_s over 0, at most 60)',
+);
+
+const keysRequest = bodyParser(
+  Type.Object(
+    {
+      op: Type.Union([Type.Literal('install'), Type.Literal('use'), Type.Literal('remove')]),
+      key: Type.Optional(Type.String({ maxLength: 64 })),
+      fingerprint: Type.Optional(Type.String({ maxLength: 64 })),
+    },
+    { additionalProperties: false },
+  ),
+  '{"op": "install", "key": B64} or {"op": "use"|"remove", "fingerprint": F}',
+);
 
 export function gossipRoutes(gossip: GossipSubsystem): Route[] {
   return [
@@ -36,14 +68,7 @@ export function gossipRoutes(gossip: GossipSubsystem): Route[] {
       access: 'admin',
       description: 'join the cluster through {"addresses": ["HOST[:PORT]", ...]}',
       handler: async ({ body }) => {
-        const addresses = (body as { addresses?: unknown } | undefined)?.addresses;
-        if (
-          !Array.isArray(addresses) ||
-          !addresses.length ||
-          !addresses.every((a) => typeof a === 'string')
-        ) {
-          throw new HttpError(400, 'expected {"addresses": ["HOST[:PORT]", ...]}');
-        }
+        const { addresses } = joinRequest.parse(body);
         const { joined, errors } = await gossip.join(addresses);
         if (!joined)
           throw new HttpError(
@@ -70,12 +95,8 @@ export function gossipRoutes(gossip: GossipSubsystem): Route[] {
       description:
         'find agents holding our key on the LAN by broadcast: {"timeout_s": 3, "auto_join": false}',
       handler: async ({ body }) => {
-        const options = (body ?? {}) as { timeout_s?: unknown; auto_join?: unknown };
-        const timeoutSeconds = options.timeout_s ?? 3;
-        if (typeof timeoutSeconds !== 'number' || !(timeoutSeconds > 0) || timeoutSeconds > 60) {
-          throw new HttpError(400, 'timeout_s: expected a number of seconds between 0 and 60');
-        }
-        const { nodes, joined } = await gossip.detect(timeoutSeconds * 1000, options.auto_join === true);
+        const options = detectRequest.parse(body);
+        const { nodes, joined } = await gossip.detect(options.timeout_s * 1000, options.auto_join);
         const result: DetectResult = {
           nodes: nodes.map((node) => ({
             name: node.name,
@@ -107,15 +128,15 @@ export function gossipRoutes(gossip: GossipSubsystem): Route[] {
       description:
         'change the keyring cluster-wide: {"op": "install", "key": B64} | {"op": "use"|"remove", "fingerprint": F}',
       handler: ({ body }) => {
-        const request = (body ?? {}) as { op?: unknown; key?: unknown; fingerprint?: unknown };
-        const op = request.op;
-        if (op !== 'install' && op !== 'use' && op !== 'remove')
-          throw new HttpError(400, 'op: expected install, use or remove');
+        const request = keysRequest.parse(body);
+        const { op } = request;
         const value = op === 'install' ? request.key : request.fingerprint;
-        if (typeof value !== 'string' || !value)
+        if (!value)
           throw new HttpError(
             400,
-            op === 'install' ? 'key: expected a base64 key' : 'fingerprint: expected a key fingerprint',
+            op === 'install'
+              ? 'key: expected the base64 key to install'
+              : 'fingerprint: expected the fingerprint of an installed key',
           );
         try {
           return { op, fingerprint: gossip.changeKeys(op, value) };

@@ -9,3 +9,4 @@ export {
 } from './logger.js';
 export { LogQueue, type LogQueueTimers, type LogTarget } from './log-queue.js';
 export { RotatingFile } from './rotating-file.js';
+export { RateLimitedLog, type WarningSink } from './rate-limited-log.js';

@@ -7,6 +7,16 @@ import { AgentClient, type ApiOptions } from '../client.js';
 import { CliError } from '../errors.js';
 import { colour, printJson, spinner, stateColour, table } from '../output.js';
 
+/** GET /gossip/keys. */
+interface KeysAnswer {
+  keys: Array<{ fingerprint: string; primary: boolean; installed: boolean; nodes: number }>;
+  members: number;
+  generation: number;
+  primary: string;
+  behind?: { generation: number; primary: string; announced_by: string; missing: string[] };
+  conflict?: { generation: number; primary: string; announced_by: string; removed: string[] };
+}
+
 export function gossipCommand(): Command {
   const gossip = new Command('gossip').description('the cluster: join, leave, members, LAN detection, keys');
 
@@ -125,10 +135,7 @@ export function gossipCommand(): Command {
       keys.command('list').description('installed keys, the primary one, and how many members hold each'),
     ),
   ).action(async (options: ReadOptions) => {
-    const result = await new AgentClient(options).get<{
-      keys: Array<{ fingerprint: string; primary: boolean; nodes: number }>;
-      members: number;
-    }>('/gossip/keys');
+    const result = await new AgentClient(options).get<KeysAnswer>('/gossip/keys');
     if (options.json) return printJson(result);
     if (!result.keys.length)
       return void process.stdout.write(
@@ -136,14 +143,28 @@ export function gossipCommand(): Command {
       );
     process.stdout.write(
       table(
-        ['FINGERPRINT', 'PRIMARY', 'MEMBERS'],
+        ['FINGERPRINT', 'PRIMARY', 'HERE', 'MEMBERS'],
         result.keys.map((key) => [
           key.fingerprint,
           key.primary ? colour.green('primary') : '',
+          key.installed ? 'installed' : colour.yellow('missing'),
           `${key.nodes}/${result.members}`,
         ]),
       ),
     );
+    process.stdout.write(`keyring generation ${result.generation}\n`);
+    if (result.behind) {
+      process.stdout.write(
+        `${colour.yellow('behind')}: ${result.behind.announced_by} uses generation ${result.behind.generation} ` +
+          `(primary ${result.behind.primary}); this node lacks ${result.behind.missing.join(', ')}: install it here\n`,
+      );
+    }
+    if (result.conflict) {
+      process.stdout.write(
+        `${colour.red('conflict')}: ${result.conflict.announced_by} uses generation ${result.conflict.generation} ` +
+          `with ${result.conflict.removed.join(', ')}, removed here; see docs/gossip.md (key rotation)\n`,
+      );
+    }
   });
   const keyOp = (name: 'install' | 'use' | 'remove', argument: string, description: string) =>
     withApiOptions(keys.command(name).description(description).argument(argument)).action(

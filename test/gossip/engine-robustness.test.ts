@@ -8,7 +8,7 @@ import { GossipEngine, type StateEntry } from '../../agent/gossip/engine.js';
 import { Keyring } from '../../agent/gossip/keyring.js';
 import { BroadcastQueue } from '../../agent/gossip/broadcast-queue.js';
 import { MemberTable } from '../../agent/gossip/members.js';
-import { RateLimitedLog } from '../../agent/gossip/rate-limited-log.js';
+import { RateLimitedLog } from '../../agent/log/rate-limited-log.js';
 import { RecentIds } from '../../agent/gossip/recent-ids.js';
 import {
   MemoryNetwork,

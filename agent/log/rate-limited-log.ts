@@ -1,4 +1,5 @@
-// Warnings that may repeat at packet rate (dropped packets, socket errors) logged at most once per
+// Warnings that may repeat at packet or event rate (dropped packets, socket errors, a failing event
+// subscriber) logged at most once per
 // kind per interval (a minute), each with the number of occurrences since the previous warning of
 // that kind: a flood of bad packets costs one line a minute, not one per packet. The clock is
 // injected so tests drive it.
