@@ -1,8 +1,7 @@
 // Warnings that may repeat at packet or event rate (dropped packets, socket errors, a failing event
-// subscriber) logged at most once per
-// kind per interval (a minute), each with the number of occurrences since the previous warning of
-// that kind: a flood of bad packets costs one line a minute, not one per packet. The clock is
-// injected so tests drive it.
+// subscriber) logged at most once per kind per interval (a minute), each with the number of
+// occurrences since the previous warning of that kind: a flood of bad packets costs one line a
+// minute, not one per packet. The clock is injected so tests drive it.
 
 export type WarningSink = (message: string, fields: Record<string, unknown>) => void;
 
