@@ -17,6 +17,7 @@ import {
   viewOf,
   waitFor,
 } from '../helpers/gossip-agents.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 afterAll(cleanupAll);
 
@@ -26,18 +27,6 @@ const SEED = Number(process.env.OPSBRO_CRASH_SEED ?? 1_720_011);
 const ROUNDS = Number(process.env.OPSBRO_CRASH_ROUNDS ?? 3);
 /** A restarted agent must be back in step within this (it takes a few seconds; CI is slow). */
 const CONVERGENCE_BOUND_MS = 30_000;
-
-/** mulberry32: a small seeded generator, so a failing sequence of choices can be replayed. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const addressOf = (index: number) => `127.${BLOCK}.0.${index}`;
 const seedsOf = (index: number) =>

@@ -9,6 +9,7 @@ import { Encoder } from '@msgpack/msgpack';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cleanupAll, httpGet, runCli } from '../helpers/agent-process.js';
 import { type GossipAgent, startGossipAgent, viewOf, waitFor } from '../helpers/gossip-agents.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 afterAll(cleanupAll);
 
@@ -22,24 +23,12 @@ const RPC_CONNECTIONS = 300;
 /** Generous: an idle agent is ~120 MiB here; a leak of the fuzz's inputs would be far above. */
 const RSS_LIMIT_BYTES = 300 * 1024 * 1024;
 
-/** mulberry32: small, seeded, good enough to pick fuzz cases reproducibly. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 class Fuzz {
   private readonly next: () => number;
   private readonly msgpack = new Encoder();
 
   constructor(seed: number) {
-    this.next = prng(seed);
+    this.next = seededRandom(seed);
   }
 
   int(max: number): number {
