@@ -1,7 +1,8 @@
 // Talking to an agent's HTTP API, over TCP (http://host:port) or its unix socket (unix:/path).
 import { request as httpRequest, type RequestOptions } from 'node:http';
 import { CliError } from './errors.js';
-import { findLocalToken } from './local-token.js';
+import { isLoopback } from '../agent/config/addresses.js';
+import { localDataDir, localSocket, provenLocalToken } from './local-agent.js';
 
 export const DEFAULT_API = 'http://127.0.0.1:6768';
 
@@ -31,11 +32,14 @@ function tokenHintOf(status: number, parsed: unknown): Reply['tokenHint'] {
 export class AgentClient {
   readonly target: string;
   private readonly base: RequestOptions;
-  private token?: string;
+  private readonly token?: string;
 
   constructor(options: ApiOptions) {
-    // Commander fills these from OPSBRO_API and OPSBRO_TOKEN when the flags are absent.
-    this.target = options.api || DEFAULT_API;
+    // Commander fills these from OPSBRO_API and OPSBRO_TOKEN when the flags are absent. Without
+    // either, the local agent's unix socket when this user may use it (root, or the agent's user):
+    // every route, and no TCP connection limit a local user could fill; else the TCP default.
+    const socket = options.api ? undefined : localSocket(localDataDir());
+    this.target = options.api || (socket ? `unix:${socket}` : DEFAULT_API);
     this.token = options.token || undefined;
     if (this.target.startsWith('unix:')) {
       this.base = { socketPath: this.target.slice('unix:'.length) };
@@ -57,9 +61,7 @@ export class AgentClient {
 
   /** True when the agent is on this machine (unix socket or loopback), so its pid means something here. */
   get isLocal(): boolean {
-    if (this.base.socketPath) return true;
-    const host = this.base.host ?? '';
-    return host === 'localhost' || host === '::1' || host.startsWith('127.');
+    return Boolean(this.base.socketPath) || isLoopback(this.base.host ?? '');
   }
 
   get<T>(path: string): Promise<T> {
@@ -73,14 +75,12 @@ export class AgentClient {
   async call<T>(method: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<T> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     let reply = await this.send(method, path, payload, this.token, timeoutMs);
-    // A route that needs the admin role, on this machine: use the agent's local token if this
-    // user can read it (root, or the agent's user), once the agent has proved it holds it.
+    // A route that needs the admin role, on this machine: this one request again with the agent's
+    // local token, if this user can read it and the agent proves it holds it. Never kept for the
+    // next request: whoever answers that one (the port may change hands) is proved anew.
     if (!this.token && this.isLocal && reply.tokenHint) {
-      const token = await findLocalToken(this, reply.tokenHint);
-      if (token) {
-        this.token = token;
-        reply = await this.send(method, path, payload, token, timeoutMs);
-      }
+      const token = await provenLocalToken(this, reply.tokenHint.dataDir);
+      if (token) reply = await this.send(method, path, payload, token, timeoutMs);
     }
     const { status, parsed } = reply;
     if (status >= 200 && status < 300) return parsed as T;

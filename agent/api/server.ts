@@ -7,7 +7,7 @@ import type { Subsystem, SubsystemState } from '../subsystem.js';
 import type { Socket } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import { bodyParser } from './body.js';
-import { isLoopback, TokenAuthenticator, type ApiToken } from './auth.js';
+import { isLoopback, LOCAL_TOKEN_PRINCIPAL, TokenAuthenticator, type ApiToken } from './auth.js';
 import { allows, type ConnectionInfo, HttpError, type Principal, type Route, Router } from './router.js';
 
 export interface HttpApiOptions {
@@ -239,6 +239,9 @@ export class HttpApi implements Subsystem {
     if (isUnixSocket) return UNIX_SOCKET_PRINCIPAL;
     const fromToken = this.auth.authenticate(request.headers.authorization);
     if (fromToken === undefined) return unauthenticated();
+    // The local token is for this machine: from elsewhere (an API bound beyond loopback) it is
+    // worth nothing, even if it leaked.
+    if (fromToken === LOCAL_TOKEN_PRINCIPAL && !isLocalPeer(request.socket, false)) return unauthenticated();
     if (fromToken !== null) return fromToken;
     if (this.auth.required) return null;
     const host = request.headers.host ?? '';
@@ -311,7 +314,15 @@ function listen(
       const hint = error.code === 'EADDRINUSE' ? ' (address in use: another agent? change api.port)' : '';
       reject(new Error(`cannot listen for the ${what}: ${error.code ?? error.message}${hint}`));
     });
-    server.listen(options, () => resolve());
+    if (!('path' in options)) return void server.listen(options, () => resolve());
+    // The socket file is created by the bind, which listen() does before it returns: with this
+    // umask it is 0600 from its first instant, not only after the chmod that follows.
+    const previousUmask = process.umask(0o077);
+    try {
+      server.listen(options, () => resolve());
+    } finally {
+      process.umask(previousUmask);
+    }
   });
 }
 

@@ -5,6 +5,7 @@
 // The limit cannot be a setting: settings come from the very files it guards. It is a constant
 // (4 MiB; the shipped configuration and packs hold about 100 KB in all) that the environment can
 // raise or lower (OPSBRO_MAX_CONFIG_FILE_BYTES), documented in docs/configuration.md.
+import { formatBytes } from '../format.js';
 import {
   closeSync,
   constants,
@@ -93,13 +94,6 @@ export function maxConfigFileBytes(env: (name: string) => string | undefined): n
     );
   }
   return value;
-}
-
-/** `4 MiB`, `512 KiB` or `1000 bytes`: limits as an operator wrote them. */
-export function formatBytes(bytes: number): string {
-  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
-  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
-  return `${bytes} bytes`;
 }
 
 function checkRegular(path: string, stats: Stats): void {

@@ -2,6 +2,7 @@
 // packs' definition files. A file may hold agent settings (merged, later files win) and
 // definitions (detector:, check:, handler:, ... one object per file or a list). Everything is
 // validated before anything starts.
+import { formatBytes } from '../format.js';
 import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, join, resolve, sep } from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
@@ -9,7 +10,6 @@ import { isBindAddress, isLoopback } from './addresses.js';
 import {
   BoundedReadError,
   describeFsError,
-  formatBytes,
   maxConfigFileBytes,
   MAX_CONFIG_FILE_BYTES_ENV,
   readBoundedFile,

@@ -4,19 +4,19 @@ import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describeFsError } from '../config/index.js';
 import { DataDirLock } from './lock.js';
-import { loadOrCreateLocalToken } from './local-token.js';
+import { createLocalToken } from './local-token.js';
 import { loadOrCreateNodeId } from './node-id.js';
 
 export { removeStaleTemporaries, writeFileAtomic } from './atomic-file.js';
 export { LOCAL_TOKEN_FILE } from './local-token.js';
-export { DataDirLock, DataDirLockedError, readPid, PIDFILE_NAME, writeFileNoFollow } from './lock.js';
+export { DataDirLock, DataDirLockedError, readPid, PIDFILE_NAME } from './lock.js';
 
 export class DataDirError extends Error {}
 
 export interface DataDir {
   path: string;
   nodeId: string;
-  /** The local admin token (<data-dir>/local-token, 0600). */
+  /** The local admin token (<data-dir>/local-token, 0600), new at every start. */
   localToken: string;
   lock: DataDirLock;
   /** <data-dir>/api.sock */
@@ -42,7 +42,7 @@ export async function openDataDir(dataDir: string): Promise<DataDir> {
     return {
       path,
       nodeId: loadOrCreateNodeId(path),
-      localToken: loadOrCreateLocalToken(path),
+      localToken: createLocalToken(path),
       lock,
       apiSocket: join(path, 'api.sock'),
       logFile: join(path, 'logs', 'opsbro.log'),

@@ -6,7 +6,7 @@
 // release the lock while the agent is still stopping. The pidfile is information (operators,
 // init scripts, error messages), not the lock.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, constants, fsyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const PIDFILE_NAME = 'opsbro.pid';
@@ -95,7 +95,7 @@ export function readPid(pidfile: string): number | undefined {
 }
 
 /** Writes a file, refusing to follow a symlink planted in its place. */
-export function writeFileNoFollow(path: string, content: string, mode = 0o644): void {
+function writeFileNoFollow(path: string, content: string, mode = 0o644): void {
   const fd = openSync(
     path,
     constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
@@ -103,8 +103,6 @@ export function writeFileNoFollow(path: string, content: string, mode = 0o644): 
   );
   try {
     writeSync(fd, content);
-    // On disk before the caller renames it into place: a crash leaves the old file or the new one.
-    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }

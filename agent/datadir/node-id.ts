@@ -1,8 +1,8 @@
 // The node id: a UUID created on the first start and kept in the data dir for the node's lifetime.
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileNoFollow } from './lock.js';
+import { writeFileAtomic } from './atomic-file.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -18,8 +18,6 @@ export function loadOrCreateNodeId(dataDir: string): string {
     return id;
   }
   const id = randomUUID();
-  const temporary = `${path}.tmp-${process.pid}`;
-  writeFileNoFollow(temporary, `${id}\n`);
-  renameSync(temporary, path);
+  writeFileAtomic(path, `${id}\n`, 0o644);
   return id;
 }

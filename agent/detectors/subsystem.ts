@@ -7,7 +7,8 @@ import type { EventBus } from '../events/index.js';
 import type { Logger } from '../log/index.js';
 import type { Route } from '../api/index.js';
 import type { Subsystem, SubsystemState } from '../subsystem.js';
-import { DetectorDefinitionSchema } from './definition.js';
+import { type DetectorDefinition, DetectorDefinitionSchema } from './definition.js';
+import { messageOf } from '../errors.js';
 import { detectorRoutes } from './routes.js';
 import { type DetectorEvaluator, type DetectorStatus, ScheduledDetector } from './scheduled-detector.js';
 
@@ -122,8 +123,18 @@ export class DetectorsSubsystem implements Subsystem {
   private build(definitions: Definition[], packs: PackInfo[], generation: number): ScheduledDetector[] {
     return definitions
       .filter((definition) => definition.kind === 'detector')
-      .map((definition) => {
-        const body = definitionBody(definition, DetectorDefinitionSchema);
+      .flatMap((definition) => {
+        let body: DetectorDefinition;
+        try {
+          body = definitionBody(definition, DetectorDefinitionSchema);
+        } catch (error) {
+          // The loader validated it: only a definition built in code gets here. As collectors do.
+          this.options.logger.error('detector definition refused, skipped', {
+            detector: definition.name,
+            error: messageOf(error),
+          });
+          return [];
+        }
         const parameters = packs.find((pack) => pack.name === definition.pack)?.parameters ?? {};
         return new ScheduledDetector({
           name: definition.name,

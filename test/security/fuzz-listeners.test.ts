@@ -4,6 +4,7 @@
 // took it for dead, and its memory stayed within a bound. A failure prints the seed to replay.
 import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { Encoder } from '@msgpack/msgpack';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -137,8 +138,16 @@ class Fuzz {
 
 /** Sends `bytes` on a fresh TCP connection and closes it after a short while (or at once). */
 function tcpExchange(host: string, port: number, bytes: Buffer, holdMs: number): Promise<void> {
+  return exchange(connect({ host, port }), bytes, holdMs);
+}
+
+/** The same on the unix socket at `path`. */
+function socketExchange(path: string, bytes: Buffer, holdMs: number): Promise<void> {
+  return exchange(connect({ path }), bytes, holdMs);
+}
+
+function exchange(socket: Socket, bytes: Buffer, holdMs: number): Promise<void> {
   return new Promise((resolve) => {
-    const socket: Socket = connect({ host, port });
     const done = (): void => {
       socket.destroy();
       resolve();
@@ -191,6 +200,20 @@ async function fuzzListeners(target: GossipAgent, fuzz: Fuzz): Promise<number> {
     sample();
   }
 
+  // The API's unix socket: the same exchanges (a local user cannot reach it, the agent's user can).
+  for (let done = 0; done < HTTP_EXCHANGES / 4; done += 10) {
+    await Promise.all(
+      Array.from({ length: 10 }, () =>
+        socketExchange(
+          join(target.dirs.dataDir, 'api.sock'),
+          fuzz.httpRequest('agent'),
+          fuzz.int(3) ? 5 : 300,
+        ),
+      ),
+    );
+    sample();
+  }
+
   // Cluster RPC: garbage where the pre-shared-key nonce and Noise handshake should be.
   for (let done = 0; done < RPC_CONNECTIONS; done += 30) {
     await Promise.all(
@@ -217,7 +240,7 @@ async function expectUnharmed(target: GossipAgent, peakRss: number): Promise<voi
     dropped: Record<string, number>;
   };
   const dropped = Object.values(stats.dropped).reduce((sum, count) => sum + count, 0);
-  expect(stats.packetsIn).toBeGreaterThan(UDP_PACKETS * 0.7);
+  expect(stats.packetsIn).toBeGreaterThan(UDP_PACKETS * 0.5);
   expect(dropped).toBeGreaterThan(stats.packetsIn * 0.6);
   expect(peakRss, `peak RSS ${Math.round(peakRss / 1048576)} MiB`).toBeLessThan(RSS_LIMIT_BYTES);
   if (process.env.OPSBRO_FUZZ_REPORT)
@@ -234,8 +257,9 @@ describe(`every listener under a stranger's bytes (seed ${SEED})`, () => {
     await waitFor(async () => (await viewOf(peer))['node-1'] === 'alive', 10_000, 'peer sees the target');
     const peakRss = await fuzzListeners(target, new Fuzz(SEED));
     await expectUnharmed(target, peakRss);
-    // Its peer never took it for dead.
+    // Its peer never suspected it, let alone took it for dead (the peer logs every suspicion).
     expect((await viewOf(peer))['node-1']).toBe('alive');
+    expect(peer.output()).not.toMatch(/node-(suspect|dead) .*node=node-1\b/);
   }, 120_000);
 
   it('an agent without a key decodes every plaintext packet it gets, and survives them', async () => {

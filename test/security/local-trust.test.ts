@@ -2,6 +2,8 @@
 // routes and nothing else; root's CLI reaches the admin routes with no setup, through the local
 // token, which it hands only to an agent that proves it holds it.
 import { spawn, spawnSync } from 'node:child_process';
+import { localTokenProof } from '../../agent/api/local-token-proof.js';
+import { AgentClient } from '../../cli/client.js';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import {
   createServer,
@@ -10,6 +12,7 @@ import {
   type RequestListener,
   type Server,
 } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -21,6 +24,7 @@ import {
   runCli,
   type RunningAgent,
   startAgent,
+  tempDir,
   WITHOUT_PACKS,
 } from '../helpers/agent-process.js';
 
@@ -68,7 +72,7 @@ describe('a default agent (no auth.tokens) seen by another local user', () => {
     base = `http://127.0.0.1:${dirs.port}`;
   });
 
-  asRoot('cannot read the keyring, shadow or the environment through the evaluator (403)', () => {
+  asRoot('cannot read the local token, shadow or the environment through the evaluator (403)', () => {
     const expressions = [
       `parse_json_file("${join(agent.dirs.dataDir, 'local-token')}", "primary")`,
       "grep_file('^root:', '/etc/shadow', True)",
@@ -170,20 +174,25 @@ describe('a default agent (no auth.tokens) seen by another local user', () => {
 });
 
 /** The CLI as root, without blocking this process: the fake servers below live in it. */
-function runCliAsync(args: string[]): Promise<{ code: number | null; stderr: string }> {
+function runCliAsync(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [OPSBRO_BIN, ...args], {
-    env: { ...process.env, NO_COLOR: '1', OPSBRO_API: '', OPSBRO_TOKEN: '' },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1', OPSBRO_API: '', OPSBRO_TOKEN: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let stdout = '';
   let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stderr })));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
 }
 
-describe('the local token', () => {
-  const servers: Server[] = [];
-  afterAll(() => servers.forEach((server) => server.close()));
+const servers: Server[] = [];
+afterAll(() => servers.forEach((server) => server.close()));
 
+describe('the local token', () => {
   /** An HTTP server on 127.0.0.1 that records the Authorization headers it receives. */
   async function listen(handler: RequestListener): Promise<number> {
     const server = createServer(handler);
@@ -249,7 +258,7 @@ describe('the local token', () => {
     expect(seen.some((headers) => headers.authorization !== undefined)).toBe(false);
   });
 
-  it('is made anew when other users could read it', async () => {
+  it('is made anew at every start, 0600 whatever it was', async () => {
     const dirs = await prepareAgentDirs(WITHOUT_PACKS);
     const first = await startAgent(dirs);
     const path = join(dirs.dataDir, 'local-token');
@@ -260,6 +269,88 @@ describe('the local token', () => {
     await startAgent(dirs);
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(readFileSync(path, 'utf8')).not.toBe(before);
+  });
+
+  it('goes with the one refused request only: the next request (to whoever holds the port then) has none', async () => {
+    // An agent of our own making that holds a token and proves it: the CLI's client sends the token
+    // once, for the admin request; then `agent stop`'s polling, say, must not carry it (the port may
+    // have changed hands by then, and a squatter would collect it).
+    const dataDir = tempDir();
+    chmodSync(dataDir, 0o700);
+    const token = 'T'.repeat(43);
+    writeFileSync(join(dataDir, 'local-token'), `${token}\n`, { mode: 0o600 });
+    const seen: Array<{ url?: string; authorization?: string }> = [];
+    const port = await listen((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        seen.push({ url: req.url, authorization: req.headers.authorization });
+        const reachedAt = `${req.socket.localAddress ?? ''}:${req.socket.localPort ?? 0}`;
+        const answer = (status: number, value: unknown) => {
+          res.writeHead(status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(value));
+        };
+        if (req.url === '/agent/auth/proof') {
+          const { nonce } = JSON.parse(body) as { nonce: string };
+          return answer(200, { proof: localTokenProof(token, nonce, reachedAt) });
+        }
+        if (req.url === '/agent/reload' && req.headers.authorization !== `Bearer ${token}`)
+          return answer(403, { error: 'refused', token_required: true, data_dir: dataDir });
+        answer(200, { ok: true });
+      });
+    });
+    const client = new AgentClient({ api: `http://127.0.0.1:${port}` });
+    await client.post('/agent/reload');
+    await client.get('/agent/state');
+    expect(seen.map((request) => [request.url, request.authorization !== undefined])).toEqual([
+      ['/agent/reload', false],
+      ['/agent/auth/proof', false],
+      ['/agent/reload', true],
+      ['/agent/state', false],
+    ]);
+  });
+});
+
+describe('root without --api', () => {
+  it('uses the unix socket of the agent in $OPSBRO_DATA_DIR: every route, whatever holds the TCP port', async () => {
+    const dirs = await prepareAgentDirs(WITHOUT_PACKS);
+    await startAgent(dirs);
+    // A local user holds every TCP connection the API takes (512), and more.
+    const held = await Promise.all(
+      Array.from(
+        { length: 520 },
+        () =>
+          new Promise<Socket>((resolve) => {
+            const socket = connect({ host: '127.0.0.1', port: dirs.port }, () => resolve(socket));
+            socket.on('error', () => resolve(socket));
+          }),
+      ),
+    );
+    try {
+      const result = await runCliAsync(['evaluator', 'eval', '6*7'], { OPSBRO_DATA_DIR: dirs.dataDir });
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout).toBe('42\n');
+    } finally {
+      held.forEach((socket) => socket.destroy());
+    }
+  });
+
+  it('does not use a socket in a data dir others may write to', async () => {
+    const dirs = await prepareAgentDirs(WITHOUT_PACKS);
+    await startAgent(dirs);
+    // Refused by the agent too (mode 0777 is a tamper risk); here the CLI must not trust it either.
+    chmodSync(dirs.dataDir, 0o777);
+    try {
+      const result = await runCliAsync(['agent', 'info', '--json'], {
+        OPSBRO_DATA_DIR: dirs.dataDir,
+        OPSBRO_API: '',
+      });
+      // Fell back to the TCP default, where no agent of this test listens.
+      expect(result.stderr).toContain('cannot reach the agent at http://127.0.0.1:6768');
+    } finally {
+      chmodSync(dirs.dataDir, 0o700);
+    }
   });
 });
 

@@ -2,6 +2,7 @@
 // fetching a status page under the run's signal (the scheduler aborts it at the run's timeout), and
 // turning socket/driver failures into messages an operator can act on ("redis 127.0.0.1:6379:
 // connection refused"), never with a password.
+import { formatBytes } from '../../format.js';
 
 type Settings = Readonly<Record<string, string | number | boolean>>;
 
@@ -152,13 +153,6 @@ export function describeNetworkError(error: unknown): string {
   if (error.message === 'fetch failed' && error.cause instanceof Error)
     return describeNetworkError(error.cause);
   return error.message || error.name;
-}
-
-/** `4 MiB`, `512 KiB` or `1000 bytes`. */
-export function formatBytes(bytes: number): string {
-  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
-  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
-  return `${bytes} bytes`;
 }
 
 /**

@@ -6,7 +6,8 @@
 // run with an error at 1 MiB instead of growing the agent.
 import { type Socket, createConnection } from 'node:net';
 
-import { abortReason, formatBytes } from './common.js';
+import { formatBytes } from '../../format.js';
+import { abortReason } from './common.js';
 
 /** The largest reply kept (INFO is a few KiB; a redis with thousands of databases, tens of KiB). */
 export const MAX_REPLY_BYTES = 1024 * 1024;
