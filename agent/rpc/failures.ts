@@ -124,8 +124,8 @@ function explainHandshakeError(handshake: HandshakeError, where: string, cause: 
       const limit = refusal?.limit === undefined ? '' : ` (${refusal.limit})`;
       const which =
         refusal?.reason === 'address'
-          ? `too many connections from this node's address (shared by the agents on this host, or behind the same NAT) are in their handshake there, over its per-address limit${limit}`
-          : `too many connections are in their handshake there, over its limit${limit} (a flood of connections from elsewhere?)`;
+          ? `too many connections from this node's address (shared by the agents on this host, behind the same NAT, or in the same IPv6 /64) are in their handshake there, over its per-address limit${limit}`
+          : `too many connections are in their handshake there, over its limit${limit}, and this node's address already holds as many of them as any other (a flood of connections from this address or network?)`;
       return new ClusterRpcError('busy', `${where} refused the connection: ${which}; retry later`, { cause });
     }
     case 'timeout': {
