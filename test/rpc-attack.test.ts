@@ -11,10 +11,15 @@ import {
   type ClusterRpcOptions,
   type RpcHandler,
 } from '../agent/rpc/index.js';
-import { NONCE_WAIT_GRACE_MS } from '../agent/rpc/limits.js';
+import { MAX_PENDING_INBOUND, NONCE_WAIT_GRACE_MS } from '../agent/rpc/limits.js';
 import { Libp2pClusterRpc } from '../agent/rpc/rpc-node.js';
 import { cleanupAll, freePort, tempDir } from './helpers/agent-process.js';
-import { startAttacker, type Attacker } from './helpers/rpc-attacker.js';
+import {
+  startAttacker,
+  type Attacker,
+  type AttackerReport,
+  type AttackerStats,
+} from './helpers/rpc-attacker.js';
 
 const ECHO = '/opsbro-test/echo/1.0.0';
 /** How long a dialer waits for the remote's private-network nonce. */
@@ -44,6 +49,8 @@ interface TestNode {
   port: number;
   /** Inbound connections in their handshake at this node, from `address` or in total. */
   pending(address?: string): number;
+  /** Pending connections this node aborted to give their slot to a newcomer, since its start. */
+  evictions(): number;
 }
 
 async function startNode(
@@ -58,7 +65,13 @@ async function startNode(
   nodes.add(rpc);
   if (!(rpc instanceof Libp2pClusterRpc))
     throw new Error('createClusterRpc no longer builds a Libp2pClusterRpc');
-  return { rpc, host, port, pending: (address) => rpc.pendingHandshakes(address) };
+  return {
+    rpc,
+    host,
+    port,
+    pending: (address) => rpc.pendingHandshakes(address),
+    evictions: () => rpc.evictedHandshakes(),
+  };
 }
 
 /** A raw TCP connection that says nothing; `closed` resolves (with its lifetime) when the node ends it. */
@@ -111,6 +124,64 @@ async function waitFor(
   }
 }
 
+/** What a keyed node saw while an attacker held the server's pending slots. */
+interface AttackOutcome {
+  latenciesMs: number[];
+  failures: string[];
+  /** The server's pending handshakes just before each request (64: every slot taken). */
+  pendingBeforeRequests: number[];
+  during: AttackerStats;
+  report: AttackerReport;
+}
+
+/**
+ * For `attackMs`, sends requests from `client` to `server`, each over a new connection (a fresh
+ * node each time, so a new handshake), then stops the attacker and reports.
+ */
+async function requestsDuringAttack(
+  server: TestNode,
+  client: TestNode,
+  attacker: Attacker,
+  attackMs: number,
+): Promise<AttackOutcome> {
+  const latenciesMs: number[] = [];
+  const failures: string[] = [];
+  const pendingBeforeRequests: number[] = [];
+  const attackEnds = performance.now() + attackMs;
+  let sent = 0;
+  while (performance.now() < attackEnds) {
+    await client.rpc.stop();
+    await client.rpc.start();
+    const payload = Uint8Array.of(sent++ % 256);
+    pendingBeforeRequests.push(server.pending());
+    const started = performance.now();
+    try {
+      const answer = await client.rpc.request({ host: server.host, port: server.port }, ECHO, payload, 3_000);
+      expect(answer).toEqual(payload);
+      latenciesMs.push(performance.now() - started);
+    } catch (error) {
+      failures.push(`after ${(performance.now() - started).toFixed(0)} ms: ${(error as Error).message}`);
+    }
+  }
+  const during = await attacker.stats();
+  const report = await attacker.stop();
+  latenciesMs.sort((a, b) => a - b);
+  return { latenciesMs, failures, pendingBeforeRequests, during, report };
+}
+
+function describeOutcome(what: string, outcome: AttackOutcome, attackMs: number): string {
+  const { latenciesMs, failures, pendingBeforeRequests, during, report } = outcome;
+  const full = pendingBeforeRequests.filter((pending) => pending === MAX_PENDING_INBOUND).length;
+  return (
+    `[rpc attack] ${what}: ${latenciesMs.length} requests with a new connection each during ${attackMs} ms: ` +
+    `median ${(latenciesMs[Math.floor(latenciesMs.length / 2)] ?? NaN).toFixed(1)} ms, ` +
+    `max ${(latenciesMs.at(-1) ?? NaN).toFixed(1)} ms; ${failures.length} failed${failures.length > 0 ? ` (first: ${failures[0]})` : ''}; ` +
+    `${full} of ${pendingBeforeRequests.length} sent with every pending slot taken; ` +
+    `attacker: ${during.connected} connections, ${during.open} open at the end, longest lived ${during.maxLifetimeMs.toFixed(0)} ms; ` +
+    `after the attack its last ${report.openAtStop} connections were closed within ${report.lingerMs.toFixed(0)} ms`
+  );
+}
+
 describe('the RPC port under a connection flood without the key', () => {
   it('keeps serving requests from a node with the key while 70 connections from one address are held open', async () => {
     const clusterKey = randomBytes(32);
@@ -120,8 +191,8 @@ describe('the RPC port under a connection flood without the key', () => {
     const attacker = startAttacker({
       host: server.host,
       port: server.port,
-      localAddress: '127.0.0.9',
-      count: 70,
+      localAddresses: ['127.0.0.9'],
+      connectionsPerAddress: 70,
     });
     attackers.add(attacker);
     // The attack is on: all 70 connected (and, before the fix, holding every pending slot).
@@ -132,45 +203,63 @@ describe('the RPC port under a connection flood without the key', () => {
     );
 
     const attackMs = 5_000;
-    const latenciesMs: number[] = [];
-    const failures: string[] = [];
-    const attackEnds = performance.now() + attackMs;
-    while (performance.now() < attackEnds) {
-      // A fresh node each time, so every request needs a new connection and a new handshake.
-      await client.rpc.stop();
-      await client.rpc.start();
-      const started = performance.now();
-      try {
-        const answer = await client.rpc.request(
-          { host: server.host, port: server.port },
-          ECHO,
-          Uint8Array.of(7),
-          3_000,
-        );
-        expect(answer).toEqual(Uint8Array.of(7));
-        latenciesMs.push(performance.now() - started);
-      } catch (error) {
-        failures.push(`after ${(performance.now() - started).toFixed(0)} ms: ${(error as Error).message}`);
-      }
-    }
-    const during = await attacker.stats();
-    const report = await attacker.stop();
-
-    latenciesMs.sort((a, b) => a - b);
-    console.log(
-      `[rpc attack] ${latenciesMs.length} requests with a new connection each during ${attackMs} ms of attack: ` +
-        `median ${(latenciesMs[Math.floor(latenciesMs.length / 2)] ?? NaN).toFixed(1)} ms, ` +
-        `max ${(latenciesMs.at(-1) ?? NaN).toFixed(1)} ms; ${failures.length} failed${failures.length > 0 ? ` (first: ${failures[0]})` : ''}; ` +
-        `attacker: ${during.connected} connections, ${during.open} open at the end, longest lived ${during.maxLifetimeMs.toFixed(0)} ms; ` +
-        `after the attack its last ${report.openAtStop} connections were closed within ${report.lingerMs.toFixed(0)} ms`,
-    );
-    expect(failures).toEqual([]);
-    expect(latenciesMs.length).toBeGreaterThanOrEqual(5);
-    expect(latenciesMs.at(-1)).toBeLessThan(2_000);
+    const outcome = await requestsDuringAttack(server, client, attacker, attackMs);
+    console.log(describeOutcome('70 connections from one address', outcome, attackMs));
+    expect(outcome.failures).toEqual([]);
+    expect(outcome.latenciesMs.length).toBeGreaterThanOrEqual(5);
+    expect(outcome.latenciesMs.at(-1)).toBeLessThan(2_000);
     // The node, not the attacker, ends each connection, within about the handshake deadline (1 s).
-    expect(during.maxLifetimeMs).toBeLessThan(2_000);
-    expect(report.lingerMs).toBeLessThan(2_000);
+    expect(outcome.during.maxLifetimeMs).toBeLessThan(2_000);
+    expect(outcome.report.lingerMs).toBeLessThan(2_000);
   }, 30_000);
+
+  // 8 x 12 = 96 connections wanted, each address under its limit of 16: together they want more
+  // than the 64 slots, as 4 x 16 did before slots could be taken back. 80 x 1: more addresses
+  // than slots, so sharing by address alone cannot keep any slot for long (each newcomer takes
+  // the oldest): the keyed node's handshake must fit in what is left.
+  it.each([
+    { addresses: 8, perAddress: 12 },
+    { addresses: 80, perAddress: 1 },
+  ])(
+    'keeps serving a node with the key while $addresses addresses x $perAddress hold every pending slot, reconnecting at once',
+    async ({ addresses, perAddress }) => {
+      const clusterKey = randomBytes(32);
+      const server = await startNode('127.0.0.1', { clusterKey }, { [ECHO]: echo });
+      const client = await startNode('127.0.0.2', { clusterKey });
+
+      const localAddresses = Array.from({ length: addresses }, (_, index) => `127.0.0.${20 + index}`);
+      const attacker = startAttacker({
+        host: server.host,
+        port: server.port,
+        localAddresses,
+        connectionsPerAddress: perAddress,
+      });
+      attackers.add(attacker);
+      await waitFor(
+        () => server.pending() === MAX_PENDING_INBOUND,
+        5_000,
+        'the attacker to take every pending slot',
+      );
+      const evictionsBefore = server.evictions();
+
+      const attackMs = 5_000;
+      const outcome = await requestsDuringAttack(server, client, attacker, attackMs);
+      const evictions = server.evictions() - evictionsBefore;
+      console.log(
+        describeOutcome(`${addresses} addresses x ${perAddress} connections`, outcome, attackMs) +
+          `; ${evictions} pending connections evicted during the attack`,
+      );
+      expect(outcome.failures).toEqual([]);
+      expect(outcome.latenciesMs.length).toBeGreaterThanOrEqual(5);
+      expect(outcome.latenciesMs.at(-1)).toBeLessThan(2_000);
+      // The port was held full, and the keyed node's connections got in by taking an attacker's slot.
+      expect(outcome.pendingBeforeRequests.some((pending) => pending === MAX_PENDING_INBOUND)).toBe(true);
+      expect(evictions).toBeGreaterThan(0);
+      expect(outcome.during.maxLifetimeMs).toBeLessThan(2_000);
+      expect(outcome.report.lingerMs).toBeLessThan(2_000);
+    },
+    30_000,
+  );
 });
 
 describe('handshake failures say what happened', () => {
@@ -261,22 +350,59 @@ describe('handshake failures say what happened', () => {
     await Promise.all(holders.map((holder) => holder.closed));
     expect(await client.rpc.request(target, ECHO, Uint8Array.of(2))).toEqual(Uint8Array.of(2));
 
-    // 64 in total (16 addresses x 3 here, plus 16 more from 127.0.0.30-45) fill every slot.
-    const addresses = Array.from({ length: 22 }, (_, index) => `127.0.0.${30 + index}`);
+    // Every slot taken (64), two each by 32 addresses, 127.0.0.1 among them: the client's address
+    // holds as many as any other, so taking a slot from one would leave it with fewer.
+    const addresses = ['127.0.0.1', ...Array.from({ length: 31 }, (_, index) => `127.0.0.${30 + index}`)];
     const fillers = await Promise.all(
-      addresses.flatMap((address) =>
-        [1, 2, 3].map(() => openSilent(server.port, address).catch(() => undefined)),
-      ),
+      addresses.flatMap((address) => [1, 2].map(() => openSilent(server.port, address))),
     );
     await waitFor(() => server.pending() === 64, 2_000, 'every pending slot taken');
     await client.rpc.stop();
     await client.rpc.start();
     const total = await failureOf(client.rpc.request(target, ECHO, Uint8Array.of(3), 5_000));
+    console.log(`[rpc] total limit: ${total.error.code}: ${total.error.message}`);
     expect(total.error.code).toBe('busy');
     expect(total.error.message).toMatch(
-      /refused the connection: too many connections are in their handshake there, over its limit \(64\)/,
+      /refused the connection: too many connections are in their handshake there, over its limit \(64\), and this node's address already holds as many of them as any other/,
     );
-    for (const filler of fillers) filler?.socket.destroy();
+    expect(server.evictions()).toBe(0);
+    for (const filler of fillers) filler.socket.destroy();
+    await waitFor(() => server.pending() === 0, 2_000, 'every slot given back');
+  });
+
+  it('gives a newcomer the oldest slot of the address holding the most when every slot is taken', async () => {
+    const clusterKey = randomBytes(32);
+    // A long deadline: nothing here ends by the deadline, only by eviction or by the test.
+    const server = await startNode('127.0.0.1', { clusterKey, handshakeTimeoutMs: 10_000 }, { [ECHO]: echo });
+    const client = await startNode('127.0.0.2', { clusterKey });
+    // Four addresses hold 12 each (the oldest slots), then 127.0.0.30 holds 16 (the most).
+    const fewer = ['127.0.0.31', '127.0.0.32', '127.0.0.33', '127.0.0.34'];
+    const older = await Promise.all(
+      fewer.flatMap((address) => Array.from({ length: 12 }, () => openSilent(server.port, address))),
+    );
+    await waitFor(() => server.pending() === 48, 2_000, '48 pending connections');
+    const oldestOfMost = await openSilent(server.port, '127.0.0.30');
+    await waitFor(() => server.pending('127.0.0.30') === 1, 2_000, 'the first from 127.0.0.30 pending');
+    const restOfMost = await Promise.all(
+      Array.from({ length: 15 }, () => openSilent(server.port, '127.0.0.30')),
+    );
+    await waitFor(() => server.pending() === 64, 2_000, 'every pending slot taken');
+    let oldestClosed = false;
+    void oldestOfMost.closed.then(() => (oldestClosed = true));
+
+    const started = performance.now();
+    expect(
+      await client.rpc.request({ host: server.host, port: server.port }, ECHO, Uint8Array.of(4)),
+    ).toEqual(Uint8Array.of(4));
+    const elapsedMs = performance.now() - started;
+    await waitFor(() => oldestClosed, 2_000, 'the oldest connection from 127.0.0.30 to be closed');
+    console.log(`[rpc] eviction: the request took ${elapsedMs.toFixed(0)} ms with every slot taken`);
+    expect(elapsedMs).toBeLessThan(1_000);
+    expect(server.evictions()).toBe(1);
+    expect(server.pending('127.0.0.30')).toBe(15);
+    for (const address of fewer) expect(server.pending(address)).toBe(12);
+    expect(server.pending()).toBe(63); // the client's connection is upgraded: its slot is back
+    for (const connection of [...older, ...restOfMost]) connection.socket.destroy();
     await waitFor(() => server.pending() === 0, 2_000, 'every slot given back');
   });
 

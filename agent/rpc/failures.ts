@@ -72,7 +72,7 @@ export function explainRequestFailure(
       `${where} is not peer ${peerId ?? '(unknown)'}: ${detail}; another agent may now hold that address`,
     );
   }
-  const handshake = findHandshakeError(error);
+  const handshake = chain.map((link) => link.error).find((link) => link instanceof HandshakeError);
   if (handshake) return explainHandshakeError(handshake, where, error);
   if (code === 'ECONNREFUSED') {
     return fail(
@@ -84,10 +84,14 @@ export function explainRequestFailure(
     return fail('unreachable', `${where} is unreachable (${code}); check the address and the network path`);
   }
   if (code === 'ECONNRESET' && errno?.syscall === 'connect') {
-    // Reset before our side saw the TCP connection complete: turned away before any handshake.
+    // Reset before our side saw the TCP connection complete, so before any byte. Not our gater:
+    // it refuses with a note and a graceful close (a note makes this a HandshakeError), and
+    // aborts only the oldest connection of a source to give its slot to a newcomer, rarely one
+    // just accepted. libp2p's own limits reset at once; so does a firewall rule that rejects with
+    // a TCP reset, and nothing tells the two apart from here.
     return fail(
       'busy',
-      `${where} reset the connection as soon as it was accepted, before any handshake: it turned it away at a limit (too many new or pending connections from this address); retry later`,
+      `${where} reset the connection as soon as it was accepted, before any handshake: either the agent there turned it away at one of libp2p's limits (over ${INBOUND_CONNECTIONS_PER_SECOND} new connections a second from this address, or too many connections in their handshake), or a firewall on the way rejects it with a TCP reset (e.g. iptables REJECT --reject-with tcp-reset); retry later, and check the firewall rules for the rpc port if it keeps happening`,
     );
   }
   const brokeMidHandshake =
@@ -124,8 +128,8 @@ function explainHandshakeError(handshake: HandshakeError, where: string, cause: 
       const limit = refusal?.limit === undefined ? '' : ` (${refusal.limit})`;
       const which =
         refusal?.reason === 'address'
-          ? `too many connections from this node's address (shared by the agents on this host, or behind the same NAT) are in their handshake there, over its per-address limit${limit}`
-          : `too many connections are in their handshake there, over its limit${limit} (a flood of connections from elsewhere?)`;
+          ? `too many connections from this node's address (shared by the agents on this host, behind the same NAT, or in the same IPv6 /64) are in their handshake there, over its per-address limit${limit}`
+          : `too many connections are in their handshake there, over its limit${limit}, and this node's address already holds as many of them as any other (a flood of connections from this address or network?)`;
       return new ClusterRpcError('busy', `${where} refused the connection: ${which}; retry later`, { cause });
     }
     case 'timeout': {
@@ -145,19 +149,9 @@ function explainHandshakeError(handshake: HandshakeError, where: string, cause: 
   }
 }
 
-/** The HandshakeError in an error's causes or aggregated errors (bounded depth). */
-function findHandshakeError(error: unknown, depth = 0): HandshakeError | undefined {
-  if (depth > 6 || !(error instanceof Error)) return undefined;
-  if (error instanceof HandshakeError) return error;
-  const nested = error instanceof AggregateError ? (error.errors as unknown[]) : [];
-  for (const inner of [error.cause, ...nested]) {
-    const found = findHandshakeError(inner, depth + 1);
-    if (found) return found;
-  }
-  return undefined;
-}
-
 interface ChainLink {
+  /** The thrown value itself, for the classes a link's name cannot tell (HandshakeError). */
+  error: unknown;
   name: string;
   message: string;
   code: string | undefined;
@@ -169,10 +163,11 @@ interface ChainLink {
 function chainOf(error: unknown, depth = 0): ChainLink[] {
   if (depth > 6 || error === undefined || error === null) return [];
   if (!(error instanceof Error)) {
-    return [{ name: typeof error, message: messageOf(error), code: undefined, syscall: undefined }];
+    return [{ error, name: typeof error, message: messageOf(error), code: undefined, syscall: undefined }];
   }
   const { code: rawCode, syscall } = error as NodeJS.ErrnoException;
   const link: ChainLink = {
+    error,
     name: error.name,
     message: error.message,
     code: typeof rawCode === 'string' ? rawCode : undefined,

@@ -9,7 +9,10 @@ import type { ConnectionProtector, MessageStream, StreamMessageEvent } from '@li
 const NONCE_BYTES = 24;
 const NOTE_PREFIX = 'opsbro-busy';
 
-/** Which pending-connection limit refused a connection (pending-inbound.ts). */
+/**
+ * Which pending-connection limit refused a connection (pending-inbound.ts): its source's, or the
+ * total (every slot taken, and its source already holds as many as any other).
+ */
 export type RefusalReason = 'address' | 'total';
 
 /**

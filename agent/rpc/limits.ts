@@ -17,12 +17,17 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 1_000;
  */
 export const NONCE_WAIT_GRACE_MS = 500;
 /**
- * Inbound connections one remote address may have in their handshake at a time. Agents sharing a
- * host all dial from one address (127.0.0.1), so this is not 1; an address past it is refused at
- * once (with a note that says so) instead of taking a slot the others need.
+ * Inbound connections one source (an IPv4 address, an IPv6 /64) may have in their handshake at a
+ * time. Agents sharing a host all dial from one address (127.0.0.1), so this is not 1; a source
+ * past it is refused at once (with a note that says so) instead of taking a slot the others need.
  */
 export const DEFAULT_MAX_PENDING_PER_ADDRESS = 16;
-/** Inbound connections in their handshake at a time, from all addresses together. */
+/**
+ * Inbound connections in their handshake at a time, from all sources together. When all are
+ * taken, a newcomer takes the oldest slot of the source holding the most, as long as that source
+ * keeps at least as many as the newcomer's (pending-inbound.ts); it is refused only when its own
+ * source already holds as many as any other.
+ */
 export const MAX_PENDING_INBOUND = 64;
 /**
  * libp2p's own pending-connection cap counts before our gater refuses, so it stays above ours as

@@ -72,9 +72,17 @@ export class Libp2pClusterRpc implements ClusterRpc {
     });
   }
 
-  /** Inbound connections in their handshake now, from `address` or in total (diagnostics, tests). */
+  /**
+   * Inbound connections in their handshake now, from the source of `address` (the address, or
+   * its IPv6 /64) or in total (diagnostics, tests).
+   */
   pendingHandshakes(address?: string): number {
     return this.pendingInbound.pending(address);
+  }
+
+  /** Pending inbound connections aborted to make room for a newcomer, since the start. */
+  evictedHandshakes(): number {
+    return this.pendingInbound.evictions();
   }
 
   get peerId(): string {
@@ -129,7 +137,8 @@ export class Libp2pClusterRpc implements ClusterRpc {
       // agent's cost does not grow with the number of peers it has ever synced with.
       streamMuxers: [yamux({ maxEarlyStreams: MAX_STREAMS_PER_PROTOCOL, enableKeepAlive: false })],
       connectionProtector: clusterKey ? privateNetworkProtector(clusterKey, handshakeTimeoutMs) : undefined,
-      // Per-address limit on inbound connections still in their handshake (pending-inbound.ts).
+      // Per-source limits on inbound connections still in their handshake, with the slots shared
+      // out evenly when all are taken (pending-inbound.ts).
       connectionGater: pendingInboundGater(this.pendingInbound),
       // No ping streams either: a connection that goes quiet is closed by the sweep, not probed.
       connectionMonitor: { enabled: false },

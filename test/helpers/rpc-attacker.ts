@@ -1,7 +1,8 @@
-// A client without the cluster key that tries to hold a cluster RPC port shut: it keeps `count`
-// raw TCP connections open from one source address, says nothing on them, and reopens each one as
-// soon as the node closes it. It runs on a worker thread (its own event loop, like a separate
-// attacker process would have), and reports how long the node let its connections live.
+// A client without the cluster key that tries to hold a cluster RPC port shut: it keeps
+// `connectionsPerAddress` raw TCP connections open from each of its source addresses, says
+// nothing on them, and reopens each one (from the same address) as soon as the node closes it.
+// It runs on a worker thread (its own event loop, like a separate attacker process would have),
+// and reports how long the node let its connections live.
 import { Worker } from 'node:worker_threads';
 
 export interface AttackerStats {
@@ -34,7 +35,7 @@ export interface Attacker {
 const ATTACKER_SOURCE = `
 const net = require('node:net');
 const { parentPort, workerData } = require('node:worker_threads');
-const { host, port, localAddress, count } = workerData;
+const { host, port, localAddresses, connectionsPerAddress } = workerData;
 const live = new Set();
 let running = true;
 let connected = 0;
@@ -44,7 +45,7 @@ let openNow = 0;
 let stopAt;
 let openAtStop = 0;
 
-function open() {
+function open(localAddress) {
   const socket = net.connect({ host, port, localAddress });
   let connectedAt;
   live.add(socket);
@@ -63,7 +64,7 @@ function open() {
       closedByNode++;
       maxLifetimeMs = Math.max(maxLifetimeMs, performance.now() - connectedAt);
     }
-    if (running) open();
+    if (running) open(localAddress);
     else finishIfDone();
   });
 }
@@ -88,15 +89,18 @@ parentPort.on('message', (message) => {
   }
 });
 
-for (let index = 0; index < count; index++) open();
+for (const localAddress of localAddresses) {
+  for (let index = 0; index < connectionsPerAddress; index++) open(localAddress);
+}
 `;
 
 export function startAttacker(options: {
   host: string;
   port: number;
-  /** The source address of every connection (one address: the per-address limit applies). */
-  localAddress: string;
-  count: number;
+  /** The source addresses (bound locally; 127.0.0.x in tests). */
+  localAddresses: string[];
+  /** Connections kept open from each address. */
+  connectionsPerAddress: number;
 }): Attacker {
   const worker = new Worker(ATTACKER_SOURCE, { eval: true, workerData: options });
   let terminated: Promise<void> | undefined;
