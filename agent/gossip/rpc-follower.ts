@@ -79,6 +79,8 @@ export class RpcFollower {
         delayMs = first;
         this.options.onRestarted?.(this.rpc);
       } catch (error) {
+        // Stopped while this start was under way: no retry, and no backoff for stop() to wait out.
+        if (this.stopped) return;
         this.options.onFailure?.(error, delayMs);
         await this.sleep(delayMs);
         delayMs = Math.min(delayMs * 2, max);
@@ -98,11 +100,14 @@ export class RpcFollower {
     return rpc;
   }
 
+  /** The backoff: ends at once when stopped (stop() may come before the sleep begins). */
   private sleep(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
+      const timer = setTimeout(() => this.wake?.(), ms);
       timer.unref();
       this.wake = () => {
+        this.wake = undefined;
         clearTimeout(timer);
         resolve();
       };

@@ -94,4 +94,48 @@ describe('RPC follower', () => {
     expect(FakeRpc.running.size).toBe(0);
     expect(rpc.current).toBeUndefined();
   });
+
+  it('stop() while a restart is starting, which then fails, returns at once instead of after the backoff', async () => {
+    FakeRpc.running.clear();
+    let key = 'k1';
+    /** Fails the start of the restart, under way when stop() comes. */
+    let failStart: ((error: Error) => void) | undefined;
+    const rpc = new RpcFollower({
+      create: (buffer) => {
+        const fake = new FakeRpc(buffer?.toString() ?? 'none');
+        if (fake.key === 'k2')
+          fake.start = () =>
+            new Promise<void>((_, reject) => {
+              failStart = reject;
+            });
+        return fake;
+      },
+      setup: () => undefined,
+      currentKey: () => Buffer.from(key),
+      retryMs: { first: 3_600_000, max: 3_600_000 },
+    });
+    await rpc.start();
+    key = 'k2';
+    rpc.follow();
+    await until(() => failStart !== undefined);
+    let stopped = false;
+    const stopping = rpc.stop().then(() => {
+      stopped = true;
+    });
+    failStart!(new Error('EADDRINUSE'));
+    // A few turns of the event loop: the failed start is cleaned up, and stop() returns (it
+    // waited the whole backoff, an hour here, when the sleep began after stop()).
+    await until(() => stopped);
+    await stopping;
+    expect(FakeRpc.running.size).toBe(0);
+    expect(rpc.current).toBeUndefined();
+  });
 });
+
+/** Lets the event loop turn until `check` holds: at most 100 turns (no timer involved). */
+async function until(check: () => boolean): Promise<void> {
+  for (let turn = 0; !check(); turn++) {
+    if (turn > 100) throw new Error('not within 100 turns of the event loop');
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
