@@ -14,7 +14,13 @@ import {
   type KeyringVersion,
   offersFor,
 } from './key-generation.js';
-import { type KeyOfferMessage, type KeyOpMessage, type NodeRecord, versionOf } from './codec.js';
+import {
+  type KeyOfferMessage,
+  type KeyOpMessage,
+  MAX_KEY_GENERATION,
+  type NodeRecord,
+  versionOf,
+} from './codec.js';
 import type { PacketAddress } from './transport.js';
 import { fingerprint, type Keyring, KeyringError, parseKey } from './keyring.js';
 import type { Member } from './members.js';
@@ -126,10 +132,21 @@ export class KeyringSync {
           `the command on ${this.behind.announced_by}`,
       );
     }
-    const next = live.clone();
     // Above every generation this node has heard of: the change wins over each of them.
-    next.generation =
-      Math.max(live.generation, ...gossip.members().map((member) => member.record.keyGeneration)) + 1;
+    let highest = { generation: live.generation, from: 'this node' };
+    for (const member of gossip.members()) {
+      if (member.record.keyGeneration > highest.generation)
+        highest = { generation: member.record.keyGeneration, from: member.record.name };
+    }
+    if (highest.generation >= MAX_KEY_GENERATION) {
+      throw new KeyringError(
+        `${highest.from} announces generation ${highest.generation}, the highest a keyring may have: ` +
+          'no change can be ordered after it (only a bug or a hostile key holder gets there); ' +
+          'rebuild the keyrings offline as docs/gossip.md says ("Generations")',
+      );
+    }
+    const next = live.clone();
+    next.generation = highest.generation + 1;
     let keyFingerprint = value;
     if (op === 'install') {
       const key = parseKey(value);
@@ -268,6 +285,19 @@ export class KeyringSync {
   }
 
   private outvote(decision: Extract<Decision, { kind: 'outvote' }>): void {
+    if (decision.generation > MAX_KEY_GENERATION) {
+      // Above the cap, this node's records would be refused everywhere: worse than the stale version.
+      return this.notice(`cap:${decision.over.from}:${decision.over.version.primary}`, () =>
+        this.options.log.warn(
+          'a member announces a keyring holding keys removed here, at the highest generation a keyring may have: it cannot be outvoted; rebuild the keyrings offline (docs/gossip.md, "Generations")',
+          {
+            node: decision.over.from,
+            its_generation: decision.over.version.generation,
+            removed: decision.removed.join(','),
+          },
+        ),
+      );
+    }
     this.options.log.warn(
       'a member announces a keyring holding keys removed here: announcing this one above it',
       {
