@@ -50,6 +50,12 @@ export interface KeyringSyncOptions {
   now?: () => number;
   /** Offers to a member still behind are repeated this often (they are UDP packets). */
   retryMs?: number;
+  /**
+   * Whether offers carry the keys a member lacks (`gossip.key_offers`, default true). Off, they
+   * carry this node's version only: a holder of a key being rotated away (a leaked one) that
+   * announces an older version is not handed the new key (docs/gossip.md, "A compromised key").
+   */
+  keyOffers?: boolean;
 }
 
 /** This node's keyring as `gossip keys list` shows it. */
@@ -85,10 +91,12 @@ export class KeyringSync {
   private stopped = false;
   private readonly now: () => number;
   private readonly retryMs: number;
+  private readonly keyOffers: boolean;
 
   constructor(private readonly options: KeyringSyncOptions) {
     this.now = options.now ?? Date.now;
     this.retryMs = options.retryMs ?? DEFAULT_RETRY_MS;
+    this.keyOffers = options.keyOffers ?? true;
   }
 
   /** Starts following the cluster through `gossip` (once the engine runs). */
@@ -185,7 +193,7 @@ export class KeyringSync {
     if (compareVersions(offer.version, local) >= 0) return;
     const [answer] = offersFor(local, [{ id: senderId, version: offer.version }]);
     if (answer && this.mayOffer(senderId))
-      this.sendOffer(gossip, from, answer.keys, answer.sealWith, senderId);
+      this.sendOffer(gossip, from, this.offeredKeys(answer.keys), answer.sealWith, senderId);
   }
 
   /**
@@ -382,9 +390,21 @@ export class KeyringSync {
     for (const offer of offers) {
       if (!this.mayOffer(offer.memberId, now) || Math.random() >= share) continue;
       const member = members.find((candidate) => candidate.record.id === offer.memberId)!;
-      this.sendOffer(gossip, member.record, offer.keys, offer.sealWith, offer.memberId, now);
+      this.sendOffer(
+        gossip,
+        member.record,
+        this.offeredKeys(offer.keys),
+        offer.sealWith,
+        offer.memberId,
+        now,
+      );
     }
     this.retryLater();
+  }
+
+  /** The keys an offer may carry of those a member lacks: none unless key offers are on. */
+  private offeredKeys(lacking: string[]): string[] {
+    return this.keyOffers ? lacking : [];
   }
 
   /** At most one offer per member per retry period. */

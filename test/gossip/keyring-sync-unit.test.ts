@@ -191,3 +191,71 @@ describe('the keyring generation cap', () => {
     expect(warnings.filter((line) => /cannot be outvoted/.test(line))).toHaveLength(1);
   });
 });
+
+describe('offers to a member announcing an older keyring', () => {
+  /** This node after a rotation (old -> next, generation 2); node-2 still announces `old` alone. */
+  function rotated(keyOffers?: boolean) {
+    const [old, next] = [newKey(), newKey()];
+    const keyring = new Keyring([old, next], next);
+    keyring.generation = 2;
+    const node = harness(keyring, { keyOffers });
+    const behind = record(2, { keys: [fingerprint(old)], primaryKey: fingerprint(old), keyGeneration: 1 });
+    node.gossip.others.push(member(behind));
+    return { ...node, old, next, behind };
+  }
+
+  it.each([
+    ['by default', undefined],
+    ['with gossip.key_offers: true', true],
+  ])('%s carry the keys it lacks, sealed with a key it holds', (_, keyOffers) => {
+    const { sync, gossip, old, next, behind } = rotated(keyOffers);
+    sync.reconcile();
+    expect(gossip.offers).toEqual([
+      {
+        to: behind,
+        offer: { version: sync.keyring.version(), material: [next.toString('base64')] },
+        sealWith: fingerprint(old),
+      },
+    ]);
+    sync.stop();
+  });
+
+  it('with gossip.key_offers: false carry the version only, never a key', () => {
+    const { sync, gossip, old, behind } = rotated(false);
+    sync.reconcile();
+    expect(gossip.offers).toEqual([
+      { to: behind, offer: { version: sync.keyring.version(), material: [] }, sealWith: fingerprint(old) },
+    ]);
+    sync.stop();
+  });
+
+  it.each([
+    [true, 1],
+    [false, 0],
+  ])(
+    'an offer of the older version from that member is answered with this version (key_offers %s: %i keys)',
+    (keyOffers, keys) => {
+      const { sync, gossip, old, next, behind } = rotated(keyOffers);
+      // Its record unread here (sealed with a key this node removed, say): only its offer arrives.
+      gossip.others.length = 0;
+      const from = { address: behind.address, port: behind.port };
+      sync.onKeyOffer(
+        {
+          type: MessageType.KeyOffer,
+          version: { generation: 1, primary: fingerprint(old), keys: [fingerprint(old)] },
+          material: [],
+        },
+        behind.id,
+        from,
+      );
+      expect(gossip.offers).toEqual([
+        {
+          to: from,
+          offer: { version: sync.keyring.version(), material: [next.toString('base64')].slice(0, keys) },
+          sealWith: fingerprint(old),
+        },
+      ]);
+      sync.stop();
+    },
+  );
+});
