@@ -21,6 +21,7 @@ import {
   type NodeRecord,
   versionOf,
 } from './codec.js';
+import { SYSTEM_TIMERS, type Timers } from './timers.js';
 import type { PacketAddress } from './transport.js';
 import { fingerprint, type Keyring, KeyringError, parseKey } from './keyring.js';
 import type { Member } from './members.js';
@@ -47,7 +48,12 @@ export interface KeyringSyncOptions {
     info: (message: string, fields?: Record<string, unknown>) => void;
     warn: (message: string, fields?: Record<string, unknown>) => void;
   };
+  /** The clock of the offers' retry period (ms). */
   now?: () => number;
+  /** The burst coalescing (an immediate) and the offers' retries; tests drive them. */
+  timers?: Timers;
+  /** In [0, 1): which of the nodes up to date offer, each retry (about OFFERERS of them). */
+  random?: () => number;
   /** Offers to a member still behind are repeated this often (they are UDP packets). */
   retryMs?: number;
   /**
@@ -86,15 +92,19 @@ export class KeyringSync {
   /** The last situation logged, so a lasting one is logged once, not at every check. */
   private lastNotice = '';
   private scheduled = false;
-  private retryTimer?: NodeJS.Timeout;
+  private retryTimer?: unknown;
   private readonly lastOfferAt = new Map<string, number>();
   private stopped = false;
   private readonly now: () => number;
+  private readonly timers: Timers;
+  private readonly random: () => number;
   private readonly retryMs: number;
   private readonly keyOffers: boolean;
 
   constructor(private readonly options: KeyringSyncOptions) {
     this.now = options.now ?? Date.now;
+    this.timers = options.timers ?? SYSTEM_TIMERS;
+    this.random = options.random ?? Math.random;
     this.retryMs = options.retryMs ?? DEFAULT_RETRY_MS;
     this.keyOffers = options.keyOffers ?? true;
   }
@@ -107,7 +117,8 @@ export class KeyringSync {
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.retryTimer);
+    if (this.retryTimer !== undefined) this.timers.clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
   }
 
   get keyring(): Keyring {
@@ -208,7 +219,7 @@ export class KeyringSync {
   schedule(): void {
     if (this.scheduled || this.stopped) return;
     this.scheduled = true;
-    setImmediate(() => {
+    this.timers.setImmediate(() => {
       this.scheduled = false;
       this.reconcile();
     });
@@ -388,7 +399,7 @@ export class KeyringSync {
     // Every node up to date would offer to each member behind: about OFFERERS of them do, per retry.
     const share = Math.min(1, OFFERERS / Math.max(1, members.length - 1));
     for (const offer of offers) {
-      if (!this.mayOffer(offer.memberId, now) || Math.random() >= share) continue;
+      if (!this.mayOffer(offer.memberId, now) || this.random() >= share) continue;
       const member = members.find((candidate) => candidate.record.id === offer.memberId)!;
       this.sendOffer(
         gossip,
@@ -432,12 +443,11 @@ export class KeyringSync {
   }
 
   private retryLater(): void {
-    if (this.retryTimer || this.stopped) return;
-    this.retryTimer = setTimeout(() => {
+    if (this.retryTimer !== undefined || this.stopped) return;
+    this.retryTimer = this.timers.setTimeout(() => {
       this.retryTimer = undefined;
       this.reconcile();
     }, this.retryMs);
-    this.retryTimer.unref();
   }
 
   private memberCandidates(gossip: KeyGossip): Candidate[] {

@@ -1,6 +1,7 @@
 // KeyringSync alone, against a fake of the gossip engine (what it announces, gossips and offers is
-// recorded, the members are set by hand): the generation cap, and offers with `gossip.key_offers`
-// on and off. The engines on the in-memory network are keyring-sync.test.ts.
+// recorded, the members are set by hand), on manual timers and a chosen random: the generation
+// cap, offers with `gossip.key_offers` on and off, their retries. The engines on the in-memory
+// network are keyring-sync.test.ts.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
@@ -20,6 +21,7 @@ import { fingerprint, Keyring, KeyringError } from '../../agent/gossip/keyring.j
 import { type KeyGossip, KeyringSync } from '../../agent/gossip/keyring-sync.js';
 import type { Member } from '../../agent/gossip/members.js';
 import { MemoryNetwork, type PacketAddress } from '../../agent/gossip/transport.js';
+import { ManualTimers } from './manual-timers.js';
 import { record } from './memory-cluster.js';
 
 /** The engine as keyring sync sees it: members set by the test, everything sent recorded. */
@@ -64,13 +66,15 @@ const member = (nodeRecord: NodeRecord): Member => ({
 
 interface Harness {
   sync: KeyringSync;
+  timers: ManualTimers;
   gossip: FakeGossip;
   keyring: Keyring;
   saved: Keyring[];
   warnings: string[];
 }
 
-function harness(keyring: Keyring, options: { keyOffers?: boolean } = {}): Harness {
+function harness(keyring: Keyring, options: { keyOffers?: boolean; random?: () => number } = {}): Harness {
+  const timers = new ManualTimers();
   const saved: Keyring[] = [];
   const warnings: string[] = [];
   const sync = new KeyringSync({
@@ -78,11 +82,14 @@ function harness(keyring: Keyring, options: { keyOffers?: boolean } = {}): Harne
     save: (next) => saved.push(next.clone()),
     onPrimaryChange: () => undefined,
     log: { info: () => undefined, warn: (message) => warnings.push(message) },
+    timers,
+    now: () => timers.now,
+    random: options.random ?? (() => 0),
     ...(options.keyOffers === undefined ? {} : { keyOffers: options.keyOffers }),
   });
   const gossip = new FakeGossip(keyring);
   sync.attach(gossip);
-  return { sync, gossip, keyring, saved, warnings };
+  return { sync, timers, gossip, keyring, saved, warnings };
 }
 
 const newKey = () => randomBytes(32);
@@ -194,11 +201,11 @@ describe('the keyring generation cap', () => {
 
 describe('offers to a member announcing an older keyring', () => {
   /** This node after a rotation (old -> next, generation 2); node-2 still announces `old` alone. */
-  function rotated(keyOffers?: boolean) {
+  function rotated(keyOffers?: boolean, random?: () => number) {
     const [old, next] = [newKey(), newKey()];
     const keyring = new Keyring([old, next], next);
     keyring.generation = 2;
-    const node = harness(keyring, { keyOffers });
+    const node = harness(keyring, { keyOffers, random });
     const behind = record(2, { keys: [fingerprint(old)], primaryKey: fingerprint(old), keyGeneration: 1 });
     node.gossip.others.push(member(behind));
     return { ...node, old, next, behind };
@@ -258,4 +265,43 @@ describe('offers to a member announcing an older keyring', () => {
       sync.stop();
     },
   );
+
+  it('are repeated every retry period while the member stays behind, and end when it catches up', () => {
+    const { sync, timers, gossip, behind } = rotated();
+    // The news of attach() is weighed on the next turn.
+    timers.advance(0);
+    expect(gossip.offers).toHaveLength(1);
+    timers.advance(1999);
+    expect(gossip.offers).toHaveLength(1);
+    timers.advance(1);
+    expect(gossip.offers).toHaveLength(2);
+    Object.assign(behind, {
+      keys: sync.keyring.fingerprints(),
+      primaryKey: sync.keyring.primaryFingerprint(),
+      keyGeneration: 2,
+    });
+    timers.advance(2000);
+    expect(gossip.offers).toHaveLength(2);
+    // Nobody behind: no retry timer left.
+    expect(timers.count).toBe(0);
+    sync.stop();
+  });
+
+  it('come from about three of the nodes up to date: each draws its share', () => {
+    for (const [draw, offers] of [
+      [0.49, 7],
+      [0.5, 0],
+    ] as const) {
+      const { sync, gossip, old } = rotated(true, () => draw);
+      // Seven other members, all behind: each of them has up to six others to hear from, so this
+      // node offers to it with probability 3 / 6.
+      for (let index = 3; index <= 8; index++)
+        gossip.others.push(
+          member(record(index, { keys: [fingerprint(old)], primaryKey: fingerprint(old), keyGeneration: 1 })),
+        );
+      sync.reconcile();
+      expect(gossip.offers).toHaveLength(offers);
+      sync.stop();
+    }
+  });
 });

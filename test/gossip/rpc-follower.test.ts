@@ -1,8 +1,10 @@
 // The cluster RPC following the primary key: one RPC at a time, on the latest key, and a failed
-// restart retried until it works, so a node is never left unable to push-pull.
+// restart retried until it works, so a node is never left unable to push-pull. The backoff runs on
+// manual timers (manual-timers.ts): no test waits it out.
 import { describe, expect, it } from 'vitest';
 import { RpcFollower } from '../../agent/gossip/rpc-follower.js';
 import type { ClusterRpc } from '../../agent/rpc/types.js';
+import { ManualTimers } from './manual-timers.js';
 
 /** A fake RPC: records its key, counts who runs at once, fails to start while `failStarts` > 0. */
 class FakeRpc implements ClusterRpc {
@@ -33,13 +35,11 @@ class FakeRpc implements ClusterRpc {
   }
 }
 
-function follower(currentKey: () => string, failures: unknown[] = []): RpcFollower {
+function follower(currentKey: () => string): RpcFollower {
   return new RpcFollower({
     create: (key) => new FakeRpc(key?.toString() ?? 'none'),
     setup: () => undefined,
     currentKey: () => Buffer.from(currentKey()),
-    onFailure: (error) => failures.push(error),
-    retryMs: { first: 1, max: 4 },
   });
 }
 
@@ -61,17 +61,31 @@ describe('RPC follower', () => {
     expect(FakeRpc.running.size).toBe(0);
   });
 
-  it('retries a failed restart until it works', async () => {
+  it('retries a failed restart until it works, backing off from the first delay, doubling, up to the max', async () => {
     FakeRpc.running.clear();
     let key = 'k1';
-    const failures: unknown[] = [];
-    const rpc = follower(() => key, failures);
+    const failures: number[] = [];
+    const timers = new ManualTimers();
+    const rpc = new RpcFollower({
+      create: (buffer) => new FakeRpc(buffer?.toString() ?? 'none'),
+      setup: () => undefined,
+      currentKey: () => Buffer.from(key),
+      onFailure: (_, retryInMs) => failures.push(retryInMs),
+      retryMs: { first: 500, max: 1000 },
+      timers,
+    });
     await rpc.start();
     FakeRpc.failStarts = 3;
     key = 'k2';
     rpc.follow();
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      await until(() => timers.count === 1);
+      expect(rpc.current).toBeUndefined();
+      timers.advance(timers.delays.at(-1)!);
+    }
     await rpc.settled();
-    expect(failures).toHaveLength(3);
+    expect(failures).toEqual([500, 1000, 1000]);
+    expect(timers.delays).toEqual([500, 1000, 1000]);
     expect([...FakeRpc.running].map((running) => running.key)).toEqual(['k2']);
     await rpc.stop();
   });
@@ -79,18 +93,21 @@ describe('RPC follower', () => {
   it('stop() during the backoff stops at once and leaves nothing running', async () => {
     FakeRpc.running.clear();
     let key = 'k1';
+    const timers = new ManualTimers();
     const rpc = new RpcFollower({
       create: (buffer) => new FakeRpc(buffer?.toString() ?? 'none'),
       setup: () => undefined,
       currentKey: () => Buffer.from(key),
       retryMs: { first: 3_600_000, max: 3_600_000 },
+      timers,
     });
     await rpc.start();
     FakeRpc.failStarts = 1;
     key = 'k2';
     rpc.follow();
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    await rpc.stop(); // would hang an hour if the backoff were not cut short
+    await until(() => timers.count === 1);
+    await rpc.stop(); // the backoff (an hour) never runs: stop() ends it
+    expect(timers.count).toBe(0);
     expect(FakeRpc.running.size).toBe(0);
     expect(rpc.current).toBeUndefined();
   });
