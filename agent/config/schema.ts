@@ -69,6 +69,12 @@ const GossipSettings = Type.Object(
     push_pull_interval_s: Type.Number({ exclusiveMinimum: 0, default: 30 }),
     /** Dead and left members are forgotten after this. */
     reap_after_s: Type.Number({ exclusiveMinimum: 0, default: 3600 }),
+    /**
+     * Offers to a member announcing an older keyring carry the keys it lacks (sealed with a key it
+     * holds). false: they carry the version only, so that a holder of a compromised key being
+     * rotated away is not handed the new one (docs/gossip.md, "A compromised key").
+     */
+    key_offers: Type.Boolean({ default: true }),
   },
   { additionalProperties: false, default: {} },
 );

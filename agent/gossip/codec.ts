@@ -38,6 +38,15 @@ export interface NodeRecord {
   keyGeneration: number;
 }
 
+/**
+ * The highest keyring generation (2^31 - 1): far beyond any real count of key changes, and with
+ * room above it for every number a node computes from one. Records, key ops and offers announcing
+ * more are refused here: one bad announcement (a bug, a hostile key holder) could otherwise push
+ * the next change past the integers this codec reads, and that node's records would be undecodable
+ * everywhere.
+ */
+export const MAX_KEY_GENERATION = 2 ** 31 - 1;
+
 /** A keyring as gossiped: its generation, its primary and installed keys (fingerprints only). */
 export interface KeyringVersion {
   generation: number;
@@ -322,7 +331,7 @@ function versionToWire(version: KeyringVersion): unknown[] {
 function versionFromWire(fields: unknown[], what: string): KeyringVersion {
   if (fields.length !== 3) throw new DecodeError(`${what}: expected [generation, primary, keys]`);
   return {
-    generation: count(fields[0], `${what} generation`),
+    generation: generation(fields[0], `${what} generation`),
     primary: text(fields[1], `${what} primary`, 64, true),
     keys: stringList(fields[2], `${what} keys`),
   };
@@ -360,7 +369,7 @@ function recordFromWire(raw: unknown): NodeRecord {
     version: text(fields[9], 'record version', 32),
     keys: stringList(fields[10], 'record keys'),
     primaryKey: text(fields[11], 'record primary key', 64, true),
-    keyGeneration: fields.length === 13 ? count(fields[12], 'record key generation') : 0,
+    keyGeneration: fields.length === 13 ? generation(fields[12], 'record key generation') : 0,
   };
 }
 
@@ -369,6 +378,12 @@ const isCount = (value: unknown): value is number =>
 
 function count(value: unknown, what: string): number {
   if (!isCount(value)) throw new DecodeError(`${what}: expected a non-negative integer`);
+  return value;
+}
+
+function generation(value: unknown, what: string): number {
+  if (!isCount(value) || value > MAX_KEY_GENERATION)
+    throw new DecodeError(`${what}: expected an integer from 0 to ${MAX_KEY_GENERATION}`);
   return value;
 }
 

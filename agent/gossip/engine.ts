@@ -189,6 +189,8 @@ export class GossipEngine {
   private probeSeq = 0;
   private probeOrder: string[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Ends each plain wait under way (a LAN detection's) at once: stop() calls them. */
+  private readonly waits = new Set<() => void>();
   /** The fan-out timer runs only while there is news: an idle agent wakes once per probe. */
   private gossipTimer?: NodeJS.Timeout;
   /** No probe timer while alone: the table's first other member restarts probing (wakeProbe). */
@@ -258,6 +260,7 @@ export class GossipEngine {
     this.pushPullTimer = undefined;
     // The probe rounds waiting on these resume, see the engine stopped, and return.
     for (const waiter of [...this.waiters.values()]) waiter.cancel();
+    for (const endWait of [...this.waits]) endWait();
     this.table.stopTimers();
   }
 
@@ -371,9 +374,11 @@ export class GossipEngine {
     this.detectWaiters.set(nonce, (record) => {
       if (found.size < MAX_DETECTED || found.has(record.id)) found.set(record.id, record);
     });
-    const packet = this.seal([encodeMessage({ type: MessageType.DetectProbe, nonce })]);
-    if (!this.halted) for (const target of targets) this.options.transport.broadcast(target, packet);
-    await new Promise((resolve) => setTimeout(resolve, timeoutMs));
+    if (!this.halted) {
+      const packet = this.seal([encodeMessage({ type: MessageType.DetectProbe, nonce })]);
+      for (const target of targets) this.options.transport.broadcast(target, packet);
+      await this.wait(timeoutMs);
+    }
     this.detectWaiters.delete(nonce);
     return [...found.values()];
   }
@@ -885,6 +890,21 @@ export class GossipEngine {
       this.track(timer);
     };
     schedule();
+  }
+
+  /** Resolves after `delayMs`, or at once when the engine stops. */
+  private wait(delayMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const end = () => {
+        clearTimeout(timer);
+        this.timers.delete(timer);
+        this.waits.delete(end);
+        resolve();
+      };
+      const timer = setTimeout(end, delayMs);
+      this.track(timer);
+      this.waits.add(end);
+    });
   }
 
   /** Timers never keep the process alive on their own (the agent's listeners do). */

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeStaleTemporaries, writeFileAtomic } from '../datadir/index.js';
+import { MAX_KEY_GENERATION } from './codec.js';
 import { fingerprint, Keyring, type KeyringState, parseKey } from './keyring.js';
 import { messageOf } from '../errors.js';
 
@@ -60,7 +61,8 @@ function parseState(raw: unknown): KeyringState {
   if (typeof raw !== 'object' || raw === null) throw new Error('expected {keys, primary}');
   const { keys, primary, generation = 0, removed = {} } = raw as Record<string, unknown>;
   if (!isStringList(keys) || typeof primary !== 'string') throw new Error('expected {keys, primary}');
-  if (!isCount(generation)) throw new Error('generation: expected a non-negative integer');
+  if (!isCount(generation) || generation > MAX_KEY_GENERATION)
+    throw new Error(`generation: expected an integer from 0 to ${MAX_KEY_GENERATION}`);
   if (typeof removed !== 'object' || removed === null || Array.isArray(removed))
     throw new Error('removed: expected {fingerprint: generation}');
   const removals: Record<string, number> = {};

@@ -14,7 +14,14 @@ import {
   type KeyringVersion,
   offersFor,
 } from './key-generation.js';
-import { type KeyOfferMessage, type KeyOpMessage, type NodeRecord, versionOf } from './codec.js';
+import {
+  type KeyOfferMessage,
+  type KeyOpMessage,
+  MAX_KEY_GENERATION,
+  type NodeRecord,
+  versionOf,
+} from './codec.js';
+import { SYSTEM_TIMERS, type Timers } from './timers.js';
 import type { PacketAddress } from './transport.js';
 import { fingerprint, type Keyring, KeyringError, parseKey } from './keyring.js';
 import type { Member } from './members.js';
@@ -41,9 +48,20 @@ export interface KeyringSyncOptions {
     info: (message: string, fields?: Record<string, unknown>) => void;
     warn: (message: string, fields?: Record<string, unknown>) => void;
   };
+  /** The clock of the offers' retry period (ms). */
   now?: () => number;
+  /** The burst coalescing (an immediate) and the offers' retries; tests drive them. */
+  timers?: Timers;
+  /** In [0, 1): which of the nodes up to date offer, each retry (about OFFERERS of them). */
+  random?: () => number;
   /** Offers to a member still behind are repeated this often (they are UDP packets). */
   retryMs?: number;
+  /**
+   * Whether offers carry the keys a member lacks (`gossip.key_offers`, default true). Off, they
+   * carry this node's version only: a holder of a key being rotated away (a leaked one) that
+   * announces an older version is not handed the new key (docs/gossip.md, "A compromised key").
+   */
+  keyOffers?: boolean;
 }
 
 /** This node's keyring as `gossip keys list` shows it. */
@@ -74,15 +92,21 @@ export class KeyringSync {
   /** The last situation logged, so a lasting one is logged once, not at every check. */
   private lastNotice = '';
   private scheduled = false;
-  private retryTimer?: NodeJS.Timeout;
+  private retryTimer?: unknown;
   private readonly lastOfferAt = new Map<string, number>();
   private stopped = false;
   private readonly now: () => number;
+  private readonly timers: Timers;
+  private readonly random: () => number;
   private readonly retryMs: number;
+  private readonly keyOffers: boolean;
 
   constructor(private readonly options: KeyringSyncOptions) {
     this.now = options.now ?? Date.now;
+    this.timers = options.timers ?? SYSTEM_TIMERS;
+    this.random = options.random ?? Math.random;
     this.retryMs = options.retryMs ?? DEFAULT_RETRY_MS;
+    this.keyOffers = options.keyOffers ?? true;
   }
 
   /** Starts following the cluster through `gossip` (once the engine runs). */
@@ -93,7 +117,8 @@ export class KeyringSync {
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.retryTimer);
+    if (this.retryTimer !== undefined) this.timers.clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
   }
 
   get keyring(): Keyring {
@@ -126,10 +151,21 @@ export class KeyringSync {
           `the command on ${this.behind.announced_by}`,
       );
     }
-    const next = live.clone();
     // Above every generation this node has heard of: the change wins over each of them.
-    next.generation =
-      Math.max(live.generation, ...gossip.members().map((member) => member.record.keyGeneration)) + 1;
+    let highest = { generation: live.generation, from: 'this node' };
+    for (const member of gossip.members()) {
+      if (member.record.keyGeneration > highest.generation)
+        highest = { generation: member.record.keyGeneration, from: member.record.name };
+    }
+    if (highest.generation >= MAX_KEY_GENERATION) {
+      throw new KeyringError(
+        `${highest.from} announces generation ${highest.generation}, the highest a keyring may have: ` +
+          'no change can be ordered after it (only a bug or a hostile key holder gets there); ' +
+          'rebuild the keyrings offline as docs/gossip.md says ("Generations")',
+      );
+    }
+    const next = live.clone();
+    next.generation = highest.generation + 1;
     let keyFingerprint = value;
     if (op === 'install') {
       const key = parseKey(value);
@@ -168,7 +204,7 @@ export class KeyringSync {
     if (compareVersions(offer.version, local) >= 0) return;
     const [answer] = offersFor(local, [{ id: senderId, version: offer.version }]);
     if (answer && this.mayOffer(senderId))
-      this.sendOffer(gossip, from, answer.keys, answer.sealWith, senderId);
+      this.sendOffer(gossip, from, this.offeredKeys(answer.keys), answer.sealWith, senderId);
   }
 
   /**
@@ -183,7 +219,7 @@ export class KeyringSync {
   schedule(): void {
     if (this.scheduled || this.stopped) return;
     this.scheduled = true;
-    setImmediate(() => {
+    this.timers.setImmediate(() => {
       this.scheduled = false;
       this.reconcile();
     });
@@ -268,6 +304,19 @@ export class KeyringSync {
   }
 
   private outvote(decision: Extract<Decision, { kind: 'outvote' }>): void {
+    if (decision.generation > MAX_KEY_GENERATION) {
+      // Above the cap, this node's records would be refused everywhere: worse than the stale version.
+      return this.notice(`cap:${decision.over.from}:${decision.over.version.primary}`, () =>
+        this.options.log.warn(
+          'a member announces a keyring holding keys removed here, at the highest generation a keyring may have: it cannot be outvoted; rebuild the keyrings offline (docs/gossip.md, "Generations")',
+          {
+            node: decision.over.from,
+            its_generation: decision.over.version.generation,
+            removed: decision.removed.join(','),
+          },
+        ),
+      );
+    }
     this.options.log.warn(
       'a member announces a keyring holding keys removed here: announcing this one above it',
       {
@@ -350,11 +399,23 @@ export class KeyringSync {
     // Every node up to date would offer to each member behind: about OFFERERS of them do, per retry.
     const share = Math.min(1, OFFERERS / Math.max(1, members.length - 1));
     for (const offer of offers) {
-      if (!this.mayOffer(offer.memberId, now) || Math.random() >= share) continue;
+      if (!this.mayOffer(offer.memberId, now) || this.random() >= share) continue;
       const member = members.find((candidate) => candidate.record.id === offer.memberId)!;
-      this.sendOffer(gossip, member.record, offer.keys, offer.sealWith, offer.memberId, now);
+      this.sendOffer(
+        gossip,
+        member.record,
+        this.offeredKeys(offer.keys),
+        offer.sealWith,
+        offer.memberId,
+        now,
+      );
     }
     this.retryLater();
+  }
+
+  /** The keys an offer may carry of those a member lacks: none unless key offers are on. */
+  private offeredKeys(lacking: string[]): string[] {
+    return this.keyOffers ? lacking : [];
   }
 
   /** At most one offer per member per retry period. */
@@ -382,12 +443,11 @@ export class KeyringSync {
   }
 
   private retryLater(): void {
-    if (this.retryTimer || this.stopped) return;
-    this.retryTimer = setTimeout(() => {
+    if (this.retryTimer !== undefined || this.stopped) return;
+    this.retryTimer = this.timers.setTimeout(() => {
       this.retryTimer = undefined;
       this.reconcile();
     }, this.retryMs);
-    this.retryTimer.unref();
   }
 
   private memberCandidates(gossip: KeyGossip): Candidate[] {

@@ -4,6 +4,7 @@
 // two RPCs racing for the port), and a start that fails (the port not yet released, ...) is retried
 // with backoff until it works or the agent stops: a node is never left unable to push-pull.
 import type { ClusterRpc } from '../rpc/types.js';
+import { SYSTEM_TIMERS, type Timers } from './timers.js';
 
 export interface RpcFollowerOptions {
   create: (clusterKey: Buffer | undefined) => ClusterRpc;
@@ -17,6 +18,8 @@ export interface RpcFollowerOptions {
   onFailure?: (error: unknown, retryInMs: number) => void;
   /** Backoff between failed restarts: first, then doubling up to max. */
   retryMs?: { first: number; max: number };
+  /** The backoff's timer; tests drive it. */
+  timers?: Timers;
 }
 
 export class RpcFollower {
@@ -28,7 +31,11 @@ export class RpcFollower {
   /** Ends the backoff sleep at once (stop()). */
   private wake?: () => void;
 
-  constructor(private readonly options: RpcFollowerOptions) {}
+  private readonly timers: Timers;
+
+  constructor(private readonly options: RpcFollowerOptions) {
+    this.timers = options.timers ?? SYSTEM_TIMERS;
+  }
 
   /** The running RPC, if any (none while a restart is under way). */
   get current(): ClusterRpc | undefined {
@@ -79,6 +86,8 @@ export class RpcFollower {
         delayMs = first;
         this.options.onRestarted?.(this.rpc);
       } catch (error) {
+        // Stopped while this start was under way: no retry, and no backoff for stop() to wait out.
+        if (this.stopped) return;
         this.options.onFailure?.(error, delayMs);
         await this.sleep(delayMs);
         delayMs = Math.min(delayMs * 2, max);
@@ -98,12 +107,14 @@ export class RpcFollower {
     return rpc;
   }
 
+  /** The backoff: ends at once when stopped (stop() may come before the sleep begins). */
   private sleep(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      timer.unref();
+      const timer = this.timers.setTimeout(() => this.wake?.(), ms);
       this.wake = () => {
-        clearTimeout(timer);
+        this.wake = undefined;
+        this.timers.clearTimeout(timer);
         resolve();
       };
     });

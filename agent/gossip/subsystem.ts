@@ -105,6 +105,7 @@ export class GossipSubsystem implements Subsystem {
       save: (keyring) => this.options.keyringStore.save(keyring),
       onPrimaryChange: () => this.rpc?.follow(),
       log: logger,
+      keyOffers: settings.gossip.key_offers,
     });
     this.keySync = keySync;
     const dropPercent = Number(process.env.OPSBRO_GOSSIP_DROP_PERCENT ?? 0);

@@ -191,6 +191,27 @@ describe('stopping the engine mid-protocol', () => {
       expect(rejections).toEqual([]);
     },
   );
+  it('during a LAN detection: stop() ends its wait at once, and no timer is left', async () => {
+    const network = new MemoryNetwork();
+    const a = node(network, 1);
+    a.engine.start();
+    let found: unknown;
+    const detecting = a.engine.detect([{ address: '127.255.255.255', port: 6768 }], 60_000).then((nodes) => {
+      found = nodes;
+    });
+    await vi.advanceTimersByTimeAsync(10);
+    expect(found).toBeUndefined();
+    await stopNode(a);
+    // No fake time passes: the wait ends with stop(), not 60 s later.
+    for (let turn = 0; turn < 10; turn++) await Promise.resolve();
+    expect(found).toEqual([]);
+    await detecting;
+    expect(vi.getTimerCount()).toBe(0);
+    // A detection asked of a stopped engine does not wait at all.
+    await expect(a.engine.detect([{ address: '127.255.255.255', port: 6768 }], 60_000)).resolves.toEqual([]);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(rejections).toEqual([]);
+  });
 });
 
 describe('warnings at packet rate', () => {

@@ -93,7 +93,7 @@ describe('keyring store', () => {
     expect(new KeyringStore(dir).load('').keyring.generation).toBe(0);
   });
 
-  it('removes temporary files a crash left, and refuses a malformed generation with the path', () => {
+  it('removes temporary files a crash left, and refuses a malformed generation, or one above the cap, with the path', () => {
     const dir = dataDir();
     const key = newKey().toString('base64');
     writeFileSync(join(dir, 'keyring.json'), JSON.stringify({ keys: [key], primary: key, generation: 2 }));
@@ -102,7 +102,15 @@ describe('keyring store', () => {
     expect(readdirSync(dir)).toEqual(['keyring.json']);
     writeFileSync(join(dir, 'keyring.json'), JSON.stringify({ keys: [key], primary: key, generation: -1 }));
     expect(() => new KeyringStore(dir).load('')).toThrow(
-      `${join(dir, 'keyring.json')}: unreadable keyring (generation: expected a non-negative integer)`,
+      `${join(dir, 'keyring.json')}: unreadable keyring (generation: expected an integer from 0 to 2147483647)`,
+    );
+    // Above the cap, its records would be refused by every node.
+    writeFileSync(
+      join(dir, 'keyring.json'),
+      JSON.stringify({ keys: [key], primary: key, generation: 2 ** 31 }),
+    );
+    expect(() => new KeyringStore(dir).load('')).toThrow(
+      /generation: expected an integer from 0 to 2147483647/,
     );
   });
 });

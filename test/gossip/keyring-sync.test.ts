@@ -1,9 +1,10 @@
 // Keyring generations across engines on the in-memory network, with real keys: rotations converge,
 // and a node "killed" at a chosen point of a change (right after its save, before the op leaves)
-// or down during a change comes back and converges without an operator. The agent-process version,
-// with SIGKILL at random points, is key-rotation-crash.test.ts.
+// or down during a change comes back and converges without an operator. Time is fake (vitest's
+// timers drive the engines, the network and keyring sync alike): nothing here waits on the clock.
+// The agent-process version, with SIGKILL at random points, is key-rotation-crash.test.ts.
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { KeyOpMessage } from '../../agent/gossip/codec.js';
 import { GossipEngine } from '../../agent/gossip/engine.js';
 import { fingerprint, Keyring, type KeyringState } from '../../agent/gossip/keyring.js';
@@ -77,7 +78,7 @@ class KeyCluster {
     if (seed) {
       const address = { address: seed.engine.selfMember.record.address, port: 6768 };
       const deadline = Date.now() + 10_000;
-      while ((await node.engine.join([address], 300)) === 0) {
+      while ((await drive(node.engine.join([address], 300))) === 0) {
         if (Date.now() > deadline) throw new Error(`node ${index}: no seed answered within 10 s`);
       }
     }
@@ -145,19 +146,39 @@ class KeyCluster {
   }
 }
 
+/** Advances fake time, 10 ms at a time, until `check` holds; fails after `timeoutMs` of it. */
 async function until(check: () => boolean, timeoutMs: number, what: string): Promise<number> {
-  const start = Date.now();
+  let elapsedMs = 0;
   while (!check()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    if (elapsedMs > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await vi.advanceTimersByTimeAsync(10);
+    elapsedMs += 10;
   }
-  return Date.now() - start;
+  return elapsedMs;
+}
+
+/** Advances fake time until `promise` settles (a join waiting for its acks). */
+async function drive<T>(promise: Promise<T>): Promise<T> {
+  let settled = false;
+  const done = () => {
+    settled = true;
+  };
+  promise.then(done, done);
+  await until(() => settled, 10_000, 'a join');
+  return promise;
 }
 
 const newKey = () => randomBytes(32);
 
 let cluster: KeyCluster | undefined;
-afterEach(() => cluster?.stopAll());
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  cluster?.stopAll();
+  cluster = undefined;
+  vi.useRealTimers();
+});
 
 async function threeNodes(key: Buffer): Promise<KeyCluster> {
   cluster = new KeyCluster();
