@@ -1,7 +1,7 @@
 // What expressions may never read, whatever path leads there. The agent's data dir (keyring,
 // local admin token, node id, libp2p key, stores), its config dir (agent.yml and conf.d hold
-// encryption_key and auth tokens) and any file main names (encryption_key_file) are recognised by
-// identity, not by name: the real path of the opened file (from /proc/self/fd, so symlinks, `..`
+// encryption_key and auth tokens) and any file main names (encryption_key_file, the config files
+// the loader read, wherever their symlinks lead) are recognised by identity, not by name: the real path of the opened file (from /proc/self/fd, so symlinks, `..`
 // and /proc/self/root are already resolved) is walked up and each directory's device and inode
 // compared with the protected directories' (bind mounts too), and a file with other hard links is
 // looked for among the protected directories' files. Process environments and memory are
@@ -38,10 +38,15 @@ const MAX_WALK_DEPTH = 16;
 const BIGINT = { bigint: true } as const;
 
 export class ProtectedPaths {
+  private readonly entries: () => readonly ProtectedPath[];
+
   constructor(
-    private readonly entries: readonly ProtectedPath[],
+    /** A function is asked at each check: the config files change on reload. */
+    entries: readonly ProtectedPath[] | (() => readonly ProtectedPath[]),
     private readonly fsCall: FsCall,
-  ) {}
+  ) {
+    this.entries = typeof entries === 'function' ? entries : () => entries;
+  }
 
   /**
    * Why the object at `realPath` (with identity `stats`, from the same open or stat) must not be
@@ -50,11 +55,12 @@ export class ProtectedPaths {
   async refusal(realPath: string, stats: BigIntStats): Promise<string | undefined> {
     const byName = this.nameRefusal(realPath);
     if (byName) return byName;
-    if (this.entries.length === 0) return undefined;
+    const entries = this.entries();
+    if (entries.length === 0) return undefined;
     // Looked up at each check: a protected path created or replaced later is still recognised.
     const present = (
       await Promise.all(
-        this.entries.map(async (entry) => ({ entry, stats: await this.statOrUndefined(entry.path) })),
+        entries.map(async (entry) => ({ entry, stats: await this.statOrUndefined(entry.path) })),
       )
     ).filter((item): item is { entry: ProtectedPath; stats: BigIntStats } => item.stats !== undefined);
     for (const item of present) if (sameObject(item.stats, stats)) return `is ${item.entry.what}`;
