@@ -59,7 +59,7 @@ export class Evaluator {
     options: EvaluatorOptions = {},
   ) {
     // Both make nothing until an expression needs them: a compile-only evaluator costs no thread.
-    this.host = new HostAccess(providers.paths, options.timers);
+    this.host = new HostAccess(providers.paths, options.timers ? { timers: options.timers } : {});
     this.regexps = new RegexpPool({
       ...options.regexp,
       ...(options.timers ? { timers: options.timers } : {}),
