@@ -27,7 +27,7 @@ import type { EvaluatorHostPaths } from '../providers.js';
 import { SYSTEM_TIMERS, type Timers } from '../timers.js';
 import { isFsError, orMissing } from './fs-errors.js';
 import { IoGate } from './io-gate.js';
-import { ProtectedPaths, sameObject } from './protected-paths.js';
+import { type Clock, ProtectedPaths, sameObject } from './protected-paths.js';
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
 /**
@@ -47,6 +47,8 @@ const MAX_READ_BYTES = 1024 * 1024;
 export interface HostAccessOptions {
   /** Timers for the I/O gate; tests drive them by hand. */
   timers?: Timers;
+  /** When the set of protected files with other names is rebuilt (protected-paths.ts); tests drive it. */
+  clock?: Clock;
   /**
    * false: never pin names with O_PATH, as on a system without it or without /proc (tests of the
    * fallback). Default: pin wherever the probe says the kernel can.
@@ -62,7 +64,11 @@ export class HostAccess {
 
   constructor(paths: EvaluatorHostPaths, options: HostAccessOptions = {}) {
     this.gate = new IoGate(IO_GATE_CONCURRENCY, IO_CALL_TIMEOUT_MS, options.timers ?? SYSTEM_TIMERS);
-    this.protectedPaths = new ProtectedPaths(paths.protectedPaths, (call) => this.gate.run(call));
+    this.protectedPaths = new ProtectedPaths(
+      paths.protectedPaths,
+      (call) => this.gate.run(call),
+      options.clock,
+    );
     if (options.pinFiles === false) this.pinning = Promise.resolve(false);
   }
 
