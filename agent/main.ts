@@ -2,7 +2,7 @@
 // asked to stop. This is the only file that knows every subsystem; nothing imports it statically
 // (the CLI loads it on demand for `opsbro agent start`).
 import { hostname, networkInterfaces } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import {
   agentRoutes,
   type AgentControl,
@@ -84,14 +84,24 @@ const NO_PROVIDERS: EvaluatorProviders = {
 
 /**
  * What expressions may never read: the data dir (keyring, local token, node id, libp2p key,
- * stores), the config dir (agent.yml and conf.d hold encryption_key and auth tokens) and the key
- * file wherever it is. Restart-only settings, so fixed for the agent's life.
+ * stores), the config dir (agent.yml and conf.d hold encryption_key and auth tokens), the key file
+ * wherever it is, and every file the loader read settings from, wherever it really is: agent.yml
+ * or a conf.d file is often a symlink that config management points at /srv/... or /var/lib/...,
+ * and conf.d itself may be a linked directory (both are recognised by the identity of what their
+ * names lead to at each check). Pack files hold definitions, not settings, and stay readable.
+ * main gives the evaluator a function over the current config, so a reload applies.
  */
-function evaluatorProtectedPaths(config: LoadedConfig, dataDir: DataDir): ProtectedPath[] {
+export function evaluatorProtectedPaths(config: LoadedConfig, dataDirPath: string): ProtectedPath[] {
+  const confD = join(config.configDir, 'conf.d');
   const paths: ProtectedPath[] = [
-    { path: dataDir.path, what: "the agent's data dir" },
+    { path: dataDirPath, what: "the agent's data dir" },
     { path: config.configDir, what: "the agent's config dir" },
+    { path: confD, what: "the agent's conf.d dir" },
   ];
+  for (const file of config.files) {
+    const isSettingsFile = file === join(config.configDir, 'agent.yml') || dirname(file) === confD;
+    if (isSettingsFile) paths.push({ path: file, what: `a config file the agent read (${file})` });
+  }
   const keyFile = config.settings.encryption_key_file;
   if (keyFile) {
     paths.push({
@@ -180,7 +190,11 @@ class Agent implements AgentControl {
         countNodes: (group, state) =>
           this.gossip.members().filter((member) => member.state === state && member.groups.includes(group))
             .length,
-        paths: { root: hostPaths(settings).root, protectedPaths: evaluatorProtectedPaths(config, dataDir) },
+        paths: {
+          root: hostPaths(settings).root,
+          // Read at each check from the running config: a reload's new conf.d files are protected.
+          protectedPaths: () => evaluatorProtectedPaths(this.config, dataDir.path),
+        },
         // Read at each call: env_allow applies on reload.
         envAllowList: () => this.settings.evaluator.env_allow,
       },

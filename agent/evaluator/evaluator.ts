@@ -37,6 +37,8 @@ export interface EvaluatorOptions {
   regexp?: Partial<Omit<RegexpPoolOptions, 'timers'>>;
   /** Timers for the pool and the I/O gate; tests drive them by hand. */
   timers?: Timers;
+  /** Monotonic milliseconds for the host-file protection's cache (default performance.now). */
+  clock?: () => number;
 }
 
 /** What an evaluator holds right now: regexp workers and queue, file and lookup calls in flight. */
@@ -59,7 +61,10 @@ export class Evaluator {
     options: EvaluatorOptions = {},
   ) {
     // Both make nothing until an expression needs them: a compile-only evaluator costs no thread.
-    this.host = new HostAccess(providers.paths, options.timers);
+    this.host = new HostAccess(providers.paths, {
+      ...(options.timers ? { timers: options.timers } : {}),
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
     this.regexps = new RegexpPool({
       ...options.regexp,
       ...(options.timers ? { timers: options.timers } : {}),

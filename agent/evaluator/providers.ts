@@ -9,9 +9,11 @@ export interface EvaluatorHostPaths {
   root: string;
   /**
    * What no file function may read, whatever path leads there (host/protected-paths.ts): the
-   * agent's data dir and config dir, the cluster key file. A directory protects everything below it.
+   * agent's data dir and config dir, the cluster key file, the config files wherever they really
+   * are. A directory protects everything below it. A function is called at each check (main's
+   * reads the running config, so a reload applies); a list is fixed.
    */
-  protectedPaths: readonly ProtectedPath[];
+  protectedPaths: readonly ProtectedPath[] | (() => readonly ProtectedPath[]);
 }
 
 export interface EvaluatorProviders {

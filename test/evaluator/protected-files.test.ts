@@ -4,7 +4,7 @@
 // symlinks, `..`, hard links, /proc/self/root and /proc/self/fd lead nowhere. The refusal is an
 // ExpressionError that names the path and never the content.
 import { closeSync, existsSync, linkSync, mkdirSync, openSync, symlinkSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Evaluator, ExpressionError } from '../../agent/evaluator/index.js';
 import { fakeProviders, fixtureRoot, removeFixtureRoots } from './helpers.js';
@@ -22,6 +22,10 @@ const base = fixtureRoot({
   '/cluster.key': `${SECRET}\n`,
   '/outside/plain.txt': 'hello\n',
   '/outside/plain.json': '{"a": 1}',
+  // Next to the protected ones, with names that begin like theirs: protection is not by prefix.
+  '/data-old/keyring.json': '{"primary": "not-a-secret"}',
+  '/etc.d/agent.yml': 'node_name: box\n',
+  '/cluster.key.pub': 'public\n',
 });
 const dataDir = join(base, 'data');
 const configDir = join(base, 'etc');
@@ -146,7 +150,12 @@ describe("the agent's own files", () => {
     expect(await evaluator.evaluate(`parse_json_file('${join(outside, 'plain.json')}', 'a')`)).toBe(1);
     expect(await evaluator.evaluate(`is_dir('${outside}')`)).toBe(true);
     expect(await evaluator.evaluate(`file_exists('${base}')`)).toBe(true);
-    expect(basename(dataDir)).toBe('data');
+    // Siblings whose names begin with a protected dir's or file's name are not inside it.
+    expect(await evaluator.evaluate(`parse_json_file('${base}/data-old/keyring.json', 'primary')`)).toBe(
+      'not-a-secret',
+    );
+    expect(await evaluator.evaluate(`grep('box', '${base}/etc.d/agent.yml')`)).toBe(true);
+    expect(await evaluator.evaluate(`grep('public', '${keyFile}.pub')`)).toBe(true);
   });
 });
 
