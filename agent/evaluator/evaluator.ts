@@ -25,7 +25,7 @@ import { RegexpPool, type RegexpPoolLoad, type RegexpPoolOptions } from './regex
 import { EvaluationRun, IoPending, type Outcome, unwrap } from './run.js';
 import { substituteReferences } from './substitute.js';
 import { renderTemplateText } from './template.js';
-import type { Timers } from './timers.js';
+import type { Timers } from '../timers.js';
 import { asEvaluatedValue, type EvaluatedPrimitive, type EvaluatedValue } from './values.js';
 
 /** Names with a fixed value: the booleans in Python's spellings too (None is False), PI and E. */

@@ -8,4 +8,4 @@ export type { EvaluatedPrimitive, EvaluatedValue } from './values.js';
 export type { Reference, ReferenceSource } from './reference-syntax.js';
 export type { FunctionDoc } from './functions/types.js';
 export type { EvaluationScope, EvaluatorHostPaths, EvaluatorProviders, ProtectedPath } from './providers.js';
-export type { Timers } from './timers.js';
+export type { Timers } from '../timers.js';

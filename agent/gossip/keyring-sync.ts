@@ -21,7 +21,7 @@ import {
   type NodeRecord,
   versionOf,
 } from './codec.js';
-import { SYSTEM_TIMERS, type Timers } from './timers.js';
+import { SYSTEM_TIMERS, type Timers } from '../timers.js';
 import type { PacketAddress } from './transport.js';
 import { fingerprint, type Keyring, KeyringError, parseKey } from './keyring.js';
 import type { Member } from './members.js';
@@ -444,10 +444,14 @@ export class KeyringSync {
 
   private retryLater(): void {
     if (this.retryTimer !== undefined || this.stopped) return;
-    this.retryTimer = this.timers.setTimeout(() => {
-      this.retryTimer = undefined;
-      this.reconcile();
-    }, this.retryMs);
+    this.retryTimer = this.timers.setTimeout(
+      () => {
+        this.retryTimer = undefined;
+        this.reconcile();
+      },
+      this.retryMs,
+      true,
+    );
   }
 
   private memberCandidates(gossip: KeyGossip): Candidate[] {

@@ -4,7 +4,7 @@
 // two RPCs racing for the port), and a start that fails (the port not yet released, ...) is retried
 // with backoff until it works or the agent stops: a node is never left unable to push-pull.
 import type { ClusterRpc } from '../rpc/types.js';
-import { SYSTEM_TIMERS, type Timers } from './timers.js';
+import { SYSTEM_TIMERS, type Timers } from '../timers.js';
 
 export interface RpcFollowerOptions {
   create: (clusterKey: Buffer | undefined) => ClusterRpc;
@@ -111,7 +111,7 @@ export class RpcFollower {
   private sleep(ms: number): Promise<void> {
     if (this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = this.timers.setTimeout(() => this.wake?.(), ms);
+      const timer = this.timers.setTimeout(() => this.wake?.(), ms, true);
       this.wake = () => {
         this.wake = undefined;
         this.timers.clearTimeout(timer);

@@ -3,7 +3,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { EvaluatorProviders, ProtectedPath, Timers } from '../../agent/evaluator/index.js';
+import type { EvaluatorProviders, ProtectedPath } from '../../agent/evaluator/index.js';
 
 export interface FakeProviderData {
   collectors?: Record<string, Record<string, unknown>>;
@@ -54,44 +54,6 @@ export function removeFixtureRoots(): void {
   for (const root of roots.splice(0)) rmSync(root, { recursive: true, force: true });
 }
 
-/** Timers driven by the test: nothing fires until advance() moves time past it. */
-export class ManualTimers implements Timers {
-  private nowMs = 0;
-  private nextId = 1;
-  private readonly pending = new Map<number, { atMs: number; callback: () => void }>();
-
-  setTimeout(callback: () => void, delayMs: number): number {
-    const id = this.nextId++;
-    this.pending.set(id, { atMs: this.nowMs + delayMs, callback });
-    return id;
-  }
-
-  clearTimeout(handle: unknown): void {
-    this.pending.delete(handle as number);
-  }
-
-  /** Moves time forward by `ms`, firing what falls due in order (including timers they start). */
-  advance(ms: number): void {
-    const untilMs = this.nowMs + ms;
-    for (;;) {
-      let next: [number, { atMs: number; callback: () => void }] | undefined;
-      for (const entry of this.pending) {
-        if (entry[1].atMs <= untilMs && (!next || entry[1].atMs < next[1].atMs)) next = entry;
-      }
-      if (!next) break;
-      this.pending.delete(next[0]);
-      this.nowMs = next[1].atMs;
-      next[1].callback();
-    }
-    this.nowMs = untilMs;
-  }
-
-  /** Timers not fired or cleared yet. */
-  get size(): number {
-    return this.pending.size;
-  }
-}
-
 /** Resolves once `condition()` holds, checking every few ms; fails after `timeoutMs`. */
 export async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -105,3 +67,5 @@ export async function waitFor(condition: () => boolean, what: string, timeoutMs 
 export function threadCount(pid: number | 'self' = 'self'): number {
   return readdirSync(`/proc/${pid}/task`).length;
 }
+
+export { ManualTimers } from '../helpers/manual-timers.js';

@@ -21,7 +21,7 @@ import { fingerprint, Keyring, KeyringError } from '../../agent/gossip/keyring.j
 import { type KeyGossip, KeyringSync } from '../../agent/gossip/keyring-sync.js';
 import type { Member } from '../../agent/gossip/members.js';
 import { MemoryNetwork, type PacketAddress } from '../../agent/gossip/transport.js';
-import { ManualTimers } from './manual-timers.js';
+import { ManualTimers } from '../helpers/manual-timers.js';
 import { record } from './memory-cluster.js';
 
 /** The engine as keyring sync sees it: members set by the test, everything sent recorded. */
@@ -283,7 +283,7 @@ describe('offers to a member announcing an older keyring', () => {
     timers.advance(2000);
     expect(gossip.offers).toHaveLength(2);
     // Nobody behind: no retry timer left.
-    expect(timers.count).toBe(0);
+    expect(timers.size).toBe(0);
     sync.stop();
   });
 

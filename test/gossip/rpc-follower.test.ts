@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { RpcFollower } from '../../agent/gossip/rpc-follower.js';
 import type { ClusterRpc } from '../../agent/rpc/types.js';
-import { ManualTimers } from './manual-timers.js';
+import { ManualTimers } from '../helpers/manual-timers.js';
 
 /** A fake RPC: records its key, counts who runs at once, fails to start while `failStarts` > 0. */
 class FakeRpc implements ClusterRpc {
@@ -79,7 +79,7 @@ describe('RPC follower', () => {
     key = 'k2';
     rpc.follow();
     for (let attempt = 1; attempt <= 3; attempt++) {
-      await until(() => timers.count === 1);
+      await until(() => timers.size === 1);
       expect(rpc.current).toBeUndefined();
       timers.advance(timers.delays.at(-1)!);
     }
@@ -105,9 +105,9 @@ describe('RPC follower', () => {
     FakeRpc.failStarts = 1;
     key = 'k2';
     rpc.follow();
-    await until(() => timers.count === 1);
+    await until(() => timers.size === 1);
     await rpc.stop(); // the backoff (an hour) never runs: stop() ends it
-    expect(timers.count).toBe(0);
+    expect(timers.size).toBe(0);
     expect(FakeRpc.running.size).toBe(0);
     expect(rpc.current).toBeUndefined();
   });

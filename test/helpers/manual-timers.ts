@@ -1,6 +1,6 @@
-// Test helper: timers (agent/gossip/timers.ts) that run only when the test says so, on a clock of
-// their own. Nothing waits on real time.
-import type { Timers } from '../../agent/gossip/timers.js';
+// Timers (agent/timers.ts) that run only when the test says so, on a clock of their own: nothing
+// waits on real time, and "it did not happen" is proved by not advancing past it.
+import type { Timers } from '../../agent/timers.js';
 
 interface Pending {
   id: number;
@@ -29,8 +29,8 @@ export class ManualTimers implements Timers {
     this.add(callback, this.now);
   }
 
-  /** Timers and immediates not run yet. */
-  get count(): number {
+  /** Timers and immediates not run or cleared yet. */
+  get size(): number {
     return this.pending.length;
   }
 
