@@ -1,15 +1,8 @@
-// What every subsystem looks like to the agent that wires them (agent/main.ts).
-import type { AgentSettings } from './config/index.js';
-import type { Route } from './api/router.js';
-
-/** Reported per subsystem in /agent/info and /agent/state. */
-export type SubsystemStatus = 'initializing' | 'ok' | 'degraded' | 'error' | 'stopped';
-
-export interface SubsystemState {
-  status: SubsystemStatus;
-  /** One line for an operator when status is not ok. */
-  message?: string;
-}
+// What every subsystem looks like to the agent that wires them (agent/main.ts) and runs them
+// (agent/core/lifecycle.ts).
+import type { LoadedConfig } from './config/index.js';
+import type { SubsystemState } from './shared/api-types.js';
+import type { Route } from './shared/http.js';
 
 export interface Subsystem {
   readonly name: string;
@@ -19,6 +12,9 @@ export interface Subsystem {
   state(): SubsystemState;
   /** HTTP routes this subsystem offers; main hands them to the API. */
   routes?(): Route[];
-  /** Apply new settings after a reload; keys that need a restart are reported by main. */
-  reload?(settings: AgentSettings): void;
+  /**
+   * Apply a reloaded configuration (settings and definitions). Restart-only settings already hold
+   * their running values; which changed is reported by the agent, not by each subsystem.
+   */
+  reload?(config: LoadedConfig): void;
 }

@@ -1,7 +1,7 @@
 // Talking to an agent's HTTP API, over TCP (http://host:port) or its unix socket (unix:/path).
 import { request as httpRequest, type RequestOptions } from 'node:http';
 import { CliError } from './errors.js';
-import { isLoopback } from '../agent/config/addresses.js';
+import { isLoopback } from '../agent/shared/addresses.js';
 import { localDataDir, localSocket, provenLocalToken } from './local-agent.js';
 
 export const DEFAULT_API = 'http://127.0.0.1:6768';

@@ -9,8 +9,8 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { localTokenProof } from '../agent/api/local-token-proof.js';
-import { defaultDataDir } from '../agent/config/paths.js';
+import { localTokenProof } from '../agent/shared/local-token-proof.js';
+import { defaultDataDir } from '../agent/shared/paths.js';
 import type { AgentClient } from './client.js';
 
 /** A local token is 43 base64url characters; anything longer is not one. */

@@ -139,9 +139,14 @@ describe('agent keygen', () => {
     const info = JSON.parse(
       runCli(['agent', 'info', '--json', '--api', `http://127.0.0.1:${dirs.port}`]).stdout,
     ) as {
-      encryption: { enabled: boolean };
+      encryption: { enabled: boolean; primary_fingerprint: string };
     };
-    expect(info.encryption).toEqual({ enabled: true });
+    // The fingerprint is the key's, as `gossip keys list` shows it.
+    const keys = JSON.parse(
+      runCli(['gossip', 'keys', 'list', '--json', '--api', `http://127.0.0.1:${dirs.port}`]).stdout,
+    ) as { primary: string };
+    expect(info.encryption).toEqual({ enabled: true, primary_fingerprint: keys.primary });
+    expect(keys.primary).toMatch(/^[0-9a-f]{16}$/);
   });
 });
 

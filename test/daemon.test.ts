@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { rotateAtLaunch, StderrFileCap } from '../agent/daemon.js';
+import { rotateAtLaunch, StderrFileCap } from '../agent/core/daemon.js';
 import { cleanupAll, isAlive, prepareAgentDirs, runCli, tempDir } from './helpers/agent-process.js';
 
 afterEach(cleanupAll);

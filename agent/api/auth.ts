@@ -1,8 +1,8 @@
 // API authentication: bearer tokens from `auth.tokens` (each with a role) and the agent's local
 // admin token (<data-dir>/local-token). Compared in constant time.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { localTokenProof } from './local-token-proof.js';
-import type { Principal, Role } from './router.js';
+import { localTokenProof } from '../shared/local-token-proof.js';
+import type { Principal, Role } from '../shared/http.js';
 
 export interface ApiToken {
   name: string;
@@ -65,6 +65,3 @@ export class TokenAuthenticator {
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
-
-export { isLoopback } from '../config/addresses.js';
-export { localTokenProof };

@@ -3,12 +3,15 @@
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../log/index.js';
-import type { Subsystem, SubsystemState } from '../subsystem.js';
+import type { Subsystem } from '../subsystem.js';
+import type { SubsystemState } from '../shared/api-types.js';
 import type { Socket } from 'node:net';
 import { Type } from '@sinclair/typebox';
-import { bodyParser } from './body.js';
-import { isLoopback, LOCAL_TOKEN_PRINCIPAL, TokenAuthenticator, type ApiToken } from './auth.js';
-import { allows, type ConnectionInfo, HttpError, type Principal, type Route, Router } from './router.js';
+import { bodyParser } from '../shared/body.js';
+import { LOCAL_TOKEN_PRINCIPAL, TokenAuthenticator, type ApiToken } from './auth.js';
+import { isLoopback } from '../shared/addresses.js';
+import { type ConnectionInfo, HttpError, type Principal, type Route } from '../shared/http.js';
+import { allows, Router } from './router.js';
 
 export interface HttpApiOptions {
   bind: string;

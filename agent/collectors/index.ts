@@ -10,5 +10,4 @@ export { CollectorsSubsystem, hostPaths } from './subsystem.js';
 export { collectorDefinitionSchema, type CollectorDefinition } from './definition.js';
 export { collectorRoutes } from './routes.js';
 export { COLLECTOR_TYPES } from './registry.js';
-export type { CollectorStatus, CollectorState } from './scheduled-collector.js';
 export { flattenMetrics, type Metric } from './flatten.js';

@@ -1,5 +1,5 @@
 // GET /agent/collectors and /agent/collectors/:name.
-import { HttpError, type Route } from '../api/index.js';
+import { HttpError, type Route } from '../shared/http.js';
 import type { CollectorsSubsystem } from './subsystem.js';
 
 export function collectorRoutes(collectors: CollectorsSubsystem): Route[] {

@@ -3,27 +3,8 @@
 // the last error, the last good data.
 import type { CollectContext, CollectedData, CollectorInstance, HostPaths } from './collector.js';
 import type { IntervalClock } from './interval-clock.js';
-import { messageOf } from '../errors.js';
-
-export type CollectorState = 'PENDING' | 'OK' | 'ERROR' | 'NOT-ELIGIBLE';
-
-export interface CollectorStatus {
-  name: string;
-  type: string;
-  pack?: string;
-  source: string;
-  interval_s: number;
-  timeout_s: number;
-  if_group?: string;
-  state: CollectorState;
-  /** Why ERROR or NOT-ELIGIBLE. */
-  message?: string;
-  last_run_at?: string;
-  /** Wall time of the last run. */
-  last_duration_ms?: number;
-  runs: number;
-  errors: number;
-}
+import { messageOf } from '../shared/errors.js';
+import type { CollectorState, CollectorStatus } from '../shared/api-types.js';
 
 export interface ScheduledCollectorOptions {
   name: string;

@@ -3,19 +3,21 @@
 // application), publishes their numbers as metrics on the event bus, and serves their data to the
 // evaluator through main.
 import { join } from 'node:path';
-import type { AgentSettings, Definition, PackInfo } from '../config/index.js';
+import type { AgentSettings, Definition, LoadedConfig, PackInfo } from '../config/index.js';
 import { definitionBody, parseDurationMs } from '../config/index.js';
-import type { Route } from '../api/index.js';
+import type { Route } from '../shared/http.js';
 import type { EventBus } from '../events/index.js';
 import type { Logger } from '../log/index.js';
-import type { Subsystem, SubsystemState } from '../subsystem.js';
+import type { Subsystem } from '../subsystem.js';
+import type { SubsystemState } from '../shared/api-types.js';
 import type { CollectedData, CollectorType, HostPaths } from './collector.js';
 import { type CollectorDefinition, collectorDefinitionSchema, substituteParameters } from './definition.js';
 import { flattenMetrics } from './flatten.js';
 import { IntervalClock } from './interval-clock.js';
 import { collectorRoutes } from './routes.js';
-import { type CollectorStatus, ScheduledCollector } from './scheduled-collector.js';
-import { messageOf } from '../errors.js';
+import { ScheduledCollector } from './scheduled-collector.js';
+import { type CollectorStatus } from '../shared/api-types.js';
+import { messageOf } from '../shared/errors.js';
 
 /** A run may not take longer than this unless the definition says so. */
 const DEFAULT_MAX_TIMEOUT_MS = 10_000;
@@ -85,6 +87,11 @@ export class CollectorsSubsystem implements Subsystem {
   }
 
   /** Re-reads definitions: collectors are rebuilt (their rate baselines restart). */
+  /** A reloaded configuration: the definitions are rebuilt from it. */
+  reload(config: LoadedConfig): void {
+    this.reloadDefinitions(config.settings, config.definitions, config.packs);
+  }
+
   reloadDefinitions(settings: AgentSettings, definitions: Definition[], packs: PackInfo[]): void {
     const next = this.build(definitions, packs, settings);
     const previous = this.collectors;

@@ -5,7 +5,7 @@
 // The limit cannot be a setting: settings come from the very files it guards. It is a constant
 // (4 MiB; the shipped configuration and packs hold about 100 KB in all) that the environment can
 // raise or lower (OPSBRO_MAX_CONFIG_FILE_BYTES), documented in docs/configuration.md.
-import { formatBytes } from '../format.js';
+import { formatBytes } from '../shared/format.js';
 import {
   closeSync,
   constants,
@@ -16,7 +16,7 @@ import {
   statSync,
   type Stats,
 } from 'node:fs';
-import { messageOf } from '../errors.js';
+import { messageOf } from '../shared/errors.js';
 
 export const DEFAULT_MAX_CONFIG_FILE_BYTES = 4 * 1024 * 1024;
 

@@ -2,7 +2,7 @@
 // line); a subsystem takes it here through a type guard instead of an `as` cast, so a definition
 // built in code, or a schema that drifts from its type, fails loudly instead of running half-typed.
 import type { Static, TSchema } from '@sinclair/typebox';
-import { schemaCheck } from '../schema-check.js';
+import { schemaCheck } from '../shared/schema-check.js';
 import type { Definition } from './loader.js';
 
 export class DefinitionBodyError extends Error {}

@@ -2,11 +2,11 @@
 // packs' definition files. A file may hold agent settings (merged, later files win) and
 // definitions (detector:, check:, handler:, ... one object per file or a list). Everything is
 // validated before anything starts.
-import { formatBytes } from '../format.js';
+import { formatBytes } from '../shared/format.js';
 import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, join, resolve, sep } from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
-import { isBindAddress, isLoopback } from './addresses.js';
+import { isBindAddress, isLoopback } from '../shared/addresses.js';
 import {
   BoundedReadError,
   describeFsError,
@@ -17,7 +17,7 @@ import {
 import { ConfigError, printableKey } from './errors.js';
 import type { EnvLookup } from './env.js';
 import { applyPackOverrides, type PackInfo, readPackManifest } from './packs.js';
-import { packageRoot } from './paths.js';
+import { packageRoot } from '../shared/paths.js';
 import { type AgentSettings, AgentSettingsSchema } from './schema.js';
 import { MAX_MESSAGES_PER_CALL, SchemaValidator } from './validate.js';
 import { type KeyPath, YamlFile } from './yaml-file.js';

@@ -5,7 +5,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { ConfigError } from './errors.js';
-import { packageRoot } from './paths.js';
+import { packageRoot } from '../shared/paths.js';
 import type { FileReader } from './loader.js';
 import { SchemaValidator } from './validate.js';
 

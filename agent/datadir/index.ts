@@ -7,7 +7,6 @@ import { DataDirLock } from './lock.js';
 import { createLocalToken } from './local-token.js';
 import { loadOrCreateNodeId } from './node-id.js';
 
-export { removeStaleTemporaries, writeFileAtomic } from './atomic-file.js';
 export { LOCAL_TOKEN_FILE } from './local-token.js';
 export { DataDirLock, DataDirLockedError, readPid, PIDFILE_NAME } from './lock.js';
 

@@ -4,7 +4,7 @@
 // a token that ever went astray (a script that logged it) is worth nothing after a restart.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { removeStaleTemporaries, writeFileAtomic } from './atomic-file.js';
+import { removeStaleTemporaries, writeFileAtomic } from '../shared/atomic-file.js';
 
 export const LOCAL_TOKEN_FILE = 'local-token';
 

@@ -3,4 +3,3 @@ export { DetectorsSubsystem } from './subsystem.js';
 export { DetectorDefinitionSchema, type DetectorDefinition } from './definition.js';
 export { detectorRoutes } from './routes.js';
 export { detectorRuleErrors } from './rules.js';
-export type { DetectorStatus } from './scheduled-detector.js';

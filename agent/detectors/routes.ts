@@ -1,5 +1,5 @@
 // GET /agent/detectors.
-import type { Route } from '../api/index.js';
+import type { Route } from '../shared/http.js';
 import type { DetectorsSubsystem } from './subsystem.js';
 
 export function detectorRoutes(detectors: DetectorsSubsystem): Route[] {

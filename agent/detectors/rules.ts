@@ -1,7 +1,7 @@
 // Detector rules are checked when the configuration loads: a rule that does not parse is a config
 // error at its line, before the agent starts (or instead of a reload), not an ERROR found later.
 import { ConfigError, type Definition } from '../config/index.js';
-import { messageOf } from '../errors.js';
+import { messageOf } from '../shared/errors.js';
 
 /** One error per detector whose apply_if `compile` refuses. */
 export function detectorRuleErrors(

@@ -3,22 +3,8 @@
 // once must not make the node flap out of its groups) and is shown to the operator.
 import { GROUP_NAME } from '../config/index.js';
 import type { EvaluationScope } from '../evaluator/index.js';
-import { messageOf } from '../errors.js';
-
-export interface DetectorStatus {
-  name: string;
-  pack?: string;
-  source: string;
-  rule: string;
-  interval_s: number;
-  /** true/false: the rule's last answer; null: not run yet. */
-  last_result: boolean | null;
-  state: 'PENDING' | 'OK' | 'ERROR';
-  message?: string;
-  /** Groups this detector gives the node now. */
-  groups_added: string[];
-  last_run_at?: string;
-}
+import { messageOf } from '../shared/errors.js';
+import type { DetectorStatus } from '../shared/api-types.js';
 
 /** What a detector needs from the evaluator (kept narrow so it is easy to see what it may do). */
 export interface DetectorEvaluator {

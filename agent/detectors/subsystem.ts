@@ -1,16 +1,18 @@
 // The detectors subsystem: runs every `detector:` rule once the collectors have data, and keeps
 // the node's groups = static `groups:` of agent.yml + the groups of detectors whose rule holds.
 // A change is published as `groups-changed` (gossip spreads it; collectors gated on a group start).
-import type { AgentSettings, Definition, PackInfo } from '../config/index.js';
+import type { AgentSettings, Definition, LoadedConfig, PackInfo } from '../config/index.js';
 import { definitionBody, parseDurationMs } from '../config/index.js';
 import type { EventBus } from '../events/index.js';
 import type { Logger } from '../log/index.js';
-import type { Route } from '../api/index.js';
-import type { Subsystem, SubsystemState } from '../subsystem.js';
+import type { Route } from '../shared/http.js';
+import type { Subsystem } from '../subsystem.js';
+import type { SubsystemState } from '../shared/api-types.js';
 import { type DetectorDefinition, DetectorDefinitionSchema } from './definition.js';
-import { messageOf } from '../errors.js';
+import { messageOf } from '../shared/errors.js';
 import { detectorRoutes } from './routes.js';
-import { type DetectorEvaluator, type DetectorStatus, ScheduledDetector } from './scheduled-detector.js';
+import { type DetectorEvaluator, ScheduledDetector } from './scheduled-detector.js';
+import { type DetectorStatus } from '../shared/api-types.js';
 
 export interface DetectorsOptions {
   settings: AgentSettings;
@@ -89,6 +91,11 @@ export class DetectorsSubsystem implements Subsystem {
    * node keeps its groups meanwhile and publishes them once, when the pass is done (nothing when
    * they did not change).
    */
+  /** A reloaded configuration: the definitions are rebuilt from it. */
+  reload(config: LoadedConfig): void {
+    this.reloadDefinitions(config.settings, config.definitions, config.packs);
+  }
+
   reloadDefinitions(settings: AgentSettings, definitions: Definition[], packs: PackInfo[]): void {
     for (const detector of this.detectors) detector.stop();
     this.staticGroups = [...settings.groups];

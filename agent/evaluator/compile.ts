@@ -1,7 +1,7 @@
 // From an expression's text to something the evaluator can run: references replaced by generated
 // variables (substitute.ts), tuples made lists (tuples.ts), parsed by expr-eval (parser.ts), and
 // every remaining name checked, so a typo is reported when a definition loads, not at its first run.
-import { messageOf } from '../errors.js';
+import { messageOf } from '../shared/errors.js';
 import { ExpressionError, shorten } from './errors.js';
 import { MAX_EXPRESSION_CHARS } from './limits.js';
 import type { ExpressionParser, ParsedProgram } from './parser.js';

@@ -3,7 +3,7 @@
 // is data that is not there yet or any more (the check is UNKNOWN until it comes back). An
 // EvaluatorBusyError is an UnknownValueError too (try again later), distinct so that the API can
 // answer 503 instead of 422.
-import { messageOf } from '../errors.js';
+import { messageOf } from '../shared/errors.js';
 
 /** Syntax, unknown function or name, bad call, bad reference, a limit exceeded. The message says where. */
 export class ExpressionError extends Error {

@@ -9,11 +9,11 @@ import {
   inExpression,
   referencesOf,
 } from './compile.js';
-import { messageOf } from '../errors.js';
+import { messageOf } from '../shared/errors.js';
 import { asEvaluatorError, ExpressionError, UnknownValueError } from './errors.js';
 import { bindFunctions } from './functions/bind.js';
 import { EVALUATOR_FUNCTIONS } from './functions/registry.js';
-import type { FunctionDoc } from './functions/types.js';
+import type { FunctionDoc } from '../shared/api-types.js';
 import { HostAccess } from './host/host-access.js';
 import { COMPILE_CACHE_ENTRIES, MAX_IO_ROUNDS, MAX_TEMPLATE_CHARS } from './limits.js';
 import { binaryOperators, unaryOperators } from './operators.js';
@@ -25,7 +25,7 @@ import { RegexpPool, type RegexpPoolLoad, type RegexpPoolOptions } from './regex
 import { EvaluationRun, IoPending, type Outcome, unwrap } from './run.js';
 import { substituteReferences } from './substitute.js';
 import { renderTemplateText } from './template.js';
-import type { Timers } from '../timers.js';
+import type { Timers } from '../shared/timers.js';
 import { asEvaluatedValue, type EvaluatedPrimitive, type EvaluatedValue } from './values.js';
 
 /** Names with a fixed value: the booleans in Python's spellings too (None is False), PI and E. */

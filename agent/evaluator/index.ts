@@ -6,6 +6,5 @@ export { EvaluatorBusyError, ExpressionError, UnknownValueError } from './errors
 export { CallerSlots } from './caller-slots.js';
 export type { EvaluatedPrimitive, EvaluatedValue } from './values.js';
 export type { Reference, ReferenceSource } from './reference-syntax.js';
-export type { FunctionDoc } from './functions/types.js';
 export type { EvaluationScope, EvaluatorHostPaths, EvaluatorProviders, ProtectedPath } from './providers.js';
-export type { Timers } from '../timers.js';
+export { evaluatorRoutes, type EvaluatorRouteOptions } from './routes.js';

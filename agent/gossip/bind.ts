@@ -2,7 +2,7 @@
 // cluster ports stay on loopback (a cluster of one machine), because an open cluster port lets
 // anyone on the network join, read every node's state and push forged membership. Binding beyond
 // loopback without a key takes an explicit `allow_unencrypted_cluster: true`.
-import { isLoopback } from '../config/addresses.js';
+import { isLoopback } from '../shared/addresses.js';
 
 export interface ClusterBind {
   /** The address gossip and RPC bind. */

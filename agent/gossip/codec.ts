@@ -2,7 +2,7 @@
 // each message a msgpack array whose first element is its type. Everything received is checked
 // here, at the edge: the rest of the gossip code only ever sees well-formed, typed messages.
 import { decode, Encoder } from '@msgpack/msgpack';
-import { messageOf } from '../errors.js';
+import { messageOf } from '../shared/errors.js';
 
 /**
  * One encoder for the process: msgpack's encode() builds a new one, with a fresh 2 KiB buffer,

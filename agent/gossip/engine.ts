@@ -23,15 +23,16 @@ import {
   PACKET_OVERHEAD_BYTES,
   type StateEntry,
 } from './codec.js';
+import type { DropReason, GossipStats } from '../shared/api-types.js';
 
 export type { StateEntry } from './codec.js';
-import { ENCRYPTION_OVERHEAD_BYTES, type Keyring, type OpenFailure } from './keyring.js';
+import { ENCRYPTION_OVERHEAD_BYTES, type Keyring } from './keyring.js';
 import { type Member, type MembershipEvent, MemberTable, type Outcome } from './members.js';
 import { RateLimitedLog } from '../log/index.js';
 import { RecentIds } from './recent-ids.js';
 import { initialSequence, ReplayGuard } from './replay-guard.js';
 import type { PacketAddress, PacketTransport, SocketError } from './transport.js';
-import { messageOf } from '../errors.js';
+import { messageOf } from '../shared/errors.js';
 
 /**
  * Protocol timings. The defaults are memberlist's LAN profile but for two, both from its Local
@@ -98,18 +99,6 @@ export const DEFAULT_TIMINGS: GossipTimings = {
   mtuBytes: 1400,
   awarenessMax: 8,
 };
-
-export type DropReason = OpenFailure | 'replay' | 'wrong-target' | 'overload';
-
-export interface GossipStats {
-  packetsIn: number;
-  packetsOut: number;
-  bytesIn: number;
-  bytesOut: number;
-  dropped: Record<DropReason, number>;
-  /** Errors of the UDP socket by code (EMSGSIZE, ENETUNREACH, ...): a failed send is a lost packet. */
-  socketErrors: Record<string, number>;
-}
 
 /** Socket error codes counted apart; any further code is counted under 'other'. */
 const MAX_SOCKET_ERROR_CODES = 32;

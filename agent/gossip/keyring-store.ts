@@ -5,10 +5,10 @@
 // (accepted) beside the others, unless the cluster removed it.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { removeStaleTemporaries, writeFileAtomic } from '../datadir/index.js';
+import { removeStaleTemporaries, writeFileAtomic } from '../shared/atomic-file.js';
 import { MAX_KEY_GENERATION } from './codec.js';
 import { fingerprint, Keyring, type KeyringState, parseKey } from './keyring.js';
-import { messageOf } from '../errors.js';
+import { messageOf } from '../shared/errors.js';
 
 export class KeyringStore {
   readonly path: string;

@@ -21,11 +21,12 @@ import {
   type NodeRecord,
   versionOf,
 } from './codec.js';
-import { SYSTEM_TIMERS, type Timers } from '../timers.js';
+import { SYSTEM_TIMERS, type Timers } from '../shared/timers.js';
 import type { PacketAddress } from './transport.js';
 import { fingerprint, type Keyring, KeyringError, parseKey } from './keyring.js';
 import type { Member } from './members.js';
-import { messageOf } from '../errors.js';
+import { messageOf } from '../shared/errors.js';
+import type { KeyringStatus } from '../shared/api-types.js';
 
 /** What keyring sync needs from the gossip engine (GossipEngine has it). */
 export interface KeyGossip {
@@ -62,16 +63,6 @@ export interface KeyringSyncOptions {
    * announces an older version is not handed the new key (docs/gossip.md, "A compromised key").
    */
   keyOffers?: boolean;
-}
-
-/** This node's keyring as `gossip keys list` shows it. */
-export interface KeyringStatus {
-  generation: number;
-  primary: string;
-  /** A newer version was announced that this node cannot take yet: it lacks `missing`. */
-  behind?: { generation: number; primary: string; announced_by: string; missing: string[] };
-  /** A newer version holds keys removed here, and its node lacks this node's primary. */
-  conflict?: { generation: number; primary: string; announced_by: string; removed: string[] };
 }
 
 const DEFAULT_RETRY_MS = 2000;

@@ -1,21 +1,10 @@
 // The gossip endpoints: members, join, leave, detect, keys, stats.
 import { Type } from '@sinclair/typebox';
-import { bodyParser, HttpError, type Route } from '../api/index.js';
+import { bodyParser } from '../shared/body.js';
+import { HttpError, type Route } from '../shared/http.js';
 import { KeyringError } from './keyring.js';
 import type { GossipSubsystem } from './subsystem.js';
-
-/** The answer of POST /agent/detect (the CLI and tests read it). */
-export interface DetectResult {
-  nodes: Array<{
-    name: string;
-    id: string;
-    address: string;
-    port: number;
-    datacenter: string;
-    groups: string[];
-  }>;
-  joined: { name: string; id: string; address: string } | null;
-}
+import type { DetectResult } from '../shared/api-types.js';
 
 const joinRequest = bodyParser(
   Type.Object(
@@ -96,6 +85,13 @@ export function gossipRoutes(gossip: GossipSubsystem): Route[] {
         'find agents holding our key on the LAN by broadcast: {"timeout_s": 3, "auto_join": false}',
       handler: async ({ body }) => {
         const options = detectRequest.parse(body);
+        // Members before this detection: what `gossip detect` marks as already joined.
+        const live = new Set(
+          gossip
+            .members()
+            .filter((member) => !member.self && (member.state === 'alive' || member.state === 'suspect'))
+            .map((member) => member.id),
+        );
         const { nodes, joined } = await gossip.detect(options.timeout_s * 1000, options.auto_join);
         const result: DetectResult = {
           nodes: nodes.map((node) => ({
@@ -105,6 +101,7 @@ export function gossipRoutes(gossip: GossipSubsystem): Route[] {
             port: node.port,
             datacenter: node.datacenter,
             groups: node.groups,
+            member: live.has(node.id),
           })),
           joined: joined
             ? { name: joined.name, id: joined.id, address: `${joined.address}:${joined.port}` }

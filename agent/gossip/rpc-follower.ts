@@ -4,7 +4,7 @@
 // two RPCs racing for the port), and a start that fails (the port not yet released, ...) is retried
 // with backoff until it works or the agent stops: a node is never left unable to push-pull.
 import type { ClusterRpc } from '../rpc/types.js';
-import { SYSTEM_TIMERS, type Timers } from '../timers.js';
+import { SYSTEM_TIMERS, type Timers } from '../shared/timers.js';
 
 export interface RpcFollowerOptions {
   create: (clusterKey: Buffer | undefined) => ClusterRpc;

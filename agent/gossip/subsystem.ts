@@ -2,24 +2,27 @@
 // cluster by keyring-sync.ts) and the cluster RPC used for push-pull (rpc-follower.ts), joins seeds
 // at boot, publishes membership events on the bus and offers the /agent/members, /agent/join,
 // /agent/leave, /agent/detect and /gossip/* routes.
-import type { Route } from '../api/index.js';
+import type { Route } from '../shared/http.js';
 import type { AgentSettings } from '../config/index.js';
 import type { EventBus, NodeSummary } from '../events/index.js';
 import type { Logger } from '../log/index.js';
-import { messageOf } from '../errors.js';
+import { messageOf } from '../shared/errors.js';
 import type { ClusterRpc } from '../rpc/types.js';
-import type { Subsystem, SubsystemState } from '../subsystem.js';
+import type { Subsystem } from '../subsystem.js';
+import type { SubsystemState } from '../shared/api-types.js';
 import { advertiseAddress, broadcastAddresses, resolveSeed } from './addresses.js';
 import { type ClusterBind, clusterBind } from './bind.js';
 import { decodeStateExchange, encodeStateExchange, type KeyOpMessage, type NodeRecord } from './codec.js';
 import { GossipEngine, type GossipTimings } from './engine.js';
 import type { Keyring } from './keyring.js';
 import type { KeyringStore } from './keyring-store.js';
-import { type KeyringStatus, KeyringSync } from './keyring-sync.js';
+import { KeyringSync } from './keyring-sync.js';
+import { type KeyringStatus } from '../shared/api-types.js';
 import type { Member, MembershipEvent } from './members.js';
 import { gossipRoutes } from './routes.js';
 import { RpcFollower } from './rpc-follower.js';
 import { UdpTransport } from './transport.js';
+import type { ClusterView, MemberView } from '../shared/api-types.js';
 
 export const PUSH_PULL_PROTOCOL = '/opsbro/push-pull/1.0.0';
 
@@ -35,35 +38,6 @@ export interface GossipSubsystemOptions {
   logger: Logger;
   /** `agent start --auto-detect`: detect a cluster on the LAN at boot until one answers. */
   autoDetect?: boolean;
-}
-
-/** Where the cluster listens, as /agent/info shows it. */
-export interface ClusterView {
-  bind: string;
-  advertise: string;
-  gossip_port: number;
-  rpc_port: number;
-  /** Why the cluster ports are on loopback only (no key). */
-  loopback_only?: string;
-  /** The cluster listens beyond loopback without encryption (allow_unencrypted_cluster). */
-  unencrypted?: string;
-}
-
-/** A member as the API shows it. */
-export interface MemberView {
-  name: string;
-  id: string;
-  address: string;
-  port: number;
-  state: string;
-  incarnation: number;
-  groups: string[];
-  datacenter: string;
-  version: string;
-  rtt_ms: number | null;
-  rpc_port: number;
-  peer_id: string;
-  checks: Record<string, string>;
 }
 
 export class GossipSubsystem implements Subsystem {
@@ -193,6 +167,7 @@ export class GossipSubsystem implements Subsystem {
 
   state(): SubsystemState {
     if (this.status.status !== 'ok' || !this.engine) return this.status;
+    if (this.hasLeft) return { status: 'ok', message: 'left the cluster (gossip join to come back)' };
     const health = this.engine.localHealth;
     return health > 0
       ? { status: 'ok', message: `local health score ${health} (probing slower)` }
@@ -225,7 +200,27 @@ export class GossipSubsystem implements Subsystem {
   }
 
   members(): MemberView[] {
-    return (this.engine?.members() ?? []).map(view).sort((a, b) => a.name.localeCompare(b.name));
+    const selfId = this.options.nodeId;
+    return (this.engine?.members() ?? [])
+      .map((member) => view(member, selfId))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Members by state (alive, suspect, dead, left), this node included. */
+  memberCounts(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const member of this.engine?.members() ?? []) counts[member.state] = (counts[member.state] ?? 0) + 1;
+    return counts;
+  }
+
+  /** Whether an operator made this node leave (it runs on, alone, until it joins again). */
+  get hasLeft(): boolean {
+    return this.engine?.selfMember.state === 'left';
+  }
+
+  /** The fingerprint of the key this node sends with ('' without one). */
+  primaryFingerprint(): string {
+    return this.keyring?.primaryFingerprint() ?? '';
   }
 
   async join(seeds: string[]): Promise<{ joined: number; errors: string[] }> {
@@ -353,7 +348,7 @@ export class GossipSubsystem implements Subsystem {
     // A member's record carries its keyring version: a restarted or lagging node catches up here.
     this.keySync?.onMembershipEvent();
     // The API's view of a member carries every field events promise (NodeSummary).
-    const node: NodeSummary = view(event.member);
+    const node: NodeSummary = view(event.member, this.options.nodeId);
     this.options.events.emit(event.type, { node });
     const level = event.type === 'node-dead' || event.type === 'node-suspect' ? 'warn' : 'info';
     this.options.logger[level](event.type, {
@@ -386,7 +381,7 @@ function timingsFrom(settings: AgentSettings): Partial<GossipTimings> {
   };
 }
 
-function view(member: Member): MemberView {
+function view(member: Member, selfId: string): MemberView {
   const { record } = member;
   return {
     name: record.name,
@@ -402,6 +397,8 @@ function view(member: Member): MemberView {
     rpc_port: record.rpcPort,
     peer_id: record.peerId,
     checks: record.checks,
+    self: record.id === selfId,
+    since: new Date(member.stateChangedAt).toISOString(),
   };
 }
 

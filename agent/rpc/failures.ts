@@ -1,6 +1,6 @@
 // Turns what libp2p and the OS throw into ClusterRpcErrors whose message says what failed, where,
 // and what to check. libp2p wraps socket errors in its own, so this looks through the whole chain.
-import { messageOf } from '../errors.js';
+import { messageOf } from '../shared/errors.js';
 import { ClusterRpcError, type ClusterRpcErrorCode } from './errors.js';
 import { HandshakeError } from './handshake.js';
 import { INBOUND_CONNECTIONS_PER_SECOND } from './limits.js';

@@ -9,7 +9,7 @@ import type { Multiaddr } from '@multiformats/multiaddr';
 import { tcp } from '@libp2p/tcp';
 import { createLibp2p } from 'libp2p';
 import { describeTarget, targetMultiaddr, tcpMultiaddr } from './address.js';
-import { messageOf } from '../errors.js';
+import { messageOf } from '../shared/errors.js';
 import { asError, ClusterRpcError } from './errors.js';
 import { explainListenFailure, explainRequestFailure, type RequestPhase } from './failures.js';
 import { decodeErrorBody, encodeErrorBody, FrameTooLargeError, type FrameKind } from './framing.js';

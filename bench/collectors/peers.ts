@@ -6,7 +6,8 @@
 import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { disabledPacksYaml, packageRoot, shippedPackNames } from '../../agent/config/index.js';
+import { disabledPacksYaml, shippedPackNames } from '../../agent/config/index.js';
+import { packageRoot } from '../../agent/shared/paths.js';
 import { freePort, retryWhileRunning, run, track, type Proc } from '../gossip/procs.js';
 import { httpGet } from './http.js';
 

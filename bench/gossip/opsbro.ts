@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { disabledPacksYaml, shippedPackNames } from '../../agent/config/index.js';
-import { messageOf } from '../../agent/errors.js';
+import { messageOf } from '../../agent/shared/errors.js';
 import { AgentClient } from '../../cli/client.js';
 import { mapLimit, retryWhileRunning, run, track } from './procs.js';
 import { address, type Agent, type Cluster, type GossipSystem, type Member, type State } from './system.js';

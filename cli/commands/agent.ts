@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import type { AgentInfo, ReloadOutcome } from '../../agent/agent-routes.js';
+import type { AgentInfo, ReloadOutcome } from '../../agent/shared/api-types.js';
 import { positiveSeconds, type ReadOptions, withApiOptions, withJson } from '../api-options.js';
 import { AgentClient, isUnreachable } from '../client.js';
 import { CliError } from '../errors.js';
@@ -34,9 +34,8 @@ export function agentCommand(): Command {
       async (options: { configDir?: string; dataDir?: string; daemon?: boolean; autoDetect?: boolean }) => {
         // The daemon is loaded only here, so every other command stays light and fast to start.
         const { startAgent } = await import('../../agent/main.js');
-        const { defaultConfigDir } = await import('../../agent/config/index.js');
         const code = await startAgent({
-          configDir: options.configDir ?? defaultConfigDir(),
+          configDir: options.configDir,
           dataDir: options.dataDir,
           daemon: options.daemon,
           autoDetect: options.autoDetect,

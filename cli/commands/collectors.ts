@@ -1,6 +1,6 @@
 // `opsbro collectors list | show [NAME]`: what the agent collects, and the data itself.
 import { Command } from 'commander';
-import type { CollectorStatus } from '../../agent/collectors/index.js';
+import type { CollectorStatus } from '../../agent/shared/api-types.js';
 import { type ReadOptions, withApiOptions, withJson } from '../api-options.js';
 import { AgentClient } from '../client.js';
 import { colour, keyValues, printJson, stateColour, table } from '../output.js';

@@ -1,6 +1,6 @@
 // `opsbro detectors list`: the rules that put this node in groups, and what they found.
 import { Command } from 'commander';
-import type { DetectorStatus } from '../../agent/detectors/index.js';
+import type { DetectorStatus } from '../../agent/shared/api-types.js';
 import { type ReadOptions, withApiOptions, withJson } from '../api-options.js';
 import { AgentClient } from '../client.js';
 import { colour, printJson, stateColour, table } from '../output.js';

@@ -1,6 +1,6 @@
 // `opsbro evaluator eval EXPR | list`: try an expression against the live agent, list the functions.
 import { Command } from 'commander';
-import type { FunctionDoc } from '../../agent/evaluator/index.js';
+import type { FunctionDoc } from '../../agent/shared/api-types.js';
 import { type ReadOptions, withApiOptions, withJson } from '../api-options.js';
 import { AgentClient } from '../client.js';
 import { printJson, table } from '../output.js';

@@ -1,7 +1,7 @@
 // `opsbro gossip ...`: join, leave, members, detect, keys. All through the local agent's API.
 import { Command } from 'commander';
-import type { DetectResult } from '../../agent/gossip/routes.js';
-import type { MemberView } from '../../agent/gossip/subsystem.js';
+import type { DetectResult } from '../../agent/shared/api-types.js';
+import type { MemberView } from '../../agent/shared/api-types.js';
 import { positiveSeconds, type ReadOptions, withApiOptions, withJson } from '../api-options.js';
 import { AgentClient, type ApiOptions } from '../client.js';
 import { CliError } from '../errors.js';

@@ -1,6 +1,6 @@
 // `opsbro packs list | show NAME`: the packs this agent loaded and their parameters.
 import { Command } from 'commander';
-import type { PackAnswer } from '../../agent/pack-routes.js';
+import type { PackAnswer } from '../../agent/shared/api-types.js';
 import { type ReadOptions, withApiOptions, withJson } from '../api-options.js';
 import { AgentClient } from '../client.js';
 import { colour, keyValues, printJson, table } from '../output.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, type LoadedConfig } from '../../agent/config/index.js';
 import { Evaluator, ExpressionError } from '../../agent/evaluator/index.js';
-import { evaluatorProtectedPaths } from '../../agent/main.js';
+import { evaluatorProtectedPaths } from '../../agent/core/protected-paths.js';
 import {
   cleanupAll,
   httpGet,

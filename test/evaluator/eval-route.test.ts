@@ -2,9 +2,9 @@
 // against a schema (no cast), each caller may have max_evaluations_per_caller evaluations in
 // flight (429 beyond), and a full regexp queue is 503; both messages say when to retry.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { HttpError, type RequestContext, type Route } from '../../agent/api/index.js';
+import { HttpError, type RequestContext, type Route } from '../../agent/shared/http.js';
 import { Evaluator } from '../../agent/evaluator/index.js';
-import { evaluatorRoutes } from '../../agent/evaluator-routes.js';
+import { evaluatorRoutes } from '../../agent/evaluator/routes.js';
 import { fakeProviders, fixtureRoot, ManualTimers, removeFixtureRoots } from './helpers.js';
 
 const root = fixtureRoot({ '/long': `${'a'.repeat(40)}!\n` });

@@ -3,7 +3,7 @@
 // the others by broadcast; `--auto-join` forms one cluster; `agent start --auto-detect` joins it on
 // its own; an agent with another key finds nobody, joins nobody, and nobody ever lists it.
 // Skipped, with the reason printed, where `ip netns` is not permitted (not root, no netns support).
-import type { DetectResult } from '../../agent/gossip/routes.js';
+import type { DetectResult } from '../../agent/shared/api-types.js';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';

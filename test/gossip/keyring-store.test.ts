@@ -14,7 +14,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { writeFileAtomic } from '../../agent/datadir/index.js';
+import { writeFileAtomic } from '../../agent/shared/atomic-file.js';
 import { fingerprint, Keyring } from '../../agent/gossip/keyring.js';
 import { KeyringStore } from '../../agent/gossip/keyring-store.js';
 

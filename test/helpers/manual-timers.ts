@@ -1,6 +1,6 @@
 // Timers (agent/timers.ts) that run only when the test says so, on a clock of their own: nothing
 // waits on real time, and "it did not happen" is proved by not advancing past it.
-import type { Timers } from '../../agent/timers.js';
+import type { Timers } from '../../agent/shared/timers.js';
 
 interface Pending {
   id: number;

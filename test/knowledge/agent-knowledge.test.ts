@@ -15,7 +15,7 @@ import {
   startAgent,
   tempDir,
 } from '../helpers/agent-process.js';
-import type { CollectorStatus } from '../../agent/collectors/index.js';
+import type { CollectorStatus } from '../../agent/shared/api-types.js';
 
 const silent: Server = createServer((socket: Socket) => sockets.push(socket)); // accepts, never answers
 const sockets: Socket[] = [];

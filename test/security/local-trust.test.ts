@@ -2,7 +2,7 @@
 // routes and nothing else; root's CLI reaches the admin routes with no setup, through the local
 // token, which it hands only to an agent that proves it holds it.
 import { spawn, spawnSync } from 'node:child_process';
-import { localTokenProof } from '../../agent/api/local-token-proof.js';
+import { localTokenProof } from '../../agent/shared/local-token-proof.js';
 import { AgentClient } from '../../cli/client.js';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import {
@@ -400,7 +400,7 @@ describe('tokens with a role', () => {
 
 describe('the local token proof', () => {
   it('binds the address reached: the same nonce on two addresses gives two proofs', async () => {
-    const { localTokenProof } = await import('../../agent/api/local-token-proof.js');
+    const { localTokenProof } = await import('../../agent/shared/local-token-proof.js');
     const a = localTokenProof('t'.repeat(43), 'ab'.repeat(16), '127.0.0.1:6768');
     expect(a).toMatch(/^[0-9a-f]{64}$/);
     expect(localTokenProof('t'.repeat(43), 'ab'.repeat(16), '127.0.0.1:6769')).not.toBe(a);

@@ -2,7 +2,7 @@
 // fetching a status page under the run's signal (the scheduler aborts it at the run's timeout), and
 // turning socket/driver failures into messages an operator can act on ("redis 127.0.0.1:6379:
 // connection refused"), never with a password.
-import { formatBytes } from '../../format.js';
+import { formatBytes } from '../../shared/format.js';
 
 type Settings = Readonly<Record<string, string | number | boolean>>;
 

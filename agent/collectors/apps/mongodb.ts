@@ -15,7 +15,7 @@ import {
   redact,
   stringSetting,
 } from './common.js';
-import { messageOf } from '../../errors.js';
+import { messageOf } from '../../shared/errors.js';
 
 const OPCOUNTERS = ['insert', 'query', 'update', 'delete', 'getmore', 'command'] as const;
 const NETWORK = ['bytesIn', 'bytesOut', 'numRequests'] as const;

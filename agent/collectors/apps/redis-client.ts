@@ -6,7 +6,7 @@
 // run with an error at 1 MiB instead of growing the agent.
 import { type Socket, createConnection } from 'node:net';
 
-import { formatBytes } from '../../format.js';
+import { formatBytes } from '../../shared/format.js';
 import { abortReason } from './common.js';
 
 /** The largest reply kept (INFO is a few KiB; a redis with thousands of databases, tens of KiB). */

@@ -26,7 +26,7 @@ import type {
   HostPaths,
 } from '../collector.js';
 import { errorCode, procPath, readOptionalText, readText, round } from './proc-files.js';
-import { messageOf } from '../../errors.js';
+import { messageOf } from '../../shared/errors.js';
 
 const SKIPPED_FS_TYPES = new Set([
   'autofs',

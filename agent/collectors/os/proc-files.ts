@@ -10,7 +10,7 @@
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CollectedData, CollectorInstance, HostPaths } from '../collector.js';
-import { messageOf } from '../../errors.js';
+import { messageOf } from '../../shared/errors.js';
 
 /** The buffer every read shares (each read is synchronous, so nothing interleaves); grows as needed. */
 const SHARED_BUFFER_BYTES = 16 * 1024;

@@ -2,7 +2,7 @@
 // Paths are resolved under the host root (host-files.ts); a missing file, or anything that is not
 // a regular file (a FIFO, a socket, a device), answers false; a protected one (the agent's data
 // and config dirs, a process's environment) is refused with an ExpressionError (host/).
-import { messageOf } from '../../errors.js';
+import { messageOf } from '../../shared/errors.js';
 import { ExpressionError, notAvailable } from '../errors.js';
 import { pythonRepr } from '../python-format.js';
 import { MISSING, valueAt } from '../reference-resolve.js';

@@ -43,10 +43,3 @@ export interface IoFunction extends FunctionInfo {
 }
 
 export type EvaluatorFunction = PlainFunction | IoFunction;
-
-/** How the API and docs list a function. */
-export interface FunctionDoc {
-  name: string;
-  signature: string;
-  doc: string;
-}

@@ -24,7 +24,7 @@ import { basename, dirname, join } from 'node:path';
 import { ExpressionError } from '../errors.js';
 import { IO_CALL_TIMEOUT_MS, IO_GATE_CONCURRENCY, MAX_FILE_BYTES } from '../limits.js';
 import type { EvaluatorHostPaths } from '../providers.js';
-import { SYSTEM_TIMERS, type Timers } from '../../timers.js';
+import { SYSTEM_TIMERS, type Timers } from '../../shared/timers.js';
 import { isFsError, orMissing } from './fs-errors.js';
 import { IoGate } from './io-gate.js';
 import { type Clock, ProtectedPaths, sameObject } from './protected-paths.js';

@@ -5,7 +5,7 @@
 // evaluator can lose at most that many threads, and the agent's collectors, logs and lookups keep
 // the rest. Callers beyond the bound wait their turn, for at most `maxWaitMs`.
 import { UnknownValueError } from '../errors.js';
-import type { Timers } from '../../timers.js';
+import type { Timers } from '../../shared/timers.js';
 
 interface Waiter {
   start: () => void;

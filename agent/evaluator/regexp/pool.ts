@@ -19,7 +19,7 @@ import {
   REGEXP_WORKER_IDLE_MS,
   REGEXP_WORKERS,
 } from '../limits.js';
-import { SYSTEM_TIMERS, type Timers } from '../../timers.js';
+import { SYSTEM_TIMERS, type Timers } from '../../shared/timers.js';
 import { REGEXP_WORKER_SOURCE } from './worker-source.js';
 
 export interface RegexpPoolOptions {

@@ -1,14 +1,8 @@
 // GET /agent/packs and /agent/packs/:name: what each pack ships and its parameters in effect.
-import { HttpError, type Route } from './api/index.js';
-import { hideSecrets, type LoadedConfig, type PackInfo } from './config/index.js';
-
-/** A pack as GET /agent/packs answers it: its info, and the names of what it ships, by kind. */
-export interface PackAnswer extends PackInfo {
-  detectors: string[];
-  collectors: string[];
-  checks: string[];
-  handlers: string[];
-}
+import type { PackAnswer } from '../shared/api-types.js';
+import { HttpError, type Route } from '../shared/http.js';
+import type { LoadedConfig } from './loader.js';
+import { hideSecrets } from './secrets.js';
 
 export function packRoutes(config: () => LoadedConfig): Route[] {
   const describe = (name: string): PackAnswer | undefined => {

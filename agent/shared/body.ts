@@ -1,8 +1,8 @@
 // Request bodies checked at the edge: a route declares a TypeBox schema for its JSON body and gets a
 // typed value, or the caller gets a 400 naming the field. No `as` cast of what a client sent.
 import type { Static, TSchema } from '@sinclair/typebox';
-import { schemaCheck } from '../schema-check.js';
-import { HttpError } from './router.js';
+import { schemaCheck } from './schema-check.js';
+import { HttpError } from './http.js';
 
 export interface BodyParser<T extends TSchema> {
   /** The body as the schema's type (defaults filled), or HttpError 400 saying what is wrong. */

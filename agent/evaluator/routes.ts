@@ -1,18 +1,15 @@
-// The evaluator over HTTP: POST /agent/evaluator/eval and GET /agent/evaluator/functions. Kept
-// beside main (not in agent/evaluator) because the evaluator imports no subsystem, the API included.
+// The evaluator over HTTP: POST /agent/evaluator/eval and GET /agent/evaluator/functions. Routes
+// are plain values (agent/shared/http.ts): the evaluator offers them without importing the API.
 //
 // An evaluation can hold a regexp worker, file reads and lookups for seconds, so each caller (API
 // principal) may have only a few in flight: the excess gets 429 at once; an evaluation that finds
 // the regexp pool's queue full gets 503. Both say when to retry.
 import { Type } from '@sinclair/typebox';
-import { bodyParser, HttpError, type Route } from './api/index.js';
-import {
-  CallerSlots,
-  type Evaluator,
-  EvaluatorBusyError,
-  ExpressionError,
-  UnknownValueError,
-} from './evaluator/index.js';
+import { bodyParser } from '../shared/body.js';
+import { HttpError, type Route } from '../shared/http.js';
+import { CallerSlots } from './caller-slots.js';
+import { EvaluatorBusyError, ExpressionError, UnknownValueError } from './errors.js';
+import type { Evaluator } from './evaluator.js';
 
 const evalRequest = bodyParser(
   Type.Object({ expression: Type.String({ minLength: 1, pattern: '\\S' }) }, { additionalProperties: false }),
