@@ -15,7 +15,7 @@
 //   npm run bench:gossip-sim                 N = 10, 100, 1000
 //   SIM_N=10,100,1000,2000 npm run bench:gossip-sim
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SimulatedCluster, type SimulatedNode } from '../agent/gossip/simulator.js';
+import { SimulatedCluster, type SimulatedNode } from './gossip/simulator.js';
 import { DEFAULT_TIMINGS, type GossipTimings } from '../agent/gossip/engine.js';
 
 const SIZES = (process.env.SIM_N ?? '10,100,1000').split(',').map(Number);

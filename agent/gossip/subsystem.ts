@@ -82,13 +82,9 @@ export class GossipSubsystem implements Subsystem {
       keyOffers: settings.gossip.key_offers,
     });
     this.keySync = keySync;
-    const dropPercent = Number(process.env.OPSBRO_GOSSIP_DROP_PERCENT ?? 0);
-    if (dropPercent > 0)
-      logger.warn('test knob: dropping a share of sent gossip packets', { percent: dropPercent });
     this.transport = await UdpTransport.bind({
       address: bind.address,
       port: settings.gossip.port,
-      dropPercent,
     });
     this.rpc = new RpcFollower({
       create: (key) => this.options.createRpc(key, bind.address),

@@ -1,5 +1,5 @@
-// How gossip packets travel: UDP for real agents, memory for the in-process simulator and unit
-// tests. Both can drop a share of packets on purpose, to test the protocol under loss.
+// How gossip packets travel: UDP for real agents, behind an interface so the simulator and the
+// engine tests (bench/gossip/memory-network.ts) carry them in memory instead.
 import { createSocket, type Socket } from 'node:dgram';
 
 export interface PacketAddress {
@@ -30,8 +30,6 @@ export interface PacketTransport {
 export interface UdpTransportOptions {
   address: string;
   port: number;
-  /** Drop this share of sent packets (0-100): a test knob, off by default. */
-  dropPercent?: number;
 }
 
 export class UdpTransport implements PacketTransport {
@@ -45,7 +43,6 @@ export class UdpTransport implements PacketTransport {
   private constructor(
     private readonly socket: Socket,
     readonly local: PacketAddress,
-    private readonly dropPercent: number,
   ) {
     socket.on('message', (packet, remote) =>
       this.handler(packet, { address: remote.address, port: remote.port }),
@@ -69,11 +66,10 @@ export class UdpTransport implements PacketTransport {
     });
     socket.removeAllListeners('error');
     const bound = socket.address();
-    return new UdpTransport(socket, { address: bound.address, port: bound.port }, options.dropPercent ?? 0);
+    return new UdpTransport(socket, { address: bound.address, port: bound.port });
   }
 
   send(to: PacketAddress, packet: Uint8Array): void {
-    if (this.dropPercent > 0 && Math.random() * 100 < this.dropPercent) return;
     try {
       // With a callback, a failed send is reported there instead of as an 'error' event.
       this.socket.send(packet, to.port, to.address, this.afterSend);
@@ -110,75 +106,5 @@ export class UdpTransport implements PacketTransport {
 
   close(): Promise<void> {
     return new Promise((resolve) => this.socket.close(() => resolve()));
-  }
-}
-
-/** An in-memory network: every transport on it reaches the others by address:port. */
-export class MemoryNetwork {
-  private readonly endpoints = new Map<string, MemoryTransport>();
-  /** Links that lose every packet, as "address->address" (one direction each). */
-  readonly blockedLinks = new Set<string>();
-  packetsSent = 0;
-
-  constructor(
-    /** Share of packets lost (0-100). */
-    public dropPercent = 0,
-    /** One-way delay in ms (0: next tick). */
-    public latencyMs = 0,
-  ) {}
-
-  attach(address: string, port: number): MemoryTransport {
-    const transport = new MemoryTransport(this, { address, port });
-    this.endpoints.set(`${address}:${port}`, transport);
-    return transport;
-  }
-
-  detach(transport: MemoryTransport): void {
-    this.endpoints.delete(`${transport.local.address}:${transport.local.port}`);
-  }
-
-  deliver(from: PacketAddress, to: PacketAddress, packet: Uint8Array): void {
-    this.packetsSent++;
-    if (this.dropPercent > 0 && Math.random() * 100 < this.dropPercent) return;
-    if (this.blockedLinks.has(`${from.address}->${to.address}`)) return;
-    const target = this.endpoints.get(`${to.address}:${to.port}`);
-    if (!target) return;
-    const copy = Buffer.from(packet);
-    if (this.latencyMs > 0) setTimeout(() => target.receive(copy, from), this.latencyMs);
-    else setImmediate(() => target.receive(copy, from));
-  }
-}
-
-export class MemoryTransport implements PacketTransport {
-  private handler: PacketHandler = () => undefined;
-
-  constructor(
-    private readonly network: MemoryNetwork,
-    readonly local: PacketAddress,
-  ) {}
-
-  send(to: PacketAddress, packet: Uint8Array): void {
-    this.network.deliver(this.local, to, packet);
-  }
-
-  broadcast(): void {
-    // No broadcast domain in memory.
-  }
-
-  onPacket(handler: PacketHandler): void {
-    this.handler = handler;
-  }
-
-  onError(): void {
-    // Memory does not fail.
-  }
-
-  receive(packet: Buffer, from: PacketAddress): void {
-    this.handler(packet, from);
-  }
-
-  close(): Promise<void> {
-    this.network.detach(this);
-    return Promise.resolve();
   }
 }

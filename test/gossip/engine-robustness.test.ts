@@ -11,13 +11,12 @@ import { MemberTable } from '../../agent/gossip/members.js';
 import { RateLimitedLog } from '../../agent/log/rate-limited-log.js';
 import { RecentIds } from '../../agent/gossip/recent-ids.js';
 import {
-  MemoryNetwork,
-  type MemoryTransport,
   type PacketAddress,
   type PacketHandler,
   type PacketTransport,
   UdpTransport,
 } from '../../agent/gossip/transport.js';
+import { MemoryNetwork, type MemoryTransport } from '../../bench/gossip/memory-network.js';
 import { FAST, record } from './memory-cluster.js';
 
 /**

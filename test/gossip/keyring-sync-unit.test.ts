@@ -20,7 +20,8 @@ import { GossipEngine } from '../../agent/gossip/engine.js';
 import { fingerprint, Keyring, KeyringError } from '../../agent/gossip/keyring.js';
 import { type KeyGossip, KeyringSync } from '../../agent/gossip/keyring-sync.js';
 import type { Member } from '../../agent/gossip/members.js';
-import { MemoryNetwork, type PacketAddress } from '../../agent/gossip/transport.js';
+import { type PacketAddress } from '../../agent/gossip/transport.js';
+import { MemoryNetwork } from '../../bench/gossip/memory-network.js';
 import { ManualTimers } from '../helpers/manual-timers.js';
 import { record } from './memory-cluster.js';
 

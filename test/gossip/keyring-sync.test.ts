@@ -9,7 +9,7 @@ import type { KeyOpMessage } from '../../agent/gossip/codec.js';
 import { GossipEngine } from '../../agent/gossip/engine.js';
 import { fingerprint, Keyring, type KeyringState } from '../../agent/gossip/keyring.js';
 import { KeyringSync } from '../../agent/gossip/keyring-sync.js';
-import { MemoryNetwork, type MemoryTransport } from '../../agent/gossip/transport.js';
+import { MemoryNetwork, type MemoryTransport } from '../../bench/gossip/memory-network.js';
 import { FAST, record } from './memory-cluster.js';
 
 /** Thrown by a save hook to stop a change right there, as a SIGKILL would. */

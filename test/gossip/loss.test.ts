@@ -1,8 +1,10 @@
-// Ten agents as processes, each dropping 10% of the gossip packets it sends (the transport's
-// loss knob), watched for two minutes: nobody may be declared dead. SWIM's indirect probes and
-// Lifeguard's refutation are what make this hold.
+// Ten agents as processes, each dropping 10% of the gossip packets it sends (a test preload,
+// test/helpers/lossy-udp.mjs), watched for two minutes: nobody may be declared dead. SWIM's
+// indirect probes and Lifeguard's refutation are what make this hold.
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cleanupAll } from '../helpers/agent-process.js';
+import { cleanupAll, REPO_ROOT } from '../helpers/agent-process.js';
 import { type GossipAgent, startGossipAgent, viewOf, waitFor } from '../helpers/gossip-agents.js';
 
 afterAll(cleanupAll);
@@ -10,7 +12,10 @@ afterAll(cleanupAll);
 const BLOCK = 22;
 const SIZE = 10;
 const WATCH_MS = 120_000;
-const LOSSY = { OPSBRO_GOSSIP_DROP_PERCENT: '10' };
+const LOSSY = {
+  NODE_OPTIONS: `--import=${pathToFileURL(join(REPO_ROOT, 'test', 'helpers', 'lossy-udp.mjs')).href}`,
+  OPSBRO_TEST_UDP_DROP_PERCENT: '10',
+};
 
 describe('10% packet loss', () => {
   it(

@@ -1,6 +1,6 @@
 // Test helper: the simulator with fast timings (the protocol is the same at any scale of time).
 import type { GossipTimings } from '../../agent/gossip/engine.js';
-import { SimulatedCluster, simulatedRecord } from '../../agent/gossip/simulator.js';
+import { SimulatedCluster, simulatedRecord } from '../../bench/gossip/simulator.js';
 
 export const FAST: Partial<GossipTimings> = {
   probeIntervalMs: 100,

@@ -1,10 +1,10 @@
 // Many gossip engines in one process on an in-memory network, with push-pull done in memory:
 // the simulator behind `npm run bench:gossip-sim` (1,000 members and more) and the engine tests.
-import type { NodeRecord } from './codec.js';
-import { GossipEngine, type GossipTimings } from './engine.js';
-import { Keyring } from './keyring.js';
-import type { MembershipEvent } from './members.js';
-import { MemoryNetwork, type MemoryTransport } from './transport.js';
+import type { NodeRecord } from '../../agent/gossip/codec.js';
+import { GossipEngine, type GossipTimings } from '../../agent/gossip/engine.js';
+import { Keyring } from '../../agent/gossip/keyring.js';
+import type { MembershipEvent } from '../../agent/gossip/members.js';
+import { MemoryNetwork, type MemoryTransport } from './memory-network.js';
 
 export interface SimulatedNode {
   engine: GossipEngine;
