@@ -39,7 +39,11 @@ module.exports = {
     only('collectors', [...FOUNDATION], 'collectors -> events'),
     only('detectors', [...FOUNDATION, 'evaluator'], 'detectors -> evaluator, events'),
     only('datadir', ['shared', 'config'], 'the data dir knows no subsystem'),
-    only('core', [...FOUNDATION, 'evaluator'], 'lifecycle, info, signals: subsystems only through interfaces'),
+    only(
+      'core',
+      [...FOUNDATION, 'evaluator'],
+      'lifecycle, info, signals: subsystems only through interfaces',
+    ),
     only('subsystem.ts', ['shared', 'config'], 'the Subsystem interface imports only types'),
     {
       name: 'nothing-imports-main',
@@ -50,7 +54,8 @@ module.exports = {
     },
     {
       name: 'cli-imports-shared-only',
-      comment: 'the CLI speaks HTTP to the agent: it may import agent/shared (types, proofs), and main for `agent start`',
+      comment:
+        'the CLI speaks HTTP to the agent: it may import agent/shared (types, proofs), and main for `agent start`',
       severity: 'error',
       from: { path: '^cli/' },
       to: { path: '^agent/', pathNot: '^agent/(shared/|main\\.ts$)' },
