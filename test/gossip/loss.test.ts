@@ -17,6 +17,18 @@ const LOSSY = {
   OPSBRO_TEST_UDP_DROP_PERCENT: '10',
 };
 
+/** The agent's view; if it does not answer, why: its exit and the end of its output. */
+async function viewOrWhy(agent: GossipAgent): Promise<Record<string, string>> {
+  try {
+    return await viewOf(agent);
+  } catch (error) {
+    const exit = agent.process.exitCode ?? agent.process.signalCode ?? 'still running';
+    throw new Error(
+      `${agent.name} does not answer (${String(error)}); process: ${exit}; last output:\n${agent.output().split('\n').slice(-15).join('\n')}`,
+    );
+  }
+}
+
 describe('10% packet loss', () => {
   it(
     `keeps ${SIZE} agents alive for ${WATCH_MS / 1000} s: no false dead`,
@@ -34,7 +46,7 @@ describe('10% packet loss', () => {
       const started = Date.now();
       let suspicions = 0;
       while (Date.now() - started < WATCH_MS) {
-        const views = await Promise.all(agents.map(viewOf));
+        const views = await Promise.all(agents.map(viewOrWhy));
         for (const view of views) {
           expect(Object.entries(view).filter(([, state]) => state === 'dead' || state === 'left')).toEqual(
             [],

@@ -37,9 +37,12 @@ describe('encrypted cluster', () => {
     agents.push(await startGossipAgent(21, 3, { key, seeds: ['127.21.0.1'] }));
     await waitFor(() => allAlive(agents, 3), 15_000, 'three alive');
     const info = JSON.parse(runCli(['agent', 'info', '--json', '--api', agents[0]!.api]).stdout) as {
-      encryption: { enabled: boolean };
+      encryption: { enabled: boolean; primary_fingerprint?: string };
     };
-    expect(info.encryption).toEqual({ enabled: true });
+    expect(info.encryption).toEqual({
+      enabled: true,
+      primary_fingerprint: expect.stringMatching(/^[0-9a-f]{16}$/),
+    });
   }, 60_000);
 
   it('refuses an agent with another key, and one without a key; both are counted as drops', async () => {
