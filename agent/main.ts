@@ -47,6 +47,18 @@ export interface StartOptions {
   autoDetect?: boolean;
   /** Shows that something is being waited for (the CLI passes its spinner). */
   showWaiting?: (text: string) => { stop(): void };
+  /** Replaces log.format in the foreground (`agent start --json`: JSON lines on stdout). */
+  logFormat?: 'text' | 'json';
+  /** How the outcome reaches the operator; default: a line on stdout, errors as `opsbro: ...` on stderr. */
+  report?: StartReport;
+}
+
+/** The outcome of a start, for the operator (the CLI prints it as text or JSON). */
+export interface StartReport {
+  /** --daemon: the agent runs in the background. */
+  daemonStarted(pid: number, logFile: string): void;
+  /** The agent could not start: one line per reason. */
+  failed(lines: string[]): void;
 }
 
 /** Definition kinds handled by the subsystems of this build, with their schemas. */
@@ -316,10 +328,13 @@ export async function startAgent(options: StartOptions): Promise<number> {
     config = loadAgentConfig(configDir);
   } catch (error) {
     if (!(error instanceof ConfigErrors)) throw error;
-    return fail([
-      ...error.errors.map((e) => `config error: ${e.message}`),
-      ...error.warnings.map((warning) => `config warning: ${warning}`),
-    ]);
+    return fail(
+      [
+        ...error.errors.map((e) => `config error: ${e.message}`),
+        ...error.warnings.map((warning) => `config warning: ${warning}`),
+      ],
+      options.report,
+    );
   }
   const { settings } = config;
   const dataDirPath = resolve(options.dataDir ?? (settings.data_dir || defaultDataDir()));
@@ -340,10 +355,10 @@ export async function startAgent(options: StartOptions): Promise<number> {
       stderrMaxBytes: settings.log.max_size_mb * 1024 * 1024,
     });
     waiting?.stop();
-    if (outcome.type === 'failed') return fail([outcome.error]);
-    process.stdout.write(
-      `agent started in the background (pid ${outcome.pid}); logs: ${resolve(dataDirPath, 'logs', 'opsbro.log')}\n`,
-    );
+    if (outcome.type === 'failed') return fail([outcome.error], options.report);
+    const logFile = resolve(dataDirPath, 'logs', 'opsbro.log');
+    if (options.report) options.report.daemonStarted(outcome.pid, logFile);
+    else process.stdout.write(`agent started in the background (pid ${outcome.pid}); logs: ${logFile}\n`);
     return 0;
   }
 
@@ -351,7 +366,7 @@ export async function startAgent(options: StartOptions): Promise<number> {
   try {
     dataDir = await openDataDir(dataDirPath);
   } catch (error) {
-    return fail([messageOf(error)]);
+    return fail([messageOf(error)], options.report);
   }
 
   const logFile = isDaemonChild()
@@ -365,7 +380,7 @@ export async function startAgent(options: StartOptions): Promise<number> {
     }).start();
   const logger = Logger.create({
     level: settings.log.level,
-    format: settings.log.format,
+    format: (!logFile && options.logFormat) || settings.log.format,
     sink: logFile ? { kind: 'file', file: logFile } : { kind: 'fd', fd: 1 },
   });
   // Lines are queued and written asynchronously: every exit path (process.exit included) writes
@@ -383,7 +398,7 @@ export async function startAgent(options: StartOptions): Promise<number> {
   } catch (error) {
     dataDir.lock.release();
     logger.error('agent failed to start', { error });
-    return fail([messageOf(error)]);
+    return fail([messageOf(error)], options.report);
   }
   // The launcher returns as soon as it hears: the log file should already say 'agent started'.
   logger.flushSync();
@@ -391,9 +406,10 @@ export async function startAgent(options: StartOptions): Promise<number> {
   return new Promise<number>(() => undefined);
 }
 
-function fail(lines: string[]): number {
+function fail(lines: string[], report?: StartReport): number {
   const message = lines.join('\n');
   if (isDaemonChild()) reportToLauncher({ type: 'failed', error: message });
+  else if (report) report.failed(lines);
   else for (const line of lines) process.stderr.write(`opsbro: ${line}\n`);
   return 1;
 }

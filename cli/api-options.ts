@@ -1,4 +1,4 @@
-// Options every command that talks to an agent accepts, and --json for read commands.
+// Options every command that talks to an agent accepts, and --json, which every command accepts.
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { ApiOptions } from './client.js';
 
@@ -18,7 +18,7 @@ export function withApiOptions(command: Command): Command {
 }
 
 export function withJson(command: Command): Command {
-  return command.option('--json', 'print JSON instead of a table');
+  return command.option('--json', 'print JSON (errors too: {"error": ..., "exit_code": N} on stdout)');
 }
 
 /** A commander parser for a positive number of seconds (exit 2 on anything else). */

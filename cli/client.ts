@@ -1,6 +1,6 @@
 // Talking to an agent's HTTP API, over TCP (http://host:port) or its unix socket (unix:/path).
 import { request as httpRequest, type RequestOptions } from 'node:http';
-import { CliError } from './errors.js';
+import { AgentUnreachable, CliError, EXIT_ERROR } from './errors.js';
 import { isLoopback } from '../agent/shared/addresses.js';
 import { localDataDir, localSocket, provenLocalToken } from './local-agent.js';
 
@@ -84,14 +84,19 @@ export class AgentClient {
     }
     const { status, parsed } = reply;
     if (status >= 200 && status < 300) return parsed as T;
-    const message = (parsed as { error?: string } | undefined)?.error ?? `HTTP ${status}`;
+    const { error, ...fields } = (parsed !== null && typeof parsed === 'object' ? parsed : {}) as Record<
+      string,
+      unknown
+    >;
+    const message = typeof error === 'string' ? error : `HTTP ${status}`;
     const hint =
       status === 401
         ? ' (set OPSBRO_TOKEN or pass --token)'
         : reply.tokenHint
           ? " (run the command as the agent's user, e.g. with sudo, or pass --token)"
           : '';
-    throw new CliError(`${message}${hint}`);
+    // Under --json the answer's other fields (token_required, data_dir...) travel with the error.
+    throw new CliError(`${message}${hint}`, EXIT_ERROR, { ...fields, http_status: status });
   }
 
   /** One request; never rejects on an HTTP status, only when the agent cannot be reached. */
@@ -147,15 +152,25 @@ export class AgentClient {
     });
   }
 
-  private unreachable(error: NodeJS.ErrnoException): CliError {
+  private unreachable(error: NodeJS.ErrnoException): AgentUnreachable {
     const code = error.code ?? error.message;
-    return new CliError(
+    return new AgentUnreachable(
       `cannot reach the agent at ${this.target} (${code}): is it running? Start it with \`opsbro agent start\`, or point --api / OPSBRO_API at it`,
+      code,
+      this.target,
     );
   }
 }
 
-/** True when the error means nothing is listening (used to wait for a stop). */
-export function isUnreachable(error: unknown): boolean {
-  return error instanceof CliError && error.message.startsWith('cannot reach the agent');
+/** True when the error means the agent could not be reached (used to wait for a stop). */
+export function isUnreachable(error: unknown): error is AgentUnreachable {
+  return error instanceof AgentUnreachable;
+}
+
+/**
+ * True when the error proves no agent runs at a local address: the socket file is gone or nothing
+ * listens (refused). A timeout, or a remote address, proves nothing (a firewall may refuse too).
+ */
+export function isNotRunning(client: AgentClient, error: unknown): boolean {
+  return client.isLocal && isUnreachable(error) && ['ECONNREFUSED', 'ENOENT'].includes(error.code);
 }

@@ -63,13 +63,18 @@ export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
+/** One JSON value on one line: for a stream of JSON lines (`agent start --json`). */
+export function printJsonLine(value: unknown): void {
+  process.stdout.write(JSON.stringify(value) + '\n');
+}
+
 export interface Spinner {
   stop(finalLine?: string): void;
 }
 
-/** A spinner on stderr while something is awaited; silent when stderr is not a terminal. */
-export function spinner(text: string): Spinner {
-  if (!isTty(process.stderr)) return { stop: () => undefined };
+/** A spinner on stderr while something is awaited; silent when stderr is not a terminal, or not `shown`. */
+export function spinner(text: string, shown = true): Spinner {
+  if (!shown || !isTty(process.stderr)) return { stop: () => undefined };
   const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
   let index = 0;
   const draw = () => process.stderr.write(`\r${frames[index++ % frames.length]} ${text}`);
@@ -84,7 +89,7 @@ export function spinner(text: string): Spinner {
 }
 
 export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes;
   let unit = 0;
   while (value >= 1024 && unit < units.length - 1) {
@@ -100,4 +105,20 @@ export function formatDuration(seconds: number): string {
   const m = Math.floor((seconds % 3600) / 60);
   const s = Math.floor(seconds % 60);
   return [d && `${d}d`, h && `${h}h`, m && `${m}m`, `${s}s`].filter(Boolean).join(' ');
+}
+
+/** How long ago `iso` was, for a table: `4s ago`, `3m 5s ago`, `2h 10m ago`; `-` when unknown. */
+export function timeAgo(iso: string | undefined, now = Date.now()): string {
+  const at = iso ? Date.parse(iso) : NaN;
+  if (Number.isNaN(at)) return '-';
+  const seconds = Math.max(0, Math.round((now - at) / 1000));
+  // The two largest units are enough to read at a glance.
+  return `${formatDuration(seconds).split(' ').slice(0, 2).join(' ')} ago`;
+}
+
+/** A duration in milliseconds as people read it: `0.25 ms`, `13 ms`, `1.2 s`. */
+export function formatMs(ms: number | undefined): string {
+  if (ms === undefined) return '-';
+  if (ms < 1000) return `${Number(ms.toPrecision(3))} ms`;
+  return `${Number((ms / 1000).toPrecision(3))} s`;
 }

@@ -1,33 +1,59 @@
-// `opsbro gossip ...`: join, leave, members, detect, keys. All through the local agent's API.
-import { Command } from 'commander';
-import type { DetectResult } from '../../agent/shared/api-types.js';
-import type { MemberView } from '../../agent/shared/api-types.js';
+// `opsbro gossip ...`: join, leave, members, detect, stats, keys. All through the local agent's API.
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError } from 'commander';
+import type {
+  DetectResult,
+  DropReason,
+  GossipStats,
+  KeysAnswer,
+  MemberView,
+} from '../../agent/shared/api-types.js';
+import { messageOf } from '../../agent/shared/errors.js';
 import { positiveSeconds, type ReadOptions, withApiOptions, withJson } from '../api-options.js';
-import { AgentClient, type ApiOptions } from '../client.js';
-import { CliError } from '../errors.js';
-import { colour, printJson, spinner, stateColour, table } from '../output.js';
+import { AgentClient } from '../client.js';
+import { CliError, EXIT_USAGE } from '../errors.js';
+import { takesNames } from '../names.js';
+import { colour, formatBytes, printJson, spinner, stateColour, table, timeAgo } from '../output.js';
 
-/** GET /gossip/keys. */
-interface KeysAnswer {
-  keys: Array<{ fingerprint: string; primary: boolean; installed: boolean; nodes: number }>;
-  members: number;
-  generation: number;
-  primary: string;
-  behind?: { generation: number; primary: string; announced_by: string; missing: string[] };
-  conflict?: { generation: number; primary: string; announced_by: string; removed: string[] };
+const MEMBER_STATES = ['alive', 'suspect', 'dead', 'left'];
+
+/** --status alive,suspect: known member states only (exit 2 on anything else). */
+function memberStates(value: string): string[] {
+  const states = value
+    .split(',')
+    .map((state) => state.trim())
+    .filter(Boolean);
+  const unknown = states.filter((state) => !MEMBER_STATES.includes(state));
+  if (!states.length || unknown.length)
+    throw new InvalidArgumentError(`expected states among ${MEMBER_STATES.join(', ')}, comma-separated`);
+  return states;
 }
 
-export function gossipCommand(): Command {
-  const gossip = new Command('gossip').description('the cluster: join, leave, members, LAN detection, keys');
+/** What each drop reason means for an operator, in `gossip stats`. */
+const DROP_MEANING: Record<DropReason, string> = {
+  decrypt: 'no installed key opens it: a node with another cluster key',
+  'plaintext-refused': 'unencrypted, while this node requires encryption',
+  'encrypted-without-key': 'encrypted, while this node has no key',
+  malformed: 'not a gossip packet of this version',
+  replay: 'seen before (a replay, or a duplicate)',
+  'wrong-target': 'meant for another node id',
+  overload: 'arrived faster than this node processes',
+};
 
-  withApiOptions(
-    gossip
-      .command('join')
-      .description('join the cluster through one or more running agents')
-      .argument('<host[:port]...>', 'agents to join through (default port: the gossip port, 6768)')
-      .option('--json', 'print JSON'),
+export function gossipCommand(): Command {
+  const gossip = new Command('gossip').description(
+    'the cluster: join, leave, members, LAN detection, statistics, keys',
+  );
+
+  withJson(
+    withApiOptions(
+      gossip
+        .command('join')
+        .description('join the cluster through one or more running agents')
+        .argument('<host[:port]...>', 'agents to join through (default port: the gossip port, 6768)'),
+    ),
   ).action(async (seeds: string[], options: ReadOptions) => {
-    const waiting = spinner(`joining through ${seeds.join(', ')}`);
+    const waiting = spinner(`joining through ${seeds.join(', ')}`, !options.json);
     try {
       const result = await new AgentClient(options).post<{ joined: number; errors: string[] }>(
         '/agent/join',
@@ -42,35 +68,52 @@ export function gossipCommand(): Command {
     }
   });
 
-  withApiOptions(
-    gossip.command('leave').description('leave the cluster gracefully (others see this node as left)'),
-  ).action(async (options: ApiOptions) => {
-    await new AgentClient(options).post('/agent/leave');
+  withJson(
+    withApiOptions(
+      gossip.command('leave').description('leave the cluster gracefully (others see this node as left)'),
+    ),
+  ).action(async (options: ReadOptions) => {
+    const result = await new AgentClient(options).post<{ left: boolean }>('/agent/leave');
+    if (options.json) return printJson(result);
     process.stdout.write('left the cluster\n');
   });
 
   withJson(
     withApiOptions(
-      gossip
-        .command('members')
-        .description('every known member and its state')
-        .option('--detail', 'add id, incarnation, version, round-trip time'),
+      takesNames(
+        gossip
+          .command('members')
+          .description('every known member and its state (this node marked), or only those named')
+          .argument('[name...]', 'only these members')
+          .option('--status <states>', 'only members in these states: alive,suspect,dead,left', memberStates)
+          .option('--detail', 'add id, incarnation, version, round-trip time'),
+        'members',
+      ),
     ),
-  ).action(async (options: ReadOptions & { detail?: boolean }) => {
-    const members = await new AgentClient(options).get<MemberView[]>('/agent/members');
+  ).action(async (names: string[], options: ReadOptions & { detail?: boolean; status?: string[] }) => {
+    const query = options.status ? `?state=${options.status.join(',')}` : '';
+    const all = await new AgentClient(options).get<MemberView[]>(`/agent/members${query}`);
+    const members = names.length ? all.filter((member) => names.includes(member.name)) : all;
+    const missing = names.filter((name) => !all.some((member) => member.name === name));
+    if (missing.length && !options.status)
+      throw new CliError(`no member named ${missing.join(', ')} (see \`opsbro gossip members\`)`);
     if (options.json) return printJson(members);
+    // SINCE only says something for members that are not alive: when they were last seen so.
+    const since = members.some((member) => member.state !== 'alive');
     const headers = [
       'NAME',
       'ADDRESS',
       'STATE',
+      ...(since ? ['SINCE'] : []),
       'DC',
       'GROUPS',
       ...(options.detail ? ['ID', 'INC', 'VERSION', 'RTT'] : []),
     ];
     const rows = members.map((member) => [
-      member.name,
+      member.self ? `${member.name} ${colour.dim('(this node)')}` : member.name,
       `${member.address}:${member.port}`,
       stateColour(member.state),
+      ...(since ? [member.state === 'alive' ? colour.dim('-') : timeAgo(member.since)] : []),
       member.datacenter,
       member.groups.join(',') || colour.dim('-'),
       ...(options.detail
@@ -82,6 +125,10 @@ export function gossipCommand(): Command {
           ]
         : []),
     ]);
+    if (!rows.length)
+      return void process.stdout.write(
+        `no member${options.status ? ` is ${options.status.join(' or ')}` : ''}\n`,
+      );
     process.stdout.write(table(headers, rows));
   });
 
@@ -94,7 +141,7 @@ export function gossipCommand(): Command {
         .option('--auto-join', 'join the answering agent with the lowest id (the same choice on every node)'),
     ),
   ).action(async (options: ReadOptions & { timeout: number; autoJoin?: boolean }) => {
-    const waiting = spinner(`listening for answers for ${options.timeout} s`);
+    const waiting = spinner(`listening for answers for ${options.timeout} s`, !options.json);
     let result: DetectResult;
     try {
       result = await new AgentClient(options).call(
@@ -112,10 +159,11 @@ export function gossipCommand(): Command {
     } else {
       process.stdout.write(
         table(
-          ['NAME', 'ADDRESS', 'DC', 'GROUPS', 'ID'],
+          ['NAME', 'ADDRESS', 'MEMBER', 'DC', 'GROUPS', 'ID'],
           result.nodes.map((node) => [
             node.name,
             `${node.address}:${node.port}`,
+            node.member ? colour.green('already') : colour.yellow('no'),
             node.datacenter,
             node.groups.join(',') || colour.dim('-'),
             node.id,
@@ -125,8 +173,45 @@ export function gossipCommand(): Command {
     }
     if (result.joined)
       process.stdout.write(`joined the cluster through ${result.joined.name} (${result.joined.address})\n`);
-    else if (options.autoJoin && result.nodes.length)
+    else if (options.autoJoin && result.nodes.some((node) => !node.member))
       throw new CliError('found agents but could not join them');
+  });
+
+  withJson(
+    withApiOptions(
+      gossip
+        .command('stats')
+        .description('gossip packets and bytes in and out, dropped packets by reason, socket errors'),
+    ),
+  ).action(async (options: ReadOptions) => {
+    const stats = await new AgentClient(options).get<Partial<GossipStats>>('/gossip/stats');
+    if (options.json) return printJson(stats);
+    if (stats.packetsIn === undefined) throw new CliError('gossip is not running on this agent');
+    const full = stats as GossipStats;
+    process.stdout.write(
+      table(
+        ['DIRECTION', 'PACKETS', 'BYTES'],
+        [
+          ['in', String(full.packetsIn), formatBytes(full.bytesIn)],
+          ['out', String(full.packetsOut), formatBytes(full.bytesOut)],
+        ],
+      ),
+    );
+    process.stdout.write('\n');
+    process.stdout.write(
+      table(
+        ['DROPPED', 'PACKETS', 'MEANING'],
+        (Object.entries(full.dropped) as Array<[DropReason, number]>).map(([reason, count]) => [
+          reason,
+          count ? colour.yellow(String(count)) : colour.dim('0'),
+          DROP_MEANING[reason] ?? '',
+        ]),
+      ),
+    );
+    const socketErrors = Object.entries(full.socketErrors);
+    process.stdout.write(
+      `\nsocket errors: ${socketErrors.length ? socketErrors.map(([code, count]) => `${code} ${count}`).join(', ') : colour.dim('none')}\n`,
+    );
   });
 
   const keys = gossip.command('keys').description('the cluster keyring: rotate keys without downtime');
@@ -166,17 +251,76 @@ export function gossipCommand(): Command {
       );
     }
   });
-  const keyOp = (name: 'install' | 'use' | 'remove', argument: string, description: string) =>
-    withApiOptions(keys.command(name).description(description).argument(argument)).action(
-      async (value: string, options: ApiOptions) => {
-        const body = name === 'install' ? { op: name, key: value } : { op: name, fingerprint: value };
-        const result = await new AgentClient(options).post<{ fingerprint: string }>('/gossip/keys', body);
-        process.stdout.write(`${name}: ${result.fingerprint} (gossiped to the cluster)\n`);
-      },
-    );
-  keyOp('install', '<key>', 'install a key on every node (accepted, not yet used to send)');
-  keyOp('use', '<fingerprint>', 'make an installed key the primary on every node');
-  keyOp('remove', '<fingerprint>', 'remove a key from every node (not the primary)');
+
+  const changeKeys = async (
+    op: 'install' | 'use' | 'remove',
+    body: Record<string, string>,
+    options: ReadOptions,
+  ) => {
+    const result = await new AgentClient(options).post<{ op: string; fingerprint: string }>('/gossip/keys', {
+      op,
+      ...body,
+    });
+    if (options.json) return printJson(result);
+    process.stdout.write(`${op}: ${result.fingerprint} (gossiped to the cluster)\n`);
+  };
+
+  withJson(
+    withApiOptions(
+      keys
+        .command('install')
+        .description('install a key on every node (accepted, not yet used to send)')
+        .argument('[key]', 'the base64 key (it shows in `ps` while the command runs: prefer --file)')
+        .option('--file <path>', 'read the key from a file, or from stdin with `-` (it never shows in ps)'),
+    ),
+  )
+    .addHelpText(
+      'after',
+      '\nRotation: opsbro agent keygen > key && opsbro gossip keys install --file key && ' +
+        'opsbro gossip keys use FINGERPRINT',
+    )
+    .action(async (key: string | undefined, options: ReadOptions & { file?: string }) => {
+      if (key !== undefined && options.file !== undefined)
+        throw new CliError('give the key or --file, not both', EXIT_USAGE);
+      if (key === undefined && options.file === undefined)
+        throw new CliError('expected the key: --file PATH, --file - (stdin), or the key itself', EXIT_USAGE);
+      await changeKeys('install', { key: key ?? readKeyFile(options.file!) }, options);
+    });
+  for (const [op, description] of [
+    ['use', 'make an installed key the primary on every node'],
+    ['remove', 'remove a key from every node (not the primary)'],
+  ] as const) {
+    withJson(
+      withApiOptions(
+        takesNames(
+          keys
+            .command(op)
+            .description(description)
+            .argument('<fingerprint>', 'see `opsbro gossip keys list`'),
+          'keys',
+        ),
+      ),
+    ).action((fingerprint: string, options: ReadOptions) => changeKeys(op, { fingerprint }, options));
+  }
 
   return gossip;
+}
+
+/** A key file holds the key and maybe a newline (`opsbro agent keygen > key`); `-` is stdin. */
+const MAX_KEY_FILE_BYTES = 1024;
+
+function readKeyFile(path: string): string {
+  let text: string;
+  try {
+    // fd 0 for stdin: a pipe or a redirected file, read whole.
+    text = readFileSync(path === '-' ? 0 : path, 'utf8');
+  } catch (error) {
+    throw new CliError(`cannot read the key from ${path === '-' ? 'stdin' : path}: ${messageOf(error)}`);
+  }
+  const key = text.trim();
+  if (!key || text.length > MAX_KEY_FILE_BYTES || /\s/.test(key))
+    throw new CliError(
+      `${path === '-' ? 'stdin' : path}: expected one base64 key, as \`opsbro agent keygen\` prints it`,
+    );
+  return key;
 }

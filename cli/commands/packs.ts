@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import type { PackAnswer } from '../../agent/shared/api-types.js';
 import { type ReadOptions, withApiOptions, withJson } from '../api-options.js';
 import { AgentClient } from '../client.js';
+import { takesNames } from '../names.js';
 import { colour, keyValues, printJson, table } from '../output.js';
 
 export function packsCommand(): Command {
@@ -24,7 +25,9 @@ export function packsCommand(): Command {
     },
   );
   withJson(
-    withApiOptions(packs.command('show').description('one pack').argument('<name>', 'pack name')),
+    withApiOptions(
+      takesNames(packs.command('show').description('one pack').argument('<name>', 'pack name'), 'packs'),
+    ),
   ).action(async (name: string, options: ReadOptions) => {
     const pack = await new AgentClient(options).get<PackAnswer>(`/agent/packs/${encodeURIComponent(name)}`);
     if (options.json) return printJson(pack);

@@ -142,8 +142,8 @@ describe('an agent with the shipped packs', () => {
   it('CLI: collectors list/show, detectors list, evaluator eval/list, packs list/show', () => {
     const list = runCli(['collectors', 'list', '--api', api]);
     expect(list.code).toBe(0);
-    expect(list.stdout).toMatch(/^NAME\s+TYPE\s+PACK\s+EVERY\s+STATE/);
-    expect(list.stdout).toMatch(/cpustats\s+cpustats\s+linux\s+10s\s+OK/);
+    expect(list.stdout).toMatch(/^NAME\s+PACK\s+EVERY\s+STATE\s+LAST RUN\s+TOOK/);
+    expect(list.stdout).toMatch(/^cpustats\s+linux\s+10s\s+OK\s+\d+s ago\s+\d/m);
 
     const show = JSON.parse(runCli(['collectors', 'show', 'cpustats', '--json', '--api', api]).stdout) as {
       data: { cpuall: Record<string, number> };

@@ -346,8 +346,11 @@ describe('root without --api', () => {
         OPSBRO_DATA_DIR: dirs.dataDir,
         OPSBRO_API: '',
       });
-      // Fell back to the TCP default, where no agent of this test listens.
-      expect(result.stderr).toContain('cannot reach the agent at http://127.0.0.1:6768');
+      // Fell back to the TCP default, where no agent of this test listens (--json: the error too).
+      expect(result.stderr).toBe('');
+      expect((JSON.parse(result.stdout) as { error: string }).error).toContain(
+        'cannot reach the agent at http://127.0.0.1:6768',
+      );
     } finally {
       chmodSync(dirs.dataDir, 0o700);
     }
