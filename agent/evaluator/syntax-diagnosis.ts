@@ -111,7 +111,7 @@ class Diagnosis {
           wantValue = false;
           operandEnd = top.kind === 'call' ? { call: true, index: false } : { call: true, index: true };
         } else if (token.kind === 'value') {
-          this.previous = shown.slice(1, -1);
+          this.previous = this.written(token);
           wantValue = false;
           operandEnd = { call: true, index: true };
         } else if (token.kind === 'operator' && this.tables.unary.has(token.value)) {
@@ -126,19 +126,19 @@ class Diagnosis {
             after.kind === 'end' ||
             (after.kind === 'close' && after.value === ')');
           if (!sign && endsHere) {
-            this.previous = shown.slice(1, -1);
+            this.previous = this.written(token);
             wantValue = false;
             operandEnd = { call: false, index: false };
           } else if (!sign && after.kind === 'open' && after.value === '(') {
             // `abs(x)`: nothing may call or index it after.
-            const before = shown.slice(1, -1);
+            const before = this.written(token);
             this.frames.push({ kind: 'group', start: after.start, before, unaryCall: true });
             this.previous = `${before}(`;
             expressionStart = true;
             token = this.next(after.end);
             continue;
           } else {
-            this.previous = shown.slice(1, -1);
+            this.previous = this.written(token);
           }
         } else if (token.kind === 'open') {
           const kind = token.value === '(' ? 'group' : 'list';
@@ -162,7 +162,7 @@ class Diagnosis {
 
       // After an operand.
       if (token.kind === 'operator' && this.tables.binary.has(token.value) && token.value !== '[') {
-        this.previous = shown.slice(1, -1);
+        this.previous = this.written(token);
         wantValue = true;
       } else if (token.kind === 'operator' && token.value === '?') {
         this.frames.push({ kind: 'ternary', start: token.start, before: '' });
@@ -297,7 +297,12 @@ class Diagnosis {
   /** `'adn'`: a token as a message quotes it, from the source as written. */
   private shown(token: Token): string {
     if (token.kind === 'end') return 'the end of the expression';
-    return `'${shorten(this.sourceText(token))}'`;
+    return `'${this.written(token)}'`;
+  }
+
+  /** The token as written, shortened: `{collector.redis.ops}`, `'/etc/redis'`. */
+  private written(token: Token): string {
+    return shorten(this.sourceText(token));
   }
 
   /** The token's text in the source: a reference's whole `{...}` rather than its variable. */
