@@ -61,7 +61,10 @@ export interface StartReport {
   failed(lines: string[]): void;
 }
 
-/** Definition kinds handled by the subsystems of this build, with their schemas. */
+/**
+ * Definition kinds handled by the subsystems of this build, with their schemas. The loader refuses
+ * a definition of any other kind (config/definition-kinds.ts): add a kind here with its subsystem.
+ */
 const DEFINITION_SCHEMAS = {
   detector: DetectorDefinitionSchema,
   collector: collectorDefinitionSchema([...COLLECTOR_TYPES.keys()]),

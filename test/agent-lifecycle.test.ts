@@ -358,6 +358,55 @@ describe('reload', () => {
   });
 });
 
+describe('definitions that no subsystem handles', () => {
+  const webDetector = 'detector:\n  name: web\n  apply_if: "True"\n  groups: [web]\n';
+
+  it('a misspelt kind or an unbuilt one refuses the start, naming file, line and key', async () => {
+    const dirs = await prepareAgentDirs(WITHOUT_PACKS);
+    const file = join(dirs.configDir, 'conf.d', 'web.yml');
+    writeFileSync(file, '# web servers\n' + webDetector.replace('detector:', 'detectr:'));
+    const typo = start(dirs);
+    expect(typo.code).toBe(1);
+    expect(typo.stderr.trim().split('\n')).toEqual([
+      `opsbro: config error: ${file}:2: detectr: unknown definition kind: did you mean detector?`,
+    ]);
+    writeFileSync(file, 'check:\n  interval: 10s\n');
+    const unbuilt = start(dirs);
+    expect(unbuilt.code).toBe(1);
+    expect(unbuilt.stderr.trim().split('\n')).toEqual([
+      `opsbro: config error: ${file}:1: check: no subsystem of this build handles check: definitions (the checks engine is not built yet)`,
+    ]);
+    expect(existsSync(dirs.dataDir)).toBe(false);
+  });
+
+  it('a reload with a misspelt kind is refused (422, exit 1) and the running detector kept', async () => {
+    const dirs = await prepareAgentDirs(WITHOUT_PACKS);
+    const file = join(dirs.configDir, 'conf.d', 'web.yml');
+    writeFileSync(file, webDetector);
+    const agent = await startAgent(dirs);
+    await expect.poll(async () => (await info(dirs)).groups).toEqual(['web']);
+
+    writeFileSync(file, webDetector.replace('detector:', 'detectr:'));
+    const expected = `reload refused, the running configuration is kept: ${file}:1: detectr: unknown definition kind: did you mean detector?`;
+    const api = ['--api', `http://127.0.0.1:${dirs.port}`];
+    const result = runCli(['agent', 'reload', ...api]);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe(`opsbro: ${expected}`);
+    const token = readFileSync(join(dirs.dataDir, 'local-token'), 'utf8').trim();
+    const reply = await httpGet(`http://127.0.0.1:${dirs.port}/agent/reload`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(reply.status).toBe(422);
+    expect(JSON.parse(reply.body)).toEqual({ error: expected });
+
+    const after = await info(dirs);
+    expect(after.groups).toEqual(['web']);
+    expect((after.config as { definitions: number }).definitions).toBe(1);
+    expect(agent.output()).not.toContain('configuration reloaded');
+  });
+});
+
 describe('daemon mode', () => {
   it('detaches, logs to a file in the data dir, and stops on request', async () => {
     const dirs = await prepareAgentDirs();

@@ -189,13 +189,59 @@ describe('loadConfig', () => {
     ]);
   });
 
-  it('warns that a definition kind no subsystem handles is ignored', () => {
-    const dir = configDir({ 'agent.yml': 'check:\n  interval: 10s\n' });
-    const { warnings, definitions } = loadConfig({ configDir: dir });
-    expect(definitions).toEqual([]);
-    expect(warnings).toEqual([
-      `${join(dir, 'agent.yml')}:1: check: no subsystem of this agent handles 'check' definitions, ignored`,
+  it('refuses a definition of a kind that no subsystem of this build handles, saying what is missing', () => {
+    const dir = configDir({ 'agent.yml': 'datacenter: dc1\ncheck:\n  interval: 10s\n' });
+    writeFileSync(
+      join(dir, 'conf.d', 'mail.yml'),
+      '- handler:\n    type: mail\n- service:\n    type: http\n',
+    );
+    writeFileSync(join(dir, 'conf.d', 'probe.yml'), 'probe:\n  interval: 5\n');
+    writeFileSync(join(dir, 'conf.d', 'pack.yml'), 'pack:\n  name: mine\n');
+    expect(loadErrors(dir)).toEqual([
+      `${join(dir, 'agent.yml')}:2: check: no subsystem of this build handles check: definitions (the checks engine is not built yet)`,
+      `${join(dir, 'conf.d', 'mail.yml')}:1: handler: no subsystem of this build handles handler: definitions (the handlers (notifications) are not built yet)`,
+      `${join(dir, 'conf.d', 'mail.yml')}:3: service: no subsystem of this build handles service: definitions (the service checks are not built yet)`,
+      `${join(dir, 'conf.d', 'pack.yml')}:1: pack: a pack's manifest: it belongs in packs/<name>/pack.yml, not among definitions`,
     ]);
+    // probe: is a kind here only when a subsystem handles it; otherwise it is an unknown setting.
+    rmSync(join(dir, 'conf.d', 'mail.yml'));
+    rmSync(join(dir, 'conf.d', 'pack.yml'));
+    writeFileSync(join(dir, 'agent.yml'), 'datacenter: dc1\n');
+    expect(loadConfig({ configDir: dir }).warnings).toEqual([
+      `${join(dir, 'conf.d', 'probe.yml')}:1: probe: unknown key, ignored`,
+    ]);
+  });
+
+  it('refuses a misspelt definition kind at its line, and suggests the kind it resembles', () => {
+    const definitionSchemas = { detector: Type.Object({ groups: Type.Array(Type.String()) }) };
+    const dir = configDir({ 'agent.yml': 'datacenter: dc1\n' });
+    const conf = (name: string) => join(dir, 'conf.d', name);
+    writeFileSync(conf('a.yml'), '# web servers\ndetectr:\n  groups: [web]\n');
+    writeFileSync(conf('b.yml'), 'groups: [x]\nDetectors:\n  groups: [db]\n');
+    writeFileSync(conf('c.yml'), 'chek:\n  interval: 10s\nhandlers:\n  type: mail\n');
+    writeFileSync(conf('d.yml'), '- detector:\n    groups: [a]\n- dectector:\n    groups: [b]\n- frob: {}\n');
+    const errors = (() => {
+      try {
+        loadConfig({ configDir: dir, definitionSchemas });
+      } catch (error) {
+        return (error as ConfigErrors).errors.map((e) => e.message);
+      }
+      throw new Error('expected the configuration to be refused');
+    })();
+    expect(errors).toEqual([
+      `${conf('a.yml')}:2: detectr: unknown definition kind: did you mean detector?`,
+      `${conf('b.yml')}:2: Detectors: unknown definition kind: did you mean detector?`,
+      `${conf('c.yml')}:1: chek: unknown definition kind: did you mean check? (which no subsystem of this build handles: the checks engine is not built yet)`,
+      `${conf('c.yml')}:3: handlers: unknown definition kind: did you mean handler? (which no subsystem of this build handles: the handlers (notifications) are not built yet)`,
+      `${conf('d.yml')}:3: [1].dectector: unknown definition kind: did you mean detector?`,
+      `${conf('d.yml')}:5: [2].frob: unknown definition kind (this build handles detector:)`,
+    ]);
+    // A key far from every kind is an unknown setting: a warning, as before.
+    for (const name of ['a.yml', 'b.yml', 'c.yml', 'd.yml']) rmSync(conf(name));
+    writeFileSync(conf('e.yml'), 'frobnicate: 1\ndetector:\n  groups: [web]\n');
+    const loaded = loadConfig({ configDir: dir, definitionSchemas });
+    expect(loaded.definitions.map((d) => d.kind)).toEqual(['detector']);
+    expect(loaded.warnings).toEqual([`${conf('e.yml')}:1: frobnicate: unknown key, ignored`]);
   });
 
   it('reads the cluster key from encryption_key_file (relative to the config dir) and checks it', () => {
@@ -324,7 +370,11 @@ describe('loadConfig', () => {
 
     write(join(local, 'redis', 'detectors', 'redis.yml'), 'probe:\n  interval: 3\ngroups: [x]\n');
     expect(() => loadConfig({ configDir: dir, definitionSchemas, packDirs: [shipped, local] })).toThrow(
-      `${join(local, 'redis', 'detectors', 'redis.yml')}:3: groups: pack files hold definitions only (detector:, check:, ...); put settings in agent.yml or conf.d`,
+      `${join(local, 'redis', 'detectors', 'redis.yml')}:3: groups: pack files hold definitions only (detector:, collector:, ...); put settings in agent.yml or conf.d`,
+    );
+    write(join(local, 'redis', 'detectors', 'redis.yml'), 'prob:\n  interval: 3\n');
+    expect(() => loadConfig({ configDir: dir, definitionSchemas, packDirs: [shipped, local] })).toThrow(
+      `${join(local, 'redis', 'detectors', 'redis.yml')}:1: prob: unknown definition kind: did you mean probe?`,
     );
   });
 });

@@ -1,7 +1,8 @@
 // Loading the whole configuration: <config-dir>/agent.yml, then conf.d/*.yml in name order, then
 // packs' definition files. A file may hold agent settings (merged, later files win) and
-// definitions (detector:, check:, handler:, ... one object per file or a list). Everything is
-// validated before anything starts.
+// definitions (detector:, collector:, ... one object per file or a list). Everything is
+// validated before anything starts; a definition of a kind that no subsystem handles, or of a
+// misspelt kind, is an error (definition-kinds.ts): nothing the operator wrote silently vanishes.
 import { formatBytes } from '../shared/format.js';
 import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, join, resolve, sep } from 'node:path';
@@ -14,6 +15,7 @@ import {
   MAX_CONFIG_FILE_BYTES_ENV,
   readBoundedFile,
 } from './bounded-read.js';
+import { DefinitionKinds } from './definition-kinds.js';
 import { ConfigError, printableKey } from './errors.js';
 import type { EnvLookup } from './env.js';
 import { applyPackOverrides, type PackInfo, readPackManifest } from './packs.js';
@@ -31,7 +33,11 @@ export interface Definition {
    */
   name: string;
   body: Record<string, unknown>;
-  source: { file: string; line?: number };
+  /**
+   * Where it was written: the line of its `kind:` key, and the line of each key of its body
+   * (a message about one key, an expression that does not parse, points at that key).
+   */
+  source: { file: string; line?: number; keyLines?: Readonly<Record<string, number>> };
   /** The pack that ships this definition, when it comes from one. */
   pack?: string;
 }
@@ -86,8 +92,8 @@ export class ConfigErrors extends Error {
 /** The folders of a pack that hold definitions. */
 const PACK_DEFINITION_FOLDERS = ['detectors', 'collectors', 'checks', 'handlers'];
 
-/** Definition kinds of the design; kept apart from settings even before a subsystem handles them. */
-const KNOWN_DEFINITION_KINDS = new Set(['detector', 'collector', 'check', 'handler', 'service', 'pack']);
+/** The top-level keys of settings: any other key may be a definition kind, or a misspelt one. */
+const SETTING_KEYS = new Set(Object.keys(AgentSettingsSchema.properties));
 
 const settingsValidator = new SchemaValidator(AgentSettingsSchema);
 
@@ -122,6 +128,7 @@ function loadConfigUnguarded(options: LoadOptions): LoadedConfig {
   const configDir = resolve(options.configDir);
   const env = options.env ?? ((name: string) => process.env[name]);
   const definitionSchemas = options.definitionSchemas ?? {};
+  const kinds = new DefinitionKinds(new Set(Object.keys(definitionSchemas)));
   const definitionValidators = new Map(
     Object.entries(definitionSchemas).map(([kind, schema]) => [kind, new SchemaValidator(schema)]),
   );
@@ -172,7 +179,7 @@ function loadConfigUnguarded(options: LoadOptions): LoadedConfig {
 
   function readFile(file: YamlFile, pack: string | undefined): void {
     const path = file.path;
-    const split = splitFile(file, definitionSchemas, errors, warnings);
+    const split = splitFile(file, kinds, errors);
     for (const { definition, path: bodyPath } of split.definitions) {
       if (pack) definition.pack = pack;
       const validator = definitionValidators.get(definition.kind);
@@ -191,7 +198,7 @@ function loadConfigUnguarded(options: LoadOptions): LoadedConfig {
       errors.push(
         new ConfigError(
           { file: path, line: file.lineOfKey([], key), key: shown },
-          'pack files hold definitions only (detector:, check:, ...); put settings in agent.yml or conf.d',
+          'pack files hold definitions only (detector:, collector:, ...); put settings in agent.yml or conf.d',
         ),
       );
       return;
@@ -251,7 +258,7 @@ function duplicateDefinitions(definitions: FoundKindDefinition[], warnings: Conf
       seen.set(key, fromConfig);
       warnings.push(
         new ConfigError(
-          fromConfig.source,
+          { file: fromConfig.source.file, line: fromConfig.source.line },
           `replaces ${shownName(fromConfig) ? `${definition.kind} ${shownName(fromConfig)}` : `a ${definition.kind}`} of pack ${fromPack.pack} (${fromPack.source.file})`,
         ),
       );
@@ -259,7 +266,7 @@ function duplicateDefinitions(definitions: FoundKindDefinition[], warnings: Conf
     }
     errors.push(
       new ConfigError(
-        definition.source,
+        { file: definition.source.file, line: definition.source.line },
         `a ${definition.kind} ${shownName(definition) ? `named ${shownName(definition)}` : 'of that name'} is already defined at ${earlier.source.file}:${earlier.source.line ?? 1}: give one of them another name`,
       ),
     );
@@ -536,28 +543,25 @@ interface FoundDefinition {
   path: Array<string | number>;
 }
 
-/** Separates definitions (keys that are definition kinds) from settings in one file. */
+/**
+ * Separates definitions (keys that are definition kinds) from settings in one file. A definition
+ * of a kind no subsystem handles, and a key that looks like a misspelt kind (`detectr:`), are
+ * errors; in a list file, every item must be a definition (readFile refuses settings in a pack's).
+ */
 function splitFile(
   file: YamlFile,
-  kinds: Readonly<Record<string, TSchema>>,
+  kinds: DefinitionKinds,
   errors: ConfigError[],
-  warnings: ConfigError[],
 ): { settings?: Fragment; definitions: FoundDefinition[] } {
   const data = file.data;
   if (data === null || data === undefined) return { definitions: [] };
   const definitions: FoundDefinition[] = [];
-  const isKind = (key: string) => Object.hasOwn(kinds, key) || KNOWN_DEFINITION_KINDS.has(key);
 
   const takeDefinition = (kind: string, body: unknown, path: Array<string | number>) => {
     // The definition's line is its `kind:` key, where an operator starts reading it.
     const line = file.lineOfKey(path.slice(0, -1), kind);
-    if (!Object.hasOwn(kinds, kind)) {
-      warnings.push(
-        new ConfigError(
-          { file: file.path, line, key: kind },
-          `no subsystem of this agent handles '${kind}' definitions, ignored`,
-        ),
-      );
+    if (!kinds.isHandled(kind)) {
+      errors.push(new ConfigError({ file: file.path, line, key: kind }, kinds.unhandled(kind)));
       return;
     }
     if (!isPlainObject(body)) {
@@ -573,25 +577,39 @@ function splitFile(
           ? base
           : `${base}-${index}`;
     definitions.push({
-      definition: { kind, name, body, source: { file: file.path, line } },
+      definition: {
+        kind,
+        name,
+        body,
+        source: { file: file.path, line, keyLines: keyLines(file, path, body) },
+      },
       path: [...path],
     });
+  };
+
+  /** A key that is not a kind where only kinds may be; false when it is not quotable (said otherwise). */
+  const notAKind = (parent: Array<string | number>, key: string, problem: string | undefined): boolean => {
+    const shown = file.keyForMessage([...parent, key]);
+    if (shown === undefined || problem === undefined) return false;
+    errors.push(new ConfigError({ file: file.path, line: file.lineOfKey(parent, key), key: shown }, problem));
+    return true;
   };
 
   if (Array.isArray(data)) {
     data.forEach((item, index) => {
       const entries = isPlainObject(item) ? Object.entries(item) : [];
-      if (entries.length !== 1 || !isKind(entries[0]![0])) {
+      const key = entries.length === 1 ? entries[0]![0] : undefined;
+      if (key !== undefined && !kinds.isKind(key) && notAKind([index], key, kinds.unknown(key))) return;
+      if (key === undefined || !kinds.isKind(key)) {
         errors.push(
           new ConfigError(
             { file: file.path, line: file.lineOf([index]), key: `[${index}]` },
-            'expected a definition: a mapping with one key such as check: or detector:',
+            'expected a definition: a mapping with one key such as detector: or collector:',
           ),
         );
         return;
       }
-      const [kind, body] = entries[0]!;
-      takeDefinition(kind, body, [index, kind]);
+      takeDefinition(key, entries[0]![1], [index, key]);
     });
     return { definitions };
   }
@@ -604,10 +622,24 @@ function splitFile(
   }
   const settings: Fragment = {};
   for (const [key, value] of Object.entries(data)) {
-    if (isKind(key)) takeDefinition(key, value, [key]);
-    else settings[key] = value;
+    if (kinds.isKind(key)) takeDefinition(key, value, [key]);
+    else if (SETTING_KEYS.has(key) || !notAKind([], key, kinds.misspelt(key))) settings[key] = value;
   }
   return { settings, definitions };
+}
+
+/** The line of each key of a definition's body, for messages about one of them (an expression). */
+function keyLines(
+  file: YamlFile,
+  path: Array<string | number>,
+  body: Record<string, unknown>,
+): Record<string, number> {
+  const lines: Record<string, number> = Object.create(null) as Record<string, number>;
+  for (const key of Object.keys(body)) {
+    const line = file.lineOfKey(path, key);
+    if (line !== undefined) lines[key] = line;
+  }
+  return lines;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

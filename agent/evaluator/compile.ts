@@ -2,7 +2,7 @@
 // variables (substitute.ts), tuples made lists (tuples.ts), parsed by expr-eval (parser.ts), and
 // every remaining name checked, so a typo is reported when a definition loads, not at its first run.
 import { messageOf } from '../shared/errors.js';
-import { ExpressionError, shorten } from './errors.js';
+import { errorAt, ExpressionError, shorten } from './errors.js';
 import { MAX_EXPRESSION_CHARS } from './limits.js';
 import type { ExpressionParser, ParsedProgram } from './parser.js';
 import type { Reference } from './reference-syntax.js';
@@ -53,14 +53,15 @@ export function compileExpression(
   const source = checkExpressionText(input);
   try {
     const { text, slots } = substituteReferences(source);
-    const program = parseText(tuplesToLists(text), parser);
+    const program = parseText(tuplesToLists(text), source, parser);
     const generated = new Set(slots.map((slot) => slot.variable));
     for (const name of program.variables()) {
       if (!generated.has(name)) throw unknownName(text, name);
     }
     return new CompiledExpression(source, referencesOf(slots), slots, program, owner);
   } catch (error) {
-    if (error instanceof ExpressionError) throw new ExpressionError(error.message + inExpression(source));
+    if (error instanceof ExpressionError)
+      throw new ExpressionError(error.message + inExpression(source), error.position);
     throw error;
   }
 }
@@ -77,36 +78,61 @@ export function referencesOf(slots: readonly ReferenceSlot[]): Reference[] {
   return references;
 }
 
-function parseText(text: string, parser: ExpressionParser): ParsedProgram {
+function parseText(text: string, source: string, parser: ExpressionParser): ParsedProgram {
   try {
     return parser.parse(text);
   } catch (error) {
     if (error instanceof RangeError) throw new ExpressionError('the expression is nested too deeply');
-    // expr-eval's messages carry line:column ("parse error [1:12]: Expected )"), which still
-    // match the source since the rewriting passes keep every column in place.
-    throw new ExpressionError(`syntax error: ${readableSyntaxError(error)}`);
+    // expr-eval says "parse error [1:30]: Expected EOF", or "unexpected TOP: ==" with no position:
+    // the diagnosis reads the text again and says what is wrong in words, at the offending token.
+    const found = parser.diagnose(text, source);
+    if (found) return syntaxError(source, found.index, found.problem);
+    return syntaxError(source, ...fromExprEval(messageOf(error), text));
   }
 }
 
-/** expr-eval names tokens by their internal type ("unexpected TEOF: EOF"); say it plainly. */
-function readableSyntaxError(error: unknown): string {
-  const message = messageOf(error);
-  if (message === 'unexpected TEOF: EOF') return 'the expression ends too early';
-  const unexpected = /^unexpected T[A-Z]+: (.*)$/.exec(message);
-  return unexpected ? `unexpected '${unexpected[1]}'` : message;
+function syntaxError(source: string, index: number, problem: string): never {
+  throw errorAt(source, index, problem, (where) => `syntax error at ${where}: ${problem}`);
+}
+
+/**
+ * When the diagnosis finds nothing (it should always find expr-eval's reason): expr-eval's own
+ * message, in plainer words, at its position (the end of the text when it gives none).
+ */
+function fromExprEval(message: string, text: string): [number, string] {
+  const located = /^parse error \[(\d+):(\d+)\]: (.*)$/.exec(message);
+  let index = text.length;
+  let said = message;
+  if (located) {
+    const [, line, column, rest] = located;
+    let lineStart = 0;
+    for (let count = 1; count < Number(line); count++) lineStart = text.indexOf('\n', lineStart) + 1;
+    index = Math.min(lineStart + Number(column) - 1, text.length);
+    said = rest!;
+  }
+  if (said === 'unexpected TEOF: EOF') return [index, 'the expression ends too early'];
+  const expected = /^Expected (.*)$/.exec(said);
+  if (expected)
+    return [index, `expected ${expected[1] === 'EOF' ? 'the end of the expression' : `'${expected[1]}'`}`];
+  const unexpected = /^unexpected T[A-Z]+: (.*)$/.exec(said);
+  return [index, unexpected ? `unexpected '${unexpected[1]}'` : said];
 }
 
 /** "unknown function 'foo()' at column 3" or "unknown name 'foo' ...", whichever it is. */
 function unknownName(text: string, name: string): ExpressionError {
   const usage = findName(text, name);
-  const where = usage ? ` at column ${columnOf(text, usage.index)}` : '';
-  if (usage?.called) {
-    return new ExpressionError(
-      `unknown function '${name}()'${where}; the functions are listed in docs/evaluator.md`,
-    );
-  }
-  return new ExpressionError(
-    `unknown name '${name}'${where}: read values with references like {collector.NAME.path}, and quote strings`,
+  const [what, advice] = usage?.called
+    ? [`unknown function '${name}()'`, '; the functions are listed in docs/evaluator.md']
+    : [
+        `unknown name '${name}'`,
+        ': read values with references like {collector.NAME.path}, and quote strings',
+      ];
+  if (!usage) return new ExpressionError(`${what}${advice}`);
+  return errorAt(
+    text,
+    usage.index,
+    `${what}${advice}`,
+    () => `${what} at column ${columnOf(text, usage.index)}${advice}`,
   );
 }
 

@@ -5,12 +5,52 @@
 // answer 503 instead of 422.
 import { messageOf } from '../shared/errors.js';
 
+/**
+ * Where in its expression a compile error is, and the problem alone: for messages that say where
+ * their own way (a config error gives the file, the line of the key, then `column 40: ...`).
+ */
+export interface ExpressionErrorPosition {
+  /** 1-based, in the expression (a YAML block scalar may hold several lines). */
+  line: number;
+  column: number;
+  /** `column 40`, or `line 2, column 5` in an expression of several lines. */
+  where: string;
+  /** The problem in words, without the position: "expected an operator ... found 'adn'". */
+  problem: string;
+}
+
 /** Syntax, unknown function or name, bad call, bad reference, a limit exceeded. The message says where. */
 export class ExpressionError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** Set when the error is about one place of the expression (a syntax error, an unknown name). */
+    readonly position?: ExpressionErrorPosition,
+  ) {
     super(message);
     this.name = 'ExpressionError';
   }
+}
+
+/** An error at `index` of `source`: `position` set, the message from `message(where)`. */
+export function errorAt(
+  source: string,
+  index: number,
+  problem: string,
+  message: (where: string) => string,
+): ExpressionError {
+  let line = 1;
+  let lineStart = 0;
+  for (
+    let newline = source.indexOf('\n');
+    newline >= 0 && newline < index;
+    newline = source.indexOf('\n', newline + 1)
+  ) {
+    line++;
+    lineStart = newline + 1;
+  }
+  const column = index - lineStart + 1;
+  const where = source.includes('\n') ? `line ${line}, column ${column}` : `column ${column}`;
+  return new ExpressionError(message(where), { line, column, where, problem });
 }
 
 /** A value the expression needs is not available, e.g. "unknown: collector.redis.ops is not available". */

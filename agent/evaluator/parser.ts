@@ -5,6 +5,7 @@
 // switched off at parse time.
 import { Parser, type Value } from 'expr-eval-fork';
 import type { OperatorFunction } from './operators.js';
+import { diagnoseSyntax, type SyntaxProblem, type TokenTables } from './syntax-diagnosis.js';
 import type { EvaluatedPrimitive } from './values.js';
 
 /** A parsed expression, ready to run against the values of its generated variables. */
@@ -37,8 +38,15 @@ function nullPrototype<T>(entries: Record<string, T>): Record<string, T> {
 
 export class ExpressionParser {
   private readonly parser: Parser;
+  /** The names that decide how a text is cut into tokens, for diagnose(). */
+  private readonly tokenTables: TokenTables;
 
   constructor(tables: ParserTables) {
+    this.tokenTables = {
+      unary: new Set(Object.keys(tables.unaryOperators)),
+      binary: new Set(Object.keys(tables.binaryOperators)),
+      constants: new Set(Object.keys(tables.constants)),
+    };
     this.parser = new Parser({ allowMemberAccess: false, operators: { assignment: false, fndef: false } });
     const internals = this.parser as unknown as ParserInternals;
     internals.functions = nullPrototype(tables.functions);
@@ -56,5 +64,13 @@ export class ExpressionParser {
       evaluate: (values) => expression.evaluate(values as Value) as unknown,
       variables: () => expression.variables(),
     };
+  }
+
+  /**
+   * Why parse() refused `text`, in words, and where; quoting `source`, the expression as written
+   * (`text` is it rewritten, same length). Undefined when the diagnosis finds nothing wrong.
+   */
+  diagnose(text: string, source: string): SyntaxProblem | undefined {
+    return diagnoseSyntax(text, source, this.tokenTables);
   }
 }

@@ -2,7 +2,7 @@
 // variable (`__ref0`, ...) whose value is resolved at evaluation time, so expr-eval never sees the
 // `%`, `/` or dots of a path. The replacement is padded to the reference's length: columns in
 // expr-eval's parse errors still point into the expression as the operator wrote it.
-import { ExpressionError } from './errors.js';
+import { errorAt } from './errors.js';
 import { parseReferenceAt, type ReferenceSyntax } from './reference-syntax.js';
 import { columnOf, isNameChar, skipLiteral } from './source-scan.js';
 
@@ -39,9 +39,13 @@ export function substituteReferences(source: string): SubstitutedExpression {
     if (char === '{') {
       const reference = parseReferenceAt(source, index);
       if (!reference) {
-        throw new ExpressionError(
-          `unexpected '{' at column ${columnOf(source, index)}: references look like {collector.NAME.path}, ` +
-            '{configuration.path}, {parameters.path} or {variables.path}',
+        const advice =
+          'references look like {collector.NAME.path}, {configuration.path}, {parameters.path} or {variables.path}';
+        throw errorAt(
+          source,
+          index,
+          `unexpected '{': ${advice}`,
+          () => `unexpected '{' at column ${columnOf(source, index)}: ${advice}`,
         );
       }
       const key = JSON.stringify([reference.name, reference.fallback ?? null]);
@@ -58,12 +62,16 @@ export function substituteReferences(source: string): SubstitutedExpression {
       continue;
     }
     if (char === '}') {
-      throw new ExpressionError(`unexpected '}' at column ${columnOf(source, index)}`);
+      throw errorAt(
+        source,
+        index,
+        "unexpected '}': it closes no reference",
+        () => `unexpected '}' at column ${columnOf(source, index)}`,
+      );
     }
     if (source.startsWith(REFERENCE_VARIABLE_PREFIX, index) && !isNameChar(source[index - 1])) {
-      throw new ExpressionError(
-        `names starting with '${REFERENCE_VARIABLE_PREFIX}' are reserved (column ${columnOf(source, index)})`,
-      );
+      const problem = `names starting with '${REFERENCE_VARIABLE_PREFIX}' are reserved`;
+      throw errorAt(source, index, problem, () => `${problem} (column ${columnOf(source, index)})`);
     }
     text += char;
     index++;

@@ -2,7 +2,7 @@
 // cannot parse; a parenthesised group with a top-level comma that is not a call's argument list
 // becomes a list `[a, b]` (same length, so columns stay right). The pass also bounds bracket
 // nesting, which keeps expr-eval's recursive descent far from the stack limit.
-import { ExpressionError } from './errors.js';
+import { errorAt } from './errors.js';
 import { MAX_BRACKET_DEPTH } from './limits.js';
 import { columnOf, isNameChar, skipLiteral } from './source-scan.js';
 
@@ -36,9 +36,8 @@ export function tuplesToLists(text: string): string {
     if (char === '(' || char === '[') {
       markItem(stack);
       if (stack.length >= MAX_BRACKET_DEPTH) {
-        throw new ExpressionError(
-          `brackets nested deeper than ${MAX_BRACKET_DEPTH} at column ${columnOf(text, index)}`,
-        );
+        const problem = `brackets nested deeper than ${MAX_BRACKET_DEPTH}`;
+        throw errorAt(text, index, problem, () => `${problem} at column ${columnOf(text, index)}`);
       }
       stack.push({
         char,

@@ -26,6 +26,7 @@ import {
 import type { DropReason, GossipStats } from '../shared/api-types.js';
 
 export type { StateEntry } from './codec.js';
+import { DropsBySource } from './drops-by-source.js';
 import { ENCRYPTION_OVERHEAD_BYTES, type Keyring } from './keyring.js';
 import { type Member, type MembershipEvent, MemberTable, type Outcome } from './members.js';
 import { RateLimitedLog } from '../log/index.js';
@@ -83,6 +84,9 @@ const PUSH_PULL_RETRY_MS = 1000;
 
 /** Answers one LAN detection keeps at most. */
 const MAX_DETECTED = 1024;
+
+/** Source addresses whose last drops are remembered (for join diagnostics); the oldest are forgotten. */
+const DROP_SOURCES = 256;
 
 export const DEFAULT_TIMINGS: GossipTimings = {
   probeIntervalMs: 1000,
@@ -169,6 +173,9 @@ export class GossipEngine {
   private readonly seenKeyOps = new RecentIds(SEEN_KEY_OPS);
   /** Drop and socket-error warnings: one line per kind per minute, with a count. */
   private readonly warnings: RateLimitedLog;
+  /** When packets from each source were last dropped, by reason: why a join got no answer. */
+  private readonly dropsBySource = new DropsBySource(DROP_SOURCES);
+  private readonly now: () => number;
   /** Ping-reqs this node is running for others (bounded by MAX_PROBES_FOR_OTHERS). */
   private probesForOthers = 0;
   /** Push-pulls failed in a row: the next one comes sooner (PUSH_PULL_RETRY_MS, doubling). */
@@ -205,9 +212,10 @@ export class GossipEngine {
     );
     this.self = this.table.addSelf(options.self, 0);
     this.broadcasts = new BroadcastQueue(this.timings.retransmitMultiplier, () => this.table.liveCount());
+    this.now = options.now ?? Date.now;
     this.warnings = new RateLimitedLog(
       (message, fields) => this.options.onWarning?.(message, fields),
-      options.now ?? Date.now,
+      this.now,
     );
     options.transport.onPacket((packet, from) => this.receive(packet, from));
     options.transport.onError((error) => this.socketError(error));
@@ -418,8 +426,22 @@ export class GossipEngine {
     for (const message of decoded.messages) this.handle(message, from, decoded.senderId);
   }
 
+  /**
+   * Why packets from `from` were dropped at or after `since` (the engine's clock, `now`), most
+   * recent first: a join target that sends what our keyring cannot open holds another key.
+   */
+  dropsFrom(from: PacketAddress, since: number): DropReason[] {
+    return this.dropsBySource.since(from, since);
+  }
+
+  /** The engine's clock (ms): what dropsFrom's `since` is measured on. */
+  clock(): number {
+    return this.now();
+  }
+
   private drop(reason: DropReason, from: PacketAddress): void {
     this.stats.dropped[reason]++;
+    this.dropsBySource.record(reason, from, this.now());
     // One warning per kind and minute is enough to notice a misconfigured or hostile peer.
     this.warnings.warn(`drop:${reason}`, 'gossip packets dropped', {
       reason,

@@ -58,11 +58,15 @@ export function gossipRoutes(gossip: GossipSubsystem): Route[] {
       description: 'join the cluster through {"addresses": ["HOST[:PORT]", ...]}',
       handler: async ({ body }) => {
         const { addresses } = joinRequest.parse(body);
-        const { joined, errors } = await gossip.join(addresses);
+        const { joined, errors, unanswered } = await gossip.join(addresses);
+        // Why each address did not answer (another cluster key, no key, nothing there), then the
+        // addresses that did not even resolve.
         if (!joined)
           throw new HttpError(
             422,
-            `no node answered at ${addresses.join(', ')}${errors.length ? ` (${errors.join('; ')})` : ''}`,
+            unanswered.length
+              ? [...unanswered, ...errors].join('; ')
+              : `no node answered at ${addresses.join(', ')}${errors.length ? ` (${errors.join('; ')})` : ''}`,
           );
         return { joined, errors };
       },

@@ -14,6 +14,7 @@ import { advertiseAddress, broadcastAddresses, resolveSeed } from './addresses.j
 import { type ClusterBind, clusterBind } from './bind.js';
 import { decodeStateExchange, encodeStateExchange, type KeyOpMessage, type NodeRecord } from './codec.js';
 import { GossipEngine, type GossipTimings } from './engine.js';
+import { explainSilence, probeRpc } from './join-diagnosis.js';
 import type { Keyring } from './keyring.js';
 import type { KeyringStore } from './keyring-store.js';
 import { KeyringSync } from './keyring-sync.js';
@@ -21,10 +22,13 @@ import { type KeyringStatus } from '../shared/api-types.js';
 import type { Member, MembershipEvent } from './members.js';
 import { gossipRoutes } from './routes.js';
 import { RpcFollower } from './rpc-follower.js';
-import { UdpTransport } from './transport.js';
+import { type PacketAddress, UdpTransport } from './transport.js';
 import type { ClusterView, MemberView } from '../shared/api-types.js';
 
 export const PUSH_PULL_PROTOCOL = '/opsbro/push-pull/1.0.0';
+
+/** How far back dropped packets from a join target count as evidence of its key (join-diagnosis.ts). */
+const RECENT_DROPS_MS = 60_000;
 
 export interface GossipSubsystemOptions {
   settings: AgentSettings;
@@ -219,20 +223,57 @@ export class GossipSubsystem implements Subsystem {
     return this.keyring?.primaryFingerprint() ?? '';
   }
 
-  async join(seeds: string[]): Promise<{ joined: number; errors: string[] }> {
+  /**
+   * Joins through `seeds` (HOST or HOST:PORT). When none answers, `unanswered` says why for each
+   * one that resolved (join-diagnosis.ts): another cluster key, no key, nothing there.
+   */
+  async join(seeds: string[]): Promise<{ joined: number; errors: string[]; unanswered: string[] }> {
     const engine = this.requireEngine();
     const errors: string[] = [];
-    const addresses = [];
+    const targets: Array<{ seed: string; address: PacketAddress }> = [];
     for (const seed of seeds) {
       try {
-        addresses.push(await resolveSeed(seed, this.options.settings.gossip.port));
+        targets.push({ seed, address: await resolveSeed(seed, this.options.settings.gossip.port) });
       } catch (error) {
         errors.push(messageOf(error));
       }
     }
-    const joined = addresses.length ? await engine.join(addresses) : 0;
-    if (joined) this.options.logger.info('joined the cluster', { seeds: seeds.join(','), answered: joined });
-    return { joined, errors };
+    // Packets the target sent lately count: one that retries joining us with another key pings
+    // us once per attempt, its attempts backing off to 30 s apart.
+    const startedAt = engine.clock() - RECENT_DROPS_MS;
+    const joined = targets.length ? await engine.join(targets.map((target) => target.address)) : 0;
+    if (joined) {
+      this.options.logger.info('joined the cluster', { seeds: seeds.join(','), answered: joined });
+      return { joined, errors, unanswered: [] };
+    }
+    const unanswered = await Promise.all(
+      targets.map(({ seed, address }) => this.whyUnanswered(engine, seed, address, startedAt)),
+    );
+    return { joined, errors, unanswered };
+  }
+
+  /** Why `address` (the operator's `seed`) did not answer a join; `since`: drops counted from then. */
+  private async whyUnanswered(
+    engine: GossipEngine,
+    seed: string,
+    address: PacketAddress,
+    since: number,
+  ): Promise<string> {
+    const local = this.transport?.local;
+    if (local && local.address === address.address && local.port === address.port)
+      return `${seed} is this node itself`;
+    const keyed = this.keyring.enabled;
+    const rpcPort = this.options.settings.rpc.port;
+    const rpc = this.rpc?.current;
+    const outcome = rpc ? await probeRpc(rpc, address.address, rpcPort, keyed) : undefined;
+    // Packets from the target that arrived while the probe ran count too.
+    const drops = engine.dropsFrom(address, since);
+    return explainSilence(
+      seed,
+      address.address,
+      { gossip: address.port, rpc: rpcPort },
+      { drops, rpc: outcome, keyed },
+    );
   }
 
   async leave(): Promise<void> {
@@ -317,12 +358,12 @@ export class GossipSubsystem implements Subsystem {
 
   private async joinSeedsWithBackoff(seeds: string[]): Promise<void> {
     for (let delayMs = 1000; !this.stopped; delayMs = Math.min(delayMs * 2, 30_000)) {
-      const { joined, errors } = await this.join(seeds);
+      const { joined, errors, unanswered } = await this.join(seeds);
       if (joined > 0) return;
       this.options.logger.warn('no seed answered, retrying', {
         seeds: seeds.join(','),
         retry_in_s: delayMs / 1000,
-        errors: errors.join('; '),
+        errors: [...unanswered, ...errors].join('; '),
       });
       await sleep(delayMs);
     }

@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, type LoadedConfig } from '../../agent/config/index.js';
+import { DetectorDefinitionSchema } from '../../agent/detectors/index.js';
 import { Evaluator, ExpressionError } from '../../agent/evaluator/index.js';
 import { evaluatorProtectedPaths } from '../../agent/core/protected-paths.js';
 import {
@@ -60,7 +61,11 @@ describe('config files reached through symlinks', () => {
       join(packDir, 'web', 'detectors', 'web.yml'),
       "detector:\n  name: web\n  apply_if: 'True'\n  groups: [web]\n",
     );
-    const config = loadConfig({ configDir, packDirs: [packDir] });
+    const config = loadConfig({
+      configDir,
+      packDirs: [packDir],
+      definitionSchemas: { detector: DetectorDefinitionSchema },
+    });
     expect(config.files).toContain(join(packDir, 'web', 'detectors', 'web.yml'));
     const evaluator = new Evaluator(
       fakeProviders({ root: '/', protectedPaths: evaluatorProtectedPaths(config, dataDir) }),

@@ -59,9 +59,9 @@ describe('operators', () => {
     ["[1, 2]['a']", "operator '[]' needs a whole number index, got string"],
     ['171!', "operator '!' needs a whole number from 0 to 170"],
     ["-'a'", "operator '-' does not apply to string"],
-    ['1 = 1', 'Unknown character "="'],
-    ['f(x) = x', 'Unknown character "="'],
-    ['x.y', 'member access is not permitted'],
+    ['1 = 1', "syntax error at column 3: unknown operator '=' after '1': compare with '=='"],
+    ['f(x) = x', "syntax error at column 6: unknown operator '=' after 'f(...)': compare with '=='"],
+    ['x.y', "syntax error at column 2: '.' after 'x' reads a member, which expressions cannot do"],
   ])('%s fails with %j', async (expression, message) => {
     const error = await evaluator.evaluate(expression).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ExpressionError);
@@ -73,8 +73,12 @@ describe('operators', () => {
     expect(() => evaluator.compile('1 + random(2)')).toThrow("unknown function 'random()' at column 5");
     expect(() => evaluator.compile('map(f, [1])')).toThrow("unknown function 'map()' at column 1");
     expect(() => evaluator.compile("len(centos) + 'x'")).toThrow("unknown name 'centos' at column 5");
-    expect(() => evaluator.compile('1 +')).toThrow('syntax error: the expression ends too early');
-    expect(() => evaluator.compile('1 +* 2')).toThrow("syntax error: unexpected '*'");
+    expect(() => evaluator.compile('1 +')).toThrow(
+      "syntax error at column 4: expected a value (a number, a 'string', a {reference}, a function call or a '(' group) after '+', found the end of the expression",
+    );
+    expect(() => evaluator.compile('1 +* 2')).toThrow(
+      "syntax error at column 4: expected a value (a number, a 'string', a {reference}, a function call or a '(' group) after '+', found '*'",
+    );
     expect(() => evaluator.compile('   ')).toThrow('the expression is empty');
   });
 

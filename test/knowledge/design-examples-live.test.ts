@@ -9,6 +9,7 @@ import {
   collectorDefinitionSchema,
 } from '../../agent/collectors/index.js';
 import { loadConfig, type LoadedConfig } from '../../agent/config/index.js';
+import { DetectorDefinitionSchema } from '../../agent/detectors/index.js';
 import { EventBus } from '../../agent/events/index.js';
 import { Evaluator } from '../../agent/evaluator/index.js';
 import { Logger } from '../../agent/log/index.js';
@@ -26,7 +27,11 @@ beforeAll(async () => {
   const configDir = tempDir('opsbro-design-config-');
   config = loadConfig({
     configDir,
-    definitionSchemas: { collector: collectorDefinitionSchema([...COLLECTOR_TYPES.keys()]) },
+    // The shipped packs hold detectors too: a kind no subsystem handles would be refused.
+    definitionSchemas: {
+      detector: DetectorDefinitionSchema,
+      collector: collectorDefinitionSchema([...COLLECTOR_TYPES.keys()]),
+    },
   });
   collectors = new CollectorsSubsystem({
     settings: { ...config.settings, paths: { root: '/', proc: '', sys: '' } },
