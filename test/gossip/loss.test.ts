@@ -25,6 +25,7 @@ async function viewOrWhy(agent: GossipAgent): Promise<Record<string, string>> {
     const exit = agent.process.exitCode ?? agent.process.signalCode ?? 'still running';
     throw new Error(
       `${agent.name} does not answer (${String(error)}); process: ${exit}; last output:\n${agent.output().split('\n').slice(-15).join('\n')}`,
+      { cause: error },
     );
   }
 }
