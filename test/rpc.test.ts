@@ -467,11 +467,16 @@ describe('limits, failures, lifecycle', () => {
 
   it('stop() completes quickly with open connections and a request in flight', async () => {
     const clusterKey = randomBytes(32);
+    let hangReached!: () => void;
+    const inHandler = new Promise<void>((resolve) => (hangReached = resolve));
     const server = await startNode(
       { clusterKey },
       {
         [ECHO]: echo,
-        '/opsbro-test/hang/1.0.0': () => new Promise<Uint8Array>(() => undefined),
+        '/opsbro-test/hang/1.0.0': () => {
+          hangReached();
+          return new Promise<Uint8Array>(() => undefined);
+        },
       },
     );
     const client = await startNode({ clusterKey });
@@ -479,7 +484,8 @@ describe('limits, failures, lifecycle', () => {
     const pending = rejectionOf(
       client.rpc.request(server.target(), '/opsbro-test/hang/1.0.0', new Uint8Array(1), 10_000),
     );
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The request is in flight: the server's handler holds it.
+    await inHandler;
 
     let started = performance.now();
     await server.rpc.stop();
