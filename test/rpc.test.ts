@@ -65,14 +65,26 @@ async function makeNode(
   };
 }
 
+/**
+ * A started node. Its port, unless given, is one freePort() found free a moment ago, not one it
+ * holds: when another process took it meanwhile, the node starts again on another (3 tries).
+ */
 async function startNode(
   options: Partial<ClusterRpcOptions> = {},
   handlers: Record<string, RpcHandler> = {},
 ): Promise<TestNode> {
-  const node = await makeNode(options, handlers);
-  await node.rpc.start();
-  startedNodes.add(node.rpc);
-  return node;
+  for (let attempt = 1; ; attempt++) {
+    const node = await makeNode(options, handlers);
+    try {
+      await node.rpc.start();
+    } catch (error) {
+      const taken = options.port === undefined && /already in use/.test((error as Error).message);
+      if (!taken || attempt >= 3) throw error;
+      continue;
+    }
+    startedNodes.add(node.rpc);
+    return node;
+  }
 }
 
 /** The rejection of a promise that must reject, with how long it took. */

@@ -12,12 +12,11 @@ import {
   type RequestListener,
   type Server,
 } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   cleanupAll,
-  freePort,
   httpGet,
   OPSBRO_BIN,
   prepareAgentDirs,
@@ -197,9 +196,8 @@ describe('the local token', () => {
   async function listen(handler: RequestListener): Promise<number> {
     const server = createServer(handler);
     servers.push(server);
-    const port = await freePort();
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    return port;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return (server.address() as AddressInfo).port;
   }
 
   it('is not handed to a relay on another port, although the relay forwards to the real agent', async () => {

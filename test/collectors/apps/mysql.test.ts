@@ -1,6 +1,7 @@
 // The mysql collector against a real MariaDB started by the test: a temp datadir initialised with
 // mariadb-install-db, mariadbd on a free 127.0.0.1 port plus a unix socket in the temp dir, a
 // password-protected monitoring user created through the socket; stopped by PID in afterAll.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import mysql from 'mysql2/promise';
@@ -17,6 +18,7 @@ import {
   expectSilentServerTimeout,
   findBinary,
   freePort,
+  retryOnPortTaken,
   runContext,
   runOrThrow,
   startServer,
@@ -59,7 +61,8 @@ describe.skipIf(!AVAILABLE)('mysql collector against mariadbd', () => {
     }
   };
 
-  beforeAll(async () => {
+  /** mariadbd on a free port (again on another if that one was taken meanwhile). */
+  const startMariadb = async (): Promise<void> => {
     const dir = tempDir('opsbro-mariadb-');
     port = await freePort();
     socket = join(dir, 'mysqld.sock');
@@ -93,15 +96,30 @@ describe.skipIf(!AVAILABLE)('mysql collector against mariadbd', () => {
       ],
       { dir },
     );
-    await waitUntil(
-      'mariadbd',
-      async () => {
-        await rootQuery(['SELECT 1']);
-        return true;
-      },
-      30_000,
-      server,
-    );
+    try {
+      await waitUntil(
+        'mariadbd',
+        async () => {
+          await rootQuery(['SELECT 1']);
+          return true;
+        },
+        30_000,
+        server,
+      );
+    } catch (error) {
+      // Its bind error is in its error log: the retry needs to see it.
+      const errorLogFile = join(dir, 'error.log');
+      const errorLog = existsSync(errorLogFile)
+        ? readFileSync(errorLogFile, 'utf8').split('\n').slice(-5).join('\n')
+        : '';
+      await stopServer(server, 10_000);
+      server = undefined;
+      throw new Error(`${(error as Error).message}\n${errorLog}`, { cause: error });
+    }
+  };
+
+  beforeAll(async () => {
+    await retryOnPortTaken('mariadbd', startMariadb);
     await rootQuery([`CREATE USER '${USER}'@'127.0.0.1' IDENTIFIED BY '${PASSWORD}'`]);
   }, 60_000);
 

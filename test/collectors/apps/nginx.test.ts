@@ -1,6 +1,6 @@
 // The nginx collector against a real nginx started by the test (its own prefix dir, config, logs and
 // pid file, listening on a free 127.0.0.1 port, foreground), stopped by PID in afterAll.
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import {
   expectConnectionRefused,
   findBinary,
   freePort,
+  retryOnPortTaken,
   runContext,
   startServer,
   stopServer,
@@ -68,7 +69,8 @@ describe.skipIf(!NGINX)('nginx collector against nginx', () => {
   let server: ServerProcess | undefined;
   let port = 0;
 
-  beforeAll(async () => {
+  /** nginx on a free port (again on another if that one was taken meanwhile). */
+  const startNginx = async (): Promise<void> => {
     const dir = tempDir('opsbro-nginx-');
     port = await freePort();
     writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, port));
@@ -91,13 +93,26 @@ describe.skipIf(!NGINX)('nginx collector against nginx', () => {
       ],
       { dir },
     );
-    await waitUntil(
-      'nginx',
-      async () => ((await fetch(`http://127.0.0.1:${port}/hello`)).ok ? true : undefined),
-      15_000,
-      server,
-    );
-  }, 30_000);
+    try {
+      await waitUntil(
+        'nginx',
+        async () => ((await fetch(`http://127.0.0.1:${port}/hello`)).ok ? true : undefined),
+        15_000,
+        server,
+      );
+    } catch (error) {
+      // Its bind error is in error.log: the retry needs to see it.
+      const errorLogFile = join(dir, 'error.log');
+      const errorLog = existsSync(errorLogFile)
+        ? readFileSync(errorLogFile, 'utf8').split('\n').slice(-5).join('\n')
+        : '';
+      await stopServer(server);
+      server = undefined;
+      throw new Error(`${(error as Error).message}\n${errorLog}`, { cause: error });
+    }
+  };
+
+  beforeAll(() => retryOnPortTaken('nginx', startNginx), 30_000);
 
   afterAll(async () => {
     await stopServer(server);

@@ -15,6 +15,7 @@ import {
   expectSilentServerTimeout,
   findBinary,
   freePort,
+  retryOnPortTaken,
   runContext,
   startServer,
   stopServer,
@@ -34,7 +35,12 @@ interface RunningRedis {
   dir: string;
 }
 
-async function startRedis(extraArgs: string[] = []): Promise<RunningRedis> {
+/** A redis-server on a free port (again on another if that one was taken meanwhile). */
+function startRedis(extraArgs: string[] = []): Promise<RunningRedis> {
+  return retryOnPortTaken('redis-server', () => startRedisOnce(extraArgs));
+}
+
+async function startRedisOnce(extraArgs: string[]): Promise<RunningRedis> {
   const dir = tempDir('opsbro-redis-');
   const port = await freePort();
   const args = [
