@@ -1,14 +1,15 @@
 // Encrypted gossip between real agents: a wrong key or no key gets nobody in; keys rotate
 // cluster-wide without downtime; random, truncated and replayed packets are dropped and counted.
+// Each case forms its own cluster (its own key, its own block of addresses) and stops it after.
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { encodeMessage, encodePacket, MessageType } from '../../agent/gossip/codec.js';
 import { fingerprint, Keyring } from '../../agent/gossip/keyring.js';
 import { cleanupAll, httpGet, runCli } from '../helpers/agent-process.js';
 import { type GossipAgent, startGossipAgent, viewOf, waitFor } from '../helpers/gossip-agents.js';
 
-afterAll(cleanupAll);
+afterEach(cleanupAll);
 
 const newKey = () => randomBytes(32).toString('base64');
 
@@ -27,15 +28,21 @@ async function allAlive(agents: GossipAgent[], count: number): Promise<boolean> 
   );
 }
 
-describe('encrypted cluster', () => {
+/** Three agents on 127.`block`.0.1-3 sharing a new key, the cluster formed. */
+async function encryptedCluster(block: number): Promise<{ key: string; agents: GossipAgent[] }> {
   const key = newKey();
-  const agents: GossipAgent[] = [];
+  const first = await startGossipAgent(block, 1, { key });
+  const others = await Promise.all(
+    [2, 3].map((index) => startGossipAgent(block, index, { key, seeds: [first.address] })),
+  );
+  const agents = [first, ...others];
+  await waitFor(() => allAlive(agents, 3), 15_000, 'three alive');
+  return { key, agents };
+}
 
+describe('encrypted cluster', () => {
   it('forms with a shared key and says encryption is on', async () => {
-    agents.push(await startGossipAgent(21, 1, { key }));
-    agents.push(await startGossipAgent(21, 2, { key, seeds: ['127.21.0.1'] }));
-    agents.push(await startGossipAgent(21, 3, { key, seeds: ['127.21.0.1'] }));
-    await waitFor(() => allAlive(agents, 3), 15_000, 'three alive');
+    const { key, agents } = await encryptedCluster(21);
     const info = JSON.parse(runCli(['agent', 'info', '--json', '--api', agents[0]!.api]).stdout) as {
       encryption: { enabled: boolean; primary_fingerprint?: string };
     };
@@ -46,13 +53,14 @@ describe('encrypted cluster', () => {
   }, 60_000);
 
   it('refuses an agent with another key, and one without a key; both are counted as drops', async () => {
+    const { agents } = await encryptedCluster(26);
     const before = await stats(agents[0]!);
-    const stranger = await startGossipAgent(21, 4, { key: newKey() });
-    const join = runCli(['gossip', 'join', '127.21.0.1', '--api', stranger.api]);
+    const stranger = await startGossipAgent(26, 4, { key: newKey() });
+    const join = runCli(['gossip', 'join', '127.26.0.1', '--api', stranger.api]);
     expect(join.code).toBe(1);
-    expect(join.stderr).toBe('opsbro: no node answered at 127.21.0.1\n');
-    const open = await startGossipAgent(21, 5);
-    expect(runCli(['gossip', 'join', '127.21.0.1', '--api', open.api]).code).toBe(1);
+    expect(join.stderr).toBe('opsbro: no node answered at 127.26.0.1\n');
+    const open = await startGossipAgent(26, 5);
+    expect(runCli(['gossip', 'join', '127.26.0.1', '--api', open.api]).code).toBe(1);
     const after = await stats(agents[0]!);
     expect(after.dropped.decrypt).toBeGreaterThan(before.dropped.decrypt);
     expect(after.dropped['plaintext-refused']).toBeGreaterThan(before.dropped['plaintext-refused']);
@@ -62,10 +70,11 @@ describe('encrypted cluster', () => {
   }, 60_000);
 
   it('drops random, truncated and replayed packets without harm', async () => {
+    const { key, agents } = await encryptedCluster(27);
     const target = agents[0]!;
     const before = await stats(target);
     const socket = createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(0, '127.21.0.99', resolve));
+    await new Promise<void>((resolve) => socket.bind(0, '127.27.0.99', resolve));
     let sent = 0;
     // Paced: a burst of 280 KB would overflow the agent's socket buffer in the kernel, and
     // packets the kernel drops never reach the agent's counters.
@@ -113,6 +122,7 @@ describe('encrypted cluster', () => {
   }, 30_000);
 
   it('rotates keys cluster-wide without downtime: install, use, remove', async () => {
+    const { key, agents } = await encryptedCluster(28);
     const next = newKey();
     const nextFingerprint = fingerprint(Buffer.from(next, 'base64'));
     const oldFingerprint = fingerprint(Buffer.from(key, 'base64'));
@@ -149,9 +159,9 @@ describe('encrypted cluster', () => {
     );
     // Everyone stayed alive throughout, and the cluster still works with the new key only.
     expect(await allAlive(agents, 3)).toBe(true);
-    const newcomer = await startGossipAgent(21, 6, { key: next, seeds: ['127.21.0.2'] });
+    const newcomer = await startGossipAgent(28, 6, { key: next, seeds: ['127.28.0.2'] });
     await waitFor(() => allAlive([...agents, newcomer], 4), 15_000, 'newcomer with the new key joins');
-    const oldTimer = await startGossipAgent(21, 7, { key });
-    expect(runCli(['gossip', 'join', '127.21.0.1', '--api', oldTimer.api]).code).toBe(1);
+    const oldTimer = await startGossipAgent(28, 7, { key });
+    expect(runCli(['gossip', 'join', '127.28.0.1', '--api', oldTimer.api]).code).toBe(1);
   }, 90_000);
 });
