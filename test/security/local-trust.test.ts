@@ -26,12 +26,14 @@ import {
   tempDir,
   WITHOUT_PACKS,
 } from '../helpers/agent-process.js';
+import { IN_CI } from '../helpers/requirements.js';
 
 afterAll(cleanupAll);
 
 const isRoot = process.getuid?.() === 0;
-/** Dropping to nobody needs root; CI runs as root, so there the tests always run. */
-const asRoot = isRoot || process.env.CI ? it : it.skip;
+/** Dropping to nobody needs root; CI runs as root, so there the tests always run (and fail without). */
+const asRoot = isRoot || IN_CI ? it : it.skip;
+if (!isRoot && !IN_CI) console.warn('skipped: the tests as nobody: they need root (setpriv drops to nobody)');
 
 /** Runs a command as nobody:nogroup, with no supplementary groups. */
 function asNobody(command: string, args: string[]): { code: number | null; stdout: string; stderr: string } {

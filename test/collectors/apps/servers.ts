@@ -54,11 +54,6 @@ export async function retryOnPortTaken<T>(what: string, start: () => Promise<T>,
   }
 }
 
-/** Says on the console why a suite is skipped: `missing` is not installed, `aptPackage` installs it. */
-export function warnSkipped(suite: string, missing: string, aptPackage: string): void {
-  console.warn(`${suite} tests skipped: ${missing} is not installed (apt-get install ${aptPackage})`);
-}
-
 /** A run context as the scheduler gives it: its own signal aborted at the timeout. */
 export function runContext(timeoutMs = 5000): CollectContext {
   return {
