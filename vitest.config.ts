@@ -1,11 +1,11 @@
 import { defineConfig } from 'vitest/config';
 
-// Files that run whole clusters (agent processes, or in-process engines on fast timings):
-// timing-sensitive (failure detection, loss), so they run one at a time, after everything else,
-// instead of competing for the two cores with the unit files (which now start real redis, nginx,
-// mariadb and rabbitmq servers).
+// Files that run whole clusters of agent processes: timing-sensitive (failure detection, loss), so
+// they run one at a time, after everything else, instead of competing for the two cores with the
+// unit files (which start real redis, nginx, mariadb and rabbitmq servers). The in-process engine
+// tests are not among them: they run on manual time (test/gossip/memory-cluster.ts), which a busy
+// machine cannot make late.
 const clusterTests = [
-  'test/gossip/engine.test.ts',
   'test/gossip/cluster.test.ts',
   'test/gossip/security.test.ts',
   'test/gossip/loss.test.ts',

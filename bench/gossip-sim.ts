@@ -62,7 +62,7 @@ async function simulate(n: number): Promise<Result> {
   const timings = timingsFor(n);
   const gossipMs = timings.gossipIntervalMs!;
   const probeMs = timings.probeIntervalMs!;
-  const cluster = new SimulatedCluster(timings, 0, undefined, false);
+  const cluster = new SimulatedCluster(timings, { recordEvents: false });
   const nodes: SimulatedNode[] = [];
   let formationMs: number | null | 'bootstrapped' = 'bootstrapped';
   if (n <= FORM_MAX) {

@@ -11,12 +11,13 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   cleanupAll,
+  freePort,
   httpGet,
   isAlive,
   OPSBRO_BIN,
@@ -32,8 +33,10 @@ afterEach(cleanupAll);
 const start = (dirs: TestAgentDirs, extra: string[] = []) =>
   runCli(['agent', 'start', '--config-dir', dirs.configDir, '--data-dir', dirs.dataDir, ...extra]);
 
+/** /agent/info over TCP once startAgent() learnt the port, else over the unix socket (a daemon). */
 async function info(dirs: TestAgentDirs): Promise<Record<string, unknown>> {
-  const reply = await httpGet(`http://127.0.0.1:${dirs.port}/agent/info`);
+  const api = dirs.port ? `http://127.0.0.1:${dirs.port}` : `unix:${join(dirs.dataDir, 'api.sock')}:`;
+  const reply = await httpGet(`${api}/agent/info`);
   expect(reply.status).toBe(200);
   return JSON.parse(reply.body) as Record<string, unknown>;
 }
@@ -65,7 +68,8 @@ describe('start refuses a bad configuration with one line and starts nothing', (
         `${file}:1: environment variable OPSBRO_TEST_UNSET_VAR is not set (use \${OPSBRO_TEST_UNSET_VAR:-default} for a default)`,
     ],
   ])('%s', async (_what, yaml, expected) => {
-    const dirs = await prepareAgentDirs(yaml);
+    // A port named in advance: that nothing listens on it afterwards says something.
+    const dirs = await prepareAgentDirs(yaml, { apiPort: await freePort() });
     const result = start(dirs);
     expect(result.code).toBe(1);
     const lines = result.stderr.trim().split('\n');
@@ -154,7 +158,7 @@ describe('start refuses a bad configuration with one line and starts nothing', (
   });
 
   it('a listener that fails halfway: nothing keeps running', async () => {
-    const dirs = await prepareAgentDirs();
+    const dirs = await prepareAgentDirs('', { apiPort: await freePort() });
     // The API's unix socket path is taken by a directory: TCP binds first, then the socket fails.
     mkdirSync(join(dirs.dataDir, 'api.sock'), { recursive: true, mode: 0o700 });
     chmodSync(dirs.dataDir, 0o700);
@@ -166,9 +170,10 @@ describe('start refuses a bad configuration with one line and starts nothing', (
   });
 
   it('a port already in use: clear error, exit 1, lock released', async () => {
-    const dirs = await prepareAgentDirs();
+    // The port is held first (any free one), then the agent is told to use it.
     const blocker = createServer();
-    await new Promise<void>((resolve) => blocker.listen(dirs.port, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const dirs = await prepareAgentDirs('', { apiPort: (blocker.address() as AddressInfo).port });
     try {
       const result = start(dirs);
       expect(result.code).toBe(1);
@@ -293,16 +298,17 @@ describe('graceful stop', () => {
     let output = '';
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     // The API is up before gossip: signal right then, while later subsystems are still starting.
-    await new Promise<void>((resolve) =>
+    const apiPort = await new Promise<number>((resolve) =>
       child.stdout.on('data', (chunk: Buffer) => {
         output += chunk.toString();
-        if (output.includes('API listening')) resolve();
+        const listening = /API listening .*address=127\.0\.0\.1:(\d+)/.exec(output);
+        if (listening) resolve(Number(listening[1]));
       }),
     );
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(existsSync(join(dirs.dataDir, 'opsbro.pid'))).toBe(false);
-    expect(await portIsFree(dirs.port)).toBe(true);
+    expect(await portIsFree(apiPort)).toBe(true);
   });
 
   it('`opsbro agent stop` stops it and waits until it is gone', async () => {
@@ -428,6 +434,29 @@ describe('daemon mode', () => {
       expect(isAlive(pid)).toBe(false);
     } finally {
       if (pid && isAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+});
+
+describe('the test helpers', () => {
+  it('start the agent again on another RPC port when the one chosen in advance was taken meanwhile', async () => {
+    const dirs = await prepareAgentDirs();
+    const chosen = dirs.chosenRpcPort!;
+    // Another process takes the port between freePort() and the agent's start.
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(chosen, '127.0.0.1', resolve));
+    try {
+      const agent = await startAgent(dirs);
+      expect(isAlive(agent.process.pid!)).toBe(true);
+      expect(dirs.chosenRpcPort).not.toBe(chosen);
+      // The API and gossip took whatever was free (port 0), and the agent says where.
+      const { ports } = (await info(dirs)) as { ports: Record<string, number> };
+      expect(Object.keys(ports).sort()).toEqual(['api', 'gossip', 'rpc']);
+      expect([ports.api, ports.rpc]).toEqual([dirs.port, dirs.chosenRpcPort]);
+      expect(ports.api).toBeGreaterThan(0);
+      expect(ports.gossip).toBeGreaterThan(0);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
     }
   });
 });

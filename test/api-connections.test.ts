@@ -8,7 +8,13 @@ import { httpGet } from './helpers/agent-process.js';
 
 const apis: HttpApi[] = [];
 const sockets: Socket[] = [];
+
+/** What /slow waits for before it answers (at once unless a test holds it), and who is told it was called. */
+let answerWhen: Promise<void> = Promise.resolve();
+let onSlowCalled = (): void => undefined;
 afterEach(async () => {
+  answerWhen = Promise.resolve();
+  onSlowCalled = () => undefined;
   sockets.splice(0).forEach((socket) => socket.destroy());
   await Promise.all(apis.splice(0).map((api) => api.stop()));
 });
@@ -27,8 +33,12 @@ async function startApi(options: { idleConnectionMs?: number; maxConnections?: n
       method: 'GET',
       path: '/slow',
       access: 'read',
-      description: 'answers after 600 ms',
-      handler: () => new Promise((resolve) => setTimeout(() => resolve({ slow: true }), 600)),
+      description: 'answers when the test lets it',
+      handler: async () => {
+        onSlowCalled();
+        await answerWhen;
+        return { slow: true };
+      },
     },
   ]);
   apis.push(api);
@@ -57,7 +67,16 @@ describe('API connections', () => {
 
   it('does not cut a request whose answer takes longer than the idle time', async () => {
     const port = await startApi({ idleConnectionMs: 200 });
-    const reply = await httpGet(`http://127.0.0.1:${port}/slow`);
+    let release!: () => void;
+    answerWhen = new Promise((resolve) => (release = resolve));
+    const called = new Promise<void>((resolve) => (onSlowCalled = resolve));
+    const replying = httpGet(`http://127.0.0.1:${port}/slow`);
+    await called;
+    // A connection opened after the request, and closed for idleness: the request's connection has
+    // been quiet for longer than the idle time by then. Only then does the answer come.
+    await closed(await open(port));
+    release();
+    const reply = await replying;
     expect(reply.status).toBe(200);
     expect(JSON.parse(reply.body)).toEqual({ slow: true });
   });

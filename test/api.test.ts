@@ -18,11 +18,14 @@ describe('an agent without authentication, on loopback', () => {
   let agent: RunningAgent;
   let base: string;
   let socket: string;
+  /** Just before the agent process was started: its uptime cannot be longer than since then. */
+  let spawnedAt: number;
 
   beforeAll(async () => {
     const dirs = await prepareAgentDirs(
       'node_name: api-test\ndatacenter: lab\ngroups: [web, linux]\n' + WITHOUT_PACKS,
     );
+    spawnedAt = Date.now();
     agent = await startAgent(dirs);
     base = `http://127.0.0.1:${dirs.port}`;
     socket = join(dirs.dataDir, 'api.sock');
@@ -46,7 +49,10 @@ describe('an agent without authentication, on loopback', () => {
       api: { tcp: base.slice('http://'.length), socket, auth: false },
     });
     expect(fromTcp.version).toMatch(/^\d+\.\d+\.\d+/);
+    // The agent's own uptime (whole seconds), not the machine's: no longer than since its spawn.
+    expect(Number.isInteger(fromTcp.uptime_seconds)).toBe(true);
     expect(fromTcp.uptime_seconds).toBeGreaterThanOrEqual(0);
+    expect(fromTcp.uptime_seconds).toBeLessThanOrEqual(Math.round((Date.now() - spawnedAt) / 1000));
     expect((fromTcp.memory as { rss_bytes: number }).rss_bytes).toBeGreaterThan(1_000_000);
     expect(fromUnix.id).toBe(fromTcp.id);
     expect(fromUnix.pid).toBe(fromTcp.pid);

@@ -32,7 +32,8 @@ interface Setup {
   configDir: string;
   dataDir: string;
   pidfile: string;
-  port: number;
+  /** The agent's API through its unix socket (its TCP port is whatever was free: port 0). */
+  api: string;
   defaultsFile: string;
 }
 
@@ -87,7 +88,13 @@ async function setup(
       .map(([name, value]) => `${name}=${shellQuote(value)}\n`)
       .join(''),
   );
-  return { configDir, dataDir, pidfile: join(dataDir, 'opsbro.pid'), port: dirs.port, defaultsFile };
+  return {
+    configDir,
+    dataDir,
+    pidfile: join(dataDir, 'opsbro.pid'),
+    api: `unix:${join(dataDir, 'api.sock')}:`,
+    defaultsFile,
+  };
 }
 
 /** Runs `init.d/opsbro ACTION` as init would: the script itself, by its #! line. */
@@ -134,8 +141,8 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 10_00
   }
 }
 
-async function agentInfoPid(port: number): Promise<number> {
-  const reply = await httpGet(`http://127.0.0.1:${port}/agent/info`);
+async function agentInfoPid(setupDone: Setup): Promise<number> {
+  const reply = await httpGet(`${setupDone.api}/agent/info`);
   expect(reply.status).toBe(200);
   return (JSON.parse(reply.body) as { pid: number }).pid;
 }
@@ -169,7 +176,7 @@ describe('init.d/opsbro', () => {
     pidsToKill.add(pid);
     expect(result.stdout).toContain(`(pid ${pid})`);
     expect(isRunning(pid)).toBe(true);
-    expect(await agentInfoPid(s.port)).toBe(pid);
+    expect(await agentInfoPid(s)).toBe(pid);
     // The unix socket in the data dir (a path with a space) answers too.
     const overSocket = await httpGet(`unix:${join(s.dataDir, 'api.sock')}:/agent/info`);
     expect((JSON.parse(overSocket.body) as { pid: number }).pid).toBe(pid);
@@ -191,7 +198,7 @@ describe('init.d/opsbro', () => {
       readFileSync(logFile, 'utf8').includes('configuration reloaded'),
     );
     expect(isRunning(pid)).toBe(true);
-    expect(await agentInfoPid(s.port)).toBe(pid);
+    expect(await agentInfoPid(s)).toBe(pid);
 
     result = await runScript(s, 'force-reload');
     expect(result.code, result.stdout + result.stderr).toBe(0);
@@ -203,14 +210,14 @@ describe('init.d/opsbro', () => {
     const newPid = readPidfile(s.pidfile);
     pidsToKill.add(newPid);
     expect(newPid).not.toBe(pid);
-    expect(await agentInfoPid(s.port)).toBe(newPid);
+    expect(await agentInfoPid(s)).toBe(newPid);
 
     result = await runScript(s, 'stop');
     expect(result.code, result.stdout + result.stderr).toBe(0);
     expect(result.stderr).not.toMatch(/SIGKILL/);
     expect(isRunning(newPid)).toBe(false);
     expect(existsSync(s.pidfile)).toBe(false);
-    await expect(httpGet(`http://127.0.0.1:${s.port}/agent/info`)).rejects.toThrow();
+    await expect(httpGet(`${s.api}/agent/info`)).rejects.toThrow();
 
     result = await runScript(s, 'status');
     expect(result.code, result.stdout + result.stderr).toBe(3);
@@ -264,7 +271,7 @@ describe('init.d/opsbro', () => {
     const pid = readPidfile(s.pidfile);
     pidsToKill.add(pid);
     expect(pid).not.toBe(otherPid);
-    expect(await agentInfoPid(s.port)).toBe(pid);
+    expect(await agentInfoPid(s)).toBe(pid);
 
     result = await runScript(s, 'stop');
     expect(result.code, result.stdout + result.stderr).toBe(0);

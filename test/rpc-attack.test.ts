@@ -58,10 +58,21 @@ async function startNode(
   options: Partial<ClusterRpcOptions> = {},
   handlers: Record<string, RpcHandler> = {},
 ): Promise<TestNode> {
-  const port = options.port ?? (await freePort());
-  const rpc = createClusterRpc({ host, port, dataDir: tempDir('opsbro-rpc-'), ...options });
-  for (const [protocol, handler] of Object.entries(handlers)) rpc.handle(protocol, handler);
-  await rpc.start();
+  // A port free a moment ago, not held: when another process took it meanwhile, another (3 tries).
+  let port = options.port ?? (await freePort());
+  let rpc = createClusterRpc({ host, port, dataDir: tempDir('opsbro-rpc-'), ...options });
+  for (let attempt = 1; ; attempt++) {
+    for (const [protocol, handler] of Object.entries(handlers)) rpc.handle(protocol, handler);
+    try {
+      await rpc.start();
+      break;
+    } catch (error) {
+      const taken = options.port === undefined && /already in use/.test((error as Error).message);
+      if (!taken || attempt >= 3) throw error;
+      port = await freePort();
+      rpc = createClusterRpc({ host, port, dataDir: tempDir('opsbro-rpc-'), ...options });
+    }
+  }
   nodes.add(rpc);
   if (!(rpc instanceof Libp2pClusterRpc))
     throw new Error('createClusterRpc no longer builds a Libp2pClusterRpc');

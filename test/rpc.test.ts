@@ -65,14 +65,26 @@ async function makeNode(
   };
 }
 
+/**
+ * A started node. Its port, unless given, is one freePort() found free a moment ago, not one it
+ * holds: when another process took it meanwhile, the node starts again on another (3 tries).
+ */
 async function startNode(
   options: Partial<ClusterRpcOptions> = {},
   handlers: Record<string, RpcHandler> = {},
 ): Promise<TestNode> {
-  const node = await makeNode(options, handlers);
-  await node.rpc.start();
-  startedNodes.add(node.rpc);
-  return node;
+  for (let attempt = 1; ; attempt++) {
+    const node = await makeNode(options, handlers);
+    try {
+      await node.rpc.start();
+    } catch (error) {
+      const taken = options.port === undefined && /already in use/.test((error as Error).message);
+      if (!taken || attempt >= 3) throw error;
+      continue;
+    }
+    startedNodes.add(node.rpc);
+    return node;
+  }
 }
 
 /** The rejection of a promise that must reject, with how long it took. */
@@ -467,11 +479,16 @@ describe('limits, failures, lifecycle', () => {
 
   it('stop() completes quickly with open connections and a request in flight', async () => {
     const clusterKey = randomBytes(32);
+    let hangReached!: () => void;
+    const inHandler = new Promise<void>((resolve) => (hangReached = resolve));
     const server = await startNode(
       { clusterKey },
       {
         [ECHO]: echo,
-        '/opsbro-test/hang/1.0.0': () => new Promise<Uint8Array>(() => undefined),
+        '/opsbro-test/hang/1.0.0': () => {
+          hangReached();
+          return new Promise<Uint8Array>(() => undefined);
+        },
       },
     );
     const client = await startNode({ clusterKey });
@@ -479,7 +496,8 @@ describe('limits, failures, lifecycle', () => {
     const pending = rejectionOf(
       client.rpc.request(server.target(), '/opsbro-test/hang/1.0.0', new Uint8Array(1), 10_000),
     );
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The request is in flight: the server's handler holds it.
+    await inHandler;
 
     let started = performance.now();
     await server.rpc.stop();

@@ -2,6 +2,27 @@
 // interval runs, one after the other, in the same turn of the event loop. Every interval's grid is
 // shifted by the same offset, so the beats of 60 s fall on beats of 10 s: the agent wakes once per
 // 10 s, not once per collector nor once more per minute.
+import { SYSTEM_TIMERS, type Timers } from '../shared/timers.js';
+
+/**
+ * Where the collectors' time comes from: Node's in the agent, the test's own in tests (STYLE.md,
+ * "Time is injected"). The clock carries it, so every collector of an agent runs on one time.
+ */
+export interface CollectorTime {
+  /** The beats, each run's first call and its timeout. */
+  timers: Timers;
+  /** Wall clock, ms since the epoch: the grid of the beats and the time of each run. */
+  now: () => number;
+  /** Monotonic ms: how long a run took, and whether one still hangs past its timeout. */
+  monotonicNow: () => number;
+}
+
+/** Node's own, looked up at each call (so vitest's fake timers drive them too). */
+export const SYSTEM_COLLECTOR_TIME: CollectorTime = {
+  timers: SYSTEM_TIMERS,
+  now: () => Date.now(),
+  monotonicNow: () => performance.now(),
+};
 
 /** The span the agent's offset is drawn from: the default interval. */
 const OFFSET_SPAN_MS = 10_000;
@@ -16,7 +37,7 @@ export function nextGridDelay(intervalMs: number, offsetMs: number, now = Date.n
 }
 
 interface Beat {
-  timer?: NodeJS.Timeout;
+  timer?: unknown;
   listeners: Set<() => void>;
 }
 
@@ -25,7 +46,10 @@ export class IntervalClock {
   private readonly offsetMs: number;
 
   /** `phase` (0-1): where in the first 10 s of every grid this agent's beats fall. */
-  constructor(phase: number) {
+  constructor(
+    phase: number,
+    readonly time: CollectorTime = SYSTEM_COLLECTOR_TIME,
+  ) {
     this.offsetMs = Math.floor(phase * OFFSET_SPAN_MS);
   }
 
@@ -42,7 +66,7 @@ export class IntervalClock {
     return () => {
       subscribed.listeners.delete(listener);
       if (subscribed.listeners.size === 0 && this.beats.get(intervalMs) === subscribed) {
-        clearTimeout(subscribed.timer);
+        this.time.timers.clearTimeout(subscribed.timer);
         this.beats.delete(intervalMs);
       }
     };
@@ -50,19 +74,19 @@ export class IntervalClock {
 
   /** Stops every beat (the agent stops). */
   stop(): void {
-    for (const beat of this.beats.values()) clearTimeout(beat.timer);
+    for (const beat of this.beats.values()) this.time.timers.clearTimeout(beat.timer);
     this.beats.clear();
   }
 
   private arm(intervalMs: number, beat: Beat): void {
-    beat.timer = setTimeout(
+    beat.timer = this.time.timers.setTimeout(
       () => {
         this.arm(intervalMs, beat);
         // A copy: a listener subscribed by one of these calls waits for the next beat.
         for (const listener of [...beat.listeners]) listener();
       },
-      nextGridDelay(intervalMs, this.offsetMs),
+      nextGridDelay(intervalMs, this.offsetMs, this.time.now()),
+      true,
     );
-    beat.timer.unref();
   }
 }

@@ -2,7 +2,7 @@
 // time, each run bounded by a timeout, and keeps what operators and the evaluator read: the state,
 // the last error, the last good data.
 import type { CollectContext, CollectedData, CollectorInstance, HostPaths } from './collector.js';
-import type { IntervalClock } from './interval-clock.js';
+import type { CollectorTime, IntervalClock } from './interval-clock.js';
 import { messageOf } from '../shared/errors.js';
 import type { CollectorState, CollectorStatus } from '../shared/api-types.js';
 
@@ -20,7 +20,7 @@ export interface ScheduledCollectorOptions {
   onData: (name: string, data: CollectedData, atMs: number) => void;
   /** Called after every run (success or not), e.g. to learn that the first pass is done. */
   onRun: () => void;
-  /** The agent's beats: every collector of one interval runs at the same beat. */
+  /** The agent's beats: every collector of one interval runs at the same beat. Its time is ours too. */
   clock: IntervalClock;
   /** Called when the state changes (OK -> ERROR ...): logged once, not at every failing run. */
   onStateChange?: (status: CollectorStatus) => void;
@@ -59,7 +59,7 @@ export class ScheduledCollector {
   private runs = 0;
   private errors = 0;
   /** The first run, right after activation; later runs follow the clock's beats. */
-  private firstRun?: NodeJS.Timeout;
+  private firstRun?: unknown;
   private unsubscribe?: () => void;
   /**
    * An asynchronous run until its plugin settles (its context is aborted if the collector is
@@ -70,6 +70,10 @@ export class ScheduledCollector {
   private stopped = false;
 
   constructor(private readonly options: ScheduledCollectorOptions) {}
+
+  private get time(): CollectorTime {
+    return this.options.clock.time;
+  }
 
   /** The last good data (kept through later errors: a stale value beats none, the state says ERROR). */
   lastData(): CollectedData | undefined {
@@ -99,8 +103,7 @@ export class ScheduledCollector {
       this.active = true;
       this.state = 'PENDING';
       this.message = undefined;
-      this.firstRun = setTimeout(() => this.tick(), 0);
-      this.firstRun.unref();
+      this.firstRun = this.time.timers.setTimeout(() => this.tick(), 0, true);
       this.unsubscribe = this.options.clock.subscribe(this.options.intervalMs, () => this.tick());
     }
   }
@@ -132,7 +135,7 @@ export class ScheduledCollector {
 
   private deactivate(): void {
     this.active = false;
-    clearTimeout(this.firstRun);
+    if (this.firstRun !== undefined) this.time.timers.clearTimeout(this.firstRun);
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     this.inFlight?.run.abort(new Error('collector deactivated'));
@@ -143,7 +146,7 @@ export class ScheduledCollector {
     if (this.inFlight) {
       // A run still inside its timeout (the first interval on the wall-clock grid can be short)
       // reports for itself; one past its timeout ignored the abort and is reported here.
-      if (performance.now() - this.inFlight.since > this.options.timeoutMs)
+      if (this.time.monotonicNow() - this.inFlight.since > this.options.timeoutMs)
         this.fail('the previous run is still hanging (it ignored its timeout): skipped', false);
       return;
     }
@@ -153,7 +156,7 @@ export class ScheduledCollector {
   private runOnce(): void {
     const { options } = this;
     const run = new RunContext(options.paths, options.timeoutMs);
-    const startedAt = performance.now();
+    const startedAt = this.time.monotonicNow();
     let answer: CollectedData | PromiseLike<CollectedData>;
     try {
       answer = options.instance.collect(run);
@@ -172,9 +175,9 @@ export class ScheduledCollector {
     startedAt: number,
   ): Promise<void> {
     const { timeoutMs } = this.options;
-    let timeout: NodeJS.Timeout | undefined;
+    let timeout: unknown;
     const timedOut = new Promise<never>((_resolve, reject) => {
-      timeout = setTimeout(() => {
+      timeout = this.time.timers.setTimeout(() => {
         const error = new Error(`timed out after ${timeoutMs / 1000} s`);
         // Rejected before the abort: a plugin that rejects on abort must not win the race with "aborted".
         reject(error);
@@ -194,14 +197,14 @@ export class ScheduledCollector {
     } catch (error) {
       this.finish(startedAt, false, error);
     } finally {
-      clearTimeout(timeout);
+      this.time.timers.clearTimeout(timeout);
     }
   }
 
   /** Records a run's outcome: its data (ok) or the error it threw. */
   private finish(startedAt: number, ok: boolean, outcome: unknown): void {
     const { options } = this;
-    const now = Date.now();
+    const now = this.time.now();
     if (this.active) {
       if (ok) {
         this.data = outcome as CollectedData;
@@ -214,7 +217,7 @@ export class ScheduledCollector {
         }
       } else this.fail(messageOf(outcome), true);
     }
-    this.lastDurationMs = round(performance.now() - startedAt);
+    this.lastDurationMs = round(this.time.monotonicNow() - startedAt);
     this.lastRunAtMs = now;
     this.runs++;
     options.onRun();

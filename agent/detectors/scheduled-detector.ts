@@ -5,6 +5,7 @@ import { GROUP_NAME } from '../config/index.js';
 import type { EvaluationScope } from '../evaluator/index.js';
 import { messageOf } from '../shared/errors.js';
 import type { DetectorStatus } from '../shared/api-types.js';
+import { SYSTEM_TIMERS, type Timers } from '../shared/timers.js';
 
 /** What a detector needs from the evaluator (kept narrow so it is easy to see what it may do). */
 export interface DetectorEvaluator {
@@ -23,6 +24,10 @@ export interface ScheduledDetectorOptions {
   evaluator: DetectorEvaluator;
   /** After each run that changed the groups this detector grants. */
   onGroupsChanged: () => void;
+  /** The interval's timer: Node's by default, the test's own in tests. */
+  timers?: Timers;
+  /** The wall clock of `last_run_at` (ms since the epoch): Date.now by default. */
+  now?: () => number;
 }
 
 export class ScheduledDetector {
@@ -31,7 +36,7 @@ export class ScheduledDetector {
   private message?: string;
   private granted: string[] = [];
   private lastRunAt?: Date;
-  private timer?: NodeJS.Timeout;
+  private timer?: unknown;
   private stopped = false;
 
   constructor(private readonly options: ScheduledDetectorOptions) {}
@@ -48,7 +53,7 @@ export class ScheduledDetector {
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.timer);
+    if (this.timer !== undefined) (this.options.timers ?? SYSTEM_TIMERS).clearTimeout(this.timer);
   }
 
   status(): DetectorStatus {
@@ -69,8 +74,11 @@ export class ScheduledDetector {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.run().finally(() => this.schedule()), this.options.intervalMs);
-    this.timer.unref();
+    this.timer = (this.options.timers ?? SYSTEM_TIMERS).setTimeout(
+      () => void this.run().finally(() => this.schedule()),
+      this.options.intervalMs,
+      true,
+    );
   }
 
   /** Never throws: every failure becomes the ERROR state with its message. */
@@ -87,7 +95,7 @@ export class ScheduledDetector {
       this.state = 'ERROR';
       this.message = messageOf(error);
     }
-    this.lastRunAt = new Date();
+    this.lastRunAt = new Date(this.options.now?.() ?? Date.now());
     if (this.stopped) return;
     const changed = granted.join('\0') !== this.granted.join('\0');
     this.granted = granted;

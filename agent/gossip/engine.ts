@@ -32,8 +32,10 @@ import { type Member, type MembershipEvent, MemberTable, type Outcome } from './
 import { RateLimitedLog } from '../log/index.js';
 import { RecentIds } from './recent-ids.js';
 import { initialSequence, ReplayGuard } from './replay-guard.js';
+import { type GossipTime, SYSTEM_TIME } from './suspicion.js';
 import type { PacketAddress, PacketTransport, SocketError } from './transport.js';
 import { messageOf } from '../shared/errors.js';
+import type { Timers } from '../shared/timers.js';
 
 /**
  * Protocol timings. The defaults are memberlist's LAN profile but for two, both from its Local
@@ -125,8 +127,15 @@ export interface GossipEngineOptions {
   onWarning?: (message: string, fields?: Record<string, unknown>) => void;
   /** Protocol steps worth tracing (probes, ping-reqs, push-pulls), for `log.level: debug`. */
   onDebug?: (message: string, fields?: Record<string, unknown>) => void;
-  /** The clock of rate-limited warnings (ms); tests drive it. */
+  /**
+   * The engine's clock (ms since the epoch): probe round trips, state changes, reaping, the
+   * rate-limited warnings. Date.now by default; tests drive it (with `timers`).
+   */
   now?: () => number;
+  /** Every timer of the protocol (probes, acks, gossip, push-pull, suspicions). Node's by default. */
+  timers?: Timers;
+  /** Random choices (probe order, gossip targets, prompt confirmers): seeded in tests, to replay. */
+  random?: () => number;
   /** Members this node keeps at most; a new member beyond it is ignored (members.ts). */
   maxMembers?: number;
 }
@@ -175,20 +184,20 @@ export class GossipEngine {
   private readonly warnings: RateLimitedLog;
   /** When packets from each source were last dropped, by reason: why a join got no answer. */
   private readonly dropsBySource = new DropsBySource(DROP_SOURCES);
-  private readonly now: () => number;
   /** Ping-reqs this node is running for others (bounded by MAX_PROBES_FOR_OTHERS). */
   private probesForOthers = 0;
   /** Push-pulls failed in a row: the next one comes sooner (PUSH_PULL_RETRY_MS, doubling). */
   private pushPullFailures = 0;
-  private pushPullTimer?: NodeJS.Timeout;
+  private pushPullTimer?: unknown;
   private sequence = initialSequence();
   private probeSeq = 0;
   private probeOrder: string[] = [];
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Every protocol timer pending: stop() clears them. */
+  private readonly pending = new Set<unknown>();
   /** Ends each plain wait under way (a LAN detection's) at once: stop() calls them. */
   private readonly waits = new Set<() => void>();
   /** The fan-out timer runs only while there is news: an idle agent wakes once per probe. */
-  private gossipTimer?: NodeJS.Timeout;
+  private gossipTimer?: unknown;
   /** No probe timer while alone: the table's first other member restarts probing (wakeProbe). */
   private probeParked = false;
   private running = false;
@@ -196,8 +205,16 @@ export class GossipEngine {
   private halted = false;
   private leaving = false;
 
+  private readonly time: GossipTime;
+  private readonly random: () => number;
+
   constructor(private readonly options: GossipEngineOptions) {
     this.timings = { ...DEFAULT_TIMINGS, ...options.timings };
+    this.time = {
+      timers: options.timers ?? SYSTEM_TIME.timers,
+      now: options.now ?? SYSTEM_TIME.now,
+    };
+    this.random = options.random ?? Math.random;
     this.awareness = new Awareness(this.timings.awarenessMax);
     this.table = new MemberTable(
       options.self.id,
@@ -209,13 +226,13 @@ export class GossipEngine {
       (member) => this.suspicionTimedOut(member),
       () => this.wakeProbe(),
       options.maxMembers,
+      this.time,
     );
     this.self = this.table.addSelf(options.self, 0);
     this.broadcasts = new BroadcastQueue(this.timings.retransmitMultiplier, () => this.table.liveCount());
-    this.now = options.now ?? Date.now;
     this.warnings = new RateLimitedLog(
       (message, fields) => this.options.onWarning?.(message, fields),
-      this.now,
+      this.time.now,
     );
     options.transport.onPacket((packet, from) => this.receive(packet, from));
     options.transport.onError((error) => this.socketError(error));
@@ -251,8 +268,8 @@ export class GossipEngine {
     this.running = false;
     this.halted = true;
     this.probeParked = false;
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
+    for (const timer of this.pending) this.time.timers.clearTimeout(timer);
+    this.pending.clear();
     this.gossipTimer = undefined;
     this.pushPullTimer = undefined;
     // The probe rounds waiting on these resume, see the engine stopped, and return.
@@ -322,9 +339,11 @@ export class GossipEngine {
     this.queue(`node:${this.self.record.id}`, encodeMessage(message));
     this.self.state = 'left';
     // Push the news out at once to a few members, then let the gossip rounds finish the job.
-    const deadline = Date.now() + timeoutMs;
-    while (this.broadcasts.length > 0 && Date.now() < deadline && this.gossipRound() > 0) {
-      await new Promise((resolve) => setTimeout(resolve, Math.min(this.timings.gossipIntervalMs, 50)));
+    const deadline = this.time.now() + timeoutMs;
+    while (this.broadcasts.length > 0 && this.time.now() < deadline && this.gossipRound() > 0) {
+      await new Promise<void>((resolve) =>
+        this.time.timers.setTimeout(resolve, Math.min(this.timings.gossipIntervalMs, 50)),
+      );
     }
   }
 
@@ -436,12 +455,12 @@ export class GossipEngine {
 
   /** The engine's clock (ms): what dropsFrom's `since` is measured on. */
   clock(): number {
-    return this.now();
+    return this.time.now();
   }
 
   private drop(reason: DropReason, from: PacketAddress): void {
     this.stats.dropped[reason]++;
-    this.dropsBySource.record(reason, from, this.now());
+    this.dropsBySource.record(reason, from, this.time.now());
     // One warning per kind and minute is enough to notice a misconfigured or hostile peer.
     this.warnings.warn(`drop:${reason}`, 'gossip packets dropped', {
       reason,
@@ -546,7 +565,7 @@ export class GossipEngine {
       if (event.type === 'node-suspect' && 'fromId' in cause && cause.fromId !== this.self.record.id) {
         // Bounded: a burst of suspicions must not grow the probe list beyond one pass of the table.
         const room = this.probeOrder.length < this.table.liveCount();
-        if (room && Math.random() < PROMPT_CONFIRMERS / Math.max(1, this.table.liveCount() - 2)) {
+        if (room && this.random() < PROMPT_CONFIRMERS / Math.max(1, this.table.liveCount() - 2)) {
           this.probeOrder.push(event.member.record.id);
         }
       }
@@ -582,11 +601,10 @@ export class GossipEngine {
       return;
     }
     // Local health awareness: a struggling node probes less often and waits longer.
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
+    const timer = this.later(() => {
+      this.pending.delete(timer);
       void this.probeRound().finally(() => this.scheduleProbe());
     }, this.awareness.scale(this.timings.probeIntervalMs));
-    this.track(timer);
   }
 
   /** Restarts the probe loop parked while this node was alone (the table calls it on a first member). */
@@ -601,7 +619,7 @@ export class GossipEngine {
     const target = this.nextProbeTarget();
     if (!target) return;
     const seq = this.nextProbeSeq();
-    const startedAt = Date.now();
+    const startedAt = this.time.now();
     const periodMs = this.awareness.scale(this.timings.probeIntervalMs);
     const probeTimeoutMs = this.awareness.scale(this.timings.probeTimeoutMs);
 
@@ -612,7 +630,7 @@ export class GossipEngine {
     // Stopped while waiting (stop() ends every wait): nothing more to send or decide.
     if (!this.running) return;
     if (directResult.acked) {
-      target.rttMs = Date.now() - startedAt;
+      target.rttMs = this.time.now() - startedAt;
       this.awareness.apply(-1);
       return;
     }
@@ -622,7 +640,7 @@ export class GossipEngine {
       this.timings.indirectChecks,
       (member) => member.state === 'alive' && member !== target,
     );
-    const indirect = this.expectAck(seq, Math.max(0, periodMs - (Date.now() - startedAt)));
+    const indirect = this.expectAck(seq, Math.max(0, periodMs - (this.time.now() - startedAt)));
     const { id: targetId, address, port } = target.record;
     if (helpers.length) {
       this.options.onDebug?.('indirect probe', {
@@ -679,7 +697,7 @@ export class GossipEngine {
     return new Promise((resolve) => {
       let nacks = 0;
       const finish = (acked: boolean, responderId?: string) => {
-        clearTimeout(timer);
+        this.time.timers.clearTimeout(timer);
         if (this.waiters.get(seq) === waiter) this.waiters.delete(seq);
         resolve({ acked, nacks, responderId });
       };
@@ -688,8 +706,7 @@ export class GossipEngine {
         onNack: () => nacks++,
         cancel: () => finish(false),
       };
-      const timer = setTimeout(() => finish(false), timeoutMs);
-      timer.unref();
+      const timer = this.time.timers.setTimeout(() => finish(false), timeoutMs, true);
       this.waiters.set(seq, waiter);
     });
   }
@@ -708,7 +725,7 @@ export class GossipEngine {
       for (const member of this.table.values()) {
         if (member !== this.self) this.probeOrder.push(member.record.id);
       }
-      shuffle(this.probeOrder);
+      shuffle(this.probeOrder, this.random);
     }
     return undefined;
   }
@@ -736,7 +753,7 @@ export class GossipEngine {
   }
 
   private gossipTargets(): Member[] {
-    const recentlyDead = Date.now() - this.timings.gossipToTheDeadMs;
+    const recentlyDead = this.time.now() - this.timings.gossipToTheDeadMs;
     return this.randomMembers(
       this.timings.gossipNodes,
       (member) =>
@@ -754,24 +771,23 @@ export class GossipEngine {
    */
   private schedulePushPull(): void {
     if (!this.running) return;
-    if (this.pushPullTimer) {
-      clearTimeout(this.pushPullTimer);
-      this.timers.delete(this.pushPullTimer);
+    if (this.pushPullTimer !== undefined) {
+      this.time.timers.clearTimeout(this.pushPullTimer);
+      this.pending.delete(this.pushPullTimer);
     }
     const intervalMs = pushPullInterval(this.timings.pushPullIntervalMs, this.table.liveCount());
     const delayMs = this.pushPullFailures
       ? Math.min(intervalMs, PUSH_PULL_RETRY_MS * 2 ** Math.min(this.pushPullFailures - 1, 16))
       : intervalMs;
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
+    const timer = this.later(() => {
+      this.pending.delete(timer);
       this.pushPullTimer = undefined;
       if (!this.running) return;
       void this.pushPullRound().finally(() => {
-        if (!this.pushPullTimer) this.schedulePushPull();
+        if (this.pushPullTimer === undefined) this.schedulePushPull();
       });
     }, delayMs);
     this.pushPullTimer = timer;
-    this.track(timer);
   }
 
   /** A push-pull failed (or a join got no full state): the next one comes sooner. */
@@ -814,9 +830,9 @@ export class GossipEngine {
    * spell goes out almost at once (news arriving together is coalesced for a few ms).
    */
   private scheduleGossip(delayMs = Math.min(FIRST_GOSSIP_DELAY_MS, this.timings.gossipIntervalMs)): void {
-    if (this.gossipTimer || !this.running) return;
-    this.gossipTimer = setTimeout(() => {
-      this.timers.delete(this.gossipTimer!);
+    if (this.gossipTimer !== undefined || !this.running) return;
+    this.gossipTimer = this.later(() => {
+      this.pending.delete(this.gossipTimer);
       this.gossipTimer = undefined;
       if (!this.running) return;
       const reached = this.gossipRound();
@@ -824,7 +840,6 @@ export class GossipEngine {
       // the fan-out (a lone agent must not wake up every gossip interval for nothing).
       if (reached > 0 && this.broadcasts.length > 0) this.scheduleGossip(this.timings.gossipIntervalMs);
     }, delayMs);
-    this.track(this.gossipTimer);
   }
 
   /** Queues news for piggyback; news too big for any packet spreads by push-pull only. */
@@ -887,18 +902,17 @@ export class GossipEngine {
     for (const member of this.table.values()) {
       if (member !== this.self && accept(member)) candidates.push(member);
     }
-    return shuffle(candidates, count);
+    return shuffle(candidates, this.random, count);
   }
 
   private every(intervalMs: number, run: () => void): void {
     const schedule = () => {
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
+      const timer = this.later(() => {
+        this.pending.delete(timer);
         if (!this.running) return;
         run();
         schedule();
       }, intervalMs);
-      this.track(timer);
     };
     schedule();
   }
@@ -907,21 +921,24 @@ export class GossipEngine {
   private wait(delayMs: number): Promise<void> {
     return new Promise((resolve) => {
       const end = () => {
-        clearTimeout(timer);
-        this.timers.delete(timer);
+        this.time.timers.clearTimeout(timer);
+        this.pending.delete(timer);
         this.waits.delete(end);
         resolve();
       };
-      const timer = setTimeout(end, delayMs);
-      this.track(timer);
+      const timer = this.later(end, delayMs);
       this.waits.add(end);
     });
   }
 
-  /** Timers never keep the process alive on their own (the agent's listeners do). */
-  private track(timer: NodeJS.Timeout): void {
-    timer.unref();
-    this.timers.add(timer);
+  /**
+   * A protocol timer, cleared by stop(). Timers never keep the process alive on their own (the
+   * agent's listeners do).
+   */
+  private later(callback: () => void, delayMs: number): unknown {
+    const timer = this.time.timers.setTimeout(callback, delayMs, true);
+    this.pending.add(timer);
+    return timer;
   }
 }
 
@@ -935,10 +952,10 @@ export function pushPullInterval(intervalMs: number, clusterSize: number): numbe
  * Shuffles `items` in place and keeps the first `count` (Fisher-Yates, stopped after `count` draws):
  * a uniform random pick of `count`, without shuffling the rest of a large member list.
  */
-function shuffle<T>(items: T[], count = items.length): T[] {
+function shuffle<T>(items: T[], random: () => number, count = items.length): T[] {
   const picks = Math.min(count, items.length);
   for (let index = 0; index < picks; index++) {
-    const other = index + Math.floor(Math.random() * (items.length - index));
+    const other = index + Math.floor(random() * (items.length - index));
     [items[index], items[other]] = [items[other]!, items[index]!];
   }
   items.length = picks;

@@ -1,7 +1,7 @@
 // The member table and SWIM's rules for changing it: who is alive, suspect, dead or left, and at
 // which incarnation. Networking is elsewhere: this file decides, the engine sends what it returns.
 import type { NodeRecord } from './codec.js';
-import { Suspicion, suspicionMinTimeout } from './suspicion.js';
+import { type GossipTime, Suspicion, suspicionMinTimeout, SYSTEM_TIME } from './suspicion.js';
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
 
@@ -68,6 +68,8 @@ export class MemberTable {
     /** Called when this node stops being alone (a first other member alive): probing resumes. */
     private readonly onNoLongerAlone: () => void = () => undefined,
     readonly maxMembers = DEFAULT_MAX_MEMBERS,
+    /** The clock of state changes and reaping, and the timers of suspicions. */
+    private readonly time: GossipTime = SYSTEM_TIME,
   ) {}
 
   get(id: string): Member | undefined {
@@ -91,7 +93,7 @@ export class MemberTable {
 
   /** Adds this node itself (always alive in its own table). */
   addSelf(record: NodeRecord, incarnation: number): Member {
-    const self: Member = { record, incarnation, state: 'alive', stateChangedAt: Date.now() };
+    const self: Member = { record, incarnation, state: 'alive', stateChangedAt: this.time.now() };
     this.members.set(record.id, self);
     return self;
   }
@@ -112,7 +114,7 @@ export class MemberTable {
     }
     if (!known) {
       if (this.members.size >= this.maxMembers) return { ...nothing(), refused: true };
-      const member: Member = { record, incarnation, state: 'alive', stateChangedAt: Date.now() };
+      const member: Member = { record, incarnation, state: 'alive', stateChangedAt: this.time.now() };
       this.members.set(record.id, member);
       this.countLive();
       return { events: [{ type: 'node-join', member }], rebroadcast: true };
@@ -125,7 +127,7 @@ export class MemberTable {
     const wasAlive = known.state === 'alive';
     Object.assign(known, { record, incarnation, state: 'alive' as const });
     if (wasGone) this.countLive();
-    if (!wasAlive) known.stateChangedAt = Date.now();
+    if (!wasAlive) known.stateChangedAt = this.time.now();
     const events: MembershipEvent[] = wasGone
       ? [{ type: 'node-join', member: known }]
       : changed || !wasAlive
@@ -147,7 +149,7 @@ export class MemberTable {
     }
     known.incarnation = incarnation;
     known.state = 'suspect';
-    known.stateChangedAt = Date.now();
+    known.stateChangedAt = this.time.now();
     known.suspicion = this.startSuspicion(known, fromId);
     return { events: [{ type: 'node-suspect', member: known }], rebroadcast: true };
   }
@@ -166,13 +168,13 @@ export class MemberTable {
     known.incarnation = incarnation;
     known.state = leaving ? 'left' : 'dead';
     this.othersLive--;
-    known.stateChangedAt = Date.now();
+    known.stateChangedAt = this.time.now();
     return { events: [{ type: leaving ? 'node-leave' : 'node-dead', member: known }], rebroadcast: true };
   }
 
   /** Forgets dead and left members older than `olderThanMs`; returns how many. */
   reap(olderThanMs: number): number {
-    const cutoff = Date.now() - olderThanMs;
+    const cutoff = this.time.now() - olderThanMs;
     let reaped = 0;
     for (const [id, member] of this.members) {
       if (
@@ -204,8 +206,13 @@ export class MemberTable {
     // (A suspicion starts on a live member, so clusterSize is at least 2.)
     const expected = Math.min(Math.max(MIN_CONFIRMATIONS, this.suspicion.multiplier - 2), clusterSize - 2);
     const minMs = suspicionMinTimeout(this.suspicion.multiplier, clusterSize, this.suspicion.probeIntervalMs);
-    return new Suspicion(fromId, expected, minMs, minMs * this.suspicion.maxMultiplier, () =>
-      this.onSuspicionTimeout(member),
+    return new Suspicion(
+      fromId,
+      expected,
+      minMs,
+      minMs * this.suspicion.maxMultiplier,
+      () => this.onSuspicionTimeout(member),
+      this.time,
     );
   }
 }

@@ -1,6 +1,20 @@
 // Lifeguard's suspicion timer: a suspected member is declared dead when the timer runs out. It
 // starts at `maxMs` and shrinks toward `minMs` as independent members confirm the suspicion, so
 // a truly dead node is declared fast while a node suspected by one slow prober gets time to refute.
+import { SYSTEM_TIMERS, type Timers } from '../shared/timers.js';
+
+/**
+ * The clock and timers the member table and its suspicions run on: Node's in the agent, the
+ * test's own in tests (STYLE.md, "Time is injected"), so protocol time can be driven by hand.
+ */
+export interface GossipTime {
+  timers: Timers;
+  /** Wall clock, ms since the epoch. */
+  now: () => number;
+}
+
+/** Node's timers and Date.now, looked up at each call (so vitest's fake timers drive them too). */
+export const SYSTEM_TIME: GossipTime = { timers: SYSTEM_TIMERS, now: () => Date.now() };
 
 /**
  * The remaining time before a suspect is declared dead, given `confirmations` independent
@@ -30,8 +44,8 @@ export function suspicionMinTimeout(
 
 export class Suspicion {
   private readonly confirmedBy = new Set<string>();
-  private readonly startedAt = Date.now();
-  private timer: NodeJS.Timeout;
+  private readonly startedAt: number;
+  private timer: unknown;
 
   constructor(
     /** The member that first raised the suspicion (does not count as a confirmation). */
@@ -40,30 +54,30 @@ export class Suspicion {
     private readonly minMs: number,
     private readonly maxMs: number,
     private readonly onTimeout: () => void,
+    private readonly time: GossipTime = SYSTEM_TIME,
   ) {
+    this.startedAt = time.now();
     this.confirmedBy.add(from);
-    this.timer = setTimeout(onTimeout, expected > 0 ? maxMs : minMs);
-    this.timer.unref();
+    this.timer = time.timers.setTimeout(onTimeout, expected > 0 ? maxMs : minMs, true);
   }
 
   /** Counts an independent confirmation; returns true when it was new (and should be re-gossiped). */
   confirm(from: string): boolean {
     if (this.confirmedBy.size - 1 >= this.expected || this.confirmedBy.has(from)) return false;
     this.confirmedBy.add(from);
-    clearTimeout(this.timer);
+    this.time.timers.clearTimeout(this.timer);
     const remainingMs = remainingSuspicionTime(
       this.confirmedBy.size - 1,
       this.expected,
-      Date.now() - this.startedAt,
+      this.time.now() - this.startedAt,
       this.minMs,
       this.maxMs,
     );
-    this.timer = setTimeout(this.onTimeout, Math.max(0, remainingMs));
-    this.timer.unref();
+    this.timer = this.time.timers.setTimeout(this.onTimeout, Math.max(0, remainingMs), true);
     return true;
   }
 
   cancel(): void {
-    clearTimeout(this.timer);
+    this.time.timers.clearTimeout(this.timer);
   }
 }

@@ -2,6 +2,7 @@
 // Ctrl-C/SIGTERM) stops them by pid and removes the dirs. Nothing is killed by name.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,15 +89,39 @@ export async function retryWhileRunning<T>(
   }
 }
 
-/** A free TCP port on 127.0.0.1 (bound to port 0, then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+/**
+ * A port free on 127.0.0.1 for TCP and for UDP alike, at the time of the call: the kernel picks a
+ * free TCP port (bind to port 0), then the same number is bound for UDP too (an agent's gossip
+ * socket and its API or RPC listener may be told one port each, but a port handed out here must
+ * suit either); when UDP holds it, another try. Both are released before it returns, so this is a
+ * race: another process may take the port before the caller binds it. Code that can bind port 0
+ * itself and report what it got should do that instead; a caller that must name a port in advance
+ * must be ready for EADDRINUSE (test/helpers/agent-process.ts starts the agent again on another).
+ */
+export async function freePort(attempts = 20): Promise<number> {
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const address = server.address();
+        server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+      });
     });
+    if (await udpFree(port)) return port;
+  }
+  throw new Error(`no port free for both TCP and UDP on 127.0.0.1 in ${attempts} tries`);
+}
+
+/** Whether UDP `port` of 127.0.0.1 can be bound now (bound, then released). */
+function udpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createSocket('udp4');
+    socket.once('error', () => {
+      socket.close();
+      resolve(false);
+    });
+    socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
   });
 }
 

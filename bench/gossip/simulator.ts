@@ -4,6 +4,7 @@ import type { NodeRecord } from '../../agent/gossip/codec.js';
 import { GossipEngine, type GossipTimings } from '../../agent/gossip/engine.js';
 import { Keyring } from '../../agent/gossip/keyring.js';
 import type { MembershipEvent } from '../../agent/gossip/members.js';
+import type { Timers } from '../../agent/shared/timers.js';
 import { MemoryNetwork, type MemoryTransport } from './memory-network.js';
 
 export interface SimulatedNode {
@@ -32,18 +33,35 @@ export function simulatedRecord(index: number, overrides: Partial<NodeRecord> = 
   };
 }
 
+export interface SimulatedClusterOptions {
+  /** Share of packets the network loses (0-100). */
+  dropPercent?: number;
+  keyring?: () => Keyring;
+  /** Keep membership events (tests); off for large simulations. */
+  recordEvents?: boolean;
+  /**
+   * The time of every engine and of the network (Node's by default): tests pass manual timers
+   * and their clock, and drive protocol time themselves.
+   */
+  timers?: Timers;
+  now?: () => number;
+  /** Every random choice of the engines and the network (Math.random by default): seeded, a run replays. */
+  random?: () => number;
+}
+
 export class SimulatedCluster {
   readonly network: MemoryNetwork;
   readonly nodes = new Map<string, SimulatedNode>();
 
   constructor(
     private readonly timings: Partial<GossipTimings>,
-    dropPercent = 0,
-    private readonly keyring: () => Keyring = () => new Keyring(),
-    /** Keep membership events (tests); off for large simulations. */
-    private readonly recordEvents = true,
+    private readonly options: SimulatedClusterOptions = {},
   ) {
-    this.network = new MemoryNetwork(dropPercent);
+    this.network = new MemoryNetwork({
+      dropPercent: options.dropPercent,
+      timers: options.timers,
+      random: options.random,
+    });
   }
 
   add(index: number, overrides: Partial<NodeRecord> = {}): SimulatedNode {
@@ -53,10 +71,13 @@ export class SimulatedCluster {
     const engine = new GossipEngine({
       self,
       transport,
-      keyring: this.keyring(),
+      keyring: this.options.keyring?.() ?? new Keyring(),
       timings: this.timings,
-      onEvent: this.recordEvents ? (event) => events.push(event) : undefined,
+      onEvent: (this.options.recordEvents ?? true) ? (event) => events.push(event) : undefined,
       syncState: (member) => this.pushPull(self.id, member.record.id),
+      timers: this.options.timers,
+      now: this.options.now,
+      random: this.options.random,
     });
     const node = { engine, transport, events };
     this.nodes.set(self.id, node);

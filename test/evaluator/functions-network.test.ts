@@ -19,9 +19,12 @@ describe('check_tcp', () => {
     received.push(socket.remotePort ?? 0);
     socket.on('data', (data) => bytes.push(data.length));
     socket.on('error', () => undefined);
+    socket.on('close', () => closed++);
   });
   const received: number[] = [];
   const bytes: number[] = [];
+  /** Connections the server saw end: what a connection sent has arrived by then. */
+  let closed = 0;
   let openPort = 0;
   let closedPort = 0;
 
@@ -34,8 +37,10 @@ describe('check_tcp', () => {
   afterAll(() => new Promise((resolve) => server.close(resolve)));
 
   it('is True when something listens, and connects exactly once without sending data', async () => {
+    const closedBefore = closed;
     expect(await evaluate(`check_tcp('127.0.0.1', ${openPort})`)).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Its connection closed on the server's side: anything it sent would have arrived before.
+    await expect.poll(() => closed - closedBefore, { timeout: 5000 }).toBe(1);
     expect(received).toHaveLength(1);
     expect(bytes).toEqual([]);
   });

@@ -3,14 +3,15 @@
 // evaluator must answer from it, never pass a name through a shell or as an rpm option, and see a
 // package removed after it cached the answer.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { Evaluator } from '../../agent/evaluator/index.js';
 import { fakeProviders, fixtureRoot, removeFixtureRoots } from './helpers.js';
 
 afterAll(removeFixtureRoots);
 
+import { describeWhenAvailable, notInstalled } from '../helpers/requirements.js';
 const PACKAGE = 'opsbro-fixture';
 const DB = '/var/lib/rpm';
 
@@ -24,8 +25,20 @@ function hasCommand(command: string): boolean {
 }
 
 const missing = ['rpm', 'rpmbuild'].filter((command) => !hasCommand(command));
-if (missing.length)
-  console.log(`has_package rpm tests skipped: ${missing.join(', ')} not installed (apt-get install rpm)`);
+
+/** Until a file written now gets an mtime later than every file's in `dir` (ns, as the cache compares them). */
+async function newMtimeTick(dir: string): Promise<void> {
+  const latest = readdirSync(dir)
+    .map((name) => statSync(join(dir, name), { bigint: true }).mtimeNs)
+    .reduce((a, b) => (a > b ? a : b), 0n);
+  const probe = join(fixtureRoot(), 'mtime-probe');
+  await expect
+    .poll(() => {
+      writeFileSync(probe, '');
+      return statSync(probe, { bigint: true }).mtimeNs > latest;
+    })
+    .toBe(true);
+}
 
 /** rpm on the fixture root, with the database where RHEL 7/8 keep it. */
 function rpm(root: string, ...args: string[]): void {
@@ -65,35 +78,43 @@ function rpmRoot(): string {
   return root;
 }
 
-describe.skipIf(missing.length > 0)('has_package on an RPM system', () => {
-  const root = missing.length ? '' : rpmRoot();
-  const evaluator = new Evaluator(fakeProviders({ root }));
+describeWhenAvailable(
+  'has_package on an RPM system',
+  missing.length ? notInstalled(missing.join(' and '), 'rpm') : undefined,
+  () => {
+    const root = missing.length ? '' : rpmRoot();
+    const evaluator = new Evaluator(fakeProviders({ root }));
 
-  it('answers from the rpm database', async () => {
-    expect(await evaluator.evaluate(`has_package('${PACKAGE}')`)).toBe(true);
-    expect(await evaluator.evaluate("has_package('bash')")).toBe(false);
-    expect(await evaluator.evaluate(`has_package('${PACKAGE}-1.0-1')`)).toBe(true);
-  });
+    it('answers from the rpm database', async () => {
+      expect(await evaluator.evaluate(`has_package('${PACKAGE}')`)).toBe(true);
+      expect(await evaluator.evaluate("has_package('bash')")).toBe(false);
+      expect(await evaluator.evaluate(`has_package('${PACKAGE}-1.0-1')`)).toBe(true);
+    });
 
-  it('never hands a name to a shell nor to rpm as an option', async () => {
-    const marker = join(root, 'injected');
-    for (const name of [`${PACKAGE}; touch ${marker}`, `$(touch ${marker})`, '-qa', '--eval=x']) {
-      expect(await evaluator.evaluate(`has_package('${name}')`)).toBe(false);
-    }
-    expect(readdirSync(root)).not.toContain('injected');
-  });
+    it('never hands a name to a shell nor to rpm as an option', async () => {
+      const marker = join(root, 'injected');
+      for (const name of [`${PACKAGE}; touch ${marker}`, `$(touch ${marker})`, '-qa', '--eval=x']) {
+        expect(await evaluator.evaluate(`has_package('${name}')`)).toBe(false);
+      }
+      expect(readdirSync(root)).not.toContain('injected');
+    });
 
-  it('reports a database rpm cannot open, instead of answering False', async () => {
-    const broken = fixtureRoot({ [`${DB}/rpmdb.sqlite`]: 'not a database' });
-    const onBroken = new Evaluator(fakeProviders({ root: broken }));
-    await expect(onBroken.evaluate(`has_package('${PACKAGE}')`)).rejects.toThrow(/rpm -q .* failed: error:/);
-  });
+    it('reports a database rpm cannot open, instead of answering False', async () => {
+      const broken = fixtureRoot({ [`${DB}/rpmdb.sqlite`]: 'not a database' });
+      const onBroken = new Evaluator(fakeProviders({ root: broken }));
+      await expect(onBroken.evaluate(`has_package('${PACKAGE}')`)).rejects.toThrow(
+        /rpm -q .* failed: error:/,
+      );
+    });
 
-  it('sees a package removed after an answer was cached', async () => {
-    expect(await evaluator.evaluate(`has_package('${PACKAGE}')`)).toBe(true);
-    // The database file's mtime has a fine resolution, but make sure the change lands in a new tick.
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    rpm(root, '-e', '--nodeps', '--justdb', '--noscripts', PACKAGE);
-    expect(await evaluator.evaluate(`has_package('${PACKAGE}')`)).toBe(false);
-  });
-});
+    it('sees a package removed after an answer was cached', async () => {
+      expect(await evaluator.evaluate(`has_package('${PACKAGE}')`)).toBe(true);
+      // The cache is keyed on the database files' mtime and size. The kernel stamps mtimes from a
+      // coarse clock (a few ms a tick): wait until a file written now gets a later mtime than the
+      // database's, so the removal below cannot land in the tick of the database's last write.
+      await newMtimeTick(join(root, DB));
+      rpm(root, '-e', '--nodeps', '--justdb', '--noscripts', PACKAGE);
+      expect(await evaluator.evaluate(`has_package('${PACKAGE}')`)).toBe(false);
+    });
+  },
+);

@@ -1,97 +1,111 @@
-// The SWIM engine on an in-memory network: join, failure detection, refutation, leave, loss.
+// The SWIM engine on an in-memory network: join, failure detection, refutation, leave, loss. Time
+// is the test's (manual timers, memory-cluster.ts): every wait is for a condition within a bound
+// of protocol time, and "it did not happen" is checked after running that much protocol time, so
+// neither a busy machine nor a fast one changes an outcome. Packet loss is seeded: a failure
+// prints the seed that replays it.
 import { afterEach, describe, expect, it } from 'vitest';
-import { FAST, MemoryCluster } from './memory-cluster.js';
+import { DEFAULT_SEED, FAST, MemoryCluster, SEED } from './memory-cluster.js';
 
 let cluster: MemoryCluster | undefined;
-afterEach(() => cluster?.stopAll());
+afterEach(() => {
+  cluster?.stopAll();
+  cluster = undefined;
+});
 
-async function until(check: () => boolean, timeoutMs: number): Promise<number> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+/** Nodes 1..count, every other one joined through node 1, the cluster converged. */
+async function formed(current: MemoryCluster, count: number) {
+  const nodes = Array.from({ length: count }, (_, index) => current.add(index + 1));
+  for (const node of nodes.slice(1)) {
+    expect(await current.settle(node.engine.join([SEED]), 5000, 'join')).toBe(1);
   }
-  return Date.now() - start;
+  await current.until(() => current.converged(), 5000, `${count} nodes converged`);
+  return nodes;
 }
 
 describe('gossip engine', () => {
   it('forms a cluster of 10 through one seed, and everyone sees everyone alive', async () => {
     cluster = new MemoryCluster();
-    const seed = cluster.add(1);
-    for (let index = 2; index <= 10; index++) {
-      const node = cluster.add(index);
-      expect(await node.engine.join([{ address: '10.0.0.1', port: 6768 }])).toBe(1);
-    }
-    await until(() => cluster!.converged(), 5000);
-    expect(seed.events.filter((event) => event.type === 'node-join')).toHaveLength(9);
+    const [seed] = await formed(cluster, 10);
+    expect(seed!.events.filter((event) => event.type === 'node-join')).toHaveLength(9);
   });
 
   it('marks a silent node suspect then dead everywhere, and it comes back with a higher incarnation', async () => {
     cluster = new MemoryCluster();
-    const nodes = Array.from({ length: 6 }, (_, index) => cluster!.add(index + 1));
-    for (const node of nodes.slice(1)) await node.engine.join([{ address: '10.0.0.1', port: 6768 }]);
-    await until(() => cluster!.converged(), 5000);
+    const nodes = await formed(cluster, 6);
     const victim = nodes[5]!.engine.selfMember.record.id;
     cluster.kill(victim);
-    const tookMs = await until(() => cluster!.statesOf(victim).every((state) => state === 'dead'), 10_000);
-    // Suspicion min timeout at N=6: 3 * log10(6)→1 * 100 ms; plus probing: well under 5 s here.
-    expect(tookMs).toBeLessThan(5000);
+    const tookMs = await cluster.until(
+      () => cluster!.statesOf(victim).every((state) => state === 'dead'),
+      10_000,
+      'the victim dead everywhere',
+    );
+    // At most: a pass of probes until one reaches the victim (5 others, 100 ms each), its probe
+    // and indirect probe (one period), the longest suspicion at N=6 (6 × 3 × 100 ms), and a few
+    // gossip rounds to carry the news (20 ms each).
+    expect(tookMs).toBeLessThanOrEqual(5 * 100 + 100 + 6 * 3 * 100 + 5 * 20);
     expect(
       nodes[0]!.events.some((event) => event.type === 'node-suspect' && event.member.record.id === victim),
     ).toBe(true);
     const deadIncarnation = nodes[0]!.engine.table.get(victim)!.incarnation;
 
     const back = cluster.add(6);
-    await back.engine.join([{ address: '10.0.0.1', port: 6768 }]);
-    await until(() => cluster!.statesOf(victim).every((state) => state === 'alive'), 5000);
+    expect(await cluster.settle(back.engine.join([SEED]), 5000, 'rejoin')).toBe(1);
+    await cluster.until(
+      () => cluster!.statesOf(victim).every((state) => state === 'alive'),
+      5000,
+      'the victim alive again everywhere',
+    );
     expect(nodes[0]!.engine.table.get(victim)!.incarnation).toBeGreaterThan(deadIncarnation);
   });
 
   it('a lone node sends nothing, and probes again as soon as a member appears', async () => {
     cluster = new MemoryCluster();
     const seed = cluster.add(1);
-    // 5 probe periods alone: the probe loop is parked (no timer wakes it), nothing on the wire.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    const timersAsked = cluster.timers.delays.length;
+    // 50 probe periods alone: the probe loop is parked (no timer wakes it), nothing on the wire.
+    await cluster.run(50 * 100);
     expect(seed.engine.probing).toBe(false);
     expect(seed.engine.stats.packetsOut).toBe(0);
+    // The only timer that ran: the push-pull's, once per interval (it finds nobody to sync with).
+    expect(cluster.timers.delays.slice(timersAsked)).toEqual([FAST.pushPullIntervalMs]);
     const other = cluster.add(2);
-    expect(await other.engine.join([{ address: '10.0.0.1', port: 6768 }])).toBe(1);
-    await until(() => cluster!.converged(), 2000);
+    expect(await cluster.settle(other.engine.join([SEED]), 2000, 'join')).toBe(1);
+    await cluster.until(() => cluster!.converged(), 2000, 'two nodes converged');
     expect(seed.engine.probing).toBe(true);
     // The seed is the only one left to notice: it must be probing again.
     const id = other.engine.selfMember.record.id;
     cluster.kill(id);
-    await until(() => seed.engine.table.get(id)?.state === 'dead', 5000);
+    await cluster.until(() => seed.engine.table.get(id)?.state === 'dead', 5000, 'node 2 dead');
   });
 
   it('a graceful leave gives `left`, not `dead`', async () => {
     cluster = new MemoryCluster();
-    const nodes = Array.from({ length: 4 }, (_, index) => cluster!.add(index + 1));
-    for (const node of nodes.slice(1)) await node.engine.join([{ address: '10.0.0.1', port: 6768 }]);
-    await until(() => cluster!.converged(), 5000);
+    const nodes = await formed(cluster, 4);
     const leaver = nodes[3]!.engine;
-    await leaver.leave();
+    await cluster.settle(leaver.leave(), 5000, 'leave');
     const id = leaver.selfMember.record.id;
-    await until(() => nodes.slice(0, 3).every((node) => node.engine.table.get(id)?.state === 'left'), 3000);
-    // Still left a while later: nobody turns a left node into dead.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    expect(nodes.slice(0, 3).map((node) => node.engine.table.get(id)?.state)).toEqual([
-      'left',
-      'left',
-      'left',
-    ]);
+    const others = nodes.slice(0, 3);
+    await cluster.until(
+      () => others.every((node) => node.engine.table.get(id)?.state === 'left'),
+      3000,
+      'left everywhere',
+    );
+    // Still left after ten times the longest suspicion (6 × 3 × 100 ms) and past the time news
+    // of the dead is gossiped (3 s): nobody turns a left node into dead.
+    await cluster.run(10 * 6 * 3 * 100);
+    expect(others.map((node) => node.engine.table.get(id)?.state)).toEqual(['left', 'left', 'left']);
+    expect(others.flatMap((node) => node.events.filter((event) => event.type === 'node-dead'))).toEqual([]);
   });
 
   it('spreads a change of a node record (groups) to every node', async () => {
     cluster = new MemoryCluster();
-    const nodes = Array.from({ length: 8 }, (_, index) => cluster!.add(index + 1));
-    for (const node of nodes.slice(1)) await node.engine.join([{ address: '10.0.0.1', port: 6768 }]);
-    await until(() => cluster!.converged(), 5000);
+    const nodes = await formed(cluster, 8);
     nodes[4]!.engine.updateSelf({ groups: ['redis', 'linux'] });
     const id = nodes[4]!.engine.selfMember.record.id;
-    await until(
+    await cluster.until(
       () => nodes.every((node) => node.engine.table.get(id)?.record.groups.join() === 'redis,linux'),
       3000,
+      'the new groups everywhere',
     );
     expect(
       nodes[0]!.events.some((event) => event.type === 'node-update' && event.member.record.id === id),
@@ -99,49 +113,56 @@ describe('gossip engine', () => {
   });
 
   it('keeps 10 nodes alive under 10% packet loss (no false dead)', async () => {
-    cluster = new MemoryCluster(FAST, 10);
-    const nodes = Array.from({ length: 10 }, (_, index) => cluster!.add(index + 1));
+    const current = (cluster = new MemoryCluster(FAST, { dropPercent: 10 }));
+    const nodes = Array.from({ length: 10 }, (_, index) => current.add(index + 1));
     // A join ping can be lost too: retry as the agent does with its seeds.
-    for (const node of nodes.slice(1)) {
-      while ((await node.engine.join([{ address: '10.0.0.1', port: 6768 }], 500)) === 0);
-    }
-    try {
-      await until(() => cluster!.converged(), 10_000);
-    } catch (error) {
-      for (const node of nodes) {
-        console.log(
-          node.engine.selfMember.record.name,
-          node.engine
-            .members()
-            .map((m) => `${m.record.name}:${m.state}`)
-            .join(' '),
+    for (const node of nodes.slice(1)) await current.settle(current.joinWithRetries(node), 20_000, 'join');
+    await current
+      .until(() => current.converged(), 10_000, '10 nodes converged')
+      .catch((error: Error) => {
+        const views = nodes.map(
+          (node) =>
+            `${node.engine.selfMember.record.name}: ${node.engine
+              .members()
+              .map((member) => `${member.record.name}:${member.state}`)
+              .join(' ')}`,
         );
-      }
-      throw error;
-    }
+        throw new Error(`${error.message}\n${views.join('\n')}`);
+      });
+    const [sentBefore, lostBefore] = [current.network.packetsSent, current.network.packetsLost];
     // 20 s at 100 ms periods is 200 protocol periods: as many as 200 s at the default period.
-    await new Promise((resolve) => setTimeout(resolve, 20_000));
+    // Not a guarantee SWIM gives: a refutation can miss one node at this loss, which then declares
+    // the refuted node dead when its suspicion runs out. A sweep of seeds 1-200 finds that in 6
+    // runs of 200 periods (3 %: seeds 9, 52, 76, 98, 155, 168), with the gossip interval at a
+    // tenth of the probe period too (the defaults' ratio). The default seed is one without: a
+    // change to the engine that makes this fail deserves a look at that seed's run first.
+    await current.run(20_000);
     const falseDead = nodes.flatMap((node) => node.events.filter((event) => event.type === 'node-dead'));
-    expect(falseDead).toEqual([]);
-    expect(cluster.converged()).toBe(true);
-  }, 40_000);
+    expect(falseDead, `seed ${current.seed}`).toEqual([]);
+    // The loss was there: at least a probe and its ack per node and period, a tenth of them lost.
+    const [sent, lost] = [current.network.packetsSent - sentBefore, current.network.packetsLost - lostBefore];
+    expect(sent).toBeGreaterThan(10 * 200 * 2);
+    expect(lost / sent).toBeGreaterThan(0.09);
+    expect(lost / sent).toBeLessThan(0.11);
+    // A suspicion under way at the end must end in a refutation.
+    await current.until(() => current.converged(), 5000, 'every suspicion refuted');
+  });
 });
 
 describe('a node record larger than a packet', () => {
   it('still reaches every node, by push-pull', async () => {
     cluster = new MemoryCluster({ ...FAST, pushPullIntervalMs: 300 });
-    const nodes = Array.from({ length: 4 }, (_, index) => cluster!.add(index + 1));
-    for (const node of nodes.slice(1)) await node.engine.join([{ address: '10.0.0.1', port: 6768 }]);
-    await until(() => cluster!.converged(), 5000);
+    const nodes = await formed(cluster, 4);
     // 200 checks with long names: well over the 1400-byte MTU.
     const checks = Object.fromEntries(
       Array.from({ length: 200 }, (_, index) => [`check-with-a-long-name-${index}`, 'ok']),
     );
     nodes[2]!.engine.updateSelf({ checks });
     const id = nodes[2]!.engine.selfMember.record.id;
-    await until(
+    await cluster.until(
       () => nodes.every((node) => Object.keys(node.engine.table.get(id)!.record.checks).length === 200),
       5000,
+      'the large record everywhere',
     );
   });
 });
@@ -149,14 +170,19 @@ describe('a node record larger than a packet', () => {
 describe('local health awareness', () => {
   it('does not count a probe answered through others against the prober', async () => {
     cluster = new MemoryCluster();
-    const nodes = Array.from({ length: 5 }, (_, index) => cluster!.add(index + 1));
-    for (const node of nodes.slice(1)) await node.engine.join([{ address: '10.0.0.1', port: 6768 }]);
-    await until(() => cluster!.converged(), 5000);
+    const nodes = await formed(cluster, 5);
     // Node 1 and node 2 cannot reach each other directly; everyone else reaches both.
     cluster.network.blockedLinks.add('10.0.0.1->10.0.0.2');
     cluster.network.blockedLinks.add('10.0.0.2->10.0.0.1');
-    // 3 s is 30 probe periods: node 1 probes node 2 about 7 times, each answered indirectly.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    // 30 probe periods: node 1 probes node 2 about 7 times, each answered indirectly.
+    await cluster.run(30 * 100);
+    // Answered: neither suspected the other.
+    const [one, two] = [nodes[0]!, nodes[1]!];
+    const suspected = (by: typeof one, of: typeof one) =>
+      by.events.some(
+        (event) => event.type === 'node-suspect' && event.member.record.id === of.engine.selfMember.record.id,
+      );
+    expect([suspected(one, two), suspected(two, one)]).toEqual([false, false]);
     expect(nodes[0]!.engine.localHealth).toBe(0);
     expect(nodes[1]!.engine.localHealth).toBe(0);
     expect(cluster.converged()).toBe(true);
@@ -165,18 +191,21 @@ describe('local health awareness', () => {
 });
 
 describe('concurrent joins', () => {
-  it('converge by gossip alone, without waiting for a push-pull', async () => {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      cluster = new MemoryCluster({ ...FAST, pushPullIntervalMs: 60_000 });
-      const nodes = Array.from({ length: 10 }, (_, index) => cluster!.add(index + 1));
+  it.each([1, 2, 3, 4, 5])(
+    'converge by gossip alone, without waiting for a push-pull (seed +%i)',
+    async (offset) => {
+      const current = (cluster = new MemoryCluster(
+        { ...FAST, pushPullIntervalMs: 60_000 },
+        { seed: DEFAULT_SEED + offset },
+      ));
+      const nodes = Array.from({ length: 10 }, (_, index) => current.add(index + 1));
       // All nine at once, each retrying until the seed answers, as agents booting together do.
-      await Promise.all(
-        nodes.slice(1).map(async (node) => {
-          while ((await node.engine.join([{ address: '10.0.0.1', port: 6768 }], 300)) === 0);
-        }),
+      await current.settle(
+        Promise.all(nodes.slice(1).map((node) => current.joinWithRetries(node, { timeoutMs: 300 }))),
+        10_000,
+        'nine joins',
       );
-      await until(() => cluster!.converged(), 3000);
-      cluster.stopAll();
-    }
-  });
+      await current.until(() => current.converged(), 3000, '10 nodes converged');
+    },
+  );
 });

@@ -5,7 +5,7 @@
 // primary and keys) with every member alive. The keys and the choices come from a seeded random,
 // printed with any failure: OPSBRO_CRASH_SEED=<seed> reruns the same keys (whose fingerprints break
 // ties between versions) and the same choices; only timing varies.
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fingerprint } from '../../agent/gossip/keyring.js';
 import { cleanupAll } from '../helpers/agent-process.js';
 import {
@@ -19,7 +19,7 @@ import {
 } from '../helpers/gossip-agents.js';
 import { seededRandom } from '../helpers/seeded-random.js';
 
-afterAll(cleanupAll);
+afterEach(cleanupAll);
 
 const BLOCK = 47;
 const COUNT = 3;
@@ -54,15 +54,15 @@ const installed = (report: KeyringReport) =>
     .sort();
 
 describe(`key rotation with SIGKILL at random points (seed ${SEED}, ${ROUNDS} rounds)`, () => {
-  const random = seededRandom(SEED);
+  // Each case starts from the seed and forms its own cluster (beforeEach): any case runs alone.
+  let random = seededRandom(SEED);
   const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)]!;
   const agents = new Map<number, GossipAgent>();
   const roots = new Map<number, string>();
-  const kills: Kill[] = [];
   /** Key material from the seeded random too: the whole sequence replays from the seed. */
   const seededKey = () => Buffer.from(Array.from({ length: 32 }, () => Math.floor(random() * 256)));
   /** The key in every agent.yml; once an agent has a keyring file, the file wins over it. */
-  const firstKey = seededKey().toString('base64');
+  let firstKey = '';
 
   async function start(index: number, key: string): Promise<GossipAgent> {
     const agent = await startGossipAgent(BLOCK, index, { key, seeds: seedsOf(index) }, roots.get(index));
@@ -109,13 +109,22 @@ describe(`key rotation with SIGKILL at random points (seed ${SEED}, ${ROUNDS} ro
     }
   }
 
-  /** The cluster's primary, as the tests leave it. */
-  let current = fingerprint(Buffer.from(firstKey, 'base64'));
+  /** The cluster's primary, as the steps of a case leave it. */
+  let current = '';
 
-  it('forms with the first key', async () => {
+  beforeEach(async () => {
+    random = seededRandom(SEED);
+    agents.clear();
+    roots.clear();
+    firstKey = seededKey().toString('base64');
+    current = fingerprint(Buffer.from(firstKey, 'base64'));
     for (let index = 1; index <= COUNT; index++) await start(index, firstKey);
     await waitConverged('three agents on one keyring');
   }, 60_000);
+
+  it('forms with the first key', async () => {
+    for (const agent of agents.values()) expect((await keyringOf(agent)).primary).toBe(current);
+  });
 
   it("the issue's reproduction: SIGKILL 50 ms after `gossip keys use` on the node that ran it", async () => {
     const next = seededKey();
@@ -145,6 +154,7 @@ describe(`key rotation with SIGKILL at random points (seed ${SEED}, ${ROUNDS} ro
   it(
     'converges after every kill, on one primary, every member alive',
     async () => {
+      const kills: Kill[] = [];
       for (let round = 1; round <= ROUNDS; round++) {
         const next = seededKey();
         const nextFingerprint = fingerprint(next);

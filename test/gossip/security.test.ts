@@ -1,14 +1,15 @@
 // Encrypted gossip between real agents: a wrong key or no key gets nobody in; keys rotate
 // cluster-wide without downtime; random, truncated and replayed packets are dropped and counted.
+// Each case forms its own cluster (its own key, its own block of addresses) and stops it after.
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { encodeMessage, encodePacket, MessageType } from '../../agent/gossip/codec.js';
 import { fingerprint, Keyring } from '../../agent/gossip/keyring.js';
 import { cleanupAll, httpGet, runCli } from '../helpers/agent-process.js';
 import { type GossipAgent, startGossipAgent, viewOf, waitFor } from '../helpers/gossip-agents.js';
 
-afterAll(cleanupAll);
+afterEach(cleanupAll);
 
 const newKey = () => randomBytes(32).toString('base64');
 
@@ -118,15 +119,21 @@ describe('join diagnostics: why a join got no answer', () => {
   }, 60_000);
 });
 
-describe('encrypted cluster', () => {
+/** Three agents on 127.`block`.0.1-3 sharing a new key, the cluster formed. */
+async function encryptedCluster(block: number): Promise<{ key: string; agents: GossipAgent[] }> {
   const key = newKey();
-  const agents: GossipAgent[] = [];
+  const first = await startGossipAgent(block, 1, { key });
+  const others = await Promise.all(
+    [2, 3].map((index) => startGossipAgent(block, index, { key, seeds: [first.address] })),
+  );
+  const agents = [first, ...others];
+  await waitFor(() => allAlive(agents, 3), 15_000, 'three alive');
+  return { key, agents };
+}
 
+describe('encrypted cluster', () => {
   it('forms with a shared key and says encryption is on', async () => {
-    agents.push(await startGossipAgent(21, 1, { key }));
-    agents.push(await startGossipAgent(21, 2, { key, seeds: ['127.21.0.1'] }));
-    agents.push(await startGossipAgent(21, 3, { key, seeds: ['127.21.0.1'] }));
-    await waitFor(() => allAlive(agents, 3), 15_000, 'three alive');
+    const { key, agents } = await encryptedCluster(21);
     const info = JSON.parse(runCli(['agent', 'info', '--json', '--api', agents[0]!.api]).stdout) as {
       encryption: { enabled: boolean; primary_fingerprint?: string };
     };
@@ -137,15 +144,16 @@ describe('encrypted cluster', () => {
   }, 60_000);
 
   it('refuses an agent with another key, and one without a key; both are counted as drops', async () => {
+    const { agents } = await encryptedCluster(26);
     const before = await stats(agents[0]!);
-    const stranger = await startGossipAgent(21, 4, { key: newKey() });
-    const join = runCli(['gossip', 'join', '127.21.0.1', '--api', stranger.api]);
+    const stranger = await startGossipAgent(26, 4, { key: newKey() });
+    const join = runCli(['gossip', 'join', '127.26.0.1', '--api', stranger.api]);
     expect(join.code).toBe(1);
     expect(join.stderr).toBe(
-      'opsbro: the node at 127.21.0.1 holds another cluster key (its cluster RPC at 127.21.0.1:6767 fails the pre-shared-key exchange with ours)\n',
+      'opsbro: the node at 127.26.0.1 holds another cluster key (its cluster RPC at 127.26.0.1:6767 fails the pre-shared-key exchange with ours)\n',
     );
-    const open = await startGossipAgent(21, 5);
-    expect(runCli(['gossip', 'join', '127.21.0.1', '--api', open.api]).code).toBe(1);
+    const open = await startGossipAgent(26, 5);
+    expect(runCli(['gossip', 'join', '127.26.0.1', '--api', open.api]).code).toBe(1);
     const after = await stats(agents[0]!);
     expect(after.dropped.decrypt).toBeGreaterThan(before.dropped.decrypt);
     expect(after.dropped['plaintext-refused']).toBeGreaterThan(before.dropped['plaintext-refused']);
@@ -155,10 +163,11 @@ describe('encrypted cluster', () => {
   }, 60_000);
 
   it('drops random, truncated and replayed packets without harm', async () => {
+    const { key, agents } = await encryptedCluster(27);
     const target = agents[0]!;
     const before = await stats(target);
     const socket = createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(0, '127.21.0.99', resolve));
+    await new Promise<void>((resolve) => socket.bind(0, '127.27.0.99', resolve));
     let sent = 0;
     // Paced: a burst of 280 KB would overflow the agent's socket buffer in the kernel, and
     // packets the kernel drops never reach the agent's counters.
@@ -206,6 +215,7 @@ describe('encrypted cluster', () => {
   }, 30_000);
 
   it('rotates keys cluster-wide without downtime: install, use, remove', async () => {
+    const { key, agents } = await encryptedCluster(28);
     const next = newKey();
     const nextFingerprint = fingerprint(Buffer.from(next, 'base64'));
     const oldFingerprint = fingerprint(Buffer.from(key, 'base64'));
@@ -236,15 +246,15 @@ describe('encrypted cluster', () => {
     expect(removing.stderr).toBe('opsbro: cannot remove the primary key; `use` another key first\n');
     expect(runCli(['gossip', 'keys', 'remove', oldFingerprint, ...api]).code).toBe(0);
     await waitFor(
-      async () => (await listed()).keys.every((entry) => entry.fingerprint === nextFingerprint),
+      async () => (await listed()).keys.map((entry) => entry.fingerprint).join() === nextFingerprint,
       10_000,
       'old key gone',
     );
     // Everyone stayed alive throughout, and the cluster still works with the new key only.
     expect(await allAlive(agents, 3)).toBe(true);
-    const newcomer = await startGossipAgent(21, 6, { key: next, seeds: ['127.21.0.2'] });
+    const newcomer = await startGossipAgent(28, 6, { key: next, seeds: ['127.28.0.2'] });
     await waitFor(() => allAlive([...agents, newcomer], 4), 15_000, 'newcomer with the new key joins');
-    const oldTimer = await startGossipAgent(21, 7, { key });
-    expect(runCli(['gossip', 'join', '127.21.0.1', '--api', oldTimer.api]).code).toBe(1);
+    const oldTimer = await startGossipAgent(28, 7, { key });
+    expect(runCli(['gossip', 'join', '127.28.0.1', '--api', oldTimer.api]).code).toBe(1);
   }, 90_000);
 });

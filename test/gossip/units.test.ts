@@ -18,6 +18,7 @@ import { fingerprint, Keyring, KeyringError, parseKey } from '../../agent/gossip
 import { MemberTable } from '../../agent/gossip/members.js';
 import { ReplayGuard } from '../../agent/gossip/replay-guard.js';
 import { remainingSuspicionTime, suspicionMinTimeout } from '../../agent/gossip/suspicion.js';
+import { ManualTimers } from '../helpers/manual-timers.js';
 import { record } from './memory-cluster.js';
 
 describe('suspicion timeout (Lifeguard)', () => {
@@ -201,5 +202,61 @@ describe('member table live count', () => {
       table.all().filter((m) => m.state === 'alive' || m.state === 'suspect').length,
     );
     table.stopTimers();
+  });
+});
+
+describe('member table timers', () => {
+  /** Nodes 1 (this one) to `count`, on manual time; `timedOut` lists the suspicions that ran out. */
+  function tableOf(count: number) {
+    const timers = new ManualTimers();
+    const timedOut: string[] = [];
+    const table = new MemberTable(
+      record(1).id,
+      { multiplier: 3, maxMultiplier: 6, probeIntervalMs: 1000 },
+      (member) => timedOut.push(member.record.name),
+      () => undefined,
+      undefined,
+      { timers, now: timers.clock },
+    );
+    table.addSelf(record(1), 0);
+    for (let index = 2; index <= count; index++) table.applyAlive(record(index), 0);
+    return { table, timers, timedOut };
+  }
+
+  it('runs an unconfirmed suspicion for the maximum, on its own clock', () => {
+    // 5 members: minimum 3 × 1 × 1000 ms, maximum 6 × that; two confirmations expected.
+    const { table, timers, timedOut } = tableOf(5);
+    table.applySuspect(record(2).id, 0, record(3).id);
+    timers.advance(18_000 - 1);
+    expect(timedOut).toEqual([]);
+    timers.advance(1);
+    expect(timedOut).toEqual(['node-2']);
+  });
+
+  it('shortens a suspicion with each independent confirmation, down to the minimum', () => {
+    const { table, timers, timedOut } = tableOf(5);
+    table.applySuspect(record(2).id, 0, record(3).id);
+    timers.advance(1000);
+    // One of two: log(2)/log(3) of the way from 18 s to 3 s, counted from the start.
+    expect(table.applySuspect(record(2).id, 0, record(4).id).rebroadcast).toBe(true);
+    const oneConfirmationMs = Math.floor(18_000 - (Math.log(2) / Math.log(3)) * 15_000);
+    timers.advance(oneConfirmationMs - 1000 - 1);
+    expect(timedOut).toEqual([]);
+    // The second: the minimum, already past: it runs out at once.
+    expect(table.applySuspect(record(2).id, 0, record(5).id).rebroadcast).toBe(true);
+    timers.advance(0);
+    expect(timedOut).toEqual(['node-2']);
+    // The same confirmer twice is not news.
+    expect(table.applySuspect(record(2).id, 0, record(5).id).rebroadcast).toBe(false);
+  });
+
+  it('reaps a dead member once it has been dead for the given time, not before', () => {
+    const { table, timers } = tableOf(3);
+    table.applyDead(record(2).id, 0, record(3).id);
+    timers.advance(60_000);
+    expect(table.reap(60_000)).toBe(0);
+    timers.advance(1);
+    expect(table.reap(60_000)).toBe(1);
+    expect(table.get(record(2).id)).toBeUndefined();
   });
 });

@@ -11,7 +11,10 @@ import { freePort } from '../../bench/gossip/procs.js';
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 export const OPSBRO_BIN = join(REPO_ROOT, 'bin', 'opsbro.js');
 
-/** A free TCP port on 127.0.0.1 (bound then released): the benches' helper. */
+/**
+ * A port free for TCP and UDP on 127.0.0.1 when asked (bound, then released: a race, see procs.ts).
+ * For a port a test must name in advance; an agent's own listeners bind port 0 instead (below).
+ */
 export { freePort };
 
 /** A temporary directory removed by cleanupAll() (or the returned remover). */
@@ -32,25 +35,53 @@ export interface TestAgentDirs {
   root: string;
   configDir: string;
   dataDir: string;
+  /**
+   * The API's TCP port. prepareAgentDirs() lets the agent pick it (port 0): it is 0 until
+   * startAgent() has read it from the running agent, then the port it listens on.
+   */
   port: number;
   /** Where the API listens (default 127.0.0.1). */
   apiHost?: string;
+  /** The agent.yml asks for API port 0: startAgent() reads the port from the agent (each start). */
+  apiPortFromAgent?: boolean;
+  /**
+   * The RPC port chosen in advance (freePort), written as `rpc:\n  port: N\n` in `rpcPortFile`
+   * (default: agent.yml): startAgent() writes another there if it was taken meanwhile.
+   */
+  chosenRpcPort?: number;
+  rpcPortFile?: string;
 }
 
-/** A config dir whose agent.yml holds `extraYaml` (first, so its line numbers are its own) plus free ports. */
-export async function prepareAgentDirs(extraYaml = ''): Promise<TestAgentDirs> {
+/**
+ * A config dir whose agent.yml holds `extraYaml` (first, so its line numbers are its own) plus the
+ * listeners of an agent that collides with no other test's:
+ * - the API and gossip on port 0: the agent binds whatever port is free and reports it in
+ *   /agent/info (`ports`), which startAgent() reads through the unix socket. No race.
+ * - the cluster RPC on a port chosen here: the agent advertises it to other nodes as configured,
+ *   so it must be named in advance. freePort() can only say it was free a moment ago: startAgent()
+ *   starts again on another when the agent finds it taken (EADDRINUSE).
+ * `apiPort` names the API's port instead (a test about that port itself).
+ */
+export async function prepareAgentDirs(
+  extraYaml = '',
+  options: { apiPort?: number } = {},
+): Promise<TestAgentDirs> {
   const root = tempDir();
   const configDir = join(root, 'etc');
   const dataDir = join(root, 'data');
   mkdirSync(join(configDir, 'conf.d'), { recursive: true });
-  const [port, gossipPort, rpcPort] = [await freePort(), await freePort(), await freePort()];
-  // Gossip and RPC on their own free ports too, so agents of parallel tests never collide.
-  writeFileSync(
-    join(configDir, 'agent.yml'),
-    `${extraYaml}api:\n  bind: 127.0.0.1\n  port: ${port}\nbind_addr: 127.0.0.1\ngossip:\n  port: ${gossipPort}\nrpc:\n  port: ${rpcPort}\n`,
-  );
-  return { root, configDir, dataDir, port };
+  const apiPort = options.apiPort ?? 0;
+  const rpcPort = await freePort();
+  writeFileSync(join(configDir, 'agent.yml'), `${extraYaml}${listenersYaml(apiPort, rpcPort)}`);
+  return { root, configDir, dataDir, port: apiPort, apiPortFromAgent: apiPort === 0, chosenRpcPort: rpcPort };
 }
+
+function listenersYaml(apiPort: number, rpcPort: number): string {
+  return `api:\n  bind: 127.0.0.1\n  port: ${apiPort}\nbind_addr: 127.0.0.1\ngossip:\n  port: 0\nrpc:\n  port: ${rpcPort}\n`;
+}
+
+/** Starts of one agent on another RPC port when the chosen one was taken meanwhile. */
+const PORT_ATTEMPTS = 3;
 
 export interface RunResult {
   code: number | null;
@@ -78,11 +109,51 @@ export interface RunningAgent {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `opsbro agent start` in the foreground and waits until it reports itself started. */
+/**
+ * Starts `opsbro agent start` in the foreground and waits until it reports itself started. When the
+ * agent exits at start because the RPC port prepareAgentDirs() chose was taken in the meantime
+ * (the race freePort() cannot close), it starts it again on another, up to PORT_ATTEMPTS times.
+ */
 export async function startAgent(
   dirs: TestAgentDirs,
   extraArgs: string[] = [],
   env: Record<string, string> = {},
+): Promise<RunningAgent> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startAgentOnce(dirs, extraArgs, env);
+    } catch (error) {
+      const rpcPort = dirs.chosenRpcPort;
+      const taken =
+        error instanceof AgentExitedAtStart &&
+        rpcPort !== undefined &&
+        error.output.includes(
+          `cluster RPC cannot listen on 127.0.0.1:${rpcPort}: the port is already in use`,
+        );
+      if (!taken || attempt >= PORT_ATTEMPTS) throw error;
+      const next = await freePort();
+      const file = dirs.rpcPortFile ?? join(dirs.configDir, 'agent.yml');
+      writeFileSync(
+        file,
+        readFileSync(file, 'utf8').replace(`rpc:\n  port: ${rpcPort}\n`, `rpc:\n  port: ${next}\n`),
+      );
+      dirs.chosenRpcPort = next;
+      console.warn(`startAgent: RPC port ${rpcPort} was taken meanwhile; starting again on ${next}`);
+    }
+  }
+}
+
+/** The agent exited before it was started; `output` is all it printed. */
+class AgentExitedAtStart extends Error {
+  constructor(readonly output: string) {
+    super(`agent exited during start: ${output}`);
+  }
+}
+
+async function startAgentOnce(
+  dirs: TestAgentDirs,
+  extraArgs: string[],
+  env: Record<string, string>,
 ): Promise<RunningAgent> {
   const child = spawn(
     process.execPath,
@@ -100,14 +171,23 @@ export async function startAgent(
     }),
   );
   const agent: RunningAgent = { process: child, dirs, output: () => output, exited };
+  // An API on port 0 is reached through the unix socket first, which tells its TCP port.
+  const api = dirs.apiPortFromAgent
+    ? `unix:${join(dirs.dataDir, 'api.sock')}:`
+    : `http://${dirs.apiHost ?? '127.0.0.1'}:${dirs.port}`;
   const deadline = Date.now() + 15_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`agent exited during start: ${output}`);
+    if (child.exitCode !== null) throw new AgentExitedAtStart(output);
     try {
       // Started means every subsystem started, not just the API (it is up first).
-      const reply = await httpGet(`http://${dirs.apiHost ?? '127.0.0.1'}:${dirs.port}/agent/state`);
-      if ((JSON.parse(reply.body) as { state?: string }).state !== 'initializing') return agent;
-      throw new Error('still initializing');
+      const reply = await httpGet(`${api}/agent/state`);
+      if ((JSON.parse(reply.body) as { state?: string }).state === 'initializing')
+        throw new Error('still initializing');
+      if (dirs.apiPortFromAgent) {
+        const info = JSON.parse((await httpGet(`${api}/agent/info`)).body) as { ports: { api: number } };
+        dirs.port = info.ports.api;
+      }
+      return agent;
     } catch {
       if (Date.now() > deadline) throw new Error(`agent did not answer within 15 s: ${output}`);
       await new Promise((r) => setTimeout(r, 50));

@@ -7,13 +7,15 @@ import { DetectorsSubsystem } from '../../agent/detectors/index.js';
 import { EventBus } from '../../agent/events/index.js';
 import { Logger } from '../../agent/log/index.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const made: DetectorsSubsystem[] = [];
 afterEach(async () => {
   for (const subsystem of made.splice(0)) await subsystem.stop();
 });
 
-/** One detector per group; its rule is the group name, and answers true after `delays[group]` ms. */
+/** A real turn of the event loop: every promise callback queued until now has run. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** One detector per group; its rule is the group name, and answers true when the test says so. */
 function definitions(groups: string[]): Definition[] {
   return groups.map((group) => ({
     kind: 'detector',
@@ -27,25 +29,31 @@ function settings(groups: string[]): AgentSettings {
   return { groups } as unknown as AgentSettings;
 }
 
+/**
+ * The detectors subsystem on a fake evaluator: each evaluation of a rule waits until the test
+ * answers it (answer(rule)), or is answered at once when `held` is off. The test decides the order
+ * in which a pass's rules finish, and looks at the node's groups between any two of them.
+ */
 function detectorsSubsystem(options: {
   groups: string[];
   staticGroups: string[];
-  delays: Record<string, number>;
+  held?: boolean;
   collectorsReady?: () => Promise<void>;
 }) {
   const events = new EventBus();
   const published: string[][] = [];
   const evaluated: string[] = [];
+  const waiting = new Map<string, () => void>();
   events.on('groups-changed', ({ groups }) => published.push(groups));
   const subsystem = new DetectorsSubsystem({
     settings: settings(options.staticGroups),
     definitions: definitions(options.groups),
     packs: [],
     evaluator: {
-      evaluate: async (rule) => {
+      evaluate: (rule) => {
         evaluated.push(rule);
-        await sleep(options.delays[rule] ?? 0);
-        return true;
+        if (!options.held) return Promise.resolve(true);
+        return new Promise((resolve) => waiting.set(rule, () => resolve(true)));
       },
       renderTemplate: (template) => Promise.resolve(template),
     },
@@ -54,24 +62,37 @@ function detectorsSubsystem(options: {
     collectorsReady: options.collectorsReady ?? (() => Promise.resolve()),
   });
   made.push(subsystem);
-  return { subsystem, published, evaluated };
+  /** Answers the evaluation of `rule` under way, then lets what follows from it run. */
+  const answer = async (rule: string) => {
+    await nextTurn();
+    const release = waiting.get(rule);
+    if (!release)
+      throw new Error(`no evaluation of ${rule} is waiting (waiting: ${[...waiting.keys()].join(', ')})`);
+    waiting.delete(rule);
+    release();
+    await nextTurn();
+  };
+  return { subsystem, published, evaluated, answer, waiting };
 }
 
-/** Until every detector has run once and the end of the pass had its turn. */
+/**
+ * Until every detector has run once and the end of the pass had its turn: the evaluations are
+ * answered, so what is left of the pass are promise callbacks, all run by the next turn.
+ */
 async function passDone(subsystem: DetectorsSubsystem): Promise<void> {
   await expect
     .poll(() => subsystem.list().every((detector) => detector.state === 'OK'), { timeout: 5_000 })
     .toBe(true);
-  await sleep(20);
+  expect(subsystem.list().length).toBeGreaterThan(0);
+  await nextTurn();
 }
 
 describe('DetectorsSubsystem reload', () => {
-  const delays = { a: 40, b: 5, c: 20 };
-
   /** Detectors a, b, c and the static group web, started, their first pass done. */
   async function afterFirstPass() {
-    const made = detectorsSubsystem({ groups: ['a', 'b', 'c'], staticGroups: ['web'], delays });
+    const made = detectorsSubsystem({ groups: ['a', 'b', 'c'], staticGroups: ['web'], held: true });
     await made.subsystem.start();
+    for (const rule of ['b', 'c', 'a']) await made.answer(rule);
     await passDone(made.subsystem);
     return made;
   }
@@ -83,15 +104,17 @@ describe('DetectorsSubsystem reload', () => {
   });
 
   it('publishes nothing when the reloaded rules and static groups are the same, and never drops a group', async () => {
-    const { subsystem, published, evaluated } = await afterFirstPass();
+    const { subsystem, published, evaluated, answer, waiting } = await afterFirstPass();
     expect(published).toEqual([['a', 'b', 'c', 'web']]);
 
     subsystem.reloadDefinitions(settings(['web']), definitions(['a', 'b', 'c']), []);
-    // While the new detectors run their first pass, the node keeps its groups.
+    // While the new detectors run their first pass, the node keeps its groups: before any rule
+    // answered, and after each one did, in the order b, c, a.
     expect(subsystem.nodeGroups()).toEqual(['a', 'b', 'c', 'web']);
-    for (let waited = 0; waited < 100; waited += 10) {
-      await sleep(10);
+    await expect.poll(() => [...waiting.keys()].sort()).toEqual(['a', 'b', 'c']);
+    for (const rule of ['b', 'c', 'a']) {
       expect(subsystem.nodeGroups()).toEqual(['a', 'b', 'c', 'web']);
+      await answer(rule);
     }
     await passDone(subsystem);
     expect(evaluated.filter((rule) => rule === 'a')).toHaveLength(2);
@@ -100,10 +123,17 @@ describe('DetectorsSubsystem reload', () => {
   });
 
   it('publishes a reload that changes the groups once, with the new groups', async () => {
-    const { subsystem, published } = await afterFirstPass();
+    const { subsystem, published, answer } = await afterFirstPass();
 
     subsystem.reloadDefinitions(settings(['db']), definitions(['a', 'c', 'd']), []);
     expect(subsystem.nodeGroups()).toEqual(['a', 'b', 'c', 'web']);
+    for (const rule of ['d', 'c']) {
+      await answer(rule);
+      // Not yet: the groups are published once, at the end of the pass.
+      expect(subsystem.nodeGroups()).toEqual(['a', 'b', 'c', 'web']);
+      expect(published).toHaveLength(1);
+    }
+    await answer('a');
     await passDone(subsystem);
     expect(published).toEqual([
       ['a', 'b', 'c', 'web'],
@@ -118,7 +148,6 @@ describe('DetectorsSubsystem reload', () => {
     const { subsystem, published, evaluated } = detectorsSubsystem({
       groups: ['a', 'b'],
       staticGroups: ['web'],
-      delays,
       collectorsReady: () => ready,
     });
     await subsystem.start();

@@ -16,17 +16,27 @@ import {
 
 afterAll(cleanupAll);
 
-/** The package's etc/ as is, plus conf.d/ports.yml moving every port to a free one (nothing else). */
+/**
+ * The package's etc/ as is, plus conf.d/ports.yml moving every port (nothing else): the API and
+ * gossip to whatever is free (port 0: startAgent reads them from the agent), the RPC to a port
+ * chosen in advance (nodes advertise it as configured).
+ */
 async function embeddedDefaults(extra = ''): Promise<TestAgentDirs> {
   const root = tempDir();
   const configDir = join(root, 'etc');
   cpSync(join(REPO_ROOT, 'etc'), configDir, { recursive: true });
-  const [port, gossip, rpc] = [await freePort(), await freePort(), await freePort()];
-  writeFileSync(
-    join(configDir, 'conf.d', 'ports.yml'),
-    `api: {port: ${port}}\ngossip: {port: ${gossip}}\nrpc: {port: ${rpc}}\n${extra}`,
-  );
-  return { root, configDir, dataDir: join(root, 'data'), port };
+  const rpc = await freePort();
+  const portsFile = join(configDir, 'conf.d', 'ports.yml');
+  writeFileSync(portsFile, `api:\n  port: 0\ngossip:\n  port: 0\nrpc:\n  port: ${rpc}\n${extra}`);
+  return {
+    root,
+    configDir,
+    dataDir: join(root, 'data'),
+    port: 0,
+    apiPortFromAgent: true,
+    chosenRpcPort: rpc,
+    rpcPortFile: portsFile,
+  };
 }
 
 /** Local addresses of the TCP and UDP sockets `pid` holds, from /proc/net/* (hex, kernel byte order). */
@@ -114,14 +124,11 @@ describe('cluster ports without a key', () => {
     const dirs = await embeddedDefaults(`encryption_key: "${key}"\n`);
     const agent = await startAgent(dirs);
     const addresses = listeningAddresses(agent.process.pid!);
-    expect(addresses).toContain(`udp 0.0.0.0:${clusterPorts(dirs).gossip}`);
+    const { ports } = JSON.parse(
+      runCli(['agent', 'info', '--json', '--api', `http://127.0.0.1:${dirs.port}`]).stdout,
+    ) as { ports: { gossip: number; rpc: number } };
+    expect(ports.rpc).toBe(dirs.chosenRpcPort);
+    expect(addresses).toContain(`udp 0.0.0.0:${ports.gossip}`);
+    expect(addresses).toContain(`tcp 0.0.0.0:${ports.rpc}`);
   });
 });
-
-function clusterPorts(dirs: TestAgentDirs): { gossip: number; rpc: number } {
-  const text = readFileSync(join(dirs.configDir, 'conf.d', 'ports.yml'), 'utf8');
-  return {
-    gossip: Number(/gossip: \{port: (\d+)\}/.exec(text)![1]),
-    rpc: Number(/rpc: \{port: (\d+)\}/.exec(text)![1]),
-  };
-}

@@ -12,12 +12,11 @@ import {
   type RequestListener,
   type Server,
 } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   cleanupAll,
-  freePort,
   httpGet,
   OPSBRO_BIN,
   prepareAgentDirs,
@@ -27,12 +26,14 @@ import {
   tempDir,
   WITHOUT_PACKS,
 } from '../helpers/agent-process.js';
+import { IN_CI } from '../helpers/requirements.js';
 
 afterAll(cleanupAll);
 
 const isRoot = process.getuid?.() === 0;
-/** Dropping to nobody needs root; CI runs as root, so there the tests always run. */
-const asRoot = isRoot || process.env.CI ? it : it.skip;
+/** Dropping to nobody needs root; CI runs as root, so there the tests always run (and fail without). */
+const asRoot = isRoot || IN_CI ? it : it.skip;
+if (!isRoot && !IN_CI) console.warn('skipped: the tests as nobody: they need root (setpriv drops to nobody)');
 
 /** Runs a command as nobody:nogroup, with no supplementary groups. */
 function asNobody(command: string, args: string[]): { code: number | null; stdout: string; stderr: string } {
@@ -197,9 +198,8 @@ describe('the local token', () => {
   async function listen(handler: RequestListener): Promise<number> {
     const server = createServer(handler);
     servers.push(server);
-    const port = await freePort();
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    return port;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return (server.address() as AddressInfo).port;
   }
 
   it('is not handed to a relay on another port, although the relay forwards to the real agent', async () => {

@@ -33,9 +33,25 @@ export function findBinary(...candidates: string[]): string | undefined {
   return undefined;
 }
 
-/** Says on the console why a suite is skipped: `missing` is not installed, `aptPackage` installs it. */
-export function warnSkipped(suite: string, missing: string, aptPackage: string): void {
-  console.warn(`${suite} tests skipped: ${missing} is not installed (apt-get install ${aptPackage})`);
+/** What a server says when a port it was told to use is taken (redis, nginx, mariadb, Node). */
+const PORT_TAKEN = /address already in use|EADDRINUSE/i;
+
+/**
+ * Starts a server on ports chosen in advance and, when it failed because one of them was taken in
+ * the meantime, again (`start` chooses new ones each time), at most `attempts` times. The servers
+ * must be told their ports: freePort() says a port was free a moment ago, it does not hold it.
+ * `start` stops what it started before it throws.
+ */
+export async function retryOnPortTaken<T>(what: string, start: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (attempt >= attempts || !PORT_TAKEN.test(message)) throw error;
+      console.warn(`${what}: a port chosen for it was taken meanwhile; starting it again on others`);
+    }
+  }
 }
 
 /** A run context as the scheduler gives it: its own signal aborted at the timeout. */
