@@ -62,7 +62,11 @@ describe('--json', () => {
       args: ['127.0.0.1:9'],
       code: 1,
       check: (out) =>
-        expect(out).toEqual({ error: 'no node answered at 127.0.0.1:9', exit_code: 1, http_status: 422 }),
+        expect(out).toEqual({
+          error: 'no node answered at 127.0.0.1:9: nothing there, or a firewall',
+          exit_code: 1,
+          http_status: 422,
+        }),
     },
     'gossip members': {
       args: [],

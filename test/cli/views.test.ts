@@ -2,7 +2,7 @@
 // members (this node, --status, SINCE), detect (members marked), stats, collectors (time ago, TOOK,
 // units), version, key install from a file or stdin, and stop on a stopped agent. Real agents.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -24,9 +24,12 @@ import { waitFor } from '../helpers/gossip-agents.js';
 
 afterAll(cleanupAll);
 
-/** The gossip port prepareAgentDirs wrote in agent.yml. */
-function gossipPort(dirs: TestAgentDirs): number {
-  return Number(/gossip:\n {2}port: (\d+)/.exec(readFileSync(join(dirs.configDir, 'agent.yml'), 'utf8'))![1]);
+/** The gossip port the agent bound (it picks a free one: agent.yml asks for port 0). */
+function gossipPort(agent: { api: string }): number {
+  const info = JSON.parse(runCli(['agent', 'info', '--json', '--api', agent.api]).stdout) as {
+    ports: { gossip: number };
+  };
+  return info.ports.gossip;
 }
 
 describe('two agents, one of which leaves', () => {
@@ -56,7 +59,7 @@ describe('two agents, one of which leaves', () => {
         primary: string;
       }
     ).primary;
-    const joined = runCli(['gossip', 'join', `127.0.0.1:${gossipPort(first.dirs)}`, '--api', second.api]);
+    const joined = runCli(['gossip', 'join', `127.0.0.1:${gossipPort(first)}`, '--api', second.api]);
     expect(joined.stdout).toBe('joined the cluster through 1 of 1 address(es)\n');
     const left = runCli(['gossip', 'leave', '--api', second.api]);
     expect(left.stdout).toBe('left the cluster\n');
@@ -75,7 +78,7 @@ describe('two agents, one of which leaves', () => {
   it('agent info: listeners, member counts, the key fingerprint, warnings in full', () => {
     const { stdout, code } = runCli(['agent', 'info', '--api', first.api]);
     expect(code).toBe(0);
-    const port = gossipPort(first.dirs);
+    const port = gossipPort(first);
     expect(stdout).toMatch(
       new RegExp(`^Gossip {6}127\\.0\\.0\\.1:${port}, advertises 127\\.0\\.0\\.1:${port} \\(UDP\\)$`, 'm'),
     );

@@ -87,7 +87,7 @@ afterAll(() => {
 describe('no way to JavaScript globals, prototypes or foreign callables', () => {
   const unknownName = (name: string) => `unknown name '${name}'`;
   const unknownFunction = (name: string) => `unknown function '${name}()'`;
-  const memberAccess = 'member access is not permitted';
+  const memberAccess = 'reads a member, which expressions cannot do';
   const functionValue = 'a function is not a value';
   const indexByString = 'needs a whole number index, got string';
   const notCallable = 'only the registered functions can be called';
