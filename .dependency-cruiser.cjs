@@ -38,6 +38,8 @@ module.exports = {
     only('gossip', [...FOUNDATION, 'rpc'], 'gossip -> rpc, events, config'),
     only('collectors', [...FOUNDATION], 'collectors -> events'),
     only('detectors', [...FOUNDATION, 'evaluator'], 'detectors -> evaluator, events'),
+    only('checks', [...FOUNDATION, 'evaluator', 'store'], 'checks -> evaluator, events, store'),
+    only('store', ['shared'], 'the one storage module (level) knows no subsystem'),
     only('datadir', ['shared', 'config'], 'the data dir knows no subsystem'),
     only(
       'core',

@@ -1,6 +1,7 @@
 // The agent's typed event bus: subsystems publish and subscribe here instead of importing each other.
 // Later subsystems add their events to AgentEvents (node-join, check-state, ...).
 import { EventEmitter } from 'node:events';
+import type { CheckBrief, CheckState, StatusOverride } from '../shared/api-types.js';
 
 export interface AgentEvents {
   /** Definitions and settings were re-read and applied (SIGHUP or `agent reload`). */
@@ -19,6 +20,34 @@ export interface AgentEvents {
   'node-leave': { node: NodeSummary };
   /** Numbers for the metrics subsystem: a collector's numeric leaves, `<collector>.<path>`. */
   metrics: { source: string; timestamp: number; metrics: Array<[name: string, value: number]> };
+  /** A hard state change of one of this node's checks (handlers and the websocket consume it). */
+  'check-state-change': CheckStateChangeEvent;
+  /**
+   * This node's check table changed (a state or state type, a check added or removed, the
+   * override): gossip spreads the delta and bumps the version in the node's record.
+   */
+  'check-table-changed': {
+    version: number;
+    changed: CheckBrief[];
+    removed: string[];
+    override?: StatusOverride;
+  };
+}
+
+/** A hard state change, as handlers (mail, Slack) and the websocket stream receive it. */
+export interface CheckStateChangeEvent {
+  node: string;
+  node_id: string;
+  check: string;
+  display_name?: string;
+  from: CheckState | 'pending';
+  to: CheckState;
+  attempt: number;
+  output: string;
+  long_output?: string;
+  /** ISO time. */
+  at: string;
+  handlers: string[];
 }
 
 /** A cluster member as events describe it. */

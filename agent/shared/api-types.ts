@@ -227,3 +227,123 @@ export interface ErrorAnswer {
   token_required?: boolean;
   data_dir?: string;
 }
+
+/** Nagios' four states, lowercase on the wire and in the API (the CLI shows them uppercase). */
+export type CheckState = 'ok' | 'warning' | 'critical' | 'unknown';
+
+export const CHECK_STATES: readonly CheckState[] = ['ok', 'warning', 'critical', 'unknown'];
+
+/** Soft while a problem has not been confirmed by `max_attempts` results in a row (Nagios). */
+export type CheckStateType = 'soft' | 'hard';
+
+/**
+ * One performance datum, as the Nagios plugin guidelines write it:
+ * `'label'=value[UOM];[warn];[crit];[min];[max]`. warn and crit are ranges (`10`, `10:`, `~:10`,
+ * `@10:20`) kept as written; min and max are numbers.
+ */
+export interface PerfDatum {
+  label: string;
+  value: number;
+  /** '', s, ms, us, %, B, KB, MB, TB, c (a counter). */
+  uom: string;
+  warn?: string;
+  crit?: string;
+  min?: number;
+  max?: number;
+}
+
+/** Where a check stands: its last result, soft/hard state and flapping (GET /monitoring/state). */
+export interface CheckStatus {
+  name: string;
+  display_name?: string;
+  /** The check's type: evaluated, script, http, ... */
+  type: string;
+  /** 'pending' before the first result. */
+  state: CheckState | 'pending';
+  state_type: CheckStateType;
+  /** 1 when OK or hard; counts the non-OK results in a row while soft. */
+  attempt: number;
+  max_attempts: number;
+  /** The last hard state ('ok' before any problem was confirmed). */
+  last_hard_state: CheckState;
+  output: string;
+  long_output?: string;
+  perfdata: PerfDatum[];
+  /** ISO times: the last run, the last change of state (soft or hard), the last hard change. */
+  last_run_at?: string;
+  last_change_at?: string;
+  last_hard_change_at?: string;
+  duration_ms?: number;
+  flapping: boolean;
+  /** Nagios' weighted percent of state change over the last 21 results. */
+  percent_state_change: number;
+  /** The last results' states, oldest first (at most 21): what flap detection weighs. */
+  recent_states: CheckState[];
+  interval_s: number;
+  retry_interval_s: number;
+  next_run_at?: string;
+  notes?: string;
+  handlers: string[];
+  source?: string;
+  pack?: string;
+}
+
+/** One state change, kept in history (soft and hard); hard ones are also `check-state-change` events. */
+export interface CheckStateChange {
+  check: string;
+  /** ISO time. */
+  at: string;
+  from: CheckState | 'pending';
+  to: CheckState;
+  state_type: CheckStateType;
+  attempt: number;
+  output: string;
+}
+
+/** One result, kept in a bounded ring per check (history). */
+export interface CheckResultRecord {
+  /** ISO time the run started. */
+  at: string;
+  state: CheckState;
+  state_type: CheckStateType;
+  attempt: number;
+  output: string;
+  long_output?: string;
+  perfdata: PerfDatum[];
+  duration_ms: number;
+}
+
+/**
+ * A check as the cluster knows it (gossip deltas, the tables fetched over RPC, `checks list --all`):
+ * small, so a state change fits in a gossip packet.
+ */
+export interface CheckBrief {
+  name: string;
+  state: CheckState | 'pending';
+  state_type: CheckStateType;
+  /** The first line of the output, cut to CHECK_BRIEF_OUTPUT_BYTES. */
+  output: string;
+  /** ms since the epoch of the last change of state. */
+  since: number;
+}
+
+/** What a check's brief keeps of its output. */
+export const CHECK_BRIEF_OUTPUT_BYTES = 256;
+
+/** The worst-of override (`opsbro status override critical --reason R`), spread in the node's state. */
+export interface StatusOverride {
+  state: 'critical';
+  reason: string;
+  /** ISO time it was set. */
+  since: string;
+}
+
+/** A node's check table: every node keeps every node's (answered locally). */
+export interface NodeCheckTable {
+  node: string;
+  node_id: string;
+  /** Bumped by every change of the table; a node that sees a higher one than it holds fetches the table. */
+  version: number;
+  checks: CheckBrief[];
+  override?: StatusOverride;
+}

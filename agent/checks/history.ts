@@ -1,0 +1,23 @@
+// What the checks subsystem keeps of its past: every state change (soft and hard) and a bounded ring
+// of recent results per check, in the data dir, through the one storage module (agent/store). The
+// subsystem depends on this interface only; memory-history.ts serves tests and level-history.ts
+// the agent.
+import type { CheckResultRecord, CheckStateChange, CheckStatus } from '../shared/api-types.js';
+
+export interface CheckHistory {
+  /**
+   * Appends one result to the check's ring (the oldest beyond `resultsPerCheck` go) and keeps
+   * `status` as the check's latest, in one write. Survives a SIGKILL once resolved.
+   */
+  addResult(check: string, result: CheckResultRecord, status: CheckStatus): Promise<void>;
+  /** Appends a state change; durable (fsync'd) once resolved: a crash right after it keeps it. */
+  addChange(change: CheckStateChange): Promise<void>;
+  /** The check's recent results, newest first. */
+  recentResults(check: string, limit: number): Promise<CheckResultRecord[]>;
+  /** The check's state changes, newest first. */
+  changes(check: string, limit: number): Promise<CheckStateChange[]>;
+  /** Every check's latest status, as addResult kept it: where each check resumes after a restart. */
+  lastStatuses(): Promise<Map<string, CheckStatus>>;
+  /** Drops what is kept of checks that are no longer defined (after a reload). */
+  forget(checks: string[]): Promise<void>;
+}
