@@ -23,11 +23,14 @@ describe('200 concurrent catastrophic regexps through the evaluator', () => {
 
     let maxThreads = baselineThreads;
     let maxPoolThreads = 0;
+    let maxHeld = 0;
     let ticks = 0;
     const sampler = setInterval(() => {
       ticks++;
       maxThreads = Math.max(maxThreads, threadCount());
-      maxPoolThreads = Math.max(maxPoolThreads, evaluator.load().regexp.threads);
+      const { regexp } = evaluator.load();
+      maxPoolThreads = Math.max(maxPoolThreads, regexp.threads);
+      maxHeld = Math.max(maxHeld, regexp.busy + regexp.queued);
     }, 10);
     const startedMs = Date.now();
     const outcomes = await Promise.all(
@@ -45,10 +48,14 @@ describe('200 concurrent catastrophic regexps through the evaluator', () => {
     const expired = outcomes.filter(
       (error) => error instanceof ExpressionError && error.message.includes('ran longer than 150 ms'),
     );
-    // 2 running and 32 waiting were admitted; each ran into its deadline. The rest: busy, at once.
+    // At most 2 running and 32 waiting at any time; each admitted job ran into its deadline. The
+    // rest: busy, at once. The calls reach the pool after their file reads, which a loaded machine
+    // spreads out: a slot freed by an expired job meanwhile admits one more, so the count of
+    // admitted jobs is not exactly 34, but what the pool holds never exceeds it.
     expect(busy.length + expired.length).toBe(CALLS);
-    expect(busy.length).toBeGreaterThanOrEqual(CALLS - 34);
-    expect(expired.length).toBeLessThanOrEqual(34);
+    expect(maxHeld).toBeGreaterThan(0);
+    expect(maxHeld).toBeLessThanOrEqual(34);
+    expect(busy.length).toBeGreaterThanOrEqual(CALLS / 2);
     expect(busy[0]?.message).toContain('the regular-expression workers are busy');
     expect(maxPoolThreads).toBeLessThanOrEqual(2);
     // Threads of this process: the baseline plus the pool's 2 (and one V8 may add for a moment).
