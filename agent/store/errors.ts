@@ -37,7 +37,12 @@ export class StoreError extends Error {
 /** The command that repairs the store in place (agent stopped), as an operator can paste it. */
 export function repairCommand(location: string): string {
   const script = fileURLToPath(new URL('./repair-main.js', import.meta.url));
-  return `node ${script} ${location}`;
+  return `node ${shellWord(script)} ${shellWord(location)}`;
+}
+
+/** `path` as one word of a shell command line an operator pastes. */
+function shellWord(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
 }
 
 /** `error` (from classic-level) as a StoreError saying what to do. */
@@ -90,7 +95,7 @@ function sentence(
       return (
         `${what}: it is corrupt (${detail}). With the agent stopped, repair it: ${repairCommand(location)} ` +
         `(keeps every record LevelDB can still read), or move it aside to start empty: ` +
-        `mv ${location} ${location}.corrupt (this node's check history, KV and metrics start over)`
+        `mv ${shellWord(location)} ${shellWord(`${location}.corrupt`)} (this node's check history, KV and metrics start over)`
       );
     case 'disk-full':
       return operation === 'open'

@@ -3,8 +3,9 @@
 // that fails (the disk full) may leave a torn record at the end of LevelDB's log, and LevelDB
 // would go on appending after it, so that on the next open the log reader stops at the tear and
 // drops every later write, acknowledged ones included. After such an error the database is closed
-// and reopened before the next operation (recovery sets the tear aside and starts a fresh log),
-// retried at most every `retryAfterFailureMs` while the disk stays full.
+// and reopened before the next write (recovery sets the tear aside and starts a fresh log). While
+// the disk stays full the reopen fails too, leaving the database closed: every operation then
+// fails, and the reopen is tried again at most every `retryAfterFailureMs`.
 import { ClassicLevel } from 'classic-level';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -55,7 +56,7 @@ const NAMESPACE_NAME = /^[a-z][a-z0-9-]*$/;
 class LevelStore implements Store {
   /** close() was called: nothing reopens the database any more. */
   private closed = false;
-  /** A write failed with an I/O error: reopen before the next operation. */
+  /** A write failed with an I/O error: reopen before the next write. */
   private needsReopen = false;
   private reopening: Promise<void> | undefined;
   /** Why the last reopen failed, and when: what operations fail with until the next try. */
@@ -187,7 +188,7 @@ class LevelStore implements Store {
 
 const BACKUP_BATCH_ENTRIES = 1_000;
 
-/** Problems a fresh log can leave behind (not a lock, a corrupt table or a stopping agent). */
+/** Write failures after which the log may hold a torn record (not a lock, corruption or a stop). */
 function reopenHelps(failure: StoreError): boolean {
   return failure.problem === 'disk-full' || failure.problem === 'io' || failure.problem === 'permission';
 }

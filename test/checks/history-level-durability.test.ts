@@ -8,10 +8,11 @@ import { cpSync, readdirSync, readFileSync, statSync, truncateSync } from 'node:
 import { join } from 'node:path';
 import { afterEach, beforeAll, expect, it } from 'vitest';
 import { LevelCheckHistory } from '../../agent/checks/level-history.js';
-import type { CheckResultRecord, CheckStatus } from '../../agent/shared/api-types.js';
+import type { CheckStatus } from '../../agent/shared/api-types.js';
 import { openStore } from '../../agent/store/index.js';
 import { cleanupAll, tempDir } from '../helpers/agent-process.js';
 import { describeWhenAvailable, notInstalled } from '../helpers/requirements.js';
+import { resultRecord } from '../store/fixtures.js';
 import { killStoreChildren, requireFreshBuild, storeChild } from '../store/store-child.js';
 
 afterEach(() => {
@@ -24,18 +25,7 @@ const RING = 4;
 const LOG_BLOCK_BYTES = 32 * 1024;
 const PADDING = 'x'.repeat(100_000);
 
-function resultOf(n: number): CheckResultRecord {
-  return {
-    at: `t${n}`,
-    state: 'ok',
-    state_type: 'hard',
-    attempt: 1,
-    output: `run ${n}`,
-    long_output: PADDING,
-    perfdata: [],
-    duration_ms: 1,
-  };
-}
+const resultOf = (n: number) => resultRecord(n, PADDING);
 
 function statusOf(n: number): CheckStatus {
   return { name: 'cpu', output: `run ${n}`, long_output: PADDING } as CheckStatus;

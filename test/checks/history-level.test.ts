@@ -90,21 +90,19 @@ async function keysUnder(namespace: Namespace, prefix?: string): Promise<string[
 
 const outputs = (records: { output: string }[]) => records.map((record) => record.output);
 
+/** `count` outputs from `label newest` down: what a history reads newest first. */
+const countdown = (label: string, newest: number, count: number) =>
+  Array.from({ length: count }, (_, n) => `${label} ${newest - n}`);
+
 describe('LevelCheckHistory', () => {
   it('keeps the newest resultsPerCheck results of each check, newest first, and no more on disk', async () => {
     const { namespace, history } = await openHistory(tempDir(), { resultsPerCheck: 5 });
     await addResults(history, 'cpu', 0, 12);
     await addResults(history, 'disk', 0, 3);
-    expect(outputs(await history.recentResults('cpu', 100))).toEqual([
-      'run 11',
-      'run 10',
-      'run 9',
-      'run 8',
-      'run 7',
-    ]);
+    expect(outputs(await history.recentResults('cpu', 100))).toEqual(countdown('run', 11, 5));
     expect(outputs(await history.recentResults('cpu', 2))).toEqual(['run 11', 'run 10']);
     expect(await history.recentResults('cpu', 0)).toEqual([]);
-    expect(outputs(await history.recentResults('disk', 100))).toEqual(['run 2', 'run 1', 'run 0']);
+    expect(outputs(await history.recentResults('disk', 100))).toEqual(countdown('run', 2, 3));
     expect(await history.recentResults('never-ran', 10)).toEqual([]);
     expect(await keysUnder(namespace, prefixOf('result', 'cpu'))).toHaveLength(5);
     // A result reads back as written.
@@ -115,7 +113,7 @@ describe('LevelCheckHistory', () => {
     const { namespace, history } = await openHistory(tempDir(), { changesPerCheck: 3 });
     for (let n = 0; n < 7; n++) await history.addChange(changeOf('cpu', n));
     await history.addChange(changeOf('disk', 0));
-    expect(outputs(await history.changes('cpu', 10))).toEqual(['change 6', 'change 5', 'change 4']);
+    expect(outputs(await history.changes('cpu', 10))).toEqual(countdown('change', 6, 3));
     expect((await history.changes('cpu', 1))[0]).toStrictEqual(changeOf('cpu', 6));
     expect(outputs(await history.changes('disk', 10))).toEqual(['change 0']);
     expect(await keysUnder(namespace, prefixOf('change', 'cpu'))).toHaveLength(3);
@@ -148,29 +146,12 @@ describe('LevelCheckHistory', () => {
         ['web/api', statusOf('web/api', 1)],
       ]),
     );
-    expect(outputs(await second.history.recentResults('cpu', 10))).toEqual([
-      'run 6',
-      'run 5',
-      'run 4',
-      'run 3',
-      'run 2',
-    ]);
+    expect(outputs(await second.history.recentResults('cpu', 10))).toEqual(countdown('run', 6, 5));
     // The rings go on after the newest entry on disk: nothing overwritten, the oldest trimmed.
     await addResults(second.history, 'cpu', 7, 9);
     await second.history.addChange(changeOf('cpu', 6));
-    expect(outputs(await second.history.recentResults('cpu', 10))).toEqual([
-      'run 8',
-      'run 7',
-      'run 6',
-      'run 5',
-      'run 4',
-    ]);
-    expect(outputs(await second.history.changes('cpu', 10))).toEqual([
-      'change 6',
-      'change 5',
-      'change 4',
-      'change 3',
-    ]);
+    expect(outputs(await second.history.recentResults('cpu', 10))).toEqual(countdown('run', 8, 5));
+    expect(outputs(await second.history.changes('cpu', 10))).toEqual(countdown('change', 6, 4));
     expect(await keysUnder(second.namespace, prefixOf('result', 'cpu'))).toHaveLength(5);
     expect(await keysUnder(second.namespace, prefixOf('change', 'cpu'))).toHaveLength(4);
   });
@@ -182,12 +163,7 @@ describe('LevelCheckHistory', () => {
     await close(first.store);
     const second = await openHistory(dataDir, { resultsPerCheck: 4 });
     await addResults(second.history, 'cpu', 10, 11);
-    expect(outputs(await second.history.recentResults('cpu', 100))).toEqual([
-      'run 10',
-      'run 9',
-      'run 8',
-      'run 7',
-    ]);
+    expect(outputs(await second.history.recentResults('cpu', 100))).toEqual(countdown('run', 10, 4));
     expect(await keysUnder(second.namespace, prefixOf('result', 'cpu'))).toHaveLength(4);
   });
 
@@ -196,7 +172,7 @@ describe('LevelCheckHistory', () => {
     await Promise.all(
       Array.from({ length: 40 }, (_, n) => history.addResult('cpu', resultOf(n), statusOf('cpu', n))),
     );
-    expect(outputs(await history.recentResults('cpu', 10))).toEqual(['run 39', 'run 38', 'run 37']);
+    expect(outputs(await history.recentResults('cpu', 10))).toEqual(countdown('run', 39, 3));
     expect((await history.lastStatuses()).get('cpu')!.output).toBe('run 39');
   });
 
@@ -230,24 +206,20 @@ describe('LevelCheckHistory: bounded work per write', () => {
   /** The namespace, counting the entries and keys its reads return. */
   function counting(namespace: Namespace) {
     const reads = { entries: 0 };
+    async function* count<T>(items: AsyncIterable<T>): AsyncIterable<T> {
+      for await (const item of items) {
+        reads.entries += 1;
+        yield item;
+      }
+    }
     const counted: Namespace = {
       name: namespace.name,
       get: (key) => namespace.get(key),
       write: (ops, options) => namespace.write(ops, options),
       put: (key, value, options) => namespace.put(key, value, options),
       del: (key, options) => namespace.del(key, options),
-      async *entries<V>(range?: KeyRange): AsyncIterable<[string, V]> {
-        for await (const entry of namespace.entries<V>(range)) {
-          reads.entries += 1;
-          yield entry;
-        }
-      },
-      async *keys(range?: KeyRange): AsyncIterable<string> {
-        for await (const key of namespace.keys(range)) {
-          reads.entries += 1;
-          yield key;
-        }
-      },
+      entries: <V>(range?: KeyRange) => count(namespace.entries<V>(range)),
+      keys: (range?: KeyRange) => count(namespace.keys(range)),
     };
     return { counted, reads };
   }

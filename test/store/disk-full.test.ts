@@ -9,10 +9,11 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { LevelCheckHistory } from '../../agent/checks/level-history.js';
-import type { CheckResultRecord, CheckStateChange, CheckStatus } from '../../agent/shared/api-types.js';
+import type { CheckStateChange, CheckStatus } from '../../agent/shared/api-types.js';
 import { openStore, type Store, StoreError } from '../../agent/store/index.js';
 import { cleanupAll, tempDir } from '../helpers/agent-process.js';
 import { describeWhenAvailable } from '../helpers/requirements.js';
+import { resultRecord, storeErrorFrom } from './fixtures.js';
 
 const TMPFS_BYTES = 2 * 1024 * 1024;
 
@@ -35,20 +36,8 @@ afterEach(async () => {
   cleanupAll();
 });
 
-function resultOf(n: number): CheckResultRecord {
-  // Random text: LevelDB compresses tables, and a full disk must stay full for the retry too.
-  const noise = randomBytes(7_500).toString('base64');
-  return {
-    at: `t${n}`,
-    state: 'ok',
-    state_type: 'hard',
-    attempt: 1,
-    output: `run ${n}`,
-    long_output: noise,
-    perfdata: [],
-    duration_ms: 1,
-  };
-}
+// Random text: LevelDB compresses tables, and a full disk must stay full for the retry too.
+const resultOf = (n: number) => resultRecord(n, randomBytes(7_500).toString('base64'));
 
 const statusOf = (n: number) => ({ name: 'disk', output: `run ${n}` }) as CheckStatus;
 
@@ -61,15 +50,6 @@ const changeOf = (output: string): CheckStateChange => ({
   attempt: 1,
   output,
 });
-
-async function rejection(promise: Promise<unknown>): Promise<StoreError> {
-  const error = await promise.then(
-    () => undefined,
-    (thrown: unknown) => thrown,
-  );
-  expect(error).toBeInstanceOf(StoreError);
-  return error as StoreError;
-}
 
 describeWhenAvailable('store on a full disk', tmpfsMissing(), () => {
   it('fails writes in words, keeps reads, and resumes durably once space is freed', async () => {
@@ -85,32 +65,33 @@ describeWhenAvailable('store on a full disk', tmpfsMissing(), () => {
     writeFileSync(filler, Buffer.alloc(TMPFS_BYTES - 400 * 1024));
 
     let written = 0;
-    let failure: StoreError | undefined;
+    let failure: unknown;
     while (failure === undefined && written < 1_000) {
       await history.addResult('disk', resultOf(written), statusOf(written)).then(
         () => (written += 1),
-        (error: unknown) =>
-          (failure = error instanceof StoreError ? error : new StoreError('write', 'io', '', String(error))),
+        (error: unknown) => (failure = error ?? 'undefined'),
       );
     }
+    expect(failure).toBeInstanceOf(StoreError);
+    const error = failure as StoreError;
     expect(written).toBeGreaterThan(5);
-    expect(failure!.problem).toBe('disk-full');
-    expect(failure!.operation).toBe('write');
-    expect(failure!.message).toContain(`cannot write the store ${join(dataDir, 'store')}: the disk is full`);
-    expect(failure!.message).toContain('the agent keeps running');
-    expect(failure!.message).toContain('writes resume by themselves once space is freed');
+    expect(error.problem).toBe('disk-full');
+    expect(error.operation).toBe('write');
+    expect(error.message).toContain(`cannot write the store ${join(dataDir, 'store')}: the disk is full`);
+    expect(error.message).toContain('the agent keeps running');
+    expect(error.message).toContain('writes resume by themselves once space is freed');
     // What was written reads back while the disk is full.
     expect((await history.recentResults('disk', 1))[0]!.output).toBe(`run ${written - 1}`);
 
     // While the disk stays full every write fails the same way, the retry after the wait too.
-    expect((await rejection(history.addChange(changeOf('while full')))).problem).toBe('disk-full');
-    expect((await rejection(history.addResult('disk', resultOf(written), statusOf(written)))).problem).toBe(
-      'disk-full',
-    );
+    expect((await storeErrorFrom(history.addChange(changeOf('while full')))).problem).toBe('disk-full');
+    expect(
+      (await storeErrorFrom(history.addResult('disk', resultOf(written), statusOf(written)))).problem,
+    ).toBe('disk-full');
     nowMs += 5_000;
-    expect((await rejection(history.addResult('disk', resultOf(written), statusOf(written)))).problem).toBe(
-      'disk-full',
-    );
+    expect(
+      (await storeErrorFrom(history.addResult('disk', resultOf(written), statusOf(written)))).problem,
+    ).toBe('disk-full');
 
     rmSync(filler);
     nowMs += 5_000;

@@ -13,9 +13,9 @@ import {
   openStore,
   prefixOf,
   type Store,
-  StoreError,
 } from '../../agent/store/index.js';
 import { cleanupAll, REPO_ROOT, tempDir } from '../helpers/agent-process.js';
+import { storeErrorFrom } from './fixtures.js';
 import { killStoreChildren, requireFreshBuild, storeChild } from './store-child.js';
 
 const opened: Store[] = [];
@@ -35,16 +35,6 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   const all: T[] = [];
   for await (const item of items) all.push(item);
   return all;
-}
-
-/** The StoreError `promise` rejects with (fails the test if it resolves or throws anything else). */
-async function storeErrorOf(promise: Promise<unknown>): Promise<StoreError> {
-  const error = await promise.then(
-    () => undefined,
-    (thrown: unknown) => thrown,
-  );
-  expect(error).toBeInstanceOf(StoreError);
-  return error as StoreError;
 }
 
 describe('store: namespaces, batches, iteration', () => {
@@ -145,7 +135,7 @@ describe('store: namespaces, batches, iteration', () => {
     const first = await openStore(dataDir);
     await first.sublevel('checks').put('kept', { n: 1 });
     await first.close();
-    const closedError = await storeErrorOf(first.sublevel('checks').put('late', 1));
+    const closedError = await storeErrorFrom(first.sublevel('checks').put('late', 1));
     expect(closedError.problem).toBe('closed');
     expect(closedError.message).toMatch(/closed \(the agent is stopping\)/);
     const second = await open(dataDir);
@@ -168,7 +158,7 @@ describe('store: open errors in words', () => {
       dataDir,
     ]);
     await holder.line(/^open$/);
-    const error = await storeErrorOf(openStore(dataDir));
+    const error = await storeErrorFrom(openStore(dataDir));
     expect(error.problem).toBe('locked');
     expect(error.operation).toBe('open');
     expect(error.message).toContain(
@@ -193,7 +183,7 @@ describe('store: open errors in words', () => {
     await store.close();
     // CURRENT names the table index (MANIFEST); LevelDB refuses one that does not end with a newline.
     writeFileSync(join(dataDir, 'store', 'CURRENT'), 'MANIFEST-garbage');
-    const error = await storeErrorOf(openStore(dataDir));
+    const error = await storeErrorFrom(openStore(dataDir));
     expect(error.problem).toBe('corrupt');
     expect(error.message).toContain('it is corrupt');
     expect(error.message).toContain(`mv ${join(dataDir, 'store')} ${join(dataDir, 'store')}.corrupt`);
