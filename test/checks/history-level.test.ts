@@ -1,0 +1,244 @@
+// The check history on the store (agent/checks/level-history.ts), on a real LevelDB: each check's
+// ring of results and list of changes bounded and newest first, the latest status written with its
+// result, everything back after close and reopen, forget(), and trimming without reading the ring.
+import { afterEach, describe, expect, it } from 'vitest';
+import { LevelCheckHistory, type LevelHistoryOptions } from '../../agent/checks/level-history.js';
+import type { CheckResultRecord, CheckStateChange, CheckStatus } from '../../agent/shared/api-types.js';
+import { type KeyRange, type Namespace, openStore, prefixOf, type Store } from '../../agent/store/index.js';
+import { cleanupAll, tempDir } from '../helpers/agent-process.js';
+
+const opened: Store[] = [];
+afterEach(async () => {
+  for (const store of opened.splice(0)) await store.close().catch(() => undefined);
+  cleanupAll();
+});
+
+async function openHistory(dataDir: string, options: LevelHistoryOptions = {}) {
+  const store = await openStore(dataDir);
+  opened.push(store);
+  const namespace = store.sublevel('checks');
+  return { store, namespace, history: new LevelCheckHistory(namespace, options) };
+}
+
+async function close(store: Store): Promise<void> {
+  opened.splice(opened.indexOf(store), 1);
+  await store.close();
+}
+
+const START_MS = Date.parse('2026-01-01T00:00:00Z');
+
+function resultOf(n: number): CheckResultRecord {
+  return {
+    at: new Date(START_MS + n * 10_000).toISOString(),
+    state: 'ok',
+    state_type: 'hard',
+    attempt: 1,
+    output: `run ${n}`,
+    perfdata: [{ label: 'n', value: n, uom: '' }],
+    duration_ms: n,
+  };
+}
+
+function statusOf(check: string, n: number): CheckStatus {
+  return {
+    name: check,
+    type: 'evaluated',
+    state: 'ok',
+    state_type: 'hard',
+    attempt: 1,
+    max_attempts: 3,
+    last_hard_state: 'ok',
+    output: `run ${n}`,
+    perfdata: [],
+    last_run_at: new Date(START_MS + n * 10_000).toISOString(),
+    flapping: false,
+    percent_state_change: 0,
+    recent_states: ['ok'],
+    interval_s: 10,
+    retry_interval_s: 10,
+    handlers: [],
+  };
+}
+
+function changeOf(check: string, n: number): CheckStateChange {
+  return {
+    check,
+    at: new Date(START_MS + n * 10_000).toISOString(),
+    from: n % 2 === 0 ? 'ok' : 'critical',
+    to: n % 2 === 0 ? 'critical' : 'ok',
+    state_type: 'hard',
+    attempt: 1,
+    output: `change ${n}`,
+  };
+}
+
+async function addResults(
+  history: LevelCheckHistory,
+  check: string,
+  from: number,
+  to: number,
+): Promise<void> {
+  for (let n = from; n < to; n++) await history.addResult(check, resultOf(n), statusOf(check, n));
+}
+
+/** Keys actually in the store under a prefix: what the ring holds on disk, not what a read returns. */
+async function keysUnder(namespace: Namespace, prefix?: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const key of namespace.keys(prefix === undefined ? {} : { prefix })) keys.push(key);
+  return keys;
+}
+
+const outputs = (records: { output: string }[]) => records.map((record) => record.output);
+
+/** `count` outputs from `label newest` down: what a history reads newest first. */
+const countdown = (label: string, newest: number, count: number) =>
+  Array.from({ length: count }, (_, n) => `${label} ${newest - n}`);
+
+describe('LevelCheckHistory', () => {
+  it('keeps the newest resultsPerCheck results of each check, newest first, and no more on disk', async () => {
+    const { namespace, history } = await openHistory(tempDir(), { resultsPerCheck: 5 });
+    await addResults(history, 'cpu', 0, 12);
+    await addResults(history, 'disk', 0, 3);
+    expect(outputs(await history.recentResults('cpu', 100))).toEqual(countdown('run', 11, 5));
+    expect(outputs(await history.recentResults('cpu', 2))).toEqual(['run 11', 'run 10']);
+    expect(await history.recentResults('cpu', 0)).toEqual([]);
+    expect(outputs(await history.recentResults('disk', 100))).toEqual(countdown('run', 2, 3));
+    expect(await history.recentResults('never-ran', 10)).toEqual([]);
+    expect(await keysUnder(namespace, prefixOf('result', 'cpu'))).toHaveLength(5);
+    // A result reads back as written.
+    expect((await history.recentResults('cpu', 1))[0]).toStrictEqual(resultOf(11));
+  });
+
+  it('keeps the newest changesPerCheck state changes, newest first', async () => {
+    const { namespace, history } = await openHistory(tempDir(), { changesPerCheck: 3 });
+    for (let n = 0; n < 7; n++) await history.addChange(changeOf('cpu', n));
+    await history.addChange(changeOf('disk', 0));
+    expect(outputs(await history.changes('cpu', 10))).toEqual(countdown('change', 6, 3));
+    expect((await history.changes('cpu', 1))[0]).toStrictEqual(changeOf('cpu', 6));
+    expect(outputs(await history.changes('disk', 10))).toEqual(['change 0']);
+    expect(await keysUnder(namespace, prefixOf('change', 'cpu'))).toHaveLength(3);
+  });
+
+  it('defaults to 100 results and 1,000 changes per check', async () => {
+    const { history } = await openHistory(tempDir());
+    await addResults(history, 'cpu', 0, 103);
+    for (let n = 0; n < 1_002; n++) await history.addChange(changeOf('cpu', n));
+    const results = await history.recentResults('cpu', 1_000);
+    expect(results).toHaveLength(100);
+    expect(results.at(-1)!.output).toBe('run 3');
+    const changes = await history.changes('cpu', 5_000);
+    expect(changes).toHaveLength(1_000);
+    expect(changes.at(-1)!.output).toBe('change 2');
+  });
+
+  it('gives back every status, result and change after close and reopen, and goes on from there', async () => {
+    const dataDir = tempDir();
+    const first = await openHistory(dataDir, { resultsPerCheck: 5, changesPerCheck: 4 });
+    await addResults(first.history, 'cpu', 0, 7);
+    await addResults(first.history, 'web/api', 0, 2);
+    for (let n = 0; n < 6; n++) await first.history.addChange(changeOf('cpu', n));
+    await close(first.store);
+
+    const second = await openHistory(dataDir, { resultsPerCheck: 5, changesPerCheck: 4 });
+    expect(await second.history.lastStatuses()).toEqual(
+      new Map([
+        ['cpu', statusOf('cpu', 6)],
+        ['web/api', statusOf('web/api', 1)],
+      ]),
+    );
+    expect(outputs(await second.history.recentResults('cpu', 10))).toEqual(countdown('run', 6, 5));
+    // The rings go on after the newest entry on disk: nothing overwritten, the oldest trimmed.
+    await addResults(second.history, 'cpu', 7, 9);
+    await second.history.addChange(changeOf('cpu', 6));
+    expect(outputs(await second.history.recentResults('cpu', 10))).toEqual(countdown('run', 8, 5));
+    expect(outputs(await second.history.changes('cpu', 10))).toEqual(countdown('change', 6, 4));
+    expect(await keysUnder(second.namespace, prefixOf('result', 'cpu'))).toHaveLength(5);
+    expect(await keysUnder(second.namespace, prefixOf('change', 'cpu'))).toHaveLength(4);
+  });
+
+  it('trims a ring to a bound lowered since it was written, at its next result', async () => {
+    const dataDir = tempDir();
+    const first = await openHistory(dataDir, { resultsPerCheck: 10 });
+    await addResults(first.history, 'cpu', 0, 10);
+    await close(first.store);
+    const second = await openHistory(dataDir, { resultsPerCheck: 4 });
+    await addResults(second.history, 'cpu', 10, 11);
+    expect(outputs(await second.history.recentResults('cpu', 100))).toEqual(countdown('run', 10, 4));
+    expect(await keysUnder(second.namespace, prefixOf('result', 'cpu'))).toHaveLength(4);
+  });
+
+  it('writes the status with its result: queued all at once, they land in order, the last status last', async () => {
+    const { history } = await openHistory(tempDir(), { resultsPerCheck: 3 });
+    await Promise.all(
+      Array.from({ length: 40 }, (_, n) => history.addResult('cpu', resultOf(n), statusOf('cpu', n))),
+    );
+    expect(outputs(await history.recentResults('cpu', 10))).toEqual(countdown('run', 39, 3));
+    expect((await history.lastStatuses()).get('cpu')!.output).toBe('run 39');
+  });
+
+  it('forget() drops the results, changes and status of the checks named, and only theirs', async () => {
+    const dataDir = tempDir();
+    const { store, history } = await openHistory(dataDir, { resultsPerCheck: 5 });
+    for (const check of ['cpu', 'cpu/extra', 'disk']) {
+      await addResults(history, check, 0, 8);
+      await history.addChange(changeOf(check, 0));
+    }
+    await history.forget(['cpu', 'disk', 'not-defined']);
+    expect([...(await history.lastStatuses()).keys()]).toEqual(['cpu/extra']);
+    for (const check of ['cpu', 'disk']) {
+      expect(await history.recentResults(check, 10)).toEqual([]);
+      expect(await history.changes(check, 10)).toEqual([]);
+    }
+    expect(outputs(await history.recentResults('cpu/extra', 1))).toEqual(['run 7']);
+    // Nothing of them is left on disk, after a reopen too: only cpu/extra's 5 results, change, status.
+    await close(store);
+    const again = await openHistory(dataDir, { resultsPerCheck: 5 });
+    const everything = await keysUnder(again.namespace);
+    expect(everything).toHaveLength(7);
+    expect(everything.every((key) => key.split('/')[1] === 'cpu%2Fextra')).toBe(true);
+    // A check defined again starts afresh.
+    await addResults(again.history, 'cpu', 100, 101);
+    expect(outputs(await again.history.recentResults('cpu', 10))).toEqual(['run 100']);
+  });
+});
+
+describe('LevelCheckHistory: bounded work per write', () => {
+  /** The namespace, counting the entries and keys its reads return. */
+  function counting(namespace: Namespace) {
+    const reads = { entries: 0 };
+    async function* count<T>(items: AsyncIterable<T>): AsyncIterable<T> {
+      for await (const item of items) {
+        reads.entries += 1;
+        yield item;
+      }
+    }
+    const counted: Namespace = {
+      name: namespace.name,
+      get: (key) => namespace.get(key),
+      write: (ops, options) => namespace.write(ops, options),
+      put: (key, value, options) => namespace.put(key, value, options),
+      del: (key, options) => namespace.del(key, options),
+      entries: <V>(range?: KeyRange) => count(namespace.entries<V>(range)),
+      keys: (range?: KeyRange) => count(namespace.keys(range)),
+    };
+    return { counted, reads };
+  }
+
+  it('never reads a ring to trim it: its first and last keys once after the open, then nothing', async () => {
+    const dataDir = tempDir();
+    const first = await openHistory(dataDir, { resultsPerCheck: 50 });
+    await addResults(first.history, 'cpu', 0, 50);
+    await close(first.store);
+
+    const store = await openStore(dataDir);
+    opened.push(store);
+    const { counted, reads } = counting(store.sublevel('checks'));
+    const history = new LevelCheckHistory(counted, { resultsPerCheck: 50 });
+    await addResults(history, 'cpu', 50, 51);
+    expect(reads.entries).toBe(2);
+    await addResults(history, 'cpu', 51, 300);
+    expect(reads.entries).toBe(2);
+    expect(outputs(await history.recentResults('cpu', 2))).toEqual(['run 299', 'run 298']);
+    expect(await keysUnder(counted, prefixOf('result', 'cpu'))).toHaveLength(50);
+  });
+});
