@@ -132,6 +132,8 @@ describe('usage', () => {
       'collectors',
       'detectors',
       'evaluator',
+      'checks',
+      'status',
       'packs',
       'version',
       'completion',
