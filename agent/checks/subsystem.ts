@@ -39,6 +39,9 @@ import { worstOf } from './worst-of.js';
 const DETAIL_RESULTS = 20;
 const DETAIL_CHANGES = 50;
 
+/** How long a run past its timeout may take to wind down (a plugin's SIGKILL grace is 2 s). */
+const SETTLE_AFTER_TIMEOUT_MS = 5000;
+
 /** How long stop() waits for history writes and runners' close() before it lets go. */
 const STOP_WAIT_MS = 1500;
 
@@ -90,7 +93,7 @@ export class ChecksSubsystem implements Subsystem {
   private unsubscribe?: () => void;
   /** Set once the statuses are restored and the collectors have data: runs are scheduled. */
   private running = false;
-  /** Resolves when `running` is set (at once for an agent whose start completed). */
+  /** Resolves when `running` is set, or the subsystem stops: what a run on demand waits for. */
   private ready: Promise<void>;
   private markReady!: () => void;
   private stopped = false;
@@ -119,13 +122,8 @@ export class ChecksSubsystem implements Subsystem {
   }
 
   async start(): Promise<void> {
-    this.override = this.overrides.load((message) =>
-      this.options.logger.error(
-        'status override file unreadable: the node stays CRITICAL until it is cleared',
-        {
-          error: message,
-        },
-      ),
+    this.override = this.overrides.load((error) =>
+      this.options.logger.error('status override file unreadable: CRITICAL until cleared', { error }),
     );
     let kept = new Map<string, CheckStatus>();
     try {
@@ -158,6 +156,7 @@ export class ChecksSubsystem implements Subsystem {
     this.stopped = true;
     this.unsubscribe?.();
     this.scheduler.stop();
+    this.markReady();
     for (const check of this.checks.values()) check.inFlight?.abort(new RunCancelled('the agent stops'));
     const closing = [...this.checks.values()].map((check) => check.runner.close?.().catch(() => undefined));
     await this.within(STOP_WAIT_MS, Promise.all([...closing, ...this.writes]));
@@ -430,24 +429,31 @@ export class ChecksSubsystem implements Subsystem {
   private async runAndRecord(check: LiveCheck): Promise<void> {
     const startedAt = this.time.now();
     const startedMono = this.time.monotonicNow();
-    let result: CheckResult;
+    let outcome: { result: CheckResult; timedOut: boolean };
     try {
-      result = await this.execute(check);
+      outcome = await this.execute(check);
     } catch (error) {
       if (error instanceof RunCancelled) return;
       // execute() turns every failure into a result: this is a bug, shown as the check's output.
-      result = { state: 'unknown', output: `internal error: ${messageOf(error)}`, perfdata: [] };
+      outcome = {
+        result: { state: 'unknown', output: `internal error: ${messageOf(error)}`, perfdata: [] },
+        timedOut: false,
+      };
     }
     if (this.stopped || this.checks.get(check.name) !== check || !this.active.has(check.name)) return;
+    // A run that timed out took its timeout, whatever its runner needed to wind down after it.
+    const durationMs = outcome.timedOut
+      ? check.settings.timing.timeoutMs
+      : this.time.monotonicNow() - startedMono;
     try {
-      await this.record(check, capOutput(result), startedAt, this.time.monotonicNow() - startedMono);
+      await this.record(check, capOutput(outcome.result), startedAt, durationMs);
     } catch (error) {
       this.options.logger.error('a check result could not be recorded', { check: check.name, error });
     }
   }
 
   /** The runner's result within the timeout; UNKNOWN with the reason for a throw or a timeout. */
-  private async execute(check: LiveCheck): Promise<CheckResult> {
+  private async execute(check: LiveCheck): Promise<{ result: CheckResult; timedOut: boolean }> {
     const { timeoutMs } = check.settings.timing;
     const controller = new AbortController();
     check.inFlight = controller;
@@ -456,20 +462,26 @@ export class ChecksSubsystem implements Subsystem {
       timeoutMs,
       true,
     );
-    // A runner that ignores the signal (an evaluation cannot be interrupted) is not waited for.
     const aborted = new Promise<never>((_resolve, reject) =>
       controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), {
         once: true,
       }),
     );
+    // A runner that throws at once is a failed run like one that rejects.
+    const running = new Promise<CheckResult>((resolve) =>
+      resolve(check.runner.run({ signal: controller.signal, timeoutMs, node: this.node() })),
+    );
     try {
-      return await Promise.race([
-        check.runner.run({ signal: controller.signal, timeoutMs, node: this.node() }),
-        aborted,
-      ]);
+      return { result: await Promise.race([running, aborted]), timedOut: false };
     } catch (error) {
       if (error instanceof RunCancelled) throw error;
-      return { state: 'unknown', output: messageOf(error), perfdata: [] };
+      if (!(error instanceof RunTimedOut))
+        return { result: { state: 'unknown', output: messageOf(error), perfdata: [] }, timedOut: false };
+      // Told by its signal, the runner winds down (a plugin's process group is killed): the check's
+      // slot is held until it has, within a bound, so its next run never meets this one's processes.
+      // One that ignores the signal (an evaluation cannot be interrupted) is not waited for longer.
+      await this.within(SETTLE_AFTER_TIMEOUT_MS, running);
+      return { result: { state: 'unknown', output: error.message, perfdata: [] }, timedOut: true };
     } finally {
       this.time.timers.clearTimeout(timer);
       if (check.inFlight === controller) check.inFlight = undefined;

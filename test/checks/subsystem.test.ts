@@ -26,8 +26,11 @@ afterAll(cleanupAll);
 /** The wall clock of the tests: the manual timers' clock counts from here. */
 const EPOCH = Date.parse('2026-12-05T00:00:00.000Z');
 
-/** What a scripted check does at one run: a result, hang until aborted, or throw. */
-type Step = CheckResult | 'hang' | Error;
+/**
+ * What a scripted check does at one run: a result, hang (even when aborted), throw, or wait for
+ * its abort and then take `windDownMs` to end (a plugin's process group being killed).
+ */
+type Step = CheckResult | 'hang' | Error | { windDownMs: number };
 
 const OK: CheckResult = { state: 'ok', output: 'all good', perfdata: [] };
 const result = (state: CheckResult['state'], output = state.toUpperCase()): CheckResult => ({
@@ -60,6 +63,8 @@ class World {
   /** Every run's start: the check and the test clock. */
   readonly runs: Array<{ check: string; at: number; context: CheckRunContext }> = [];
   readonly created: string[] = [];
+  /** When the last run that winds down after its abort ended (test clock). */
+  woundDownAt?: number;
   readonly hardChanges: CheckStateChangeEvent[] = [];
   readonly tableChanges: TableChange[] = [];
   readonly metrics: Array<{ source: string; metrics: Array<[string, number]> }> = [];
@@ -84,6 +89,15 @@ class World {
           const step = this.script.get(spec.name)?.shift() ?? OK;
           if (step === 'hang') return new Promise<CheckResult>(() => undefined);
           if (step instanceof Error) return Promise.reject(step);
+          if ('windDownMs' in step)
+            return new Promise<CheckResult>((resolve) =>
+              context.signal.addEventListener('abort', () =>
+                this.timers.setTimeout(() => {
+                  this.woundDownAt = this.timers.now;
+                  resolve(result('critical', 'killed'));
+                }, step.windDownMs),
+              ),
+            );
           return Promise.resolve(step);
         },
       };
@@ -285,6 +299,26 @@ describe('one run', () => {
     expect(world.history.written[0]!.result.duration_ms).toBe(5000);
     await world.runs_('slow');
     expect(checks.statuses()[0]!.state).toBe('ok');
+  });
+
+  it('a run past its timeout holds its slot while its runner winds down (bounded), and is recorded then', async () => {
+    world = new World();
+    const checks = world.subsystem([check('plugin', { timeout: '5s', interval: '10s' })]);
+    await checks.start();
+    world.then('plugin', { windDownMs: 1500 });
+    await world.runs_('plugin');
+    const started = world.runs[0]!.at;
+    // Recorded once the runner ended, 1.5 s after the timeout; its duration is the timeout.
+    expect(world.woundDownAt).toBe(started + 6500);
+    expect(world.history.written[0]!.result).toMatchObject({
+      state: 'unknown',
+      output: 'timed out after 5 s',
+      duration_ms: 5000,
+    });
+    // UNKNOWN is a soft problem: a retry falls due 2 s after the start, while the run still winds
+    // down; it is skipped, never run beside it, and comes 2 s after the end.
+    await world.runs_('plugin');
+    expect(world.runs[1]!.at).toBe(world.woundDownAt! + 2000);
   });
 
   it('a type that throws is UNKNOWN with its message', async () => {
