@@ -1,7 +1,6 @@
 // A real agent with a conf.d check, through the CLI and the HTTP API: checks list, show and run,
 // the worst-of status, the override set and cleared (kept across a restart), the admin routes
 // refused without a token, and a bad check definition refused at start and at reload.
-import { spawnSync } from 'node:child_process';
 import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +14,6 @@ import type {
 import {
   cleanupAll,
   httpGet,
-  OPSBRO_BIN,
   prepareAgentDirs,
   runCli,
   type RunningAgent,
@@ -24,6 +22,7 @@ import {
   type TestAgentDirs,
   WITHOUT_PACKS,
 } from '../helpers/agent-process.js';
+import { bashComplete } from '../helpers/completion.js';
 
 afterAll(cleanupAll);
 
@@ -132,22 +131,7 @@ describe('an agent with a conf.d check', () => {
   });
 
   it("bash completion offers this node's check names after checks show and checks run", () => {
-    const complete = (words: string[]): string[] => {
-      const script = [
-        `opsbro() { node ${JSON.stringify(OPSBRO_BIN)} "$@"; }`,
-        'source <(opsbro completion bash)',
-        `COMP_WORDS=(${words.map((word) => JSON.stringify(word)).join(' ')})`,
-        `COMP_CWORD=${words.length - 1}`,
-        '_opsbro_complete',
-        'printf "%s\\n" "${COMPREPLY[@]}"',
-      ].join('\n');
-      const result = spawnSync('bash', ['-c', script], {
-        encoding: 'utf8',
-        env: { ...process.env, OPSBRO_API: socket[1]! },
-      });
-      expect(result.stderr).toBe('');
-      return result.stdout.split('\n').filter(Boolean);
-    };
+    const complete = (words: string[]) => bashComplete(words, { OPSBRO_API: socket[1]! });
     expect(complete(['opsbro', 'checks', 'show', 'se'])).toEqual(['service']);
     expect(complete(['opsbro', 'checks', 'run', ''])).toContain('service');
     expect(complete(['opsbro', 'status', ''])).toEqual(expect.arrayContaining(['show', 'override', 'clear']));
