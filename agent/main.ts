@@ -17,6 +17,15 @@ import {
   loadConfig,
   packRoutes,
 } from './config/index.js';
+import {
+  CHECK_TYPES,
+  CheckDefinitionSchema,
+  type CheckDependencies,
+  checkRuleErrors,
+  ChecksSubsystem,
+  MemoryCheckHistory,
+  OVERRIDE_FILE,
+} from './checks/index.js';
 import { launchDaemon, isDaemonChild, reportToLauncher, StderrFileCap, stderrFileOf } from './core/daemon.js';
 import { agentInfo } from './core/info.js';
 import { Lifecycle } from './core/lifecycle.js';
@@ -68,7 +77,14 @@ export interface StartReport {
 const DEFINITION_SCHEMAS = {
   detector: DetectorDefinitionSchema,
   collector: collectorDefinitionSchema([...COLLECTOR_TYPES.keys()]),
+  check: CheckDefinitionSchema,
 };
+
+/** `$nagiosplugins$` in script checks (a `checks.nagios_plugins_dir` setting may come later). */
+const NAGIOS_PLUGINS_DIR = '/usr/lib/nagios/plugins';
+
+/** Check runs at once, at most: the others queue (a `checks.max_concurrent` setting may come later). */
+const MAX_CONCURRENT_CHECKS = 32;
 
 /**
  * The whole configuration, with every expression compiled: a rule that cannot parse is a config
@@ -77,7 +93,17 @@ const DEFINITION_SCHEMAS = {
 function loadAgentConfig(configDir: string): LoadedConfig {
   const config = loadConfig({ configDir, definitionSchemas: DEFINITION_SCHEMAS });
   const compiler = new Evaluator(NO_PROVIDERS);
-  const errors = detectorRuleErrors(config.definitions, (expression) => compiler.compile(expression));
+  const compile = (expression: string) => compiler.compile(expression);
+  const errors = [
+    ...detectorRuleErrors(config.definitions, compile),
+    ...checkRuleErrors(config.definitions, {
+      types: CHECK_TYPES,
+      compile,
+      // create() only: no check runs at load.
+      dependencies: { evaluator: compiler, nagiosPluginsDir: NAGIOS_PLUGINS_DIR },
+      packs: config.packs,
+    }),
+  ];
   if (errors.length) throw new ConfigErrors(errors, config.warnings);
   return config;
 }
@@ -100,6 +126,7 @@ class Agent implements AgentControl {
   private readonly gossip: GossipSubsystem;
   private readonly collectors: CollectorsSubsystem;
   private readonly detectors: DetectorsSubsystem;
+  private readonly checks: ChecksSubsystem;
   private readonly evaluator: Evaluator;
   private readonly lifecycle: Lifecycle;
   /** In start order. */
@@ -196,14 +223,43 @@ class Agent implements AgentControl {
       logger: logger.child({ subsystem: 'detectors' }),
       collectorsReady: () => this.collectors.ready(),
     });
+    const checkDependencies: CheckDependencies = {
+      evaluator: this.evaluator,
+      nagiosPluginsDir: NAGIOS_PLUGINS_DIR,
+    };
+    this.checks = new ChecksSubsystem({
+      definitions: config.definitions,
+      packs: config.packs,
+      types: CHECK_TYPES,
+      dependencies: checkDependencies,
+      // The integrator swaps in the level history (agent/checks/level-history.ts, agent/store).
+      history: new MemoryCheckHistory(),
+      events: this.events,
+      logger: logger.child({ subsystem: 'checks' }),
+      node: {
+        name: settings.node_name || hostname(),
+        id: dataDir.nodeId,
+        hostname: hostname(),
+        // `ADDRESS:PORT` as gossip advertises it; '' before gossip started.
+        address: () => {
+          const advertised = this.gossip.cluster().advertise;
+          return advertised.slice(0, Math.max(0, advertised.lastIndexOf(':')));
+        },
+      },
+      groups: () => this.detectors.nodeGroups(),
+      overrideFile: join(dataDir.path, OVERRIDE_FILE),
+      collectorsReady: () => this.collectors.ready(),
+      maxConcurrent: MAX_CONCURRENT_CHECKS,
+      // clusterTables: () => this.gossip.checkTables(),   (branch checks-cluster)
+    });
     // Start order; stop runs in reverse (gossip leaves the cluster before the API closes).
-    this.subsystems = [this.api, this.gossip, this.collectors, this.detectors];
+    this.subsystems = [this.api, this.gossip, this.collectors, this.detectors, this.checks];
     this.lifecycle = new Lifecycle({
       subsystems: this.subsystems,
       events: this.events,
       logger,
       afterStop: async () => {
-        // Detectors and the API are stopped: no evaluation needs the regexp workers any more.
+        // Checks, detectors and the API are stopped: no evaluation needs the regexp workers any more.
         await Promise.race([this.evaluator.close().catch(() => undefined), sleep(500)]);
         this.dataDir.lock.release();
         logger.info('agent stopped', {

@@ -1,9 +1,10 @@
-// Names the running agent knows (its collectors, packs, detectors, members, keys), for commands
-// that take one: a command declares which names its argument takes, and shell completion asks the
-// agent for them (`opsbro __names SOURCE`) with a short timeout.
+// Names the running agent knows (its collectors, packs, detectors, members, keys, checks), for
+// commands that take one: a command declares which names its argument takes, and shell completion
+// asks the agent for them (`opsbro __names SOURCE`) with a short timeout.
 import type { Command } from 'commander';
 import type {
   CollectorStatus,
+  NodeMonitoringState,
   DetectorsAnswer,
   KeysAnswer,
   MemberView,
@@ -11,7 +12,7 @@ import type {
 } from '../agent/shared/api-types.js';
 import type { AgentClient } from './client.js';
 
-export const NAME_SOURCES = ['collectors', 'packs', 'detectors', 'members', 'keys'] as const;
+export const NAME_SOURCES = ['collectors', 'packs', 'detectors', 'members', 'keys', 'checks'] as const;
 export type NameSource = (typeof NAME_SOURCES)[number];
 
 const argumentNames = new WeakMap<Command, NameSource>();
@@ -44,5 +45,7 @@ export async function fetchNames(
       return (await get<MemberView[]>('/agent/members')).map((member) => member.name);
     case 'keys':
       return (await get<KeysAnswer>('/gossip/keys')).keys.map((key) => key.fingerprint);
+    case 'checks':
+      return (await get<NodeMonitoringState>('/monitoring/state')).statuses.map((status) => status.name);
   }
 }

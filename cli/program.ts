@@ -3,12 +3,14 @@
 // Exit codes: 0 ok, 1 the operation failed, 2 the command line was wrong.
 import { Command, CommanderError } from 'commander';
 import { agentCommand } from './commands/agent.js';
+import { checksCommand } from './commands/checks.js';
 import { collectorsCommand } from './commands/collectors.js';
 import { completionCommand, isHidden, namesCommand } from './commands/completion.js';
 import { detectorsCommand } from './commands/detectors.js';
 import { evaluatorCommand } from './commands/evaluator.js';
 import { gossipCommand } from './commands/gossip.js';
 import { packsCommand } from './commands/packs.js';
+import { statusCommand } from './commands/status.js';
 import { cliVersion, versionCommand } from './commands/version.js';
 import { CliError, EXIT_ERROR, EXIT_OK, EXIT_USAGE } from './errors.js';
 import { printJson } from './output.js';
@@ -24,6 +26,8 @@ export function buildProgram(): Command {
   program.addCommand(collectorsCommand());
   program.addCommand(detectorsCommand());
   program.addCommand(evaluatorCommand());
+  program.addCommand(checksCommand());
+  program.addCommand(statusCommand());
   program.addCommand(packsCommand());
   program.addCommand(versionCommand());
   program.addCommand(completionCommand(() => program));

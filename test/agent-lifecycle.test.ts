@@ -376,11 +376,11 @@ describe('definitions that no subsystem handles', () => {
     expect(typo.stderr.trim().split('\n')).toEqual([
       `opsbro: config error: ${file}:2: detectr: unknown definition kind: did you mean detector?`,
     ]);
-    writeFileSync(file, 'check:\n  interval: 10s\n');
+    writeFileSync(file, 'handler:\n  type: mail\n');
     const unbuilt = start(dirs);
     expect(unbuilt.code).toBe(1);
     expect(unbuilt.stderr.trim().split('\n')).toEqual([
-      `opsbro: config error: ${file}:1: check: no subsystem of this build handles check: definitions (the checks engine is not built yet)`,
+      `opsbro: config error: ${file}:1: handler: no subsystem of this build handles handler: definitions (the handlers (notifications) are not built yet)`,
     ]);
     expect(existsSync(dirs.dataDir)).toBe(false);
   });

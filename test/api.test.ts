@@ -72,6 +72,7 @@ describe('an agent without authentication, on loopback', () => {
         gossip: { status: 'ok' },
         collectors: { status: 'ok' },
         detectors: { status: 'ok' },
+        checks: { status: 'ok' },
       },
     });
   });

@@ -13,6 +13,7 @@ import {
   startAgent,
   tempDir,
 } from './helpers/agent-process.js';
+import { bashComplete } from './helpers/completion.js';
 
 afterAll(cleanupAll);
 
@@ -132,6 +133,8 @@ describe('usage', () => {
       'collectors',
       'detectors',
       'evaluator',
+      'checks',
+      'status',
       'packs',
       'version',
       'completion',
@@ -195,23 +198,7 @@ describe('bash completion', () => {
     api = await agentWithNames();
   });
 
-  const complete = (words: string[], env: Record<string, string> = {}): string[] => {
-    const script = [
-      `opsbro() { node ${JSON.stringify(OPSBRO_BIN)} "$@"; }`,
-      'source <(opsbro completion bash)',
-      `COMP_WORDS=(${words.map((word) => JSON.stringify(word)).join(' ')})`,
-      `COMP_CWORD=${words.length - 1}`,
-      '_opsbro_complete',
-      'printf "%s\\n" "${COMPREPLY[@]}"',
-    ].join('\n');
-    const result = spawnSync('bash', ['-c', script], {
-      encoding: 'utf8',
-      cwd: join(OPSBRO_BIN, '..', '..'),
-      env: { ...process.env, OPSBRO_API: '', ...env },
-    });
-    expect(result.stderr).toBe('');
-    return result.stdout.split('\n').filter(Boolean);
-  };
+  const complete = bashComplete;
 
   it('completes commands, subcommands and options from the real command tree', () => {
     expect(complete(['opsbro', 'ag'])).toEqual(['agent']);

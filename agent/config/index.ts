@@ -7,4 +7,5 @@ export { parseDurationMs, DurationSchema } from './duration.js';
 export { describeFsError } from './bounded-read.js';
 export { hideSecrets, HIDDEN, isSecretKey } from './secrets.js';
 export { definitionBody, DefinitionBodyError } from './definition-body.js';
+export { definitionKeyError, expressionKeyErrors } from './definition-errors.js';
 export { packRoutes } from './routes.js';

@@ -2,7 +2,7 @@
 // it grants. An evaluation error keeps the groups of the last good answer (a collector that fails
 // once must not make the node flap out of its groups) and is shown to the operator.
 import { GROUP_NAME } from '../config/index.js';
-import type { EvaluationScope } from '../evaluator/index.js';
+import { type EvaluationScope, isTruthy } from '../evaluator/index.js';
 import { messageOf } from '../shared/errors.js';
 import type { DetectorStatus } from '../shared/api-types.js';
 import { SYSTEM_TIMERS, type Timers } from '../shared/timers.js';
@@ -87,7 +87,7 @@ export class ScheduledDetector {
     let granted = this.granted;
     try {
       const value = await options.evaluator.evaluate(options.rule, options.scope);
-      this.lastResult = truthy(value);
+      this.lastResult = isTruthy(value);
       granted = this.lastResult ? await this.renderGroups() : [];
       this.state = 'OK';
       this.message = undefined;
@@ -117,10 +117,4 @@ export class ScheduledDetector {
     }
     return groups.sort();
   }
-}
-
-/** Python-like truth, as the original rules expect: 0, '', empty list and null are false. */
-function truthy(value: unknown): boolean {
-  if (Array.isArray(value)) return value.length > 0;
-  return Boolean(value);
 }

@@ -53,6 +53,17 @@ export function errorAt(
   return new ExpressionError(message(where), { line, column, where, problem });
 }
 
+/**
+ * Why an expression did not compile, for a message that already says which expression (a config
+ * error at the line of its key): the position inside it and the problem when the evaluator has
+ * them (`column 40: expected an operator ... found 'adn'`), else the message.
+ */
+export function expressionProblem(error: unknown): string {
+  return error instanceof ExpressionError && error.position
+    ? `${error.position.where}: ${error.position.problem}`
+    : messageOf(error);
+}
+
 /** A value the expression needs is not available, e.g. "unknown: collector.redis.ops is not available". */
 export class UnknownValueError extends Error {
   constructor(message: string) {

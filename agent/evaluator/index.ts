@@ -2,9 +2,9 @@
 // It imports no other subsystem; data reaches it through EvaluatorProviders (providers.ts).
 export { Evaluator, type EvaluatorLoad, type EvaluatorOptions } from './evaluator.js';
 export { CompiledExpression } from './compile.js';
-export { EvaluatorBusyError, ExpressionError, UnknownValueError } from './errors.js';
+export { EvaluatorBusyError, ExpressionError, expressionProblem, UnknownValueError } from './errors.js';
 export { CallerSlots } from './caller-slots.js';
-export type { EvaluatedPrimitive, EvaluatedValue } from './values.js';
+export { isTruthy, type EvaluatedPrimitive, type EvaluatedValue } from './values.js';
 export type { Reference, ReferenceSource } from './reference-syntax.js';
 export type { EvaluationScope, EvaluatorHostPaths, EvaluatorProviders, ProtectedPath } from './providers.js';
 export { evaluatorRoutes, type EvaluatorRouteOptions } from './routes.js';

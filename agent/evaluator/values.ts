@@ -8,6 +8,15 @@ import { MAX_LIST_ITEMS, MAX_STRING_CHARS, MAX_VALUE_CHARS, MAX_VALUE_DEPTH } fr
 export type EvaluatedPrimitive = number | string | boolean;
 export type EvaluatedValue = EvaluatedPrimitive | EvaluatedValue[];
 
+/**
+ * Python-like truth, as the original rules and checks expect: 0, '', an empty list and null are
+ * false (a detector's apply_if, a check's critical_if and warning_if).
+ */
+export function isTruthy(value: unknown): boolean {
+  if (Array.isArray(value)) return value.length > 0;
+  return Boolean(value);
+}
+
 /** The operator-facing name of a value's type, for error messages. */
 export function typeName(value: unknown): string {
   if (Array.isArray(value)) return 'list';

@@ -347,3 +347,56 @@ export interface NodeCheckTable {
   checks: CheckBrief[];
   override?: StatusOverride;
 }
+
+/** GET /monitoring/state: this node's table (briefs, version, override) and every check's status. */
+export interface NodeMonitoringState extends NodeCheckTable {
+  statuses: CheckStatus[];
+}
+
+/** GET /monitoring/checks/:name: where the check stands, its recent results and its changes. */
+export interface CheckDetail {
+  status: CheckStatus;
+  /** Newest first. */
+  results: CheckResultRecord[];
+  /** Newest first, soft and hard. */
+  changes: CheckStateChange[];
+}
+
+/** POST /monitoring/checks/:name/run: the result of the run it asked for, as history keeps it. */
+export interface CheckRunAnswer extends CheckResultRecord {
+  name: string;
+}
+
+/** Megaphone's words for the states, worst last: OK < UNKNOWN < WARNING < CRITICAL. */
+export type MegaphoneStatus = 'OK' | 'UNKNOWN' | 'WARNING' | 'CRITICAL';
+
+/** A check in GET /status, megaphone style. */
+export interface StatusCheck {
+  name: string;
+  /** Its current state; PENDING before its first result. */
+  status: MegaphoneStatus | 'PENDING';
+  /** soft: a problem not confirmed yet, which the node's status does not count. */
+  state_type: CheckStateType;
+  /** Its output. */
+  message: string;
+  /** ISO time of its last change of state (absent while pending). */
+  date?: string;
+}
+
+/** GET /status: megaphone's `{status, date, message}` for this node, plus its checks. */
+export interface StatusAnswer {
+  /** The worst hard state among the checks, or CRITICAL while overridden. */
+  status: MegaphoneStatus;
+  /** ISO time of this answer. */
+  date: string;
+  /** The override's reason and the non-OK checks with their outputs, worst first. */
+  message: string;
+  override?: StatusOverride;
+  checks: StatusCheck[];
+}
+
+/** POST /status/override (the override set) and DELETE /status/override (`cleared`: there was one). */
+export interface OverrideAnswer {
+  override?: StatusOverride;
+  cleared?: boolean;
+}

@@ -1,8 +1,8 @@
 // `opsbro completion bash|zsh`: a completion script generated from the command tree itself, so it
 // can never disagree with the commands that exist. Commands, options and argument choices are in
-// the script; names the agent knows (collectors, packs, detectors, members, keys) are asked of the
-// running agent at each completion through the hidden `opsbro __names SOURCE`, which answers
-// within a second, and with nothing (never an error) when no agent answers.
+// the script; names the agent knows (collectors, packs, detectors, members, keys, checks) are asked
+// of the running agent at each completion through the hidden `opsbro __names SOURCE`, which
+// answers within a second, and with nothing (never an error) when no agent answers.
 import { Argument, Command } from 'commander';
 import { type ReadOptions, withApiOptions, withJson } from '../api-options.js';
 import { AgentClient } from '../client.js';

@@ -40,7 +40,8 @@ describe('--json', () => {
     const dirs = await prepareAgentDirs(`node_name: json-test\nencryption_key: "${key}"\n${WITHOUT_PACKS}`);
     writeFileSync(
       join(dirs.configDir, 'conf.d', 'defs.yml'),
-      '- collector: {name: memory, type: memory, interval: 60s}\n- detector: {name: os-linux, apply_if: "system_get_os() == \'linux\'", groups: [linux]}\n',
+      '- collector: {name: memory, type: memory, interval: 60s}\n- detector: {name: os-linux, apply_if: "system_get_os() == \'linux\'", groups: [linux]}\n' +
+        '- check: {name: always-ok, interval: 1h, warning_if: "1 > 2"}\n',
     );
     await startAgent(dirs);
     // The unix socket: admin, so eval, reload and keys answer too.
@@ -116,6 +117,22 @@ describe('--json', () => {
         expect(out).toMatchObject({ shell: 'zsh', script: expect.stringContaining('compdef') as unknown }),
     },
     __names: { args: ['collectors'], check: (out) => expect(out).toEqual(['memory']) },
+    'checks list': {
+      args: [],
+      check: (out) => expect(out).toMatchObject([{ name: 'always-ok', type: 'evaluated' }]),
+    },
+    'checks run': { args: ['always-ok'], check: (out) => expect(out).toMatchObject({ state: 'ok' }) },
+    'checks show': {
+      args: ['always-ok'],
+      check: (out) => expect(out).toMatchObject({ status: { name: 'always-ok', state: 'ok' } }),
+    },
+    // Before the override below (the entries run in this order).
+    'status show': { args: [], check: (out) => expect(out).toMatchObject({ status: 'OK' }) },
+    'status override': {
+      args: ['critical', '--reason', 'json test'],
+      check: (out) => expect(out).toMatchObject({ override: { state: 'critical', reason: 'json test' } }),
+    },
+    'status clear': { args: [], check: (out) => expect(out).toEqual({ cleared: true }) },
   });
 
   it('every command accepts it (the tree has no command this test does not run)', () => {

@@ -164,6 +164,9 @@ describe('a default agent (no auth.tokens) seen by another local user', () => {
         'POST /agent/reload',
         'POST /agent/stop',
         'POST /gossip/keys',
+        'POST /monitoring/checks/:name/run',
+        'POST /status/override',
+        'DELETE /status/override',
       ].sort(),
     );
     // Every other route reads; only the local-token proof is public.

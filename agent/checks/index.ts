@@ -1,0 +1,11 @@
+// Checks: evaluated and Nagios-plugin checks, soft/hard states, flapping, history, worst-of status.
+export { ChecksSubsystem, type ChecksOptions } from './subsystem.js';
+export { SYSTEM_CHECK_TIME, type CheckTime } from './scheduler.js';
+export { CheckDefinitionSchema, type CheckDefinition } from './definition.js';
+export { checkRuleErrors, type CheckRuleOptions } from './rules.js';
+export { checkRoutes } from './routes.js';
+export { CHECK_TYPES } from './registry.js';
+export { MemoryCheckHistory } from './memory-history.js';
+export { OVERRIDE_FILE } from './override-store.js';
+export type { CheckHistory } from './history.js';
+export type { CheckDependencies, CheckType } from './check-type.js';

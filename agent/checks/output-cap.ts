@@ -1,0 +1,47 @@
+// How much of a check's output is kept, whatever its type printed: the plugin guidelines' 4 KiB for
+// the first line and 4 KiB for the long output, each cut at a character boundary and marked, so a
+// check that prints megabytes costs no more in memory, history and API answers than one that does not.
+import type { CheckResult } from './check-type.js';
+
+export const MAX_OUTPUT_BYTES = 4096;
+export const MAX_LONG_OUTPUT_BYTES = 4096;
+
+/** Appended where output was cut: an operator knows there was more. */
+export const OUTPUT_CUT_MARKER = '... (output cut at 4 KiB)';
+
+/** `text` cut to at most `maxBytes` of UTF-8, never inside a character. */
+export function cutToBytes(text: string, maxBytes: number): string {
+  // Fast path: no string of at most maxBytes / 3 characters can be longer than maxBytes bytes.
+  if (text.length * 3 <= maxBytes) return text;
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= maxBytes) return text;
+  let end = maxBytes;
+  // Back to the first byte of a character (continuation bytes are 0b10xxxxxx).
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end).toString('utf8');
+}
+
+/** `text` within `maxBytes`, the marker included when it had to be cut. */
+function capped(text: string, maxBytes: number): string {
+  const cut = cutToBytes(text, maxBytes);
+  return cut === text
+    ? text
+    : cutToBytes(text, maxBytes - Buffer.byteLength(OUTPUT_CUT_MARKER)) + OUTPUT_CUT_MARKER;
+}
+
+/**
+ * The result with its output as the guidelines want it: the first line alone in `output` (lines
+ * after it go to the long output), each part capped.
+ */
+export function capOutput(result: CheckResult): CheckResult {
+  const newline = result.output.indexOf('\n');
+  const firstLine = newline === -1 ? result.output : result.output.slice(0, newline);
+  const moved = newline === -1 ? undefined : result.output.slice(newline + 1);
+  const longOutput = [moved, result.longOutput].filter((part) => part).join('\n');
+  const { longOutput: _given, ...rest } = result;
+  return {
+    ...rest,
+    output: capped(firstLine.replace(/\r$/, ''), MAX_OUTPUT_BYTES),
+    ...(longOutput ? { longOutput: capped(longOutput, MAX_LONG_OUTPUT_BYTES) } : {}),
+  };
+}

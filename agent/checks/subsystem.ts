@@ -1,0 +1,620 @@
+// The checks subsystem: builds a check from every enabled `check:` definition, runs the ones this
+// node's groups allow through the scheduler (spread, bounded, never two runs of one check at once),
+// bounds each run by its timeout, turns results into soft/hard states (state-machine.ts), keeps
+// history, and tells the rest of the agent: `check-state-change` on hard changes (handlers),
+// `check-table-changed` on every change of its table (gossip), perfdata on `metrics`.
+import type { Definition, LoadedConfig, PackInfo } from '../config/index.js';
+import { definitionBody } from '../config/index.js';
+import type { EventBus } from '../events/index.js';
+import type { Logger } from '../log/index.js';
+import { RateLimitedLog } from '../log/index.js';
+import type {
+  CheckDetail,
+  CheckState,
+  CheckResultRecord,
+  CheckRunAnswer,
+  CheckStatus,
+  NodeCheckTable,
+  NodeMonitoringState,
+  StatusAnswer,
+  StatusOverride,
+  SubsystemState,
+} from '../shared/api-types.js';
+import { messageOf } from '../shared/errors.js';
+import type { Route } from '../shared/http.js';
+import type { Subsystem } from '../subsystem.js';
+import type { CheckDependencies, CheckNode, CheckResult, CheckType } from './check-type.js';
+import { CheckTable } from './check-table.js';
+import { CheckDefinitionSchema, checkTiming, checkTypeOf } from './definition.js';
+import type { CheckHistory } from './history.js';
+import { type LiveCheckSettings, LiveCheck } from './live-check.js';
+import { capOutput } from './output-cap.js';
+import { OverrideStore } from './override-store.js';
+import { checkRoutes } from './routes.js';
+import { CheckScheduler, type CheckTime, SYSTEM_CHECK_TIME } from './scheduler.js';
+import type { Transition } from './state-machine.js';
+import { worstOf } from './worst-of.js';
+
+/** Recent results and changes `GET /monitoring/checks/NAME` shows. */
+const DETAIL_RESULTS = 20;
+const DETAIL_CHANGES = 50;
+
+/** How long a run past its timeout may take to wind down (a plugin's SIGKILL grace is 2 s). */
+const SETTLE_AFTER_TIMEOUT_MS = 5000;
+
+/** How long stop() waits for history writes and runners' close() before it lets go. */
+const STOP_WAIT_MS = 1500;
+
+export interface ChecksOptions {
+  definitions: readonly Definition[];
+  packs: readonly PackInfo[];
+  types: ReadonlyMap<string, CheckType>;
+  dependencies: CheckDependencies;
+  history: CheckHistory;
+  events: EventBus;
+  logger: Logger;
+  /** This node: its name and id for events and the table; `address` is read at each run. */
+  node: { name: string; id: string; hostname: string; address: () => string };
+  /** The node's groups now (static + detected); later changes arrive as `groups-changed`. */
+  groups: () => readonly string[];
+  /** Where the override is kept (`<data-dir>/status-override.json`). */
+  overrideFile: string;
+  /** Resolves when the collectors have run once: evaluated checks read their data. */
+  collectorsReady?: () => Promise<void>;
+  /** Every node's check table, from gossip (undefined: only this node's is known). */
+  clusterTables?: () => NodeCheckTable[];
+  /** Runs at once, at most; the others queue. */
+  maxConcurrent?: number;
+  /** The clock and timers: Node's by default, the test's own in tests. */
+  time?: CheckTime;
+}
+
+/** Why a run was abandoned without a result: the check changed, went away, or the agent stops. */
+class RunCancelled extends Error {}
+
+/** A run past its timeout. */
+class RunTimedOut extends Error {}
+
+export class ChecksSubsystem implements Subsystem {
+  readonly name = 'checks';
+  private checks = new Map<string, LiveCheck>();
+  /** The checks of this node now: enabled, and in their if_group. */
+  private readonly active = new Set<string>();
+  private groups: Set<string>;
+  private readonly scheduler: CheckScheduler;
+  private readonly table: CheckTable;
+  private readonly overrides: OverrideStore;
+  private override?: StatusOverride;
+  private readonly time: CheckTime;
+  /** History writes under way: stop() waits for them (bounded). */
+  private readonly writes = new Set<Promise<unknown>>();
+  private readonly historyErrors: RateLimitedLog;
+  private lastHistoryError?: string;
+  private unsubscribe?: () => void;
+  /** Set once the statuses are restored and the collectors have data: runs are scheduled. */
+  private running = false;
+  /** Resolves when `running` is set, or the subsystem stops: what a run on demand waits for. */
+  private ready: Promise<void>;
+  private markReady!: () => void;
+  private stopped = false;
+
+  constructor(private readonly options: ChecksOptions) {
+    this.time = options.time ?? SYSTEM_CHECK_TIME;
+    this.groups = new Set(options.groups());
+    this.scheduler = new CheckScheduler({
+      time: this.time,
+      maxConcurrent: options.maxConcurrent ?? 32,
+      // The nodes of a cluster do not all run the same check in the same instant.
+      phaseSeed: options.node.id,
+      onRunError: (name, error) =>
+        options.logger.error('a check run failed unexpectedly', { check: name, error }),
+    });
+    this.overrides = new OverrideStore(options.overrideFile);
+    this.historyErrors = new RateLimitedLog(
+      (message, fields) => options.logger.warn(message, fields),
+      () => this.time.now(),
+    );
+    this.ready = new Promise<void>((resolve) => (this.markReady = resolve));
+    this.table = new CheckTable(options.node, this.time.now(), (change) =>
+      options.events.emit('check-table-changed', change),
+    );
+    // The checks are built at start(), with the statuses history kept for them.
+  }
+
+  async start(): Promise<void> {
+    this.override = this.overrides.load((error) =>
+      this.options.logger.error('status override file unreadable: CRITICAL until cleared', { error }),
+    );
+    let kept = new Map<string, CheckStatus>();
+    try {
+      kept = await this.options.history.lastStatuses();
+    } catch (error) {
+      this.options.logger.error('check statuses could not be read from history: checks start pending', {
+        error: messageOf(error),
+      });
+    }
+    // Built anew with what each check had reached: a restart resumes soft/hard and flapping.
+    this.checks = this.build(this.options.definitions, this.options.packs, kept);
+    const gone = [...kept.keys()].filter((name) => !this.checks.has(name));
+    if (gone.length) void this.track(this.options.history.forget(gone), 'forget');
+    this.unsubscribe = this.options.events.on('groups-changed', ({ groups }) => {
+      this.groups = new Set(groups);
+      this.updateActive();
+    });
+    this.table.apply({ override: this.override ?? null });
+    this.updateActive();
+    // Not awaited: the agent is up while the collectors' first pass runs; state() says initializing.
+    void (this.options.collectorsReady?.() ?? Promise.resolve()).then(() => {
+      if (this.stopped) return;
+      this.running = true;
+      for (const name of this.active) this.schedule(this.checks.get(name)!);
+      this.markReady();
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.scheduler.stop();
+    this.markReady();
+    for (const check of this.checks.values()) check.inFlight?.abort(new RunCancelled('the agent stops'));
+    const closing = [...this.checks.values()].map((check) => check.runner.close?.().catch(() => undefined));
+    await this.within(STOP_WAIT_MS, Promise.all([...closing, ...this.writes]));
+  }
+
+  state(): SubsystemState {
+    if (!this.running) return { status: 'initializing', message: 'waiting for the first collection' };
+    if (this.lastHistoryError)
+      return { status: 'degraded', message: `history not written: ${this.lastHistoryError}` };
+    return { status: 'ok' };
+  }
+
+  routes(): Route[] {
+    return checkRoutes(this);
+  }
+
+  /** A reloaded configuration: checks rebuilt; a check of the same name keeps its state. */
+  reload(config: LoadedConfig): void {
+    const previous = this.checks;
+    const reconfigured: LiveCheck[] = [];
+    const next = this.build(config.definitions, config.packs, new Map(), previous, reconfigured);
+    const removed = [...previous.keys()].filter((name) => !next.has(name));
+    this.checks = next;
+    // Out of the scheduler and the table first (updateActive), then their runners closed.
+    this.updateActive();
+    for (const name of removed)
+      void previous
+        .get(name)!
+        .runner.close?.()
+        .catch(() => undefined);
+    if (removed.length) void this.track(this.options.history.forget(removed), 'forget');
+    // New timing: scheduled again under the new settings.
+    for (const check of reconfigured)
+      if (this.running && this.active.has(check.name)) {
+        this.scheduler.remove(check.name);
+        this.schedule(check);
+      }
+  }
+
+  // ---- what the routes read -----------------------------------------------------------------
+
+  /** This node's checks, by name. */
+  statuses(): CheckStatus[] {
+    return [...this.active]
+      .sort()
+      .map((name) => this.checks.get(name)!)
+      .map((check) => check.status(this.scheduler.nextRunAt(check.name)));
+  }
+
+  localTable(): NodeCheckTable {
+    return this.table.snapshot();
+  }
+
+  monitoringState(): NodeMonitoringState {
+    return { ...this.table.snapshot(), statuses: this.statuses() };
+  }
+
+  /** Every node's table: gossip's when wired, else this node's alone. */
+  tables(): NodeCheckTable[] {
+    return this.options.clusterTables?.() ?? [this.table.snapshot()];
+  }
+
+  status(): StatusAnswer {
+    return worstOf(this.statuses(), this.override, new Date(this.time.now()));
+  }
+
+  /** The active check's status, recent results and changes; undefined when it is not one of this node's. */
+  async detail(name: string): Promise<CheckDetail | undefined> {
+    const check = this.activeCheck(name);
+    if (!check) return undefined;
+    const [results, changes] = await Promise.all([
+      this.options.history.recentResults(name, DETAIL_RESULTS),
+      this.options.history.changes(name, DETAIL_CHANGES),
+    ]);
+    return { status: check.status(this.scheduler.nextRunAt(name)), results, changes };
+  }
+
+  /**
+   * Runs the check now (queued first in line, never beside a run of its own) and says what it
+   * found; undefined when it is not one of this node's checks. Throws when the run was abandoned.
+   */
+  async runNow(name: string): Promise<CheckRunAnswer | undefined> {
+    if (!this.activeCheck(name)) return undefined;
+    const asked = this.time.now();
+    // Before the collectors' first pass the scheduler holds no check yet.
+    await this.ready;
+    const check = this.activeCheck(name);
+    if (!check) return undefined;
+    await this.scheduler.runNow(name);
+    const record = check.lastRecord;
+    if (!record || Date.parse(record.at) < asked)
+      throw new Error(`the run of ${name} was abandoned: the check was reloaded or left this node meanwhile`);
+    return { name, ...record };
+  }
+
+  /** The names of this node's checks (for 404 messages and completion). */
+  names(): string[] {
+    return [...this.active].sort();
+  }
+
+  /** Forces the node's status to CRITICAL until cleared; kept in the data dir, spread in the table. */
+  setOverride(reason: string): StatusOverride {
+    const override: StatusOverride = {
+      state: 'critical',
+      reason,
+      since: new Date(this.time.now()).toISOString(),
+    };
+    this.overrides.save(override);
+    this.override = override;
+    this.table.apply({ override });
+    this.options.logger.warn('status overridden to CRITICAL', { reason });
+    return override;
+  }
+
+  /** Clears the override; false when there was none. */
+  clearOverride(): boolean {
+    const had = this.override !== undefined;
+    this.overrides.clear();
+    this.override = undefined;
+    this.table.apply({ override: null });
+    if (had) this.options.logger.info('status override cleared');
+    return had;
+  }
+
+  // ---- building and activating checks ------------------------------------------------------
+
+  /**
+   * A LiveCheck per enabled check definition. A check of `previous` with the same name keeps its
+   * state machine (and, when nothing it was made from changed, its runner); `kept` restores a
+   * check from the status history kept before a restart.
+   */
+  private build(
+    definitions: readonly Definition[],
+    packs: readonly PackInfo[],
+    kept: ReadonlyMap<string, CheckStatus>,
+    previous: ReadonlyMap<string, LiveCheck> = new Map(),
+    reconfigured: LiveCheck[] = [],
+  ): Map<string, LiveCheck> {
+    const checks = new Map<string, LiveCheck>();
+    for (const definition of definitions) {
+      if (definition.kind !== 'check') continue;
+      const settings = this.settingsOf(definition, packs);
+      if (!settings) continue;
+      const existing = previous.get(settings.name);
+      if (existing && existing.settings.signature === settings.signature) {
+        existing.settings = settings;
+        checks.set(settings.name, existing);
+        continue;
+      }
+      const runner = this.createRunner(settings, definition, packs);
+      if (!runner) continue;
+      if (existing) {
+        this.cancel(existing, 'the check was reloaded');
+        void existing.runner.close?.().catch(() => undefined);
+        existing.reconfigure(settings, runner);
+        reconfigured.push(existing);
+        checks.set(settings.name, existing);
+        continue;
+      }
+      checks.set(settings.name, new LiveCheck(settings, runner, kept.get(settings.name)));
+    }
+    return checks;
+  }
+
+  private settingsOf(definition: Definition, packs: readonly PackInfo[]): LiveCheckSettings | undefined {
+    let body;
+    try {
+      body = definitionBody(definition, CheckDefinitionSchema);
+    } catch (error) {
+      // The loader validated it: only a definition built in code gets here. As collectors do.
+      this.options.logger.error('check definition refused, skipped', {
+        check: definition.name,
+        error: messageOf(error),
+      });
+      return undefined;
+    }
+    if (!body.enabled) return undefined;
+    const choice = checkTypeOf(body, this.options.types);
+    if ('problem' in choice) {
+      this.options.logger.error('check definition refused, skipped', {
+        check: definition.name,
+        error: choice.problem,
+      });
+      return undefined;
+    }
+    const parameters = packs.find((pack) => pack.name === definition.pack)?.parameters ?? {};
+    return {
+      name: definition.name,
+      type: choice.type,
+      timing: checkTiming(body),
+      maxAttempts: body.max_attempts,
+      ifGroup: body.if_group,
+      handlers: body.handlers,
+      displayName: body.display_name,
+      notes: body.notes,
+      source: `${definition.source.file}:${definition.source.line ?? 1}`,
+      pack: definition.pack,
+      signature: JSON.stringify([choice.type.type, body, parameters]),
+    };
+  }
+
+  private createRunner(settings: LiveCheckSettings, definition: Definition, packs: readonly PackInfo[]) {
+    const packParameters = packs.find((pack) => pack.name === definition.pack)?.parameters ?? {};
+    try {
+      return settings.type.create(
+        { name: settings.name, body: definition.body, packParameters },
+        this.options.dependencies,
+      );
+    } catch (error) {
+      // rules.ts made the same create() at load: only a definition built in code gets here.
+      this.options.logger.error('check refused by its type, skipped', {
+        check: settings.name,
+        error: messageOf(error),
+      });
+      return undefined;
+    }
+  }
+
+  /**
+   * The checks of this node: every built check whose if_group holds. Those that join are put in the
+   * table and scheduled; those that leave (group lost, removed by a reload) are taken out of both,
+   * a run under way abandoned. One table change for all of them.
+   */
+  private updateActive(): void {
+    if (this.stopped) return;
+    const removed: string[] = [];
+    for (const name of [...this.active]) {
+      const check = this.checks.get(name);
+      if (check && this.eligible(check)) continue;
+      this.active.delete(name);
+      this.scheduler.remove(name);
+      if (check) this.cancel(check, 'the check no longer runs on this node');
+      removed.push(name);
+    }
+    const added: LiveCheck[] = [];
+    for (const check of this.checks.values()) {
+      if (this.active.has(check.name) || !this.eligible(check)) continue;
+      this.active.add(check.name);
+      added.push(check);
+      if (this.running) this.schedule(check);
+    }
+    if (added.length || removed.length)
+      this.table.apply({ put: added.map((check) => check.brief()), remove: removed });
+  }
+
+  private eligible(check: LiveCheck): boolean {
+    return !check.settings.ifGroup || this.groups.has(check.settings.ifGroup);
+  }
+
+  private schedule(check: LiveCheck): void {
+    this.scheduler.add({
+      name: check.name,
+      intervalMs: check.settings.timing.intervalMs,
+      nextDelayMs: () => check.nextDelayMs(),
+      run: () => this.runAndRecord(check),
+    });
+  }
+
+  private cancel(check: LiveCheck, why: string): void {
+    check.inFlight?.abort(new RunCancelled(why));
+  }
+
+  private activeCheck(name: string): LiveCheck | undefined {
+    return this.active.has(name) ? this.checks.get(name) : undefined;
+  }
+
+  // ---- one run -----------------------------------------------------------------------------
+
+  /** One run, recorded. Never rejects: the scheduler's run() contract. */
+  private async runAndRecord(check: LiveCheck): Promise<void> {
+    const startedAt = this.time.now();
+    const startedMono = this.time.monotonicNow();
+    let outcome: { result: CheckResult; timedOut: boolean };
+    try {
+      outcome = await this.execute(check);
+    } catch (error) {
+      if (error instanceof RunCancelled) return;
+      // execute() turns every failure into a result: this is a bug, shown as the check's output.
+      outcome = {
+        result: { state: 'unknown', output: `internal error: ${messageOf(error)}`, perfdata: [] },
+        timedOut: false,
+      };
+    }
+    if (this.stopped || this.checks.get(check.name) !== check || !this.active.has(check.name)) return;
+    // A run that timed out took its timeout, whatever its runner needed to wind down after it.
+    const durationMs = outcome.timedOut
+      ? check.settings.timing.timeoutMs
+      : this.time.monotonicNow() - startedMono;
+    try {
+      await this.record(check, capOutput(outcome.result), startedAt, durationMs);
+    } catch (error) {
+      this.options.logger.error('a check result could not be recorded', { check: check.name, error });
+    }
+  }
+
+  /** The runner's result within the timeout; UNKNOWN with the reason for a throw or a timeout. */
+  private async execute(check: LiveCheck): Promise<{ result: CheckResult; timedOut: boolean }> {
+    const { timeoutMs } = check.settings.timing;
+    const controller = new AbortController();
+    check.inFlight = controller;
+    const timer = this.time.timers.setTimeout(
+      () => controller.abort(new RunTimedOut(`timed out after ${formatSeconds(timeoutMs)} s`)),
+      timeoutMs,
+      true,
+    );
+    const aborted = new Promise<never>((_resolve, reject) =>
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), {
+        once: true,
+      }),
+    );
+    // A runner that throws at once is a failed run like one that rejects.
+    const running = new Promise<CheckResult>((resolve) =>
+      resolve(check.runner.run({ signal: controller.signal, timeoutMs, node: this.node() })),
+    );
+    try {
+      return { result: await Promise.race([running, aborted]), timedOut: false };
+    } catch (error) {
+      if (error instanceof RunCancelled) throw error;
+      if (!(error instanceof RunTimedOut))
+        return { result: { state: 'unknown', output: messageOf(error), perfdata: [] }, timedOut: false };
+      // Told by its signal, the runner winds down (a plugin's process group is killed): the check's
+      // slot is held until it has, within a bound, so its next run never meets this one's processes.
+      // One that ignores the signal (an evaluation cannot be interrupted) is not waited for longer.
+      await this.within(SETTLE_AFTER_TIMEOUT_MS, running);
+      return { result: { state: 'unknown', output: error.message, perfdata: [] }, timedOut: true };
+    } finally {
+      this.time.timers.clearTimeout(timer);
+      if (check.inFlight === controller) check.inFlight = undefined;
+    }
+  }
+
+  private node(): CheckNode {
+    const { node } = this.options;
+    return { name: node.name, hostname: node.hostname, address: node.address() };
+  }
+
+  private async record(check: LiveCheck, result: CheckResult, at: number, durationMs: number): Promise<void> {
+    const { transition, hardFrom } = check.record({
+      result,
+      at,
+      durationMs: Math.round(durationMs * 1000) / 1000,
+    });
+    const status = check.status(this.scheduler.nextRunAt(check.name));
+    const record: CheckResultRecord = {
+      at: new Date(at).toISOString(),
+      state: result.state,
+      state_type: transition.stateType,
+      attempt: transition.attempt,
+      output: result.output,
+      ...(result.longOutput ? { long_output: result.longOutput } : {}),
+      perfdata: result.perfdata,
+      duration_ms: status.duration_ms ?? 0,
+    };
+    check.lastRecord = record;
+    const written = [this.track(this.options.history.addResult(check.name, record, status), 'result')];
+    if (transition.changed) {
+      // Durable before it is announced: a crash right after a change still finds it in history.
+      written.push(
+        this.track(
+          this.options.history.addChange({
+            check: check.name,
+            at: record.at,
+            from: transition.from,
+            to: transition.to,
+            state_type: transition.stateType,
+            attempt: transition.attempt,
+            output: result.output,
+          }),
+          'change',
+        ),
+      );
+    }
+    await Promise.all(written);
+    // Gone meanwhile (a reload, a group lost): its table entry is gone too.
+    if (this.stopped || !this.active.has(check.name)) return;
+    this.announce(check, transition, hardFrom, result, at);
+    this.publishPerfdata(check.name, result, at);
+  }
+
+  private announce(
+    check: LiveCheck,
+    transition: Transition,
+    hardFrom: CheckState | 'pending',
+    result: CheckResult,
+    at: number,
+  ): void {
+    // Every run refreshes the brief's output; only a change of state or state type is announced.
+    this.table.apply({ put: [check.brief()] });
+    if (transition.flapping)
+      this.options.logger.warn(
+        `check ${transition.flapping === 'started' ? 'started' : 'stopped'} flapping`,
+        {
+          check: check.name,
+          percent_state_change: check.machine.snapshot().percent_state_change,
+        },
+      );
+    if (!transition.hardChange) return;
+    const { node } = this.options;
+    this.options.logger.info('check state change', {
+      check: check.name,
+      from: hardFrom,
+      to: transition.to,
+      output: result.output,
+    });
+    this.options.events.emit('check-state-change', {
+      node: node.name,
+      node_id: node.id,
+      check: check.name,
+      ...(check.settings.displayName ? { display_name: check.settings.displayName } : {}),
+      from: hardFrom,
+      to: transition.to,
+      attempt: transition.attempt,
+      output: result.output,
+      ...(result.longOutput ? { long_output: result.longOutput } : {}),
+      at: new Date(at).toISOString(),
+      handlers: [...check.settings.handlers],
+    });
+  }
+
+  /** Perfdata as metrics `<check>.<label>`, for the metrics subsystem. */
+  private publishPerfdata(name: string, result: CheckResult, at: number): void {
+    if (!result.perfdata.length || !this.options.events.hasListeners('metrics')) return;
+    const metrics = result.perfdata
+      .filter((datum) => Number.isFinite(datum.value))
+      .map((datum): [string, number] => [`${name}.${datum.label}`, datum.value]);
+    if (metrics.length)
+      this.options.events.emit('metrics', { source: `check:${name}`, timestamp: at, metrics });
+  }
+
+  /** A history write, awaited by stop() (bounded); a failure is logged (rate-limited), never thrown. */
+  private track(write: Promise<unknown>, what: string): Promise<void> {
+    const tracked = write.then(
+      () => {
+        this.lastHistoryError = undefined;
+      },
+      (error: unknown) => {
+        this.lastHistoryError = messageOf(error);
+        this.historyErrors.warn(what, `check history: a ${what} could not be written`, {
+          error: messageOf(error),
+        });
+      },
+    );
+    this.writes.add(tracked);
+    void tracked.finally(() => this.writes.delete(tracked));
+    return tracked;
+  }
+
+  private within(ms: number, work: Promise<unknown>): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = this.time.timers.setTimeout(resolve, ms, true);
+      void work.finally(() => {
+        this.time.timers.clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
+
+function formatSeconds(ms: number): string {
+  return String(Math.round(ms / 100) / 10);
+}
