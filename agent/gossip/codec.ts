@@ -1,15 +1,27 @@
 // The gossip wire format: a packet is a msgpack array [version, senderId, sequence, messages],
 // each message a msgpack array whose first element is its type. Everything received is checked
 // here, at the edge: the rest of the gossip code only ever sees well-formed, typed messages.
-import { decode, Encoder } from '@msgpack/msgpack';
-import { messageOf } from '../shared/errors.js';
+import type { CheckSummary } from '../shared/api-types.js';
+import {
+  type CheckDelta,
+  deltaFromWire,
+  deltaToWire,
+  summaryFromWire,
+  summaryToWire,
+} from './check-codec.js';
+import {
+  count,
+  DecodeError,
+  encode,
+  id,
+  isCount,
+  port,
+  safeDecode,
+  stringList,
+  text,
+} from './wire-fields.js';
 
-/**
- * One encoder for the process: msgpack's encode() builds a new one, with a fresh 2 KiB buffer,
- * for every message. encode() returns a copy, so reuse is safe.
- */
-const encoder = new Encoder();
-const encode = (value: unknown): Uint8Array => encoder.encode(value);
+export { DecodeError } from './wire-fields.js';
 
 export const WIRE_VERSION = 1;
 
@@ -25,8 +37,11 @@ export interface NodeRecord {
   peerId: string;
   datacenter: string;
   groups: string[];
-  /** Check name -> state (ok, warning, critical, unknown); filled by the checks subsystem. */
-  checks: Record<string, string>;
+  /**
+   * The node's checks in short: its table's version, counts per state, whether an override is set
+   * (check-codec.ts). The table itself spreads as check deltas and is fetched over the RPC.
+   */
+  checks: CheckSummary;
   version: string;
   /** Fingerprints of the cluster keys this node holds, and of its primary (for `gossip keys list`). */
   keys: string[];
@@ -71,6 +86,7 @@ export const enum MessageType {
   DetectReply = 9,
   KeyOp = 10,
   KeyOffer = 11,
+  CheckDelta = 12,
 }
 
 /**
@@ -149,6 +165,11 @@ export interface KeyOfferMessage {
   material: string[];
 }
 
+/** A change of one node's check table (check-codec.ts, check-sync.ts). */
+export interface CheckDeltaMessage extends CheckDelta {
+  type: MessageType.CheckDelta;
+}
+
 export type Message =
   | PingMessage
   | AckMessage
@@ -160,7 +181,8 @@ export type Message =
   | DetectProbeMessage
   | DetectReplyMessage
   | KeyOpMessage
-  | KeyOfferMessage;
+  | KeyOfferMessage
+  | CheckDeltaMessage;
 
 export interface Packet {
   senderId: string;
@@ -169,8 +191,6 @@ export interface Packet {
   /** Each message already msgpack-encoded, so broadcasts are encoded once and sized exactly. */
   messages: Uint8Array[];
 }
-
-export class DecodeError extends Error {}
 
 export function encodeMessage(message: Message): Uint8Array {
   return encode(toWire(message));
@@ -204,19 +224,6 @@ export function decodePacket(bytes: Uint8Array): { senderId: string; sequence: n
   };
 }
 
-function safeDecode(bytes: Uint8Array): unknown {
-  try {
-    return decode(bytes, {
-      maxStrLength: 65_536,
-      maxBinLength: 65_536,
-      maxArrayLength: 4096,
-      maxMapLength: 4096,
-    });
-  } catch (error) {
-    throw new DecodeError(`msgpack: ${messageOf(error)}`);
-  }
-}
-
 function toWire(message: Message): unknown[] {
   switch (message.type) {
     case MessageType.Ping:
@@ -240,6 +247,8 @@ function toWire(message: Message): unknown[] {
       return [message.type, message.opId, message.op, message.key, ...versionToWire(message.version)];
     case MessageType.KeyOffer:
       return [message.type, ...versionToWire(message.version), message.material];
+    case MessageType.CheckDelta:
+      return [message.type, ...deltaToWire(message)];
   }
 }
 
@@ -298,6 +307,8 @@ function fromWire(raw: unknown): Message {
         material: material.map((key) => text(key, 'key offer key', 64)),
       };
     }
+    case MessageType.CheckDelta:
+      return { type, ...deltaFromWire(fields.slice(1)) };
     default:
       throw new DecodeError(`message: unknown type ${String(type)}`);
   }
@@ -313,7 +324,7 @@ function recordToWire(record: NodeRecord): unknown[] {
     record.peerId,
     record.datacenter,
     record.groups,
-    record.checks,
+    summaryToWire(record.checks),
     record.version,
     record.keys,
     record.primaryKey,
@@ -342,20 +353,6 @@ function recordFromWire(raw: unknown): NodeRecord {
   if (!Array.isArray(raw) || (raw.length !== 12 && raw.length !== 13))
     throw new DecodeError('node record: expected 13 fields');
   const fields = raw as unknown[];
-  const checks = fields[8];
-  if (
-    typeof checks !== 'object' ||
-    checks === null ||
-    Array.isArray(checks) ||
-    checks instanceof Uint8Array
-  ) {
-    throw new DecodeError('node record: checks must be a map');
-  }
-  const checkEntries = Object.entries(checks);
-  for (const [name, state] of checkEntries) {
-    text(name, 'check name', 256);
-    text(state, 'check state', 16);
-  }
   return {
     id: id(fields[0], 'record id'),
     name: text(fields[1], 'record name', 255),
@@ -365,7 +362,7 @@ function recordFromWire(raw: unknown): NodeRecord {
     peerId: text(fields[5], 'record peer id', 128, true),
     datacenter: text(fields[6], 'record datacenter', 63),
     groups: stringList(fields[7], 'record groups'),
-    checks: Object.fromEntries(checkEntries),
+    checks: summaryFromWire(fields[8], 'record checks'),
     version: text(fields[9], 'record version', 32),
     keys: stringList(fields[10], 'record keys'),
     primaryKey: text(fields[11], 'record primary key', 64, true),
@@ -373,39 +370,10 @@ function recordFromWire(raw: unknown): NodeRecord {
   };
 }
 
-const isCount = (value: unknown): value is number =>
-  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-
-function count(value: unknown, what: string): number {
-  if (!isCount(value)) throw new DecodeError(`${what}: expected a non-negative integer`);
-  return value;
-}
-
 function generation(value: unknown, what: string): number {
   if (!isCount(value) || value > MAX_KEY_GENERATION)
     throw new DecodeError(`${what}: expected an integer from 0 to ${MAX_KEY_GENERATION}`);
   return value;
-}
-
-function port(value: unknown, what: string): number {
-  if (!isCount(value) || value > 65535) throw new DecodeError(`${what}: expected a port`);
-  return value;
-}
-
-function text(value: unknown, what: string, maxLength: number, allowEmpty = false): string {
-  if (typeof value !== 'string' || value.length > maxLength || (!allowEmpty && value.length === 0)) {
-    throw new DecodeError(`${what}: expected a string of 1-${maxLength} characters`);
-  }
-  return value;
-}
-
-function id(value: unknown, what: string): string {
-  return text(value, what, 64);
-}
-
-function stringList(value: unknown, what: string): string[] {
-  if (!Array.isArray(value) || value.length > 1024) throw new DecodeError(`${what}: expected a list`);
-  return value.map((item) => text(item, what, 255));
 }
 
 /** One member's entry in a push-pull exchange. */

@@ -12,6 +12,7 @@ import {
   encodeMessage,
   encodePacket,
   type AliveMessage,
+  type CheckDeltaMessage,
   type DeadMessage,
   type KeyOfferMessage,
   type KeyOpMessage,
@@ -23,7 +24,8 @@ import {
   PACKET_OVERHEAD_BYTES,
   type StateEntry,
 } from './codec.js';
-import type { DropReason, GossipStats } from '../shared/api-types.js';
+import type { CheckSummary, DropReason, GossipStats } from '../shared/api-types.js';
+import type { CheckDelta } from './check-codec.js';
 
 export type { StateEntry } from './codec.js';
 import { DropsBySource } from './drops-by-source.js';
@@ -124,6 +126,18 @@ export interface GossipEngineOptions {
   onKeyOp?: (op: KeyOpMessage) => boolean;
   /** A member sent this node its keyring version and keys it lacks (keyring-sync.ts). */
   onKeyOffer?: (offer: KeyOfferMessage, senderId: string, from: PacketAddress) => void;
+  /**
+   * A change of a node's check table arrived (check-sync.ts): returns whether to relay it (it was
+   * news here). Without a handler, check deltas are neither applied nor relayed.
+   */
+  onCheckDelta?: (delta: CheckDelta) => boolean;
+  /**
+   * A member's record was taken into the table (a new member, or a newer incarnation): its check
+   * summary may announce a table version this node lacks.
+   */
+  onRecord?: (member: Member) => void;
+  /** Dead or left members were forgotten (reaped): what is kept about them can go too. */
+  onReaped?: () => void;
   onWarning?: (message: string, fields?: Record<string, unknown>) => void;
   /** Protocol steps worth tracing (probes, ping-reqs, push-pulls), for `log.level: debug`. */
   onDebug?: (message: string, fields?: Record<string, unknown>) => void;
@@ -257,7 +271,9 @@ export class GossipEngine {
     this.halted = false;
     this.scheduleProbe();
     this.schedulePushPull();
-    this.every(Math.min(60_000, this.timings.reapAfterMs), () => this.table.reap(this.timings.reapAfterMs));
+    this.every(Math.min(60_000, this.timings.reapAfterMs), () => {
+      if (this.table.reap(this.timings.reapAfterMs) > 0) this.options.onReaped?.();
+    });
   }
 
   /**
@@ -287,6 +303,27 @@ export class GossipEngine {
     this.self.record = { ...this.self.record, ...changes };
     this.self.incarnation++;
     this.announceSelf();
+  }
+
+  /**
+   * Sets a member's check summary (this node's own too) without a new incarnation: check deltas
+   * carry the news (check-sync.ts), and push-pull the summaries; a record announced for every
+   * check change would cost more than the change itself.
+   */
+  setCheckSummary(nodeId: string, summary: CheckSummary): void {
+    const member = this.table.get(nodeId);
+    if (member) member.record = { ...member.record, checks: summary };
+  }
+
+  /** Gossips a change of this node's check table (check-sync.ts keeps it under maxNewsBytes). */
+  broadcastCheckDelta(delta: CheckDelta): void {
+    const message: CheckDeltaMessage = { type: MessageType.CheckDelta, ...delta };
+    this.queue(`checks:${delta.nodeId}:${delta.summary.version}`, encodeMessage(message));
+  }
+
+  /** The largest message that rides in a packet (its own bytes, without the per-message header). */
+  get maxNewsBytes(): number {
+    return this.payloadBudget() - MESSAGE_OVERHEAD_BYTES;
   }
 
   /**
@@ -531,6 +568,12 @@ export class GossipEngine {
       case MessageType.KeyOffer:
         this.options.onKeyOffer?.(message, senderId, from);
         return;
+      case MessageType.CheckDelta: {
+        const { type: _type, ...delta } = message;
+        if (this.options.onCheckDelta?.(delta))
+          this.queue(`checks:${delta.nodeId}:${delta.summary.version}`, encodeMessage(message));
+        return;
+      }
     }
   }
 
@@ -571,8 +614,11 @@ export class GossipEngine {
       }
     }
     if (outcome.rebroadcast && 'nodeId' in cause) this.queue(`node:${cause.nodeId}`, encodeMessage(cause));
-    else if (outcome.rebroadcast && cause.type === MessageType.Alive)
+    else if (outcome.rebroadcast && cause.type === MessageType.Alive) {
       this.queue(`node:${cause.record.id}`, encodeMessage(cause));
+      const member = this.table.get(cause.record.id);
+      if (member) this.options.onRecord?.(member);
+    }
     if (outcome.refuteWith !== undefined && !this.leaving) {
       this.self.incarnation = Math.max(this.self.incarnation, outcome.refuteWith);
       // Being accused is a sign our own network or process may be slow.

@@ -217,6 +217,11 @@ export class MemberTable {
   }
 }
 
+/**
+ * Whether two records say the same, check summaries aside: a summary changes without a new
+ * incarnation (check deltas carry it, engine.setCheckSummary), so a copy of this node's record
+ * with an older summary is no reason to refute, nor a summary alone a reason for `node-update`.
+ */
 function sameRecord(a: NodeRecord, b: NodeRecord): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return JSON.stringify({ ...a, checks: undefined }) === JSON.stringify({ ...b, checks: undefined });
 }

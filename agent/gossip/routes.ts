@@ -151,7 +151,8 @@ export function gossipRoutes(gossip: GossipSubsystem): Route[] {
       method: 'GET',
       path: '/gossip/stats',
       access: 'read',
-      description: 'packets and bytes in and out, dropped packets by reason, UDP socket errors by code',
+      description:
+        'packets and bytes in and out, dropped packets by reason, UDP socket errors by code, check deltas and table fetches',
       handler: () => gossip.dropStats() ?? {},
     },
   ];

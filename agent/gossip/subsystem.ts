@@ -1,7 +1,8 @@
 // Gossip as an agent subsystem: binds the UDP transport, owns the keyring (kept in step with the
-// cluster by keyring-sync.ts) and the cluster RPC used for push-pull (rpc-follower.ts), joins seeds
-// at boot, publishes membership events on the bus and offers the /agent/members, /agent/join,
-// /agent/leave, /agent/detect and /gossip/* routes.
+// cluster by keyring-sync.ts) and the cluster RPC used for push-pull and check-table fetches
+// (rpc-follower.ts), spreads check state (check-sync.ts), joins seeds at boot, publishes membership
+// events on the bus and offers the /agent/members, /agent/join, /agent/leave, /agent/detect and
+// /gossip/* routes.
 import type { Route } from '../shared/http.js';
 import type { AgentSettings } from '../config/index.js';
 import type { EventBus, NodeSummary } from '../events/index.js';
@@ -9,7 +10,16 @@ import type { Logger } from '../log/index.js';
 import { messageOf } from '../shared/errors.js';
 import type { ClusterRpc } from '../rpc/types.js';
 import type { Subsystem } from '../subsystem.js';
-import type { SubsystemState } from '../shared/api-types.js';
+import type { NodeCheckTable, SubsystemState } from '../shared/api-types.js';
+import type { Timers } from '../shared/timers.js';
+import {
+  CHECK_TABLE_PROTOCOL,
+  CheckSync,
+  type CheckSyncStats,
+  type CheckSyncTimings,
+  epochAt,
+  localSummary,
+} from './check-sync.js';
 import { advertiseAddress, broadcastAddresses, resolveSeed } from './addresses.js';
 import { type ClusterBind, clusterBind } from './bind.js';
 import { decodeStateExchange, encodeStateExchange, type KeyOpMessage, type NodeRecord } from './codec.js';
@@ -42,6 +52,15 @@ export interface GossipSubsystemOptions {
   logger: Logger;
   /** `agent start --auto-detect`: detect a cluster on the LAN at boot until one answers. */
   autoDetect?: boolean;
+  /**
+   * This node's check table (the checks subsystem's; called from gossip's start on, before the
+   * checks subsystem starts too). Undefined: this node has no checks (it still holds the others').
+   */
+  localCheckTable?: () => NodeCheckTable;
+  /** Check sync's delays and bounds (check-sync.ts); tests shorten them. */
+  checkSyncTimings?: Partial<CheckSyncTimings>;
+  /** The clock and timers of the engine and of check sync; tests drive them. Node's by default. */
+  time?: { timers: Timers; now: () => number };
 }
 
 export class GossipSubsystem implements Subsystem {
@@ -51,6 +70,7 @@ export class GossipSubsystem implements Subsystem {
   private rpc?: RpcFollower;
   private keyring!: Keyring;
   private keySync?: KeyringSync;
+  private checkSync?: CheckSync;
   private status: SubsystemState = { status: 'initializing' };
   private stopped = false;
   private groups: string[];
@@ -63,6 +83,7 @@ export class GossipSubsystem implements Subsystem {
       this.groups = [...groups];
       this.engine?.updateSelf({ groups: [...groups].sort() });
     });
+    options.events.on('check-table-changed', (change) => this.checkSync?.onLocalChange(change));
   }
 
   get encryptionEnabled(): boolean {
@@ -114,6 +135,8 @@ export class GossipSubsystem implements Subsystem {
       await this.transport.close();
       throw error;
     }
+    // This start's numbering of the check table: versions from before a restart are older.
+    const checkEpoch = epochAt((this.options.time?.now ?? Date.now)());
     const self: NodeRecord = {
       id: this.options.nodeId,
       name: this.options.nodeName,
@@ -123,7 +146,7 @@ export class GossipSubsystem implements Subsystem {
       peerId: this.rpc.current!.peerId,
       datacenter: settings.datacenter,
       groups: [...this.groups].sort(),
-      checks: {},
+      checks: localSummary(this.options.localCheckTable?.(), checkEpoch),
       version: this.options.version,
       keys: this.keyring.fingerprints(),
       primaryKey: this.keyring.primaryFingerprint(),
@@ -138,8 +161,22 @@ export class GossipSubsystem implements Subsystem {
       syncState: (member) => this.pushPull(member),
       onKeyOp: (message) => keySync.onKeyOp(message),
       onKeyOffer: (offer, senderId, from) => keySync.onKeyOffer(offer, senderId, from),
+      onCheckDelta: (delta) => this.checkSync?.onDelta(delta) ?? false,
+      onRecord: (member) => this.checkSync?.onRecord(member),
+      onReaped: () => this.checkSync?.prune(),
       onWarning: (message, fields) => logger.warn(message, fields),
       onDebug: (message, fields) => logger.debug(message, fields),
+      ...(this.options.time ?? {}),
+    });
+    this.checkSync = new CheckSync({
+      selfId: this.options.nodeId,
+      epoch: checkEpoch,
+      engine: this.engine,
+      localTable: this.options.localCheckTable,
+      request: (member, payload, timeoutMs) => this.fetchTable(member, payload, timeoutMs),
+      timings: this.options.checkSyncTimings,
+      ...(this.options.time ?? {}),
+      onWarning: (message, fields) => logger.warn(message, fields),
     });
     this.engine.start();
     keySync.attach(this.engine);
@@ -159,6 +196,7 @@ export class GossipSubsystem implements Subsystem {
     // leave() returns at once when an operator already made this node leave.
     await this.engine?.leave(1500).catch(() => undefined);
     this.keySync?.stop();
+    this.checkSync?.stop();
     // Before the socket closes: nothing is sent after this, whatever was in flight.
     this.engine?.stop();
     await Promise.all([this.transport?.close(), this.rpc?.stop()]);
@@ -329,8 +367,17 @@ export class GossipSubsystem implements Subsystem {
     return this.keySync!.operatorChange(op, value);
   }
 
-  dropStats(): GossipEngine['stats'] | undefined {
-    return this.engine?.stats;
+  dropStats(): (GossipEngine['stats'] & { checks?: CheckSyncStats }) | undefined {
+    if (!this.engine) return undefined;
+    return { ...this.engine.stats, ...(this.checkSync ? { checks: this.checkSync.stats() } : {}) };
+  }
+
+  /**
+   * Every node's check table this node holds, its own included (from localCheckTable): each
+   * marked with its node's member state; a dead node's is kept, a left one's dropped.
+   */
+  checkTables(): NodeCheckTable[] {
+    return this.checkSync?.checkTables() ?? [];
   }
 
   private servePushPull(rpc: ClusterRpc): void {
@@ -339,8 +386,20 @@ export class GossipSubsystem implements Subsystem {
       const local = encodeStateExchange(this.options.nodeId, engine.localState());
       const remote = decodeStateExchange(request);
       engine.mergeState(remote.entries, remote.fromId);
+      this.checkSync?.onState(remote.entries);
       return Promise.resolve(local);
     });
+    rpc.handle(CHECK_TABLE_PROTOCOL, (request) => {
+      if (!this.checkSync) throw new Error('gossip is not running');
+      return Promise.resolve(this.checkSync.serve(request));
+    });
+  }
+
+  /** Asks `member` itself for its check table (check-sync.ts). */
+  private async fetchTable(member: Member, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    const rpc = this.rpc?.current;
+    if (!rpc) throw new Error('cluster RPC is not running (restarting on a new primary key)');
+    return rpc.request(rpcTarget(member), CHECK_TABLE_PROTOCOL, payload, timeoutMs);
   }
 
   private async pushPull(member: Member): Promise<void> {
@@ -348,12 +407,13 @@ export class GossipSubsystem implements Subsystem {
     const rpc = this.rpc?.current;
     if (!rpc) throw new Error('cluster RPC is not running (restarting on a new primary key)');
     const reply = await rpc.request(
-      { host: member.record.address, port: member.record.rpcPort, peerId: member.record.peerId || undefined },
+      rpcTarget(member),
       PUSH_PULL_PROTOCOL,
       encodeStateExchange(this.options.nodeId, engine.localState()),
     );
     const remote = decodeStateExchange(reply);
     engine.mergeState(remote.entries, remote.fromId);
+    this.checkSync?.onState(remote.entries);
   }
 
   private async joinSeedsWithBackoff(seeds: string[]): Promise<void> {
@@ -382,6 +442,7 @@ export class GossipSubsystem implements Subsystem {
   }
 
   private publish(event: MembershipEvent): void {
+    if (event.type === 'node-leave') this.checkSync?.forget(event.member.record.id);
     // A member's record carries its keyring version: a restarted or lagging node catches up here.
     this.keySync?.onMembershipEvent();
     // The API's view of a member carries every field events promise (NodeSummary).
@@ -437,6 +498,11 @@ function view(member: Member, selfId: string): MemberView {
     self: record.id === selfId,
     since: new Date(member.stateChangedAt).toISOString(),
   };
+}
+
+function rpcTarget(member: Member): { host: string; port: number; peerId?: string } {
+  const { address, rpcPort, peerId } = member.record;
+  return { host: address, port: rpcPort, peerId: peerId || undefined };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());

@@ -81,7 +81,8 @@ export interface MemberView {
   rtt_ms: number | null;
   rpc_port: number;
   peer_id: string;
-  checks: Record<string, string>;
+  /** The member's checks as gossip knows them: its table's version and counts per state. */
+  checks: CheckSummary;
   /** This node. */
   self: boolean;
   /** When the member took its current state (ISO 8601), as this node saw it. */
@@ -346,6 +347,31 @@ export interface NodeCheckTable {
   version: number;
   checks: CheckBrief[];
   override?: StatusOverride;
+  /**
+   * The node's member state as this node sees it (alive, suspect, dead), in the tables gossip
+   * keeps: a dead node's table is kept, and says so. Unset in the table a checks subsystem builds.
+   */
+  node_state?: string;
+}
+
+/**
+ * A node's checks in its gossip record (and `gossip members --json`): the version of its table,
+ * how many checks are in each state, and whether a status override is set. The table itself
+ * travels as deltas and is fetched whole only by a node that lacks a version (docs/gossip.md).
+ */
+export interface CheckSummary {
+  /**
+   * When the node's gossip started (s since the Unix epoch): versions compare within one epoch,
+   * and a later epoch is newer whatever its version (the node restarted its numbering).
+   */
+  epoch: number;
+  version: number;
+  ok: number;
+  warning: number;
+  critical: number;
+  unknown: number;
+  pending: number;
+  override: boolean;
 }
 
 /** GET /monitoring/state: this node's table (briefs, version, override) and every check's status. */

@@ -28,9 +28,15 @@
 //                BENCH_JOIN_CONCURRENCY=4     joins in flight
 //                BENCH_OPSBRO_YAML="..."      extra YAML appended to every opsbro agent.yml
 //                BENCH_OPSBRO_BIN=path        opsbro launcher (default: this repo's bin/opsbro.js)
+//                BENCH_CHECKS=200             opsbro only: N checks per agent changing state at a steady
+//                                             low rate (checks-load.ts: BENCH_CHECK_CHANGES_PER_MIN=0.1
+//                                             per agent, BENCH_CHECK_INTERVAL_S=30); run once with and
+//                                             once without, and compare the gossip bytes/s per agent
+//                                             (issue 12: at most +20% at N=50 with 200 checks)
 // `node dist/bench/gossip/index.js --json` prints only the JSON line. Exit code 1 when a run failed or any
 // false failure was seen.
 import { openByteCounter } from './bytes.js';
+import { checksLoadFromEnv } from './checks-load.js';
 import { convergence, failureDetection, idle, round, Watch, type Options } from './measure.js';
 import { opsbro } from './opsbro.js';
 import { cleanup, cleanupSync, onCleanup, removeDir, stopEverything, tempDir } from './procs.js';
@@ -141,6 +147,8 @@ async function main(): Promise<void> {
     idleMs: num('BENCH_IDLE_SECONDS', 30) * 1000,
     idlePollMs: 1000,
   };
+  // Read here first, so that a bad BENCH_CHECKS* value fails the bench before any agent starts.
+  const checks = checksLoadFromEnv();
   const batch = num('BENCH_START_BATCH', 10);
   const joinConcurrency = num('BENCH_JOIN_CONCURRENCY', 4);
 
@@ -188,7 +196,7 @@ async function main(): Promise<void> {
       node: process.version,
       versions,
       bytes: { method: counter.method, note: counter.note },
-      options: { ...opts, startBatch: batch, joinConcurrency },
+      options: { ...opts, startBatch: batch, joinConcurrency, checks: checks ?? null },
       runs: all,
     }),
   );

@@ -3,7 +3,8 @@
 // GET /agent/members over keep-alive HTTP (much cheaper than spawning the CLI per poll); joins are
 // POST /agent/join through the CLI's own client (AgentClient), what `opsbro gossip join` sends.
 // Serf's joins go through its RPC too; a CLI process per join (a Node start each) would load the
-// machine while convergence is timed.
+// machine while convergence is timed. With BENCH_CHECKS, each agent also runs a check load
+// (checks-load.ts) in its conf.d.
 import { Agent as HttpAgent, get } from 'node:http';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { disabledPacksYaml, shippedPackNames } from '../../agent/config/index.js';
 import { messageOf } from '../../agent/shared/errors.js';
 import { AgentClient } from '../../cli/client.js';
+import { checkDefinitionsYaml, checksLoadFromEnv } from './checks-load.js';
 import { mapLimit, retryWhileRunning, run, track } from './procs.js';
 import { address, type Agent, type Cluster, type GossipSystem, type Member, type State } from './system.js';
 
@@ -83,6 +85,11 @@ export const opsbro: GossipSystem = {
     // commander prints the top-level help (exit 0) for a command it does not know.
     if (!/\bjoin\b/.test(output))
       return '`opsbro gossip --help` lists no `join`: the gossip command is not built yet';
+    if (checksLoadFromEnv()) {
+      const checks = await run('opsbro checks --help', process.execPath, [OPSBRO, 'checks', '--help']);
+      if (checks.code !== 0 || !/\blist\b/.test(checks.output))
+        return 'BENCH_CHECKS is set but `opsbro checks --help` lists no `list`: the checks engine is not built in this opsbro';
+    }
     return null;
   },
 
@@ -95,6 +102,7 @@ export const opsbro: GossipSystem = {
     const agents: Agent[] = [];
     // Gossip against gossip: Serf collects nothing, so the agents run no pack (no collectors).
     const noPacks = disabledPacksYaml(shippedPackNames());
+    const checks = checksLoadFromEnv();
     for (let first = 1; first <= n; first += batch) {
       const started: Agent[] = [];
       for (let i = first; i < Math.min(first + batch, n + 1); i++) {
@@ -115,6 +123,10 @@ export const opsbro: GossipSystem = {
           EXTRA_YAML,
         ];
         writeFileSync(join(configDir, 'agent.yml'), yml.join('\n') + '\n');
+        if (checks) {
+          mkdirSync(join(configDir, 'conf.d'), { recursive: true });
+          writeFileSync(join(configDir, 'conf.d', 'bench-checks.yml'), checkDefinitionsYaml(checks, i, n));
+        }
         const args = [OPSBRO, 'agent', 'start', '--config-dir', configDir, '--data-dir', dataDir];
         started.push({ index: i, name, address: addr, proc: track(name, process.execPath, args) });
       }

@@ -1,5 +1,6 @@
 // Many gossip engines in one process on an in-memory network, with push-pull done in memory:
 // the simulator behind `npm run bench:gossip-sim` (1,000 members and more) and the engine tests.
+import { EMPTY_SUMMARY } from '../../agent/gossip/check-codec.js';
 import type { NodeRecord } from '../../agent/gossip/codec.js';
 import { GossipEngine, type GossipTimings } from '../../agent/gossip/engine.js';
 import { Keyring } from '../../agent/gossip/keyring.js';
@@ -24,7 +25,7 @@ export function simulatedRecord(index: number, overrides: Partial<NodeRecord> = 
     peerId: '',
     datacenter: 'dc1',
     groups: [],
-    checks: {},
+    checks: EMPTY_SUMMARY,
     version: 'sim',
     keys: [],
     primaryKey: '',

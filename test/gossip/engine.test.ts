@@ -153,14 +153,12 @@ describe('a node record larger than a packet', () => {
   it('still reaches every node, by push-pull', async () => {
     cluster = new MemoryCluster({ ...FAST, pushPullIntervalMs: 300 });
     const nodes = await formed(cluster, 4);
-    // 200 checks with long names: well over the 1400-byte MTU.
-    const checks = Object.fromEntries(
-      Array.from({ length: 200 }, (_, index) => [`check-with-a-long-name-${index}`, 'ok']),
-    );
-    nodes[2]!.engine.updateSelf({ checks });
+    // 200 groups with long names: well over the 1400-byte MTU.
+    const groups = Array.from({ length: 200 }, (_, index) => `group-with-a-long-name-${index}`);
+    nodes[2]!.engine.updateSelf({ groups });
     const id = nodes[2]!.engine.selfMember.record.id;
     await cluster.until(
-      () => nodes.every((node) => Object.keys(node.engine.table.get(id)!.record.checks).length === 200),
+      () => nodes.every((node) => node.engine.table.get(id)!.record.groups.length === 200),
       5000,
       'the large record everywhere',
     );

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import { BroadcastQueue } from '../../agent/gossip/broadcast-queue.js';
+import { EMPTY_SUMMARY } from '../../agent/gossip/check-codec.js';
 import { pushPullInterval } from '../../agent/gossip/engine.js';
 import {
   DecodeError,
@@ -124,7 +125,7 @@ describe('codec', () => {
     const alive = encodeMessage({
       type: MessageType.Alive,
       incarnation: 3,
-      record: record(7, { groups: ['web'], checks: { cpu: 'ok' } }),
+      record: record(7, { groups: ['web'], checks: { ...EMPTY_SUMMARY, version: 9, ok: 1, critical: 2 } }),
     });
     const packet = decodePacket(encodePacket({ senderId: 'n1', sequence: 42, messages: [alive] }));
     expect(packet).toEqual({
@@ -134,7 +135,10 @@ describe('codec', () => {
         {
           type: MessageType.Alive,
           incarnation: 3,
-          record: record(7, { groups: ['web'], checks: { cpu: 'ok' } }),
+          record: record(7, {
+            groups: ['web'],
+            checks: { ...EMPTY_SUMMARY, version: 9, ok: 1, critical: 2 },
+          }),
         },
       ],
     });
@@ -152,11 +156,22 @@ describe('codec', () => {
     ['a ping without target', encode([1, 'n1', 1, [encode([1, 5])]])],
     [
       'a record with a bad port',
-      encode([1, 'n1', 1, [encode([5, 1, ['id', 'n', '1.2.3.4', 70000, 1, '', 'dc', [], {}, 'v', [], '']])]]),
+      encode([
+        1,
+        'n1',
+        1,
+        [
+          encode([
+            5,
+            1,
+            ['id', 'n', '1.2.3.4', 70000, 1, '', 'dc', [], [0, 0, 0, 0, 0, 0, false], 'v', [], ''],
+          ]),
+        ],
+      ]),
     ],
     [
-      'checks that are a list',
-      encode([1, 'n1', 1, [encode([5, 1, ['id', 'n', '1.2.3.4', 1, 1, '', 'dc', [], [], 'v', [], '']])]]),
+      'checks as a name -> state map (records before check summaries)',
+      encode([1, 'n1', 1, [encode([5, 1, ['id', 'n', '1.2.3.4', 1, 1, '', 'dc', [], {}, 'v', [], '']])]]),
     ],
     ['an oversized string', encode([1, 'x'.repeat(70_000), 1, []])],
   ])('refuses %s with a DecodeError', (_what, bytes) => {

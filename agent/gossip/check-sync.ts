@@ -1,0 +1,446 @@
+// Check state cluster-wide (docs/gossip.md, "Check state"). This node's table changes become small
+// deltas gossiped like membership news; other nodes' deltas move the tables this node holds
+// (check-tables.ts) when they follow the version held; a gap, a version-only delta, or a newer
+// version seen in a record or a push-pull makes this node fetch that table from its node over the
+// cluster RPC (check-fetcher.ts says when). Records carry only a summary; push-pull never a table.
+// Versions are the checks subsystem's, within an epoch of this node's own (when its gossip
+// started): a restart that numbers from 0 again is a newer epoch, never mistaken for old news.
+import type { AgentEvents } from '../events/index.js';
+import { RateLimitedLog } from '../log/index.js';
+import type { CheckBrief, CheckSummary, NodeCheckTable } from '../shared/api-types.js';
+import { messageOf } from '../shared/errors.js';
+import { SYSTEM_TIMERS, type Timers } from '../shared/timers.js';
+import {
+  type CheckDelta,
+  compareStamps,
+  decodeTableAnswer,
+  decodeTableRequest,
+  EMPTY_SUMMARY,
+  encodeTableAnswer,
+  encodeTableRequest,
+  summarize,
+  wireBrief,
+  wireOverride,
+} from './check-codec.js';
+import { type FetchPolicy, TableFetcher } from './check-fetcher.js';
+import { CheckTables } from './check-tables.js';
+import { encodeMessage, MessageType, type StateEntry, WIRE_VERSION } from './codec.js';
+import type { Member } from './members.js';
+
+/** The cluster RPC protocol that answers a node's own check table (beside push-pull). */
+export const CHECK_TABLE_PROTOCOL = '/opsbro/check-table/1.0.0';
+
+/** What check sync needs of the gossip engine (engine.ts). */
+export interface CheckSyncEngine {
+  readonly table: { get(id: string): Member | undefined };
+  /** The largest message a packet carries (bytes). */
+  readonly maxNewsBytes: number;
+  setCheckSummary(nodeId: string, summary: CheckSummary): void;
+  broadcastCheckDelta(delta: CheckDelta): void;
+}
+
+export interface CheckSyncTimings extends FetchPolicy {
+  /** Changes of this node's table arriving within this long go out as one delta. */
+  coalesceMs: number;
+  /** How long a fetch may take. */
+  fetchTimeoutMs: number;
+}
+
+export const DEFAULT_CHECK_SYNC_TIMINGS: Pick<CheckSyncTimings, 'coalesceMs' | 'fetchTimeoutMs'> = {
+  coalesceMs: 200,
+  fetchTimeoutMs: 5000,
+};
+
+export interface CheckSyncOptions {
+  selfId: string;
+  /** This node's epoch (localSummary's): when its gossip started, in seconds. */
+  epoch: number;
+  engine: CheckSyncEngine;
+  /** This node's table (the checks subsystem's); undefined: this node has no checks. */
+  localTable?: () => NodeCheckTable;
+  /** Sends a fetch request to `member`'s cluster RPC (CHECK_TABLE_PROTOCOL); resolves with its answer. */
+  request: (member: Member, payload: Uint8Array, timeoutMs: number) => Promise<Uint8Array>;
+  timings?: Partial<CheckSyncTimings>;
+  timers?: Timers;
+  now?: () => number;
+  onWarning?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface CheckSyncStats {
+  deltasSent: number;
+  /** Sent as "the version bumped" only: the change did not fit in a packet. */
+  versionOnlySent: number;
+  deltasApplied: number;
+  /** Deltas that could not apply on arrival (a gap, out of order, version only). */
+  deltasWaiting: number;
+  fetches: number;
+  fetchFailures: number;
+  fetchesServed: number;
+}
+
+type LocalChange = AgentEvents['check-table-changed'];
+
+/** Consecutive local changes merged into one delta. */
+interface Merged {
+  base: number;
+  version: number;
+  changed: Map<string, CheckBrief>;
+  removed: Set<string>;
+}
+
+type Stamp = Pick<CheckSummary, 'epoch' | 'version'>;
+
+/** This node's epoch when its gossip starts at `nowMs`: seconds, so it fits 32 bits. */
+export const epochAt = (nowMs: number): number => Math.floor(nowMs / 1000);
+
+/** The summary of this node's table (empty, of this epoch, without checks). */
+export function localSummary(table: NodeCheckTable | undefined, epoch: number): CheckSummary {
+  if (!table) return { ...EMPTY_SUMMARY, epoch };
+  return summarize(epoch, table.version, table.checks, table.override !== undefined);
+}
+
+export class CheckSync {
+  private readonly tables = new CheckTables();
+  private readonly fetcher: TableFetcher;
+  /** Per node, the newest version seen announced (records, push-pull, deltas) that may be lacking. */
+  private readonly wanted = new Map<string, Stamp>();
+  private readonly timings: Pick<CheckSyncTimings, 'coalesceMs' | 'fetchTimeoutMs'>;
+  private readonly timers: Timers;
+  private readonly stats_: Omit<CheckSyncStats, 'fetches' | 'fetchFailures'> = {
+    deltasSent: 0,
+    versionOnlySent: 0,
+    deltasApplied: 0,
+    deltasWaiting: 0,
+    fetchesServed: 0,
+  };
+  private readonly warnings: RateLimitedLog;
+  /** The version of this node's table the cluster last heard of (the last delta sent). */
+  private announced: number;
+  /** This node's changes not yet sent (coalesceMs). */
+  private pending: LocalChange[] = [];
+  private flushTimer?: unknown;
+  private stopped = false;
+
+  constructor(private readonly options: CheckSyncOptions) {
+    this.timings = { ...DEFAULT_CHECK_SYNC_TIMINGS, ...options.timings };
+    this.timers = options.timers ?? SYSTEM_TIMERS;
+    const now = options.now ?? Date.now;
+    this.warnings = new RateLimitedLog((message, fields) => options.onWarning?.(message, fields), now);
+    this.announced = options.localTable?.().version ?? 0;
+    this.fetcher = new TableFetcher({
+      policy: options.timings,
+      timers: this.timers,
+      now,
+      behind: (nodeId) => this.behind(nodeId),
+      reachable: (nodeId) => {
+        const state = options.engine.table.get(nodeId)?.state;
+        return nodeId !== options.selfId && (state === 'alive' || state === 'suspect');
+      },
+      fetch: (nodeId) => this.fetch(nodeId),
+      onFailure: (nodeId, error, retryInMs) =>
+        this.warnings.warn('fetch', 'fetching a check table failed, retrying', {
+          node: options.engine.table.get(nodeId)?.record.name ?? nodeId,
+          error: messageOf(error),
+          retry_in_ms: retryInMs,
+        }),
+    });
+  }
+
+  stats(): CheckSyncStats {
+    return {
+      ...this.stats_,
+      fetches: this.fetcher.stats.started,
+      fetchFailures: this.fetcher.stats.failed,
+    };
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.flushTimer !== undefined) this.timers.clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.fetcher.stop();
+  }
+
+  // --- this node's changes -------------------------------------------------------------------
+
+  /** A change of this node's table (the checks subsystem's `check-table-changed`). */
+  onLocalChange(change: LocalChange): void {
+    if (this.stopped || !this.options.localTable) return;
+    // An event older than one already queued or sent says nothing new.
+    if (change.version <= (this.pending.at(-1)?.version ?? this.announced)) return;
+    this.pending.push(change);
+    this.flushTimer ??= this.timers.setTimeout(() => this.flush(), this.timings.coalesceMs, true);
+  }
+
+  /**
+   * Sends the changes queued: consecutive ones merged into a delta while it fits in half a packet
+   * (room for the other news), and a change too large alone sent as "the version bumped" only.
+   */
+  private flush(): void {
+    this.flushTimer = undefined;
+    const changes = this.pending;
+    this.pending = [];
+    if (this.stopped || !changes.length || !this.options.localTable) return;
+    const table = this.options.localTable();
+    const override = wireOverride(table.override);
+    const summary = summarize(this.options.epoch, table.version, table.checks, override !== undefined);
+    const maxBytes = Math.floor(this.options.engine.maxNewsBytes / 2);
+    const deltas: CheckDelta[] = [];
+    let group: Merged | undefined;
+    for (const change of changes) {
+      const merged = mergeChange(group ?? emptyGroup(this.announced), change);
+      const candidate = this.delta(merged, summary, true, override);
+      if (encodedSize(candidate) <= maxBytes) {
+        group = merged;
+        continue;
+      }
+      if (group) deltas.push(this.delta(group, summary, true, override));
+      const alone = mergeChange(emptyGroup(group?.version ?? this.announced), change);
+      const complete = this.delta(alone, summary, true, override);
+      if (encodedSize(complete) <= maxBytes) group = alone;
+      else {
+        deltas.push(this.delta(alone, summary, false, override));
+        group = undefined;
+      }
+      this.announced = deltas.at(-1)?.summary.version ?? this.announced;
+    }
+    if (group) deltas.push(this.delta(group, summary, true, override));
+    const last = deltas.at(-1);
+    if (!last) return;
+    this.announced = last.summary.version;
+    // This node's record first: a push-pull answered meanwhile tells the version the deltas bring.
+    this.options.engine.setCheckSummary(this.options.selfId, last.summary);
+    for (const delta of deltas) {
+      this.options.engine.broadcastCheckDelta(delta);
+      if (delta.complete) this.stats_.deltasSent++;
+      else this.stats_.versionOnlySent++;
+    }
+  }
+
+  private delta(
+    group: Merged,
+    summary: CheckSummary,
+    complete: boolean,
+    override: CheckDelta['override'],
+  ): CheckDelta {
+    return {
+      nodeId: this.options.selfId,
+      span: group.version - group.base,
+      // The counts are the table's now: for a delta followed by others in the same flush, the
+      // next ones bring the table there anyway.
+      summary: { ...summary, version: group.version },
+      complete,
+      changed: complete ? [...group.changed.values()] : [],
+      removed: complete ? [...group.removed] : [],
+      ...(override ? { override } : {}),
+    };
+  }
+
+  // --- other nodes' changes ------------------------------------------------------------------
+
+  /** A delta from gossip; returns whether to relay it (news here). */
+  onDelta(delta: CheckDelta): boolean {
+    if (this.stopped || delta.nodeId === this.options.selfId) return false;
+    const member = this.options.engine.table.get(delta.nodeId);
+    // Of a node not (or no longer) a member: nothing to hold it against; its record brings it.
+    if (!member || member.state === 'left') return false;
+    // From before the node's last restart (its record announces a later epoch): void.
+    if (delta.summary.epoch < member.record.checks.epoch) return false;
+    const outcome = this.tables.receive(delta);
+    if (!outcome.news) return false;
+    if (compareStamps(delta.summary, member.record.checks) > 0)
+      this.options.engine.setCheckSummary(delta.nodeId, delta.summary);
+    if (outcome.applied) this.stats_.deltasApplied++;
+    else {
+      this.stats_.deltasWaiting++;
+      // A version-only delta, nothing held yet, or a new epoch: only a fetch helps. A gap: the
+      // delta missing may still come (gossip does not keep order), so a little later.
+      const held = this.tables.get(delta.nodeId);
+      const now = !delta.complete || !held || held.epoch !== delta.summary.epoch;
+      this.want(delta.nodeId, delta.summary, now ? 0 : this.fetcher.policy.graceMs);
+    }
+    return true;
+  }
+
+  /** A member's record taken into the table (new, or a newer incarnation): its summary's version. */
+  onRecord(member: Member): void {
+    if (this.stopped || member.record.id === this.options.selfId) return;
+    const nodeId = member.record.id;
+    const held = this.tables.get(nodeId);
+    // A newer incarnation announcing an older table (its clock went back across a restart): what
+    // is held no longer says anything.
+    if (held && compareStamps(member.record.checks, held) < 0) {
+      this.tables.drop(nodeId);
+      this.wanted.delete(nodeId);
+    }
+    this.observe(nodeId, member.record.checks);
+  }
+
+  /**
+   * The entries of a push-pull (after the engine merged them): each summary at the incarnation
+   * this node holds for that member may announce a version it lacks.
+   */
+  onState(entries: StateEntry[]): void {
+    if (this.stopped) return;
+    for (const entry of entries) {
+      const nodeId = entry.record.id;
+      const member = this.options.engine.table.get(nodeId);
+      if (nodeId === this.options.selfId || !member || member.state === 'left') continue;
+      if (entry.incarnation !== member.incarnation) continue;
+      const summary = entry.record.checks;
+      if (compareStamps(summary, member.record.checks) > 0)
+        this.options.engine.setCheckSummary(nodeId, summary);
+      this.observe(nodeId, summary);
+    }
+  }
+
+  /** A member left: its table goes. Dead members keep theirs (marked so in checkTables()). */
+  forget(nodeId: string): void {
+    this.tables.drop(nodeId);
+    this.wanted.delete(nodeId);
+    this.fetcher.forget(nodeId);
+  }
+
+  /** Drops what is kept about nodes no longer members (reaped) or left. */
+  prune(): void {
+    for (const nodeId of new Set([...this.tables.nodeIds(), ...this.fetcher.nodeIds()])) {
+      const member = this.options.engine.table.get(nodeId);
+      if (!member || member.state === 'left') this.forget(nodeId);
+    }
+  }
+
+  /** A version seen announced: held already, an empty table to note, or one to fetch. */
+  private observe(nodeId: string, summary: CheckSummary): void {
+    const held = this.tables.get(nodeId);
+    if (!held) {
+      // A node without checks costs no fetch: its empty table is what the summary says.
+      if (isEmpty(summary)) return this.tables.replace(nodeId, summary, []);
+      return this.want(nodeId, summary, 0);
+    }
+    if (compareStamps(summary, held) <= 0) return;
+    // A later epoch: the node restarted, deltas from before do not apply. A later version: its
+    // delta may be on its way.
+    this.want(nodeId, summary, summary.epoch > held.epoch ? 0 : this.fetcher.policy.graceMs);
+  }
+
+  private want(nodeId: string, stamp: Stamp, delayMs: number): void {
+    const wanted = this.wanted.get(nodeId);
+    if (!wanted || compareStamps(stamp, wanted) > 0)
+      this.wanted.set(nodeId, { epoch: stamp.epoch, version: stamp.version });
+    this.fetcher.want(nodeId, delayMs);
+  }
+
+  private behind(nodeId: string): boolean {
+    const held = this.tables.get(nodeId);
+    if (!held) return true;
+    const wanted = this.wanted.get(nodeId);
+    const waiting = this.tables.newestWaiting(nodeId);
+    return (
+      (wanted !== undefined && compareStamps(wanted, held) > 0) ||
+      (waiting !== undefined && compareStamps(waiting, held) > 0)
+    );
+  }
+
+  /** One fetch from the node itself. */
+  private async fetch(nodeId: string): Promise<void> {
+    const member = this.options.engine.table.get(nodeId);
+    if (!member) throw new Error('not a member any more');
+    const wantedAtStart = this.wanted.get(nodeId);
+    const answer = decodeTableAnswer(
+      WIRE_VERSION,
+      await this.options.request(
+        member,
+        encodeTableRequest(WIRE_VERSION, nodeId),
+        this.timings.fetchTimeoutMs,
+      ),
+    );
+    if (answer.nodeId !== nodeId)
+      throw new Error(`${member.record.address}:${member.record.rpcPort} answered for another node`);
+    // Left or reaped meanwhile: nothing to keep.
+    const current = this.options.engine.table.get(nodeId);
+    if (this.stopped || !current || current.state === 'left') return;
+    const { summary } = answer;
+    const held = this.tables.get(nodeId);
+    // A delta applied while the answer was on its way may be newer than it; a later epoch is
+    // newer than anything held.
+    if (held && compareStamps(summary, held) < 0) return;
+    this.tables.replace(nodeId, summary, answer.checks, answer.override);
+    // The node's own word, on its table and on its summary: a version announced before (by
+    // gossip heard earlier, perhaps forged, perhaps from before a restart) is no longer wanted,
+    // unless a newer one came while the answer was on its way.
+    if (this.wanted.get(nodeId) === wantedAtStart) this.wanted.delete(nodeId);
+    this.options.engine.setCheckSummary(nodeId, summary);
+  }
+
+  // --- serving and reading -------------------------------------------------------------------
+
+  /** Answers a fetch (CHECK_TABLE_PROTOCOL): this node's table, bounded; never another node's. */
+  serve(request: Uint8Array): Uint8Array {
+    const asked = decodeTableRequest(WIRE_VERSION, request);
+    if (asked !== this.options.selfId)
+      throw new Error(`asked for node ${asked}: this node answers only for itself`);
+    this.stats_.fetchesServed++;
+    const table = this.options.localTable?.() ?? emptyTable(this.options.selfId);
+    return encodeTableAnswer(WIRE_VERSION, { ...table, node_id: this.options.selfId }, this.options.epoch);
+  }
+
+  /** Every node's table this node holds, its own (from the checks subsystem) first. */
+  checkTables(): NodeCheckTable[] {
+    this.prune();
+    const own = this.options.localTable?.();
+    const tables: NodeCheckTable[] = own ? [{ ...own, node_state: 'alive' }] : [];
+    for (const nodeId of this.tables.nodeIds()) {
+      const held = this.tables.get(nodeId);
+      const member = this.options.engine.table.get(nodeId);
+      if (!held || !member || nodeId === this.options.selfId) continue;
+      tables.push({
+        node: member.record.name,
+        node_id: nodeId,
+        version: held.version,
+        checks: [...held.checks.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+        ...(held.override ? { override: held.override } : {}),
+        node_state: member.state,
+      });
+    }
+    return tables;
+  }
+}
+
+function emptyGroup(base: number): Merged {
+  return { base, version: base, changed: new Map(), removed: new Set() };
+}
+
+/** `group` followed by `change` (a copy): the later state of a check wins, a removal cancels a change. */
+function mergeChange(group: Merged, change: LocalChange): Merged {
+  const merged: Merged = {
+    base: group.base,
+    version: change.version,
+    changed: new Map(group.changed),
+    removed: new Set(group.removed),
+  };
+  for (const name of change.removed) {
+    merged.changed.delete(name);
+    merged.removed.add(name);
+  }
+  for (const brief of change.changed) {
+    const sent = wireBrief(brief);
+    merged.removed.delete(sent.name);
+    merged.changed.set(sent.name, sent);
+  }
+  return merged;
+}
+
+function encodedSize(delta: CheckDelta): number {
+  return encodeMessage({ type: MessageType.CheckDelta, ...delta }).byteLength;
+}
+
+function isEmpty(summary: CheckSummary): boolean {
+  return (
+    !summary.override &&
+    summary.ok + summary.warning + summary.critical + summary.unknown + summary.pending === 0
+  );
+}
+
+function emptyTable(nodeId: string): NodeCheckTable {
+  return { node: '', node_id: nodeId, version: 0, checks: [] };
+}
