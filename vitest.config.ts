@@ -14,6 +14,8 @@ const clusterTests = [
   'test/gossip/key-rotation-crash.test.ts',
   'test/gossip/shutdown.test.ts',
   'test/security/fuzz-listeners.test.ts',
+  'test/gossip/checks-cluster.test.ts',
+  'test/checks/cluster-visibility.test.ts',
 ];
 
 export default defineConfig({

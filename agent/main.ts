@@ -23,7 +23,7 @@ import {
   type CheckDependencies,
   checkRuleErrors,
   ChecksSubsystem,
-  MemoryCheckHistory,
+  LevelCheckHistory,
   OVERRIDE_FILE,
 } from './checks/index.js';
 import { launchDaemon, isDaemonChild, reportToLauncher, StderrFileCap, stderrFileOf } from './core/daemon.js';
@@ -34,6 +34,7 @@ import { planReload } from './core/reload.js';
 import { agentRoutes, type AgentControl } from './core/routes.js';
 import { installSignalHandlers } from './core/signals.js';
 import { type DataDir, LOCAL_TOKEN_FILE, openDataDir } from './datadir/index.js';
+import { openStore, type Store } from './store/index.js';
 import { DetectorDefinitionSchema, DetectorsSubsystem, detectorRuleErrors } from './detectors/index.js';
 import { Evaluator, type EvaluatorProviders, evaluatorRoutes } from './evaluator/index.js';
 import { EventBus } from './events/index.js';
@@ -80,12 +81,6 @@ const DEFINITION_SCHEMAS = {
   check: CheckDefinitionSchema,
 };
 
-/** `$nagiosplugins$` in script checks (a `checks.nagios_plugins_dir` setting may come later). */
-const NAGIOS_PLUGINS_DIR = '/usr/lib/nagios/plugins';
-
-/** Check runs at once, at most: the others queue (a `checks.max_concurrent` setting may come later). */
-const MAX_CONCURRENT_CHECKS = 32;
-
 /**
  * The whole configuration, with every expression compiled: a rule that cannot parse is a config
  * error at its line, before anything starts (or instead of a reload).
@@ -100,7 +95,7 @@ function loadAgentConfig(configDir: string): LoadedConfig {
       types: CHECK_TYPES,
       compile,
       // create() only: no check runs at load.
-      dependencies: { evaluator: compiler, nagiosPluginsDir: NAGIOS_PLUGINS_DIR },
+      dependencies: { evaluator: compiler, nagiosPluginsDir: config.settings.checks.nagios_plugins_dir },
       packs: config.packs,
     }),
   ];
@@ -136,6 +131,7 @@ class Agent implements AgentControl {
     private config: LoadedConfig,
     private readonly dataDir: DataDir,
     private readonly logger: Logger,
+    private readonly store: Store,
     options: { autoDetect?: boolean } = {},
   ) {
     // A subscriber's bug is logged with its stack (a bug, not bad input) and never reaches the
@@ -176,6 +172,8 @@ class Agent implements AgentControl {
           maxPendingPerAddress: settings.rpc.max_pending_per_address,
         }),
       events: this.events,
+      // A closure: gossip starts before the checks, whose table is empty until their first results.
+      localCheckTable: () => this.checks.localTable(),
       logger: logger.child({ subsystem: 'gossip' }),
       autoDetect: options.autoDetect,
     });
@@ -225,15 +223,17 @@ class Agent implements AgentControl {
     });
     const checkDependencies: CheckDependencies = {
       evaluator: this.evaluator,
-      nagiosPluginsDir: NAGIOS_PLUGINS_DIR,
+      nagiosPluginsDir: settings.checks.nagios_plugins_dir,
     };
     this.checks = new ChecksSubsystem({
       definitions: config.definitions,
       packs: config.packs,
       types: CHECK_TYPES,
       dependencies: checkDependencies,
-      // The integrator swaps in the level history (agent/checks/level-history.ts, agent/store).
-      history: new MemoryCheckHistory(),
+      history: LevelCheckHistory.on(store, {
+        resultsPerCheck: settings.checks.history_results,
+        changesPerCheck: settings.checks.history_changes,
+      }),
       events: this.events,
       logger: logger.child({ subsystem: 'checks' }),
       node: {
@@ -249,8 +249,8 @@ class Agent implements AgentControl {
       groups: () => this.detectors.nodeGroups(),
       overrideFile: join(dataDir.path, OVERRIDE_FILE),
       collectorsReady: () => this.collectors.ready(),
-      maxConcurrent: MAX_CONCURRENT_CHECKS,
-      // clusterTables: () => this.gossip.checkTables(),   (branch checks-cluster)
+      maxConcurrent: settings.checks.max_concurrent,
+      clusterTables: () => this.gossip.checkTables(),
     });
     // Start order; stop runs in reverse (gossip leaves the cluster before the API closes).
     this.subsystems = [this.api, this.gossip, this.collectors, this.detectors, this.checks];
@@ -261,6 +261,12 @@ class Agent implements AgentControl {
       afterStop: async () => {
         // Checks, detectors and the API are stopped: no evaluation needs the regexp workers any more.
         await Promise.race([this.evaluator.close().catch(() => undefined), sleep(500)]);
+        // The checks are stopped: nothing writes history any more.
+        await this.store
+          .close()
+          .catch((error: unknown) =>
+            logger.error('the store did not close cleanly', { error: messageOf(error) }),
+          );
         this.dataDir.lock.release();
         logger.info('agent stopped', {
           uptime_seconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
@@ -449,12 +455,21 @@ export async function startAgent(options: StartOptions): Promise<number> {
   if (dataDir.lock.stalePid)
     logger.warn('the previous agent on this data dir did not stop cleanly', { pid: dataDir.lock.stalePid });
 
-  const agent = new Agent(config, dataDir, logger, { autoDetect: options.autoDetect });
+  let store: Store;
+  try {
+    store = await openStore(dataDir.path);
+  } catch (error) {
+    dataDir.lock.release();
+    logger.error('agent failed to start', { error: messageOf(error) });
+    return fail([messageOf(error)], options.report);
+  }
+  const agent = new Agent(config, dataDir, logger, store, { autoDetect: options.autoDetect });
   // Before anything listens: a SIGTERM that arrives mid-start must still stop cleanly.
   installSignalHandlers(agent, logger);
   try {
     await agent.start();
   } catch (error) {
+    await store.close().catch(() => undefined);
     dataDir.lock.release();
     logger.error('agent failed to start', { error });
     return fail([messageOf(error)], options.report);

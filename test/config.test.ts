@@ -198,7 +198,7 @@ describe('loadConfig', () => {
     writeFileSync(join(dir, 'conf.d', 'probe.yml'), 'probe:\n  interval: 5\n');
     writeFileSync(join(dir, 'conf.d', 'pack.yml'), 'pack:\n  name: mine\n');
     expect(loadErrors(dir)).toEqual([
-      `${join(dir, 'agent.yml')}:2: check: no subsystem of this build handles check: definitions (the checks engine is not built yet)`,
+      `${join(dir, 'agent.yml')}:2: check: no subsystem of this build handles check: definitions`,
       `${join(dir, 'conf.d', 'mail.yml')}:1: handler: no subsystem of this build handles handler: definitions (the handlers (notifications) are not built yet)`,
       `${join(dir, 'conf.d', 'mail.yml')}:3: service: no subsystem of this build handles service: definitions (the service checks are not built yet)`,
       `${join(dir, 'conf.d', 'pack.yml')}:1: pack: a pack's manifest: it belongs in packs/<name>/pack.yml, not among definitions`,
@@ -231,7 +231,7 @@ describe('loadConfig', () => {
     expect(errors).toEqual([
       `${conf('a.yml')}:2: detectr: unknown definition kind: did you mean detector?`,
       `${conf('b.yml')}:2: Detectors: unknown definition kind: did you mean detector?`,
-      `${conf('c.yml')}:1: chek: unknown definition kind: did you mean check? (which no subsystem of this build handles: the checks engine is not built yet)`,
+      `${conf('c.yml')}:1: chek: unknown definition kind: did you mean check? (which no subsystem of this build handles)`,
       `${conf('c.yml')}:3: handlers: unknown definition kind: did you mean handler? (which no subsystem of this build handles: the handlers (notifications) are not built yet)`,
       `${conf('d.yml')}:3: [1].dectector: unknown definition kind: did you mean detector?`,
       `${conf('d.yml')}:5: [2].frob: unknown definition kind (this build handles detector:)`,

@@ -6,6 +6,7 @@ export { checkRuleErrors, type CheckRuleOptions } from './rules.js';
 export { checkRoutes } from './routes.js';
 export { CHECK_TYPES } from './registry.js';
 export { MemoryCheckHistory } from './memory-history.js';
+export { LevelCheckHistory } from './level-history.js';
 export { OVERRIDE_FILE } from './override-store.js';
 export type { CheckHistory } from './history.js';
 export type { CheckDependencies, CheckType } from './check-type.js';

@@ -1,11 +1,8 @@
 // Every check type of this build, in one place: a new type is one file in types/ plus one line here.
 import type { CheckType } from './check-type.js';
 import { EVALUATED_CHECK_TYPE } from './types/evaluated.js';
-// import { SCRIPT_CHECK_TYPE } from './types/script.js'; // Nagios plugins (branch checks-script)
+import { SCRIPT_CHECK_TYPE } from './types/script.js';
 
 export const CHECK_TYPES: ReadonlyMap<string, CheckType> = new Map(
-  [
-    EVALUATED_CHECK_TYPE,
-    // SCRIPT_CHECK_TYPE,
-  ].map((type) => [type.type, type]),
+  [EVALUATED_CHECK_TYPE, SCRIPT_CHECK_TYPE].map((type) => [type.type, type]),
 );

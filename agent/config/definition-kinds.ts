@@ -9,13 +9,12 @@ import { closestWord } from '../shared/spelling.js';
  * subsystem lands.
  */
 const UNBUILT_KINDS: Readonly<Record<string, string>> = {
-  check: 'the checks engine is not built yet',
   handler: 'the handlers (notifications) are not built yet',
   service: 'the service checks are not built yet',
 };
 
 /** Every definition kind of the design, handled by this build or not. */
-const DESIGN_KINDS: readonly string[] = ['detector', 'collector', ...Object.keys(UNBUILT_KINDS)];
+const DESIGN_KINDS: readonly string[] = ['detector', 'collector', 'check', ...Object.keys(UNBUILT_KINDS)];
 
 /** `pack:` is read from packs/<name>/pack.yml only; anywhere else it is a misplaced manifest. */
 const PACK_MANIFEST_KEY = 'pack';

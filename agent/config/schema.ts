@@ -147,6 +147,21 @@ const EvaluatorSettings = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+/** The checks engine (docs/checks.md). */
+const ChecksSettings = Type.Object(
+  {
+    /** `$nagiosplugins$` in script checks. */
+    nagios_plugins_dir: Type.String({ minLength: 1, default: '/usr/lib/nagios/plugins' }),
+    /** Check runs at once, at most: the others queue, none is dropped. */
+    max_concurrent: Type.Integer({ minimum: 1, maximum: 1024, default: 32 }),
+    /** Results kept per check in history (the oldest go). */
+    history_results: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
+    /** State changes kept per check in history. */
+    history_changes: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 /**
  * Per pack: parameters overriding the pack.yml defaults (`packs: {redis: {parameters: {port: 6380}}}`),
  * or `enabled: false` to load none of its definitions.
@@ -204,6 +219,7 @@ export const AgentSettingsSchema = Type.Object(
     paths: PathsSettings,
     packs: PackOverrides,
     evaluator: EvaluatorSettings,
+    checks: ChecksSettings,
   },
   { additionalProperties: false },
 );
@@ -229,4 +245,7 @@ export const RESTART_ONLY_SETTINGS: ReadonlyArray<string> = [
   'log.max_size_mb',
   'log.keep_files',
   'evaluator.regexp',
+  'checks.max_concurrent',
+  'checks.history_results',
+  'checks.history_changes',
 ];

@@ -39,9 +39,11 @@ describe('DefinitionKinds', () => {
   });
 
   it('says what is missing for a kind of the design this build lacks', () => {
-    expect(kinds.unhandled('check')).toBe(
-      'no subsystem of this build handles check: definitions (the checks engine is not built yet)',
+    expect(kinds.unhandled('handler')).toBe(
+      'no subsystem of this build handles handler: definitions (the handlers (notifications) are not built yet)',
     );
+    // Built, but not handed to this loader: no reason to give.
+    expect(kinds.unhandled('check')).toBe('no subsystem of this build handles check: definitions');
     expect(new DefinitionKinds(new Set()).unhandled('detector')).toBe(
       'no subsystem of this build handles detector: definitions',
     );

@@ -1,5 +1,6 @@
 // Definition defaults that depend on other keys (a collector's timeout follows its interval), and
 // the agent.yml text that switches packs off.
+import { CheckDefinitionSchema } from '../../agent/checks/index.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -20,6 +21,7 @@ afterAll(cleanupAll);
 const definitionSchemas = {
   detector: DetectorDefinitionSchema,
   collector: collectorDefinitionSchema([...COLLECTOR_TYPES.keys()]),
+  check: CheckDefinitionSchema,
 };
 
 describe('collector timeout', () => {

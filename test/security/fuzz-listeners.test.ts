@@ -257,9 +257,11 @@ describe(`every listener under a stranger's bytes (seed ${SEED})`, () => {
     await waitFor(async () => (await viewOf(peer))['node-1'] === 'alive', 10_000, 'peer sees the target');
     const peakRss = await fuzzListeners(target, new Fuzz(SEED));
     await expectUnharmed(target, peakRss);
-    // Its peer never suspected it, let alone took it for dead (the peer logs every suspicion).
+    // Its peer never took it for dead (the peer logs every state change). A suspicion that the
+    // target refuted is SWIM doing its job: on a machine whose two cores are busy with other
+    // work, a flooded agent may answer one probe late, and refutes at once.
     expect((await viewOf(peer))['node-1']).toBe('alive');
-    expect(peer.output()).not.toMatch(/node-(suspect|dead) .*node=node-1\b/);
+    expect(peer.output()).not.toMatch(/node-dead .*node=node-1\b/);
   }, 120_000);
 
   it('an agent without a key decodes every plaintext packet it gets, and survives them', async () => {
