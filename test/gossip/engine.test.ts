@@ -132,10 +132,11 @@ describe('gossip engine', () => {
     const [sentBefore, lostBefore] = [current.network.packetsSent, current.network.packetsLost];
     // 20 s at 100 ms periods is 200 protocol periods: as many as 200 s at the default period.
     // Not a guarantee SWIM gives: a refutation can miss one node at this loss, which then declares
-    // the refuted node dead when its suspicion runs out. A sweep of seeds 1-200 finds that in 6
-    // runs of 200 periods (3 %: seeds 9, 52, 76, 98, 155, 168), with the gossip interval at a
-    // tenth of the probe period too (the defaults' ratio). The default seed is one without: a
-    // change to the engine that makes this fail deserves a look at that seed's run first.
+    // the refuted node dead when its suspicion runs out. A refuted node also sends its refutation
+    // straight to up to 32 members (engine.ts, REFUTATION_FANOUT): a sweep of seeds 1-200 finds a
+    // false dead in 3 runs of 200 periods (seeds 52, 76, 109; 6 before the direct sends, 1 with
+    // gossip.suspicion_multiplier 4). The default seed is one without: a change to the engine that
+    // makes this fail deserves a look at that seed's run first.
     await current.run(20_000);
     const falseDead = nodes.flatMap((node) => node.events.filter((event) => event.type === 'node-dead'));
     expect(falseDead, `seed ${current.seed}`).toEqual([]);

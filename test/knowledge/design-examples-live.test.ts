@@ -1,5 +1,6 @@
 // DESIGN.md's detector and evaluated-check examples, evaluated against live collector data of this
 // machine: the shipped linux pack's collectors run for real (in process), the evaluator reads them.
+import { CheckDefinitionSchema } from '../../agent/checks/index.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,6 +32,7 @@ beforeAll(async () => {
     definitionSchemas: {
       detector: DetectorDefinitionSchema,
       collector: collectorDefinitionSchema([...COLLECTOR_TYPES.keys()]),
+      check: CheckDefinitionSchema,
     },
   });
   collectors = new CollectorsSubsystem({

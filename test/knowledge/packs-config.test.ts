@@ -1,5 +1,6 @@
 // Packs in the configuration: pack.yml, parameters overridden from conf.d, packs switched off,
 // definition names, conf.d replacing a pack's definition; and the shipped packs all load.
+import { CheckDefinitionSchema } from '../../agent/checks/index.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ afterAll(cleanupAll);
 const definitionSchemas = {
   detector: DetectorDefinitionSchema,
   collector: collectorDefinitionSchema([...COLLECTOR_TYPES.keys()]),
+  check: CheckDefinitionSchema,
 };
 
 function tree(files: Record<string, string>): string {
