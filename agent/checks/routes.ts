@@ -1,10 +1,11 @@
 // The checks' routes: this node's check table and statuses, any node's table (answered from what
-// gossip holds here), one check's detail and a run on demand, and megaphone's worst-of status with
-// its override. Reading is for anyone local; running a check and overriding change the agent: admin.
+// gossip holds here), one check's detail and a run on demand, the scheduler's load and lag, and
+// megaphone's worst-of status with its override. Reading is for anyone local; running a check and overriding change the agent: admin.
 import { Type } from '@sinclair/typebox';
 import type {
   CheckDetail,
   CheckRunAnswer,
+  CheckSchedulerAnswer,
   NodeCheckTable,
   NodeMonitoringState,
   OverrideAnswer,
@@ -95,6 +96,13 @@ export function checkRoutes(checks: ChecksSubsystem): Route[] {
         if (!answer) throw unknownCheck(checks, params.name!);
         return answer;
       },
+    },
+    {
+      method: 'GET',
+      path: '/monitoring/scheduler',
+      access: 'read',
+      description: "the checks' scheduler: runs under way and queued, started, skipped, lag p50/p99",
+      handler: (): CheckSchedulerAnswer => checks.schedulerStats(),
     },
     {
       method: 'GET',

@@ -13,6 +13,7 @@ import type {
   CheckState,
   CheckResultRecord,
   CheckRunAnswer,
+  CheckSchedulerAnswer,
   CheckStatus,
   NodeCheckTable,
   NodeMonitoringState,
@@ -82,6 +83,7 @@ export class ChecksSubsystem implements Subsystem {
   private readonly active = new Set<string>();
   private groups: Set<string>;
   private readonly scheduler: CheckScheduler;
+  private readonly maxConcurrent: number;
   private readonly table: CheckTable;
   private readonly overrides: OverrideStore;
   private override?: StatusOverride;
@@ -101,9 +103,10 @@ export class ChecksSubsystem implements Subsystem {
   constructor(private readonly options: ChecksOptions) {
     this.time = options.time ?? SYSTEM_CHECK_TIME;
     this.groups = new Set(options.groups());
+    this.maxConcurrent = options.maxConcurrent ?? 32;
     this.scheduler = new CheckScheduler({
       time: this.time,
-      maxConcurrent: options.maxConcurrent ?? 32,
+      maxConcurrent: this.maxConcurrent,
       // The nodes of a cluster do not all run the same check in the same instant.
       phaseSeed: options.node.id,
       onRunError: (name, error) =>
@@ -250,6 +253,21 @@ export class ChecksSubsystem implements Subsystem {
     if (!record || Date.parse(record.at) < asked)
       throw new Error(`the run of ${name} was abandoned: the check was reloaded or left this node meanwhile`);
     return { name, ...record };
+  }
+
+  /** How the scheduler keeps up: runs under way and waiting, and how late runs start. */
+  schedulerStats(): CheckSchedulerAnswer {
+    const stats = this.scheduler.stats();
+    return {
+      checks: this.active.size,
+      max_concurrent: this.maxConcurrent,
+      running: stats.running,
+      queued: stats.queued,
+      started: stats.started,
+      skipped: stats.skipped,
+      lag_p50_ms: stats.lagP50Ms,
+      lag_p99_ms: stats.lagP99Ms,
+    };
   }
 
   /** The names of this node's checks (for 404 messages and completion). */

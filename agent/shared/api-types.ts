@@ -388,6 +388,26 @@ export interface CheckDetail {
   changes: CheckStateChange[];
 }
 
+/**
+ * GET /monitoring/scheduler: how the checks' scheduler keeps up. Lag is how late a run starts
+ * after it fell due (waiting for a slot, or for the event loop), over the latest 1024 runs.
+ */
+export interface CheckSchedulerAnswer {
+  /** This node's checks (enabled, in their if_group). */
+  checks: number;
+  /** checks.max_concurrent: runs under way at once, at most. */
+  max_concurrent: number;
+  running: number;
+  /** Due, waiting for a slot. */
+  queued: number;
+  /** Runs started since the agent started. */
+  started: number;
+  /** Runs that fell due while the check's previous run was still under way: skipped, not queued. */
+  skipped: number;
+  lag_p50_ms: number;
+  lag_p99_ms: number;
+}
+
 /** POST /monitoring/checks/:name/run: the result of the run it asked for, as history keeps it. */
 export interface CheckRunAnswer extends CheckResultRecord {
   name: string;
