@@ -111,9 +111,12 @@ async function runOne(
       failures.push({ victim: victim.name, failure });
     }
     const byTime = [...failures].sort((a, b) => (a.failure.maxS ?? Infinity) - (b.failure.maxS ?? Infinity));
-    const median = byTime[Math.floor((byTime.length - 1) / 2)]!;
-    result.victim = median.victim;
-    result.failure = median.failure;
+    // BENCH_KILLS=0 (a cost-only run, e.g. with and without BENCH_CHECKS): no failure to report.
+    const median = byTime[Math.floor((byTime.length - 1) / 2)];
+    if (median) {
+      result.victim = median.victim;
+      result.failure = median.failure;
+    }
     result.failureSamplesS = failures.map((entry) => entry.failure.maxS);
     result.refutationsTotal = cluster.refutations?.() ?? null;
   } catch (err) {
