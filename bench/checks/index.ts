@@ -39,21 +39,20 @@
 // `node dist/bench/checks/index.js --json` prints only the JSON line. Linux only (/proc).
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CheckSchedulerAnswer, CheckStatus } from '../../agent/shared/api-types.js';
-import { sampleTree, type TreeSample } from '../collectors/proc-tree.js';
+import { sampleTree, SeenProcesses, type TreeSample } from '../collectors/proc-tree.js';
 import { versionOf } from '../collectors/peers.js';
 import { round } from '../gossip/measure.js';
 import { ratio } from '../gossip/report.js';
 import {
   cleanup,
-  cleanupSync,
   describeExit,
   onCleanup,
   running,
   stop,
+  stopOnSignals,
   tempDir,
   type Proc,
 } from '../gossip/procs.js';
-import { SeenProcesses } from './leftovers.js';
 import {
   FRESH_INTERVALS,
   nagiosFreshness,
@@ -103,8 +102,8 @@ function num(name: string, fallback: number): number {
 const log = (msg: string): void => {
   if (!JSON_ONLY) process.stderr.write(`[bench:checks] ${msg}\n`);
 };
-let interrupted = false;
 const seen = new SeenProcesses();
+const interrupted = stopOnSignals('bench:checks', () => seen.killLeftovers());
 
 /** Scheduler samples often enough that each one's 1024 latest runs meet the next's (1 to 10 s). */
 function lagEveryS(load: ChecksLoad): number {
@@ -189,7 +188,7 @@ async function main(): Promise<void> {
       measured.push(started);
       results.set(name, { name, load: peerLoad, version });
     } catch (err) {
-      if (interrupted) throw err;
+      if (interrupted()) throw err;
       const reason = `failed to start: ${err instanceof Error ? err.message : String(err)}`;
       results.set(name, { name, load: peerLoad, skipped: reason });
       log(`${name} ${reason}`);
@@ -333,29 +332,12 @@ function fmt(v: boolean | null): string {
   return v === null ? 'not measured' : v ? 'yes' : 'NO';
 }
 
-function onSignal(signal: NodeJS.Signals): void {
-  if (interrupted) {
-    cleanupSync(); // second Ctrl-C: SIGKILL everything left now
-    seen.killLeftovers();
-    process.exit(130);
-  }
-  interrupted = true;
-  process.stderr.write(`\n[bench:checks] ${signal}: stopping every process and removing temp dirs\n`);
-  void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-}
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
-process.on('exit', () => {
-  cleanupSync();
-  seen.killLeftovers();
-});
-
 main()
   .catch((err: unknown) => {
-    if (interrupted) return;
+    if (interrupted()) return;
     console.error(`bench:checks failed: ${err instanceof Error ? err.message : String(err)}`);
     process.exitCode = 1;
   })
   .finally(() => {
-    if (!interrupted) void cleanup();
+    if (!interrupted()) void cleanup();
   });

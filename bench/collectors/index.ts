@@ -34,7 +34,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { OS_COLLECTOR_TYPES } from '../../agent/collectors/os/index.js';
 import { round } from '../gossip/measure.js';
 import { ratio } from '../gossip/report.js';
-import { cleanup, cleanupSync, onCleanup, running, stop, tempDir, describeExit } from '../gossip/procs.js';
+import { cleanup, onCleanup, running, stop, stopOnSignals, tempDir, describeExit } from '../gossip/procs.js';
 import { httpGet } from './http.js';
 import { measureInProcess } from './in-process.js';
 import {
@@ -52,7 +52,7 @@ import {
   type Peer,
   type PeerName,
 } from './peers.js';
-import { sampleTree, stillRunning, type ProcessId, type TreeSample } from './proc-tree.js';
+import { sampleTree, SeenProcesses, type TreeSample } from './proc-tree.js';
 import { inProcessTable, peersTable, type PeerResult } from './report.js';
 
 const JSON_ONLY = process.argv.includes('--json');
@@ -70,25 +70,9 @@ function num(name: string, fallback: number): number {
 const log = (msg: string): void => {
   if (!JSON_ONLY) process.stderr.write(`[bench:collectors] ${msg}\n`);
 };
-let interrupted = false;
+const interrupted = stopOnSignals('bench:collectors', () => seen.killLeftovers());
 
-/** Every process seen in a measured tree, so plugins left behind can be stopped by pid at the end. */
-const seen = new Map<string, ProcessId>();
-function remember(sample: TreeSample | undefined): TreeSample | undefined {
-  for (const id of sample?.members ?? []) seen.set(`${id.pid}:${id.startTicks}`, id);
-  return sample;
-}
-function killLeftovers(): void {
-  for (const id of seen.values()) {
-    if (id.pid !== process.pid && stillRunning(id)) {
-      try {
-        process.kill(id.pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
-  }
-}
+const seen = new SeenProcesses();
 
 interface CollectorsCheck {
   running: boolean;
@@ -163,7 +147,7 @@ async function main(): Promise<void> {
   const dir = tempDir('opsbro-bench-collectors-');
   const disabledPacks = process.env.BENCH_OPSBRO_APP_PACKS === '1' ? [] : shippedPacks(true);
   if (disabledPacks.length) log(`opsbro: application packs disabled: ${disabledPacks.join(', ')}`);
-  onCleanup(killLeftovers);
+  onCleanup(() => seen.killLeftovers());
   const results = new Map<PeerName, PeerResult>();
   const peers: Peer[] = [];
   for (const name of names) {
@@ -186,7 +170,7 @@ async function main(): Promise<void> {
       peers.push(peer);
       results.set(name, { name, version });
     } catch (err) {
-      if (interrupted) throw err;
+      if (interrupted()) throw err;
       const reason = `failed to start: ${err instanceof Error ? err.message : String(err)}`;
       results.set(name, { name, skipped: reason });
       log(`${name} ${reason}`);
@@ -218,7 +202,7 @@ async function main(): Promise<void> {
   const sampleAll = (): void => {
     for (const m of measured) {
       if (!running(m.peer.proc)) throw new Error(describeExit(m.peer.proc));
-      const sample = remember(sampleTree(m.peer.proc.pid));
+      const sample = seen.remember(sampleTree(m.peer.proc.pid));
       if (!sample) throw new Error(describeExit(m.peer.proc));
       m.samples.push(sample);
     }
@@ -383,29 +367,12 @@ function fmt(v: boolean | null): string {
   return v === null ? 'not measured' : v ? 'yes' : 'NO';
 }
 
-function onSignal(signal: NodeJS.Signals): void {
-  if (interrupted) {
-    cleanupSync(); // second Ctrl-C: SIGKILL everything left now
-    killLeftovers();
-    process.exit(130);
-  }
-  interrupted = true;
-  process.stderr.write(`\n[bench:collectors] ${signal}: stopping every process and removing temp dirs\n`);
-  void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-}
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
-process.on('exit', () => {
-  cleanupSync();
-  killLeftovers();
-});
-
 main()
   .catch((err: unknown) => {
-    if (interrupted) return;
+    if (interrupted()) return;
     console.error(`bench:collectors failed: ${err instanceof Error ? err.message : String(err)}`);
     process.exitCode = 1;
   })
   .finally(() => {
-    if (!interrupted) void cleanup();
+    if (!interrupted()) void cleanup();
   });

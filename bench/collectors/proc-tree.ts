@@ -88,3 +88,30 @@ export function stillRunning(id: ProcessId): boolean {
   const stat = readStat(id.pid);
   return stat !== undefined && stat.startTicks === id.startTicks;
 }
+
+/**
+ * Every process seen in a measured tree (pid and start time), so that whatever outlives its parent
+ * (a plugin, a Nagios worker after its daemon was SIGKILLed) is stopped by pid at the end; a pid
+ * reused since by another process is left alone.
+ */
+export class SeenProcesses {
+  private readonly seen = new Map<string, ProcessId>();
+
+  /** Remembers the sample's processes; returns the sample. */
+  remember(sample: TreeSample | undefined): TreeSample | undefined {
+    for (const id of sample?.members ?? []) this.seen.set(`${id.pid}:${id.startTicks}`, id);
+    return sample;
+  }
+
+  /** SIGKILLs every remembered process that still runs (synchronous: usable on exit). */
+  killLeftovers(): void {
+    for (const id of this.seen.values()) {
+      if (id.pid === process.pid || !stillRunning(id)) continue;
+      try {
+        process.kill(id.pid, 'SIGKILL');
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+  }
+}

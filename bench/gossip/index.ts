@@ -39,7 +39,7 @@ import { openByteCounter } from './bytes.js';
 import { checksLoadFromEnv } from './checks-load.js';
 import { convergence, failureDetection, idle, round, Watch, type Options } from './measure.js';
 import { opsbro } from './opsbro.js';
-import { cleanup, cleanupSync, onCleanup, removeDir, stopEverything, tempDir } from './procs.js';
+import { cleanup, onCleanup, removeDir, stopEverything, stopOnSignals, tempDir } from './procs.js';
 import { ratios, table, type SystemResult } from './report.js';
 import { serf } from './serf.js';
 import type { GossipSystem } from './system.js';
@@ -67,7 +67,7 @@ const log = (msg: string): void => {
   if (!JSON_ONLY) process.stderr.write(`[bench:gossip] ${msg}\n`);
 };
 
-let interrupted = false;
+const interrupted = stopOnSignals('bench:gossip');
 
 async function runOne(
   system: GossipSystem,
@@ -120,7 +120,7 @@ async function runOne(
     result.failureSamplesS = failures.map((entry) => entry.failure.maxS);
     result.refutationsTotal = cluster.refutations?.() ?? null;
   } catch (err) {
-    if (interrupted) throw err;
+    if (interrupted()) throw err;
     result.error = err instanceof Error ? err.message : String(err);
     log(`${system.name} N=${n} failed: ${result.error}`);
   } finally {
@@ -206,25 +206,12 @@ async function main(): Promise<void> {
   if (all.some((r) => r.results.some((x) => x.error || (x.falseFailures ?? 0) > 0))) process.exitCode = 1;
 }
 
-function onSignal(signal: NodeJS.Signals): void {
-  if (interrupted) {
-    cleanupSync(); // second Ctrl-C: SIGKILL everything left now
-    process.exit(130);
-  }
-  interrupted = true;
-  process.stderr.write(`\n[bench:gossip] ${signal}: stopping every agent and removing temp dirs\n`);
-  void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-}
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
-process.on('exit', cleanupSync);
-
 main()
   .catch((err: unknown) => {
-    if (interrupted) return;
+    if (interrupted()) return;
     console.error(`bench:gossip failed: ${err instanceof Error ? err.message : String(err)}`);
     process.exitCode = 1;
   })
   .finally(() => {
-    if (!interrupted) void cleanup();
+    if (!interrupted()) void cleanup();
   });

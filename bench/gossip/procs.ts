@@ -181,6 +181,33 @@ export function cleanupSync(): void {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 }
 
+/**
+ * Ctrl-C or SIGTERM stops every process and removes the temp dirs (a second Ctrl-C SIGKILLs what is
+ * left at once); on exit the same, synchronously. `alsoSync` runs after each synchronous cleanup
+ * (a bench SIGKILLs there what its measured trees left). Returns whether a signal came: a bench
+ * then ends quietly instead of reporting the failures the stop caused.
+ */
+export function stopOnSignals(tag: string, alsoSync: () => void = () => undefined): () => boolean {
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interrupted) {
+      cleanupSync();
+      alsoSync();
+      process.exit(130);
+    }
+    interrupted = true;
+    process.stderr.write(`\n[${tag}] ${signal}: stopping every process and removing temp dirs\n`);
+    void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('exit', () => {
+    cleanupSync();
+    alsoSync();
+  });
+  return () => interrupted;
+}
+
 /** CPU time of every thread of a live process, in ns (schedstat: 10 ms clock ticks are too coarse). */
 export function cpuNs(pid: number): number {
   let total = 0;
