@@ -31,6 +31,21 @@ export class ExpressionError extends Error {
   }
 }
 
+/** 1-based line and column of `index` in `text`. */
+export function positionOf(text: string, index: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (
+    let newline = text.indexOf('\n');
+    newline >= 0 && newline < index;
+    newline = text.indexOf('\n', newline + 1)
+  ) {
+    line++;
+    lineStart = newline + 1;
+  }
+  return { line, column: index - lineStart + 1 };
+}
+
 /** An error at `index` of `source`: `position` set, the message from `message(where)`. */
 export function errorAt(
   source: string,
@@ -38,17 +53,7 @@ export function errorAt(
   problem: string,
   message: (where: string) => string,
 ): ExpressionError {
-  let line = 1;
-  let lineStart = 0;
-  for (
-    let newline = source.indexOf('\n');
-    newline >= 0 && newline < index;
-    newline = source.indexOf('\n', newline + 1)
-  ) {
-    line++;
-    lineStart = newline + 1;
-  }
-  const column = index - lineStart + 1;
+  const { line, column } = positionOf(source, index);
   const where = source.includes('\n') ? `line ${line}, column ${column}` : `column ${column}`;
   return new ExpressionError(message(where), { line, column, where, problem });
 }

@@ -5,6 +5,7 @@
 // it: a tokenizer that cuts the text as expr-eval's does, and a small state machine of the grammar
 // as expr-eval accepts it (with its quirks: `f(1 2)` is two arguments, `f(1)[0]` is refused), that
 // stops at the first token it cannot take. The tests hold the two to the same verdicts.
+import { positionOf } from './errors.js';
 import { isQuote } from './source-scan.js';
 import { closestWord } from '../shared/spelling.js';
 
@@ -443,20 +444,6 @@ function closerOf(top: Frame, source?: string): string {
   return opener === '[' ? ']' : ')';
 }
 
-/** 1-based line and column of `index` in `text`. */
-function positionOf(text: string, index: number): { line: number; column: number } {
-  let line = 1;
-  let lineStart = 0;
-  for (
-    let newline = text.indexOf('\n');
-    newline >= 0 && newline < index;
-    newline = text.indexOf('\n', newline + 1)
-  ) {
-    line++;
-    lineStart = newline + 1;
-  }
-  return { line, column: index - lineStart + 1 };
-}
 
 function shorten(text: string): string {
   const oneLine = text.replace(/\s+/g, ' ');
