@@ -4,27 +4,15 @@
 // line (first due, first run; none dropped); and a run that hangs holds its own slot only, so a
 // slow check never delays the others while slots remain. The subsystem bounds each run with the
 // check's timeout; the scheduler only decides when runs start.
-import { SYSTEM_TIMERS, type Timers } from '../shared/timers.js';
+import { SYSTEM_SCHEDULING_TIME, type SchedulingTime } from '../shared/timers.js';
 
 /**
  * Where the scheduler's time comes from: Node's in the agent, the test's own in tests (STYLE.md,
  * "Time is injected"). The same shape as the collectors' time.
  */
-export interface CheckTime {
-  /** Every check's next run; background timers, so they never hold a stopping agent. */
-  timers: Timers;
-  /** Wall clock, ms since the epoch: where a check's offset falls, and next_run_at. */
-  now(): number;
-  /** Monotonic ms: due times and lags, unmoved when the wall clock is set. */
-  monotonicNow(): number;
-}
-
-/** Node's own, looked up at each call (so vitest's fake timers drive them too). */
-export const SYSTEM_CHECK_TIME: CheckTime = {
-  timers: SYSTEM_TIMERS,
-  now: () => Date.now(),
-  monotonicNow: () => performance.now(),
-};
+/** The checks' time: the scheduling time of agent/shared/timers.ts. */
+export type CheckTime = SchedulingTime;
+export const SYSTEM_CHECK_TIME: CheckTime = SYSTEM_SCHEDULING_TIME;
 
 /** One check as the scheduler sees it. */
 export interface ScheduledCheck {

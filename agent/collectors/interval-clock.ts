@@ -2,27 +2,14 @@
 // interval runs, one after the other, in the same turn of the event loop. Every interval's grid is
 // shifted by the same offset, so the beats of 60 s fall on beats of 10 s: the agent wakes once per
 // 10 s, not once per collector nor once more per minute.
-import { SYSTEM_TIMERS, type Timers } from '../shared/timers.js';
+import { SYSTEM_SCHEDULING_TIME, type SchedulingTime } from '../shared/timers.js';
 
 /**
  * Where the collectors' time comes from: Node's in the agent, the test's own in tests (STYLE.md,
  * "Time is injected"). The clock carries it, so every collector of an agent runs on one time.
  */
-export interface CollectorTime {
-  /** The beats, each run's first call and its timeout. */
-  timers: Timers;
-  /** Wall clock, ms since the epoch: the grid of the beats and the time of each run. */
-  now: () => number;
-  /** Monotonic ms: how long a run took, and whether one still hangs past its timeout. */
-  monotonicNow: () => number;
-}
-
-/** Node's own, looked up at each call (so vitest's fake timers drive them too). */
-export const SYSTEM_COLLECTOR_TIME: CollectorTime = {
-  timers: SYSTEM_TIMERS,
-  now: () => Date.now(),
-  monotonicNow: () => performance.now(),
-};
+export type CollectorTime = SchedulingTime;
+export const SYSTEM_COLLECTOR_TIME: CollectorTime = SYSTEM_SCHEDULING_TIME;
 
 /** The span the agent's offset is drawn from: the default interval. */
 const OFFSET_SPAN_MS = 10_000;

@@ -27,3 +27,22 @@ export const SYSTEM_TIMERS: Timers = {
     setImmediate(callback);
   },
 };
+
+/**
+ * The time a scheduler runs on (collectors, checks): Node's in the agent, the test's own in tests.
+ */
+export interface SchedulingTime {
+  /** Every run's timer; background timers, so they never hold a stopping agent. */
+  timers: Timers;
+  /** Wall clock, ms since the epoch: where runs fall on the interval's grid, times shown. */
+  now(): number;
+  /** Monotonic ms: how long a run took, due times and lags, unmoved when the wall clock is set. */
+  monotonicNow(): number;
+}
+
+/** Node's own, looked up at each call (so vitest's fake timers drive them too). */
+export const SYSTEM_SCHEDULING_TIME: SchedulingTime = {
+  timers: SYSTEM_TIMERS,
+  now: () => Date.now(),
+  monotonicNow: () => performance.now(),
+};
