@@ -3,9 +3,7 @@
 // file, the line and the key.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Type } from '@sinclair/typebox';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CheckType } from '../../agent/checks/check-type.js';
 import { CheckDefinitionSchema, checkTiming, type CheckDefinition } from '../../agent/checks/definition.js';
 import { CHECK_TYPES } from '../../agent/checks/registry.js';
 import { checkRuleErrors } from '../../agent/checks/rules.js';
@@ -17,20 +15,6 @@ import { cleanupAll, tempDir } from '../helpers/agent-process.js';
 
 afterAll(cleanupAll);
 
-/**
- * The script type (branch checks-script) where this build has it; else a stand-in with its key, so
- * what is tested here (the keys every check has, the choice of type) holds for script checks too.
- */
-const SCRIPT_STAND_IN: CheckType = {
-  type: 'script',
-  description: 'stand-in for the Nagios plugin type',
-  impliedBy: ['script'],
-  schema: Type.Object({ script: Type.String({ minLength: 1 }) }, { additionalProperties: true }),
-  create: () => ({ run: () => Promise.resolve({ state: 'ok', output: '', perfdata: [] }) }),
-};
-const TYPES: ReadonlyMap<string, CheckType> = CHECK_TYPES.has('script')
-  ? CHECK_TYPES
-  : new Map([...CHECK_TYPES, ['script', SCRIPT_STAND_IN]]);
 
 const compiler = new Evaluator(fakeProviders());
 
@@ -52,7 +36,7 @@ function load(files: Record<string, string>): { config?: LoadedConfig; errors: s
     return { errors: error.errors.map((each) => strip(each.message)), dir };
   }
   const errors = checkRuleErrors(config.definitions, {
-    types: TYPES,
+    types: CHECK_TYPES,
     compile: (expression) => compiler.compile(expression),
     dependencies: { evaluator: compiler, nagiosPluginsDir: '/usr/lib/nagios/plugins' },
     packs: config.packs,
