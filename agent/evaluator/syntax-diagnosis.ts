@@ -444,7 +444,6 @@ function closerOf(top: Frame, source?: string): string {
   return opener === '[' ? ']' : ')';
 }
 
-
 function shorten(text: string): string {
   const oneLine = text.replace(/\s+/g, ' ');
   return oneLine.length > 40 ? `${oneLine.slice(0, 37)}...` : oneLine;

@@ -15,7 +15,6 @@ import { cleanupAll, tempDir } from '../helpers/agent-process.js';
 
 afterAll(cleanupAll);
 
-
 const compiler = new Evaluator(fakeProviders());
 
 /** Loads `files` as conf.d; the loader's errors, then the checks' rules, as messages without the dir. */
