@@ -24,7 +24,10 @@ import {
   checkRuleErrors,
   ChecksSubsystem,
   LevelCheckHistory,
+  IN_AGENT_SPAWNER,
   OVERRIDE_FILE,
+  pluginSpawner,
+  type PluginSpawner,
 } from './checks/index.js';
 import { launchDaemon, isDaemonChild, reportToLauncher, StderrFileCap, stderrFileOf } from './core/daemon.js';
 import { agentInfo } from './core/info.js';
@@ -95,7 +98,11 @@ function loadAgentConfig(configDir: string): LoadedConfig {
       types: CHECK_TYPES,
       compile,
       // create() only: no check runs at load.
-      dependencies: { evaluator: compiler, nagiosPluginsDir: config.settings.checks.nagios_plugins_dir },
+      dependencies: {
+        evaluator: compiler,
+        nagiosPluginsDir: config.settings.checks.nagios_plugins_dir,
+        pluginSpawner: IN_AGENT_SPAWNER,
+      },
       packs: config.packs,
     }),
   ];
@@ -122,6 +129,7 @@ class Agent implements AgentControl {
   private readonly collectors: CollectorsSubsystem;
   private readonly detectors: DetectorsSubsystem;
   private readonly checks: ChecksSubsystem;
+  private readonly pluginSpawner: PluginSpawner;
   private readonly evaluator: Evaluator;
   private readonly lifecycle: Lifecycle;
   /** In start order. */
@@ -221,9 +229,15 @@ class Agent implements AgentControl {
       logger: logger.child({ subsystem: 'detectors' }),
       collectorsReady: () => this.collectors.ready(),
     });
+    // Started at the first plugin run; closed once the checks are stopped.
+    this.pluginSpawner = pluginSpawner(
+      settings.checks.plugin_launcher,
+      logger.child({ subsystem: 'checks' }),
+    );
     const checkDependencies: CheckDependencies = {
       evaluator: this.evaluator,
       nagiosPluginsDir: settings.checks.nagios_plugins_dir,
+      pluginSpawner: this.pluginSpawner,
     };
     this.checks = new ChecksSubsystem({
       definitions: config.definitions,
@@ -261,6 +275,8 @@ class Agent implements AgentControl {
       afterStop: async () => {
         // Checks, detectors and the API are stopped: no evaluation needs the regexp workers any more.
         await Promise.race([this.evaluator.close().catch(() => undefined), sleep(500)]);
+        // No check runs any more: the plugin launcher can go.
+        await Promise.race([this.pluginSpawner.close?.().catch(() => undefined), sleep(500)]);
         // The checks are stopped: nothing writes history any more.
         await this.store
           .close()

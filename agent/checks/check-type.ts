@@ -5,6 +5,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import type { EvaluationScope } from '../evaluator/index.js';
 import type { CheckState, PerfDatum } from '../shared/api-types.js';
+import type { PluginSpawner } from './nagios/plugin-process.js';
 
 export type { CheckState, PerfDatum };
 
@@ -78,4 +79,6 @@ export interface CheckDependencies {
   evaluator: CheckEvaluator;
   /** `$nagiosplugins$`: checks.nagios_plugins_dir, default /usr/lib/nagios/plugins. */
   nagiosPluginsDir: string;
+  /** Who starts plugin processes: the plugin launcher, or the agent itself (checks.plugin_launcher). */
+  pluginSpawner: PluginSpawner;
 }

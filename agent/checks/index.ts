@@ -10,3 +10,6 @@ export { LevelCheckHistory } from './level-history.js';
 export { OVERRIDE_FILE } from './override-store.js';
 export type { CheckHistory } from './history.js';
 export type { CheckDependencies, CheckType } from './check-type.js';
+export { pluginSpawner } from './nagios/launcher.js';
+export { IN_AGENT_SPAWNER } from './nagios/spawn-in-agent.js';
+export type { PluginSpawner } from './nagios/plugin-process.js';

@@ -154,6 +154,11 @@ const ChecksSettings = Type.Object(
     nagios_plugins_dir: Type.String({ minLength: 1, default: '/usr/lib/nagios/plugins' }),
     /** Check runs at once, at most: the others queue, none is dropped. */
     max_concurrent: Type.Integer({ minimum: 1, maximum: 1024, default: 32 }),
+    /**
+     * Plugins started by the plugin launcher (a small process; the agent never forks), or by the
+     * agent itself when false: several times the CPU per run (docs/checks-script.md).
+     */
+    plugin_launcher: Type.Boolean({ default: true }),
     /** Results kept per check in history (the oldest go). */
     history_results: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
     /** State changes kept per check in history. */
@@ -246,6 +251,7 @@ export const RESTART_ONLY_SETTINGS: ReadonlyArray<string> = [
   'log.keep_files',
   'evaluator.regexp',
   'checks.max_concurrent',
+  'checks.plugin_launcher',
   'checks.history_results',
   'checks.history_changes',
 ];

@@ -12,6 +12,7 @@ import { Evaluator } from '../../agent/evaluator/index.js';
 import { fakeProviders } from '../evaluator/helpers.js';
 import { CHECK_YAML, SCRIPT_CHECK_YAML } from '../fixtures/design-examples.js';
 import { cleanupAll, tempDir } from '../helpers/agent-process.js';
+import { IN_AGENT_SPAWNER } from '../../agent/checks/nagios/spawn-in-agent.js';
 
 afterAll(cleanupAll);
 
@@ -37,7 +38,11 @@ function load(files: Record<string, string>): { config?: LoadedConfig; errors: s
   const errors = checkRuleErrors(config.definitions, {
     types: CHECK_TYPES,
     compile: (expression) => compiler.compile(expression),
-    dependencies: { evaluator: compiler, nagiosPluginsDir: '/usr/lib/nagios/plugins' },
+    dependencies: {
+      evaluator: compiler,
+      nagiosPluginsDir: '/usr/lib/nagios/plugins',
+      pluginSpawner: IN_AGENT_SPAWNER,
+    },
     packs: config.packs,
   });
   return { config, errors: errors.map((each) => strip(each.message)), dir };

@@ -7,6 +7,7 @@ import { EVALUATED_CHECK_TYPE } from '../../agent/checks/types/evaluated.js';
 import { Evaluator } from '../../agent/evaluator/index.js';
 import { fakeProviders } from '../evaluator/helpers.js';
 import { DESIGN_CHECK } from '../fixtures/design-examples.js';
+import { IN_AGENT_SPAWNER } from '../../agent/checks/nagios/spawn-in-agent.js';
 
 const CONTEXT: CheckRunContext = {
   signal: new AbortController().signal,
@@ -23,7 +24,7 @@ function run(
   const evaluator = new Evaluator(fakeProviders({ collectors }));
   const runner = EVALUATED_CHECK_TYPE.create(
     { name: 'check', body, packParameters },
-    { evaluator, nagiosPluginsDir: '/usr/lib/nagios/plugins' },
+    { evaluator, nagiosPluginsDir: '/usr/lib/nagios/plugins', pluginSpawner: IN_AGENT_SPAWNER },
   );
   return runner.run(CONTEXT);
 }

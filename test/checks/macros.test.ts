@@ -8,6 +8,7 @@ import type { CheckNode } from '../../agent/checks/check-type.js';
 import { compileCommand, type CommandOptions } from '../../agent/checks/nagios/command.js';
 import { parseTemplate } from '../../agent/checks/nagios/macros.js';
 import { SCRIPT_CHECK_TYPE } from '../../agent/checks/types/script.js';
+import { IN_AGENT_SPAWNER } from '../../agent/checks/nagios/spawn-in-agent.js';
 
 const NODE: CheckNode = { name: 'web-1', hostname: 'web-1.example.org', address: '10.0.0.7' };
 
@@ -168,6 +169,7 @@ describe('the script check type', () => {
   const dependencies = {
     evaluator: { evaluate: () => Promise.reject(new Error('unused')) },
     nagiosPluginsDir: '/usr/lib/nagios/plugins',
+    pluginSpawner: IN_AGENT_SPAWNER,
   };
   const create = (body: Record<string, unknown>) =>
     SCRIPT_CHECK_TYPE.create({ name: 'mailq', body, packParameters: {} }, dependencies);

@@ -18,6 +18,7 @@ import type { RequestContext } from '../../agent/shared/http.js';
 import { schemaCheck } from '../../agent/shared/schema-check.js';
 import { cleanupAll, tempDir } from '../helpers/agent-process.js';
 import { ManualTimers } from '../helpers/manual-timers.js';
+import { IN_AGENT_SPAWNER } from '../../agent/checks/nagios/spawn-in-agent.js';
 
 afterAll(cleanupAll);
 
@@ -54,6 +55,7 @@ describe('GET /monitoring/scheduler', () => {
       dependencies: {
         evaluator: { evaluate: () => Promise.reject(new Error('no evaluator here')) },
         nagiosPluginsDir: '/usr/lib/nagios/plugins',
+        pluginSpawner: IN_AGENT_SPAWNER,
       },
       history: new MemoryCheckHistory(),
       events: new EventBus(),

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import type { CheckNode, CheckResult, CheckRunContext } from '../../agent/checks/check-type.js';
 import { isAlive } from '../helpers/agent-process.js';
 import { scriptCheckType, type ScriptCheckOptions } from '../../agent/checks/types/script.js';
+import type { PluginSpawner } from '../../agent/checks/nagios/plugin-process.js';
+import { IN_AGENT_SPAWNER } from '../../agent/checks/nagios/spawn-in-agent.js';
 
 export const NODE: CheckNode = { name: 'node-1', hostname: 'node-1.test', address: '127.0.0.1' };
 
@@ -23,6 +25,8 @@ export interface RunOptions extends ScriptCheckOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   node?: CheckNode;
+  /** Who starts the plugin (default: the agent itself). */
+  spawner?: PluginSpawner;
 }
 
 /** Creates a script check from `body` (its `check:` keys) and runs it once. */
@@ -32,6 +36,7 @@ export function runCheck(body: Record<string, unknown>, options: RunOptions = {}
     {
       evaluator: { evaluate: () => Promise.reject(new Error('a script check evaluates nothing')) },
       nagiosPluginsDir: PLUGINS_DIR,
+      pluginSpawner: options.spawner ?? IN_AGENT_SPAWNER,
     },
   );
   const context: CheckRunContext = {

@@ -20,6 +20,7 @@ import type { CheckResultRecord, CheckStatus } from '../../agent/shared/api-type
 import { schemaCheck } from '../../agent/shared/schema-check.js';
 import { cleanupAll, tempDir } from '../helpers/agent-process.js';
 import { ManualTimers } from '../helpers/manual-timers.js';
+import { IN_AGENT_SPAWNER } from '../../agent/checks/nagios/spawn-in-agent.js';
 
 afterAll(cleanupAll);
 
@@ -116,6 +117,7 @@ class World {
       dependencies: {
         evaluator: { evaluate: () => Promise.reject(new Error('no evaluator here')) },
         nagiosPluginsDir: '/usr/lib/nagios/plugins',
+        pluginSpawner: IN_AGENT_SPAWNER,
       },
       history: this.history,
       events: this.events,

@@ -54,6 +54,7 @@ function lines(text: string): string[] {
 /** The check result of one run of `program` (what the operator knows it by, for messages). */
 export function pluginResult(outcome: PluginOutcome, program: string, timeoutMs: number): CheckResult {
   if (outcome.kind === 'not-started') return failure(`cannot run ${program}: ${outcome.reason}`);
+  if (outcome.kind === 'lost') return failure(`lost track of ${program} (it was killed): ${outcome.reason}`);
   const shown = shownText(outcome);
   if (outcome.kind === 'stopped') {
     const why =

@@ -14,6 +14,7 @@ import type {
 } from '../check-type.js';
 import { compileCommand, type PluginCommand } from '../nagios/command.js';
 import { pluginResult } from '../nagios/plugin-output.js';
+import type { PluginSpawner } from '../nagios/plugin-process.js';
 import { runPlugin } from '../nagios/run-plugin.js';
 
 export const ScriptCheckSchema = Type.Object(
@@ -54,6 +55,7 @@ export const SCRIPT_CHECK_TYPE: CheckType = scriptCheckType();
 
 class ScriptCheckRunner implements CheckRunner {
   private readonly command: PluginCommand;
+  private readonly spawner: PluginSpawner;
 
   constructor(
     spec: CheckSpec,
@@ -63,6 +65,7 @@ class ScriptCheckRunner implements CheckRunner {
     const { script, shell = false } = spec.body;
     if (typeof script !== 'string') throw new Error('script: must be a command line (text)');
     if (typeof shell !== 'boolean') throw new Error('shell: must be true or false');
+    this.spawner = dependencies.pluginSpawner;
     this.command = compileCommand(script, {
       shell,
       body: spec.body,
@@ -78,6 +81,7 @@ class ScriptCheckRunner implements CheckRunner {
     const argv = this.command.argv(context.node);
     const outcome = await runPlugin({
       argv,
+      spawner: this.spawner,
       signal: context.signal,
       timeoutMs: context.timeoutMs,
       ...(this.options.timers ? { timers: this.options.timers } : {}),

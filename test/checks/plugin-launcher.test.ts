@@ -1,0 +1,191 @@
+// The plugin launcher's own duties, beyond what script-run.test.ts checks of every spawner: many
+// runs at once keep their outputs apart, nothing of the agent's pipes reaches a plugin, an argument
+// cannot be split by a NUL, a launcher that dies loses its runs (their groups killed) and is
+// replaced, and an agent that closes it or dies takes every running plugin down with it.
+import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, afterEach, expect, it, vi } from 'vitest';
+
+import { launcherBinary, PluginLauncher, pluginSpawner } from '../../agent/checks/nagios/launcher.js';
+import { pluginResult } from '../../agent/checks/nagios/plugin-output.js';
+import { runPlugin, type PluginOutcome } from '../../agent/checks/nagios/run-plugin.js';
+import { IN_AGENT_SPAWNER } from '../../agent/checks/nagios/spawn-in-agent.js';
+import { packageRoot } from '../../agent/shared/paths.js';
+import { cleanupAll, isAlive, tempDir } from '../helpers/agent-process.js';
+import { describeWhenAvailable } from '../helpers/requirements.js';
+import { killStragglers, runCheck, waitForPids, waitUntilGone, writePlugin } from './script-fixtures.js';
+
+const dir = tempDir('opsbro-launcher-');
+afterEach(killStragglers);
+afterAll(cleanupAll);
+
+const launchers: PluginLauncher[] = [];
+afterAll(() => Promise.all(launchers.map((launcher) => launcher.close())));
+function newLauncher(): PluginLauncher {
+  const launcher = new PluginLauncher();
+  launchers.push(launcher);
+  return launcher;
+}
+
+function run(
+  launcher: PluginLauncher,
+  argv: string[],
+  signal = new AbortController().signal,
+): Promise<PluginOutcome> {
+  return runPlugin({ argv, spawner: launcher, signal, timeoutMs: 30_000 });
+}
+
+/** A plugin that writes its pid and a `sleep` child's to `<name>.pids`, then hangs. */
+function hangingPlugin(name: string): { plugin: string; pidFile: string } {
+  const pidFile = join(dir, `${name}.pids`);
+  const plugin = writePlugin(
+    dir,
+    name,
+    `sleep 1000 &\necho $$ > ${pidFile}.tmp; echo $! >> ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}\nwait`,
+  );
+  return { plugin, pidFile };
+}
+
+const missing = existsSync(launcherBinary())
+  ? undefined
+  : 'the plugin launcher is not built (a C compiler, then npm run build)';
+
+describeWhenAvailable('the plugin launcher', missing, () => {
+  it('runs 300 plugins at once, each with its own output and exit code', async () => {
+    const launcher = newLauncher();
+    const plugin = writePlugin(dir, 'echo-back', 'seq -f "$1 line %g" 1 50; exit $(( $1 % 4 ))');
+    const outcomes = await Promise.all(
+      Array.from({ length: 300 }, (_, index) => run(launcher, [plugin, String(index)])),
+    );
+    outcomes.forEach((outcome, index) => {
+      expect(outcome).toMatchObject({ kind: 'exited', code: index % 4 });
+      const lines = outcome.kind === 'exited' ? outcome.stdout.text.trimEnd().split('\n') : [];
+      expect(lines).toHaveLength(50);
+      expect(lines.every((line, at) => line === `${index} line ${at + 1}`)).toBe(true);
+    });
+  });
+
+  it('gives a plugin stdin, stdout and stderr only: none of its own or the agent\u2019s pipes', async () => {
+    // `ls` itself, so that the shell's own descriptors (its script file) are not counted.
+    const plugin = writePlugin(dir, 'fds', 'exec ls -1 /proc/self/fd');
+    const outcome = await run(newLauncher(), [plugin]);
+    // 0-2, and the descriptor `ls` opened to read the directory (3) at most.
+    expect(outcome).toMatchObject({ kind: 'exited', code: 0 });
+    const fds = outcome.kind === 'exited' ? outcome.stdout.text.trim().split('\n').map(Number) : [];
+    expect(fds.slice(0, 3)).toEqual([0, 1, 2]);
+    expect(fds.length).toBeLessThanOrEqual(4);
+  });
+
+  it('refuses an argument holding a NUL byte, which would split into two arguments', async () => {
+    const received = join(dir, 'nul-args');
+    const plugin = writePlugin(dir, 'count-args', `echo "$#" > ${received}`);
+    for (const spawner of [newLauncher(), IN_AGENT_SPAWNER]) {
+      const outcome = await runPlugin({
+        argv: [plugin, 'one\0two'],
+        spawner,
+        signal: new AbortController().signal,
+        timeoutMs: 10_000,
+      });
+      expect(outcome).toEqual({ kind: 'not-started', reason: 'argument 1 holds a NUL byte' });
+    }
+    expect(existsSync(received)).toBe(false);
+  });
+
+  it('runs a script without a #! line under /bin/sh', async () => {
+    const plugin = join(dir, 'no-shebang');
+    writeFileSync(plugin, 'echo "OK from sh $1"\n', { mode: 0o755 });
+    expect(await run(newLauncher(), [plugin, 'arg'])).toMatchObject({
+      kind: 'exited',
+      code: 0,
+      stdout: { text: 'OK from sh arg\n' },
+    });
+  });
+
+  it('a launcher killed mid-run loses its runs, kills their groups, and is replaced at the next run', async () => {
+    const launcher = newLauncher();
+    const { plugin, pidFile } = hangingPlugin('hang-lost');
+    const outcome = run(launcher, [plugin]);
+    const pids = await waitForPids(pidFile, 2);
+    // The launcher reports a pid once a run has gone on for 50 ms: only then can the agent end it.
+    await vi.waitFor(() => expect(launcher.runsWithPid).toBe(1));
+    const firstLauncher = launcher.pid!;
+    process.kill(firstLauncher, 'SIGKILL');
+    const lost = await outcome;
+    expect(lost).toEqual({ kind: 'lost', reason: 'the plugin launcher was killed by SIGKILL' });
+    expect(pluginResult(lost, plugin, 30_000)).toMatchObject({
+      state: 'unknown',
+      output: `lost track of ${plugin} (it was killed): the plugin launcher was killed by SIGKILL`,
+    });
+    await waitUntilGone(pids);
+
+    expect(await run(launcher, ['true'])).toMatchObject({ kind: 'exited', code: 0 });
+    expect(launcher.pid).not.toBe(firstLauncher);
+  });
+
+  it('closing the launcher kills the plugins still running; the runs are lost', async () => {
+    const launcher = new PluginLauncher();
+    const { plugin, pidFile } = hangingPlugin('hang-close');
+    const outcome = run(launcher, [plugin]);
+    const pids = await waitForPids(pidFile, 2);
+    const launcherPid = launcher.pid!;
+    await launcher.close();
+    expect(await outcome).toMatchObject({ kind: 'lost' });
+    expect(isAlive(launcherPid)).toBe(false);
+    await waitUntilGone(pids);
+  });
+
+  it('an agent that dies (SIGKILL) takes the launcher and every running plugin with it', async () => {
+    const { plugin, pidFile } = hangingPlugin('hang-agent-dies');
+    // A Node process standing for the agent: it starts a plugin through its launcher, prints the
+    // launcher's pid, and waits to be killed.
+    // The built modules (npm test builds dist/ first), as the agent runs them.
+    const built = (module: string): string =>
+      JSON.stringify(pathToFileURL(join(packageRoot(), 'dist', 'agent', 'checks', 'nagios', module)).href);
+    const script = `
+      import { PluginLauncher } from ${built('launcher.js')};
+      import { runPlugin } from ${built('run-plugin.js')};
+      const launcher = new PluginLauncher({ binary: ${JSON.stringify(launcherBinary())} });
+      void runPlugin({ argv: [${JSON.stringify(plugin)}], spawner: launcher, signal: new AbortController().signal, timeoutMs: 600000 });
+      setInterval(() => { if (launcher.pid) console.log(launcher.pid); }, 20);
+    `;
+    const agent = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const launcherPid = await new Promise<number>((resolve, reject) => {
+        agent.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().split('\n')[0])));
+        agent.once('exit', (code) => reject(new Error(`the stand-in agent exited (${code})`)));
+      });
+      const pids = await waitForPids(pidFile, 2);
+      expect([launcherPid, ...pids].every(isAlive)).toBe(true);
+      agent.kill('SIGKILL');
+      await waitUntilGone([launcherPid, ...pids]);
+    } finally {
+      agent.kill('SIGKILL');
+    }
+  });
+
+  it('the agent runs plugins itself when the launcher is not built, or not wanted', () => {
+    const warnings: string[] = [];
+    const logger = { warn: (message: string) => warnings.push(message) };
+    type Logger = Parameters<typeof pluginSpawner>[1];
+    expect(pluginSpawner(true, logger as unknown as Logger, join(dir, 'no-launcher-here'))).toBe(
+      IN_AGENT_SPAWNER,
+    );
+    expect(warnings).toEqual([expect.stringContaining('the plugin launcher is not built')]);
+    expect(pluginSpawner(false, logger as unknown as Logger)).toBe(IN_AGENT_SPAWNER);
+    const launcher = pluginSpawner(true, logger as unknown as Logger);
+    expect(launcher).toBeInstanceOf(PluginLauncher);
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('a script check runs through it as through the agent', async () => {
+    const plugin = writePlugin(dir, 'parent', 'echo "OK parent $(cat /proc/$PPID/comm)"');
+    expect(await runCheck({ script: plugin }, { spawner: newLauncher() })).toMatchObject({
+      state: 'ok',
+      output: 'OK parent opsbro-plugin-l',
+    });
+  });
+});
