@@ -247,6 +247,7 @@ class Agent implements AgentControl {
       history: LevelCheckHistory.on(store, {
         resultsPerCheck: settings.checks.history_results,
         changesPerCheck: settings.checks.history_changes,
+        groupMs: settings.checks.history_group_ms,
       }),
       events: this.events,
       logger: logger.child({ subsystem: 'checks' }),

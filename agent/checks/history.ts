@@ -7,7 +7,8 @@ import type { CheckResultRecord, CheckStateChange, CheckStatus } from '../shared
 export interface CheckHistory {
   /**
    * Appends one result to the check's ring (the oldest beyond `resultsPerCheck` go) and keeps
-   * `status` as the check's latest, in one write. Survives a SIGKILL once resolved.
+   * `status` as the check's latest, in one write (which may gather other results first: it
+   * resolves once written). Survives a SIGKILL once resolved.
    */
   addResult(check: string, result: CheckResultRecord, status: CheckStatus): Promise<void>;
   /** Appends a state change; durable (fsync'd) once resolved: a crash right after it keeps it. */
@@ -20,4 +21,6 @@ export interface CheckHistory {
   lastStatuses(): Promise<Map<string, CheckStatus>>;
   /** Drops what is kept of checks that are no longer defined (after a reload). */
   forget(checks: string[]): Promise<void>;
+  /** Writes what is gathered and not written yet (at stop); resolves once it is. */
+  flush(): Promise<void>;
 }

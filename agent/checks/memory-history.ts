@@ -41,6 +41,10 @@ export class MemoryCheckHistory implements CheckHistory {
     return Promise.resolve();
   }
 
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+
   addChange(change: CheckStateChange): Promise<void> {
     let changes = this.changesByCheck.get(change.check);
     if (!changes) this.changesByCheck.set(change.check, (changes = []));

@@ -162,7 +162,9 @@ export class ChecksSubsystem implements Subsystem {
     this.markReady();
     for (const check of this.checks.values()) check.inFlight?.abort(new RunCancelled('the agent stops'));
     const closing = [...this.checks.values()].map((check) => check.runner.close?.().catch(() => undefined));
-    await this.within(STOP_WAIT_MS, Promise.all([...closing, ...this.writes]));
+    // Results gathered for a group write go now, not when their group would have.
+    const flushing = this.options.history.flush().catch(() => undefined);
+    await this.within(STOP_WAIT_MS, Promise.all([...closing, flushing, ...this.writes]));
   }
 
   state(): SubsystemState {
@@ -529,10 +531,12 @@ export class ChecksSubsystem implements Subsystem {
       duration_ms: status.duration_ms ?? 0,
     };
     check.lastRecord = record;
-    const written = [this.track(this.options.history.addResult(check.name, record, status), 'result')];
+    const resultWritten = this.track(this.options.history.addResult(check.name, record, status), 'result');
     if (transition.changed) {
       // Durable before it is announced: a crash right after a change still finds it in history.
-      written.push(
+      // A result without a change is not waited for: the history writes results in groups.
+      await Promise.all([
+        resultWritten,
         this.track(
           this.options.history.addChange({
             check: check.name,
@@ -545,9 +549,8 @@ export class ChecksSubsystem implements Subsystem {
           }),
           'change',
         ),
-      );
+      ]);
     }
-    await Promise.all(written);
     // Gone meanwhile (a reload, a group lost): its table entry is gone too.
     if (this.stopped || !this.active.has(check.name)) return;
     this.announce(check, transition, hardFrom, result, at);

@@ -163,6 +163,11 @@ const ChecksSettings = Type.Object(
     history_results: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
     /** State changes kept per check in history. */
     history_changes: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }),
+    /**
+     * Results gather this long before they are written to history in one batch (0: each at once).
+     * A SIGKILL loses at most this much of results; a state change is written (fsync'd) at once.
+     */
+    history_group_ms: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
   },
   { additionalProperties: false, default: {} },
 );
@@ -254,4 +259,5 @@ export const RESTART_ONLY_SETTINGS: ReadonlyArray<string> = [
   'checks.plugin_launcher',
   'checks.history_results',
   'checks.history_changes',
+  'checks.history_group_ms',
 ];

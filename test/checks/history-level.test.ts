@@ -1,11 +1,13 @@
 // The check history on the store (agent/checks/level-history.ts), on a real LevelDB: each check's
 // ring of results and list of changes bounded and newest first, the latest status written with its
-// result, everything back after close and reopen, forget(), and trimming without reading the ring.
-import { afterEach, describe, expect, it } from 'vitest';
+// result, everything back after close and reopen, forget(), and trimming without reading the ring;
+// results written in groups, a change at once with them, one group at a time.
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LevelCheckHistory, type LevelHistoryOptions } from '../../agent/checks/level-history.js';
 import type { CheckResultRecord, CheckStateChange, CheckStatus } from '../../agent/shared/api-types.js';
 import { type KeyRange, type Namespace, openStore, prefixOf, type Store } from '../../agent/store/index.js';
 import { cleanupAll, tempDir } from '../helpers/agent-process.js';
+import { ManualTimers } from '../helpers/manual-timers.js';
 
 const opened: Store[] = [];
 afterEach(async () => {
@@ -240,5 +242,83 @@ describe('LevelCheckHistory: bounded work per write', () => {
     expect(reads.entries).toBe(2);
     expect(outputs(await history.recentResults('cpu', 2))).toEqual(['run 299', 'run 298']);
     expect(await keysUnder(counted, prefixOf('result', 'cpu'))).toHaveLength(50);
+  });
+});
+
+describe('LevelCheckHistory writes in groups', () => {
+  /** The namespace, with each write it is asked for recorded (its size and fsync). */
+  function recordingWrites(namespace: Namespace): { ops: number; sync: boolean }[] {
+    const writes: { ops: number; sync: boolean }[] = [];
+    const write = namespace.write.bind(namespace);
+    namespace.write = (ops, options) => {
+      writes.push({ ops: ops.length, sync: options?.sync ?? false });
+      return write(ops, options);
+    };
+    return writes;
+  }
+
+  it('gathers results for groupMs and writes them in one batch, not fsync\u2019d', async () => {
+    const timers = new ManualTimers();
+    const { namespace, history } = await openHistory(tempDir(), { groupMs: 1000, timers });
+    const writes = recordingWrites(namespace);
+    const written = ['cpu', 'disk', 'load'].map((check) =>
+      history.addResult(check, resultOf(1), statusOf(check, 1)),
+    );
+    await vi.waitFor(() => expect(timers.delays).toEqual([1000]));
+    // Gathered: nothing in the store yet.
+    expect(writes).toEqual([]);
+    expect(await keysUnder(namespace)).toEqual([]);
+    timers.advance(1000);
+    await Promise.all(written);
+    // Three results and three statuses, in one write.
+    expect(writes).toEqual([{ ops: 6, sync: false }]);
+    expect(await keysUnder(namespace, prefixOf('status'))).toHaveLength(3);
+  });
+
+  it('writes a change at once, fsync\u2019d, with the results gathered before it', async () => {
+    const timers = new ManualTimers();
+    const { namespace, history } = await openHistory(tempDir(), { groupMs: 1000, timers });
+    const writes = recordingWrites(namespace);
+    const result = history.addResult('cpu', resultOf(1), statusOf('cpu', 1));
+    await history.addChange(changeOf('cpu', 1));
+    await result;
+    expect(writes).toEqual([{ ops: 3, sync: true }]);
+    // The group's timer went with it: nothing is left to write.
+    expect(timers.size).toBe(0);
+  });
+
+  it('writes what is gathered before a read, and on flush()', async () => {
+    const timers = new ManualTimers();
+    const { history } = await openHistory(tempDir(), { groupMs: 60_000, timers });
+    void history.addResult('cpu', resultOf(1), statusOf('cpu', 1));
+    expect(outputs(await history.recentResults('cpu', 10))).toEqual(['run 1']);
+    void history.addResult('cpu', resultOf(2), statusOf('cpu', 2));
+    await history.flush();
+    expect((await history.lastStatuses()).get('cpu')?.output).toBe('run 2');
+  });
+
+  it('writes one group at a time, in order: a later status is never overwritten by an earlier one', async () => {
+    const { namespace, history } = await openHistory(tempDir());
+    const write = namespace.write.bind(namespace);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const started: number[] = [];
+    namespace.write = async (ops, options) => {
+      started.push(ops.length);
+      // The first group waits: the second must not be sent meanwhile.
+      if (started.length === 1) await held;
+      return write(ops, options);
+    };
+    const first = history.addResult('cpu', resultOf(1), statusOf('cpu', 1));
+    const second = history.addResult('cpu', resultOf(2), statusOf('cpu', 2));
+    await vi.waitFor(() => expect(started).toHaveLength(1));
+    // Both results are planned (the second right after the first): only the first group is sent.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(started).toHaveLength(1);
+    release();
+    await Promise.all([first, second]);
+    expect(started).toHaveLength(2);
+    expect((await history.lastStatuses()).get('cpu')?.output).toBe('run 2');
+    expect(outputs(await history.recentResults('cpu', 10))).toEqual(['run 2', 'run 1']);
   });
 });

@@ -58,6 +58,8 @@ export class PluginLauncher implements PluginSpawner {
   private readonly runs = new Map<number, PendingRun>();
   private lastId = 0;
   private input: Buffer = Buffer.alloc(0);
+  /** Whether the launcher holds the event loop now (a new child does, until told otherwise). */
+  private holding = true;
 
   constructor(private readonly options: PluginLauncherOptions = {}) {
     this.binary = options.binary ?? launcherBinary();
@@ -98,6 +100,7 @@ export class PluginLauncher implements PluginSpawner {
     const child = this.child;
     if (!child) return;
     // Held until it is gone, whether runs are under way or not.
+    this.holding = true;
     child.ref();
     (child.stdout as unknown as { ref(): void }).ref();
     await new Promise<void>((resolve) => {
@@ -122,6 +125,7 @@ export class PluginLauncher implements PluginSpawner {
       cwd: '/',
     });
     this.child = child;
+    this.holding = true;
     this.input = Buffer.alloc(0);
     child.stdout.on('data', (chunk: Buffer) => this.read(chunk));
     // Its complaints go to the log; they never keep the agent running.
@@ -175,9 +179,11 @@ export class PluginLauncher implements PluginSpawner {
   /** The launcher keeps the agent's event loop alive only while runs are under way. */
   private holdLoop(): void {
     const child = this.child;
-    if (!child) return;
+    const hold = this.runs.size > 0;
+    if (!child || hold === this.holding) return;
+    this.holding = hold;
     const stdout = child.stdout as unknown as { ref(): void; unref(): void };
-    if (this.runs.size > 0) {
+    if (hold) {
       child.ref();
       stdout.ref();
     } else {
