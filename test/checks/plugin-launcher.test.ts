@@ -6,13 +6,19 @@ import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, afterEach, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 
-import { launcherBinary, PluginLauncher, pluginSpawner } from '../../agent/checks/nagios/launcher.js';
+import {
+  DEATHS_BEFORE_FALLBACK,
+  launcherBinary,
+  PluginLauncher,
+  pluginSpawner,
+} from '../../agent/checks/nagios/launcher.js';
 import { pluginResult } from '../../agent/checks/nagios/plugin-output.js';
 import { runPlugin, type PluginOutcome } from '../../agent/checks/nagios/run-plugin.js';
 import { IN_AGENT_SPAWNER } from '../../agent/checks/nagios/spawn-in-agent.js';
 import { packageRoot } from '../../agent/shared/paths.js';
+import type { Logger } from '../../agent/log/index.js';
 import { cleanupAll, isAlive, tempDir } from '../helpers/agent-process.js';
 import { describeWhenAvailable } from '../helpers/requirements.js';
 import { killStragglers, runCheck, waitForPids, waitUntilGone, writePlugin } from './script-fixtures.js';
@@ -187,5 +193,32 @@ describeWhenAvailable('the plugin launcher', missing, () => {
       state: 'ok',
       output: 'OK parent opsbro-plugin-l',
     });
+  });
+});
+
+describe('a launcher that keeps dying', () => {
+  it(`is given up after ${DEATHS_BEFORE_FALLBACK} deaths within a minute: plugins then start from the agent`, async () => {
+    // A "launcher" that exits at once: every run it was given is lost.
+    const broken = writePlugin(dir, 'broken-launcher', 'exit 3');
+    const errors: string[] = [];
+    const logger = { warn: () => {}, error: (message: string) => errors.push(message) };
+    const launcher = new PluginLauncher({
+      binary: broken,
+      logger: logger as unknown as Logger,
+    });
+    launchers.push(launcher);
+    for (let death = 1; death <= DEATHS_BEFORE_FALLBACK; death++) {
+      expect(await run(launcher, ['true'])).toEqual({
+        kind: 'lost',
+        reason: 'the plugin launcher exited (3)',
+      });
+    }
+    expect(launcher.inAgent).toBe(true);
+    expect(errors).toEqual([
+      expect.stringContaining(`the plugin launcher died ${DEATHS_BEFORE_FALLBACK} times`),
+    ]);
+    // Checks go on running.
+    expect(await run(launcher, ['true'])).toMatchObject({ kind: 'exited', code: 0 });
+    expect(launcher.pid).toBeUndefined();
   });
 });

@@ -50,7 +50,16 @@ export interface PluginLauncherOptions {
   /** The launcher's path (default: launcherBinary()). */
   binary?: string;
   logger?: Logger;
+  /** The clock of the deaths' window (tests may drive it). */
+  now?: () => number;
 }
+
+/**
+ * A launcher that dies this many times within DEATHS_WINDOW_MS is given up: plugins start from
+ * the agent from then on (at more CPU per run, but they run), and the log says so once.
+ */
+export const DEATHS_BEFORE_FALLBACK = 3;
+export const DEATHS_WINDOW_MS = 60_000;
 
 export class PluginLauncher implements PluginSpawner {
   private readonly binary: string;
@@ -60,6 +69,12 @@ export class PluginLauncher implements PluginSpawner {
   private input: Buffer = Buffer.alloc(0);
   /** Whether the launcher holds the event loop now (a new child does, until told otherwise). */
   private holding = true;
+  /** When it died lately (within DEATHS_WINDOW_MS). */
+  private deaths: number[] = [];
+  /** Given up after repeated deaths: runs start from the agent. */
+  private fallenBack = false;
+  /** The launcher close() is ending. */
+  private closing: ChildProcess | undefined;
 
   constructor(private readonly options: PluginLauncherOptions = {}) {
     this.binary = options.binary ?? launcherBinary();
@@ -77,7 +92,13 @@ export class PluginLauncher implements PluginSpawner {
     return count;
   }
 
+  /** Whether it gave up on the launcher process (it died too often) and starts plugins itself. */
+  get inAgent(): boolean {
+    return this.fallenBack;
+  }
+
   spawn(argv: readonly string[], limits: OutputLimits, sink: PluginSink): PluginRun {
+    if (this.fallenBack) return IN_AGENT_SPAWNER.spawn(argv, limits, sink);
     const frame = runFrame(this.nextId(), argv, limits);
     if (frame.length > MAX_REQUEST_BYTES) {
       sink.failed('the command line is too long');
@@ -99,7 +120,8 @@ export class PluginLauncher implements PluginSpawner {
   async close(): Promise<void> {
     const child = this.child;
     if (!child) return;
-    // Held until it is gone, whether runs are under way or not.
+    // Held until it is gone, whether runs are under way or not; its end is no death.
+    this.closing = child;
     this.holding = true;
     child.ref();
     (child.stdout as unknown as { ref(): void }).ref();
@@ -137,12 +159,14 @@ export class PluginLauncher implements PluginSpawner {
     // EPIPE when it died with requests unwritten: its exit reports the runs lost.
     child.stdin.on('error', () => {});
     child.on('error', (error: NodeJS.ErrnoException) => {
-      if (child.pid === undefined)
+      if (child.pid === undefined && this.child === child) {
+        this.died(null, null);
         this.gone(
           child,
           `cannot start ${this.binary}: ${describeSpawnError(error.code, error.message)}`,
           false,
         );
+      }
     });
     child.on('close', (code, signal) => {
       if (this.child === child && this.runs.size > 0) {
@@ -152,12 +176,26 @@ export class PluginLauncher implements PluginSpawner {
           runs: this.runs.size,
         });
       }
+      if (this.child === child && this.closing !== child) this.died(code, signal);
       this.gone(
         child,
         signal ? `the plugin launcher was killed by ${signal}` : `the plugin launcher exited (${code})`,
       );
     });
     return child;
+  }
+
+  /** Counts a death; too many in a row and plugins start from the agent from now on. */
+  private died(code: number | null, signal: NodeJS.Signals | null): void {
+    const now = (this.options.now ?? Date.now)();
+    this.deaths = [...this.deaths.filter((at) => now - at < DEATHS_WINDOW_MS), now];
+    if (this.deaths.length < DEATHS_BEFORE_FALLBACK || this.fallenBack) return;
+    this.fallenBack = true;
+    this.options.logger?.error(
+      `the plugin launcher died ${this.deaths.length} times within ${DEATHS_WINDOW_MS / 1000} s: ` +
+        'plugins start from the agent process from now on (more CPU per run); restart the agent to try it again',
+      { binary: this.binary, code, signal },
+    );
   }
 
   /**
