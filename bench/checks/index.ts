@@ -42,9 +42,9 @@ import type { CheckSchedulerAnswer, CheckStatus } from '../../agent/shared/api-t
 import { sampleTree, SeenProcesses, type TreeSample } from '../collectors/proc-tree.js';
 import { versionOf } from '../collectors/peers.js';
 import { round } from '../gossip/measure.js';
-import { ratio } from '../gossip/report.js';
+import { ratio, verdict } from '../gossip/report.js';
 import {
-  cleanup,
+  runBench,
   describeExit,
   onCleanup,
   running,
@@ -310,11 +310,11 @@ async function main(): Promise<void> {
     console.log(peersTable(ordered, windowS, concurrency));
     console.log(
       [
-        `targets: opsbro-evaluated < 25% of one core: ${fmt(targets.evaluatedUnder25Percent)}; ` +
-          `lag p99 < 500 ms (every opsbro peer): ${fmt(targets.lagP99Under500Ms)}; ` +
-          `script checks within their interval: ${fmt(targets.scriptsWithinInterval)}; ` +
-          `opsbro-scripts CPU <= nagios: ${fmt(targets.scriptsCpuAtMostNagios)}`,
-        `(nagios' services within their interval: ${fmt(targets.nagiosWithinInterval)})` +
+        `targets: opsbro-evaluated < 25% of one core: ${verdict(targets.evaluatedUnder25Percent)}; ` +
+          `lag p99 < 500 ms (every opsbro peer): ${verdict(targets.lagP99Under500Ms)}; ` +
+          `script checks within their interval: ${verdict(targets.scriptsWithinInterval)}; ` +
+          `opsbro-scripts CPU <= nagios: ${verdict(targets.scriptsCpuAtMostNagios)}`,
+        `(nagios' services within their interval: ${verdict(targets.nagiosWithinInterval)})` +
           (longEnough
             ? ''
             : `; settle + window under ${SCRIPT_INTERVAL_S * FRESH_INTERVALS} s: too short to say whether every script check ran`),
@@ -328,16 +328,4 @@ async function main(): Promise<void> {
   await Promise.all(measured.map((m) => stop(m.proc, 15_000)));
 }
 
-function fmt(v: boolean | null): string {
-  return v === null ? 'not measured' : v ? 'yes' : 'NO';
-}
-
-main()
-  .catch((err: unknown) => {
-    if (interrupted()) return;
-    console.error(`bench:checks failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  })
-  .finally(() => {
-    if (!interrupted()) void cleanup();
-  });
+runBench('bench:checks', main, interrupted);

@@ -33,8 +33,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OS_COLLECTOR_TYPES } from '../../agent/collectors/os/index.js';
 import { round } from '../gossip/measure.js';
-import { ratio } from '../gossip/report.js';
-import { cleanup, onCleanup, running, stop, stopOnSignals, tempDir, describeExit } from '../gossip/procs.js';
+import { ratio, verdict } from '../gossip/report.js';
+import { onCleanup, runBench, running, stop, stopOnSignals, tempDir, describeExit } from '../gossip/procs.js';
 import { httpGet } from './http.js';
 import { measureInProcess } from './in-process.js';
 import {
@@ -351,8 +351,8 @@ async function main(): Promise<void> {
           `${packs.cpuMsPer10s} ms per 10 s; packs/node_exporter: ${packs.ratioNodeExporter ?? '-'}x`,
       );
     lines.push(
-      `targets: opsbro < 1% of one core: ${fmt(report.targets.opsbroUnderOnePercent)}; ` +
-        `opsbro CPU <= node_exporter: ${fmt(report.targets.opsbroAtMostNodeExporter)}`,
+      `targets: opsbro < 1% of one core: ${verdict(report.targets.opsbroUnderOnePercent)}; ` +
+        `opsbro CPU <= node_exporter: ${verdict(report.targets.opsbroAtMostNodeExporter)}`,
     );
     console.log(lines.join('\n') + '\n');
   }
@@ -363,16 +363,4 @@ async function main(): Promise<void> {
   await Promise.all(peers.map((peer) => stop(peer.proc, graceMs(peer))));
 }
 
-function fmt(v: boolean | null): string {
-  return v === null ? 'not measured' : v ? 'yes' : 'NO';
-}
-
-main()
-  .catch((err: unknown) => {
-    if (interrupted()) return;
-    console.error(`bench:collectors failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  })
-  .finally(() => {
-    if (!interrupted()) void cleanup();
-  });
+runBench('bench:collectors', main, interrupted);

@@ -39,7 +39,7 @@ import { openByteCounter } from './bytes.js';
 import { checksLoadFromEnv } from './checks-load.js';
 import { convergence, failureDetection, idle, round, Watch, type Options } from './measure.js';
 import { opsbro } from './opsbro.js';
-import { cleanup, onCleanup, removeDir, stopEverything, stopOnSignals, tempDir } from './procs.js';
+import { onCleanup, removeDir, runBench, stopEverything, stopOnSignals, tempDir } from './procs.js';
 import { ratios, table, type SystemResult } from './report.js';
 import { serf } from './serf.js';
 import type { GossipSystem } from './system.js';
@@ -206,12 +206,4 @@ async function main(): Promise<void> {
   if (all.some((r) => r.results.some((x) => x.error || (x.falseFailures ?? 0) > 0))) process.exitCode = 1;
 }
 
-main()
-  .catch((err: unknown) => {
-    if (interrupted()) return;
-    console.error(`bench:gossip failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  })
-  .finally(() => {
-    if (!interrupted()) void cleanup();
-  });
+runBench('bench:gossip', main, interrupted);

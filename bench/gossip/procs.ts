@@ -208,6 +208,22 @@ export function stopOnSignals(tag: string, alsoSync: () => void = () => undefine
   return () => interrupted;
 }
 
+/**
+ * Runs a bench's `main`: a failure prints `<tag> failed: <why>` and sets exit code 1, unless a stop
+ * signal caused it (`interrupted`, from stopOnSignals); then removes what the bench made.
+ */
+export function runBench(tag: string, main: () => Promise<void>, interrupted: () => boolean): void {
+  main()
+    .catch((err: unknown) => {
+      if (interrupted()) return;
+      console.error(`${tag} failed: ${err instanceof Error ? err.message : String(err)}`);
+      process.exitCode = 1;
+    })
+    .finally(() => {
+      if (!interrupted()) void cleanup();
+    });
+}
+
 /** CPU time of every thread of a live process, in ns (schedstat: 10 ms clock ticks are too coarse). */
 export function cpuNs(pid: number): number {
   let total = 0;

@@ -65,6 +65,11 @@ const ROWS: Row[] = [
   { label: 'wall time, s', get: (r) => r.wallS, digits: 0 },
 ];
 
+/** A target's verdict as the reports print it. */
+export function verdict(met: boolean | null): string {
+  return met === null ? 'not measured' : met ? 'yes' : 'NO';
+}
+
 export function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
   return a == null || b == null || !(b > 0) ? null : Number((a / b).toFixed(2));
 }
