@@ -4,8 +4,9 @@
 // numbers) is kept in memory, read once from the first and last keys of the id the first time it
 // is written, so an append is one put plus the deletes of what falls out, in the caller's batch.
 //
-// The caller runs the operations of one id one at a time (KeyedSerial) and calls commit() only
-// once its batch is written: a failed write leaves the span as it was.
+// The caller plans the operations of one id one at a time (KeyedSerial) and calls commit() to move
+// the span: once its batch is written, or as soon as it is planned if later plans may build on it
+// before the write (the check history's groups), calling dropSpan() if that write fails.
 import { keyOf, parseSortableNumber, partsOf, prefixOf } from './keys.js';
 import type { Namespace, WriteOp } from './store.js';
 

@@ -18,10 +18,16 @@ import { pluginResult } from '../../agent/checks/nagios/plugin-output.js';
 import { runPlugin, type PluginOutcome } from '../../agent/checks/nagios/run-plugin.js';
 import { IN_AGENT_SPAWNER } from '../../agent/checks/nagios/spawn-in-agent.js';
 import { packageRoot } from '../../agent/shared/paths.js';
-import type { Logger } from '../../agent/log/index.js';
 import { cleanupAll, isAlive, tempDir } from '../helpers/agent-process.js';
 import { describeWhenAvailable } from '../helpers/requirements.js';
-import { killStragglers, runCheck, waitForPids, waitUntilGone, writePlugin } from './script-fixtures.js';
+import {
+  hangingPlugin,
+  killStragglers,
+  runCheck,
+  waitForPids,
+  waitUntilGone,
+  writePlugin,
+} from './script-fixtures.js';
 
 const dir = tempDir('opsbro-launcher-');
 afterEach(killStragglers);
@@ -41,17 +47,6 @@ function run(
   signal = new AbortController().signal,
 ): Promise<PluginOutcome> {
   return runPlugin({ argv, spawner: launcher, signal, timeoutMs: 30_000 });
-}
-
-/** A plugin that writes its pid and a `sleep` child's to `<name>.pids`, then hangs. */
-function hangingPlugin(name: string): { plugin: string; pidFile: string } {
-  const pidFile = join(dir, `${name}.pids`);
-  const plugin = writePlugin(
-    dir,
-    name,
-    `sleep 1000 &\necho $$ > ${pidFile}.tmp; echo $! >> ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}\nwait`,
-  );
-  return { plugin, pidFile };
 }
 
 const missing = existsSync(launcherBinary())
@@ -111,7 +106,7 @@ describeWhenAvailable('the plugin launcher', missing, () => {
 
   it('a launcher killed mid-run loses its runs, kills their groups, and is replaced at the next run', async () => {
     const launcher = newLauncher();
-    const { plugin, pidFile } = hangingPlugin('hang-lost');
+    const { plugin, pidFile } = hangingPlugin(dir, 'hang-lost');
     const outcome = run(launcher, [plugin]);
     const pids = await waitForPids(pidFile, 2);
     // The launcher reports a pid once a run has gone on for 50 ms: only then can the agent end it.
@@ -132,7 +127,7 @@ describeWhenAvailable('the plugin launcher', missing, () => {
 
   it('closing the launcher kills the plugins still running; the runs are lost', async () => {
     const launcher = new PluginLauncher();
-    const { plugin, pidFile } = hangingPlugin('hang-close');
+    const { plugin, pidFile } = hangingPlugin(dir, 'hang-close');
     const outcome = run(launcher, [plugin]);
     const pids = await waitForPids(pidFile, 2);
     const launcherPid = launcher.pid!;
@@ -143,7 +138,7 @@ describeWhenAvailable('the plugin launcher', missing, () => {
   });
 
   it('an agent that dies (SIGKILL) takes the launcher and every running plugin with it', async () => {
-    const { plugin, pidFile } = hangingPlugin('hang-agent-dies');
+    const { plugin, pidFile } = hangingPlugin(dir, 'hang-agent-dies');
     // A Node process standing for the agent: it starts a plugin through its launcher, prints the
     // launcher's pid, and waits to be killed.
     // The built modules (npm test builds dist/ first), as the agent runs them.
@@ -175,14 +170,11 @@ describeWhenAvailable('the plugin launcher', missing, () => {
 
   it('the agent runs plugins itself when the launcher is not built, or not wanted', () => {
     const warnings: string[] = [];
-    const logger = { warn: (message: string) => warnings.push(message) };
-    type Logger = Parameters<typeof pluginSpawner>[1];
-    expect(pluginSpawner(true, logger as unknown as Logger, join(dir, 'no-launcher-here'))).toBe(
-      IN_AGENT_SPAWNER,
-    );
+    const logger = { warn: (message: string) => void warnings.push(message), error: () => {} };
+    expect(pluginSpawner(true, logger, join(dir, 'no-launcher-here'))).toBe(IN_AGENT_SPAWNER);
     expect(warnings).toEqual([expect.stringContaining('the plugin launcher is not built')]);
-    expect(pluginSpawner(false, logger as unknown as Logger)).toBe(IN_AGENT_SPAWNER);
-    const launcher = pluginSpawner(true, logger as unknown as Logger);
+    expect(pluginSpawner(false, logger)).toBe(IN_AGENT_SPAWNER);
+    const launcher = pluginSpawner(true, logger);
     expect(launcher).toBeInstanceOf(PluginLauncher);
     expect(warnings).toHaveLength(1);
   });
@@ -201,10 +193,10 @@ describe('a launcher that keeps dying', () => {
     // A "launcher" that exits at once: every run it was given is lost.
     const broken = writePlugin(dir, 'broken-launcher', 'exit 3');
     const errors: string[] = [];
-    const logger = { warn: () => {}, error: (message: string) => errors.push(message) };
+    const logger = { warn: () => {}, error: (message: string) => void errors.push(message) };
     const launcher = new PluginLauncher({
       binary: broken,
-      logger: logger as unknown as Logger,
+      logger: logger,
     });
     launchers.push(launcher);
     for (let death = 1; death <= DEATHS_BEFORE_FALLBACK; death++) {

@@ -21,6 +21,24 @@ export function writePlugin(dir: string, name: string, body: string, mode = 0o75
   return path;
 }
 
+/**
+ * A plugin in `dir` that starts `sleep 1000` in the background, writes both pids to
+ * `<name>.pids` (read them with waitForPids), prints "started" and hangs. `prelude` runs first.
+ */
+export function hangingPlugin(dir: string, name: string, prelude = ''): { plugin: string; pidFile: string } {
+  const pidFile = join(dir, `${name}.pids`);
+  const plugin = writePlugin(
+    dir,
+    name,
+    `${prelude}
+sleep 1000 &
+echo $$ > ${pidFile}.tmp; echo $! >> ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}
+echo "started"
+while :; do sleep 1; done`,
+  );
+  return { plugin, pidFile };
+}
+
 export interface RunOptions extends ScriptCheckOptions {
   timeoutMs?: number;
   signal?: AbortSignal;

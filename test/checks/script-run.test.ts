@@ -16,6 +16,7 @@ import { cleanupAll, isAlive, tempDir } from '../helpers/agent-process.js';
 import { describeWhenAvailable } from '../helpers/requirements.js';
 import { ManualTimers } from '../helpers/manual-timers.js';
 import {
+  hangingPlugin,
   killStragglers,
   runCheck,
   waitForPids,
@@ -252,24 +253,9 @@ EOF`,
     });
 
     describe('timeouts and aborts end the whole process group', () => {
-      /** A plugin that starts `sleep 1000` in the background, writes both pids, and hangs. */
-      function hangingPlugin(name: string, prelude = ''): { plugin: string; pidFile: string } {
-        const pidFile = join(dir, `${name}.pids`);
-        const plugin = writePlugin(
-          dir,
-          name,
-          `${prelude}
-sleep 1000 &
-echo $$ > ${pidFile}.tmp; echo $! >> ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}
-echo "started"
-while :; do sleep 1; done`,
-        );
-        return { plugin, pidFile };
-      }
-
       it('kills the plugin and its children at its timeout', async () => {
         const timers = new ManualTimers();
-        const { plugin, pidFile } = hangingPlugin('hang-timeout');
+        const { plugin, pidFile } = hangingPlugin(dir, 'hang-timeout');
         const run = check({ script: plugin }, { timers, timeoutMs: 5000 });
         const pids = await waitForPids(pidFile, 2);
         expect(pids.every(isAlive)).toBe(true);
@@ -287,7 +273,7 @@ while :; do sleep 1; done`,
       });
 
       it('kills the plugin and its children when the run is aborted', async () => {
-        const { plugin, pidFile } = hangingPlugin('hang-abort');
+        const { plugin, pidFile } = hangingPlugin(dir, 'hang-abort');
         const abort = new AbortController();
         const run = check({ script: plugin }, { signal: abort.signal });
         const pids = await waitForPids(pidFile, 2);
@@ -302,7 +288,7 @@ while :; do sleep 1; done`,
       it('kills with SIGKILL, after the grace, what ignores SIGTERM', async () => {
         const timers = new ManualTimers();
         // An ignored signal stays ignored in the children: the background sleep ignores it too.
-        const { plugin, pidFile } = hangingPlugin('hang-ignore-term', "trap '' TERM");
+        const { plugin, pidFile } = hangingPlugin(dir, 'hang-ignore-term', "trap '' TERM");
         const abort = new AbortController();
         const run = check({ script: plugin }, { timers, signal: abort.signal, killGraceMs: 1500 });
         const pids = await waitForPids(pidFile, 2);

@@ -46,10 +46,13 @@ interface PendingRun {
   exited: boolean;
 }
 
+/** What the launcher says, and where (the agent's logger). */
+export type LauncherLog = Pick<Logger, 'warn' | 'error'>;
+
 export interface PluginLauncherOptions {
   /** The launcher's path (default: launcherBinary()). */
   binary?: string;
-  logger?: Logger;
+  logger?: LauncherLog;
   /** The clock of the deaths' window (tests may drive it). */
   now?: () => number;
 }
@@ -99,12 +102,12 @@ export class PluginLauncher implements PluginSpawner {
 
   spawn(argv: readonly string[], limits: OutputLimits, sink: PluginSink): PluginRun {
     if (this.fallenBack) return IN_AGENT_SPAWNER.spawn(argv, limits, sink);
-    const frame = runFrame(this.nextId(), argv, limits);
+    const id = this.nextId();
+    const frame = runFrame(id, argv, limits);
     if (frame.length > MAX_REQUEST_BYTES) {
       sink.failed('the command line is too long');
       return { abandonOutput: () => {} };
     }
-    const id = frame.readUInt32LE(5);
     const child = this.running();
     this.runs.set(id, { sink, limits, started: false, exited: false });
     this.holdLoop();
@@ -311,7 +314,11 @@ function smallFrame(type: number, id: number): Buffer {
  * The spawner the agent runs plugins with: the launcher when it is wanted and built, else the
  * agent itself (and the log says why, once).
  */
-export function pluginSpawner(wanted: boolean, logger?: Logger, binary = launcherBinary()): PluginSpawner {
+export function pluginSpawner(
+  wanted: boolean,
+  logger?: LauncherLog,
+  binary = launcherBinary(),
+): PluginSpawner {
   if (!wanted) return IN_AGENT_SPAWNER;
   try {
     accessSync(binary, fsConstants.X_OK);

@@ -173,6 +173,11 @@ static void send_small(uint8_t type, uint32_t id, int count, int32_t a, int32_t 
   if (count > 2) put_u32(frame + 17, (uint32_t)c);
 }
 
+/* The run never ran: `error` says why (an errno). */
+static void fail_run(uint32_t id, int error) {
+  send_small(EVENT_FAILED, id, 1, error, 0, 0);
+}
+
 static void close_fd(int *fd) {
   if (*fd >= 0) {
     close(*fd);
@@ -227,29 +232,29 @@ static struct run *free_slot(void) {
 }
 
 static void start_run(uint32_t id, const unsigned char *body, uint32_t length) {
-  if (length < 12) { send_small(EVENT_FAILED, id, 1, EINVAL, 0, 0); return; }
+  if (length < 12) { fail_run(id, EINVAL); return; }
   uint32_t limits[2] = {get_u32(body), get_u32(body + 4)};
   uint32_t argc = get_u32(body + 8);
-  if (argc == 0 || argc > MAX_ARGS) { send_small(EVENT_FAILED, id, 1, E2BIG, 0, 0); return; }
+  if (argc == 0 || argc > MAX_ARGS) { fail_run(id, E2BIG); return; }
   char *argv[MAX_ARGS + 1];
   const char *p = (const char *)body + 12, *end = (const char *)body + length;
   for (uint32_t i = 0; i < argc; i++) {
     const char *nul = memchr(p, 0, (size_t)(end - p));
-    if (nul == NULL) { send_small(EVENT_FAILED, id, 1, EINVAL, 0, 0); return; }
+    if (nul == NULL) { fail_run(id, EINVAL); return; }
     argv[i] = (char *)p;
     p = nul + 1;
   }
   argv[argc] = NULL;
 
   struct run *run = free_slot();
-  if (run == NULL) { send_small(EVENT_FAILED, id, 1, EAGAIN, 0, 0); return; }
+  if (run == NULL) { fail_run(id, EAGAIN); return; }
   int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) < 0) { send_small(EVENT_FAILED, id, 1, errno, 0, 0); release(run); return; }
+  if (pipe2(out, O_CLOEXEC) < 0) { fail_run(id, errno); release(run); return; }
   if (pipe2(err, O_CLOEXEC) < 0) {
     int saved = errno;
     close(out[0]);
     close(out[1]);
-    send_small(EVENT_FAILED, id, 1, saved, 0, 0);
+    fail_run(id, saved);
     release(run);
     return;
   }
@@ -289,7 +294,7 @@ static void start_run(uint32_t id, const unsigned char *body, uint32_t length) {
   if (failure != 0) {
     close(out[0]);
     close(err[0]);
-    send_small(EVENT_FAILED, id, 1, failure, 0, 0);
+    fail_run(id, failure);
     release(run);
     return;
   }
