@@ -187,11 +187,13 @@ export class ChecksSubsystem implements Subsystem {
     this.checks = next;
     // Out of the scheduler and the table first (updateActive), then their runners closed.
     this.updateActive();
-    for (const name of removed)
-      void previous
-        .get(name)!
-        .runner.close?.()
-        .catch(() => undefined);
+    for (const name of removed) {
+      const gone = previous.get(name)!;
+      // Not in `next`, so updateActive() could not stop its run under way (a plugin would go on
+      // to its timeout, holding a slot): stopped here.
+      this.cancel(gone, 'the check was removed');
+      void gone.runner.close?.().catch(() => undefined);
+    }
     if (removed.length) void this.track(this.options.history.forget(removed), 'forget');
     // New timing: scheduled again under the new settings.
     for (const check of reconfigured)

@@ -443,6 +443,19 @@ describe('the agent stops, restarts, reloads', () => {
     expect(world.runs).toHaveLength(1);
   });
 
+  it('a reload that removes a check stops its run under way: it does not hold a slot to its timeout', async () => {
+    world = new World();
+    const checks = world.subsystem([check('stuck', { timeout: '30s' }), check('other')]);
+    await checks.start();
+    world.then('stuck', 'hang');
+    await world.timers.until(() => world.runs.some((run) => run.check === 'stuck'), 60_000, 'the run starts');
+    const stuck = world.runs.find((run) => run.check === 'stuck')!;
+    checks.reload(config([check('other')]));
+    expect(stuck.context.signal.aborted).toBe(true);
+    await world.timers.advanceAsync(1000);
+    expect(checks.schedulerStats().running).toBe(0);
+  });
+
   it('a reload keeps unchanged checks as they were, reconfigures changed ones with their state, drops removed ones', async () => {
     world = new World();
     const checks = world.subsystem([check('same'), check('changed', { max_attempts: 3 }), check('gone')]);
