@@ -2,9 +2,9 @@
 // `opsbro checks list --all` on every node within the gossip bound. Real agents on 127.63.0.1-5,
 // each with the same evaluated check, CRITICAL when its own marker file exists.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, it } from 'vitest';
 import type { NodeCheckTable } from '../../agent/shared/api-types.js';
 import { cleanupAll, runCli, tempDir } from '../helpers/agent-process.js';
 import { type GossipAgent, startGossipAgent, viewOf, waitFor } from '../helpers/gossip-agents.js';
@@ -74,9 +74,7 @@ describe('check state cluster-wide', () => {
       'every node lists every node with its marker check OK',
     );
 
-    mkdirSync(markers, { recursive: true });
     writeFileSync(markerOf(3), '');
-    expect(existsSync(markerOf(3))).toBe(true);
     const expected = sorted({ ...allOk, 'node-3': 'critical' });
     const tookMs = await waitFor(
       () =>

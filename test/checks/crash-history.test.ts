@@ -48,12 +48,16 @@ describe('a state change survives a SIGKILL right after it', () => {
       else rmSync(flag);
       // Polled as fast as the CLI answers; killed the moment the change is announced.
       await waitFor(() => Promise.resolve(localState() === target), 20_000, `the check turns ${target}`);
+      const killedAt = Date.now();
       agent.process.kill('SIGKILL');
       expect((await agent.exited).signal).toBe('SIGKILL');
 
       agent = await startAgent(dirs);
       const detail = json<CheckDetail>(['checks', 'show', 'flag']);
       expect(detail.changes[0], `round ${round}`).toMatchObject({ check: 'flag', to: target });
+      // The change kept from before the kill, not one the restarted agent's first run recorded
+      // anew (the check runs every second): that would hide a lost change.
+      expect(Date.parse(detail.changes[0]!.at), `round ${round}`).toBeLessThan(killedAt);
       expect(detail.changes.filter((change) => change.to === 'critical')).toHaveLength(Math.ceil(round / 2));
     }
   }, 120_000);

@@ -289,11 +289,13 @@ describe('LevelCheckHistory writes in groups', () => {
 
   it('writes what is gathered before a read, and on flush()', async () => {
     const timers = new ManualTimers();
-    const { history } = await openHistory(tempDir(), { groupMs: 60_000, timers });
+    const { namespace, history } = await openHistory(tempDir(), { groupMs: 60_000, timers });
     void history.addResult('cpu', resultOf(1), statusOf('cpu', 1));
     expect(outputs(await history.recentResults('cpu', 10))).toEqual(['run 1']);
     void history.addResult('cpu', resultOf(2), statusOf('cpu', 2));
     await history.flush();
+    // In the store itself, not through a read of the history (which writes first anyway).
+    expect(await keysUnder(namespace, prefixOf('result', 'cpu'))).toHaveLength(2);
     expect((await history.lastStatuses()).get('cpu')?.output).toBe('run 2');
   });
 

@@ -10,6 +10,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 
 import {
   DEATHS_BEFORE_FALLBACK,
+  DEATHS_WINDOW_MS,
   launcherBinary,
   PluginLauncher,
   pluginSpawner,
@@ -194,10 +195,7 @@ describe('a launcher that keeps dying', () => {
     const broken = writePlugin(dir, 'broken-launcher', 'exit 3');
     const errors: string[] = [];
     const logger = { warn: () => {}, error: (message: string) => void errors.push(message) };
-    const launcher = new PluginLauncher({
-      binary: broken,
-      logger: logger,
-    });
+    const launcher = new PluginLauncher({ binary: broken, logger });
     launchers.push(launcher);
     for (let death = 1; death <= DEATHS_BEFORE_FALLBACK; death++) {
       expect(await run(launcher, ['true'])).toEqual({
@@ -212,5 +210,18 @@ describe('a launcher that keeps dying', () => {
     // Checks go on running.
     expect(await run(launcher, ['true'])).toMatchObject({ kind: 'exited', code: 0 });
     expect(launcher.pid).toBeUndefined();
+  });
+
+  it('counts only the deaths of the last minute', async () => {
+    const broken = writePlugin(dir, 'broken-launcher-2', 'exit 3');
+    let clock = 0;
+    const launcher = new PluginLauncher({ binary: broken, now: () => clock });
+    launchers.push(launcher);
+    const die = async () => expect(await run(launcher, ['true'])).toMatchObject({ kind: 'lost' });
+    for (let death = 1; death < DEATHS_BEFORE_FALLBACK; death++) await die();
+    clock += DEATHS_WINDOW_MS + 1000;
+    // The earlier deaths are over a minute old: this one is the first of a new minute.
+    await die();
+    expect(launcher.inAgent).toBe(false);
   });
 });

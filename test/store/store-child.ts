@@ -77,7 +77,8 @@ export function storeChild(body: string, args: string[] = [], command: string[] 
   void exit.then(() => (exitedAlready = true));
   // 'close' comes after the last output: a line printed just before exiting is not missed.
   let closed = false;
-  child.once('close', () => (closed = true));
+  const closedAll = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  void closedAll.then(() => (closed = true));
   const output = () => `stdout: ${stdout}\nstderr: ${stderr}`;
   return {
     process: child,
@@ -113,9 +114,11 @@ export function storeChild(body: string, args: string[] = [], command: string[] 
         child.once('close', onExit);
       });
     },
+    /** SIGKILLs it; resolves once its output is all read (what output() then holds is whole). */
     async kill() {
       if (!exitedAlready) child.kill('SIGKILL');
       await exit;
+      await closedAll;
     },
   };
 }
