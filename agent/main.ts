@@ -255,11 +255,7 @@ class Agent implements AgentControl {
         name: settings.node_name || hostname(),
         id: dataDir.nodeId,
         hostname: hostname(),
-        // `ADDRESS:PORT` as gossip advertises it; '' before gossip started.
-        address: () => {
-          const advertised = this.gossip.cluster().advertise;
-          return advertised.slice(0, Math.max(0, advertised.lastIndexOf(':')));
-        },
+        address: () => this.gossip.advertisedAddress(),
       },
       groups: () => this.detectors.nodeGroups(),
       overrideFile: join(dataDir.path, OVERRIDE_FILE),
@@ -274,10 +270,15 @@ class Agent implements AgentControl {
       events: this.events,
       logger,
       afterStop: async () => {
-        // Checks, detectors and the API are stopped: no evaluation needs the regexp workers any more.
-        await Promise.race([this.evaluator.close().catch(() => undefined), sleep(500)]);
-        // No check runs any more: the plugin launcher can go.
-        await Promise.race([this.pluginSpawner.close?.().catch(() => undefined), sleep(500)]);
+        // Checks, detectors and the API are stopped: no evaluation needs the regexp workers any
+        // more, and no check runs: the plugin launcher can go too. Both at once, 500 ms at most.
+        await Promise.race([
+          Promise.all([
+            this.evaluator.close().catch(() => undefined),
+            this.pluginSpawner.close?.().catch(() => undefined),
+          ]),
+          sleep(500),
+        ]);
         // The checks are stopped: nothing writes history any more.
         await this.store
           .close()

@@ -56,10 +56,6 @@ export class CheckTable {
     });
   }
 
-  has(name: string): boolean {
-    return this.briefs.has(name);
-  }
-
   snapshot(): NodeCheckTable {
     return {
       node: this.node.name,

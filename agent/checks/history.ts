@@ -4,6 +4,10 @@
 // the agent.
 import type { CheckResultRecord, CheckStateChange, CheckStatus } from '../shared/api-types.js';
 
+/** Results and state changes kept per check unless told (checks.history_results / _changes). */
+export const DEFAULT_RESULTS_PER_CHECK = 100;
+export const DEFAULT_CHANGES_PER_CHECK = 1_000;
+
 export interface CheckHistory {
   /**
    * Appends one result to the check's ring (the oldest beyond `resultsPerCheck` go) and keeps

@@ -26,13 +26,10 @@ import {
 } from '../store/index.js';
 import type { CheckResultRecord, CheckStateChange, CheckStatus } from '../shared/api-types.js';
 import { SYSTEM_TIMERS, type Timers } from '../shared/timers.js';
-import type { CheckHistory } from './history.js';
+import { type CheckHistory, DEFAULT_CHANGES_PER_CHECK, DEFAULT_RESULTS_PER_CHECK } from './history.js';
 
 /** The store namespace of the check history. */
 export const CHECKS_NAMESPACE = 'checks';
-
-export const DEFAULT_RESULTS_PER_CHECK = 100;
-export const DEFAULT_CHANGES_PER_CHECK = 1_000;
 
 export interface LevelHistoryOptions {
   /** Results kept per check, newest first (default 100). */

@@ -5,7 +5,7 @@ import type { CheckBrief, CheckResultRecord, CheckState, CheckStatus } from '../
 import { CHECK_BRIEF_OUTPUT_BYTES } from '../shared/api-types.js';
 import type { CheckResult, CheckRunner, CheckType } from './check-type.js';
 import type { CheckTiming } from './definition.js';
-import { cutToBytes } from './output-cap.js';
+import { cutToBytes } from '../shared/format.js';
 import { CheckStateMachine, type MachineSnapshot, type Transition } from './state-machine.js';
 
 /** A check's settings, as its definition gives them (defaults applied). */

@@ -1,7 +1,7 @@
 // CheckHistory in memory, bounded: for tests, and for an agent without a store. Nothing survives
 // the process; level-history.ts (agent/store) is the durable one.
 import type { CheckResultRecord, CheckStateChange, CheckStatus } from '../shared/api-types.js';
-import type { CheckHistory } from './history.js';
+import { type CheckHistory, DEFAULT_CHANGES_PER_CHECK, DEFAULT_RESULTS_PER_CHECK } from './history.js';
 
 export interface MemoryHistoryOptions {
   /** Results kept per check (the oldest go first). */
@@ -29,8 +29,8 @@ export class MemoryCheckHistory implements CheckHistory {
   private readonly changesPerCheck: number;
 
   constructor(options: MemoryHistoryOptions = {}) {
-    this.resultsPerCheck = options.resultsPerCheck ?? 100;
-    this.changesPerCheck = options.changesPerCheck ?? 1000;
+    this.resultsPerCheck = options.resultsPerCheck ?? DEFAULT_RESULTS_PER_CHECK;
+    this.changesPerCheck = options.changesPerCheck ?? DEFAULT_CHANGES_PER_CHECK;
   }
 
   addResult(check: string, result: CheckResultRecord, status: CheckStatus): Promise<void> {

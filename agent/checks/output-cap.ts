@@ -1,6 +1,7 @@
 // How much of a check's output is kept, whatever its type printed: the plugin guidelines' 4 KiB for
 // the first line and 4 KiB for the long output, each cut at a character boundary and marked, so a
 // check that prints megabytes costs no more in memory, history and API answers than one that does not.
+import { cutToBytes } from '../shared/format.js';
 import type { CheckResult } from './check-type.js';
 
 export const MAX_OUTPUT_BYTES = 4096;
@@ -8,18 +9,6 @@ export const MAX_LONG_OUTPUT_BYTES = 4096;
 
 /** Appended where output was cut: an operator knows there was more. */
 export const OUTPUT_CUT_MARKER = '... (output cut at 4 KiB)';
-
-/** `text` cut to at most `maxBytes` of UTF-8, never inside a character. */
-export function cutToBytes(text: string, maxBytes: number): string {
-  // Fast path: no string of at most maxBytes / 3 characters can be longer than maxBytes bytes.
-  if (text.length * 3 <= maxBytes) return text;
-  const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length <= maxBytes) return text;
-  let end = maxBytes;
-  // Back to the first byte of a character (continuation bytes are 0b10xxxxxx).
-  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
-  return bytes.subarray(0, end).toString('utf8');
-}
 
 /** `text` within `maxBytes`, the marker included when it had to be cut. */
 function capped(text: string, maxBytes: number): string {

@@ -35,6 +35,7 @@ import { checkRoutes } from './routes.js';
 import { CheckScheduler, type CheckTime, SYSTEM_CHECK_TIME } from './scheduler.js';
 import type { Transition } from './state-machine.js';
 import { worstOf } from './worst-of.js';
+import { formatSeconds } from '../shared/format.js';
 
 /** Recent results and changes `GET /monitoring/checks/NAME` shows. */
 const DETAIL_RESULTS = 20;
@@ -480,7 +481,7 @@ export class ChecksSubsystem implements Subsystem {
     const controller = new AbortController();
     check.inFlight = controller;
     const timer = this.time.timers.setTimeout(
-      () => controller.abort(new RunTimedOut(`timed out after ${formatSeconds(timeoutMs)} s`)),
+      () => controller.abort(new RunTimedOut(`timed out after ${formatSeconds(timeoutMs)}`)),
       timeoutMs,
       true,
     );
@@ -636,8 +637,4 @@ export class ChecksSubsystem implements Subsystem {
       });
     });
   }
-}
-
-function formatSeconds(ms: number): string {
-  return String(Math.round(ms / 100) / 10);
 }

@@ -255,6 +255,7 @@ export const RESTART_ONLY_SETTINGS: ReadonlyArray<string> = [
   'log.max_size_mb',
   'log.keep_files',
   'evaluator.regexp',
+  'checks.nagios_plugins_dir',
   'checks.max_concurrent',
   'checks.plugin_launcher',
   'checks.history_results',

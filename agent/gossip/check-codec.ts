@@ -11,6 +11,7 @@ import {
   type StatusOverride,
 } from '../shared/api-types.js';
 import { bounded, count, DecodeError, encode, id, list, safeDecode, text } from './wire-fields.js';
+import { cutToBytes } from '../shared/format.js';
 
 /** Longest check name carried (characters); a longer one is cut by the sender. */
 export const MAX_CHECK_NAME_CHARS = 256;
@@ -122,20 +123,6 @@ export function summarize(
   const summary = { ...EMPTY_SUMMARY, epoch, version, override };
   for (const brief of checks) summary[brief.state]++;
   return summary;
-}
-
-/** `value` cut to at most `maxBytes` bytes of UTF-8, never inside a character. */
-export function cutToBytes(value: string, maxBytes: number): string {
-  if (Buffer.byteLength(value) <= maxBytes) return value;
-  let bytes = 0;
-  let end = 0;
-  for (const character of value) {
-    const size = Buffer.byteLength(character);
-    if (bytes + size > maxBytes) break;
-    bytes += size;
-    end += character.length;
-  }
-  return value.slice(0, end);
 }
 
 /** A brief as it may travel: the name and the output's first line cut to their bounds. */

@@ -96,11 +96,6 @@ export class TableFetcher {
     return [...this.nodes.keys()];
   }
 
-  /** Whether a fetch of `nodeId` is running now. */
-  inFlight(nodeId: string): boolean {
-    return this.nodes.get(nodeId)?.inFlight ?? false;
-  }
-
   stop(): void {
     this.stopped = true;
     for (const state of this.nodes.values())

@@ -10,6 +10,7 @@ import {
   summaryToWire,
 } from './check-codec.js';
 import {
+  bounded,
   count,
   DecodeError,
   encode,
@@ -342,7 +343,7 @@ function versionToWire(version: KeyringVersion): unknown[] {
 function versionFromWire(fields: unknown[], what: string): KeyringVersion {
   if (fields.length !== 3) throw new DecodeError(`${what}: expected [generation, primary, keys]`);
   return {
-    generation: generation(fields[0], `${what} generation`),
+    generation: bounded(fields[0], `${what} generation`, MAX_KEY_GENERATION),
     primary: text(fields[1], `${what} primary`, 64, true),
     keys: stringList(fields[2], `${what} keys`),
   };
@@ -366,14 +367,9 @@ function recordFromWire(raw: unknown): NodeRecord {
     version: text(fields[9], 'record version', 32),
     keys: stringList(fields[10], 'record keys'),
     primaryKey: text(fields[11], 'record primary key', 64, true),
-    keyGeneration: fields.length === 13 ? generation(fields[12], 'record key generation') : 0,
+    keyGeneration:
+      fields.length === 13 ? bounded(fields[12], 'record key generation', MAX_KEY_GENERATION) : 0,
   };
-}
-
-function generation(value: unknown, what: string): number {
-  if (!isCount(value) || value > MAX_KEY_GENERATION)
-    throw new DecodeError(`${what}: expected an integer from 0 to ${MAX_KEY_GENERATION}`);
-  return value;
 }
 
 /** One member's entry in a push-pull exchange. */

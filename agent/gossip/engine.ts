@@ -578,8 +578,7 @@ export class GossipEngine {
         return;
       case MessageType.CheckDelta: {
         const { type: _type, ...delta } = message;
-        if (this.options.onCheckDelta?.(delta))
-          this.queue(`checks:${delta.nodeId}:${delta.summary.version}`, encodeMessage(message));
+        if (this.options.onCheckDelta?.(delta)) this.broadcastCheckDelta(delta);
         return;
       }
     }

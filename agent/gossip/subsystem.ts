@@ -216,6 +216,11 @@ export class GossipSubsystem implements Subsystem {
     return gossipRoutes(this);
   }
 
+  /** The address this node advertises ('' before gossip started): `$address$` of script checks. */
+  advertisedAddress(): string {
+    return this.engine?.selfMember.record.address ?? '';
+  }
+
   /** Where the cluster listens and what it advertises, with the warnings `agent info` shows. */
   cluster(): ClusterView {
     const self = this.engine?.selfMember.record;

@@ -84,11 +84,6 @@ export class BoundedLogs {
     this.spans.delete(id);
   }
 
-  /** The ids whose span is in memory (tests: memory stays bounded by the ids in use). */
-  get idsInMemory(): number {
-    return this.spans.size;
-  }
-
   private async spanOf(id: string): Promise<Span> {
     const known = this.spans.get(id);
     if (known) return known;

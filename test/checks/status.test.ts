@@ -1,6 +1,7 @@
 // The worst-of status (megaphone's order and shape) and the output caps, as pure functions.
 import { describe, expect, it } from 'vitest';
-import { cutToBytes, capOutput } from '../../agent/checks/output-cap.js';
+import { capOutput } from '../../agent/checks/output-cap.js';
+import { cutToBytes } from '../../agent/shared/format.js';
 import { worstOf } from '../../agent/checks/worst-of.js';
 import type { CheckState, CheckStateType, CheckStatus } from '../../agent/shared/api-types.js';
 

@@ -2,11 +2,11 @@
 // their bounds, and the tables a node holds, moved only by deltas that follow the version held.
 import { encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
+import { cutToBytes } from '../../agent/shared/format.js';
 import {
   boundBriefs,
   briefBytes,
   type CheckDelta,
-  cutToBytes,
   decodeTableAnswer,
   decodeTableRequest,
   encodeTableAnswer,

@@ -10,6 +10,7 @@
 import type { CheckResult, CheckState } from '../check-type.js';
 import { parsePerfdata } from './perfdata.js';
 import type { CappedText, PluginOutcome } from './run-plugin.js';
+import { formatSeconds } from '../../shared/format.js';
 
 const STATE_OF_EXIT_CODE: readonly CheckState[] = ['ok', 'warning', 'critical', 'unknown'];
 
@@ -110,8 +111,4 @@ function failure(output: string, longOutput?: string, marker?: string): CheckRes
 function withMarker(longOutput: string | undefined, marker: string | undefined): { longOutput?: string } {
   const joined = [longOutput, marker].filter((part) => part).join('\n');
   return joined ? { longOutput: joined } : {};
-}
-
-function formatSeconds(ms: number): string {
-  return `${Number((ms / 1000).toFixed(3))} s`;
 }

@@ -17,15 +17,6 @@ import type { EvaluationScope } from '../../evaluator/index.js';
 
 const Expression = (description: string) => Type.String({ minLength: 1, description });
 
-/** The keys that hold expressions: compiled at load (rules.ts), each error at its key's line. */
-export const EVALUATED_EXPRESSION_KEYS = [
-  'critical_if',
-  'warning_if',
-  'ok_output',
-  'warning_output',
-  'critical_output',
-] as const;
-
 const EvaluatedCheckSchema = Type.Object(
   {
     critical_if: Type.Optional(Expression('an expression: true makes the check CRITICAL')),
