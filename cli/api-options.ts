@@ -28,3 +28,19 @@ export function positiveSeconds(value: string): number {
     throw new InvalidArgumentError('expected a positive number of seconds');
   return seconds;
 }
+
+/**
+ * A parser of `--state critical,warning`-style options: the comma-separated words, each among
+ * `known` (case does not matter); anything else is a usage error (exit 2).
+ */
+export function knownStates(known: readonly string[]): (value: string) => string[] {
+  return (value) => {
+    const states = value
+      .split(',')
+      .map((state) => state.trim().toLowerCase())
+      .filter(Boolean);
+    if (!states.length || states.some((state) => !known.includes(state)))
+      throw new InvalidArgumentError(`expected states among ${known.join(', ')}, comma-separated`);
+    return states;
+  };
+}

@@ -83,6 +83,7 @@ import {
   type OpsbroPeer,
 } from './peers.js';
 import { peersTable, type PeerName, type PeerResult } from './report.js';
+import { positiveEnv } from '../lib/env.js';
 
 const JSON_ONLY = process.argv.includes('--json');
 const PEER_NAMES: PeerName[] = ['opsbro', 'opsbro-evaluated', 'opsbro-scripts', 'nagios'];
@@ -90,14 +91,6 @@ const PEER_NAMES: PeerName[] = ['opsbro', 'opsbro-evaluated', 'opsbro-scripts', 
 const TREE_EVERY_S = 5;
 /** How long after the window a status.dat may take to show its last runs. */
 const LAST_STATUS_TIMEOUT_MS = (STATUS_UPDATE_S + 10) * 1000;
-
-function num(name: string, fallback: number): number {
-  const raw = process.env[name];
-  const value = raw === undefined || raw === '' ? fallback : Number(raw);
-  if (!(value > 0) || !Number.isInteger(value))
-    throw new Error(`${name} must be a positive whole number, got ${raw}`);
-  return value;
-}
 
 const log = (msg: string): void => {
   if (!JSON_ONLY) process.stderr.write(`[bench:checks] ${msg}\n`);
@@ -155,10 +148,13 @@ async function startPeer(
 
 async function main(): Promise<void> {
   if (process.platform !== 'linux') throw new Error('bench:checks reads /proc: Linux only');
-  const load: ChecksLoad = { evaluated: num('BENCH_EVALUATED', 10_000), scripts: num('BENCH_SCRIPTS', 1000) };
-  const concurrency = num('BENCH_CONCURRENCY', 32);
-  const seconds = num('BENCH_SECONDS', 300);
-  const settleS = num('BENCH_SETTLE_SECONDS', 60);
+  const load: ChecksLoad = {
+    evaluated: positiveEnv('BENCH_EVALUATED', 10_000, true),
+    scripts: positiveEnv('BENCH_SCRIPTS', 1000, true),
+  };
+  const concurrency = positiveEnv('BENCH_CONCURRENCY', 32, true);
+  const seconds = positiveEnv('BENCH_SECONDS', 300, true);
+  const settleS = positiveEnv('BENCH_SETTLE_SECONDS', 60, true);
   const names = (process.env.BENCH_PEERS || PEER_NAMES.join(','))
     .split(',')
     .map((s) => s.trim())

@@ -10,15 +10,10 @@ import { launcherBinary, PluginLauncher } from '../../agent/checks/nagios/launch
 import type { PluginSpawner } from '../../agent/checks/nagios/plugin-process.js';
 import { runPlugin } from '../../agent/checks/nagios/run-plugin.js';
 import { IN_AGENT_SPAWNER } from '../../agent/checks/nagios/spawn-in-agent.js';
+import { positiveEnv } from '../lib/env.js';
 
 const PLUGIN = '/usr/lib/nagios/plugins/check_dummy';
 const CLOCK_TICK_MS = 10;
-
-function positive(name: string, fallback: number): number {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive whole number`);
-  return value;
-}
 
 /** utime+stime and cutime+cstime of a process, in ms (clock ticks: exact enough over N runs). */
 function times(pid: number): { own: number; children: number } {
@@ -71,8 +66,8 @@ async function main(): Promise<void> {
   if (!existsSync(PLUGIN)) throw new Error(`${PLUGIN} is missing (apt-get install monitoring-plugins-basic)`);
   if (!existsSync(launcherBinary()))
     throw new Error('the plugin launcher is not built (a C compiler, then npm run build)');
-  const runs = positive('BENCH_RUNS', 3000);
-  const concurrency = positive('BENCH_CONCURRENCY', 1);
+  const runs = positiveEnv('BENCH_RUNS', 3000, true);
+  const concurrency = positiveEnv('BENCH_CONCURRENCY', 1, true);
   const launcher = new PluginLauncher();
   const rows: Array<[string, Figures]> = [
     ['the agent (spawn)', await measure(IN_AGENT_SPAWNER, () => undefined, runs, concurrency)],

@@ -54,18 +54,12 @@ import {
 } from './peers.js';
 import { sampleTree, SeenProcesses, type TreeSample } from './proc-tree.js';
 import { inProcessTable, peersTable, type PeerResult } from './report.js';
+import { positiveEnv } from '../lib/env.js';
 
 const JSON_ONLY = process.argv.includes('--json');
 const INTERVAL_S = 10; // the linux pack's collector interval, and the bench's node_exporter scrape period
 const FIRST_PASS_TIMEOUT_MS = 30_000;
 const OS_TYPES = new Set(OS_COLLECTOR_TYPES.map((t) => t.type));
-
-function num(name: string, fallback: number): number {
-  const raw = process.env[name];
-  const value = raw === undefined || raw === '' ? fallback : Number(raw);
-  if (!(value > 0)) throw new Error(`${name} must be a positive number, got ${raw}`);
-  return value;
-}
 
 const log = (msg: string): void => {
   if (!JSON_ONLY) process.stderr.write(`[bench:collectors] ${msg}\n`);
@@ -127,9 +121,9 @@ interface Measured {
 
 async function main(): Promise<void> {
   if (process.platform !== 'linux') throw new Error('bench:collectors reads /proc: Linux only');
-  const seconds = num('BENCH_SECONDS', 300);
-  const settleS = num('BENCH_SETTLE_SECONDS', 60);
-  const runs = Math.round(num('BENCH_RUNS', 20));
+  const seconds = positiveEnv('BENCH_SECONDS', 300);
+  const settleS = positiveEnv('BENCH_SETTLE_SECONDS', 60);
+  const runs = Math.round(positiveEnv('BENCH_RUNS', 20));
   const names = (process.env.BENCH_PEERS || PEER_NAMES.join(','))
     .split(',')
     .map((s) => s.trim())

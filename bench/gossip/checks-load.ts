@@ -18,6 +18,8 @@
 // from pending to its first state within its interval: a burst of deltas and table fetches. Give
 // BENCH_SETTLE_SECONDS more than the interval, so that the idle window measures the steady state.
 
+import { positiveEnv } from '../lib/env.js';
+
 export interface ChecksLoad {
   perAgent: number;
   changesPerMinute: number;
@@ -28,21 +30,13 @@ export interface ChecksLoad {
   holdS: number;
 }
 
-function positive(name: string, fallback: number, integer = false): number {
-  const raw = process.env[name];
-  const value = raw === undefined || raw === '' ? fallback : Number(raw);
-  if (!(value > 0) || (integer && !Number.isInteger(value)))
-    throw new Error(`${name} must be a positive ${integer ? 'integer' : 'number'}, got ${raw}`);
-  return value;
-}
-
 /** The load the environment asks for; undefined without BENCH_CHECKS. */
 export function checksLoadFromEnv(): ChecksLoad | undefined {
   const raw = process.env.BENCH_CHECKS;
   if (raw === undefined || raw === '' || raw === '0') return undefined;
-  const perAgent = positive('BENCH_CHECKS', 0, true);
-  const changesPerMinute = positive('BENCH_CHECK_CHANGES_PER_MIN', 0.1);
-  const intervalS = positive('BENCH_CHECK_INTERVAL_S', 30, true);
+  const perAgent = positiveEnv('BENCH_CHECKS', 0, true);
+  const changesPerMinute = positiveEnv('BENCH_CHECK_CHANGES_PER_MIN', 0.1);
+  const intervalS = positiveEnv('BENCH_CHECK_INTERVAL_S', 30, true);
   // Two changes per check and period: perAgent * 2 / periodS changes a second.
   const periodS = Math.round((perAgent * 2 * 60) / changesPerMinute);
   const holdS = 2 * intervalS;

@@ -43,18 +43,12 @@ import { onCleanup, removeDir, runBench, stopEverything, stopOnSignals, tempDir 
 import { ratios, table, type SystemResult } from './report.js';
 import { serf } from './serf.js';
 import type { GossipSystem } from './system.js';
+import { positiveEnv } from '../lib/env.js';
 
 const JSON_ONLY = process.argv.includes('--json');
 /** Agents killed one after another per N; the table shows the median. */
 const KILLS = Number(process.env.BENCH_KILLS ?? 3);
 const SYSTEMS: Record<string, GossipSystem> = { serf, opsbro };
-
-function num(name: string, fallback: number): number {
-  const raw = process.env[name];
-  const v = raw === undefined || raw === '' ? fallback : Number(raw);
-  if (!(v > 0)) throw new Error(`${name} must be a positive number, got ${raw}`);
-  return v;
-}
 
 function list(name: string, fallback: string): string[] {
   return (process.env[name] || fallback)
@@ -143,17 +137,17 @@ async function main(): Promise<void> {
   const names = list('BENCH_SYSTEMS', 'serf,opsbro');
   for (const name of names) if (!SYSTEMS[name]) throw new Error(`BENCH_SYSTEMS: unknown system ${name}`);
   const opts: Options = {
-    pollMs: num('BENCH_POLL_MS', 200),
+    pollMs: positiveEnv('BENCH_POLL_MS', 200),
     pollConcurrency: 16,
-    timeoutMs: num('BENCH_TIMEOUT_SECONDS', 120) * 1000,
-    settleMs: num('BENCH_SETTLE_SECONDS', 5) * 1000,
-    idleMs: num('BENCH_IDLE_SECONDS', 30) * 1000,
+    timeoutMs: positiveEnv('BENCH_TIMEOUT_SECONDS', 120) * 1000,
+    settleMs: positiveEnv('BENCH_SETTLE_SECONDS', 5) * 1000,
+    idleMs: positiveEnv('BENCH_IDLE_SECONDS', 30) * 1000,
     idlePollMs: 1000,
   };
   // Read here first, so that a bad BENCH_CHECKS* value fails the bench before any agent starts.
   const checks = checksLoadFromEnv();
-  const batch = num('BENCH_START_BATCH', 10);
-  const joinConcurrency = num('BENCH_JOIN_CONCURRENCY', 4);
+  const batch = positiveEnv('BENCH_START_BATCH', 10);
+  const joinConcurrency = positiveEnv('BENCH_JOIN_CONCURRENCY', 4);
 
   const systems: GossipSystem[] = [];
   const skipped = new Map<string, string>();

@@ -1,7 +1,7 @@
 // `opsbro checks list | show NAME | run NAME`: this node's checks (or every node's), one check's
 // state and history, and a run on demand. A check's state is data: `checks run` exits 0 whatever
 // the check found (scripts read the state from the output or --json).
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import type {
   CheckBrief,
   CheckDetail,
@@ -11,24 +11,12 @@ import type {
   NodeMonitoringState,
   PerfDatum,
 } from '../../agent/shared/api-types.js';
-import { type ReadOptions, withApiOptions, withJson } from '../api-options.js';
+import { knownStates, type ReadOptions, withApiOptions, withJson } from '../api-options.js';
 import { AgentClient } from '../client.js';
 import { takesNames } from '../names.js';
 import { colour, formatMs, keyValues, printJson, stateColour, table, timeAgo } from '../output.js';
 
 const LISTED_STATES = ['ok', 'warning', 'critical', 'unknown', 'pending'];
-
-/** --state critical,warning: known states only (exit 2 on anything else). */
-function checkStates(value: string): string[] {
-  const states = value
-    .split(',')
-    .map((state) => state.trim().toLowerCase())
-    .filter(Boolean);
-  const unknown = states.filter((state) => !LISTED_STATES.includes(state));
-  if (!states.length || unknown.length)
-    throw new InvalidArgumentError(`expected states among ${LISTED_STATES.join(', ')}, comma-separated`);
-  return states;
-}
 
 /** `CRITICAL`, `CRITICAL soft 2/3`: the state as operators read it, coloured. */
 export function stateWords(check: {
@@ -72,7 +60,7 @@ export function checksCommand(): Command {
         .option(
           '--state <states>',
           'only checks in these states: ok,warning,critical,unknown,pending',
-          checkStates,
+          knownStates(LISTED_STATES),
         ),
     ),
   ).action(async (options: ListOptions) => {

@@ -1,6 +1,6 @@
 // `opsbro gossip ...`: join, leave, members, detect, stats, keys. All through the local agent's API.
 import { readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import type {
   DetectResult,
   DropReason,
@@ -9,25 +9,13 @@ import type {
   MemberView,
 } from '../../agent/shared/api-types.js';
 import { messageOf } from '../../agent/shared/errors.js';
-import { positiveSeconds, type ReadOptions, withApiOptions, withJson } from '../api-options.js';
+import { knownStates, positiveSeconds, type ReadOptions, withApiOptions, withJson } from '../api-options.js';
 import { AgentClient } from '../client.js';
 import { CliError, EXIT_USAGE } from '../errors.js';
 import { takesNames } from '../names.js';
 import { colour, formatBytes, printJson, spinner, stateColour, table, timeAgo } from '../output.js';
 
 const MEMBER_STATES = ['alive', 'suspect', 'dead', 'left'];
-
-/** --status alive,suspect: known member states only (exit 2 on anything else). */
-function memberStates(value: string): string[] {
-  const states = value
-    .split(',')
-    .map((state) => state.trim())
-    .filter(Boolean);
-  const unknown = states.filter((state) => !MEMBER_STATES.includes(state));
-  if (!states.length || unknown.length)
-    throw new InvalidArgumentError(`expected states among ${MEMBER_STATES.join(', ')}, comma-separated`);
-  return states;
-}
 
 /** What each drop reason means for an operator, in `gossip stats`. */
 const DROP_MEANING: Record<DropReason, string> = {
@@ -85,7 +73,11 @@ export function gossipCommand(): Command {
           .command('members')
           .description('every known member and its state (this node marked), or only those named')
           .argument('[name...]', 'only these members')
-          .option('--status <states>', 'only members in these states: alive,suspect,dead,left', memberStates)
+          .option(
+            '--status <states>',
+            'only members in these states: alive,suspect,dead,left',
+            knownStates(MEMBER_STATES),
+          )
           .option('--detail', 'add id, incarnation, version, round-trip time'),
         'members',
       ),
