@@ -261,6 +261,7 @@ class Agent implements AgentControl {
       overrideFile: join(dataDir.path, OVERRIDE_FILE),
       collectorsReady: () => this.collectors.ready(),
       maxConcurrent: settings.checks.max_concurrent,
+      startWindowMs: settings.checks.start_window_ms,
       clusterTables: () => this.gossip.checkTables(),
     });
     // Start order; stop runs in reverse (gossip leaves the cluster before the API closes).

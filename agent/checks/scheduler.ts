@@ -4,6 +4,13 @@
 // line (first due, first run; none dropped); and a run that hangs holds its own slot only, so a
 // slow check never delays the others while slots remain. The subsystem bounds each run with the
 // check's timeout; the scheduler only decides when runs start.
+//
+// Runs due close together start together (`startWindowMs`): a run may start up to a window early
+// (at most 5% of its delay), so that the runs of one window share one timer and one wake-up of
+// the agent (and of the plugin launcher) instead of one each. A wake-up of an idle Node costs
+// more CPU than an evaluated check (docs/benchmarks.md). Due times, and so each check's cadence
+// and offset, are unchanged; the starts of a burst are handed out a slice per event-loop turn so
+// that a window of thousands of checks never holds the loop.
 import { SYSTEM_SCHEDULING_TIME, type SchedulingTime } from '../shared/timers.js';
 
 /**
@@ -37,6 +44,11 @@ export interface CheckSchedulerOptions {
   phaseSeed?: string;
   /** A run that threw or rejected, which run() should never do; the check stays scheduled. */
   onRunError?: (name: string, error: unknown) => void;
+  /**
+   * Runs due within this window start together, up to this much early (at most 5% of the delay
+   * before the run); 0 (the default): each run starts at its due time.
+   */
+  startWindowMs?: number;
 }
 
 export interface CheckSchedulerStats {
@@ -53,6 +65,10 @@ export interface CheckSchedulerStats {
 
 /** How many recent lags the percentiles are taken over. */
 const LAG_SAMPLES = 1024;
+/** Runs started in one turn of the event loop at most; the rest of a burst in the next turns. */
+const STARTS_PER_TURN = 64;
+/** The share of a run's delay it may start early by, at most. */
+const EARLY_SHARE = 0.05;
 
 /**
  * Where in its interval a check's runs fall (ms, 0 <= offset < intervalMs), from a hash of its name:
@@ -86,7 +102,7 @@ interface Waiter {
 }
 
 /**
- * waiting: its timer is armed; queued: due, in line for a slot; running: a run is under way;
+ * waiting: in its window, whose timer is armed; queued: due, in line for a slot; running: a run is under way;
  * blocked: due, but a run of the check it replaced (same name, removed) is still under way;
  * removed: removed or stopped (a run under way still ends, nothing follows).
  */
@@ -95,7 +111,8 @@ type Phase = 'waiting' | 'queued' | 'running' | 'blocked' | 'removed';
 /** One scheduled check and where it stands. */
 class Entry {
   phase: Phase = 'waiting';
-  timer?: unknown;
+  /** While waiting: the start of the window it starts in (the key of its Window). */
+  windowStart?: number;
   /** Monotonic ms its next (or current) run fell due: lag is measured from it, and the next due. */
   dueMono = 0;
   /** runNow: first in line. */
@@ -114,6 +131,12 @@ class Entry {
   constructor(readonly check: ScheduledCheck) {}
 }
 
+/** The waiting entries that start together, and the one timer that starts them. */
+interface Window {
+  timer: unknown;
+  entries: Set<Entry>;
+}
+
 export class CheckScheduler {
   private readonly time: CheckTime;
   private readonly maxConcurrent: number;
@@ -128,6 +151,12 @@ export class CheckScheduler {
   private started = 0;
   private readonly lags = new Float64Array(LAG_SAMPLES);
   private lagCount = 0;
+  /** Waiting entries by the start of their window (monotonic ms). */
+  private readonly windows = new Map<number, Window>();
+  private readonly startWindowMs: number;
+  /** Starts in this turn of the event loop; a pump is due in the next one when set. */
+  private startsThisTurn = 0;
+  private pumpDue = false;
 
   constructor(private readonly options: CheckSchedulerOptions) {
     this.time = options.time ?? SYSTEM_CHECK_TIME;
@@ -137,6 +166,11 @@ export class CheckScheduler {
       );
     }
     this.maxConcurrent = options.maxConcurrent;
+    const window = options.startWindowMs ?? 0;
+    if (!(window >= 0 && Number.isFinite(window))) {
+      throw new Error(`the checks' start window must be 0 ms or more, not ${window}`);
+    }
+    this.startWindowMs = window;
   }
 
   /**
@@ -155,7 +189,7 @@ export class CheckScheduler {
     this.entries.set(check.name, entry);
     const offsetMs = checkOffsetMs(check.name, check.intervalMs, this.options.phaseSeed);
     const delayMs = positiveModulo(offsetMs - this.time.now(), check.intervalMs);
-    this.arm(entry, this.time.monotonicNow() + delayMs);
+    this.arm(entry, this.time.monotonicNow() + delayMs, check.intervalMs);
   }
 
   /** No further runs of the check; a run under way finishes. */
@@ -177,8 +211,7 @@ export class CheckScheduler {
     return new Promise<void>((resolve, reject) => {
       entry.waiting.push({ resolve, reject });
       if (entry.phase === 'waiting') {
-        this.time.timers.clearTimeout(entry.timer);
-        entry.timer = undefined;
+        this.disarm(entry);
         entry.dueMono = Math.min(entry.dueMono, this.time.monotonicNow());
         this.enqueue(entry, true);
       } else if (entry.phase === 'queued' && !entry.urgent) {
@@ -219,18 +252,53 @@ export class CheckScheduler {
     this.queue = [];
   }
 
-  private arm(entry: Entry, dueMono: number): void {
+  /** The entry waits for its due time (`delayMs` after its previous one, or its first). */
+  private arm(entry: Entry, dueMono: number, delayMs: number): void {
     entry.phase = 'waiting';
     entry.dueMono = dueMono;
-    entry.timer = this.time.timers.setTimeout(
-      () => {
-        entry.timer = undefined;
-        this.enqueue(entry, false);
-        this.pump();
-      },
-      Math.max(0, dueMono - this.time.monotonicNow()),
+    const width = windowWidth(this.startWindowMs, delayMs);
+    // Windows of every width lie on one grid (widths are the whole window halved k times), so
+    // checks of different intervals whose windows start in the same instant share them too.
+    // checks of different intervals whose windows start in the same instant share them too. On
+    // whole ms: a window of 62.5 ms starts at 0, 62, 125, ...
+    const start = width > 0 ? Math.floor(Math.floor(dueMono / width) * width) : dueMono;
+    entry.windowStart = start;
+    const existing = this.windows.get(start);
+    if (existing) {
+      existing.entries.add(entry);
+      return;
+    }
+    const window: Window = { timer: undefined, entries: new Set([entry]) };
+    this.windows.set(start, window);
+    window.timer = this.time.timers.setTimeout(
+      () => this.open(start, window),
+      Math.max(0, start - this.time.monotonicNow()),
       true,
     );
+  }
+
+  /** A window's time came: its entries are due (in due order) and line up for slots. */
+  private open(start: number, window: Window): void {
+    if (this.windows.get(start) === window) this.windows.delete(start);
+    const entries = [...window.entries].sort((a, b) => a.dueMono - b.dueMono);
+    for (const entry of entries) {
+      entry.windowStart = undefined;
+      this.enqueue(entry, false);
+    }
+    this.pump();
+  }
+
+  /** The entry leaves its window (run now, removed); an empty window's timer goes. */
+  private disarm(entry: Entry): void {
+    const start = entry.windowStart;
+    if (start === undefined) return;
+    entry.windowStart = undefined;
+    const window = this.windows.get(start);
+    if (!window) return;
+    window.entries.delete(entry);
+    if (window.entries.size > 0) return;
+    this.time.timers.clearTimeout(window.timer);
+    this.windows.delete(start);
   }
 
   private enqueue(entry: Entry, urgent: boolean): void {
@@ -254,9 +322,13 @@ export class CheckScheduler {
     if (index >= 0) this.queue.splice(index, 1);
   }
 
-  /** Starts runs while slots are free. */
+  /** Starts runs while slots are free, a slice per turn of the event loop. */
   private pump(): void {
     while (this.running.size < this.maxConcurrent) {
+      if (this.startsThisTurn >= STARTS_PER_TURN) {
+        this.pumpLater();
+        return;
+      }
       const entry = this.queue.shift();
       if (!entry) return;
       const previous = this.running.get(entry.check.name);
@@ -270,8 +342,20 @@ export class CheckScheduler {
     }
   }
 
+  /** The rest of a burst starts in the next turn, after the I/O that waited behind this one. */
+  private pumpLater(): void {
+    if (this.pumpDue) return;
+    this.pumpDue = true;
+    this.time.timers.setImmediate(() => {
+      this.pumpDue = false;
+      this.startsThisTurn = 0;
+      if (!this.stopped) this.pump();
+    });
+  }
+
   private start(entry: Entry): void {
     const { name } = entry.check;
+    if (this.startsThisTurn++ === 0) this.pumpLater();
     entry.phase = 'running';
     this.running.set(name, entry);
     const lagMs = Math.max(0, this.time.monotonicNow() - entry.dueMono);
@@ -321,19 +405,29 @@ export class CheckScheduler {
       this.skipped++;
       dueMono = endMono + delayMs;
     }
-    this.arm(entry, dueMono);
+    this.arm(entry, dueMono, delayMs);
   }
 
   /** No further runs of the entry; its runNow callers learn why. */
   private retire(entry: Entry, reason: Error): void {
-    if (entry.timer !== undefined) this.time.timers.clearTimeout(entry.timer);
-    entry.timer = undefined;
+    this.disarm(entry);
     if (entry.phase === 'queued') this.dequeue(entry);
     entry.phase = 'removed';
     entry.rerun = false;
     for (const waiter of entry.waiting) waiter.reject(reason);
     entry.waiting = [];
   }
+}
+
+/**
+ * The width of the windows a run with this delay starts in: the whole window, halved until it is
+ * at most EARLY_SHARE of the delay (0: no window).
+ */
+function windowWidth(windowMs: number, delayMs: number): number {
+  if (windowMs <= 0) return 0;
+  let width = windowMs;
+  while (width > delayMs * EARLY_SHARE && width >= 1) width /= 2;
+  return width >= 1 ? width : 0;
 }
 
 /** Whether `a` runs before `b` in the line. */

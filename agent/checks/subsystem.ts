@@ -67,6 +67,8 @@ export interface ChecksOptions {
   clusterTables?: () => NodeCheckTable[];
   /** Runs at once, at most; the others queue. */
   maxConcurrent?: number;
+  /** Runs due this close together start together, up to this much early (0: each at its due time). */
+  startWindowMs?: number;
   /** The clock and timers: Node's by default, the test's own in tests. */
   time?: CheckTime;
 }
@@ -108,6 +110,7 @@ export class ChecksSubsystem implements Subsystem {
     this.scheduler = new CheckScheduler({
       time: this.time,
       maxConcurrent: this.maxConcurrent,
+      startWindowMs: options.startWindowMs ?? 0,
       // The nodes of a cluster do not all run the same check in the same instant.
       phaseSeed: options.node.id,
       onRunError: (name, error) =>

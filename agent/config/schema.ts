@@ -155,6 +155,11 @@ const ChecksSettings = Type.Object(
     /** Check runs at once, at most: the others queue, none is dropped. */
     max_concurrent: Type.Integer({ minimum: 1, maximum: 1024, default: 32 }),
     /**
+     * Runs due within this window start together, up to this much early (at most 5% of a check's
+     * interval): one wake-up of the agent per window, not per run. 0: each run at its due time.
+     */
+    start_window_ms: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
+    /**
      * Plugins started by the plugin launcher (a small process; the agent never forks), or by the
      * agent itself when false: several times the CPU per run (docs/checks-script.md).
      */
@@ -257,6 +262,7 @@ export const RESTART_ONLY_SETTINGS: ReadonlyArray<string> = [
   'evaluator.regexp',
   'checks.nagios_plugins_dir',
   'checks.max_concurrent',
+  'checks.start_window_ms',
   'checks.plugin_launcher',
   'checks.history_results',
   'checks.history_changes',

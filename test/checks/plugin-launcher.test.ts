@@ -169,6 +169,33 @@ describeWhenAvailable('the plugin launcher', missing, () => {
     }
   });
 
+  it('sends the results of runs started together in one write; a run still going holds them 20 ms at most', async () => {
+    // The launcher spoken to as the agent does, frame by frame, so that its writes can be counted.
+    // First with a hold of a minute, so that how fast the plugins run cannot split their results.
+    const quick = writePlugin(dir, 'quick', 'echo "OK $1"');
+    const patient = rawLauncher(['--hold-ms', '60000']);
+    try {
+      patient.send([1, 2, 3, 4, 5, 6, 7, 8].map((id) => runFrame(id, [quick, String(id)])));
+      await vi.waitFor(() => expect(patient.closedIds()).toHaveLength(8));
+      // Held while any of them ran, and sent in one write once the last one closed.
+      expect(patient.chunks).toHaveLength(1);
+    } finally {
+      await patient.close();
+    }
+
+    // With the agent's hold: a run that goes on does not hold the others' results for long.
+    const launcher = rawLauncher([]);
+    try {
+      const { plugin: hanging, pidFile } = hangingPlugin(dir, 'hang-hold');
+      launcher.send([runFrame(20, [hanging]), runFrame(21, [quick, '21'])]);
+      await vi.waitFor(() => expect(launcher.closedIds()).toEqual([21]));
+      const pids = await waitForPids(pidFile, 2);
+      expect(pids.every(isAlive)).toBe(true);
+    } finally {
+      await launcher.close(); // it kills what still runs and exits
+    }
+  });
+
   it('the agent runs plugins itself when the launcher is not built, or not wanted', () => {
     const warnings: string[] = [];
     const logger = { warn: (message: string) => void warnings.push(message), error: () => {} };
@@ -188,6 +215,51 @@ describeWhenAvailable('the plugin launcher', missing, () => {
     });
   });
 });
+
+/** The launcher binary on raw pipes: requests sent in one write, what it writes kept chunk by chunk. */
+function rawLauncher(args: string[]) {
+  const child = spawn(launcherBinary(), args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const chunks: Buffer[] = [];
+  child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+  return {
+    chunks,
+    send: (frames: Buffer[]) => child.stdin.write(Buffer.concat(frames)),
+    closedIds: () =>
+      eventsOf(Buffer.concat(chunks))
+        .filter((event) => event.type === 4)
+        .map((event) => event.id),
+    close: async () => {
+      const closed = new Promise((resolve) => child.once('close', resolve));
+      child.stdin.end();
+      await closed;
+    },
+  };
+}
+
+/** A RUN request (the protocol at the top of opsbro-plugin-launcher.c), 4 KiB of output kept. */
+function runFrame(id: number, argv: string[]): Buffer {
+  const strings = Buffer.concat(argv.map((argument) => Buffer.from(argument + '\0')));
+  const head = Buffer.alloc(4 + 1 + 4 + 12);
+  head.writeUInt32LE(1 + 4 + 12 + strings.length, 0);
+  head.writeUInt8(1, 4);
+  head.writeUInt32LE(id, 5);
+  head.writeUInt32LE(4096, 9);
+  head.writeUInt32LE(1024, 13);
+  head.writeUInt32LE(argv.length, 17);
+  return Buffer.concat([head, strings]);
+}
+
+/** The events in what the launcher wrote: type and run id of each frame. */
+function eventsOf(bytes: Buffer): Array<{ type: number; id: number }> {
+  const events: Array<{ type: number; id: number }> = [];
+  for (let offset = 0; offset + 4 <= bytes.length;) {
+    const length = bytes.readUInt32LE(offset);
+    if (offset + 4 + length > bytes.length) break;
+    events.push({ type: bytes[offset + 4]!, id: bytes.readUInt32LE(offset + 5) });
+    offset += 4 + length;
+  }
+  return events;
+}
 
 describe('a launcher that keeps dying', () => {
   it(`is given up after ${DEATHS_BEFORE_FALLBACK} deaths within a minute: plugins then start from the agent`, async () => {

@@ -35,7 +35,14 @@ class Lab {
   private readonly activeByName = new Map<string, number>();
   maxActiveOfOneCheck = 0;
 
-  constructor(options: Partial<CheckSchedulerOptions> & { maxConcurrent: number }) {
+  /**
+   * `immediates`: the next turns of the event loop are the test's to run (each callback pushed
+   * there); else the fake timers run them.
+   */
+  constructor(
+    options: Partial<CheckSchedulerOptions> & { maxConcurrent: number },
+    immediates?: Array<() => void>,
+  ) {
     const time: CheckTime = {
       timers: {
         setTimeout: (callback, delayMs, background) => {
@@ -43,7 +50,8 @@ class Lab {
           return SYSTEM_TIMERS.setTimeout(callback, delayMs, background);
         },
         clearTimeout: (handle) => SYSTEM_TIMERS.clearTimeout(handle),
-        setImmediate: (callback) => SYSTEM_TIMERS.setImmediate(callback),
+        setImmediate: (callback) =>
+          immediates ? immediates.push(callback) : SYSTEM_TIMERS.setImmediate(callback),
       },
       now: () => Date.now(),
       monotonicNow: () => Date.now(),
@@ -144,6 +152,78 @@ describe('spread', () => {
     for (const name of names) otherNode.add(name, 10_000, 0);
     const same = names.filter((name, i) => otherNode.dueOf(name) % 10_000 === offsets[i]).length;
     expect(same).toBeLessThan(5);
+  });
+});
+
+describe('start windows', () => {
+  const names = Array.from({ length: 300 }, (_, i) => `window-${i}`);
+
+  it('starts the runs due within a window together, never late, at most the window early, on their cadence', async () => {
+    const lab = new Lab({ maxConcurrent: 1000, startWindowMs: 1_000 });
+    for (const name of names) lab.add(name, 60_000, 0);
+    const dues = new Map(names.map((name) => [name, lab.dueOf(name)]));
+    // One timer per window holding a due, not one per check.
+    expect(lab.backgrounds.length).toBeLessThanOrEqual(60);
+    expect(lab.backgrounds.length).toBeGreaterThanOrEqual(55); // 300 dues leave few of 60 windows empty
+
+    await advanceTo(119_999);
+    for (const name of names) {
+      const due = dues.get(name) ?? -1;
+      const starts = lab.startsOf(name);
+      expect(starts).toHaveLength(2);
+      // Each start is the beginning of the second its due falls in: early by less than 1 s.
+      expect(starts).toEqual([Math.floor(due / 1_000) * 1_000, Math.floor(due / 1_000) * 1_000 + 60_000]);
+      // The check keeps its due times (its offset): early starts do not drift it.
+      expect(lab.dueOf(name)).toBe(due + 120_000);
+    }
+    expect(new Set(lab.starts.map((start) => start.at)).size).toBeLessThanOrEqual(120);
+    // A start before the due is no lag.
+    expect(lab.lags.every((lag) => lag.lagMs === 0)).toBe(true);
+  });
+
+  it('narrows the window to 5% of a short delay (halving it), so a 2 s check starts at most 62.5 ms early', async () => {
+    const lab = new Lab({ maxConcurrent: 1000, startWindowMs: 1_000 });
+    const short = names.slice(0, 50);
+    for (const name of short) lab.add(name, 2_000, 0);
+    const dues = new Map(short.map((name) => [name, lab.dueOf(name)]));
+    await advanceTo(1_999);
+    for (const name of short) {
+      const due = dues.get(name) ?? -1;
+      // Windows start on whole ms.
+      expect(lab.startsOf(name)).toEqual([Math.floor(Math.floor(due / 62.5) * 62.5)]);
+    }
+  });
+
+  it('starts a burst 64 runs per turn of the event loop, the rest in the next turns, none lost', () => {
+    const immediates: Array<() => void> = [];
+    const lab = new Lab({ maxConcurrent: 5000, startWindowMs: 20_000 }, immediates);
+    // 2,000 checks of 400 s in windows of 20 s (5% of 400 s): about 100 start in each.
+    const many = Array.from({ length: 2_000 }, (_, i) => `burst-${i}`);
+    for (const name of many) lab.add(name, 400_000, 'hang');
+    const windowOf = (name: string): number => Math.floor(lab.dueOf(name) / 20_000) * 20_000;
+    const firstWindow = Math.min(...many.map(windowOf));
+    const inFirst = many.filter((name) => windowOf(name) === firstWindow);
+    expect(inFirst.length).toBeGreaterThan(64);
+    vi.advanceTimersByTime(firstWindow - elapsed());
+    expect(lab.starts).toHaveLength(Math.min(64, inFirst.length));
+    while (immediates.length > 0) immediates.shift()!();
+    expect(lab.starts).toHaveLength(inFirst.length);
+  });
+
+  it('a run asked for now leaves its window; a window left empty drops its timer', async () => {
+    const lab = new Lab({ maxConcurrent: 10, startWindowMs: 1_000 });
+    lab.add('alone', 60_000, 0);
+    expect(vi.getTimerCount()).toBe(1);
+    await lab.scheduler.runNow('alone');
+    await vi.advanceTimersByTimeAsync(0); // the turn after the start
+    // Its window is empty: gone; the run after this one waits in a window of its own.
+    expect(lab.startsOf('alone')).toEqual([0]);
+    expect(vi.getTimerCount()).toBe(1);
+    lab.scheduler.remove('alone');
+    expect(vi.getTimerCount()).toBe(0);
+    expect(() => new Lab({ maxConcurrent: 1, startWindowMs: -1 })).toThrow(
+      "the checks' start window must be 0 ms or more, not -1",
+    );
   });
 });
 

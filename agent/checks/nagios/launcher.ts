@@ -78,6 +78,8 @@ export class PluginLauncher implements PluginSpawner {
   private fallenBack = false;
   /** The launcher close() is ending. */
   private closing: ChildProcess | undefined;
+  /** Requests of this turn, written to `child` at its end. */
+  private outgoing: { child: ChildProcess; frames: Buffer[] } | undefined;
 
   constructor(private readonly options: PluginLauncherOptions = {}) {
     this.binary = options.binary ?? launcherBinary();
@@ -111,10 +113,10 @@ export class PluginLauncher implements PluginSpawner {
     const child = this.running();
     this.runs.set(id, { sink, limits, started: false, exited: false });
     this.holdLoop();
-    child.stdin!.write(frame);
+    this.send(child, frame);
     return {
       abandonOutput: () => {
-        if (this.runs.has(id) && this.child === child) child.stdin!.write(smallFrame(REQUEST_ABANDON, id));
+        if (this.runs.has(id) && this.child === child) this.send(child, smallFrame(REQUEST_ABANDON, id));
       },
     };
   }
@@ -130,7 +132,30 @@ export class PluginLauncher implements PluginSpawner {
     (child.stdout as unknown as { ref(): void }).ref();
     await new Promise<void>((resolve) => {
       child.once('close', () => resolve());
-      child.stdin!.end();
+      // Requests of this turn still go out first (their runs then end with the launcher).
+      const outgoing = this.outgoing?.child === child ? this.outgoing.frames : [];
+      this.outgoing = undefined;
+      child.stdin!.end(Buffer.concat(outgoing));
+    });
+  }
+
+  /**
+   * The requests of one turn (the runs of a window start together) go out in one write at its
+   * end, so the launcher wakes up once for all of them.
+   */
+  private send(child: ChildProcess, frame: Buffer): void {
+    if (this.outgoing?.child === child) {
+      this.outgoing.frames.push(frame);
+      return;
+    }
+    const outgoing = { child, frames: [frame] };
+    this.outgoing = outgoing;
+    process.nextTick(() => {
+      // close() sent them, or the launcher they were for died (its runs are reported lost).
+      if (this.outgoing !== outgoing) return;
+      this.outgoing = undefined;
+      const { frames } = outgoing;
+      child.stdin!.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
     });
   }
 

@@ -25,8 +25,10 @@
  * Every event costs the agent a wake-up, so a run that ends quickly (most do, in a few ms) gets
  * one event, CLOSED, which says it all: STARTED only goes out for a run still going after
  * STARTED_DELAY_MS (the agent needs the pid only to signal the group, at a timeout or a stop, and
- * waits for it then), and EXITED only when the leader left processes behind. Events produced in
- * one turn of the loop go out in one write.
+ * waits for it then), and EXITED only when the leader left processes behind. Events are held
+ * while other runs are still under way, 20 ms at most (hold_ms), and go out in one write: the agent starts
+ * the runs of a window together (agent/checks/scheduler.ts), and their results then reach it in
+ * one wake-up instead of one each.
  * The plugin gets /dev/null as stdin and this process' environment and directory (the agent
  * starts it with the plugins' environment and `/`). End of stdin (the agent exited or died):
  * every plugin group still running is killed and the launcher exits.
@@ -60,6 +62,9 @@ enum { EVENT_STARTED = 1, EVENT_FAILED = 2, EVENT_EXITED = 3, EVENT_CLOSED = 4 }
 /* What is kept of one stream at most, whatever the agent asks (it asks 4 KiB and 1 KiB). */
 #define MAX_LIMIT (1u << 20)
 #define STARTED_DELAY_MS 50
+/* How long events wait for those of the other runs under way (nothing waits once none runs);
+ * `--hold-ms N` changes it (tests). */
+static long long hold_ms = 20;
 
 struct run {
   int in_use;
@@ -125,8 +130,10 @@ static long long now_ms(void) {
 /* Events wait here until the end of the loop's turn: one write for all of them. */
 static unsigned char *output;
 static size_t output_length, output_capacity;
+static long long held_since_ms; /* when the oldest event waiting in `output` was produced */
 
 static unsigned char *reserve(size_t length) {
+  if (output_length == 0) held_since_ms = now_ms();
   if (output_capacity - output_length < length) {
     size_t wanted = output_capacity ? output_capacity : 65536;
     while (wanted - output_length < length) wanted *= 2;
@@ -143,6 +150,31 @@ static unsigned char *reserve(size_t length) {
 static void flush_events(void) {
   if (output_length > 0) write_all(output, output_length);
   output_length = 0;
+}
+
+static int runs_under_way(void) {
+  for (int i = 0; i < run_high_water; i++) {
+    if (runs[i].in_use) return 1;
+  }
+  return 0;
+}
+
+/* Sends what waits once no run is under way or it waited hold_ms; else how long it may still wait
+ * (-1: nothing waits). */
+static int flush_when_due(void) {
+  if (output_length == 0) return -1;
+  long long waited = now_ms() - held_since_ms;
+  if (waited >= hold_ms || !runs_under_way()) {
+    flush_events();
+    return -1;
+  }
+  return (int)(hold_ms - waited);
+}
+
+static int earliest(int a, int b) {
+  if (a < 0) return b;
+  if (b < 0) return a;
+  return a < b ? a : b;
 }
 
 static void put_u32(unsigned char *p, uint32_t v) {
@@ -459,7 +491,13 @@ static void close_inherited(void) {
   for (int fd = 3; fd < max; fd++) close(fd);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "--hold-ms") == 0) {
+    hold_ms = atoll(argv[2]);
+  } else if (argc != 1) {
+    errno = EINVAL;
+    fatal("usage: opsbro-plugin-launcher [--hold-ms N]");
+  }
   close_inherited();
   signal(SIGPIPE, SIG_IGN);
   sigset_t child;
@@ -491,7 +529,7 @@ int main(void) {
       }
     }
     int timeout = send_due_started();
-    flush_events();
+    timeout = earliest(timeout, flush_when_due());
     if (poll(fds, count, timeout) < 0) {
       if (errno == EINTR) continue;
       fatal("poll");
@@ -504,6 +542,5 @@ int main(void) {
     }
     if (fds[1].revents) reap(signals);
     if (fds[0].revents) read_requests();
-    flush_events();
   }
 }
