@@ -39,6 +39,11 @@ module.exports = {
     only('collectors', [...FOUNDATION], 'collectors -> events'),
     only('detectors', [...FOUNDATION, 'evaluator'], 'detectors -> evaluator, events'),
     only('checks', [...FOUNDATION, 'evaluator', 'store'], 'checks -> evaluator, events, store'),
+    only(
+      'dns',
+      [...FOUNDATION],
+      'dns -> gossip, through the members provider main injects: it imports no subsystem',
+    ),
     only('store', ['shared'], 'the one storage module (level) knows no subsystem'),
     only('datadir', ['shared', 'config'], 'the data dir knows no subsystem'),
     only(

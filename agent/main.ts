@@ -37,6 +37,7 @@ import { planReload } from './core/reload.js';
 import { agentRoutes, type AgentControl } from './core/routes.js';
 import { installSignalHandlers } from './core/signals.js';
 import { type DataDir, LOCAL_TOKEN_FILE, openDataDir } from './datadir/index.js';
+import { DnsSubsystem } from './dns/index.js';
 import { openStore, type Store } from './store/index.js';
 import { DetectorDefinitionSchema, DetectorsSubsystem, detectorRuleErrors } from './detectors/index.js';
 import { Evaluator, type EvaluatorProviders, evaluatorRoutes } from './evaluator/index.js';
@@ -129,6 +130,7 @@ class Agent implements AgentControl {
   private readonly collectors: CollectorsSubsystem;
   private readonly detectors: DetectorsSubsystem;
   private readonly checks: ChecksSubsystem;
+  private readonly dns: DnsSubsystem;
   private readonly pluginSpawner: PluginSpawner;
   private readonly evaluator: Evaluator;
   private readonly lifecycle: Lifecycle;
@@ -264,8 +266,24 @@ class Agent implements AgentControl {
       startWindowMs: settings.checks.start_window_ms,
       clusterTables: () => this.gossip.checkTables(),
     });
-    // Start order; stop runs in reverse (gossip leaves the cluster before the API closes).
-    this.subsystems = [this.api, this.gossip, this.collectors, this.detectors, this.checks];
+    this.dns = new DnsSubsystem({
+      settings,
+      // Gossip's members as DNS answers them: alive or suspect, in this datacenter, by group.
+      members: () =>
+        this.gossip.members().map((member) => ({
+          name: member.name,
+          address: member.address,
+          state: member.state,
+          groups: member.groups,
+          datacenter: member.datacenter,
+          critical: member.checks.critical,
+        })),
+      events: this.events,
+      logger: logger.child({ subsystem: 'dns' }),
+    });
+    // Start order; stop runs in reverse (gossip leaves the cluster before the API closes; DNS
+    // stops answering first).
+    this.subsystems = [this.api, this.gossip, this.collectors, this.detectors, this.checks, this.dns];
     this.lifecycle = new Lifecycle({
       subsystems: this.subsystems,
       events: this.events,
@@ -386,7 +404,7 @@ class Agent implements AgentControl {
         local_token: join(this.dataDir.path, LOCAL_TOKEN_FILE),
       },
       gossip: {
-        ports: this.gossip.ports(),
+        ports: { ...this.gossip.ports(), ...(this.dns.port !== undefined ? { dns: this.dns.port } : {}) },
         cluster: this.gossip.cluster(),
         members: this.gossip.memberCounts(),
         encrypted: this.gossip.encryptionEnabled,

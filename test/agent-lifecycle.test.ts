@@ -449,9 +449,10 @@ describe('the test helpers', () => {
       const agent = await startAgent(dirs);
       expect(isAlive(agent.process.pid!)).toBe(true);
       expect(dirs.chosenRpcPort).not.toBe(chosen);
-      // The API and gossip took whatever was free (port 0), and the agent says where.
+      // The API, gossip and DNS took whatever was free (port 0), and the agent says where.
       const { ports } = (await info(dirs)) as { ports: Record<string, number> };
-      expect(Object.keys(ports).sort()).toEqual(['api', 'gossip', 'rpc']);
+      expect(Object.keys(ports).sort()).toEqual(['api', 'dns', 'gossip', 'rpc']);
+      expect(ports.dns).toBeGreaterThan(0);
       expect([ports.api, ports.rpc]).toEqual([dirs.port, dirs.chosenRpcPort]);
       expect(ports.api).toBeGreaterThan(0);
       expect(ports.gossip).toBeGreaterThan(0);

@@ -73,6 +73,7 @@ describe('an agent without authentication, on loopback', () => {
         collectors: { status: 'ok' },
         detectors: { status: 'ok' },
         checks: { status: 'ok' },
+        dns: { status: 'ok' },
       },
     });
   });

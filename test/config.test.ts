@@ -282,6 +282,25 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('refuses DNS beyond loopback without authentication, and recursors that are not addresses', () => {
+    const dir = configDir({
+      'agent.yml':
+        'dns:\n  bind: 0.0.0.0\n  recursors: [10.0.0.2, "[fd00::53]:5353", dns.example.com, "10.0.0.3:99999"]\n',
+    });
+    const file = join(dir, 'agent.yml');
+    expect(loadErrors(dir)).toEqual([
+      `${file}:2: dns.bind: DNS would listen on 0.0.0.0, beyond loopback, without authentication configured: add a token under auth.tokens (DESIGN.md: every listener beyond loopback alike) or bind to 127.0.0.1`,
+      `${file}:3: dns.recursors[2]: expected a recursor's IP address, HOST or HOST:PORT (10.0.0.2, 10.0.0.2:53, [::1]:53), got string "dns.example.com"`,
+      `${file}:3: dns.recursors[3]: expected a recursor's IP address, HOST or HOST:PORT (10.0.0.2, 10.0.0.2:53, [::1]:53), got string "10.0.0.3:99999"`,
+    ]);
+    // Off, it is not checked: nothing listens.
+    writeFileSync(file, 'dns:\n  enabled: false\n  bind: 0.0.0.0\n');
+    expect(loadConfig({ configDir: dir, env: () => undefined }).settings.dns).toMatchObject({
+      enabled: false,
+      bind: '0.0.0.0',
+    });
+  });
+
   it('shows unknown keys beside the errors they may explain', () => {
     const dir = configDir({
       'agent.yml': 'auth:\n  tokens:\n    - name: ops\n      tokn: abcdefghijklmnopq\n',

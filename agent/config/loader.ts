@@ -7,7 +7,7 @@ import { formatBytes } from '../shared/format.js';
 import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, join, resolve, sep } from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
-import { isBindAddress, isLoopback } from '../shared/addresses.js';
+import { isBindAddress, isLoopback, parseHostPort } from '../shared/addresses.js';
 import {
   BoundedReadError,
   describeFsError,
@@ -281,7 +281,10 @@ function duplicateDefinitions(definitions: FoundKindDefinition[], warnings: Conf
 function locate(contributions: FileSettings[], path: KeyPath): Located {
   for (const { file, data } of [...contributions].reverse()) {
     let node: unknown = data;
-    for (const part of path) node = isPlainObject(node) ? node[part] : undefined;
+    for (const part of path) {
+      if (isPlainObject(node)) node = node[part];
+      else node = Array.isArray(node) && typeof part === 'number' ? (node[part] as unknown) : undefined;
+    }
     if (node !== undefined) {
       const key = file.keyForMessage(path);
       return { file: file.path, line: file.lineOf(path), key, quotable: key !== undefined };
@@ -329,6 +332,7 @@ function checkListeners(settings: AgentSettings, locate: Locator, errors: Config
       errors.push(new ConfigError(located, `expected an IP address, got ${shownValue(value, located)}`));
     }
   }
+  checkDns(settings, locate, errors);
   const { bind } = settings.api;
   if (!isBindAddress(bind)) {
     const located = locate(['api', 'bind']);
@@ -344,6 +348,38 @@ function checkListeners(settings: AgentSettings, locate: Locator, errors: Config
       ),
     );
   }
+}
+
+/** The DNS listener follows the API's rule; its recursors must be addresses it can send to. */
+function checkDns(settings: AgentSettings, locate: Locator, errors: ConfigError[]): void {
+  const { dns } = settings;
+  if (!dns.enabled) return;
+  if (!isBindAddress(dns.bind)) {
+    const located = locate(['dns', 'bind']);
+    errors.push(
+      new ConfigError(located, `expected an IP address or localhost, got ${shownValue(dns.bind, located)}`),
+    );
+  } else if (!isLoopback(dns.bind) && settings.auth.tokens.length === 0) {
+    errors.push(
+      new ConfigError(
+        locate(['dns', 'bind']),
+        `DNS would listen on ${dns.bind}, beyond loopback, without authentication configured: ` +
+          'add a token under auth.tokens (DESIGN.md: every listener beyond loopback alike) or bind to 127.0.0.1',
+      ),
+    );
+  }
+  dns.recursors.forEach((text, index) => {
+    const recursor = parseHostPort(text, 53);
+    if (!recursor || !isBindAddress(recursor.host) || recursor.host === '0.0.0.0' || recursor.host === '::') {
+      const located = locate(['dns', 'recursors', index]);
+      errors.push(
+        new ConfigError(
+          located,
+          `expected a recursor's IP address, HOST or HOST:PORT (10.0.0.2, 10.0.0.2:53, [::1]:53), got ${shownValue(text, located)}`,
+        ),
+      );
+    }
+  });
 }
 
 /** Relative paths in settings are relative to the config dir, wherever the agent was started. */

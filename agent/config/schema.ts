@@ -147,6 +147,30 @@ const EvaluatorSettings = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+/** The DNS interface (docs/dns.md). */
+const DnsSettings = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    /** Beyond loopback only with auth.tokens configured (DESIGN.md: every listener alike). */
+    bind: Type.String({ default: '127.0.0.1' }),
+    port: Type.Integer({ ...Port, default: 6766 }),
+    /** The zone answered: `<group>.group.<dc>.opsbro`. */
+    domain: Type.String({
+      default: '.opsbro',
+      pattern:
+        '^\\.?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\\.?$',
+      description: 'a domain name such as .opsbro or .cluster.example',
+    }),
+    /** Seconds resolvers may keep an answer, and a NXDOMAIN (the SOA's minimum). 0: ask each time. */
+    ttl: Type.Integer({ minimum: 0, maximum: 86_400, default: 0 }),
+    /** Leave members with a CRITICAL check out of every group answer (else only `.passing.` names do). */
+    only_passing: Type.Boolean({ default: false }),
+    /** Where names outside the domain go (HOST or HOST:PORT); none: they are REFUSED. */
+    recursors: Type.Array(Type.String({ minLength: 1, description: 'HOST or HOST:PORT' }), { default: [] }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 /** The checks engine (docs/checks.md). */
 const ChecksSettings = Type.Object(
   {
@@ -235,6 +259,7 @@ export const AgentSettingsSchema = Type.Object(
     packs: PackOverrides,
     evaluator: EvaluatorSettings,
     checks: ChecksSettings,
+    dns: DnsSettings,
   },
   { additionalProperties: false },
 );
@@ -267,4 +292,5 @@ export const RESTART_ONLY_SETTINGS: ReadonlyArray<string> = [
   'checks.history_results',
   'checks.history_changes',
   'checks.history_group_ms',
+  'dns',
 ];

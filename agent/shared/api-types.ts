@@ -446,3 +446,21 @@ export interface OverrideAnswer {
   override?: StatusOverride;
   cleared?: boolean;
 }
+
+/** GET /dns/stats: what the DNS interface answered since the agent started (docs/dns.md). */
+export interface DnsStatsAnswer {
+  enabled: boolean;
+  /** Where it listens (UDP and TCP), once started. */
+  port?: number;
+  queries: { udp: number; tcp: number; total: number };
+  /** Answers by rcode: NOERROR, NXDOMAIN, REFUSED, FORMERR, NOTIMP, SERVFAIL. */
+  answers: Record<string, number>;
+  /** UDP answers cut to the question with TC set (the client asks again over TCP). */
+  truncated: number;
+  /** Queries outside the domain answered by a recursor. */
+  forwarded: number;
+  /** Packets that got no answer: responses, runts, a TCP client gone. */
+  dropped: number;
+  /** How long answers took, over the latest 1024, in microseconds. */
+  latency_us: { p50: number; p99: number };
+}

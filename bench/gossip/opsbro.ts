@@ -118,6 +118,7 @@ export const opsbro: GossipSystem = {
           `gossip: {port: ${GOSSIP_PORT}}`,
           `rpc: {port: ${RPC_PORT}}`,
           `api: {bind: ${addr}, port: ${API_PORT}}`,
+          `dns: {bind: ${addr}, port: 0}`,
           'log: {level: warn}',
           noPacks,
           EXTRA_YAML,

@@ -17,8 +17,8 @@ import {
 afterAll(cleanupAll);
 
 /**
- * The package's etc/ as is, plus conf.d/ports.yml moving every port (nothing else): the API and
- * gossip to whatever is free (port 0: startAgent reads them from the agent), the RPC to a port
+ * The package's etc/ as is, plus conf.d/ports.yml moving every port (nothing else): the API,
+ * gossip and DNS to whatever is free (port 0: startAgent reads them from the agent), the RPC to a port
  * chosen in advance (nodes advertise it as configured).
  */
 async function embeddedDefaults(extra = ''): Promise<TestAgentDirs> {
@@ -27,7 +27,10 @@ async function embeddedDefaults(extra = ''): Promise<TestAgentDirs> {
   cpSync(join(REPO_ROOT, 'etc'), configDir, { recursive: true });
   const rpc = await freePort();
   const portsFile = join(configDir, 'conf.d', 'ports.yml');
-  writeFileSync(portsFile, `api:\n  port: 0\ngossip:\n  port: 0\nrpc:\n  port: ${rpc}\n${extra}`);
+  writeFileSync(
+    portsFile,
+    `api:\n  port: 0\ngossip:\n  port: 0\nrpc:\n  port: ${rpc}\ndns:\n  port: 0\n${extra}`,
+  );
   return {
     root,
     configDir,
