@@ -39,6 +39,7 @@ export class MemberDirectory {
   /** Bumped at each build whose content changed: the zone's SOA serial. */
   private serialValue = 1;
   private lastShape = '';
+  private builds = 0;
 
   constructor(
     private readonly members: () => readonly DnsMember[],
@@ -55,6 +56,12 @@ export class MemberDirectory {
   get serial(): number {
     this.refresh();
     return this.serialValue;
+  }
+
+  /** Bumped at every rebuild: answers built from an older one are stale (answer-cache.ts). */
+  get generation(): number {
+    this.refresh();
+    return this.builds;
   }
 
   /** The group's answering members' addresses; undefined when none answers (NXDOMAIN). */
@@ -77,6 +84,7 @@ export class MemberDirectory {
     if (!this.stale && now - this.builtAt < this.maxAgeMs) return;
     this.stale = false;
     this.builtAt = now;
+    this.builds++;
     const byGroup = new Map<string, Entry[]>();
     const byName = new Map<string, Entry>();
     for (const member of this.members()) {

@@ -12,6 +12,7 @@
 // Answers are written by encode.ts (names compressed), queries parsed by dns-packet.
 import dnsPacket, { type Packet, type Question } from 'dns-packet';
 import type { Addresses, MemberDirectory } from './directory.js';
+import { AnswerCache, answerFrom, readPlainQuery, type KeptAnswer } from './answer-cache.js';
 import { encodeAnswer, nameWire, truncatedAnswer, type AnswerSpec } from './encode.js';
 import { parseName } from './names.js';
 import type { DnsTransport } from './stats.js';
@@ -49,14 +50,34 @@ export interface DnsReply {
 export class DnsResponder {
   private readonly apex: string;
   private readonly zoneLabels: number;
+  private readonly cache = new AnswerCache();
 
   constructor(private readonly options: ResponderOptions) {
     this.apex = options.domain;
     this.zoneLabels = options.domain.split('.').length;
   }
 
+  /**
+   * The answer to a plain query whose answer is kept (answer-cache.ts), at once; undefined when
+   * it must go the full way (respond()).
+   */
+  respondFromCache(query: Buffer, transport: DnsTransport): DnsReply | undefined {
+    const plain = readPlainQuery(query, transport, ednsLimit);
+    if (!plain) return undefined;
+    const kept = this.cache.get(plain.key, this.options.directory.generation);
+    if (!kept) return undefined;
+    return {
+      bytes: answerFrom(kept, query, plain.nameEnd),
+      rcode: kept.rcode as RcodeName,
+      truncated: kept.truncated,
+      forwarded: false,
+    };
+  }
+
   /** The answer to `query`, or undefined when none is due (a response, a runt). */
   async respond(query: Buffer, transport: DnsTransport): Promise<DnsReply | undefined> {
+    const cached = this.respondFromCache(query, transport);
+    if (cached) return cached;
     if (query.length < HEADER_BYTES || (query.readUInt16BE(2) & QR) !== 0) return undefined;
     let packet: Packet;
     try {
@@ -70,7 +91,7 @@ export class DnsResponder {
     if (questions.length !== 1) return bare(query, 'FORMERR');
     const question = questions[0]!;
     const udpLimit = udpLimitOf(packet);
-    const raw = rawQuestionOf(query);
+    const raw = rawQuestionOf(query, transport);
     if (!raw) return bare(query, 'FORMERR');
     const answerWith = (rcode: RcodeName, parts: Partial<AnswerSpec> = {}): DnsReply =>
       this.encode(packet, question, raw, rcode, parts, transport === 'udp' ? udpLimit : 65_535);
@@ -144,13 +165,39 @@ export class DnsResponder {
       ...parts,
     };
     const whole = encodeAnswer(spec);
-    if (whole.length <= limit) return { bytes: whole, rcode, truncated: false, forwarded: false };
-    return {
-      bytes: truncatedAnswer(spec, dnsPacket.TRUNCATED_RESPONSE),
-      rcode,
-      truncated: true,
-      forwarded: false,
-    };
+    const reply: DnsReply =
+      whole.length <= limit
+        ? { bytes: whole, rcode, truncated: false, forwarded: false }
+        : {
+            bytes: truncatedAnswer(spec, dnsPacket.TRUNCATED_RESPONSE),
+            rcode,
+            truncated: true,
+            forwarded: false,
+          };
+    this.keep(raw, spec, reply);
+    return reply;
+  }
+
+  /** Keeps the answer of a plain query for the next ones (answer-cache.ts). */
+  private keep(raw: RawQuestion, spec: AnswerSpec, reply: DnsReply): void {
+    const plain = readPlainQuery(raw.query, raw.transport, ednsLimit);
+    if (!plain) return;
+    const runs: KeptAnswer['runs'] = [];
+    if (!reply.truncated) {
+      // The address records come first in the answer section, the IPv4 ones then the IPv6 ones.
+      const first = plain.nameEnd + 4;
+      const v4 = spec.addresses.filter((address) => !address.includes(':')).length;
+      const v6 = spec.addresses.length - v4;
+      if (v4 > 1) runs.push({ at: first, size: 16, count: v4 });
+      if (v6 > 1) runs.push({ at: first + v4 * 16, size: 28, count: v6 });
+    }
+    const { generation } = this.options.directory;
+    this.cache.set(plain.key, generation, {
+      bytes: reply.bytes,
+      runs,
+      rcode: reply.rcode,
+      truncated: reply.truncated,
+    });
   }
 }
 
@@ -158,8 +205,13 @@ export class DnsResponder {
 function udpLimitOf(packet: Packet): number {
   const opt = (packet.additionals ?? []).find((record) => record.type === 'OPT') as
     { udpPayloadSize?: number } | undefined;
-  if (!opt) return PLAIN_UDP_LIMIT;
-  return Math.min(EDNS_UDP_LIMIT, Math.max(PLAIN_UDP_LIMIT, opt.udpPayloadSize ?? PLAIN_UDP_LIMIT));
+  return ednsLimit(opt ? (opt.udpPayloadSize ?? PLAIN_UDP_LIMIT) : undefined);
+}
+
+/** The UDP answer size an EDNS0 buffer allows: within [512, EDNS_UDP_LIMIT]; 512 without EDNS0. */
+function ednsLimit(ednsSize: number | undefined): number {
+  if (ednsSize === undefined) return PLAIN_UDP_LIMIT;
+  return Math.min(EDNS_UDP_LIMIT, Math.max(PLAIN_UDP_LIMIT, ednsSize));
 }
 
 /**
@@ -176,6 +228,8 @@ function bare(query: Buffer, rcode: RcodeName): DnsReply {
 }
 
 interface RawQuestion {
+  query: Buffer;
+  transport: DnsTransport;
   /** The name's bytes as sent, when uncompressed (a pointer in a question is legal, and rare). */
   wire?: Buffer;
   type: number;
@@ -187,7 +241,7 @@ interface RawQuestion {
  * as they are, case and all) and its type and class as numbers (dns-packet names only the types
  * it knows). dns-packet has parsed the query already: the walk stays within it.
  */
-function rawQuestionOf(query: Buffer): RawQuestion | undefined {
+function rawQuestionOf(query: Buffer, transport: DnsTransport): RawQuestion | undefined {
   let at = 12;
   let compressed = false;
   while (at < query.length) {
@@ -205,6 +259,8 @@ function rawQuestionOf(query: Buffer): RawQuestion | undefined {
   }
   if (at + 4 > query.length) return undefined;
   return {
+    query,
+    transport,
     ...(compressed ? {} : { wire: query.subarray(12, at) }),
     type: query.readUInt16BE(at),
     class: query.readUInt16BE(at + 2),

@@ -60,7 +60,7 @@ export class DnsSubsystem implements Subsystem {
       directory: this.directory,
       ...(forwarder ? { forward: (query, transport) => forwarder.forward(query, transport) } : {}),
     });
-    this.servers = new DnsServers((query, transport) => responder.respond(query, transport), this.stats);
+    this.servers = new DnsServers(responder, this.stats);
   }
 
   async start(): Promise<void> {

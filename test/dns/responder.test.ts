@@ -146,6 +146,44 @@ describe('names of the domain', () => {
   });
 });
 
+describe('kept answers', () => {
+  it("keep each client's id and spelling, a new order each time, and go when the members change", async () => {
+    const members = [...CLUSTER];
+    const directory = new MemberDirectory(() => members, 'dc1', 60_000);
+    const r = new DnsResponder({
+      domain: 'opsbro',
+      datacenter: 'dc1',
+      ttl: 0,
+      onlyPassing: false,
+      directory,
+    });
+    const first = await ask(r, query('redis.group.dc1.opsbro', 'A'));
+    const again = query('REDIS.Group.dc1.opsbro', 'A');
+    again.writeUInt16BE(777, 0);
+    // Answered from what was kept: at once, without the full way.
+    const kept = r.respondFromCache(again, 'udp');
+    expect(kept).toBeDefined();
+    const packet = dnsPacket.decode(kept!.bytes) as unknown as Decoded;
+    expect(packet.id).toBe(777);
+    expect(packet.questions).toMatchObject([{ name: 'REDIS.Group.dc1.opsbro' }]);
+    expect(packet.answers?.map((answer) => answer.data).sort()).toEqual(
+      first.packet.answers?.map((answer) => answer.data).sort(),
+    );
+    const orders = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const each = dnsPacket.decode(r.respondFromCache(again, 'udp')!.bytes) as unknown as Decoded;
+      orders.add((each.answers ?? []).map((answer) => answer.data).join(','));
+    }
+    expect(orders.size).toBe(2);
+    // A member joins group redis: the membership event makes the next answer new.
+    members.push(member('web-3', '10.0.0.4', ['redis']));
+    directory.invalidate();
+    expect(r.respondFromCache(again, 'udp')).toBeUndefined();
+    const after = await ask(r, query('redis.group.dc1.opsbro', 'A'));
+    expect(after.packet.answers).toHaveLength(3);
+  });
+});
+
 describe('what is not served', () => {
   it('refuses names outside the domain and classes other than IN', async () => {
     const r = responder(CLUSTER);

@@ -50,11 +50,7 @@ async function serve(
     directory: new MemberDirectory(() => members, 'dc1', 1000),
     ...(forwarder ? { forward: (query, transport) => forwarder.forward(query, transport) } : {}),
   });
-  const servers = new DnsServers(
-    (query, transport) => responder.respond(query, transport),
-    stats,
-    options.idleMs,
-  );
+  const servers = new DnsServers(responder, stats, options.idleMs);
   const port = await servers.listen('127.0.0.1', 0);
   running.push(servers);
   return { port, stats };
