@@ -1,13 +1,16 @@
 // The DNS interface of real agents, asked by dig: a 3-node cluster on 127.66.0.x (each agent's DNS
 // on its own address, on the port it reports in /agent/info), group and node names, AAAA (none:
 // NODATA with the SOA), NXDOMAIN with the SOA, REFUSED, NOTIMP, FORMERR (a raw packet dig cannot
-// send), the statistics route, and a SIGKILLed member gone from the answers within the gossip bound.
+// send), the statistics route, a member whose check goes CRITICAL left out of `.passing.` answers
+// and back when it recovers, and a SIGKILLed member gone from the answers within the gossip bound.
 import { execFile, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, expect, it } from 'vitest';
 import type { DnsStatsAnswer } from '../../agent/shared/api-types.js';
-import { cleanupAll, httpGet } from '../helpers/agent-process.js';
+import { cleanupAll, httpGet, tempDir } from '../helpers/agent-process.js';
 import { type GossipAgent, startGossipAgent, viewOf, waitFor } from '../helpers/gossip-agents.js';
 import { describeWhenAvailable } from '../helpers/requirements.js';
 
@@ -56,10 +59,23 @@ async function dig(agent: GossipAgent, port: number, args: string[]) {
 describeWhenAvailable('DNS on a cluster of agents', digMissing, () => {
   it('answers groups and nodes from live membership, and drops a SIGKILLed member', async () => {
     const groups = { 1: '[redis, web]', 2: '[redis]', 3: '[web]' } as const;
+    // node-3's one check is CRITICAL while this file exists (checked every second, hard at once).
+    const flag = join(tempDir('opsbro-dns-flag-'), 'down');
+    const node3Root = tempDir();
+    mkdirSync(join(node3Root, 'etc', 'conf.d'), { recursive: true });
+    writeFileSync(
+      join(node3Root, 'etc', 'conf.d', 'check.yml'),
+      `check:\n  name: service\n  interval: 1s\n  max_attempts: 1\n  critical_if: "file_exists('${flag}')"\n`,
+    );
     const seed = await startGossipAgent(BLOCK, 1, { yaml: `groups: ${groups[1]}` });
     const others = await Promise.all(
       ([2, 3] as const).map((index) =>
-        startGossipAgent(BLOCK, index, { yaml: `groups: ${groups[index]}`, seeds: [seed.address] }),
+        startGossipAgent(
+          BLOCK,
+          index,
+          { yaml: `groups: ${groups[index]}`, seeds: [seed.address] },
+          index === 3 ? node3Root : undefined,
+        ),
       ),
     );
     const agents = [seed, ...others];
@@ -117,6 +133,16 @@ describeWhenAvailable('DNS on a cluster of agents', digMissing, () => {
       answers: { NXDOMAIN: 2, REFUSED: 1, NOTIMP: 1, FORMERR: 1 },
     });
     expect(stats.queries.total).toBe(8); // web.group went to node-3
+
+    // Health-aware: node-3's check goes CRITICAL; the .passing. name leaves it out once gossip
+    // has carried the change, the plain name keeps it; back to OK, it is back.
+    const passing = async () => (await dig(seed, port, ['web.group.passing.dc1.opsbro'])).addresses;
+    expect(await passing()).toEqual([a1, a3].sort());
+    writeFileSync(flag, '');
+    await waitFor(async () => (await passing()).join() === a1, 10_000, 'node-3 out of web.group.passing');
+    expect((await dig(seed, port, ['web.group.dc1.opsbro'])).addresses).toEqual([a1, a3].sort());
+    rmSync(flag);
+    await waitFor(async () => (await passing()).length === 2, 10_000, 'node-3 back in web.group.passing');
 
     // node-2 dies without a word: it leaves redis' answers once gossip declares it dead.
     others[0]!.process.kill('SIGKILL');
