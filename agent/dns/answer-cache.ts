@@ -8,10 +8,13 @@
 // What a stranger can make it hold is bounded: MAX_ENTRIES answers (random names fill it with
 // NXDOMAINs; it is emptied when full).
 
+import { asciiLowerCase } from './names.js';
+
 export const MAX_ENTRIES = 4096;
 const HEADER = 12;
 const TYPE_OPT = 41;
 const CLASS_IN = 1;
+const DOT = 0x2e;
 
 /** A plain query as read here. */
 export interface PlainQuery {
@@ -47,6 +50,9 @@ export function readPlainQuery(
   for (;;) {
     const length = query[at];
     if (length === undefined || length > 63) return undefined; // a pointer, or cut short
+    // A dot inside a label (legal, never one of ours): the full way decides.
+    const dot = length > 0 ? query.indexOf(DOT, at + 1) : -1;
+    if (dot !== -1 && dot <= at + length) return undefined;
     at += 1 + length;
     if (length === 0) break;
     if (at - HEADER > 255) return undefined;
@@ -62,13 +68,13 @@ export function readPlainQuery(
     if (at + 11 > query.length || query[at] !== 0 || query.readUInt16BE(at + 1) !== TYPE_OPT)
       return undefined;
     ednsSize = query.readUInt16BE(at + 3);
-    // Version 0 only (another gets BADVERS from the full path... which dns-packet leaves out: rare).
-    if (query[at + 6] !== 0) return undefined;
-    at += 11 + query.readUInt16BE(at + 9);
+    // Version 0 and no option only: anything else goes the full way, which parses it all.
+    if (query[at + 6] !== 0 || query.readUInt16BE(at + 9) !== 0) return undefined;
+    at += 11;
   }
   if (at !== query.length) return undefined;
   const limit = transport === 'tcp' ? 0 : udpLimit(ednsSize);
-  const name = query.toString('latin1', HEADER, nameEnd).toLowerCase();
+  const name = asciiLowerCase(query.toString('latin1', HEADER, nameEnd));
   const rd = (flags >> 8) & 1;
   return { key: `${name}|${type}|${limit}|${rd}|${ednsSize === undefined ? 0 : 1}`, nameEnd };
 }

@@ -3,7 +3,8 @@
 // membership or check event (the subsystem calls invalidate()), and at the latest `maxAgeMs` after
 // it was built, so an answer never reflects the cluster older than that even if an event was
 // missed.
-import { isIPv4 } from 'node:net';
+import { isIP, isIPv4 } from 'node:net';
+import { asciiLowerCase } from './names.js';
 
 /** A member as DNS needs it (main maps gossip's members to this). */
 export interface DnsMember {
@@ -90,14 +91,16 @@ export class MemberDirectory {
     for (const member of this.members()) {
       // Other datacenters' members are not ours to answer for (their names answer NXDOMAIN).
       if (!ANSWERING_STATES.has(member.state) || member.datacenter !== this.datacenter) continue;
+      // Gossip carries any text as an address; only an IP literal makes an A or AAAA record.
+      if (isIP(member.address) === 0) continue;
       const entry: Entry = {
         address: member.address,
         v4: isIPv4(member.address),
         critical: member.critical > 0,
       };
-      byName.set(member.name.toLowerCase(), entry);
+      byName.set(asciiLowerCase(member.name), entry);
       for (const group of member.groups) {
-        const key = group.toLowerCase();
+        const key = asciiLowerCase(group);
         const list = byGroup.get(key);
         if (list) list.push(entry);
         else byGroup.set(key, [entry]);

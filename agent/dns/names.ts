@@ -14,13 +14,21 @@ export type DnsName =
   /** Under the domain, but nothing this agent knows (NXDOMAIN). */
   | { kind: 'unknown' };
 
+/**
+ * Lower case for A-Z only (RFC 4343): DNS compares ASCII letters without case and every other
+ * byte as it is (String.toLowerCase would make the Kelvin sign a `k`).
+ */
+export function asciiLowerCase(text: string): string {
+  return text.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+}
+
 /** `.opsbro`, `opsbro.` or `OpsBro` alike: lower case, no dots around. */
 export function normalizedDomain(domain: string): string {
-  return domain.toLowerCase().replace(/^\.+|\.+$/g, '');
+  return asciiLowerCase(domain).replace(/^\.+|\.+$/g, '');
 }
 
 export function parseName(name: string, domain: string): DnsName {
-  const lower = name.toLowerCase().replace(/\.$/, '');
+  const lower = asciiLowerCase(name).replace(/\.$/, '');
   if (lower === domain) return { kind: 'apex' };
   if (!lower.endsWith('.' + domain)) return { kind: 'outside' };
   const labels = lower.slice(0, -(domain.length + 1)).split('.');

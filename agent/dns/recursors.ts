@@ -81,7 +81,9 @@ function askUdp(
     const socket = createSocket(isIPv6(recursor.host) ? 'udp6' : 'udp4');
     socket.on('error', () => done(undefined));
     socket.on('message', (message, from) => {
-      if (from.port !== recursor.port || message.length < 12 || message.readUInt16BE(0) !== id) return;
+      // Only the recursor asked, with the id it was sent (a spoofed answer must guess both).
+      if (from.port !== recursor.port || from.address !== recursor.host) return;
+      if (message.length < 12 || message.readUInt16BE(0) !== id) return;
       done(message);
     });
     socket.send(query, recursor.port, recursor.host);

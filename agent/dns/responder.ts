@@ -10,6 +10,7 @@
 //   - over UDP, an answer larger than the client's buffer (512 bytes, or its EDNS0 size) goes out
 //     without its records and with TC set: the client asks again over TCP.
 // Answers are written by encode.ts (names compressed), queries parsed by dns-packet.
+import { isIPv4 } from 'node:net';
 import dnsPacket, { type Packet, type Question } from 'dns-packet';
 import type { Addresses, MemberDirectory } from './directory.js';
 import { AnswerCache, answerFrom, readPlainQuery, type KeptAnswer } from './answer-cache.js';
@@ -91,13 +92,14 @@ export class DnsResponder {
     if (questions.length !== 1) return bare(query, 'FORMERR');
     const question = questions[0]!;
     const udpLimit = udpLimitOf(packet);
-    const raw = rawQuestionOf(query, transport);
+    const raw = rawQuestionOf(query, transport, question.name);
     if (!raw) return bare(query, 'FORMERR');
     const answerWith = (rcode: RcodeName, parts: Partial<AnswerSpec> = {}): DnsReply =>
       this.encode(packet, question, raw, rcode, parts, transport === 'udp' ? udpLimit : 65_535);
 
     if (question.class !== 'IN' && question.class !== 'ANY') return answerWith('REFUSED');
-    const name = parseName(question.name, this.apex);
+    // A dot inside one of the name's labels: no name of ours (dns-packet joins labels with dots).
+    const name = raw.dottedLabel ? ({ kind: 'outside' } as const) : parseName(question.name, this.apex);
     if (name.kind === 'outside') {
       if (!this.options.forward) return answerWith('REFUSED');
       const forwarded = await this.options.forward(query, transport);
@@ -178,15 +180,19 @@ export class DnsResponder {
     return reply;
   }
 
-  /** Keeps the answer of a plain query for the next ones (answer-cache.ts). */
+  /**
+   * Keeps the answer of a plain query of the domain for the next ones (answer-cache.ts). Not the
+   * others: a name outside the domain may be forwarded next time, where a recursor failed now.
+   */
   private keep(raw: RawQuestion, spec: AnswerSpec, reply: DnsReply): void {
+    if (raw.dottedLabel || parseName(raw.name, this.apex).kind === 'outside') return;
     const plain = readPlainQuery(raw.query, raw.transport, ednsLimit);
     if (!plain) return;
     const runs: KeptAnswer['runs'] = [];
     if (!reply.truncated) {
       // The address records come first in the answer section, the IPv4 ones then the IPv6 ones.
       const first = plain.nameEnd + 4;
-      const v4 = spec.addresses.filter((address) => !address.includes(':')).length;
+      const v4 = spec.addresses.filter((address) => isIPv4(address)).length;
       const v6 = spec.addresses.length - v4;
       if (v4 > 1) runs.push({ at: first, size: 16, count: v4 });
       if (v6 > 1) runs.push({ at: first + v4 * 16, size: 28, count: v6 });
@@ -230,6 +236,10 @@ function bare(query: Buffer, rcode: RcodeName): DnsReply {
 interface RawQuestion {
   query: Buffer;
   transport: DnsTransport;
+  /** As dns-packet read it. */
+  name: string;
+  /** A label of the name holds a dot. */
+  dottedLabel: boolean;
   /** The name's bytes as sent, when uncompressed (a pointer in a question is legal, and rare). */
   wire?: Buffer;
   type: number;
@@ -241,9 +251,10 @@ interface RawQuestion {
  * as they are, case and all) and its type and class as numbers (dns-packet names only the types
  * it knows). dns-packet has parsed the query already: the walk stays within it.
  */
-function rawQuestionOf(query: Buffer, transport: DnsTransport): RawQuestion | undefined {
+function rawQuestionOf(query: Buffer, transport: DnsTransport, name: string): RawQuestion | undefined {
   let at = 12;
   let compressed = false;
+  let dottedLabel = false;
   while (at < query.length) {
     const length = query[at]!;
     if (length === 0) {
@@ -255,12 +266,15 @@ function rawQuestionOf(query: Buffer, transport: DnsTransport): RawQuestion | un
       at += 2;
       break;
     }
+    if (query.subarray(at + 1, at + 1 + length).includes(0x2e)) dottedLabel = true;
     at += 1 + length;
   }
   if (at + 4 > query.length) return undefined;
   return {
     query,
     transport,
+    name,
+    dottedLabel,
     ...(compressed ? {} : { wire: query.subarray(12, at) }),
     type: query.readUInt16BE(at),
     class: query.readUInt16BE(at + 2),

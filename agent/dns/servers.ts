@@ -1,17 +1,14 @@
-// The DNS interface's sockets: one UDP socket and one TCP listener on the same address and port.
-// TCP (RFC 7766): each message behind a 2-byte length; several queries may follow one another on
-// one connection (pipelining) and are answered as they are ready; a connection idle for
-// TCP_IDLE_MS is closed, as is one whose client sends what cannot be a DNS message. What a
-// stranger can make the agent hold is bounded: MAX_TCP_CONNECTIONS connections, one message of at
-// most 65,535 bytes each being read, and MAX_PIPELINED answers pending per connection.
+// The DNS interface's sockets: one UDP socket and one TCP listener on the same address and port
+// (`localhost` means 127.0.0.1 for both, so a client's retry over TCP finds the same address).
+// Each TCP client is served by tcp-connection.ts, within its bounds; at most MAX_TCP_CONNECTIONS.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
 import type { DnsReply } from './responder.js';
+import { serveTcpConnection } from './tcp-connection.js';
 import type { DnsStats, DnsTransport } from './stats.js';
 
 export const TCP_IDLE_MS = 10_000;
 export const MAX_TCP_CONNECTIONS = 256;
-export const MAX_PIPELINED = 32;
 
 /** What answers: at once from kept answers when it can, else the full (async) way. */
 export interface Answerer {
@@ -32,7 +29,8 @@ export class DnsServers {
   ) {}
 
   /** Listens on both; resolves with the port (the one the system chose for port 0). */
-  async listen(host: string, port: number): Promise<number> {
+  async listen(bindHost: string, port: number): Promise<number> {
+    const host = bindHost === 'localhost' ? '127.0.0.1' : bindHost;
     const udp = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
     await new Promise<void>((resolve, reject) => {
       udp.once('error', reject);
@@ -79,6 +77,8 @@ export class DnsServers {
 
   private onUdp(udp: UdpSocket, message: Buffer, address: string, port: number): void {
     this.stats.query('udp');
+    // Source port 0 cannot be answered (Node refuses to send there): a spoofed packet.
+    if (port === 0) return this.stats.drop();
     const started = performance.now();
     // Kept answers go out in this turn, without a promise (most queries, under load).
     const kept = this.fromCache(message, 'udp');
@@ -94,46 +94,31 @@ export class DnsServers {
     started: number,
   ): void {
     if (!reply) return this.stats.drop();
-    udp.send(reply.bytes, port, address);
+    try {
+      // Throws at once for a socket closed meanwhile (the agent stopping).
+      udp.send(reply.bytes, port, address);
+    } catch {
+      return this.stats.drop();
+    }
     this.record(reply, started);
   }
 
   private onConnection(socket: Socket): void {
     this.connections.add(socket);
-    socket.setNoDelay(true);
-    socket.setTimeout(this.idleMs, () => socket.destroy());
-    socket.on('error', () => {});
     socket.on('close', () => this.connections.delete(socket));
-    let buffered: Buffer = Buffer.alloc(0);
-    let pending = 0;
-    socket.on('data', (chunk: Buffer) => {
-      buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
-      while (buffered.length >= 2) {
-        const length = buffered.readUInt16BE(0);
-        if (buffered.length < 2 + length) break;
-        const message = Buffer.from(buffered.subarray(2, 2 + length));
-        buffered = buffered.subarray(2 + length);
-        if (length < 12) {
-          // Not a DNS message, whatever the length said: nothing more on this connection makes sense.
-          socket.destroy();
-          return;
-        }
-        pending++;
+    serveTcpConnection(socket, {
+      idleMs: this.idleMs,
+      answer: async (message) => {
         this.stats.query('tcp');
         const started = performance.now();
-        void this.safely(message, 'tcp').then((reply) => {
-          pending--;
-          if (pending < MAX_PIPELINED && socket.isPaused()) socket.resume();
-          if (!reply || socket.destroyed) return this.stats.drop();
-          const framed = Buffer.alloc(2 + reply.bytes.length);
-          framed.writeUInt16BE(reply.bytes.length, 0);
-          reply.bytes.copy(framed, 2);
-          socket.write(framed);
-          this.record(reply, started);
-        });
-      }
-      // A client that sends faster than it reads its answers waits for them.
-      if (pending >= MAX_PIPELINED) socket.pause();
+        const reply = await this.safely(message, 'tcp');
+        if (!reply || socket.destroyed) {
+          this.stats.drop();
+          return undefined;
+        }
+        this.record(reply, started);
+        return reply.bytes;
+      },
     });
   }
 

@@ -252,6 +252,43 @@ describe('what is not served', () => {
   });
 });
 
+describe('names a stranger may craft', () => {
+  it('folds ASCII letters only: the Kelvin sign is no k, and a label holding a dot is no name of ours', async () => {
+    const r = responder([...CLUSTER, member('k-1', '10.0.0.5', ['kafka'])]);
+    expect((await ask(r, query('kafka.group.dc1.opsbro', 'A'))).reply.rcode).toBe('NOERROR');
+    // U+212A, which String.toLowerCase makes a `k`; asked second too, after the kept answer of kafka.
+    expect((await ask(r, query('\u212Aafka.group.dc1.opsbro', 'A'))).reply.rcode).toBe('NXDOMAIN');
+    // One label `redis.group.dc1`, then `opsbro`: dns-packet reads it as the group name.
+    const dotted = Buffer.concat([
+      Buffer.from([0, 9, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 15]),
+      Buffer.from('redis.group.dc1'),
+      Buffer.from([6]),
+      Buffer.from('opsbro'),
+      Buffer.from([0, 0, 1, 0, 1]),
+    ]);
+    const refused = await ask(r, dotted);
+    expect(refused.reply.rcode).toBe('REFUSED');
+    expect(refused.packet.answers).toEqual([]);
+  });
+
+  it('answers only the members whose address is an IP literal (gossip carries any text)', async () => {
+    const r = responder([
+      member('good', '10.0.0.1', ['mixed']),
+      member('named', 'db.internal', ['mixed']),
+      member('broken', '1:2:3:4:5:6:7:8:9::1', ['mixed']),
+      member('v6', 'fd00::1', ['mixed']),
+    ]);
+    for (let i = 0; i < 3; i++) {
+      const { packet } = await ask(r, query('mixed.group.dc1.opsbro', 'ANY'));
+      expect(packet.answers?.map((answer) => `${answer.type} ${String(answer.data)}`).sort()).toEqual([
+        'A 10.0.0.1',
+        'AAAA fd00::1',
+      ]);
+    }
+    expect((await ask(r, query('named.node.dc1.opsbro', 'A'))).reply.rcode).toBe('NXDOMAIN');
+  });
+});
+
 describe('sizes', () => {
   const forty = Array.from({ length: 40 }, (_, i) => member(`n-${i}`, `10.2.0.${i + 1}`, ['big']));
 

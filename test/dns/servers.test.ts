@@ -7,7 +7,7 @@ import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_proces
 import { promisify } from 'node:util';
 import { createSocket } from 'node:dgram';
 import { writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import dnsPacket from 'dns-packet';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
@@ -16,6 +16,7 @@ import { Recursors } from '../../agent/dns/recursors.js';
 import { DnsResponder } from '../../agent/dns/responder.js';
 import { DnsServers } from '../../agent/dns/servers.js';
 import { DnsStats } from '../../agent/dns/stats.js';
+import { MAX_PIPELINED, MAX_UNREAD_BYTES, serveTcpConnection } from '../../agent/dns/tcp-connection.js';
 import { cleanupAll, freePort, tempDir } from '../helpers/agent-process.js';
 import { describeWhenAvailable } from '../helpers/requirements.js';
 
@@ -212,6 +213,129 @@ describe('the DNS listeners against odd clients', () => {
     expect(dnsPacket.decode(reply).answers).toMatchObject([{ data: '10.3.0.1' }]);
     await closed;
     expect(stuck.destroyed).toBe(true);
+  });
+
+  it('stops reading a TCP client that does not read its answers, and loses none once it does', async () => {
+    const forty = Array.from({ length: 40 }, (_, i) => member(i + 1, ['big']));
+    const directory = new MemberDirectory(() => forty, 'dc1', 60_000);
+    const responder = new DnsResponder({
+      domain: 'opsbro',
+      datacenter: 'dc1',
+      ttl: 0,
+      onlyPassing: false,
+      directory,
+    });
+    let inFlight = 0;
+    let mostInFlight = 0;
+    let mostUnread = 0;
+    const server = createServer((socket) =>
+      serveTcpConnection(socket, {
+        idleMs: 30_000,
+        answer: async (message) => {
+          inFlight++;
+          mostInFlight = Math.max(mostInFlight, inFlight);
+          mostUnread = Math.max(mostUnread, socket.writableLength);
+          const reply = await responder.respond(message, 'tcp');
+          inFlight--;
+          return reply?.bytes;
+        },
+      }),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    running.push({ close: () => new Promise<void>((resolve) => server.close(() => resolve())) });
+    const client = connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port });
+    client.pause(); // it reads nothing for now
+    // ~700-byte answers: 14 MB, beyond the kernel's socket buffers and what the agent may hold unread.
+    const count = 20_000;
+    client.write(Buffer.concat(Array.from({ length: count }, (_, i) => framed(i, 'big.group.dc1.opsbro'))));
+    // The agent has filled what it may hold, and then some: the kernel's buffers hold the rest.
+    await vi.waitFor(() => expect(mostUnread).toBeGreaterThan(MAX_UNREAD_BYTES / 2), { timeout: 10_000 });
+    const answered = new Promise<number>((resolve) => {
+      let bytes = Buffer.alloc(0);
+      let got = 0;
+      client.on('data', (chunk: Buffer) => {
+        bytes = Buffer.concat([bytes, chunk]);
+        while (bytes.length >= 2 && bytes.length >= 2 + bytes.readUInt16BE(0)) {
+          bytes = bytes.subarray(2 + bytes.readUInt16BE(0));
+          if (++got === count) resolve(got);
+        }
+      });
+    });
+    client.resume();
+    expect(await answered).toBe(count);
+    client.destroy();
+    expect(mostInFlight).toBeLessThanOrEqual(MAX_PIPELINED);
+    // Reading stops once the unread answers pass the bound: at most one more answer's worth.
+    expect(mostUnread).toBeLessThanOrEqual(MAX_UNREAD_BYTES + 2 + 1232);
+  });
+
+  it('closes a TCP client that dribbles a message slower than the deadline, though never idle', async () => {
+    const server = createServer((socket) =>
+      serveTcpConnection(socket, {
+        idleMs: 1000,
+        messageDeadlineMs: 300,
+        answer: () => Promise.resolve(undefined),
+      }),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    running.push({ close: () => new Promise<void>((resolve) => server.close(() => resolve())) });
+    const client = connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port });
+    client.on('error', () => {});
+    const closed = new Promise<number>((resolve) => {
+      const began = Date.now();
+      client.on('close', () => resolve(Date.now() - began));
+    });
+    client.write(Buffer.from([0, 40]));
+    const dribble = setInterval(() => client.write(Buffer.from([0x41])), 100);
+    let took: number;
+    try {
+      took = await closed;
+    } finally {
+      clearInterval(dribble);
+      client.destroy();
+    }
+    // Every 100 ms a byte (never idle for its 1 s), yet closed at the message's deadline.
+    expect(took).toBeLessThan(1000);
+  });
+
+  it('does not keep a SERVFAIL: a recursor that failed once is asked again', async () => {
+    const recursor = createSocket('udp4');
+    await new Promise<void>((resolve) => recursor.bind(0, '127.0.0.1', resolve));
+    let answering = false;
+    recursor.on('message', (message, from) => {
+      if (!answering) return;
+      const asked = dnsPacket.decode(message);
+      recursor.send(
+        dnsPacket.encode({
+          type: 'response',
+          id: asked.id,
+          questions: asked.questions,
+          answers: [{ type: 'A', name: 'www.example.test', data: '192.0.2.44' }],
+        }),
+        from.port,
+        from.address,
+      );
+    });
+    const forwarder = new Recursors([{ host: '127.0.0.1', port: recursor.address().port }], 200);
+    const responder = new DnsResponder({
+      domain: 'opsbro',
+      datacenter: 'dc1',
+      ttl: 0,
+      onlyPassing: false,
+      directory: new MemberDirectory(() => [], 'dc1', 60_000),
+      forward: (query, transport) => forwarder.forward(query, transport),
+    });
+    const ask = async () => {
+      const reply = await responder.respond(
+        dnsPacket.encode({ type: 'query', id: 5, questions: [{ type: 'A', name: 'www.example.test' }] }),
+        'udp',
+      );
+      return reply?.rcode;
+    };
+    expect(await ask()).toBe('SERVFAIL');
+    answering = true;
+    expect(await ask()).toBe('NOERROR');
+    recursor.close();
   });
 
   it('lives through random and cut packets on UDP and TCP, and still answers', async () => {
