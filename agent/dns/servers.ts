@@ -2,13 +2,15 @@
 // (`localhost` means 127.0.0.1 for both, so a client's retry over TCP finds the same address).
 // Each TCP client is served by tcp-connection.ts, within its bounds; at most MAX_TCP_CONNECTIONS.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, isIPv6, type Server, type Socket } from 'node:net';
+import { createServer, isIPv6, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { DnsReply } from './responder.js';
 import { serveTcpConnection } from './tcp-connection.js';
 import type { DnsStats, DnsTransport } from './stats.js';
 
 export const TCP_IDLE_MS = 10_000;
 export const MAX_TCP_CONNECTIONS = 256;
+/** How many ports `listen(host, 0)` tries before it gives up (see there). */
+const PORT_ZERO_ATTEMPTS = 20;
 
 /** What answers: at once from kept answers when it can, else the full (async) way. */
 export interface Answerer {
@@ -28,39 +30,52 @@ export class DnsServers {
     private readonly idleMs = TCP_IDLE_MS,
   ) {}
 
-  /** Listens on both; resolves with the port (the one the system chose for port 0). */
+  /**
+   * Listens on both; resolves with the port. Port 0: a port free for TCP (the system's choice),
+   * then UDP on the same one; the system chooses each protocol's ports apart, so when that port
+   * is taken in UDP it starts over, up to PORT_ZERO_ATTEMPTS times.
+   */
   async listen(bindHost: string, port: number): Promise<number> {
     const host = bindHost === 'localhost' ? '127.0.0.1' : bindHost;
-    const udp = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.listenOnce(host, port);
+      } catch (error) {
+        const taken = (error as NodeJS.ErrnoException).code === 'EADDRINUSE';
+        if (port !== 0 || !taken || attempt >= PORT_ZERO_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  private async listenOnce(host: string, port: number): Promise<number> {
+    const tcp = createServer((socket) => this.onConnection(socket));
+    tcp.maxConnections = MAX_TCP_CONNECTIONS;
     await new Promise<void>((resolve, reject) => {
-      udp.once('error', reject);
-      udp.bind(port, host, () => {
-        udp.off('error', reject);
+      tcp.once('error', reject);
+      tcp.listen(port, host, () => {
+        tcp.off('error', reject);
         resolve();
       });
     });
-    this.udp = udp;
-    // A send that failed (the client's port unreachable) is the client's loss, never the agent's.
-    udp.on('error', () => {});
-    udp.on('message', (message, from) => this.onUdp(udp, message, from.address, from.port));
-    const bound = udp.address().port;
-
-    const tcp = createServer((socket) => this.onConnection(socket));
-    tcp.maxConnections = MAX_TCP_CONNECTIONS;
+    const bound = (tcp.address() as AddressInfo).port;
+    const udp = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
     try {
       await new Promise<void>((resolve, reject) => {
-        tcp.once('error', reject);
-        tcp.listen(bound, host, () => {
-          tcp.off('error', reject);
+        udp.once('error', reject);
+        udp.bind(bound, host, () => {
+          udp.off('error', reject);
           resolve();
         });
       });
     } catch (error) {
-      udp.close();
-      this.udp = undefined;
+      await new Promise<void>((resolve) => tcp.close(() => resolve()));
       throw error;
     }
+    // A send that failed (the client's port unreachable) is the client's loss, never the agent's.
+    udp.on('error', () => {});
+    udp.on('message', (message, from) => this.onUdp(udp, message, from.address, from.port));
     tcp.on('error', () => {});
+    this.udp = udp;
     this.tcp = tcp;
     return bound;
   }
