@@ -1,0 +1,114 @@
+// The quorum logic of KV writes and reads over real replica stores (LevelDB in temp dirs, one per
+// node, in this process) and a transport the test can cut: a write is acknowledged with W of N
+// replicas and refused below; a consistent read finds the newest copy and repairs the replicas that
+// missed it; concurrent writers through different coordinators converge on one value everywhere;
+// a delete hides the value on every replica.
+import { afterAll, describe, expect, it } from 'vitest';
+import { KvCoordinator, QuorumError, type ReplicaTransport } from '../../agent/kv/coordinator.js';
+import { HybridClock } from '../../agent/kv/hlc.js';
+import { KvReplicaStore } from '../../agent/kv/replica-store.js';
+import { HashRing } from '../../agent/kv/ring.js';
+import { openStore, type Store } from '../../agent/store/index.js';
+import { cleanupAll, tempDir } from '../helpers/agent-process.js';
+
+const stores: Store[] = [];
+afterAll(async () => {
+  await Promise.all(stores.map((store) => store.close()));
+  cleanupAll();
+});
+
+/** N nodes, each a replica store; `down` nodes refuse every request. */
+async function cluster(names: string[]) {
+  const replicas = new Map<string, KvReplicaStore>();
+  for (const name of names) {
+    const store = await openStore(tempDir('opsbro-kv-node-'));
+    stores.push(store);
+    replicas.set(name, new KvReplicaStore(store.sublevel('kv')));
+  }
+  const down = new Set<string>();
+  const reach = (node: string): KvReplicaStore => {
+    if (down.has(node)) throw new Error(`${node} is down`);
+    return replicas.get(node)!;
+  };
+  const transport: ReplicaTransport = {
+    apply: async (node, key, record) => reach(node).apply(key, record),
+    read: async (node, key) => reach(node).record(key),
+  };
+  const ring = new HashRing(names);
+  const coordinator = (self: string) =>
+    new KvCoordinator({
+      clock: new HybridClock(self),
+      ring: () => ring,
+      transport,
+      replicas: 3,
+      writeQuorum: 2,
+      readQuorum: 1,
+    });
+  return { replicas, down, ring, coordinator };
+}
+
+const text = (value: Uint8Array | undefined) => (value ? Buffer.from(value).toString() : undefined);
+
+describe('the KV coordinator', () => {
+  it('acknowledges a write held by 2 of 3 replicas, and refuses one that only 1 can hold', async () => {
+    const { down, ring, coordinator, replicas } = await cluster(['n1', 'n2', 'n3', 'n4', 'n5']);
+    const key = 'app/config';
+    const [first, second, third] = ring.replicasFor(key, 3) as [string, string, string];
+    down.add(third);
+    const written = await coordinator('n1').put(key, Buffer.from('v1'));
+    expect(written.acknowledged).toBe(2);
+    expect(text((await replicas.get(first)!.read(key))?.value)).toBe('v1');
+    expect(text((await replicas.get(second)!.read(key))?.value)).toBe('v1');
+    down.add(second);
+    await expect(coordinator('n1').put(key, Buffer.from('v2'))).rejects.toThrow(QuorumError);
+    await expect(coordinator('n1').put(key, Buffer.from('v2'))).rejects.toThrow(
+      /2 of the key's 3 replicas were needed and 2 could not be reached \(\w+: \w+ is down; \w+: \w+ is down\)/,
+    );
+  });
+
+  it('reads the newest copy with a majority and repairs the replica that missed the write', async () => {
+    const { down, ring, coordinator, replicas } = await cluster(['n1', 'n2', 'n3']);
+    const key = 'feature/flag';
+    await coordinator('n1').put(key, Buffer.from('old'));
+    const missed = ring.replicasFor(key, 3)[2]!;
+    down.add(missed);
+    await coordinator('n2').put(key, Buffer.from('new'));
+    down.delete(missed);
+    expect(text((await replicas.get(missed)!.read(key))?.value)).toBe('old');
+    const read = await coordinator('n3').read(key, { consistent: true });
+    expect(text(read?.value)).toBe('new');
+    // The repair was sent when the read answered.
+    await expect.poll(async () => text((await replicas.get(missed)!.read(key))?.value)).toBe('new');
+  });
+
+  it('converges on one value everywhere when coordinators write the same key at once', async () => {
+    const { coordinator, replicas, ring } = await cluster(['n1', 'n2', 'n3']);
+    const key = 'race';
+    await Promise.all(
+      Array.from({ length: 30 }, (_, i) => coordinator(`n${(i % 3) + 1}`).put(key, Buffer.from(`w${i}`))),
+    );
+    // Every write was sent to all three: once they have landed, all hold the same newest one.
+    await expect
+      .poll(async () => {
+        const held = await Promise.all(
+          ring.replicasFor(key, 3).map(async (node) => text((await replicas.get(node)!.read(key))?.value)),
+        );
+        return new Set(held).size;
+      })
+      .toBe(1);
+  });
+
+  it('keeps CreateIndex while the key lives; a delete hides the value on every replica', async () => {
+    const { coordinator, replicas, ring } = await cluster(['n1', 'n2', 'n3']);
+    const key = 'svc/db';
+    const created = await coordinator('n1').put(key, Buffer.from('a'));
+    await coordinator('n2').put(key, Buffer.from('b'));
+    const held = await coordinator('n3').read(key, { consistent: true });
+    expect(held?.createIndex).toBe(created.index);
+    await coordinator('n2').delete(key);
+    expect(await coordinator('n1').read(key, { consistent: true })).toBeUndefined();
+    for (const node of ring.replicasFor(key, 3)) {
+      await expect.poll(async () => (await replicas.get(node)!.record(key))?.deleted).toBe(true);
+    }
+  });
+});
