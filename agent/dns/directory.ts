@@ -37,9 +37,6 @@ export class MemberDirectory {
   private byName = new Map<string, Entry>();
   private builtAt = Number.NEGATIVE_INFINITY;
   private stale = true;
-  /** Bumped at each build whose content changed: the zone's SOA serial. */
-  private serialValue = 1;
-  private lastShape = '';
   private builds = 0;
 
   constructor(
@@ -54,12 +51,10 @@ export class MemberDirectory {
     this.stale = true;
   }
 
-  get serial(): number {
-    this.refresh();
-    return this.serialValue;
-  }
-
-  /** Bumped at every rebuild: answers built from an older one are stale (answer-cache.ts). */
+  /**
+   * Bumped at every rebuild: answers built from an older one are stale (answer-cache.ts), and the
+   * zone's SOA serial (it grows whenever the data may have changed).
+   */
   get generation(): number {
     this.refresh();
     return this.builds;
@@ -105,11 +100,6 @@ export class MemberDirectory {
         if (list) list.push(entry);
         else byGroup.set(key, [entry]);
       }
-    }
-    const shape = JSON.stringify([[...byName], [...byGroup.keys()]]);
-    if (shape !== this.lastShape) {
-      this.lastShape = shape;
-      this.serialValue = (this.serialValue % 0xffff_fffe) + 1;
     }
     this.byGroup = byGroup;
     this.byName = byName;

@@ -71,13 +71,11 @@ function answerWithin(
   });
 }
 
-function askUdp(
-  recursor: Recursor,
-  query: Buffer,
-  id: number,
-  timeoutMs: number,
-): Promise<Buffer | undefined> {
-  return answerWithin(timeoutMs, (done) => {
+/** Sends `query` (already carrying `id`) to one recursor; its answer, or undefined. */
+type Ask = (recursor: Recursor, query: Buffer, id: number, timeoutMs: number) => Promise<Buffer | undefined>;
+
+const askUdp: Ask = (recursor, query, id, timeoutMs) =>
+  answerWithin(timeoutMs, (done) => {
     const socket = createSocket(isIPv6(recursor.host) ? 'udp6' : 'udp4');
     socket.on('error', () => done(undefined));
     socket.on('message', (message, from) => {
@@ -89,15 +87,9 @@ function askUdp(
     socket.send(query, recursor.port, recursor.host);
     return () => socket.close();
   });
-}
 
-function askTcp(
-  recursor: Recursor,
-  query: Buffer,
-  id: number,
-  timeoutMs: number,
-): Promise<Buffer | undefined> {
-  return answerWithin(timeoutMs, (done) => {
+const askTcp: Ask = (recursor, query, id, timeoutMs) =>
+  answerWithin(timeoutMs, (done) => {
     const socket = connect({ host: recursor.host, port: recursor.port });
     let received = Buffer.alloc(0);
     socket.on('error', () => done(undefined));
@@ -116,4 +108,3 @@ function askTcp(
     socket.write(framed);
     return () => socket.destroy();
   });
-}

@@ -75,10 +75,11 @@ export class DnsResponder {
     };
   }
 
-  /** The answer to `query`, or undefined when none is due (a response, a runt). */
+  /**
+   * The answer to `query` the full way (the caller tried respondFromCache first), or undefined
+   * when none is due (a response, a runt).
+   */
   async respond(query: Buffer, transport: DnsTransport): Promise<DnsReply | undefined> {
-    const cached = this.respondFromCache(query, transport);
-    if (cached) return cached;
     if (query.length < HEADER_BYTES || (query.readUInt16BE(2) & QR) !== 0) return undefined;
     let packet: Packet;
     try {
@@ -136,7 +137,7 @@ export class DnsResponder {
   }
 
   private soa(section: 'answer' | 'authority'): AnswerSpec['soa'] {
-    return { section, serial: this.options.directory.serial, minimum: this.options.ttl };
+    return { section, serial: this.options.directory.generation, minimum: this.options.ttl };
   }
 
   private encode(

@@ -126,7 +126,7 @@ export class DnsServers {
       answer: async (message) => {
         this.stats.query('tcp');
         const started = performance.now();
-        const reply = await this.safely(message, 'tcp');
+        const reply = this.fromCache(message, 'tcp') ?? (await this.safely(message, 'tcp'));
         if (!reply || socket.destroyed) {
           this.stats.drop();
           return undefined;

@@ -19,6 +19,7 @@ import { writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { positiveEnv } from '../lib/env.js';
+import { DNSMASQ, dnsmasqArgs } from './dnsmasq.js';
 import { ratio, verdict } from '../gossip/report.js';
 import { freePort, run, runBench, stopOnSignals, tempDir, track, stop } from '../gossip/procs.js';
 
@@ -28,7 +29,6 @@ const CLIENTS = positiveEnv('BENCH_CLIENTS', 4, true);
 const OUTSTANDING = positiveEnv('BENCH_OUTSTANDING', 100, true);
 const JSON_ONLY = process.argv.includes('--json');
 const DNSPERF = '/usr/bin/dnsperf';
-const DNSMASQ = '/usr/sbin/dnsmasq';
 const log = (line: string): void => {
   if (!JSON_ONLY) console.error(`[bench:dns] ${line}`);
 };
@@ -136,19 +136,7 @@ async function main(): Promise<void> {
   const queries = join(dir, 'queries');
   writeFileSync(queries, 'opsbro-7.node.dc1.opsbro A\nbench.group.dc1.opsbro A\n');
   const dnsmasqPort = await freePort();
-  const dnsmasq = track('dnsmasq', DNSMASQ, [
-    '--keep-in-foreground',
-    '--conf-file=/dev/null',
-    `--port=${dnsmasqPort}`,
-    '--listen-address=127.0.0.1',
-    '--bind-interfaces',
-    '--no-resolv',
-    '--no-hosts',
-    `--addn-hosts=${hosts}`,
-    '--pid-file=',
-    '--user=root',
-    '--cache-size=1000',
-  ]);
+  const dnsmasq = track('dnsmasq', DNSMASQ, dnsmasqArgs(dnsmasqPort, hosts, ['--cache-size=1000']));
   await new Promise((resolve) => setTimeout(resolve, 500));
 
   log(`dnsmasq: dnsperf for ${SECONDS} s`);

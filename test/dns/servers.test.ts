@@ -19,10 +19,10 @@ import { DnsStats } from '../../agent/dns/stats.js';
 import { MAX_PIPELINED, MAX_UNREAD_BYTES, serveTcpConnection } from '../../agent/dns/tcp-connection.js';
 import { cleanupAll, freePort, tempDir } from '../helpers/agent-process.js';
 import { describeWhenAvailable } from '../helpers/requirements.js';
+import { DNSMASQ, dnsmasqArgs } from '../../bench/dns/dnsmasq.js';
 
 const run = promisify(execFile);
 const DIG = '/usr/bin/dig';
-const DNSMASQ = '/usr/sbin/dnsmasq';
 const digMissing = spawnSync(DIG, ['-v']).error
   ? 'dig is not installed (apt-get install dnsutils)'
   : undefined;
@@ -115,23 +115,9 @@ describeWhenAvailable('the DNS listeners with dig', digMissing, () => {
     const hosts = join(dir, 'hosts');
     writeFileSync(hosts, '192.0.2.10 www.example.test\n');
     const recursorPort = await freePort();
-    const dnsmasq = spawn(
-      DNSMASQ,
-      [
-        '--keep-in-foreground',
-        '--conf-file=/dev/null',
-        `--port=${recursorPort}`,
-        '--listen-address=127.0.0.1',
-        '--bind-interfaces',
-        '--no-resolv',
-        '--no-hosts',
-        `--addn-hosts=${hosts}`,
-        '--pid-file=',
-        '--user=root',
-        '--log-facility=-',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    const dnsmasq = spawn(DNSMASQ, dnsmasqArgs(recursorPort, hosts, ['--log-facility=-']), {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     children.push(dnsmasq);
     try {
       const { port, stats } = await serve([member(1, ['web'])], {
