@@ -38,6 +38,7 @@ import { agentRoutes, type AgentControl } from './core/routes.js';
 import { installSignalHandlers } from './core/signals.js';
 import { type DataDir, LOCAL_TOKEN_FILE, openDataDir } from './datadir/index.js';
 import { DnsSubsystem } from './dns/index.js';
+import { KvSubsystem } from './kv/index.js';
 import { openStore, type Store } from './store/index.js';
 import { DetectorDefinitionSchema, DetectorsSubsystem, detectorRuleErrors } from './detectors/index.js';
 import { Evaluator, type EvaluatorProviders, evaluatorRoutes } from './evaluator/index.js';
@@ -131,6 +132,7 @@ class Agent implements AgentControl {
   private readonly detectors: DetectorsSubsystem;
   private readonly checks: ChecksSubsystem;
   private readonly dns: DnsSubsystem;
+  private readonly kv: KvSubsystem;
   private readonly pluginSpawner: PluginSpawner;
   private readonly evaluator: Evaluator;
   private readonly lifecycle: Lifecycle;
@@ -281,9 +283,33 @@ class Agent implements AgentControl {
       events: this.events,
       logger: logger.child({ subsystem: 'dns' }),
     });
+    this.kv = new KvSubsystem({
+      settings,
+      nodeId: dataDir.nodeId,
+      store,
+      cluster: {
+        members: () =>
+          this.gossip
+            .members()
+            .map((member) => ({ id: member.id, state: member.state, groups: member.groups })),
+        serveProtocol: (protocol, handler) => this.gossip.serveProtocol(protocol, handler),
+        requestMember: (id, protocol, payload, timeoutMs) =>
+          this.gossip.requestMember(id, protocol, payload, timeoutMs),
+      },
+      events: this.events,
+      logger: logger.child({ subsystem: 'kv' }),
+    });
     // Start order; stop runs in reverse (gossip leaves the cluster before the API closes; DNS
-    // stops answering first).
-    this.subsystems = [this.api, this.gossip, this.collectors, this.detectors, this.checks, this.dns];
+    // stops answering first; KV serves until the checks are stopped).
+    this.subsystems = [
+      this.api,
+      this.gossip,
+      this.kv,
+      this.collectors,
+      this.detectors,
+      this.checks,
+      this.dns,
+    ];
     this.lifecycle = new Lifecycle({
       subsystems: this.subsystems,
       events: this.events,

@@ -74,6 +74,7 @@ describe('an agent without authentication, on loopback', () => {
         detectors: { status: 'ok' },
         checks: { status: 'ok' },
         dns: { status: 'ok' },
+        kv: { status: 'ok' },
       },
     });
   });

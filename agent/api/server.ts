@@ -10,7 +10,7 @@ import { Type } from '@sinclair/typebox';
 import { bodyParser } from '../shared/body.js';
 import { LOCAL_TOKEN_PRINCIPAL, TokenAuthenticator, type ApiToken } from './auth.js';
 import { isLoopback } from '../shared/addresses.js';
-import { type ConnectionInfo, HttpError, type Principal, type Route } from '../shared/http.js';
+import { type ConnectionInfo, HttpError, HttpReply, type Principal, type Route } from '../shared/http.js';
 import { allows, Router } from './router.js';
 
 export interface HttpApiOptions {
@@ -177,6 +177,13 @@ export class HttpApi implements Subsystem {
     const principal = this.authenticate(request, isUnixSocket);
     if (principal instanceof HttpError) return this.refuse(request, response, principal, isUnixSocket);
     let url: URL;
+    const rawPath = (request.url ?? '/').split('?')[0]!;
+    // `/kv/a/../b` would be folded into `/kv/b` by the URL parser: no route wants dot segments,
+    // and a key or a name that held one would mean something else than it says.
+    if (hasDotSegment(rawPath)) {
+      request.resume();
+      return sendJson(response, 400, { error: 'malformed request URL: dot segments (. or ..) in the path' });
+    }
     try {
       url = new URL(request.url ?? '/', 'http://agent');
     } catch {
@@ -210,15 +217,23 @@ export class HttpApi implements Subsystem {
         ...tokenHint,
       });
     }
+    // A client that hangs up mid-wait (a blocking query) ends the wait.
+    const gone = new AbortController();
+    response.once('close', () => gone.abort());
     try {
-      const body = await readJsonBody(request, this.options.maxBodyBytes);
+      const bytes = await readBody(request, route.maxBodyBytes ?? this.options.maxBodyBytes);
+      const raw = route.body === 'raw';
       const result = await route.handler({
         params: match.params,
         query: url.searchParams,
-        body,
+        body: raw ? undefined : parseJson(bytes),
+        ...(raw ? { rawBody: bytes } : {}),
+        rawPath,
         principal: caller,
         connection: describeConnection(request.socket, isUnixSocket),
+        signal: gone.signal,
       });
+      if (result instanceof HttpReply) return sendReply(response, result);
       sendJson(response, 200, result ?? { ok: true });
     } catch (error) {
       if (error instanceof HttpError)
@@ -240,7 +255,7 @@ export class HttpApi implements Subsystem {
    */
   private authenticate(request: IncomingMessage, isUnixSocket: boolean): Principal | null | HttpError {
     if (isUnixSocket) return UNIX_SOCKET_PRINCIPAL;
-    const fromToken = this.auth.authenticate(request.headers.authorization);
+    const fromToken = this.auth.authenticate(tokenOf(request));
     if (fromToken === undefined) return unauthenticated();
     // The local token is for this machine: from elsewhere (an API bound beyond loopback) it is
     // worth nothing, even if it leaked.
@@ -276,6 +291,29 @@ export class HttpApi implements Subsystem {
         : {};
     sendJson(response, error.status, { error: error.message, ...hint });
   }
+}
+
+/** A `.` or `..` segment in the path, percent-encoded or not. */
+function hasDotSegment(rawPath: string): boolean {
+  return rawPath.split('/').some((segment) => {
+    const plain = segment.replace(/%2e/gi, '.');
+    return plain === '.' || plain === '..';
+  });
+}
+
+/**
+ * The bearer token of a request: `Authorization: Bearer T`, or as Consul's clients send it
+ * (`X-Consul-Token: T`, `?token=T`), so their tools work unchanged. Returned as an Authorization
+ * value (undefined: none sent).
+ */
+function tokenOf(request: IncomingMessage): string | undefined {
+  if (request.headers.authorization !== undefined) return request.headers.authorization;
+  const consul = request.headers['x-consul-token'];
+  if (typeof consul === 'string' && consul) return `Bearer ${consul}`;
+  const query = (request.url ?? '').split('?')[1];
+  if (query === undefined || !query.includes('token=')) return undefined;
+  const token = new URLSearchParams(query).get('token');
+  return token ? `Bearer ${token}` : undefined;
 }
 
 function unauthenticated(): HttpError {
@@ -339,7 +377,7 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
-async function readJsonBody(request: IncomingMessage, maxBytes: number): Promise<unknown> {
+async function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const declared = Number(request.headers['content-length'] ?? 0);
   if (declared > maxBytes) {
     request.resume();
@@ -356,12 +394,27 @@ async function readJsonBody(request: IncomingMessage, maxBytes: number): Promise
     }
     chunks.push(chunk);
   }
-  if (size === 0) return undefined;
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+function parseJson(bytes: Buffer): unknown {
+  if (bytes.length === 0) return undefined;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    return JSON.parse(bytes.toString('utf8')) as unknown;
   } catch {
     throw new HttpError(400, 'request body is not valid JSON');
   }
+}
+
+function sendReply(response: ServerResponse, reply: HttpReply): void {
+  if (!Buffer.isBuffer(reply.body)) return sendJson(response, reply.status, reply.body, reply.headers);
+  response.writeHead(reply.status, {
+    ...reply.headers,
+    'Content-Type': reply.contentType,
+    'Content-Length': reply.body.length,
+    'Cache-Control': 'no-store',
+  });
+  response.end(reply.body);
 }
 
 function sendJson(

@@ -171,6 +171,30 @@ const DnsSettings = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+/** The KV store (docs/kv.md). */
+const KvSettings = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    /** N: the copies of each key (on the members of group kv, else on every member). */
+    replicas: Type.Integer({ minimum: 1, maximum: 7, default: 3 }),
+    /** W: durable copies before a write is acknowledged (at most replicas). */
+    write_quorum: Type.Integer({ minimum: 1, maximum: 7, default: 2 }),
+    /** R: replicas a plain read asks (?consistent asks a majority). */
+    read_quorum: Type.Integer({ minimum: 1, maximum: 7, default: 1 }),
+    /** The largest value, in bytes (a larger PUT is answered 413). */
+    max_value_bytes: Type.Integer({ minimum: 1, maximum: 512 * 1024, default: 512 * 1024 }),
+    /** How long a delete's tombstone is kept (far longer than anti_entropy_s), in seconds. */
+    tombstone_ttl_s: Type.Integer({ minimum: 60, default: 86_400 }),
+    /** Seconds between anti-entropy rounds with each other replica (and rebalancing passes). */
+    anti_entropy_s: Type.Integer({ minimum: 1, default: 30 }),
+    /** Bytes per second that rebalancing, hinted handoff and anti-entropy may send, together. */
+    sync_bytes_per_s: Type.Integer({ minimum: 1024, default: 4 * 1024 * 1024 }),
+    /** Hints (writes a down replica missed) kept for it at most; the oldest go first. */
+    max_hints: Type.Integer({ minimum: 0, default: 100_000 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 /** The checks engine (docs/checks.md). */
 const ChecksSettings = Type.Object(
   {
@@ -260,6 +284,7 @@ export const AgentSettingsSchema = Type.Object(
     evaluator: EvaluatorSettings,
     checks: ChecksSettings,
     dns: DnsSettings,
+    kv: KvSettings,
   },
   { additionalProperties: false },
 );
@@ -293,4 +318,5 @@ export const RESTART_ONLY_SETTINGS: ReadonlyArray<string> = [
   'checks.history_changes',
   'checks.history_group_ms',
   'dns',
+  'kv',
 ];

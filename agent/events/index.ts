@@ -20,6 +20,8 @@ export interface AgentEvents {
   'node-leave': { node: NodeSummary };
   /** Numbers for the metrics subsystem: a collector's numeric leaves, `<collector>.<path>`. */
   metrics: { source: string; timestamp: number; metrics: Array<[name: string, value: number]> };
+  /** A KV record this node holds changed (a write, a delete, a repair): the websocket carries it. */
+  'kv-change': { key: string; modify_index: number; deleted: boolean };
   /** A hard state change of one of this node's checks (handlers and the websocket consume it). */
   'check-state-change': CheckStateChangeEvent;
   /**

@@ -397,6 +397,11 @@ export class GossipEngine {
     return this.table.all();
   }
 
+  /** The member `id`, if this node knows it. */
+  member(id: string): Member | undefined {
+    return this.table.get(id);
+  }
+
   localState(): StateEntry[] {
     return Array.from(this.table.values(), (member) => ({
       record: member.record,

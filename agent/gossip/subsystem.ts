@@ -8,7 +8,7 @@ import type { AgentSettings } from '../config/index.js';
 import type { EventBus, NodeSummary } from '../events/index.js';
 import type { Logger } from '../log/index.js';
 import { messageOf } from '../shared/errors.js';
-import type { ClusterRpc } from '../rpc/types.js';
+import type { ClusterRpc, RpcHandler } from '../rpc/types.js';
 import type { Subsystem } from '../subsystem.js';
 import type { NodeCheckTable, SubsystemState } from '../shared/api-types.js';
 import type { Timers } from '../shared/timers.js';
@@ -76,6 +76,8 @@ export class GossipSubsystem implements Subsystem {
   private groups: string[];
   /** Where gossip and RPC listen, chosen at start once the keyring is known. */
   private bind?: ClusterBind;
+  /** Other subsystems' protocols on the cluster RPC (KV), registered on every RPC gossip starts. */
+  private readonly services = new Map<string, RpcHandler>();
 
   constructor(private readonly options: GossipSubsystemOptions) {
     this.groups = [...options.settings.groups];
@@ -385,7 +387,32 @@ export class GossipSubsystem implements Subsystem {
     return this.checkSync?.checkTables() ?? [];
   }
 
+  /**
+   * Serves another subsystem's protocol on the cluster RPC (call before start): registered on the
+   * RPC gossip runs, and again on each one a key rotation starts.
+   */
+  serveProtocol(protocol: string, handler: RpcHandler): void {
+    if (this.services.has(protocol) || protocol === PUSH_PULL_PROTOCOL || protocol === CHECK_TABLE_PROTOCOL)
+      throw new Error(`the RPC protocol ${protocol} is already served`);
+    this.services.set(protocol, handler);
+  }
+
+  /** One request to the member `id` over the cluster RPC (rejects when it is unknown or left). */
+  async requestMember(
+    id: string,
+    protocol: string,
+    payload: Uint8Array,
+    timeoutMs?: number,
+  ): Promise<Uint8Array> {
+    const member = this.requireEngine().member(id);
+    if (!member || member.state === 'left') throw new Error(`no member ${id} in the cluster`);
+    const rpc = this.rpc?.current;
+    if (!rpc) throw new Error('cluster RPC is not running (restarting on a new primary key)');
+    return rpc.request(rpcTarget(member), protocol, payload, timeoutMs);
+  }
+
   private servePushPull(rpc: ClusterRpc): void {
+    for (const [protocol, handler] of this.services) rpc.handle(protocol, handler);
     rpc.handle(PUSH_PULL_PROTOCOL, (request) => {
       const engine = this.requireEngine();
       const local = encodeStateExchange(this.options.nodeId, engine.localState());

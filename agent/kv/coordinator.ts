@@ -2,10 +2,10 @@
 // the write durably; reads ask R replicas (a majority for a consistent read), take the newest
 // version and repair the replicas seen older (read repair). How a replica is reached is the
 // transport's business (the cluster RPC in the agent; the test's own in tests), so this is the
-// whole of the quorum logic, testable without sockets. Compare-and-set is not here: it needs the
-// Paxos rounds of docs/kv.md, not a quorum write.
-import { compareVersions, indexOf, type HybridClock } from './hlc.js';
-import type { ApplyOutcome, KvRecord } from './replica-store.js';
+// whole of the quorum logic, testable without sockets. Compare-and-set runs one round of Paxos
+// among the key's replicas (docs/kv.md, Compare-and-set), not a quorum write.
+import { compareVersions, indexOf, type HybridClock, type Version } from './hlc.js';
+import type { ApplyOutcome, KvRecord, PrepareAnswer } from './replica-store.js';
 import type { HashRing } from './ring.js';
 
 /** How the coordinator reaches one replica (itself included). Rejects when it cannot. */
@@ -14,7 +14,33 @@ export interface ReplicaTransport {
   apply(node: string, key: string, record: KvRecord): Promise<ApplyOutcome>;
   /** The record held there, tombstone and expired included. */
   read(node: string, key: string): Promise<KvRecord | undefined>;
+  /** Paxos phase 1 there (KvReplicaStore.prepare). */
+  prepare(node: string, key: string, ballot: Version): Promise<PrepareAnswer>;
+  /** Paxos phase 2 there (KvReplicaStore.accept). */
+  accept(
+    node: string,
+    key: string,
+    ballot: Version,
+    record: KvRecord,
+  ): Promise<{ accepted: true } | { accepted: false; higher: Version }>;
 }
+
+/** A compare-and-set's outcome: `ok` false when the key's index was not the one expected. */
+export interface CasResult {
+  ok: boolean;
+  /** The write's index when ok; else the key's current index (0: absent). */
+  index: number;
+}
+
+/** A replica promised or accepted a higher ballot: another CAS on the key is under way. */
+class BallotRefused extends Error {
+  constructor(readonly higher: Version) {
+    super('a higher ballot was promised');
+  }
+}
+
+/** Paxos rounds a CAS tries before answering 503 (contention that does not settle). */
+const MAX_CAS_ROUNDS = 40;
 
 export interface KvCoordinatorOptions {
   clock: HybridClock;
@@ -27,6 +53,11 @@ export interface KvCoordinatorOptions {
   writeQuorum: number;
   /** R: replicas a plain read asks. */
   readQuorum: number;
+  /**
+   * Which replicas to ask first (lower first; a stable sort keeps ring order among equals): this
+   * node, then the alive ones, then those gossip thinks dead. Ring order when absent.
+   */
+  preference?: (node: string) => number;
   now?: () => number;
 }
 
@@ -78,10 +109,16 @@ export class KvCoordinator {
    * undefined when absent, deleted or expired. Replicas that answered older are repaired.
    */
   async read(key: string, options: { consistent: boolean }): Promise<KvRecord | undefined> {
+    const newest = await this.readNewest(key, options);
+    return newest && this.isLive(newest) ? newest : undefined;
+  }
+
+  /** As read(), but the newest record whatever it is: a tombstone or an expired record too. */
+  async readNewest(key: string, options: { consistent: boolean }): Promise<KvRecord | undefined> {
     const replicas = this.replicasOf(key);
-    const wanted = options.consistent ? Math.floor(replicas.length / 2) + 1 : this.options.readQuorum;
-    // A consistent read asks every replica and answers with a majority; a plain one asks R.
-    const asked = options.consistent ? replicas : replicas.slice(0, Math.max(wanted, 1));
+    const wanted = options.consistent
+      ? Math.floor(replicas.length / 2) + 1
+      : Math.min(this.options.readQuorum, replicas.length);
     let newest: KvRecord | undefined;
     // Read repair, in the background (the answer does not wait): a replica seen older gets the newest.
     const repair = (node: string, value: KvRecord | undefined): void => {
@@ -90,12 +127,25 @@ export class KvCoordinator {
       }
     };
     const answers = await this.gather(
-      asked,
-      Math.min(wanted, asked.length),
+      replicas,
+      wanted,
       (node) => this.options.transport.read(node, key),
       // Replicas that answer after the quorum are compared (and repaired) too.
       repair,
+      // A consistent read asks every replica; a plain one asks R, then the next when one fails.
+      options.consistent ? replicas.length : wanted,
     );
+    if (!options.consistent && answers.every(({ value }) => !value)) {
+      // Nothing where it was asked: after a ring change the new owners may not have the key yet
+      // (anti-entropy brings it), so a miss asks the key's other replicas before saying absent.
+      const asked = new Set(answers.map(({ node }) => node));
+      const rest = await Promise.allSettled(
+        replicas
+          .filter((node) => !asked.has(node))
+          .map(async (node) => ({ node, value: await this.options.transport.read(node, key) })),
+      );
+      for (const outcome of rest) if (outcome.status === 'fulfilled') answers.push(outcome.value);
+    }
     for (const { value } of answers) {
       if (value && (!newest || compareVersions(value.version, newest.version) > 0)) newest = value;
     }
@@ -103,10 +153,113 @@ export class KvCoordinator {
       this.options.clock.observe(newest.version);
       for (const { node, value } of answers) repair(node, value);
     }
-    const now = this.options.now?.() ?? Date.now();
-    if (!newest || newest.deleted || (newest.expiresAt !== undefined && newest.expiresAt <= now))
-      return undefined;
     return newest;
+  }
+
+  private isLive(record: KvRecord): boolean {
+    const now = this.options.now?.() ?? Date.now();
+    return !record.deleted && (record.expiresAt === undefined || record.expiresAt > now);
+  }
+
+  /**
+   * Compare-and-set by one round of Paxos among the key's replicas (docs/kv.md): succeeds only if
+   * the key's current index, as a majority holds it, is `casIndex` (0: the key must not exist).
+   * `make` builds the new record from the current live one (undefined when absent): a put, or a
+   * delete's tombstone. An interrupted earlier CAS found on the way is finished first. Never
+   * answers before the outcome is known: a proposal that may still be chosen is driven to a
+   * decision (or QuorumError when a majority cannot be reached).
+   */
+  async cas(
+    key: string,
+    casIndex: number,
+    make: (current: KvRecord | undefined, version: Version) => KvRecord,
+    pause: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  ): Promise<CasResult> {
+    /** Versions of the records this call proposed: finding one committed means it succeeded. */
+    const mine: Version[] = [];
+    for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
+      try {
+        const outcome = await this.casRound(key, casIndex, make, mine);
+        if (outcome) return outcome;
+      } catch (error) {
+        if (!(error instanceof BallotRefused)) throw error;
+        this.options.clock.observe(error.higher);
+      }
+      // Contention: a random pause, longer each round, so that one proposer gets through.
+      await pause(Math.random() * Math.min(2 ** round, 64) * 2);
+    }
+    throw new QuorumError(
+      `compare-and-set of ${key} did not settle after ${MAX_CAS_ROUNDS} rounds of contention`,
+    );
+  }
+
+  /** One Paxos round; undefined when another round is needed (an earlier proposal was finished). */
+  private async casRound(
+    key: string,
+    casIndex: number,
+    make: (current: KvRecord | undefined, version: Version) => KvRecord,
+    mine: Version[],
+  ): Promise<CasResult | undefined> {
+    const replicas = this.replicasOf(key);
+    const majority = Math.floor(replicas.length / 2) + 1;
+    const ballot = this.options.clock.tick();
+    const promises = await this.gather(replicas, majority, async (node) => {
+      const answer = await this.options.transport.prepare(node, key, ballot);
+      if (!answer.promised) throw new BallotRefused(answer.higher);
+      return answer;
+    });
+    let committed: KvRecord | undefined;
+    let inFlight: { ballot: Version; record: KvRecord } | undefined;
+    const applied: Version[] = [];
+    for (const { value } of promises) {
+      if (!value.promised) continue;
+      applied.push(...(value.history ?? []));
+      if (value.record && (!committed || compareVersions(value.record.version, committed.version) > 0))
+        committed = value.record;
+      if (value.accepted && (!inFlight || compareVersions(value.accepted.ballot, inFlight.ballot) > 0))
+        inFlight = value.accepted;
+    }
+    if (committed) this.options.clock.observe(committed.version);
+    if (inFlight && (!committed || compareVersions(inFlight.record.version, committed.version) > 0)) {
+      // An earlier CAS was accepted somewhere but maybe not decided: finish it under our ballot
+      // (it may already be chosen), then start over on top of it.
+      await this.propose(replicas, majority, key, ballot, inFlight.record);
+      await this.commit(key, inFlight.record);
+      return undefined;
+    }
+    if (committed) applied.push(committed.version);
+    const chosen = mine.find((version) => applied.some((seen) => compareVersions(seen, version) === 0));
+    if (chosen) {
+      // Our own proposal of an earlier round was chosen (finished by this round or another
+      // proposer; maybe even followed by another CAS since): it succeeded.
+      return { ok: true, index: indexOf(chosen) };
+    }
+    const live = committed && this.isLive(committed) ? committed : undefined;
+    const currentIndex = live ? indexOf(live.version) : 0;
+    if (currentIndex !== casIndex) return { ok: false, index: currentIndex };
+    const record = make(live, ballot);
+    mine.push(record.version);
+    await this.propose(replicas, majority, key, ballot, record);
+    await this.commit(key, record);
+    return { ok: true, index: indexOf(record.version) };
+  }
+
+  private async propose(
+    replicas: string[],
+    majority: number,
+    key: string,
+    ballot: Version,
+    record: KvRecord,
+  ): Promise<void> {
+    await this.gather(replicas, majority, async (node) => {
+      const answer = await this.options.transport.accept(node, key, ballot, record);
+      if (!answer.accepted) throw new BallotRefused(answer.higher);
+    });
+  }
+
+  /** A chosen proposal becomes the key's record: applied like any write (W durable copies). */
+  private async commit(key: string, record: KvRecord): Promise<void> {
+    await this.replicate(key, record);
   }
 
   private async replicate(key: string, record: KvRecord): Promise<WriteResult> {
@@ -119,28 +272,36 @@ export class KvCoordinator {
     return { index: indexOf(record.version), acknowledged: acknowledged.length };
   }
 
+  /** The key's replicas, the ones to ask first first (options.preference). */
   private replicasOf(key: string): string[] {
     const replicas = this.options.ring().replicasFor(key, this.options.replicas);
     if (replicas.length === 0)
       throw new QuorumError('no node holds KV keys: the cluster has no alive member');
-    return replicas;
+    const rank = this.options.preference;
+    return rank ? replicas.sort((a, b) => rank(a) - rank(b)) : replicas;
   }
 
   /**
-   * Runs `ask` on every node and resolves with the first `needed` answers (node and value);
-   * rejects with a QuorumError once too many have failed for `needed` to be reached.
+   * Runs `ask` on `parallel` nodes at first (all by default), on one more each time one fails,
+   * and resolves with the first `needed` answers (node and value); rejects with a QuorumError once
+   * too many have failed for `needed` to be reached (BallotRefused when a replica refused one).
    */
   private gather<T>(
     nodes: string[],
     needed: number,
     ask: (node: string) => Promise<T>,
     onLate?: (node: string, value: T) => void,
+    parallel = nodes.length,
   ): Promise<Array<{ node: string; value: T }>> {
     return new Promise((resolve, reject) => {
       const answers: Array<{ node: string; value: T }> = [];
       const failures: string[] = [];
+      let refused: BallotRefused | undefined;
       let settled = false;
-      for (const node of nodes) {
+      let next = 0;
+      const start = (): void => {
+        if (next >= nodes.length) return;
+        const node = nodes[next++]!;
         ask(node).then(
           (value) => {
             if (settled) return onLate?.(node, value);
@@ -153,17 +314,21 @@ export class KvCoordinator {
           (error: unknown) => {
             if (settled) return;
             failures.push(`${node}: ${error instanceof Error ? error.message : String(error)}`);
+            if (error instanceof BallotRefused) refused = error;
             if (nodes.length - failures.length < needed) {
               settled = true;
+              // Contention, not unreachability, when a replica refused: the CAS tries again.
+              if (refused) return reject(refused);
               reject(
                 new QuorumError(
                   `${needed} of the key's ${nodes.length} replicas were needed and ${failures.length} could not be reached (${failures.join('; ')})`,
                 ),
               );
-            }
+            } else start();
           },
         );
-      }
+      };
+      for (let at = 0; at < Math.max(parallel, needed); at++) start();
     });
   }
 }

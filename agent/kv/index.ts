@@ -1,6 +1,5 @@
-// The KV store (docs/kv.md): placement, versions, what one node holds and the quorum logic of a
-// key's coordinator. In progress: the RPC transport, the compare-and-set rounds and the HTTP API
-// come next (issue 14).
+// The KV store (docs/kv.md): placement, versions, replicas, quorums and compare-and-set, the
+// protocol between nodes, the background sync and the HTTP dialects, as one subsystem.
 export { compareVersions, HybridClock, indexOf, type Version } from './hlc.js';
 export { HashRing, kvHolders, type KvMember } from './ring.js';
 export { KvReplicaStore, type KvRecord, type ApplyOutcome } from './replica-store.js';
@@ -12,3 +11,4 @@ export {
   MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
 } from './rpc-protocol.js';
+export { KvSubsystem, type KvCluster } from './subsystem.js';

@@ -5,10 +5,12 @@
 // until collectTombstones() (after anti-entropy had time to spread it; otherwise a replica that
 // missed the delete would bring the value back). A record past its TTL reads as absent.
 import type { KeyRange, Namespace } from '../store/index.js';
-import { KeyedSerial } from '../store/index.js';
+import { KeyedSerial, prefixRange } from '../store/index.js';
 import { compareVersions, type Version } from './hlc.js';
 
 const RECORD_PREFIX = 'k:';
+/** A key's Paxos state (paxos.ts): the ballot promised and the proposal accepted. */
+const PAXOS_PREFIX = 'p:';
 
 export interface KvRecord {
   /** The value's bytes (empty in a tombstone). */
@@ -26,13 +28,45 @@ export interface KvRecord {
 
 export type ApplyOutcome = 'applied' | 'stale';
 
+/** What a replica keeps of a key's compare-and-set rounds (docs/kv.md, Compare-and-set). */
+export interface PaxosState {
+  /** The highest ballot this replica promised for the key. */
+  promised: Version;
+  /** The last proposal it accepted: under which ballot, and the record. */
+  accepted?: { ballot: Version; record: KvRecord };
+  /**
+   * Versions of the last records applied for the key (HISTORY_LENGTH): a proposer whose round
+   * was cut short learns here whether its proposal was chosen, even once another CAS followed.
+   */
+  history?: Version[];
+}
+
+/** Applied versions a key's Paxos state remembers. */
+export const HISTORY_LENGTH = 16;
+
+/** A replica's answer to a prepare: its promise (or the higher ballot it promised instead). */
+export type PrepareAnswer =
+  | {
+      promised: true;
+      record?: KvRecord;
+      accepted?: { ballot: Version; record: KvRecord };
+      history?: Version[];
+    }
+  | { promised: false; higher: Version };
+
 export class KvReplicaStore {
   private readonly serial = new KeyedSerial();
+  private readonly listeners: Array<(key: string, record: KvRecord) => void> = [];
 
   constructor(
     private readonly namespace: Namespace,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** Told of every record applied here (a change this node holds: watches, the kv-change event). */
+  onApplied(listener: (key: string, record: KvRecord) => void): void {
+    this.listeners.push(listener);
+  }
 
   /** The record held for `key`, tombstone or expired included (replication compares them). */
   async record(key: string): Promise<KvRecord | undefined> {
@@ -53,8 +87,127 @@ export class KvReplicaStore {
     return this.serial.run(key, async () => {
       const held = await this.record(key);
       if (held && compareVersions(record.version, held.version) <= 0) return 'stale';
-      await this.namespace.put(RECORD_PREFIX + key, record, { sync: options.sync ?? true });
+      const sync = options.sync ?? true;
+      // A key that saw compare-and-set keeps its recent versions with its Paxos state.
+      const state = await this.namespace.get<PaxosState>(PAXOS_PREFIX + key);
+      if (!state) await this.namespace.put(RECORD_PREFIX + key, record, { sync });
+      else {
+        const history = [...(state.history ?? []), record.version].slice(-HISTORY_LENGTH);
+        await this.namespace.write(
+          [
+            { type: 'put', key: RECORD_PREFIX + key, value: record },
+            { type: 'put', key: PAXOS_PREFIX + key, value: { ...state, history } },
+          ],
+          { sync },
+        );
+      }
+      for (const listener of this.listeners) listener(key, record);
       return 'applied';
+    });
+  }
+
+  /**
+   * Paxos phase 1 on this replica: promises `ballot` if it is above every ballot promised for the
+   * key (durably: a restarted replica keeps its promises), and answers with the record held and
+   * the proposal accepted, if that one is newer than the record (not yet committed here).
+   */
+  prepare(key: string, ballot: Version): Promise<PrepareAnswer> {
+    return this.serial.run(key, async () => {
+      const state = await this.namespace.get<PaxosState>(PAXOS_PREFIX + key);
+      if (state && compareVersions(ballot, state.promised) <= 0)
+        return { promised: false, higher: state.promised };
+      await this.namespace.put(PAXOS_PREFIX + key, { ...state, promised: ballot }, { sync: true });
+      const record = await this.record(key);
+      const accepted =
+        state?.accepted && (!record || compareVersions(state.accepted.record.version, record.version) > 0)
+          ? state.accepted
+          : undefined;
+      return {
+        promised: true,
+        ...(record ? { record } : {}),
+        ...(accepted ? { accepted } : {}),
+        ...(state?.history ? { history: state.history } : {}),
+      };
+    });
+  }
+
+  /**
+   * Paxos phase 2: accepts `record` under `ballot` unless a higher ballot was promised since
+   * (durably). Returns the higher ballot when it refuses.
+   */
+  accept(
+    key: string,
+    ballot: Version,
+    record: KvRecord,
+  ): Promise<{ accepted: true } | { accepted: false; higher: Version }> {
+    return this.serial.run(key, async () => {
+      const state = await this.namespace.get<PaxosState>(PAXOS_PREFIX + key);
+      if (state && compareVersions(ballot, state.promised) < 0)
+        return { accepted: false, higher: state.promised };
+      await this.namespace.put(
+        PAXOS_PREFIX + key,
+        { ...state, promised: ballot, accepted: { ballot, record } },
+        { sync: true },
+      );
+      return { accepted: true };
+    });
+  }
+
+  /** The key's Paxos state (handed over with the key when it changes owners). */
+  paxos(key: string): Promise<PaxosState | undefined> {
+    return this.namespace.get<PaxosState>(PAXOS_PREFIX + key);
+  }
+
+  /** Takes a key's Paxos state from its previous owner: keeps the higher promise and the newer acceptance. */
+  mergePaxos(key: string, incoming: PaxosState): Promise<void> {
+    return this.serial.run(key, async () => {
+      const state = await this.namespace.get<PaxosState>(PAXOS_PREFIX + key);
+      const promised =
+        state && compareVersions(state.promised, incoming.promised) >= 0 ? state.promised : incoming.promised;
+      const accepted =
+        !state?.accepted ||
+        (incoming.accepted && compareVersions(incoming.accepted.ballot, state.accepted.ballot) > 0)
+          ? incoming.accepted
+          : state.accepted;
+      const history = [...(state?.history ?? []), ...(incoming.history ?? [])]
+        .sort(compareVersions)
+        .filter((version, at, all) => at === 0 || compareVersions(all[at - 1]!, version) !== 0)
+        .slice(-HISTORY_LENGTH);
+      await this.namespace.put(
+        PAXOS_PREFIX + key,
+        { promised, ...(accepted ? { accepted } : {}), ...(history.length ? { history } : {}) },
+        { sync: true },
+      );
+    });
+  }
+
+  /**
+   * Every record held whose key starts with `prefix` (and comes after `after`, when given), in
+   * key order, tombstones and expired ones included.
+   */
+  async *records(prefix = '', after?: string): AsyncIterable<[string, KvRecord]> {
+    const range: KeyRange =
+      after === undefined
+        ? { prefix: RECORD_PREFIX + prefix }
+        : { gt: RECORD_PREFIX + after, lt: prefixRange(RECORD_PREFIX + prefix).lt };
+    for await (const [stored, record] of this.namespace.entries<KvRecord>(range)) {
+      yield [stored.slice(RECORD_PREFIX.length), record];
+    }
+  }
+
+  /**
+   * Forgets a key this node no longer replicates (handed to its new owners), unless it changed
+   * since `version` was handed over.
+   */
+  forget(key: string, version: Version): Promise<boolean> {
+    return this.serial.run(key, async () => {
+      const held = await this.record(key);
+      if (!held || compareVersions(held.version, version) !== 0) return false;
+      await this.namespace.write([
+        { type: 'del', key: RECORD_PREFIX + key },
+        { type: 'del', key: PAXOS_PREFIX + key },
+      ]);
+      return true;
     });
   }
 
@@ -84,7 +237,10 @@ export class KvReplicaStore {
       const gone = await this.serial.run(key, async () => {
         const held = await this.record(key);
         if (!held || compareVersions(held.version, record.version) !== 0) return false;
-        await this.namespace.del(stored);
+        await this.namespace.write([
+          { type: 'del', key: stored },
+          { type: 'del', key: PAXOS_PREFIX + key },
+        ]);
         return true;
       });
       if (gone) removed++;

@@ -14,13 +14,16 @@ export interface KvMember {
 }
 
 /**
- * The members that hold keys: the alive ones of group `kv`, or every alive member when none is in
- * that group (a cluster that never set up KV nodes still has a KV store).
+ * The members that hold keys: those of group `kv`, or every member when none is in that group (a
+ * cluster that never set up KV nodes still has a KV store). A member that failed stays on the
+ * ring until it leaves or gossip reaps it (docs/kv.md, Placement): a failure is transient, its
+ * share is served by the key's other replicas meanwhile, and a CAS's majorities stay those of the
+ * same replica set while nodes die and come back.
  */
 export function kvHolders(members: readonly KvMember[]): string[] {
-  const alive = members.filter((member) => member.state === 'alive');
-  const inGroup = alive.filter((member) => member.groups.includes('kv'));
-  return (inGroup.length ? inGroup : alive).map((member) => member.id).sort();
+  const present = members.filter((member) => member.state !== 'left');
+  const inGroup = present.filter((member) => member.groups.includes('kv'));
+  return (inGroup.length ? inGroup : present).map((member) => member.id).sort();
 }
 
 /** The first 6 bytes of SHA-1, as a number: the ring has 2^48 points. */

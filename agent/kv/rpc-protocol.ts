@@ -1,12 +1,14 @@
-// KV between nodes, over the cluster RPC: a coordinator asks a replica to apply a record or to say
-// what it holds of a key. Requests come only from cluster members (the RPC's private network and
-// Noise), yet every field is checked before it reaches the store: a bug or a bad version on one
-// member must not write garbage into another's. The records' versions feed the replica's clock.
+// KV between nodes, over the cluster RPC (`/opsbro/kv/1.0.0`). Two kinds of request: a replica's
+// own operations on what it holds (apply, read, prepare, accept, list, state of a key), and a
+// node's services to the others (a client operation forwarded to a key's coordinator, a blocking
+// wait, the digests of anti-entropy). Requests come only from cluster members (the RPC's private
+// network and Noise), yet every field is checked before it reaches the store: a bug or a bad
+// version on one member must not write garbage into another's. Versions feed the replica's clock.
 import { decode, encode } from '@msgpack/msgpack';
 import type { RpcHandler } from '../rpc/index.js';
 import { MAX_DRIFT_MS, type HybridClock, type Version } from './hlc.js';
 import type { ReplicaTransport } from './coordinator.js';
-import type { KvRecord, KvReplicaStore } from './replica-store.js';
+import type { KvRecord, KvReplicaStore, PaxosState, PrepareAnswer } from './replica-store.js';
 
 export const KV_PROTOCOL = '/opsbro/kv/1.0.0';
 /** The longest key (bytes of UTF-8). */
@@ -15,8 +17,43 @@ export const MAX_KEY_BYTES = 1024;
 export const MAX_VALUE_BYTES = 512 * 1024;
 /** Node ids are UUIDs; anything far longer is not one. */
 const MAX_NODE_ID_CHARS = 128;
+/** Entries one list page carries at most (a page also stops past LIST_PAGE_BYTES of values). */
+export const LIST_PAGE_ENTRIES = 1000;
+export const LIST_PAGE_BYTES = 2 * 1024 * 1024;
+/** The longest a blocking wait may last (Consul's limit too). */
+export const MAX_WAIT_MS = 10 * 60_000;
 
-type KvRequest = { op: 'apply'; key: string; record: KvRecord } | { op: 'read'; key: string };
+/** A client's operation, as the node that took it forwards it to a key's coordinator. */
+export type KvAction =
+  | { action: 'get'; key: string; consistent: boolean }
+  | { action: 'put'; key: string; value: Uint8Array; flags: number; ttlMs?: number; cas?: number }
+  | { action: 'delete'; key: string; cas?: number };
+
+/** Its outcome: `ok` false for a CAS whose index did not match; `record` for a get (null: absent). */
+export interface KvActionResult {
+  ok: boolean;
+  index: number;
+  record?: KvRecord | null;
+}
+
+export type KvRequest =
+  | { op: 'apply'; key: string; record: KvRecord }
+  | { op: 'read'; key: string }
+  | { op: 'prepare'; key: string; ballot: Version }
+  | { op: 'accept'; key: string; ballot: Version; record: KvRecord }
+  | { op: 'paxos'; key: string }
+  | { op: 'paxos-merge'; key: string; state: PaxosState }
+  | { op: 'list'; prefix: string; after?: string; keysOnly: boolean }
+  | { op: 'coordinate'; request: KvAction }
+  | { op: 'wait'; prefix: string; exact: boolean; index: number; timeoutMs: number }
+  | { op: 'digest'; from: string; ring: string; buckets: number[] }
+  | { op: 'versions'; from: string; ring: string; buckets: number[] };
+
+/** One page of a listing: records in key order; `next` is the key to list after, if more follow. */
+export interface ListPage {
+  entries: Array<[string, KvRecord]>;
+  next?: string;
+}
 
 /** A request or a record that does not hold what KV expects. */
 export class KvProtocolError extends Error {}
@@ -33,23 +70,137 @@ export function decodeKvRequest(bytes: Uint8Array): KvRequest {
     throw new KvProtocolError(`not a KV request: ${error instanceof Error ? error.message : String(error)}`);
   }
   if (!isObject(raw)) throw new KvProtocolError('not a KV request: not a map');
-  const key = checkedKey(raw.key);
-  if (raw.op === 'read') return { op: 'read', key };
-  if (raw.op === 'apply') return { op: 'apply', key, record: checkedRecord(raw.record) };
-  throw new KvProtocolError(`unknown KV operation ${JSON.stringify(raw.op)}`);
+  switch (raw.op) {
+    case 'read':
+    case 'paxos':
+      return { op: raw.op, key: checkedKey(raw.key) };
+    case 'apply':
+      return { op: 'apply', key: checkedKey(raw.key), record: checkedRecord(raw.record) };
+    case 'paxos-merge': {
+      const state = checkedPaxosState(raw.state);
+      if (!state) throw new KvProtocolError('paxos-merge needs a state');
+      return { op: 'paxos-merge', key: checkedKey(raw.key), state };
+    }
+    case 'prepare':
+      return { op: 'prepare', key: checkedKey(raw.key), ballot: checkedVersion(raw.ballot) };
+    case 'accept':
+      return {
+        op: 'accept',
+        key: checkedKey(raw.key),
+        ballot: checkedVersion(raw.ballot),
+        record: checkedRecord(raw.record),
+      };
+    case 'list':
+      return {
+        op: 'list',
+        prefix: checkedPrefix(raw.prefix),
+        ...(raw.after !== undefined ? { after: checkedKey(raw.after) } : {}),
+        keysOnly: raw.keysOnly === true,
+      };
+    case 'coordinate':
+      return { op: 'coordinate', request: checkedAction(raw.request) };
+    case 'wait':
+      return {
+        op: 'wait',
+        prefix: checkedPrefix(raw.prefix),
+        exact: raw.exact === true,
+        index: checkedIndex(raw.index, 'index'),
+        timeoutMs: Math.min(checkedIndex(raw.timeoutMs, 'timeoutMs'), MAX_WAIT_MS),
+      };
+    case 'digest':
+    case 'versions':
+      return {
+        op: raw.op,
+        from: checkedNode(raw.from),
+        ring: checkedString(raw.ring, 'ring', 64),
+        buckets: checkedBuckets(raw.buckets, raw.op === 'digest'),
+      };
+    default:
+      throw new KvProtocolError(`unknown KV operation ${JSON.stringify(raw.op)}`);
+  }
 }
 
-/** The replica's side: serves a coordinator's requests on this node's store. */
-export function kvRpcHandler(store: KvReplicaStore, clock: HybridClock): RpcHandler {
-  return async (request) => {
-    const asked = decodeKvRequest(request);
-    if (asked.op === 'read') return encode({ record: (await store.record(asked.key)) ?? null });
+/** What a node serves beyond its replica's own operations (KvService). */
+export interface KvNodeServices {
+  coordinate(action: KvAction): Promise<KvActionResult>;
+  /** Resolves true once a record under `prefix` (the key itself when `exact`) passes `index`. */
+  wait(prefix: string, exact: boolean, index: number, timeoutMs: number): Promise<boolean>;
+  /** Anti-entropy (anti-entropy.ts): this node's digests of the buckets it shares with `from`. */
+  digest(from: string, ring: string, buckets: number[]): Promise<number[] | 'other-ring'>;
+  /** The keys and versions of those buckets. */
+  versions(from: string, ring: string, buckets: number[]): Promise<Array<[string, Version]> | 'other-ring'>;
+}
+
+/** The replica's side: serves the others' requests on this node's store and services. */
+export function kvRpcHandler(
+  store: KvReplicaStore,
+  clock: HybridClock,
+  services?: KvNodeServices,
+): RpcHandler {
+  const observed = (version: Version) => {
     // A version from further ahead than the drift bound would pin the key in the future.
-    if (!clock.observe(asked.record.version)) {
+    if (!clock.observe(version))
       throw new KvProtocolError(`a version more than ${MAX_DRIFT_MS / 1000} s ahead of this node's clock`);
-    }
-    return encode({ outcome: await store.apply(asked.key, asked.record) });
   };
+  const needServices = (): KvNodeServices => {
+    if (!services) throw new KvProtocolError('this node serves no KV requests of that kind');
+    return services;
+  };
+  return async (bytes) => {
+    const asked = decodeKvRequest(bytes);
+    switch (asked.op) {
+      case 'read':
+        return encode({ record: (await store.record(asked.key)) ?? null });
+      case 'apply':
+        observed(asked.record.version);
+        return encode({ outcome: await store.apply(asked.key, asked.record) });
+      case 'prepare':
+        observed(asked.ballot);
+        return encode(await store.prepare(asked.key, asked.ballot));
+      case 'accept':
+        observed(asked.ballot);
+        observed(asked.record.version);
+        return encode(await store.accept(asked.key, asked.ballot, asked.record));
+      case 'paxos':
+        return encode({ state: (await store.paxos(asked.key)) ?? null });
+      case 'paxos-merge':
+        observed(asked.state.promised);
+        await store.mergePaxos(asked.key, asked.state);
+        return encode({ merged: true });
+      case 'list':
+        return encode(await listPage(store, asked.prefix, asked.after, asked.keysOnly));
+      case 'coordinate':
+        if (asked.request.action === 'put' && asked.request.ttlMs !== undefined && asked.request.ttlMs < 0)
+          throw new KvProtocolError('ttlMs must not be negative');
+        return encode(await needServices().coordinate(asked.request));
+      case 'wait':
+        return encode({
+          changed: await needServices().wait(asked.prefix, asked.exact, asked.index, asked.timeoutMs),
+        });
+      case 'digest':
+        return encode({ digests: await needServices().digest(asked.from, asked.ring, asked.buckets) });
+      case 'versions':
+        return encode({ versions: await needServices().versions(asked.from, asked.ring, asked.buckets) });
+    }
+  };
+}
+
+/** One page of this node's records under `prefix`, tombstones included, after the key `after`. */
+export async function listPage(
+  store: KvReplicaStore,
+  prefix: string,
+  after: string | undefined,
+  keysOnly: boolean,
+): Promise<ListPage> {
+  const entries: Array<[string, KvRecord]> = [];
+  let bytes = 0;
+  for await (const [key, record] of store.records(prefix, after)) {
+    if (entries.length >= LIST_PAGE_ENTRIES || bytes > LIST_PAGE_BYTES)
+      return { entries, next: entries.at(-1)![0] };
+    entries.push([key, keysOnly ? { ...record, value: new Uint8Array(0) } : record]);
+    bytes += key.length + (keysOnly ? 0 : record.value.length) + 64;
+  }
+  return { entries };
 }
 
 /**
@@ -61,22 +212,94 @@ export function rpcReplicaTransport(options: {
   local: KvReplicaStore;
   request: (node: string, payload: Uint8Array) => Promise<Uint8Array>;
 }): ReplicaTransport {
+  const ask = async (node: string, request: KvRequest): Promise<Record<string, unknown>> => {
+    const reply = decode(await options.request(node, encodeKvRequest(request)));
+    if (!isObject(reply)) throw new KvProtocolError(`${node} answered ${request.op} with no map`);
+    return reply;
+  };
   return {
     apply: async (node, key, record) => {
       if (node === options.self) return options.local.apply(key, record);
-      const reply = decode(await options.request(node, encodeKvRequest({ op: 'apply', key, record })));
-      if (!isObject(reply) || (reply.outcome !== 'applied' && reply.outcome !== 'stale')) {
+      const reply = await ask(node, { op: 'apply', key, record });
+      if (reply.outcome !== 'applied' && reply.outcome !== 'stale') {
         throw new KvProtocolError(`${node} answered an apply with no outcome`);
       }
       return reply.outcome;
     },
     read: async (node, key) => {
       if (node === options.self) return options.local.record(key);
-      const reply = decode(await options.request(node, encodeKvRequest({ op: 'read', key })));
-      if (!isObject(reply) || !('record' in reply))
-        throw new KvProtocolError(`${node} answered a read with no record`);
+      const reply = await ask(node, { op: 'read', key });
+      if (!('record' in reply)) throw new KvProtocolError(`${node} answered a read with no record`);
       return reply.record === null ? undefined : checkedRecord(reply.record);
     },
+    prepare: async (node, key, ballot) => {
+      if (node === options.self) return options.local.prepare(key, ballot);
+      return checkedPrepareAnswer(await ask(node, { op: 'prepare', key, ballot }));
+    },
+    accept: async (node, key, ballot, record) => {
+      if (node === options.self) return options.local.accept(key, ballot, record);
+      const reply = await ask(node, { op: 'accept', key, ballot, record });
+      if (reply.accepted === true) return { accepted: true };
+      return { accepted: false, higher: checkedVersion(reply.higher) };
+    },
+  };
+}
+
+export function checkedActionResult(value: unknown): KvActionResult {
+  if (!isObject(value) || typeof value.ok !== 'boolean') throw new KvProtocolError('not a KV result');
+  return {
+    ok: value.ok,
+    index: checkedIndex(value.index, 'index'),
+    ...(value.record === null ? { record: null } : {}),
+    ...(value.record !== undefined && value.record !== null ? { record: checkedRecord(value.record) } : {}),
+  };
+}
+
+export function checkedListPage(value: unknown): ListPage {
+  if (!isObject(value) || !Array.isArray(value.entries)) throw new KvProtocolError('not a list page');
+  const entries = value.entries.map((entry: unknown): [string, KvRecord] => {
+    if (!Array.isArray(entry) || entry.length !== 2) throw new KvProtocolError('a list entry is not a pair');
+    return [checkedKey(entry[0]), checkedRecord(entry[1])];
+  });
+  return { entries, ...(value.next !== undefined ? { next: checkedKey(value.next) } : {}) };
+}
+
+export function checkedPaxosState(value: unknown): PaxosState | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (!isObject(value)) throw new KvProtocolError('not a Paxos state');
+  return {
+    promised: checkedVersion(value.promised),
+    ...(isObject(value.accepted)
+      ? {
+          accepted: {
+            ballot: checkedVersion(value.accepted.ballot),
+            record: checkedRecord(value.accepted.record),
+          },
+        }
+      : {}),
+    ...(Array.isArray(value.history) ? { history: value.history.map(checkedVersion) } : {}),
+  };
+}
+
+export function checkedVersionList(value: unknown): Array<[string, Version]> {
+  if (!Array.isArray(value)) throw new KvProtocolError('not a version list');
+  return value.map((entry: unknown): [string, Version] => {
+    if (!Array.isArray(entry) || entry.length !== 2)
+      throw new KvProtocolError('a version entry is not a pair');
+    return [checkedKey(entry[0]), checkedVersion(entry[1])];
+  });
+}
+
+function checkedPrepareAnswer(reply: Record<string, unknown>): PrepareAnswer {
+  if (reply.promised !== true) return { promised: false, higher: checkedVersion(reply.higher) };
+  const accepted = isObject(reply.accepted)
+    ? { ballot: checkedVersion(reply.accepted.ballot), record: checkedRecord(reply.accepted.record) }
+    : undefined;
+  return {
+    promised: true,
+    ...(reply.record !== undefined ? { record: checkedRecord(reply.record) } : {}),
+    ...(accepted ? { accepted } : {}),
+    ...(Array.isArray(reply.history) ? { history: reply.history.map(checkedVersion) } : {}),
   };
 }
 
@@ -86,12 +309,73 @@ function isObject(value: unknown): value is Record<string, unknown> {
   );
 }
 
+function checkedString(value: unknown, what: string, maxChars: number): string {
+  if (typeof value !== 'string' || value.length > maxChars)
+    throw new KvProtocolError(`${what} must be a string of at most ${maxChars} characters`);
+  return value;
+}
+
+function checkedNode(value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_NODE_ID_CHARS)
+    throw new KvProtocolError('a node id was expected');
+  return value;
+}
+
 function checkedKey(value: unknown): string {
   if (typeof value !== 'string' || value.length === 0)
     throw new KvProtocolError('the key must be a non-empty string');
   if (Buffer.byteLength(value) > MAX_KEY_BYTES)
     throw new KvProtocolError(`the key is over ${MAX_KEY_BYTES} bytes`);
   return value;
+}
+
+function checkedPrefix(value: unknown): string {
+  if (typeof value !== 'string') throw new KvProtocolError('the prefix must be a string');
+  if (Buffer.byteLength(value) > MAX_KEY_BYTES)
+    throw new KvProtocolError(`the prefix is over ${MAX_KEY_BYTES} bytes`);
+  return value;
+}
+
+function checkedIndex(value: unknown, what: string): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 0)
+    throw new KvProtocolError(`${what} must be a whole number`);
+  return value as number;
+}
+
+function checkedBuckets(value: unknown, digests: boolean): number[] {
+  if (!Array.isArray(value) || value.length > 4096) throw new KvProtocolError('buckets must be a list');
+  return value.map((bucket: unknown) => {
+    if (!Number.isSafeInteger(bucket) || (!digests && (bucket as number) < 0))
+      throw new KvProtocolError('a bucket must be a whole number');
+    return bucket as number;
+  });
+}
+
+function checkedAction(value: unknown): KvAction {
+  if (!isObject(value)) throw new KvProtocolError('the forwarded request must be a map');
+  const key = checkedKey(value.key);
+  const cas = value.cas === undefined ? {} : { cas: checkedIndex(value.cas, 'cas') };
+  switch (value.action) {
+    case 'get':
+      return { action: 'get', key, consistent: value.consistent === true };
+    case 'delete':
+      return { action: 'delete', key, ...cas };
+    case 'put': {
+      if (!(value.value instanceof Uint8Array)) throw new KvProtocolError('the value must be bytes');
+      if (value.value.length > MAX_VALUE_BYTES)
+        throw new KvProtocolError(`the value is over ${MAX_VALUE_BYTES} bytes`);
+      return {
+        action: 'put',
+        key,
+        value: value.value,
+        flags: checkedIndex(value.flags, 'flags'),
+        ...(value.ttlMs !== undefined ? { ttlMs: checkedIndex(value.ttlMs, 'ttlMs') } : {}),
+        ...cas,
+      };
+    }
+    default:
+      throw new KvProtocolError(`unknown KV action ${JSON.stringify(value.action)}`);
+  }
 }
 
 function checkedVersion(value: unknown): Version {
@@ -108,7 +392,7 @@ function checkedVersion(value: unknown): Version {
   return { wall: wall as number, logical: logical as number, node };
 }
 
-function checkedRecord(value: unknown): KvRecord {
+export function checkedRecord(value: unknown): KvRecord {
   if (!isObject(value)) throw new KvProtocolError('the record must be a map');
   const { value: bytes, flags, createIndex, deleted, expiresAt } = value;
   if (!(bytes instanceof Uint8Array)) throw new KvProtocolError('record.value must be bytes');

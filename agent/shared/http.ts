@@ -35,14 +35,34 @@ export interface ConnectionInfo {
 export interface RequestContext {
   params: Record<string, string>;
   query: URLSearchParams;
-  /** Parsed JSON body (undefined when the request had none). */
+  /** Parsed JSON body (undefined when the request had none, or when the route takes raw bodies). */
   body: unknown;
+  /** The body's bytes, for a route declaring `body: 'raw'` (empty when the request had none). */
+  rawBody?: Buffer;
+  /** The path as the client sent it, percent-encoding kept (`%2F` differs from `/` here). */
+  rawPath: string;
   principal: Principal;
   connection: ConnectionInfo;
+  /** Aborted when the client goes away: a long wait (a blocking query) stops early. */
+  signal: AbortSignal;
 }
 
-/** A handler returns the JSON body of a 200, or throws HttpError. */
+/**
+ * A handler returns the JSON body of a 200, an HttpReply (another status, headers, raw bytes),
+ * or throws HttpError.
+ */
 export type RouteHandler = (context: RequestContext) => unknown;
+
+/** An answer other than a plain JSON 200: a status, headers, and JSON or raw bytes. */
+export class HttpReply {
+  constructor(
+    readonly status: number,
+    /** JSON-encoded unless it is a Buffer (sent as it is, as `contentType`). */
+    readonly body: unknown,
+    readonly headers: Record<string, string> = {},
+    readonly contentType = 'application/octet-stream',
+  ) {}
+}
 
 export interface Route {
   method: HttpMethod;
@@ -51,6 +71,10 @@ export interface Route {
   handler: RouteHandler;
   /** One line for the API reference. */
   description: string;
+  /** 'raw': the body is handed over as bytes (context.rawBody), not parsed as JSON. */
+  body?: 'json' | 'raw';
+  /** This route's body limit, when it differs from api.max_body_bytes. */
+  maxBodyBytes?: number;
 }
 
 export class HttpError extends Error {

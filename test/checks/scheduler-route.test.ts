@@ -76,6 +76,8 @@ describe('GET /monitoring/scheduler', () => {
         body: undefined,
         principal: { name: 'loopback', role: 'read' },
         connection: { local: true, reachedAt: '127.0.0.1:6770' },
+        rawPath: '/monitoring/scheduler',
+        signal: new AbortController().signal,
       } satisfies RequestContext) as CheckSchedulerAnswer;
 
     await checks.start();

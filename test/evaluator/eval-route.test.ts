@@ -37,6 +37,8 @@ function setup(
         body,
         principal: { name: caller, role: 'admin' },
         connection: { local: true, reachedAt: 'unix:' },
+        rawPath: '/agent/evaluator/eval',
+        signal: new AbortController().signal,
       } satisfies RequestContext),
     );
   return { call, timers, evaluator };

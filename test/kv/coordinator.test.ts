@@ -5,7 +5,7 @@
 // a delete hides the value on every replica.
 import { afterAll, describe, expect, it } from 'vitest';
 import { KvCoordinator, QuorumError, type ReplicaTransport } from '../../agent/kv/coordinator.js';
-import { HybridClock } from '../../agent/kv/hlc.js';
+import { HybridClock, indexOf, type Version } from '../../agent/kv/hlc.js';
 import { KvReplicaStore } from '../../agent/kv/replica-store.js';
 import { HashRing } from '../../agent/kv/ring.js';
 import { openStore, type Store } from '../../agent/store/index.js';
@@ -33,6 +33,8 @@ async function cluster(names: string[]) {
   const transport: ReplicaTransport = {
     apply: async (node, key, record) => reach(node).apply(key, record),
     read: async (node, key) => reach(node).record(key),
+    prepare: async (node, key, ballot) => reach(node).prepare(key, ballot),
+    accept: async (node, key, ballot, record) => reach(node).accept(key, ballot, record),
   };
   const ring = new HashRing(names);
   const coordinator = (self: string) =>
@@ -110,5 +112,72 @@ describe('the KV coordinator', () => {
     for (const node of ring.replicasFor(key, 3)) {
       await expect.poll(async () => (await replicas.get(node)!.record(key))?.deleted).toBe(true);
     }
+  });
+
+  it('lets no two compare-and-sets on one key both succeed: concurrent increments lose none', async () => {
+    const { coordinator, down } = await cluster(['n1', 'n2', 'n3', 'n4']);
+    const key = 'counter';
+    const coordinators = ['n1', 'n2', 'n3', 'n4'].map((node) => coordinator(node));
+    const replicasOfKey = new HashRing(['n1', 'n2', 'n3', 'n4']).replicasFor(key, 3);
+    let acknowledged = 0;
+    const valueOf = (record: { value: Uint8Array } | undefined) =>
+      record ? Number(Buffer.from(record.value).toString()) : 0;
+    // Four clients, one per coordinator, each adding 1 fifteen times, retrying on conflict.
+    const client = async (at: number) => {
+      for (let done = 0; done < 15;) {
+        const through = coordinators[at]!;
+        try {
+          const current = await through.read(key, { consistent: true });
+          const index = current ? indexOf(current.version) : 0;
+          const outcome = await through.cas(key, index, (live, version) => ({
+            value: Buffer.from(String(valueOf(live) + 1)),
+            flags: 0,
+            version,
+            createIndex: live ? live.createIndex : indexOf(version),
+          }));
+          if (outcome.ok) {
+            acknowledged++;
+            done++;
+          }
+        } catch (error) {
+          // Only a quorum failure may end an attempt (the client tries again).
+          expect(error).toBeInstanceOf(QuorumError);
+        }
+      }
+    };
+    // Meanwhile one replica of the key at a time is cut off, then back (never two: a majority stays).
+    let flapping = true;
+    const flap = (async () => {
+      for (let turn = 0; flapping; turn++) {
+        const victim = replicasOfKey[turn % 3]!;
+        down.add(victim);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        down.delete(victim);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    await Promise.all([0, 1, 2, 3].map(client));
+    flapping = false;
+    await flap;
+    expect(acknowledged).toBe(60);
+    expect(valueOf(await coordinators[0]!.read(key, { consistent: true }))).toBe(60);
+  });
+
+  it('refuses a CAS whose index is not the current one, and creates only when asked with 0', async () => {
+    const { coordinator } = await cluster(['n1', 'n2', 'n3']);
+    const make = (text: string) => (_live: unknown, version: Version) => ({
+      value: Buffer.from(text),
+      flags: 0,
+      version,
+      createIndex: indexOf(version),
+    });
+    const first = await coordinator('n1').cas('lock', 0, make('a'));
+    expect(first.ok).toBe(true);
+    // 0 = create only: the key exists now.
+    expect(await coordinator('n2').cas('lock', 0, make('b'))).toEqual({ ok: false, index: first.index });
+    expect((await coordinator('n3').cas('lock', first.index - 1, make('c'))).ok).toBe(false);
+    const second = await coordinator('n3').cas('lock', first.index, make('d'));
+    expect(second.ok).toBe(true);
+    expect(text((await coordinator('n2').read('lock', { consistent: true }))?.value)).toBe('d');
   });
 });

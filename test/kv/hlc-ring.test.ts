@@ -116,14 +116,15 @@ describe('the ring', () => {
     expect(moved).toBeLessThan(4_500);
   });
 
-  it('holds keys on the alive members of group kv, or on every alive member when none is in it', () => {
+  it('holds keys on the members of group kv (else on all), failed ones kept until they leave', () => {
     const members = [
       { id: 'a', state: 'alive', groups: ['kv'] },
       { id: 'b', state: 'alive', groups: ['web'] },
       { id: 'c', state: 'dead', groups: ['kv'] },
       { id: 'd', state: 'alive', groups: ['kv', 'db'] },
+      { id: 'e', state: 'left', groups: ['kv'] },
     ];
-    expect(kvHolders(members)).toEqual(['a', 'd']);
-    expect(kvHolders(members.map((member) => ({ ...member, groups: [] })))).toEqual(['a', 'b', 'd']);
+    expect(kvHolders(members)).toEqual(['a', 'c', 'd']);
+    expect(kvHolders(members.map((member) => ({ ...member, groups: [] })))).toEqual(['a', 'b', 'c', 'd']);
   });
 });

@@ -1,0 +1,311 @@
+// A node's KV service: what the HTTP API (and the other nodes) ask of it. It places a request:
+// a get or put of a key this node replicates is coordinated here; otherwise, and for every
+// compare-and-set, the request goes to the key's coordinator, its first reachable replica, so the
+// CASes of one key queue at one node (Paxos then only sees contention while a coordinator fails
+// over). It lists keys cluster-wide, waits for changes (blocking queries) and keeps hints for
+// replicas that missed a write (hinted-handoff.ts).
+import { decode } from '@msgpack/msgpack';
+import { KeyedSerial } from '../store/index.js';
+import { KvCoordinator, QuorumError, type ReplicaTransport } from './coordinator.js';
+import { compareVersions, indexOf, type HybridClock } from './hlc.js';
+import type { KvRecord, KvReplicaStore } from './replica-store.js';
+import { HashRing, kvHolders, type KvMember } from './ring.js';
+import {
+  checkedActionResult,
+  checkedListPage,
+  encodeKvRequest,
+  type KvAction,
+  type KvActionResult,
+  type KvRequest,
+  listPage,
+  rpcReplicaTransport,
+} from './rpc-protocol.js';
+import { ChangeWaiters } from './waiters.js';
+
+export interface KvServiceOptions {
+  selfId: string;
+  store: KvReplicaStore;
+  clock: HybridClock;
+  /** Gossip's members (this node included), with their state and groups. */
+  members: () => KvMember[];
+  /** Sends KV_PROTOCOL bytes to a member by id (the cluster RPC). */
+  request: (node: string, payload: Uint8Array, timeoutMs?: number) => Promise<Uint8Array>;
+  replicas: number;
+  writeQuorum: number;
+  readQuorum: number;
+  /** Told of each replica that missed a write (hinted handoff keeps it for later). */
+  onMissed?: (node: string, key: string, record: KvRecord) => void;
+  now?: () => number;
+}
+
+/** A cluster-wide listing: the newest record of each key (tombstones too) and the highest index. */
+export interface Listing {
+  entries: Array<[string, KvRecord]>;
+  index: number;
+}
+
+/** RPC timeout of a forwarded operation (the coordinator's own replica requests take up to 5 s). */
+const FORWARD_TIMEOUT_MS = 12_000;
+
+export class KvService {
+  readonly coordinator: KvCoordinator;
+  readonly waiters: ChangeWaiters;
+  private readonly casSerial = new KeyedSerial();
+  private ringCache?: { signature: string; ring: HashRing };
+
+  constructor(private readonly options: KvServiceOptions) {
+    const direct = rpcReplicaTransport({
+      self: options.selfId,
+      local: options.store,
+      request: (node, payload) => options.request(node, payload),
+    });
+    const transport: ReplicaTransport = {
+      ...direct,
+      apply: (node, key, record) =>
+        direct.apply(node, key, record).catch((error: unknown) => {
+          options.onMissed?.(node, key, record);
+          throw error;
+        }),
+    };
+    this.coordinator = new KvCoordinator({
+      clock: options.clock,
+      ring: () => this.ring(),
+      transport,
+      replicas: options.replicas,
+      writeQuorum: options.writeQuorum,
+      readQuorum: options.readQuorum,
+      preference: (node) => this.preference(node),
+      now: options.now,
+    });
+    this.waiters = new ChangeWaiters(options.store);
+  }
+
+  /** The ring of the members holding keys now (rebuilt when they change). */
+  ring(): HashRing {
+    const holders = kvHolders(this.options.members());
+    const signature = holders.join(',');
+    if (this.ringCache?.signature !== signature) this.ringCache = { signature, ring: new HashRing(holders) };
+    return this.ringCache.ring;
+  }
+
+  /** A client's operation, coordinated here or sent to the key's coordinator. */
+  async execute(action: KvAction): Promise<KvActionResult> {
+    const replicas = this.ring().replicasFor(action.key, this.options.replicas);
+    if (replicas.length === 0) throw new QuorumError('no node holds KV keys yet');
+    const compareAndSet = action.action !== 'get' && action.cas !== undefined;
+    // Plain reads and writes are coordinated by any replica: this one, when it is one.
+    if (!compareAndSet && replicas.includes(this.options.selfId)) return this.coordinate(action);
+    const candidates = [...replicas].sort((a, b) => this.preference(a) - this.preference(b));
+    const errors: string[] = [];
+    for (const node of candidates) {
+      if (node === this.options.selfId) return this.coordinate(action);
+      try {
+        const reply = decode(
+          await this.options.request(
+            node,
+            encodeKvRequest({ op: 'coordinate', request: action }),
+            FORWARD_TIMEOUT_MS,
+          ),
+        );
+        return checkedActionResult(reply);
+      } catch (error) {
+        errors.push(`${node}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    throw new QuorumError(`no replica of ${action.key} could coordinate it (${errors.join('; ')})`);
+  }
+
+  /** Runs an operation as the key's coordinator. */
+  async coordinate(action: KvAction): Promise<KvActionResult> {
+    const { coordinator } = this;
+    switch (action.action) {
+      case 'get': {
+        const newest = await coordinator.readNewest(action.key, { consistent: action.consistent });
+        const live = newest && this.isLive(newest) ? newest : undefined;
+        return { ok: true, index: newest ? indexOf(newest.version) : 0, record: live ?? null };
+      }
+      case 'put': {
+        const now = this.options.now?.() ?? Date.now();
+        const extra = {
+          flags: action.flags,
+          ...(action.ttlMs !== undefined ? { expiresAt: now + action.ttlMs } : {}),
+        };
+        if (action.cas === undefined) {
+          const written = await coordinator.put(action.key, action.value, {
+            flags: action.flags,
+            ...(action.ttlMs !== undefined ? { ttlMs: action.ttlMs } : {}),
+          });
+          return { ok: true, index: written.index };
+        }
+        const cas = action.cas;
+        return this.casSerial.run(action.key, () =>
+          coordinator.cas(action.key, cas, (live, version) => ({
+            value: action.value,
+            version,
+            createIndex: live ? live.createIndex : indexOf(version),
+            ...extra,
+          })),
+        );
+      }
+      case 'delete': {
+        if (action.cas === undefined) {
+          const written = await coordinator.delete(action.key);
+          return { ok: true, index: written.index };
+        }
+        const cas = action.cas;
+        return this.casSerial.run(action.key, () =>
+          coordinator.cas(action.key, cas, (_live, version) => ({
+            value: new Uint8Array(0),
+            flags: 0,
+            version,
+            createIndex: indexOf(version),
+            deleted: true,
+          })),
+        );
+      }
+    }
+  }
+
+  /**
+   * The newest record of every key under `prefix` across the cluster (each member's share, paged),
+   * tombstones included, in key order. `keysOnly`: values left out. Fails when more members than
+   * a key has replicas could not answer (keys could be missing).
+   */
+  async list(prefix: string, keysOnly: boolean): Promise<Listing> {
+    const ring = this.ring();
+    const newest = new Map<string, KvRecord>();
+    const failures: string[] = [];
+    await Promise.all(
+      ring.members.map(async (node) => {
+        try {
+          let after: string | undefined;
+          do {
+            const page =
+              node === this.options.selfId
+                ? await listPage(this.options.store, prefix, after, keysOnly)
+                : checkedListPage(
+                    decode(
+                      await this.options.request(
+                        node,
+                        encodeKvRequest({
+                          op: 'list',
+                          prefix,
+                          keysOnly,
+                          ...(after !== undefined ? { after } : {}),
+                        } satisfies KvRequest),
+                      ),
+                    ),
+                  );
+            for (const [key, record] of page.entries) {
+              const held = newest.get(key);
+              if (!held || compareVersions(record.version, held.version) > 0) newest.set(key, record);
+            }
+            after = page.next;
+          } while (after !== undefined);
+        } catch (error) {
+          failures.push(`${node}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }),
+    );
+    if (failures.length >= Math.min(this.options.replicas, ring.members.length) && failures.length > 0)
+      throw new QuorumError(`the listing is incomplete: ${failures.join('; ')}`);
+    const entries = [...newest.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    let index = 0;
+    for (const [, record] of entries) index = Math.max(index, indexOf(record.version));
+    return { entries, index };
+  }
+
+  /**
+   * Waits until a record under `prefix` (the key itself when `exact`) passes `index` somewhere
+   * it is held, for `timeoutMs` at most: asks the key's replicas (every member for a prefix) to
+   * tell. True when a change was seen; false at the deadline or when `signal` aborts.
+   */
+  async waitForChange(
+    prefix: string,
+    exact: boolean,
+    index: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    const deadline = (this.options.now?.() ?? Date.now()) + timeoutMs;
+    const targets = exact ? this.ring().replicasFor(prefix, this.options.replicas) : [...this.ring().members];
+    const local = new AbortController();
+    const abort = () => local.abort();
+    signal?.addEventListener('abort', abort, { once: true });
+    try {
+      while (!local.signal.aborted) {
+        const remaining = deadline - (this.options.now?.() ?? Date.now());
+        if (remaining <= 0) return false;
+        const asks = targets.map((node) =>
+          node === this.options.selfId
+            ? this.waiters.wait(prefix, exact, index, remaining, local.signal)
+            : this.options
+                .request(
+                  node,
+                  encodeKvRequest({ op: 'wait', prefix, exact, index, timeoutMs: remaining }),
+                  remaining + 5_000,
+                )
+                .then((reply) => (decode(reply) as { changed?: unknown }).changed === true),
+        );
+        const changed = await firstTrue(asks, local.signal);
+        if (changed === true) return true;
+        // Every target answered "no change" at the deadline, or failed: wait a second before asking
+        // again (a failed replica may be back), unless the deadline has passed.
+        if (changed === 'failed') await pause(Math.min(1000, remaining), local.signal);
+        else return false;
+      }
+      return false;
+    } finally {
+      signal?.removeEventListener('abort', abort);
+      local.abort();
+    }
+  }
+
+  /** Lower first: this node, then the alive members, then suspects, then the dead. */
+  preference(node: string): number {
+    if (node === this.options.selfId) return 0;
+    const state = this.options.members().find((member) => member.id === node)?.state;
+    return state === 'alive' ? 1 : state === 'suspect' ? 2 : 3;
+  }
+
+  private isLive(record: KvRecord): boolean {
+    const now = this.options.now?.() ?? Date.now();
+    return !record.deleted && (record.expiresAt === undefined || record.expiresAt > now);
+  }
+}
+
+/** true as soon as one resolves true; false once all resolved, 'failed' when all failed. */
+function firstTrue(asks: Array<Promise<boolean>>, signal: AbortSignal): Promise<boolean | 'failed'> {
+  return new Promise((resolve) => {
+    let pending = asks.length;
+    let answered = false;
+    if (pending === 0) return resolve('failed');
+    signal.addEventListener('abort', () => resolve(false), { once: true });
+    for (const ask of asks) {
+      ask.then(
+        (changed) => {
+          if (changed) resolve(true);
+          answered = true;
+          if (--pending === 0) resolve(answered ? false : 'failed');
+        },
+        () => {
+          if (--pending === 0) resolve(answered ? false : 'failed');
+        },
+      );
+    }
+  });
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}

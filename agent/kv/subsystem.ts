@@ -1,0 +1,219 @@
+// The KV store as an agent subsystem (docs/kv.md): this node's replica store on the shared level
+// store, its service (placement, quorums, CAS, listings, blocking queries) served to the other
+// nodes over the cluster RPC and to operators over HTTP, the background sync (hints, rebalancing,
+// anti-entropy), and the `kv-change` event for each change this node holds.
+import type { AgentSettings } from '../config/index.js';
+import type { EventBus } from '../events/index.js';
+import type { Logger } from '../log/index.js';
+import type { RpcHandler } from '../rpc/index.js';
+import type { SubsystemState } from '../shared/api-types.js';
+import { HttpError, type Route } from '../shared/http.js';
+import type { Store } from '../store/index.js';
+import type { Subsystem } from '../subsystem.js';
+import { HybridClock, indexOf } from './hlc.js';
+import { KvReplicaStore } from './replica-store.js';
+import type { KvMember } from './ring.js';
+import { kvRoutes } from './routes.js';
+import { KV_PROTOCOL, kvRpcHandler } from './rpc-protocol.js';
+import { KvService } from './service.js';
+import { KvSync } from './sync.js';
+
+/** What KV needs of the cluster (gossip provides it; main wires them). */
+export interface KvCluster {
+  /** Every member this node knows, itself included. */
+  members(): KvMember[];
+  /** Serves a protocol on the cluster RPC (before gossip starts). */
+  serveProtocol(protocol: string, handler: RpcHandler): void;
+  requestMember(id: string, protocol: string, payload: Uint8Array, timeoutMs?: number): Promise<Uint8Array>;
+}
+
+export interface KvSubsystemOptions {
+  settings: AgentSettings;
+  nodeId: string;
+  store: Store;
+  cluster: KvCluster;
+  events: EventBus;
+  logger: Logger;
+}
+
+/** Events after which the members (and so the ring) are read again. */
+const MEMBERSHIP_EVENTS = ['node-join', 'node-update', 'node-suspect', 'node-dead', 'node-leave'] as const;
+/** A member coming back gets its hints this soon (a few gossip rounds for the others to see it too). */
+const HINT_REPLAY_DELAY_MS = 1000;
+/** The longest a stop waits for hints to be delivered. */
+const STOP_HANDOFF_MS = 1500;
+/** Tombstones older than kv.tombstone_ttl_s are collected this often. */
+const COLLECT_EVERY_MS = 3_600_000;
+
+export class KvSubsystem implements Subsystem {
+  readonly name = 'kv';
+  private readonly replica: KvReplicaStore;
+  private readonly kv: KvService;
+  private readonly sync: KvSync;
+  private members?: KvMember[];
+  private readonly timers: NodeJS.Timeout[] = [];
+  private soon?: NodeJS.Timeout;
+  private readonly unsubscribes: Array<() => void> = [];
+  private status: SubsystemState = { status: 'initializing' };
+
+  constructor(private readonly options: KvSubsystemOptions) {
+    const { settings, nodeId, cluster, events } = options;
+    const kv = settings.kv;
+    this.replica = new KvReplicaStore(options.store.sublevel('kv'));
+    const clock = new HybridClock(nodeId);
+    const request = (node: string, payload: Uint8Array, timeoutMs?: number) =>
+      cluster.requestMember(node, KV_PROTOCOL, payload, timeoutMs);
+    this.sync = new KvSync({
+      selfId: nodeId,
+      store: this.replica,
+      hints: options.store.sublevel('kv-hints'),
+      ring: () => this.kv.ring(),
+      replicas: kv.replicas,
+      isAlive: (node) => this.memberList().some((member) => member.id === node && member.state === 'alive'),
+      request,
+      bytesPerSecond: kv.sync_bytes_per_s,
+      maxHints: kv.max_hints,
+    });
+    this.kv = new KvService({
+      selfId: nodeId,
+      store: this.replica,
+      clock,
+      members: () => this.memberList(),
+      request,
+      replicas: kv.replicas,
+      writeQuorum: Math.min(kv.write_quorum, kv.replicas),
+      readQuorum: Math.min(kv.read_quorum, kv.replicas),
+      onMissed: (node, key, record) => this.sync.hint(node, key, record),
+    });
+    this.replica.onApplied((key, record) =>
+      events.emit('kv-change', {
+        key,
+        modify_index: indexOf(record.version),
+        deleted: record.deleted === true,
+      }),
+    );
+    if (kv.enabled)
+      cluster.serveProtocol(
+        KV_PROTOCOL,
+        kvRpcHandler(this.replica, clock, {
+          coordinate: (action) => this.kv.coordinate(action),
+          wait: (prefix, exact, index, timeoutMs) => this.kv.waiters.wait(prefix, exact, index, timeoutMs),
+          digest: (from, ring) => this.sync.digestFor(from, ring),
+          versions: (from, ring, buckets) => this.sync.versionsFor(from, ring, buckets),
+        }),
+      );
+    for (const event of MEMBERSHIP_EVENTS)
+      this.unsubscribes.push(
+        events.on(event, () => {
+          this.members = undefined;
+          if (event === 'node-join' || event === 'node-update' || event === 'node-leave') this.passSoon();
+        }),
+      );
+    this.unsubscribes.push(events.on('groups-changed', () => (this.members = undefined)));
+  }
+
+  async start(): Promise<void> {
+    const { kv } = this.options.settings;
+    if (!kv.enabled) {
+      this.status = { status: 'ok', message: 'disabled (kv.enabled: false)' };
+      return;
+    }
+    if (kv.write_quorum > kv.replicas || kv.read_quorum > kv.replicas)
+      throw new Error(
+        `kv.write_quorum (${kv.write_quorum}) and kv.read_quorum (${kv.read_quorum}) must not exceed kv.replicas (${kv.replicas})`,
+      );
+    await this.sync.open();
+    const every = (ms: number, task: () => unknown) => {
+      const timer = setInterval(task, ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    // Jittered so that the members' rounds spread out.
+    every(kv.anti_entropy_s * 1000 * (0.75 + Math.random() / 2), () => void this.sync.pass());
+    every(
+      COLLECT_EVERY_MS,
+      () => void this.replica.collectTombstones(kv.tombstone_ttl_s * 1000).catch(() => undefined),
+    );
+    this.status = { status: 'ok' };
+    this.options.logger.info('KV store ready', {
+      replicas: kv.replicas,
+      write_quorum: kv.write_quorum,
+      hints: this.sync.stats.hints_held,
+    });
+  }
+
+  async stop(): Promise<void> {
+    for (const unsubscribe of this.unsubscribes.splice(0)) unsubscribe();
+    for (const timer of this.timers.splice(0)) clearInterval(timer);
+    clearTimeout(this.soon);
+    // Writes other replicas missed and this node kept: delivered before it goes, if they can be
+    // soon (the stop budget is shared); the rest wait here for the next start.
+    if (this.status.status === 'ok') {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.sync.replayHints().catch(() => undefined),
+        new Promise((resolve) => (timer = setTimeout(resolve, STOP_HANDOFF_MS))),
+      ]);
+      clearTimeout(timer);
+    }
+    this.status = { status: 'stopped' };
+  }
+
+  state(): SubsystemState {
+    return this.status;
+  }
+
+  routes(): Route[] {
+    return [
+      ...kvRoutes({
+        service: () => this.service(),
+        localKeys: () => this.localKeys(),
+        maxValueBytes: this.options.settings.kv.max_value_bytes,
+      }),
+      {
+        method: 'GET',
+        path: '/agent/kv/stats',
+        access: 'read',
+        description:
+          'the KV store on this node: hints, rebalancing, anti-entropy, sync bytes, blocking queries',
+        handler: () => ({
+          ...this.sync.stats,
+          blocking_queries: this.kv.waiters.size,
+          ring: this.kv.ring().members,
+        }),
+      },
+    ];
+  }
+
+  /** Runs a sync pass now (tests; `opsbro kv` has no command for it). */
+  syncPass(): Promise<void> {
+    return this.sync.pass();
+  }
+
+  private service(): KvService {
+    if (!this.options.settings.kv.enabled)
+      throw new HttpError(503, 'the KV store is disabled on this node (kv.enabled: false)');
+    return this.kv;
+  }
+
+  private async localKeys(): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const [key] of this.replica.list()) keys.push(key);
+    return keys;
+  }
+
+  private memberList(): KvMember[] {
+    this.members ??= this.options.cluster.members();
+    return this.members;
+  }
+
+  /** A member joined or came back: its hints and any rebalancing, shortly. */
+  private passSoon(): void {
+    if (this.soon || this.status.status !== 'ok') return;
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      void this.sync.pass();
+    }, HINT_REPLAY_DELAY_MS);
+    this.soon.unref();
+  }
+}
