@@ -72,8 +72,9 @@ export class AgentClient {
     return this.call<T>('POST', path, body);
   }
 
+  /** `body`: JSON, or a Buffer sent as it is (application/octet-stream: a KV value). */
   async call<T>(method: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<T> {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : JSON.stringify(body);
     let reply = await this.send(method, path, payload, this.token, timeoutMs);
     // A route that needs the admin role, on this machine: this one request again with the agent's
     // local token, if this user can read it and the agent proves it holds it. Never kept for the
@@ -103,7 +104,7 @@ export class AgentClient {
   send(
     method: string,
     path: string,
-    payload: string | undefined,
+    payload: string | Buffer | undefined,
     token: string | undefined,
     timeoutMs = 10_000,
   ): Promise<Reply> {
@@ -116,8 +117,11 @@ export class AgentClient {
           timeout: timeoutMs,
           headers: {
             Accept: 'application/json',
-            ...(payload
-              ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }
+            ...(payload !== undefined
+              ? {
+                  'Content-Type': Buffer.isBuffer(payload) ? 'application/octet-stream' : 'application/json',
+                  'Content-Length': Buffer.byteLength(payload),
+                }
               : {}),
             ...(token ? { Authorization: `Bearer ${token}` } : {}),
           },

@@ -9,6 +9,7 @@ import { completionCommand, isHidden, namesCommand } from './commands/completion
 import { detectorsCommand } from './commands/detectors.js';
 import { evaluatorCommand } from './commands/evaluator.js';
 import { gossipCommand } from './commands/gossip.js';
+import { kvCommand } from './commands/kv.js';
 import { packsCommand } from './commands/packs.js';
 import { statusCommand } from './commands/status.js';
 import { cliVersion, versionCommand } from './commands/version.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   program.addCommand(detectorsCommand());
   program.addCommand(evaluatorCommand());
   program.addCommand(checksCommand());
+  program.addCommand(kvCommand());
   program.addCommand(statusCommand());
   program.addCommand(packsCommand());
   program.addCommand(versionCommand());

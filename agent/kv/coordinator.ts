@@ -5,7 +5,7 @@
 // whole of the quorum logic, testable without sockets. Compare-and-set runs one round of Paxos
 // among the key's replicas (docs/kv.md, Compare-and-set), not a quorum write.
 import { compareVersions, indexOf, type HybridClock, type Version } from './hlc.js';
-import type { ApplyOutcome, KvRecord, PrepareAnswer } from './replica-store.js';
+import type { AppliedEntry, ApplyOutcome, KvRecord, PrepareAnswer } from './replica-store.js';
 import type { HashRing } from './ring.js';
 
 /** How the coordinator reaches one replica (itself included). Rejects when it cannot. */
@@ -175,7 +175,7 @@ export class KvCoordinator {
     make: (current: KvRecord | undefined, version: Version) => KvRecord,
     pause: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   ): Promise<CasResult> {
-    /** Versions of the records this call proposed: finding one committed means it succeeded. */
+    /** The proposals (ballots) this call made: finding one applied means it succeeded. */
     const mine: Version[] = [];
     for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
       try {
@@ -210,7 +210,7 @@ export class KvCoordinator {
     });
     let committed: KvRecord | undefined;
     let inFlight: { ballot: Version; record: KvRecord } | undefined;
-    const applied: Version[] = [];
+    const applied: AppliedEntry[] = [];
     for (const { value } of promises) {
       if (!value.promised) continue;
       applied.push(...(value.history ?? []));
@@ -220,25 +220,34 @@ export class KvCoordinator {
         inFlight = value.accepted;
     }
     if (committed) this.options.clock.observe(committed.version);
-    if (inFlight && (!committed || compareVersions(inFlight.record.version, committed.version) > 0)) {
-      // An earlier CAS was accepted somewhere but maybe not decided: finish it under our ballot
-      // (it may already be chosen), then start over on top of it.
-      await this.propose(replicas, majority, key, ballot, inFlight.record);
-      await this.commit(key, inFlight.record);
+    if (committed && indexOf(ballot) <= indexOf(committed.version)) {
+      // Our ballot was taken before we saw this record, and would give a record written under it
+      // an index no higher than this one's (an index leaves the node id out): a later CAS
+      // comparing indexes would take one record for the other. Another round, the clock past it.
       return undefined;
     }
-    if (committed) applied.push(committed.version);
-    const chosen = mine.find((version) => applied.some((seen) => compareVersions(seen, version) === 0));
+    // A chosen CAS record's version is the ballot it was chosen under, so a proposal accepted
+    // under a ballot above the newest record's version belongs to the decision under way: it may
+    // have been chosen, and Paxos says to propose it again (the value of the highest ballot)
+    // before anything else. Finished under our ballot, it takes that ballot as its version.
+    if (inFlight && (!committed || compareVersions(inFlight.ballot, committed.version) > 0)) {
+      const finished: KvRecord = { ...inFlight.record, version: ballot };
+      await this.propose(replicas, majority, key, ballot, finished);
+      await this.commit(key, finished);
+      return undefined;
+    }
+    if (committed) applied.push({ p: committed.proposal ?? committed.version, v: committed.version });
+    const chosen = applied.find((entry) => mine.some((proposal) => compareVersions(proposal, entry.p) === 0));
     if (chosen) {
       // Our own proposal of an earlier round was chosen (finished by this round or another
       // proposer; maybe even followed by another CAS since): it succeeded.
-      return { ok: true, index: indexOf(chosen) };
+      return { ok: true, index: indexOf(chosen.v) };
     }
     const live = committed && this.isLive(committed) ? committed : undefined;
     const currentIndex = live ? indexOf(live.version) : 0;
     if (currentIndex !== casIndex) return { ok: false, index: currentIndex };
-    const record = make(live, ballot);
-    mine.push(record.version);
+    const record: KvRecord = { ...make(live, ballot), version: ballot, proposal: ballot };
+    mine.push(ballot);
     await this.propose(replicas, majority, key, ballot, record);
     await this.commit(key, record);
     return { ok: true, index: indexOf(record.version) };

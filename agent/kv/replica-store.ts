@@ -24,6 +24,18 @@ export interface KvRecord {
   deleted?: boolean;
   /** ms since the epoch after which the record reads as absent (a TTL). */
   expiresAt?: number;
+  /**
+   * A compare-and-set's record: the ballot of the round that first proposed it. Its version is
+   * the ballot under which it was chosen (a proposal finished by a later round takes that round's
+   * ballot), so that last-writer-wins orders CAS records as Paxos decided them.
+   */
+  proposal?: Version;
+}
+
+/** One record applied to a key: its proposal (its version when it has none) and its version. */
+export interface AppliedEntry {
+  p: Version;
+  v: Version;
 }
 
 export type ApplyOutcome = 'applied' | 'stale';
@@ -35,10 +47,10 @@ export interface PaxosState {
   /** The last proposal it accepted: under which ballot, and the record. */
   accepted?: { ballot: Version; record: KvRecord };
   /**
-   * Versions of the last records applied for the key (HISTORY_LENGTH): a proposer whose round
-   * was cut short learns here whether its proposal was chosen, even once another CAS followed.
+   * The last records applied for the key (HISTORY_LENGTH): a proposer whose round was cut short
+   * learns here whether its proposal was chosen, even once another CAS followed.
    */
-  history?: Version[];
+  history?: AppliedEntry[];
 }
 
 /** Applied versions a key's Paxos state remembers. */
@@ -50,7 +62,7 @@ export type PrepareAnswer =
       promised: true;
       record?: KvRecord;
       accepted?: { ballot: Version; record: KvRecord };
-      history?: Version[];
+      history?: AppliedEntry[];
     }
   | { promised: false; higher: Version };
 
@@ -92,7 +104,8 @@ export class KvReplicaStore {
       const state = await this.namespace.get<PaxosState>(PAXOS_PREFIX + key);
       if (!state) await this.namespace.put(RECORD_PREFIX + key, record, { sync });
       else {
-        const history = [...(state.history ?? []), record.version].slice(-HISTORY_LENGTH);
+        const entry = { p: record.proposal ?? record.version, v: record.version };
+        const history = [...(state.history ?? []), entry].slice(-HISTORY_LENGTH);
         await this.namespace.write(
           [
             { type: 'put', key: RECORD_PREFIX + key, value: record },
@@ -108,8 +121,8 @@ export class KvReplicaStore {
 
   /**
    * Paxos phase 1 on this replica: promises `ballot` if it is above every ballot promised for the
-   * key (durably: a restarted replica keeps its promises), and answers with the record held and
-   * the proposal accepted, if that one is newer than the record (not yet committed here).
+   * key (durably: a restarted replica keeps its promises), and answers with the record held, the
+   * last proposal it accepted and the records it applied last.
    */
   prepare(key: string, ballot: Version): Promise<PrepareAnswer> {
     return this.serial.run(key, async () => {
@@ -118,10 +131,7 @@ export class KvReplicaStore {
         return { promised: false, higher: state.promised };
       await this.namespace.put(PAXOS_PREFIX + key, { ...state, promised: ballot }, { sync: true });
       const record = await this.record(key);
-      const accepted =
-        state?.accepted && (!record || compareVersions(state.accepted.record.version, record.version) > 0)
-          ? state.accepted
-          : undefined;
+      const accepted = state?.accepted;
       return {
         promised: true,
         ...(record ? { record } : {}),
@@ -170,8 +180,8 @@ export class KvReplicaStore {
           ? incoming.accepted
           : state.accepted;
       const history = [...(state?.history ?? []), ...(incoming.history ?? [])]
-        .sort(compareVersions)
-        .filter((version, at, all) => at === 0 || compareVersions(all[at - 1]!, version) !== 0)
+        .sort((a, b) => compareVersions(a.v, b.v))
+        .filter((entry, at, all) => at === 0 || compareVersions(all[at - 1]!.v, entry.v) !== 0)
         .slice(-HISTORY_LENGTH);
       await this.namespace.put(
         PAXOS_PREFIX + key,

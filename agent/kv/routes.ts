@@ -127,7 +127,8 @@ export function kvRoutes(host: KvRouteHost): Route[] {
 async function seedGet(host: KvRouteHost, context: RequestContext, key: string): Promise<unknown> {
   const result = await blockingRead(host, context, key);
   const headers = indexHeaders(result.index);
-  if (!result.record) throw new HttpError(404, `no key ${key}`, headers);
+  // The index says when it was deleted (0: never written): a watcher blocks from there.
+  if (!result.record) return new HttpReply(404, { error: `no key ${key}`, index: result.index }, headers);
   if (context.query.has('raw')) return new HttpReply(200, Buffer.from(result.record.value), headers);
   return new HttpReply(200, seedRecord(key, result.record), headers);
 }
@@ -257,16 +258,19 @@ async function blockingRead(
   context: RequestContext,
   key: string,
 ): Promise<{ index: number; record?: KvRecord }> {
-  const consistent = context.query.has('consistent');
-  const read = async () => {
+  const read = async (consistent: boolean) => {
     const result = await run(() => host.service().execute({ action: 'get', key, consistent }));
     return { index: result.index, ...(result.record ? { record: result.record } : {}) };
   };
   const blocking = blockingOf(context);
-  const first = await read();
+  const first = await read(context.query.has('consistent'));
   if (!blocking || first.index > blocking.index) return first;
-  await host.service().waitForChange(key, true, blocking.index, blocking.waitMs, context.signal);
-  return read();
+  const changed = await host
+    .service()
+    .waitForChange(key, true, blocking.index, blocking.waitMs, context.signal);
+  // Woken by the replicas that took the write first: a majority holds it, the one replica a plain
+  // read asks may not yet.
+  return read(changed || context.query.has('consistent'));
 }
 
 async function blockingList(

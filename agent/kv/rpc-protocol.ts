@@ -8,7 +8,7 @@ import { decode, encode } from '@msgpack/msgpack';
 import type { RpcHandler } from '../rpc/index.js';
 import { MAX_DRIFT_MS, type HybridClock, type Version } from './hlc.js';
 import type { ReplicaTransport } from './coordinator.js';
-import type { KvRecord, KvReplicaStore, PaxosState, PrepareAnswer } from './replica-store.js';
+import type { AppliedEntry, KvRecord, KvReplicaStore, PaxosState, PrepareAnswer } from './replica-store.js';
 
 export const KV_PROTOCOL = '/opsbro/kv/1.0.0';
 /** The longest key (bytes of UTF-8). */
@@ -277,7 +277,7 @@ export function checkedPaxosState(value: unknown): PaxosState | undefined {
           },
         }
       : {}),
-    ...(Array.isArray(value.history) ? { history: value.history.map(checkedVersion) } : {}),
+    ...(Array.isArray(value.history) ? { history: value.history.map(checkedAppliedEntry) } : {}),
   };
 }
 
@@ -299,8 +299,13 @@ function checkedPrepareAnswer(reply: Record<string, unknown>): PrepareAnswer {
     promised: true,
     ...(reply.record !== undefined ? { record: checkedRecord(reply.record) } : {}),
     ...(accepted ? { accepted } : {}),
-    ...(Array.isArray(reply.history) ? { history: reply.history.map(checkedVersion) } : {}),
+    ...(Array.isArray(reply.history) ? { history: reply.history.map(checkedAppliedEntry) } : {}),
   };
+}
+
+function checkedAppliedEntry(value: unknown): AppliedEntry {
+  if (!isObject(value)) throw new KvProtocolError('a history entry must be a map');
+  return { p: checkedVersion(value.p), v: checkedVersion(value.v) };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -415,5 +420,6 @@ export function checkedRecord(value: unknown): KvRecord {
     createIndex: createIndex as number,
     ...(deleted ? { deleted: true } : {}),
     ...(expiresAt !== undefined ? { expiresAt: expiresAt as number } : {}),
+    ...(value.proposal !== undefined ? { proposal: checkedVersion(value.proposal) } : {}),
   };
 }

@@ -5,9 +5,10 @@
 // over). It lists keys cluster-wide, waits for changes (blocking queries) and keeps hints for
 // replicas that missed a write (hinted-handoff.ts).
 import { decode } from '@msgpack/msgpack';
+import { ClusterRpcError } from '../rpc/index.js';
 import { KeyedSerial } from '../store/index.js';
 import { KvCoordinator, QuorumError, type ReplicaTransport } from './coordinator.js';
-import { compareVersions, indexOf, type HybridClock } from './hlc.js';
+import { compareVersions, indexOf, type HybridClock, type Version } from './hlc.js';
 import type { KvRecord, KvReplicaStore } from './replica-store.js';
 import { HashRing, kvHolders, type KvMember } from './ring.js';
 import {
@@ -44,6 +45,8 @@ export interface Listing {
   index: number;
 }
 
+/** Keys whose last CAS index a coordinator remembers. */
+const SEEN_INDEXES = 10_000;
 /** RPC timeout of a forwarded operation (the coordinator's own replica requests take up to 5 s). */
 const FORWARD_TIMEOUT_MS = 12_000;
 
@@ -51,6 +54,12 @@ export class KvService {
   readonly coordinator: KvCoordinator;
   readonly waiters: ChangeWaiters;
   private readonly casSerial = new KeyedSerial();
+  /**
+   * The highest index each key was seen at by this node's CASes (bounded). A key's index never
+   * goes back (last writer wins), so a CAS on an older index cannot succeed: it is refused
+   * without a Paxos round (10 clients racing on one key cost one round per success, not ten).
+   */
+  private readonly seenIndexes = new Map<string, number>();
   private ringCache?: { signature: string; ring: HashRing };
 
   constructor(private readonly options: KvServiceOptions) {
@@ -110,6 +119,12 @@ export class KvService {
         return checkedActionResult(reply);
       } catch (error) {
         errors.push(`${node}: ${error instanceof Error ? error.message : String(error)}`);
+        // A CAS that may have reached its coordinator is not sent to another one: that one could
+        // finish the first one's proposal and then answer "refused" for what did happen.
+        if (compareAndSet && mayHaveRun(error))
+          throw new QuorumError(
+            `the coordinator of ${action.key} failed during the compare-and-set, which may or may not have happened: read the key to know (${errors.join('; ')})`,
+          );
       }
     }
     throw new QuorumError(`no replica of ${action.key} could coordinate it (${errors.join('; ')})`);
@@ -137,33 +152,46 @@ export class KvService {
           });
           return { ok: true, index: written.index };
         }
-        const cas = action.cas;
-        return this.casSerial.run(action.key, () =>
-          coordinator.cas(action.key, cas, (live, version) => ({
-            value: action.value,
-            version,
-            createIndex: live ? live.createIndex : indexOf(version),
-            ...extra,
-          })),
-        );
+        return this.compareAndSet(action.key, action.cas, (live, version) => ({
+          value: action.value,
+          version,
+          createIndex: live ? live.createIndex : indexOf(version),
+          ...extra,
+        }));
       }
       case 'delete': {
         if (action.cas === undefined) {
           const written = await coordinator.delete(action.key);
           return { ok: true, index: written.index };
         }
-        const cas = action.cas;
-        return this.casSerial.run(action.key, () =>
-          coordinator.cas(action.key, cas, (_live, version) => ({
-            value: new Uint8Array(0),
-            flags: 0,
-            version,
-            createIndex: indexOf(version),
-            deleted: true,
-          })),
-        );
+        return this.compareAndSet(action.key, action.cas, (_live, version) => ({
+          value: new Uint8Array(0),
+          flags: 0,
+          version,
+          createIndex: indexOf(version),
+          deleted: true,
+        }));
       }
     }
+  }
+
+  /** A CAS of this coordinator: one at a time per key, refused at once when known to be stale. */
+  private compareAndSet(
+    key: string,
+    casIndex: number,
+    make: (live: KvRecord | undefined, version: Version) => KvRecord,
+  ): Promise<KvActionResult> {
+    return this.casSerial.run(key, async () => {
+      const seen = this.seenIndexes.get(key) ?? 0;
+      if (casIndex !== 0 && casIndex < seen) return { ok: false, index: seen };
+      const result = await this.coordinator.cas(key, casIndex, make);
+      this.seenIndexes.delete(key);
+      this.seenIndexes.set(key, Math.max(seen, result.index));
+      // The oldest entry goes (a Map iterates in insertion order; a key is re-inserted on use).
+      if (this.seenIndexes.size > SEEN_INDEXES)
+        this.seenIndexes.delete(this.seenIndexes.keys().next().value!);
+      return result;
+    });
   }
 
   /**
@@ -272,6 +300,12 @@ export class KvService {
     const now = this.options.now?.() ?? Date.now();
     return !record.deleted && (record.expiresAt === undefined || record.expiresAt > now);
   }
+}
+
+/** Whether a forwarded request may have run there: anything but a failure to reach the node. */
+function mayHaveRun(error: unknown): boolean {
+  if (!(error instanceof ClusterRpcError)) return false;
+  return !['unreachable', 'handshake-failed', 'busy', 'not-started', 'invalid'].includes(error.code);
 }
 
 /** true as soon as one resolves true; false once all resolved, 'failed' when all failed. */

@@ -8,7 +8,7 @@ import type { Logger } from '../log/index.js';
 import type { RpcHandler } from '../rpc/index.js';
 import type { SubsystemState } from '../shared/api-types.js';
 import { HttpError, type Route } from '../shared/http.js';
-import type { Store } from '../store/index.js';
+import type { Namespace, Store } from '../store/index.js';
 import type { Subsystem } from '../subsystem.js';
 import { HybridClock, indexOf } from './hlc.js';
 import { KvReplicaStore } from './replica-store.js';
@@ -40,6 +40,8 @@ export interface KvSubsystemOptions {
 const MEMBERSHIP_EVENTS = ['node-join', 'node-update', 'node-suspect', 'node-dead', 'node-leave'] as const;
 /** A member coming back gets its hints this soon (a few gossip rounds for the others to see it too). */
 const HINT_REPLAY_DELAY_MS = 1000;
+/** Where the kv holders this node knew are kept (namespace kv-meta). */
+const KNOWN_MEMBERS_KEY = 'members';
 /** The longest a stop waits for hints to be delivered. */
 const STOP_HANDOFF_MS = 1500;
 /** Tombstones older than kv.tombstone_ttl_s are collected this often. */
@@ -51,6 +53,11 @@ export class KvSubsystem implements Subsystem {
   private readonly kv: KvService;
   private readonly sync: KvSync;
   private members?: KvMember[];
+  /** The kv holders this node last knew (kept in the store): the ring before gossip rejoins. */
+  private readonly known = new Map<string, readonly string[]>();
+  private readonly meta: Namespace;
+  /** Since when each known member has been unknown to gossip. */
+  private readonly absentSince = new Map<string, number>();
   private readonly timers: NodeJS.Timeout[] = [];
   private soon?: NodeJS.Timeout;
   private readonly unsubscribes: Array<() => void> = [];
@@ -60,6 +67,7 @@ export class KvSubsystem implements Subsystem {
     const { settings, nodeId, cluster, events } = options;
     const kv = settings.kv;
     this.replica = new KvReplicaStore(options.store.sublevel('kv'));
+    this.meta = options.store.sublevel('kv-meta');
     const clock = new HybridClock(nodeId);
     const request = (node: string, payload: Uint8Array, timeoutMs?: number) =>
       cluster.requestMember(node, KV_PROTOCOL, payload, timeoutMs);
@@ -92,16 +100,20 @@ export class KvSubsystem implements Subsystem {
         deleted: record.deleted === true,
       }),
     );
-    if (kv.enabled)
-      cluster.serveProtocol(
-        KV_PROTOCOL,
-        kvRpcHandler(this.replica, clock, {
-          coordinate: (action) => this.kv.coordinate(action),
-          wait: (prefix, exact, index, timeoutMs) => this.kv.waiters.wait(prefix, exact, index, timeoutMs),
-          digest: (from, ring) => this.sync.digestFor(from, ring),
-          versions: (from, ring, buckets) => this.sync.versionsFor(from, ring, buckets),
-        }),
+    if (kv.enabled) {
+      const handler = kvRpcHandler(this.replica, clock, {
+        coordinate: (action) => this.kv.coordinate(action),
+        wait: (prefix, exact, index, timeoutMs) => this.kv.waiters.wait(prefix, exact, index, timeoutMs),
+        digest: (from, ring) => this.sync.digestFor(from, ring),
+        versions: (from, ring, buckets) => this.sync.versionsFor(from, ring, buckets),
+      });
+      // Gossip's RPC runs before KV has read its member list: nothing is served until then.
+      cluster.serveProtocol(KV_PROTOCOL, (request, remote) =>
+        this.status.status === 'ok'
+          ? handler(request, remote)
+          : Promise.reject(new Error('the KV store of this node is not started')),
       );
+    }
     for (const event of MEMBERSHIP_EVENTS)
       this.unsubscribes.push(
         events.on(event, () => {
@@ -123,6 +135,9 @@ export class KvSubsystem implements Subsystem {
         `kv.write_quorum (${kv.write_quorum}) and kv.read_quorum (${kv.read_quorum}) must not exceed kv.replicas (${kv.replicas})`,
       );
     await this.sync.open();
+    const known = await this.meta.get<Array<[string, string[]]>>(KNOWN_MEMBERS_KEY);
+    for (const [id, groups] of known ?? []) this.known.set(id, groups);
+    this.members = undefined;
     const every = (ms: number, task: () => unknown) => {
       const timer = setInterval(task, ms);
       timer.unref();
@@ -193,6 +208,10 @@ export class KvSubsystem implements Subsystem {
   private service(): KvService {
     if (!this.options.settings.kv.enabled)
       throw new HttpError(503, 'the KV store is disabled on this node (kv.enabled: false)');
+    if (this.notJoinedYet())
+      throw new HttpError(503, 'this node has not joined its cluster yet (seeds): no KV placement', {
+        'Retry-After': '1',
+      });
     return this.kv;
   }
 
@@ -202,9 +221,65 @@ export class KvSubsystem implements Subsystem {
     return keys;
   }
 
+  /**
+   * The members placement sees: gossip's, and the holders this node knew before that gossip does
+   * not know (yet), as failed members. A restarted node learns the cluster bit by bit (a gossip
+   * packet, then the join's state): meanwhile its ring is still the cluster's, never a ring of the
+   * few it has heard of, which would take keys (and CAS majorities) onto the wrong nodes. A known
+   * member is forgotten when it leaves, or after gossip.reap_after_s unknown to gossip.
+   */
   private memberList(): KvMember[] {
-    this.members ??= this.options.cluster.members();
+    if (this.members) return this.members;
+    const members = this.options.cluster.members();
+    this.remember(members);
+    const now = Date.now();
+    const reapAfterMs = this.options.settings.gossip.reap_after_s * 1000;
+    const bridged: KvMember[] = [];
+    for (const [id, groups] of this.known) {
+      if (members.some((member) => member.id === id)) {
+        this.absentSince.delete(id);
+        continue;
+      }
+      const since = this.absentSince.get(id) ?? now;
+      this.absentSince.set(id, since);
+      if (now - since > reapAfterMs) {
+        this.known.delete(id);
+        this.absentSince.delete(id);
+        this.saveKnown();
+      } else bridged.push({ id, state: 'dead', groups });
+    }
+    this.members = [...members, ...bridged];
     return this.members;
+  }
+
+  /** Keeps the members gossip knows (a left one is forgotten) for the next start. */
+  private remember(members: KvMember[]): void {
+    let changed = false;
+    for (const member of members) {
+      if (member.state === 'left') changed = this.known.delete(member.id) || changed;
+      else if (this.known.get(member.id)?.join(',') !== member.groups.join(',')) {
+        this.known.set(member.id, [...member.groups]);
+        changed = true;
+      }
+    }
+    if (changed) this.saveKnown();
+  }
+
+  private saveKnown(): void {
+    void this.meta
+      .put(KNOWN_MEMBERS_KEY, [...this.known])
+      .catch((error: unknown) =>
+        this.options.logger.warn('KV could not keep its member list', { error: String(error) }),
+      );
+  }
+
+  /** A fresh node told to join a cluster has no ring until it has joined: it says so (503). */
+  private notJoinedYet(): boolean {
+    if (this.options.settings.seeds.length === 0) return false;
+    const others = this.memberList().filter(
+      (member) => member.id !== this.options.nodeId && member.state !== 'left',
+    );
+    return others.length === 0;
   }
 
   /** A member joined or came back: its hints and any rebalancing, shortly. */

@@ -14,13 +14,7 @@ import { keyOf, partsOf } from '../store/index.js';
 import { compareVersions, type Version } from './hlc.js';
 import type { KvRecord, KvReplicaStore } from './replica-store.js';
 import type { HashRing } from './ring.js';
-import {
-  checkedPaxosState,
-  checkedRecord,
-  checkedVersionList,
-  encodeKvRequest,
-  type KvRequest,
-} from './rpc-protocol.js';
+import { checkedRecord, checkedVersionList, encodeKvRequest, type KvRequest } from './rpc-protocol.js';
 
 /** Digest buckets per pair of replicas (a power of two). */
 export const BUCKETS = 64;
@@ -232,15 +226,9 @@ export class KvSync {
       };
       if (answer.record === null || answer.record === undefined) continue;
       const record = checkedRecord(answer.record);
+      // The record only: a replica's Paxos promises and acceptances are its own (copying another's
+      // acceptance would count a vote it never cast). Rebalancing alone hands them over.
       if ((await this.options.store.apply(key, record)) === 'applied') this.stats.records_pulled++;
-      const state = checkedPaxosState(
-        (
-          decode(await this.options.request(peer, encodeKvRequest({ op: 'paxos', key }))) as {
-            state?: unknown;
-          }
-        ).state,
-      );
-      if (state) await this.options.store.mergePaxos(key, state);
     }
   }
 

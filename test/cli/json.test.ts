@@ -133,6 +133,13 @@ describe('--json', () => {
       check: (out) => expect(out).toMatchObject({ override: { state: 'critical', reason: 'json test' } }),
     },
     'status clear': { args: [], check: (out) => expect(out).toEqual({ cleared: true }) },
+    'kv put': { args: ['app/name', 'opsbro'], check: (out) => expect(out).toMatchObject({ ok: true }) },
+    'kv get': {
+      args: ['app/name'],
+      check: (out) => expect(out).toMatchObject({ key: 'app/name', text: 'opsbro' }),
+    },
+    'kv list': { args: ['app/'], check: (out) => expect(out).toEqual(['app/name']) },
+    'kv delete': { args: ['app/name'], check: (out) => expect(out).toMatchObject({ ok: true }) },
   });
 
   it('every command accepts it (the tree has no command this test does not run)', () => {
@@ -144,6 +151,8 @@ describe('--json', () => {
       'gossip leave',
       'gossip keys use',
       'gossip keys remove',
+      // Runs until interrupted: test/cli/kv.test.ts runs it.
+      'kv watch',
     ];
     expect(leaves(buildProgram()).sort()).toEqual(covered.sort());
     for (const path of leaves(buildProgram())) {

@@ -81,11 +81,12 @@ describe('KV on a cluster of agents', () => {
     );
     for (const key of missed.slice(0, 10)) expect((await put(survivors[1]!, key, key)).status).toBe(200);
 
-    // Restarted on its data dir: it catches up (hints replayed once gossip sees it alive).
+    // Restarted on its data dir, joining through a survivor (the victim may be the seed): it
+    // catches up (hints replayed once gossip sees it alive, anti-entropy).
     const restarted = await startGossipAgent(
       BLOCK,
       Number(victim.name.slice(5)),
-      { yaml: KV_YAML, seeds: [seed.address] },
+      { yaml: KV_YAML, seeds: [survivors[0]!.address] },
       victim.dirs.root,
     );
     agents[agents.indexOf(victim)] = restarted;

@@ -26,20 +26,24 @@ async function cluster(names: string[]) {
     replicas.set(name, new KvReplicaStore(store.sublevel('kv')));
   }
   const down = new Set<string>();
-  const reach = (node: string): KvReplicaStore => {
+  // Each request waits 0-2 ms (a network): rounds of different coordinators interleave.
+  const reach = async (node: string): Promise<KvReplicaStore> => {
+    await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 3)));
     if (down.has(node)) throw new Error(`${node} is down`);
     return replicas.get(node)!;
   };
   const transport: ReplicaTransport = {
-    apply: async (node, key, record) => reach(node).apply(key, record),
-    read: async (node, key) => reach(node).record(key),
-    prepare: async (node, key, ballot) => reach(node).prepare(key, ballot),
-    accept: async (node, key, ballot, record) => reach(node).accept(key, ballot, record),
+    apply: async (node, key, record) => (await reach(node)).apply(key, record),
+    read: async (node, key) => (await reach(node)).record(key),
+    prepare: async (node, key, ballot) => (await reach(node)).prepare(key, ballot),
+    accept: async (node, key, ballot, record) => (await reach(node)).accept(key, ballot, record),
   };
   const ring = new HashRing(names);
+  // One clock per node, as in the agent (two clocks of one node could give one version twice).
+  const clocks = new Map<string, HybridClock>();
   const coordinator = (self: string) =>
     new KvCoordinator({
-      clock: new HybridClock(self),
+      clock: clocks.get(self) ?? clocks.set(self, new HybridClock(self)).get(self)!,
       ring: () => ring,
       transport,
       replicas: 3,

@@ -167,6 +167,12 @@ describe('a default agent (no auth.tokens) seen by another local user', () => {
         'POST /monitoring/checks/:name/run',
         'POST /status/override',
         'DELETE /status/override',
+        // KV writes (docs/kv.md): both dialects.
+        'PUT /kv/:key*',
+        'DELETE /kv/:key*',
+        'PUT /v1/kv/:key*',
+        'DELETE /v1/kv/:key*',
+        'DELETE /v1/kv',
       ].sort(),
     );
     // Every other route reads; only the local-token proof is public.
