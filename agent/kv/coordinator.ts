@@ -80,8 +80,13 @@ export class KvCoordinator {
     extra: { flags?: number; ttlMs?: number } = {},
   ): Promise<WriteResult> {
     const version = this.options.clock.tick();
-    // CreateIndex stays what it was while the key lives; a new key takes this write's index.
-    const held = await this.read(key, { consistent: false }).catch(() => undefined);
+    // CreateIndex stays what it was while the key lives; a new key takes this write's index. As
+    // the first replica asked knows it (this node, when it is one): a write does not pay for a
+    // quorum read, nor for asking every replica when the key is new.
+    const newest = await this.readNewest(key, { consistent: false, askAllOnMiss: false }).catch(
+      () => undefined,
+    );
+    const held = newest && this.isLive(newest) ? newest : undefined;
     const now = this.options.now?.() ?? Date.now();
     const record: KvRecord = {
       value,
@@ -114,7 +119,10 @@ export class KvCoordinator {
   }
 
   /** As read(), but the newest record whatever it is: a tombstone or an expired record too. */
-  async readNewest(key: string, options: { consistent: boolean }): Promise<KvRecord | undefined> {
+  async readNewest(
+    key: string,
+    options: { consistent: boolean; askAllOnMiss?: boolean },
+  ): Promise<KvRecord | undefined> {
     const replicas = this.replicasOf(key);
     const wanted = options.consistent
       ? Math.floor(replicas.length / 2) + 1
@@ -135,7 +143,7 @@ export class KvCoordinator {
       // A consistent read asks every replica; a plain one asks R, then the next when one fails.
       options.consistent ? replicas.length : wanted,
     );
-    if (!options.consistent && answers.every(({ value }) => !value)) {
+    if (!options.consistent && options.askAllOnMiss !== false && answers.every(({ value }) => !value)) {
       // Nothing where it was asked: after a ring change the new owners may not have the key yet
       // (anti-entropy brings it), so a miss asks the key's other replicas before saying absent.
       const asked = new Set(answers.map(({ node }) => node));

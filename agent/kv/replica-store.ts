@@ -100,8 +100,9 @@ export class KvReplicaStore {
       const held = await this.record(key);
       if (held && compareVersions(record.version, held.version) <= 0) return 'stale';
       const sync = options.sync ?? true;
-      // A key that saw compare-and-set keeps its recent versions with its Paxos state.
-      const state = await this.namespace.get<PaxosState>(PAXOS_PREFIX + key);
+      // A compare-and-set's record is remembered with the key's Paxos state (its proposer looks
+      // for it there); a plain write is not, and costs no second read.
+      const state = record.proposal ? await this.namespace.get<PaxosState>(PAXOS_PREFIX + key) : undefined;
       if (!state) await this.namespace.put(RECORD_PREFIX + key, record, { sync });
       else {
         const entry = { p: record.proposal ?? record.version, v: record.version };

@@ -47,7 +47,14 @@ export type KvRequest =
   | { op: 'coordinate'; request: KvAction }
   | { op: 'wait'; prefix: string; exact: boolean; index: number; timeoutMs: number }
   | { op: 'digest'; from: string; ring: string; buckets: number[] }
-  | { op: 'versions'; from: string; ring: string; buckets: number[] };
+  | { op: 'versions'; from: string; ring: string; buckets: number[] }
+  | { op: 'batch'; items: BatchItem[] };
+
+/** What a batch carries: a coordinator's applies and reads to one replica, gathered in one turn. */
+export type BatchItem = { op: 'apply'; key: string; record: KvRecord } | { op: 'read'; key: string };
+
+/** Items one batch carries at most (a batch is also sent once a turn ends). */
+export const MAX_BATCH_ITEMS = 256;
 
 /** One page of a listing: records in key order; `next` is the key to list after, if more follow. */
 export interface ListPage {
@@ -69,8 +76,23 @@ export function decodeKvRequest(bytes: Uint8Array): KvRequest {
   } catch (error) {
     throw new KvProtocolError(`not a KV request: ${error instanceof Error ? error.message : String(error)}`);
   }
+  return checkedRequest(raw);
+}
+
+function checkedRequest(raw: unknown): KvRequest {
   if (!isObject(raw)) throw new KvProtocolError('not a KV request: not a map');
   switch (raw.op) {
+    case 'batch': {
+      if (!Array.isArray(raw.items) || raw.items.length === 0 || raw.items.length > MAX_BATCH_ITEMS)
+        throw new KvProtocolError(`a batch holds 1 to ${MAX_BATCH_ITEMS} items`);
+      const items = raw.items.map((item: unknown): BatchItem => {
+        const checked = checkedRequest(item);
+        if (checked.op !== 'apply' && checked.op !== 'read')
+          throw new KvProtocolError('a batch holds applies and reads only');
+        return checked;
+      });
+      return { op: 'batch', items };
+    }
     case 'read':
     case 'paxos':
       return { op: raw.op, key: checkedKey(raw.key) };
@@ -146,9 +168,25 @@ export function kvRpcHandler(
     if (!services) throw new KvProtocolError('this node serves no KV requests of that kind');
     return services;
   };
+  const one = async (item: BatchItem): Promise<Record<string, unknown>> => {
+    if (item.op === 'read') return { record: (await store.record(item.key)) ?? null };
+    observed(item.record.version);
+    return { outcome: await store.apply(item.key, item.record) };
+  };
   return async (bytes) => {
     const asked = decodeKvRequest(bytes);
     switch (asked.op) {
+      case 'batch':
+        // Each item on its own: one that fails (a version from the future) fails alone.
+        return encode({
+          results: await Promise.all(
+            asked.items.map((item) =>
+              one(item).catch((error: unknown) => ({
+                error: error instanceof Error ? error.message : String(error),
+              })),
+            ),
+          ),
+        });
       case 'read':
         return encode({ record: (await store.record(asked.key)) ?? null });
       case 'apply':
@@ -205,7 +243,9 @@ export async function listPage(
 
 /**
  * The coordinator's side: this node's own store directly, the others over the RPC
- * (`request` sends KV_PROTOCOL's bytes to a member by id).
+ * (`request` sends KV_PROTOCOL's bytes to a member by id). The applies and reads for one replica
+ * made within one event-loop turn go in one request (a batch): under load, one RPC carries many
+ * clients' writes, instead of a stream per write.
  */
 export function rpcReplicaTransport(options: {
   self: string;
@@ -217,10 +257,11 @@ export function rpcReplicaTransport(options: {
     if (!isObject(reply)) throw new KvProtocolError(`${node} answered ${request.op} with no map`);
     return reply;
   };
+  const batches = new ReplicaBatches(ask);
   return {
     apply: async (node, key, record) => {
       if (node === options.self) return options.local.apply(key, record);
-      const reply = await ask(node, { op: 'apply', key, record });
+      const reply = await batches.send(node, { op: 'apply', key, record });
       if (reply.outcome !== 'applied' && reply.outcome !== 'stale') {
         throw new KvProtocolError(`${node} answered an apply with no outcome`);
       }
@@ -228,7 +269,7 @@ export function rpcReplicaTransport(options: {
     },
     read: async (node, key) => {
       if (node === options.self) return options.local.record(key);
-      const reply = await ask(node, { op: 'read', key });
+      const reply = await batches.send(node, { op: 'read', key });
       if (!('record' in reply)) throw new KvProtocolError(`${node} answered a read with no record`);
       return reply.record === null ? undefined : checkedRecord(reply.record);
     },
@@ -243,6 +284,57 @@ export function rpcReplicaTransport(options: {
       return { accepted: false, higher: checkedVersion(reply.higher) };
     },
   };
+}
+
+/** Applies and reads waiting for the end of the turn, per replica; then one request each. */
+class ReplicaBatches {
+  private readonly pending = new Map<
+    string,
+    Array<{
+      item: BatchItem;
+      resolve: (reply: Record<string, unknown>) => void;
+      reject: (error: unknown) => void;
+    }>
+  >();
+
+  constructor(private readonly ask: (node: string, request: KvRequest) => Promise<Record<string, unknown>>) {}
+
+  send(node: string, item: BatchItem): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      let queue = this.pending.get(node);
+      if (!queue) {
+        this.pending.set(node, (queue = []));
+        setImmediate(() => this.flush(node));
+      }
+      queue.push({ item, resolve, reject });
+      if (queue.length >= MAX_BATCH_ITEMS) this.flush(node);
+    });
+  }
+
+  private flush(node: string): void {
+    const queue = this.pending.get(node);
+    if (!queue?.length) return;
+    this.pending.delete(node);
+    // One item: the plain request (no batch to unwrap).
+    if (queue.length === 1) {
+      const [only] = queue;
+      return void this.ask(node, only!.item).then(only!.resolve, only!.reject);
+    }
+    this.ask(node, { op: 'batch', items: queue.map((entry) => entry.item) }).then(
+      (reply) => {
+        const results = Array.isArray(reply.results) ? (reply.results as unknown[]) : [];
+        queue.forEach((entry, at) => {
+          const result = results[at];
+          if (!isObject(result))
+            return entry.reject(new KvProtocolError(`${node} answered a batch without item ${at}`));
+          if (typeof result.error === 'string')
+            return entry.reject(new KvProtocolError(`${node}: ${result.error}`));
+          entry.resolve(result);
+        });
+      },
+      (error: unknown) => queue.forEach((entry) => entry.reject(error)),
+    );
+  }
 }
 
 export function checkedActionResult(value: unknown): KvActionResult {

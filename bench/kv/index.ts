@@ -9,7 +9,8 @@
 //
 // Setup (once, root):  sh bench/kv/setup.sh           (apt-get install etcd-server)
 // Run:                 npm run bench:kv               (about 2 minutes)
-// Environment:         BENCH_SECONDS=10, BENCH_CLIENTS=16, BENCH_VALUE_BYTES=100
+// Environment:         BENCH_SECONDS=10, BENCH_CLIENTS=16, BENCH_VALUE_BYTES=100,
+//                      BENCH_PROFILE=1 (each agent writes a --cpu-prof profile to /tmp/prof at its stop)
 // `node dist/bench/kv/index.js --json` prints only the JSON line. Every process started is stopped
 // by pid, every temp dir removed, at the end, on error and on Ctrl-C.
 import { spawnSync } from 'node:child_process';
@@ -189,6 +190,7 @@ async function startOpsbro(dir: string): Promise<{ procs: Proc[]; endpoints: End
       ].join('\n') + '\n',
     );
     const proc = track(`opsbro-${index}`, process.execPath, [
+      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []),
       OPSBRO,
       'agent',
       'start',
