@@ -134,6 +134,7 @@ describe('usage', () => {
       'detectors',
       'evaluator',
       'checks',
+      'kv',
       'status',
       'packs',
       'version',

@@ -123,29 +123,34 @@ describe('the KV coordinator', () => {
     const key = 'counter';
     const coordinators = ['n1', 'n2', 'n3', 'n4'].map((node) => coordinator(node));
     const replicasOfKey = new HashRing(['n1', 'n2', 'n3', 'n4']).replicasFor(key, 3);
-    let acknowledged = 0;
-    const valueOf = (record: { value: Uint8Array } | undefined) =>
-      record ? Number(Buffer.from(record.value).toString()) : 0;
-    // Four clients, one per coordinator, each adding 1 fifteen times, retrying on conflict.
+    // The counter's value lists the ids of the increments it holds: every acknowledged one must be
+    // there once, a refused one never, and the only others are attempts that failed with a quorum
+    // error (their outcome is unknown: they may have been chosen).
+    const acknowledged = new Set<string>();
+    const refused = new Set<string>();
+    const unknown = new Set<string>();
+    const idsOf = (record: { value: Uint8Array } | undefined): string[] =>
+      record ? (JSON.parse(Buffer.from(record.value).toString()) as string[]) : [];
+    // Four clients, one per coordinator, each adding its increments until the counter holds 15.
     const client = async (at: number) => {
-      for (let done = 0; done < 15;) {
-        const through = coordinators[at]!;
+      const through = coordinators[at]!;
+      for (let attempt = 0; ; attempt++) {
+        const id = `${at}.${attempt}`;
         try {
           const current = await through.read(key, { consistent: true });
+          if (idsOf(current).filter((held) => held.startsWith(`${at}.`)).length >= 15) return;
           const index = current ? indexOf(current.version) : 0;
           const outcome = await through.cas(key, index, (live, version) => ({
-            value: Buffer.from(String(valueOf(live) + 1)),
+            value: Buffer.from(JSON.stringify([...idsOf(live), id])),
             flags: 0,
             version,
             createIndex: live ? live.createIndex : indexOf(version),
           }));
-          if (outcome.ok) {
-            acknowledged++;
-            done++;
-          }
+          (outcome.ok ? acknowledged : refused).add(id);
         } catch (error) {
           // Only a quorum failure may end an attempt (the client tries again).
           expect(error).toBeInstanceOf(QuorumError);
+          unknown.add(id);
         }
       }
     };
@@ -163,8 +168,12 @@ describe('the KV coordinator', () => {
     await Promise.all([0, 1, 2, 3].map(client));
     flapping = false;
     await flap;
-    expect(acknowledged).toBe(60);
-    expect(valueOf(await coordinators[0]!.read(key, { consistent: true }))).toBe(60);
+    const final = idsOf(await coordinators[0]!.read(key, { consistent: true }));
+    expect(new Set(final).size, 'no increment twice').toBe(final.length);
+    for (const id of acknowledged) expect(final).toContain(id);
+    for (const id of refused) expect(final).not.toContain(id);
+    for (const id of final) expect(acknowledged.has(id) || unknown.has(id), id).toBe(true);
+    expect(final.length).toBeGreaterThanOrEqual(60);
   });
 
   it('refuses a CAS whose index is not the current one, and creates only when asked with 0', async () => {
