@@ -8,7 +8,8 @@ import { SchemaValidator } from '../../agent/config/validate.js';
 import { EventBus, type AgentEvents } from '../../agent/events/index.js';
 import { KvSubsystem, type KvCluster } from '../../agent/kv/index.js';
 import { Logger } from '../../agent/log/index.js';
-import { HttpError, HttpReply, type RequestContext, type Route } from '../../agent/shared/http.js';
+import type { HttpReply } from '../../agent/shared/http.js';
+import { HttpError, type RequestContext, type Route } from '../../agent/shared/http.js';
 import { openStore, type Store } from '../../agent/store/index.js';
 import { cleanupAll, tempDir } from '../helpers/agent-process.js';
 
