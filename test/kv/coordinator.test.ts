@@ -27,9 +27,10 @@ async function cluster(names: string[]) {
   }
   const down = new Set<string>();
   // Each request waits 0-2 ms (a network): rounds of different coordinators interleave.
+  // A request to a node that is down fails as it is sent.
   const reach = async (node: string): Promise<KvReplicaStore> => {
-    await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 3)));
     if (down.has(node)) throw new Error(`${node} is down`);
+    await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 3)));
     return replicas.get(node)!;
   };
   const transport: ReplicaTransport = {
@@ -77,6 +78,8 @@ describe('the KV coordinator', () => {
     const key = 'feature/flag';
     await coordinator('n1').put(key, Buffer.from('old'));
     const missed = ring.replicasFor(key, 3)[2]!;
+    // Acknowledged by two; the third copy lands a moment later.
+    await expect.poll(async () => text((await replicas.get(missed)!.read(key))?.value)).toBe('old');
     down.add(missed);
     await coordinator('n2').put(key, Buffer.from('new'));
     down.delete(missed);
