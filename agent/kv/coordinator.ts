@@ -5,7 +5,13 @@
 // whole of the quorum logic, testable without sockets. Compare-and-set runs one round of Paxos
 // among the key's replicas (docs/kv.md, Compare-and-set), not a quorum write.
 import { compareVersions, indexOf, type HybridClock, type Version } from './hlc.js';
-import type { AppliedEntry, ApplyOutcome, KvRecord, PrepareAnswer } from './replica-store.js';
+import {
+  isLive,
+  type AppliedEntry,
+  type ApplyOutcome,
+  type KvRecord,
+  type PrepareAnswer,
+} from './replica-store.js';
 import type { HashRing } from './ring.js';
 
 /** How the coordinator reaches one replica (itself included). Rejects when it cannot. */
@@ -86,7 +92,7 @@ export class KvCoordinator {
     const newest = await this.readNewest(key, { consistent: false, askAllOnMiss: false }).catch(
       () => undefined,
     );
-    const held = newest && this.isLive(newest) ? newest : undefined;
+    const held = newest && isLive(newest, this.options.now?.() ?? Date.now()) ? newest : undefined;
     const now = this.options.now?.() ?? Date.now();
     const record: KvRecord = {
       value,
@@ -115,7 +121,7 @@ export class KvCoordinator {
    */
   async read(key: string, options: { consistent: boolean }): Promise<KvRecord | undefined> {
     const newest = await this.readNewest(key, options);
-    return newest && this.isLive(newest) ? newest : undefined;
+    return newest && isLive(newest, this.options.now?.() ?? Date.now()) ? newest : undefined;
   }
 
   /** As read(), but the newest record whatever it is: a tombstone or an expired record too. */
@@ -162,11 +168,6 @@ export class KvCoordinator {
       for (const { node, value } of answers) repair(node, value);
     }
     return newest;
-  }
-
-  private isLive(record: KvRecord): boolean {
-    const now = this.options.now?.() ?? Date.now();
-    return !record.deleted && (record.expiresAt === undefined || record.expiresAt > now);
   }
 
   /**
@@ -251,7 +252,7 @@ export class KvCoordinator {
       // proposer; maybe even followed by another CAS since): it succeeded.
       return { ok: true, index: indexOf(chosen.v) };
     }
-    const live = committed && this.isLive(committed) ? committed : undefined;
+    const live = committed && isLive(committed, this.options.now?.() ?? Date.now()) ? committed : undefined;
     const currentIndex = live ? indexOf(live.version) : 0;
     if (currentIndex !== casIndex) return { ok: false, index: currentIndex };
     const record: KvRecord = { ...make(live, ballot), version: ballot, proposal: ballot };

@@ -40,6 +40,11 @@ export interface AppliedEntry {
 
 export type ApplyOutcome = 'applied' | 'stale';
 
+/** A record that reads as present at `now`: not a tombstone, not past its TTL. */
+export function isLive(record: KvRecord, now: number): boolean {
+  return !record.deleted && (record.expiresAt === undefined || record.expiresAt > now);
+}
+
 /** What a replica keeps of a key's compare-and-set rounds (docs/kv.md, Compare-and-set). */
 export interface PaxosState {
   /** The highest ballot this replica promised for the key. */
@@ -88,7 +93,7 @@ export class KvReplicaStore {
   /** The live record of `key`: undefined when absent, deleted or expired. */
   async read(key: string): Promise<KvRecord | undefined> {
     const record = await this.record(key);
-    return record && this.live(record) ? record : undefined;
+    return record && isLive(record, this.now()) ? record : undefined;
   }
 
   /**
@@ -227,7 +232,7 @@ export class KvReplicaStore {
     const range: KeyRange = { prefix: RECORD_PREFIX + prefix };
     let count = 0;
     for await (const [stored, record] of this.namespace.entries<KvRecord>(range)) {
-      if (!this.live(record)) continue;
+      if (!isLive(record, this.now())) continue;
       yield [stored.slice(RECORD_PREFIX.length), record];
       if (limit !== undefined && ++count >= limit) return;
     }
@@ -257,9 +262,5 @@ export class KvReplicaStore {
       if (gone) removed++;
     }
     return removed;
-  }
-
-  private live(record: KvRecord): boolean {
-    return !record.deleted && (record.expiresAt === undefined || record.expiresAt > this.now());
   }
 }

@@ -7,7 +7,7 @@
 import { HttpError, HttpReply, type RequestContext, type Route } from '../shared/http.js';
 import { QuorumError } from './coordinator.js';
 import { indexOf } from './hlc.js';
-import type { KvRecord } from './replica-store.js';
+import { isLive, type KvRecord } from './replica-store.js';
 import { MAX_KEY_BYTES, MAX_WAIT_MS, type KvAction, type KvActionResult } from './rpc-protocol.js';
 import type { KvService } from './service.js';
 
@@ -138,7 +138,7 @@ async function seedList(host: KvRouteHost, context: RequestContext, prefix: stri
   const wanted = query.has('recurse') ? 'records' : query.has('keys') ? 'keys' : 'local';
   if (wanted === 'local') return host.localKeys();
   const listing = await blockingList(host, context, prefix, wanted === 'keys');
-  const live = listing.entries.filter(([, record]) => isLive(record));
+  const live = listing.entries.filter(([, record]) => isLive(record, Date.now()));
   const body =
     wanted === 'keys' ? live.map(([key]) => key) : live.map(([key, record]) => seedRecord(key, record));
   return new HttpReply(200, body, indexHeaders(listing.index));
@@ -177,7 +177,7 @@ async function consulGet(host: KvRouteHost, context: RequestContext, key: string
   const { query } = context;
   if (query.has('keys') || query.has('recurse')) {
     const listing = await blockingList(host, context, key, query.has('keys'));
-    const live = listing.entries.filter(([, record]) => isLive(record));
+    const live = listing.entries.filter(([, record]) => isLive(record, Date.now()));
     const headers = consulHeaders(listing.index);
     if (query.has('keys')) {
       const separator = query.get('separator') ?? '';
@@ -308,7 +308,7 @@ async function write(
 /** Deletes every live key under `prefix` (plain deletes, a few at a time). */
 async function deleteTree(host: KvRouteHost, prefix: string): Promise<KvActionResult> {
   const listing = await run(() => host.service().list(prefix, true));
-  const keys = listing.entries.filter(([, record]) => isLive(record)).map(([key]) => key);
+  const keys = listing.entries.filter(([, record]) => isLive(record, Date.now())).map(([key]) => key);
   let index = listing.index;
   for (let at = 0; at < keys.length; at += DELETE_CONCURRENCY) {
     const results = await Promise.all(
@@ -393,8 +393,4 @@ function durationMs(raw: string, what: string): number {
   const ms = Number(match[1]) * unit;
   if (!Number.isSafeInteger(ms)) throw new HttpError(400, `?${what}=${raw} is too long`);
   return ms;
-}
-
-function isLive(record: KvRecord): boolean {
-  return !record.deleted && (record.expiresAt === undefined || record.expiresAt > Date.now());
 }

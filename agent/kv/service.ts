@@ -4,12 +4,13 @@
 // CASes of one key queue at one node (Paxos then only sees contention while a coordinator fails
 // over). It lists keys cluster-wide, waits for changes (blocking queries) and keeps hints for
 // replicas that missed a write (hinted-handoff.ts).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { decode } from '@msgpack/msgpack';
 import { ClusterRpcError } from '../rpc/index.js';
 import { KeyedSerial } from '../store/index.js';
 import { KvCoordinator, QuorumError, type ReplicaTransport } from './coordinator.js';
 import { compareVersions, indexOf, type HybridClock, type Version } from './hlc.js';
-import type { KvRecord, KvReplicaStore } from './replica-store.js';
+import { isLive, type KvRecord, type KvReplicaStore } from './replica-store.js';
 import { HashRing, kvHolders, type KvMember } from './ring.js';
 import {
   checkedActionResult,
@@ -136,7 +137,7 @@ export class KvService {
     switch (action.action) {
       case 'get': {
         const newest = await coordinator.readNewest(action.key, { consistent: action.consistent });
-        const live = newest && this.isLive(newest) ? newest : undefined;
+        const live = newest && isLive(newest, this.options.now?.() ?? Date.now()) ? newest : undefined;
         return { ok: true, index: newest ? indexOf(newest.version) : 0, record: live ?? null };
       }
       case 'put': {
@@ -295,11 +296,6 @@ export class KvService {
     const state = this.options.members().find((member) => member.id === node)?.state;
     return state === 'alive' ? 1 : state === 'suspect' ? 2 : 3;
   }
-
-  private isLive(record: KvRecord): boolean {
-    const now = this.options.now?.() ?? Date.now();
-    return !record.deleted && (record.expiresAt === undefined || record.expiresAt > now);
-  }
 }
 
 /** Whether a forwarded request may have run there: anything but a failure to reach the node. */
@@ -330,16 +326,7 @@ function firstTrue(asks: Array<Promise<boolean>>, signal: AbortSignal): Promise<
   });
 }
 
+/** Sleeps `ms`, or less when `signal` aborts. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
+  return sleep(ms, undefined, { signal }).catch(() => undefined);
 }

@@ -200,14 +200,7 @@ async function startOpsbro(dir: string): Promise<{ procs: Proc[]; endpoints: End
       dataDir,
     ]);
     procs.push(proc);
-    await retryWhileRunning(proc, 'API not ready', 60_000, 200, async () => {
-      const status = await send(plainEndpoint(address), {
-        method: 'GET',
-        path: '/agent/members',
-        headers: {},
-      });
-      if (status !== 200) throw new Error(`HTTP ${status}`);
-    });
+    await retryWhileRunning(proc, 'API not ready', 60_000, 200, () => membersAlive(address));
   }
   const endpoints = [1, 2, 3].map((index) => {
     const address = `${BLOCK}.${index}`;
@@ -240,25 +233,23 @@ async function startOpsbro(dir: string): Promise<{ procs: Proc[]; endpoints: End
   return { procs, endpoints };
 }
 
-function plainEndpoint(host: string): Endpoint {
-  return {
-    host,
-    port: API_PORT,
-    put: () => ({ method: 'GET', path: '/', headers: {} }),
-    get: () => ({ method: 'GET', path: '/', headers: {} }),
-  };
-}
-
+/** Members `host` sees alive; rejects while its API does not answer 200. */
 function membersAlive(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request({ host, port: API_PORT, path: '/agent/members', agent }, (res) => {
       let body = '';
       res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      res.on('end', () =>
-        resolve(
-          (JSON.parse(body) as Array<{ state: string }>).filter((member) => member.state === 'alive').length,
-        ),
-      );
+      res.on('end', () => {
+        if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}`));
+        try {
+          resolve(
+            (JSON.parse(body) as Array<{ state: string }>).filter((member) => member.state === 'alive')
+              .length,
+          );
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      });
     });
     req.on('error', reject);
     req.end();
