@@ -16,6 +16,10 @@ const clusterTests = [
   'test/security/fuzz-listeners.test.ts',
   'test/gossip/checks-cluster.test.ts',
   'test/checks/cluster-visibility.test.ts',
+  // The KV store on 3 to 6 agents; the chaos test SIGKILLs and restarts one every 4 s for ~4 min.
+  'test/kv/cluster.test.ts',
+  'test/kv/chaos.test.ts',
+  'test/kv/consul-api.test.ts',
 ];
 
 export default defineConfig({
