@@ -292,7 +292,7 @@ class Agent implements AgentControl {
           this.gossip
             .members()
             .map((member) => ({ id: member.id, state: member.state, groups: member.groups })),
-        serveProtocol: (protocol, handler) => this.gossip.serveProtocol(protocol, handler),
+        serveProtocol: (protocol, handler, options) => this.gossip.serveProtocol(protocol, handler, options),
         requestMember: (id, protocol, payload, timeoutMs) =>
           this.gossip.requestMember(id, protocol, payload, timeoutMs),
       },

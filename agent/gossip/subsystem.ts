@@ -8,7 +8,7 @@ import type { AgentSettings } from '../config/index.js';
 import type { EventBus, NodeSummary } from '../events/index.js';
 import type { Logger } from '../log/index.js';
 import { messageOf } from '../shared/errors.js';
-import type { ClusterRpc, RpcHandler } from '../rpc/types.js';
+import type { ClusterRpc, HandleOptions, RpcHandler } from '../rpc/types.js';
 import type { Subsystem } from '../subsystem.js';
 import type { NodeCheckTable, SubsystemState } from '../shared/api-types.js';
 import type { Timers } from '../shared/timers.js';
@@ -77,7 +77,7 @@ export class GossipSubsystem implements Subsystem {
   /** Where gossip and RPC listen, chosen at start once the keyring is known. */
   private bind?: ClusterBind;
   /** Other subsystems' protocols on the cluster RPC (KV), registered on every RPC gossip starts. */
-  private readonly services = new Map<string, RpcHandler>();
+  private readonly services = new Map<string, { handler: RpcHandler; options: HandleOptions }>();
 
   constructor(private readonly options: GossipSubsystemOptions) {
     this.groups = [...options.settings.groups];
@@ -391,10 +391,10 @@ export class GossipSubsystem implements Subsystem {
    * Serves another subsystem's protocol on the cluster RPC (call before start): registered on the
    * RPC gossip runs, and again on each one a key rotation starts.
    */
-  serveProtocol(protocol: string, handler: RpcHandler): void {
+  serveProtocol(protocol: string, handler: RpcHandler, options: HandleOptions = {}): void {
     if (this.services.has(protocol) || protocol === PUSH_PULL_PROTOCOL || protocol === CHECK_TABLE_PROTOCOL)
       throw new Error(`the RPC protocol ${protocol} is already served`);
-    this.services.set(protocol, handler);
+    this.services.set(protocol, { handler, options });
   }
 
   /** One request to the member `id` over the cluster RPC (rejects when it is unknown or left). */
@@ -412,7 +412,7 @@ export class GossipSubsystem implements Subsystem {
   }
 
   private servePushPull(rpc: ClusterRpc): void {
-    for (const [protocol, handler] of this.services) rpc.handle(protocol, handler);
+    for (const [protocol, { handler, options }] of this.services) rpc.handle(protocol, handler, options);
     rpc.handle(PUSH_PULL_PROTOCOL, (request) => {
       const engine = this.requireEngine();
       const local = encodeStateExchange(this.options.nodeId, engine.localState());

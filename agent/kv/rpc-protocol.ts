@@ -1,4 +1,4 @@
-// KV between nodes, over the cluster RPC (`/opsbro/kv/1.0.0`). Two kinds of request: a replica's
+// KV between nodes, over the cluster RPC (`/opsbro/kv/2.0.0`). Two kinds of request: a replica's
 // own operations on what it holds (apply, read, prepare, accept, list, state of a key), and a
 // node's services to the others (a client operation forwarded to a key's coordinator, a blocking
 // wait, the digests of anti-entropy). Requests come only from cluster members (the RPC's private
@@ -10,7 +10,7 @@ import { MAX_DRIFT_MS, type HybridClock, type Version } from './hlc.js';
 import type { ReplicaTransport } from './coordinator.js';
 import type { AppliedEntry, KvRecord, KvReplicaStore, PaxosState, PrepareAnswer } from './replica-store.js';
 
-export const KV_PROTOCOL = '/opsbro/kv/1.0.0';
+export const KV_PROTOCOL = '/opsbro/kv/2.0.0';
 /** The longest key (bytes of UTF-8). */
 export const MAX_KEY_BYTES = 1024;
 /** The largest value (issue 14's default limit). */

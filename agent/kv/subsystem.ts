@@ -5,7 +5,7 @@
 import type { AgentSettings } from '../config/index.js';
 import type { EventBus } from '../events/index.js';
 import type { Logger } from '../log/index.js';
-import type { RpcHandler } from '../rpc/index.js';
+import type { HandleOptions, RpcHandler } from '../rpc/index.js';
 import type { SubsystemState } from '../shared/api-types.js';
 import { HttpError, type Route } from '../shared/http.js';
 import type { Namespace, Store } from '../store/index.js';
@@ -23,7 +23,7 @@ export interface KvCluster {
   /** Every member this node knows, itself included. */
   members(): KvMember[];
   /** Serves a protocol on the cluster RPC (before gossip starts). */
-  serveProtocol(protocol: string, handler: RpcHandler): void;
+  serveProtocol(protocol: string, handler: RpcHandler, options?: HandleOptions): void;
   requestMember(id: string, protocol: string, payload: Uint8Array, timeoutMs?: number): Promise<Uint8Array>;
 }
 
@@ -108,10 +108,14 @@ export class KvSubsystem implements Subsystem {
         versions: (from, ring, buckets) => this.sync.versionsFor(from, ring, buckets),
       });
       // Gossip's RPC runs before KV has read its member list: nothing is served until then.
-      cluster.serveProtocol(KV_PROTOCOL, (request, remote) =>
-        this.status.status === 'ok'
-          ? handler(request, remote)
-          : Promise.reject(new Error('the KV store of this node is not started')),
+      // Pipelined: replication sends many small requests to the same few peers (pipeline.ts).
+      cluster.serveProtocol(
+        KV_PROTOCOL,
+        (request, remote) =>
+          this.status.status === 'ok'
+            ? handler(request, remote)
+            : Promise.reject(new Error('the KV store of this node is not started')),
+        { pipelined: true },
       );
     }
     for (const event of MEMBERSHIP_EVENTS)

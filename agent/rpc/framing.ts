@@ -13,8 +13,8 @@ export const MAX_FRAME_BODY_BYTES = 0xffff_ffff;
  * refused: the callee would not run the handler (request too large, malformed). */
 export type FrameKind = 'request' | 'ok' | 'handler-error' | 'refused';
 
-const kindCodes: Record<FrameKind, number> = { request: 1, ok: 2, 'handler-error': 3, refused: 4 };
-const kindsByCode = new Map<number, FrameKind>(
+export const kindCodes: Record<FrameKind, number> = { request: 1, ok: 2, 'handler-error': 3, refused: 4 };
+export const kindsByCode = new Map<number, FrameKind>(
   Object.entries(kindCodes).map(([kind, code]) => [code, kind as FrameKind]),
 );
 

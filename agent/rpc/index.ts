@@ -12,7 +12,7 @@ import {
 import { CLUSTER_KEY_BYTES } from './private-network.js';
 import type { ClusterRpc, ClusterRpcOptions } from './types.js';
 
-export type { ClusterRpc, ClusterRpcOptions, RpcHandler, RpcTarget } from './types.js';
+export type { ClusterRpc, ClusterRpcOptions, HandleOptions, RpcHandler, RpcTarget } from './types.js';
 export { ClusterRpcError, type ClusterRpcErrorCode } from './errors.js';
 export {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,

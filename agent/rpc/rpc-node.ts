@@ -17,9 +17,10 @@ import { loadOrCreateIdentity } from './identity.js';
 import { INBOUND_CONNECTIONS_PER_SECOND, LIBP2P_MAX_PENDING_INBOUND, MAX_PENDING_INBOUND } from './limits.js';
 import { pendingInboundGater, PendingInboundLimiter } from './pending-inbound.js';
 import { privateNetworkProtector } from './private-network.js';
+import { FrameOversizedAnswer, PipelineClient, servePipeline } from './pipeline.js';
 import { RequestGate } from './request-gate.js';
 import { readFrame, writeFrame } from './stream-io.js';
-import type { ClusterRpc, RpcHandler, RpcTarget } from './types.js';
+import type { ClusterRpc, HandleOptions, RpcHandler, RpcTarget } from './types.js';
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -36,6 +37,8 @@ const SHARED_DIAL_TIMEOUT_MS = 10_000;
 const MAX_STREAMS_PER_PROTOCOL = 256;
 /** Requests beyond this many to one address wait for a slot (well under the limits above). */
 const MAX_REQUESTS_IN_FLIGHT_PER_TARGET = 64;
+/** Requests one pipelined stream runs at once; beyond, it stops reading (the caller's gate is lower). */
+const MAX_PIPELINED_IN_FLIGHT = 256;
 
 /** Validated settings (see ClusterRpcOptions for their meaning). */
 export interface RpcNodeSettings {
@@ -53,7 +56,12 @@ export class Libp2pClusterRpc implements ClusterRpc {
   /** Connections seen without a stream at the last sweep. */
   private idleConnections = new Set<string>();
   private idleSweep?: NodeJS.Timeout;
-  private readonly handlers = new Map<string, RpcHandler>();
+  private readonly handlers = new Map<string, { handler: RpcHandler; pipelined: boolean }>();
+  /** The pipelined streams this node opened, by connection id and protocol (pipeline.ts). */
+  private readonly pipelines = new Map<string, Promise<PipelineClient>>();
+  /** Connections already made, by target (host, port, peer id): a request skips libp2p's dial. */
+  private readonly connections = new Map<string, Connection>();
+  private servingPipelines = 0;
   /** Requests and inbound exchanges under way, aborted by stop(). */
   private readonly inFlight = new Set<AbortController>();
   /** Dials under way to addresses given without a peer id, keyed by multiaddr. */
@@ -80,6 +88,11 @@ export class Libp2pClusterRpc implements ClusterRpc {
     return this.pendingInbound.pending(address);
   }
 
+  /** Pipelined streams this node serves now, and those it opened as a caller (diagnostics, tests). */
+  pipelinedStreams(): { serving: number; calling: number } {
+    return { serving: this.servingPipelines, calling: this.pipelines.size };
+  }
+
   /** Pending inbound connections aborted to make room for a newcomer, since the start. */
   evictedHandshakes(): number {
     return this.pendingInbound.evictions();
@@ -95,7 +108,7 @@ export class Libp2pClusterRpc implements ClusterRpc {
     return this.ownPeerId;
   }
 
-  handle(protocol: string, handler: RpcHandler): void {
+  handle(protocol: string, handler: RpcHandler, options: HandleOptions = {}): void {
     if (!protocol.startsWith('/')) {
       throw new ClusterRpcError(
         'invalid',
@@ -104,7 +117,7 @@ export class Libp2pClusterRpc implements ClusterRpc {
     }
     if (this.node) throw new ClusterRpcError('invalid', `register ${protocol} before start()`);
     if (this.handlers.has(protocol)) throw new ClusterRpcError('invalid', `${protocol} is already handled`);
-    this.handlers.set(protocol, handler);
+    this.handlers.set(protocol, { handler, pipelined: options.pipelined ?? false });
   }
 
   start(): Promise<void> {
@@ -150,8 +163,12 @@ export class Libp2pClusterRpc implements ClusterRpc {
         inboundUpgradeTimeout: handshakeTimeoutMs,
       },
     });
-    for (const [protocol, handler] of this.handlers) {
-      await node.handle(protocol, (stream, connection) => this.serve(protocol, handler, stream, connection), {
+    for (const [protocol, { handler, pipelined }] of this.handlers) {
+      const serve = pipelined
+        ? (stream: Stream, connection: Connection) =>
+            this.servePipelined(protocol, handler, stream, connection)
+        : (stream: Stream, connection: Connection) => this.serve(protocol, handler, stream, connection);
+      await node.handle(protocol, serve, {
         maxInboundStreams: MAX_STREAMS_PER_PROTOCOL,
         maxOutboundStreams: MAX_STREAMS_PER_PROTOCOL,
       });
@@ -170,8 +187,24 @@ export class Libp2pClusterRpc implements ClusterRpc {
     this.idleSweep.unref();
   }
 
-  /** Closes connections that had no stream at two sweeps in a row (idle for 10-20 s). */
+  /**
+   * Closes pipelined streams without a request at two sweeps in a row, and connections that had
+   * no stream at two sweeps in a row (idle for 10-20 s).
+   */
   private sweepIdleConnections(node: Libp2p): void {
+    for (const opening of this.pipelines.values()) {
+      void opening.then(
+        (client) => {
+          if (client.waiting > 0) client.idleSince = undefined;
+          else if (client.idleSince === undefined) client.idleSince = Date.now();
+          else client.close();
+        },
+        () => undefined,
+      );
+    }
+    for (const [key, connection] of this.connections) {
+      if (connection.status !== 'open') this.connections.delete(key);
+    }
     const idleNow = new Set<string>();
     for (const connection of node.getConnections()) {
       if (connection.streams.length > 0) continue;
@@ -191,6 +224,8 @@ export class Libp2pClusterRpc implements ClusterRpc {
     if (!node) return;
     this.node = undefined;
     clearInterval(this.idleSweep);
+    this.connections.clear();
+    this.pipelines.clear();
     for (const controller of this.inFlight) {
       controller.abort(new ClusterRpcError('not-started', 'the cluster RPC is stopping'));
     }
@@ -229,7 +264,9 @@ export class Libp2pClusterRpc implements ClusterRpc {
         `request ${protocol} to ${where} is ${payload.byteLength} bytes, over maxMessageBytes (${maxMessageBytes})`,
       );
     }
-    const address = targetMultiaddr(target);
+    const targetKey = `${target.host}|${target.port}|${target.peerId ?? ''}`;
+    // Validates the target (address, peer id) before anything is sent; once per target.
+    const address = this.connections.has(targetKey) ? undefined : targetMultiaddr(target);
 
     const controller = new AbortController();
     const timer = setTimeout(() => {
@@ -245,12 +282,14 @@ export class Libp2pClusterRpc implements ClusterRpc {
     try {
       leaveGate = await this.gate.enter(where, signal);
       phase = 'connect';
-      const connection = await this.connect(
-        node,
-        address,
-        target.peerId !== undefined && target.peerId !== '',
-        signal,
-      );
+      const connection = await this.connectTo(node, targetKey, target, address, signal);
+      if (this.handlers.get(protocol)?.pipelined) {
+        phase = 'negotiate';
+        const client = await this.pipelineOn(connection, protocol, signal);
+        phase = 'exchange';
+        const frame = await client.exchange(payload, signal);
+        return this.unwrapResponse(frame.kind, frame.body, protocol, where);
+      }
       phase = 'negotiate';
       stream = await connection.newStream(protocol, { signal, maxOutboundStreams: MAX_STREAMS_PER_PROTOCOL });
       phase = 'exchange';
@@ -278,7 +317,7 @@ export class Libp2pClusterRpc implements ClusterRpc {
         throw new ClusterRpcError('timeout', timeoutMessage(signal.reason.message, phase), { cause: error });
       }
       if (error instanceof ClusterRpcError) throw error;
-      if (error instanceof FrameTooLargeError) {
+      if (error instanceof FrameTooLargeError || error instanceof FrameOversizedAnswer) {
         throw new ClusterRpcError(
           'too-large',
           `the response to ${protocol} from ${where} is ${error.declaredBytes} bytes, over maxMessageBytes (${maxMessageBytes}); refused`,
@@ -296,6 +335,47 @@ export class Libp2pClusterRpc implements ClusterRpc {
       clearTimeout(timer);
       this.inFlight.delete(controller);
     }
+  }
+
+  /** The connection made for this target before if it is still open, else a new one (remembered). */
+  private async connectTo(
+    node: Libp2p,
+    targetKey: string,
+    target: RpcTarget,
+    address: Multiaddr | undefined,
+    signal: AbortSignal,
+  ): Promise<Connection> {
+    const known = this.connections.get(targetKey);
+    if (known?.status === 'open') return known;
+    const connection = await this.connect(
+      node,
+      address ?? targetMultiaddr(target),
+      target.peerId !== undefined && target.peerId !== '',
+      signal,
+    );
+    this.connections.set(targetKey, connection);
+    return connection;
+  }
+
+  /** The pipelined stream of `protocol` on `connection`, opened by the first request that needs it. */
+  private pipelineOn(connection: Connection, protocol: string, signal: AbortSignal): Promise<PipelineClient> {
+    const key = `${connection.id} ${protocol}`;
+    let opening = this.pipelines.get(key);
+    if (!opening) {
+      const forget = (): void => {
+        if (this.pipelines.get(key) === opening) this.pipelines.delete(key);
+      };
+      // Not bound to this request's signal: later requests share the stream.
+      opening = connection
+        .newStream(protocol, {
+          maxOutboundStreams: MAX_STREAMS_PER_PROTOCOL,
+          signal: AbortSignal.timeout(SHARED_DIAL_TIMEOUT_MS),
+        })
+        .then((stream) => new PipelineClient(stream, this.settings.maxMessageBytes, forget));
+      opening.catch(forget);
+      this.pipelines.set(key, opening);
+    }
+    return raceAbort(opening, signal);
   }
 
   /**
@@ -351,6 +431,44 @@ export class Libp2pClusterRpc implements ClusterRpc {
           `${where} answered ${protocol} with a request frame (not an opsbro peer?)`,
         );
     }
+  }
+
+  /** One inbound pipelined stream: its requests run as they come (pipeline.ts). */
+  private async servePipelined(
+    protocol: string,
+    handler: RpcHandler,
+    stream: Stream,
+    connection: Connection,
+  ): Promise<void> {
+    const { maxMessageBytes } = this.settings;
+    const remote = { peerId: connection.remotePeer.toString() };
+    this.servingPipelines++;
+    try {
+      await this.servePipelineStream(protocol, handler, stream, remote, maxMessageBytes);
+    } finally {
+      this.servingPipelines--;
+    }
+  }
+
+  private servePipelineStream(
+    protocol: string,
+    handler: RpcHandler,
+    stream: Stream,
+    remote: { peerId: string },
+    maxMessageBytes: number,
+  ): Promise<void> {
+    return servePipeline(stream, {
+      maxBodyBytes: maxMessageBytes,
+      maxInFlight: MAX_PIPELINED_IN_FLIGHT,
+      errorBody: (message) => this.errorBody(message),
+      run: (request) => Promise.resolve().then(() => handler(request, remote)),
+      checkAnswer: (answer) =>
+        !(answer instanceof Uint8Array)
+          ? `the ${protocol} handler returned ${typeof answer}, not bytes`
+          : answer.byteLength > maxMessageBytes
+            ? `the ${protocol} handler's response is ${answer.byteLength} bytes, over maxMessageBytes (${maxMessageBytes})`
+            : undefined,
+    });
   }
 
   /** One inbound exchange: read the request, run the handler, write its answer. */

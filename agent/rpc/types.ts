@@ -13,13 +13,23 @@ export interface RpcTarget {
 /** Serves one protocol: gets the request bytes and the caller's peer id, returns the response. */
 export type RpcHandler = (request: Uint8Array, remote: { peerId: string }) => Promise<Uint8Array>;
 
+export interface HandleOptions {
+  /**
+   * One long-lived stream per connection carries every request of the protocol, tagged by id
+   * (pipeline.ts), instead of a stream per request: for chatty protocols (KV replication). A node
+   * that registers a protocol so also requests it so; both ends must agree (every agent runs the
+   * same registrations).
+   */
+  pipelined?: boolean;
+}
+
 export interface ClusterRpc {
   start(): Promise<void>;
   stop(): Promise<void>;
   /** This node's libp2p peer id (from the identity key kept in the data dir). */
   readonly peerId: string;
   /** Registers a protocol, e.g. '/opsbro/push-pull/1.0.0'. Call before start(). */
-  handle(protocol: string, handler: RpcHandler): void;
+  handle(protocol: string, handler: RpcHandler, options?: HandleOptions): void;
   /** One request, one response. Rejects on timeout, refusal, or a peer outside the private network. */
   request(target: RpcTarget, protocol: string, payload: Uint8Array, timeoutMs?: number): Promise<Uint8Array>;
 }

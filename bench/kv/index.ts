@@ -10,7 +10,9 @@
 // Setup (once, root):  sh bench/kv/setup.sh           (apt-get install etcd-server)
 // Run:                 npm run bench:kv               (about 2 minutes)
 // Environment:         BENCH_SECONDS=10, BENCH_CLIENTS=16, BENCH_VALUE_BYTES=100,
-//                      BENCH_PROFILE=1 (each agent writes a --cpu-prof profile to /tmp/prof at its stop)
+//                      BENCH_PROFILE=1 (each agent writes a --cpu-prof profile to /tmp/prof at its stop),
+//                      BENCH_ONLY=opsbro (no etcd, no ratios: for profiling), BENCH_PHASES=put (or get,
+//                      majority: only these phases of the opsbro run; with BENCH_ONLY=opsbro)
 // `node dist/bench/kv/index.js --json` prints only the JSON line. Every process started is stopped
 // by pid, every temp dir removed, at the end, on error and on Ctrl-C.
 import { spawnSync } from 'node:child_process';
@@ -38,6 +40,8 @@ const VALUE_BYTES = positiveEnv('BENCH_VALUE_BYTES', 100, true);
 const KEYS = 10_000;
 const PREFILL = 1_000;
 const JSON_ONLY = process.argv.includes('--json');
+const OPSBRO_ONLY = process.env.BENCH_ONLY === 'opsbro';
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'put,get,majority').split(','));
 const ETCD = '/usr/bin/etcd';
 const OPSBRO = fileURLToPath(new URL('../../../bin/opsbro.js', import.meta.url));
 const BLOCK = '127.0.9';
@@ -156,12 +160,25 @@ interface SystemResult {
 async function measure(name: string, endpoints: Endpoint[]): Promise<SystemResult> {
   const value = Buffer.alloc(VALUE_BYTES, 0x61);
   await prefill(endpoints, value);
-  log(`${name}: PUT for ${SECONDS} s`);
-  const put = await phase(endpoints, (endpoint, key) => endpoint.put(key, value), KEYS);
-  log(`${name}: GET for ${SECONDS} s`);
-  const get = await phase(endpoints, (endpoint, key) => endpoint.get(key, 'plain'), PREFILL);
-  log(`${name}: GET (majority) for ${SECONDS} s`);
-  const getMajority = await phase(endpoints, (endpoint, key) => endpoint.get(key, 'majority'), PREFILL);
+  const skipped: PhaseResult = { requests: 0, perSecond: NaN, p50Ms: NaN, p99Ms: NaN, errors: 0 };
+  const run = (
+    which: string,
+    label: string,
+    make: (endpoint: Endpoint, key: string) => RequestSpec,
+    keys: number,
+  ) => {
+    if (!PHASES.has(which)) return Promise.resolve(skipped);
+    log(`${name}: ${label} for ${SECONDS} s`);
+    return phase(endpoints, make, keys);
+  };
+  const put = await run('put', 'PUT', (endpoint, key) => endpoint.put(key, value), KEYS);
+  const get = await run('get', 'GET', (endpoint, key) => endpoint.get(key, 'plain'), PREFILL);
+  const getMajority = await run(
+    'majority',
+    'GET (majority)',
+    (endpoint, key) => endpoint.get(key, 'majority'),
+    PREFILL,
+  );
   return { put, get, getMajority };
 }
 
@@ -337,6 +354,14 @@ async function main(): Promise<void> {
   const etcdVersion =
     /etcd Version: (\S+)/.exec(spawnSync(ETCD, ['--version'], { encoding: 'utf8' }).stdout)?.[1] ?? '?';
   const dir = tempDir('opsbro-bench-kv-');
+  if (OPSBRO_ONLY) {
+    log(`starting 3 opsbro agents on ${BLOCK}.x`);
+    const opsbro = await startOpsbro(dir);
+    const result = await measure('opsbro', opsbro.endpoints);
+    await stopAll(opsbro.procs);
+    console.log(JSON.stringify({ bench: 'kv', only: 'opsbro', clients: CLIENTS, opsbro: result }));
+    return;
+  }
 
   log('starting 3 etcd members on 127.0.0.1');
   const etcd = await startEtcd(dir);

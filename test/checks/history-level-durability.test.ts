@@ -3,7 +3,6 @@
 //   at a 32 KB block boundary where the fragments before it are whole and checksummed, or inside
 //   one) comes back whole or not at all: the ring and the status never disagree;
 // - addChange() fsyncs LevelDB's log (strace sees one fdatasync per change), addResult() does not.
-import { spawnSync } from 'node:child_process';
 import { cpSync, readdirSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, expect, it } from 'vitest';
@@ -11,7 +10,7 @@ import { LevelCheckHistory } from '../../agent/checks/level-history.js';
 import type { CheckStatus } from '../../agent/shared/api-types.js';
 import { openStore } from '../../agent/store/index.js';
 import { cleanupAll, tempDir } from '../helpers/agent-process.js';
-import { describeWhenAvailable, notInstalled } from '../helpers/requirements.js';
+import { describeWhenAvailable, straceMissing } from '../helpers/requirements.js';
 import { resultRecord } from '../store/fixtures.js';
 import { killStoreChildren, requireFreshBuild, storeChild } from '../store/store-child.js';
 
@@ -83,15 +82,6 @@ it('a batch torn at any point of its log record comes back whole or not at all',
     }
   }
 });
-
-/** Why strace cannot show the child's system calls here, or undefined when it can. */
-function straceMissing(): string | undefined {
-  const probe = spawnSync('strace', ['-o', '/dev/null', 'true']);
-  if (probe.error) return notInstalled('strace', 'strace');
-  if (probe.status !== 0)
-    return `strace cannot trace here (ptrace not permitted): ${probe.stderr.toString().trim()}`;
-  return undefined;
-}
 
 describeWhenAvailable('check history fsyncs (strace)', straceMissing(), () => {
   beforeAll(requireFreshBuild);

@@ -3,6 +3,7 @@
 // tests with CI=true: there a missing one fails the suite, naming the package, so a package install
 // that failed quietly cannot leave CI green with a suite skipped. Outside CI (a developer's machine
 // without, say, RabbitMQ) the suite is skipped, with the same message on the console.
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'vitest';
 
 /** Whether this run is CI's (.ci/run exports CI=true; most CI services set it too). */
@@ -33,4 +34,13 @@ export function describeWhenAvailable(name: string, missing: string | undefined,
 /** The message for a program that is not installed, with the Debian package that brings it. */
 export function notInstalled(program: string, aptPackage: string): string {
   return `${program} is not installed (apt-get install ${aptPackage})`;
+}
+
+/** Why strace cannot show a child's system calls here, or undefined when it can. */
+export function straceMissing(): string | undefined {
+  const probe = spawnSync('strace', ['-o', '/dev/null', 'true']);
+  if (probe.error) return notInstalled('strace', 'strace');
+  if (probe.status !== 0)
+    return `strace cannot trace here (ptrace not permitted): ${probe.stderr.toString().trim()}`;
+  return undefined;
 }

@@ -1,0 +1,218 @@
+// Pipelined cluster RPC protocols (agent/rpc/pipeline.ts): many requests on one long-lived stream
+// per connection, answered in any order, between real nodes on 127.0.0.1; and the tagged framing
+// on its own.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ClusterRpcError } from '../agent/rpc/index.js';
+import { createClusterRpc, type ClusterRpcOptions, type RpcHandler } from '../agent/rpc/index.js';
+import { encodeTaggedFrame, TaggedFrameDecoder, TAGGED_HEADER_BYTES } from '../agent/rpc/pipeline.js';
+import { Libp2pClusterRpc } from '../agent/rpc/rpc-node.js';
+import { cleanupAll, freePort, tempDir } from './helpers/agent-process.js';
+
+const PIPE = '/opsbro-test/pipe/1.0.0';
+const started = new Set<Libp2pClusterRpc>();
+
+afterEach(async () => {
+  await Promise.all([...started].map((rpc) => rpc.stop()));
+  started.clear();
+  cleanupAll();
+});
+
+async function startNode(
+  handler: RpcHandler | undefined,
+  options: Partial<ClusterRpcOptions> = {},
+): Promise<{ rpc: Libp2pClusterRpc; port: number; dataDir: string }> {
+  const port = options.port ?? (await freePort());
+  const dataDir = options.dataDir ?? tempDir('opsbro-rpc-pipe-');
+  const rpc = createClusterRpc({ host: '127.0.0.1', clusterKey: KEY, ...options, port, dataDir });
+  if (!(rpc instanceof Libp2pClusterRpc))
+    throw new Error('createClusterRpc no longer builds a Libp2pClusterRpc');
+  // Both ends register the protocol as pipelined: the caller requests it as it serves it.
+  rpc.handle(PIPE, handler ?? (() => Promise.reject(new Error('this node only calls'))), { pipelined: true });
+  await rpc.start();
+  started.add(rpc);
+  return { rpc, port, dataDir };
+}
+
+const KEY = randomBytes(32);
+const target = (node: { port: number; rpc: Libp2pClusterRpc }) => ({
+  host: '127.0.0.1',
+  port: node.port,
+  peerId: node.rpc.peerId,
+});
+
+/** A handler whose answers wait until the test releases them, in the order it chooses. */
+function heldHandler(): { handler: RpcHandler; held: Array<() => void>; arrived: () => number } {
+  const held: Array<() => void> = [];
+  return {
+    handler: (request) =>
+      new Promise<Uint8Array>((resolve) => {
+        held.push(() => resolve(request));
+      }),
+    held,
+    arrived: () => held.length,
+  };
+}
+
+describe('a pipelined protocol between two nodes', () => {
+  it('carries 200 concurrent requests on one stream, each answer matched to its request whatever the order', async () => {
+    const { handler, held, arrived } = heldHandler();
+    const server = await startNode(handler);
+    const client = await startNode(undefined);
+    const answers = Array.from({ length: 200 }, (_, index) =>
+      client.rpc.request(target(server), PIPE, new TextEncoder().encode(`request ${index}`), 10_000),
+    );
+    // The caller lets 64 through to one target at a time; the rest wait their turn.
+    await expect.poll(arrived, { timeout: 5_000 }).toBe(64);
+    for (let answered = 0; answered < 200;) {
+      await expect.poll(arrived, { timeout: 5_000 }).toBeGreaterThan(0);
+      // Newest first: the answers go back out of order on the stream.
+      const waiting = held.splice(0).reverse();
+      for (const release of waiting) release();
+      answered += waiting.length;
+    }
+    const texts = (await Promise.all(answers)).map((bytes) => new TextDecoder().decode(bytes));
+    expect(texts).toEqual(Array.from({ length: 200 }, (_, index) => `request ${index}`));
+    expect(server.rpc.pipelinedStreams().serving).toBe(1);
+    expect(client.rpc.pipelinedStreams().calling).toBe(1);
+  });
+
+  it("reports one request's handler error and runs the others on the same stream", async () => {
+    const server = await startNode((request) =>
+      request[0] === 13 ? Promise.reject(new Error('unlucky thirteen')) : Promise.resolve(request),
+    );
+    const client = await startNode(undefined);
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, index) =>
+        client.rpc.request(target(server), PIPE, Uint8Array.of(index)),
+      ),
+    );
+    outcomes.forEach((outcome, index) => {
+      if (index === 13) {
+        expect(outcome.status).toBe('rejected');
+        const error = (outcome as PromiseRejectedResult).reason as ClusterRpcError;
+        expect(error.code).toBe('handler-failed');
+        expect(error.message).toContain('unlucky thirteen');
+      } else expect(outcome).toEqual({ status: 'fulfilled', value: Uint8Array.of(index) });
+    });
+    expect(server.rpc.pipelinedStreams().serving).toBe(1);
+  });
+
+  it('refuses a request over the receiver limit without running the handler; the stream goes on', async () => {
+    let calls = 0;
+    const server = await startNode(
+      (request) => {
+        calls++;
+        return Promise.resolve(request.subarray(0, 1));
+      },
+      { maxMessageBytes: 1024 },
+    );
+    const client = await startNode(undefined, { maxMessageBytes: 1024 * 1024 });
+    const refused = client.rpc.request(target(server), PIPE, new Uint8Array(4096).fill(7));
+    const fine = client.rpc.request(target(server), PIPE, Uint8Array.of(9));
+    const error = (await refused.catch((reason: unknown) => reason)) as ClusterRpcError;
+    expect(error.code).toBe('refused');
+    expect(error.message).toContain('4096 bytes');
+    expect(await fine).toEqual(Uint8Array.of(9));
+    expect(calls).toBe(1);
+    expect(await client.rpc.request(target(server), PIPE, Uint8Array.of(3))).toEqual(Uint8Array.of(3));
+    expect(server.rpc.pipelinedStreams().serving).toBe(1);
+  });
+
+  it('times out one request and not its neighbours; the late answer is dropped', async () => {
+    const { handler, held } = heldHandler();
+    const server = await startNode(handler);
+    const client = await startNode(undefined);
+    const slow = client.rpc.request(target(server), PIPE, Uint8Array.of(1), 300);
+    await expect(slow).rejects.toMatchObject({ code: 'timeout' });
+    const next = client.rpc.request(target(server), PIPE, Uint8Array.of(2), 5_000);
+    await expect.poll(() => held.length, { timeout: 5_000 }).toBe(2);
+    held[0]!(); // the timed-out request's answer arrives late, for an id nobody waits for
+    held[1]!();
+    expect(await next).toEqual(Uint8Array.of(2));
+    expect(client.rpc.pipelinedStreams().calling).toBe(1);
+  });
+
+  it('fails the requests in flight when the server goes, and reaches it again once it is back', async () => {
+    const { handler } = heldHandler();
+    const server = await startNode(handler);
+    const client = await startNode(undefined);
+    const inFlight = Array.from({ length: 5 }, () =>
+      client.rpc.request(target(server), PIPE, Uint8Array.of(1), 10_000),
+    );
+    const outcomes = Promise.allSettled(inFlight);
+    await expect.poll(() => server.rpc.pipelinedStreams().serving, { timeout: 5_000 }).toBe(1);
+    await server.rpc.stop();
+    started.delete(server.rpc);
+    for (const outcome of await outcomes) {
+      expect(outcome.status).toBe('rejected');
+      expect(((outcome as PromiseRejectedResult).reason as ClusterRpcError).code).toBe('stream-failed');
+    }
+    const again = await startNode((request) => Promise.resolve(request), {
+      port: server.port,
+      dataDir: server.dataDir,
+    });
+    expect(await client.rpc.request(target(again), PIPE, Uint8Array.of(8))).toEqual(Uint8Array.of(8));
+  });
+
+  it('closes an idle pipelined stream, and then the idle connection', async () => {
+    const established = (port: number) =>
+      execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' })
+        .split('\n')
+        .filter(Boolean).length;
+    const server = await startNode((request) => Promise.resolve(request), { idleSweepMs: 200 });
+    const client = await startNode(undefined, { idleSweepMs: 200 });
+    expect(await client.rpc.request(target(server), PIPE, Uint8Array.of(1))).toEqual(Uint8Array.of(1));
+    expect(established(server.port)).toBe(1);
+    await expect.poll(() => client.rpc.pipelinedStreams().calling, { timeout: 3_000, interval: 50 }).toBe(0);
+    await expect.poll(() => established(server.port), { timeout: 3_000, interval: 100 }).toBe(0);
+    expect(await client.rpc.request(target(server), PIPE, Uint8Array.of(2))).toEqual(Uint8Array.of(2));
+  });
+});
+
+describe('tagged framing', () => {
+  it('reassembles frames split and joined at any byte', () => {
+    const frames = [
+      encodeTaggedFrame('request', 1, Uint8Array.of(1, 2, 3)),
+      encodeTaggedFrame('ok', 0xffff_ffff, new Uint8Array(0)),
+      encodeTaggedFrame('handler-error', 7, new Uint8Array(300).fill(5)),
+    ];
+    const whole = new Uint8Array(frames.reduce((sum, frame) => sum + frame.byteLength, 0));
+    let at = 0;
+    for (const frame of frames) {
+      whole.set(frame, at);
+      at += frame.byteLength;
+    }
+    for (const step of [1, 2, 5, 9, 10, 64, whole.byteLength]) {
+      const decoder = new TaggedFrameDecoder(1024);
+      const got = [];
+      for (let offset = 0; offset < whole.byteLength; offset += step)
+        got.push(...decoder.push(whole.subarray(offset, offset + step)));
+      expect(got.map((frame) => [frame.kind, frame.id, frame.body.byteLength])).toEqual([
+        ['request', 1, 3],
+        ['ok', 0xffff_ffff, 0],
+        ['handler-error', 7, 300],
+      ]);
+      expect(decoder.atBoundary).toBe(true);
+    }
+  });
+
+  it('skips an oversized body without keeping it, and refuses an unknown kind', () => {
+    const decoder = new TaggedFrameDecoder(16);
+    const big = encodeTaggedFrame('request', 4, new Uint8Array(1000));
+    const small = encodeTaggedFrame('request', 5, Uint8Array.of(1));
+    const got = [
+      ...decoder.push(big.subarray(0, 500)),
+      ...decoder.push(big.subarray(500)),
+      ...decoder.push(small),
+    ];
+    expect(got.map((frame) => [frame.id, frame.oversized, frame.body.byteLength])).toEqual([
+      [4, 1000, 0],
+      [5, undefined, 1],
+    ]);
+    const bad = new Uint8Array(TAGGED_HEADER_BYTES);
+    bad[0] = 99;
+    expect(() => new TaggedFrameDecoder(16).push(bad)).toThrow(/unknown frame kind 99/);
+  });
+});
