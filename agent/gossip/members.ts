@@ -161,7 +161,11 @@ export class MemberTable {
       return nothing();
     const leaving = fromId === nodeId;
     if (nodeId === this.selfId) {
-      return leaving ? nothing() : { ...nothing(), refuteWith: Math.max(incarnation, known.incarnation) + 1 };
+      // (Our own leave coming back to us stopped above: we are `left` then.) A leave while we are
+      // not leaving is an earlier run of this node's (stopped, then started again before the
+      // cluster forgot it): refuted like a death, or the others would hold us as left until they
+      // reap us.
+      return { ...nothing(), refuteWith: Math.max(incarnation, known.incarnation) + 1 };
     }
     known.suspicion?.cancel();
     known.suspicion = undefined;

@@ -149,6 +149,10 @@ export class PipelineClient {
     const answer = new Promise<TaggedFrame>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
     });
+    // The stream may fail while the request waits for the send buffer to drain, before anything
+    // awaits the answer: that rejection is this request's, not an unhandled one (which would stop
+    // the agent).
+    answer.catch(() => undefined);
     const onAbort = (): void => {
       // A late answer to this id is dropped when it comes.
       const entry = this.pending.get(id);
@@ -171,7 +175,7 @@ export class PipelineClient {
   /** Closes the stream politely (when idle: answers still due would be lost). */
   close(): void {
     this.fail(new StreamEndedError('the pipelined stream was closed as idle'));
-    void Promise.resolve(this.stream.close()).catch(() => this.stream.abort(new Error('idle stream closed')));
+    closeQuietly(this.stream, 'idle stream closed');
   }
 
   private onMessage(event: StreamMessageEvent): void {
@@ -241,15 +245,17 @@ export function servePipeline(stream: Stream, options: PipelineServeOptions): Pr
       }
     };
     const finishIfDone = (): void => {
-      if (ended && inFlight === 0) {
-        void Promise.resolve(stream.close()).catch(() => stream.abort(new Error('closing')));
-      }
+      if (ended && inFlight === 0) closeQuietly(stream, 'closing');
     };
     const runOne = async (id: number, body: Uint8Array): Promise<void> => {
       inFlight++;
       if (inFlight >= options.maxInFlight && !paused && stream.readStatus === 'readable') {
         paused = true;
-        stream.pause();
+        try {
+          stream.pause();
+        } catch {
+          // closed meanwhile
+        }
       }
       try {
         const answer = await options.run(body);
@@ -262,7 +268,11 @@ export function servePipeline(stream: Stream, options: PipelineServeOptions): Pr
         inFlight--;
         if (paused && inFlight < options.maxInFlight && stream.readStatus === 'paused') {
           paused = false;
-          stream.resume();
+          try {
+            stream.resume();
+          } catch {
+            // closed meanwhile
+          }
         }
         finishIfDone();
       }
@@ -290,4 +300,16 @@ export function servePipeline(stream: Stream, options: PipelineServeOptions): Pr
     });
     stream.addEventListener('close', () => resolve(), { once: true });
   });
+}
+
+/**
+ * Closes a stream politely, aborting it if that fails; never throws nor leaves a rejection
+ * unhandled (a throw in an event listener or an unhandled rejection would stop the agent).
+ */
+function closeQuietly(stream: Stream, reason: string): void {
+  try {
+    Promise.resolve(stream.close()).catch(() => stream.abort(new Error(reason)));
+  } catch {
+    stream.abort(new Error(reason));
+  }
 }

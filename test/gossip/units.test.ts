@@ -220,6 +220,24 @@ describe('member table live count', () => {
   });
 });
 
+describe('member table: news about this node', () => {
+  it("refutes an earlier run's leave, but not its own", () => {
+    const table = new MemberTable(
+      record(1).id,
+      { multiplier: 4, maxMultiplier: 6, probeIntervalMs: 1000 },
+      () => undefined,
+    );
+    const self = table.addSelf(record(1), 0);
+    // Started again while the others still hold the previous run as left at incarnation 3.
+    expect(table.applyDead(record(1).id, 3, record(1).id).refuteWith).toBe(4);
+    expect(table.applyDead(record(1).id, 0, record(2).id).refuteWith).toBe(1);
+    // Leaving: our own leave coming back is no news.
+    self.state = 'left';
+    expect(table.applyDead(record(1).id, 0, record(1).id).refuteWith).toBeUndefined();
+    table.stopTimers();
+  });
+});
+
 describe('member table timers', () => {
   /** Nodes 1 (this one) to `count`, on manual time; `timedOut` lists the suspicions that ran out. */
   function tableOf(count: number) {
