@@ -45,6 +45,7 @@ module.exports = {
       'dns -> gossip, through the members provider main injects: it imports no subsystem',
     ),
     only('kv', [...FOUNDATION, 'store', 'rpc'], 'kv -> gossip (through providers main injects), rpc, store'),
+    only('metrics', [...FOUNDATION, 'store', 'rpc'], 'metrics -> store, events, rpc (the fan-out to come)'),
     only('store', ['shared'], 'the one storage module (level) knows no subsystem'),
     only('datadir', ['shared', 'config'], 'the data dir knows no subsystem'),
     only(

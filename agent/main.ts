@@ -39,6 +39,7 @@ import { installSignalHandlers } from './core/signals.js';
 import { type DataDir, LOCAL_TOKEN_FILE, openDataDir } from './datadir/index.js';
 import { DnsSubsystem } from './dns/index.js';
 import { KvSubsystem } from './kv/index.js';
+import { MetricsSubsystem } from './metrics/index.js';
 import { openStore, type Store } from './store/index.js';
 import { DetectorDefinitionSchema, DetectorsSubsystem, detectorRuleErrors } from './detectors/index.js';
 import { Evaluator, type EvaluatorProviders, evaluatorRoutes } from './evaluator/index.js';
@@ -133,6 +134,7 @@ class Agent implements AgentControl {
   private readonly checks: ChecksSubsystem;
   private readonly dns: DnsSubsystem;
   private readonly kv: KvSubsystem;
+  private readonly metrics: MetricsSubsystem;
   private readonly pluginSpawner: PluginSpawner;
   private readonly evaluator: Evaluator;
   private readonly lifecycle: Lifecycle;
@@ -299,12 +301,20 @@ class Agent implements AgentControl {
       events: this.events,
       logger: logger.child({ subsystem: 'kv' }),
     });
+    this.metrics = new MetricsSubsystem({
+      settings,
+      store,
+      events: this.events,
+      logger: logger.child({ subsystem: 'metrics' }),
+    });
     // Start order; stop runs in reverse (gossip leaves the cluster before the API closes; DNS
     // stops answering first; KV serves until the checks are stopped).
     this.subsystems = [
       this.api,
       this.gossip,
       this.kv,
+      // Before the collectors and checks, so their first numbers are kept.
+      this.metrics,
       this.collectors,
       this.detectors,
       this.checks,
@@ -430,7 +440,11 @@ class Agent implements AgentControl {
         local_token: join(this.dataDir.path, LOCAL_TOKEN_FILE),
       },
       gossip: {
-        ports: { ...this.gossip.ports(), ...(this.dns.port !== undefined ? { dns: this.dns.port } : {}) },
+        ports: {
+          ...this.gossip.ports(),
+          ...(this.dns.port !== undefined ? { dns: this.dns.port } : {}),
+          ...this.metrics.listeningPorts,
+        },
         cluster: this.gossip.cluster(),
         members: this.gossip.memberCounts(),
         encrypted: this.gossip.encryptionEnabled,

@@ -172,7 +172,10 @@ async function main(): Promise<void> {
     const dataDir = join(dir, 'data');
     mkdirSync(configDir);
     mkdirSync(dataDir);
-    writeFileSync(join(configDir, 'agent.yml'), `api: {bind: 127.0.0.1, port: ${port}}\ndns: {port: 0}\n`);
+    writeFileSync(
+      join(configDir, 'agent.yml'),
+      `api: {bind: 127.0.0.1, port: ${port}}\ndns: {port: 0}\nstatsd: {port: 0}\ngraphite: {port: 0}\n`,
+    );
 
     const args = ['agent', 'start', '--config-dir', configDir, '--data-dir', dataDir];
     const agent = startPeer('agent', [OPSBRO, ...args]);

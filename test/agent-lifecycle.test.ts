@@ -451,8 +451,10 @@ describe('the test helpers', () => {
       expect(dirs.chosenRpcPort).not.toBe(chosen);
       // The API, gossip and DNS took whatever was free (port 0), and the agent says where.
       const { ports } = (await info(dirs)) as { ports: Record<string, number> };
-      expect(Object.keys(ports).sort()).toEqual(['api', 'dns', 'gossip', 'rpc']);
+      expect(Object.keys(ports).sort()).toEqual(['api', 'dns', 'gossip', 'graphite', 'rpc', 'statsd']);
       expect(ports.dns).toBeGreaterThan(0);
+      expect(ports.statsd).toBeGreaterThan(0);
+      expect(ports.graphite).toBeGreaterThan(0);
       expect([ports.api, ports.rpc]).toEqual([dirs.port, dirs.chosenRpcPort]);
       expect(ports.api).toBeGreaterThan(0);
       expect(ports.gossip).toBeGreaterThan(0);

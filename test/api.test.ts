@@ -75,6 +75,7 @@ describe('an agent without authentication, on loopback', () => {
         checks: { status: 'ok' },
         dns: { status: 'ok' },
         kv: { status: 'ok' },
+        metrics: { status: 'ok' },
       },
     });
   });

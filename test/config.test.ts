@@ -301,6 +301,29 @@ describe('loadConfig', () => {
     });
   });
 
+  it('refuses metric listeners beyond loopback without authentication, and retentions that cannot be', () => {
+    const dir = configDir({
+      'agent.yml': [
+        'statsd:\n  bind: 0.0.0.0',
+        'graphite:\n  bind: 10.1.2.3',
+        'metrics:',
+        '  retention: 10s:6h,15s:7d',
+        '  rules:',
+        '    - {pattern: "^app(", aggregation: max}',
+        '    - {pattern: "^db", retention: "1m:1q"}',
+        '',
+      ].join('\n'),
+    });
+    const file = join(dir, 'agent.yml');
+    expect(loadErrors(dir)).toEqual([
+      `${file}:2: statsd.bind: statsd would listen on 0.0.0.0, beyond loopback, without authentication configured: add a token under auth.tokens (DESIGN.md: every listener beyond loopback alike) or bind to 127.0.0.1`,
+      `${file}:4: graphite.bind: The graphite listener would listen on 10.1.2.3, beyond loopback, without authentication configured: add a token under auth.tokens (DESIGN.md: every listener beyond loopback alike) or bind to 127.0.0.1`,
+      `${file}:6: metrics.retention: retention "10s:6h,15s:7d": each step must be a multiple of the one before, and larger`,
+      `${file}:8: metrics.rules[0].pattern: not a regular expression: Invalid regular expression: /^app(/: Unterminated group`,
+      `${file}:9: metrics.rules[1].retention: retention "1m:1q": unknown unit q (s, m, h, d, w, y)`,
+    ]);
+  });
+
   it('shows unknown keys beside the errors they may explain', () => {
     const dir = configDir({
       'agent.yml': 'auth:\n  tokens:\n    - name: ops\n      tokn: abcdefghijklmnopq\n',

@@ -8,6 +8,8 @@ import { existsSync, lstatSync, readdirSync, realpathSync, statSync } from 'node
 import { basename, join, resolve, sep } from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
 import { isBindAddress, isLoopback, parseHostPort } from '../shared/addresses.js';
+import { messageOf } from '../shared/errors.js';
+import { parseRetention } from '../shared/retention-syntax.js';
 import {
   BoundedReadError,
   describeFsError,
@@ -333,6 +335,9 @@ function checkListeners(settings: AgentSettings, locate: Locator, errors: Config
     }
   }
   checkDns(settings, locate, errors);
+  checkListenerBind('statsd', 'statsd', settings, locate, errors);
+  checkListenerBind('graphite', 'The graphite listener', settings, locate, errors);
+  checkMetrics(settings, locate, errors);
   const { bind } = settings.api;
   if (!isBindAddress(bind)) {
     const located = locate(['api', 'bind']);
@@ -351,23 +356,63 @@ function checkListeners(settings: AgentSettings, locate: Locator, errors: Config
 }
 
 /** The DNS listener follows the API's rule; its recursors must be addresses it can send to. */
-function checkDns(settings: AgentSettings, locate: Locator, errors: ConfigError[]): void {
-  const { dns } = settings;
-  if (!dns.enabled) return;
-  if (!isBindAddress(dns.bind)) {
-    const located = locate(['dns', 'bind']);
+/** A listener's bind address: an IP address, and loopback unless tokens are configured. */
+function checkListenerBind(
+  section: 'dns' | 'statsd' | 'graphite',
+  label: string,
+  settings: AgentSettings,
+  locate: Locator,
+  errors: ConfigError[],
+): void {
+  const { enabled, bind } = settings[section];
+  if (!enabled) return;
+  if (!isBindAddress(bind)) {
+    const located = locate([section, 'bind']);
     errors.push(
-      new ConfigError(located, `expected an IP address or localhost, got ${shownValue(dns.bind, located)}`),
+      new ConfigError(located, `expected an IP address or localhost, got ${shownValue(bind, located)}`),
     );
-  } else if (!isLoopback(dns.bind) && settings.auth.tokens.length === 0) {
+  } else if (!isLoopback(bind) && settings.auth.tokens.length === 0) {
     errors.push(
       new ConfigError(
-        locate(['dns', 'bind']),
-        `DNS would listen on ${dns.bind}, beyond loopback, without authentication configured: ` +
+        locate([section, 'bind']),
+        `${label} would listen on ${bind}, beyond loopback, without authentication configured: ` +
           'add a token under auth.tokens (DESIGN.md: every listener beyond loopback alike) or bind to 127.0.0.1',
       ),
     );
   }
+}
+
+/** The metrics store's retention strings and rule patterns parse. */
+function checkMetrics(settings: AgentSettings, locate: Locator, errors: ConfigError[]): void {
+  const { metrics } = settings;
+  const retentionError = (path: Array<string | number>, text: string): void => {
+    try {
+      parseRetention(text);
+    } catch (error) {
+      errors.push(new ConfigError(locate(path), messageOf(error)));
+    }
+  };
+  retentionError(['metrics', 'retention'], metrics.retention);
+  metrics.rules.forEach((rule, index) => {
+    try {
+      new RegExp(rule.pattern);
+    } catch (error) {
+      errors.push(
+        new ConfigError(
+          locate(['metrics', 'rules', index, 'pattern']),
+          `not a regular expression: ${messageOf(error)}`,
+        ),
+      );
+    }
+    if (rule.retention !== undefined)
+      retentionError(['metrics', 'rules', index, 'retention'], rule.retention);
+  });
+}
+
+function checkDns(settings: AgentSettings, locate: Locator, errors: ConfigError[]): void {
+  const { dns } = settings;
+  if (!dns.enabled) return;
+  checkListenerBind('dns', 'DNS', settings, locate, errors);
   dns.recursors.forEach((text, index) => {
     const recursor = parseHostPort(text, 53);
     if (!recursor || !isBindAddress(recursor.host) || recursor.host === '0.0.0.0' || recursor.host === '::') {

@@ -195,6 +195,69 @@ const KvSettings = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+/** The statsd listener (docs/metrics.md): Etsy statsd's protocol over UDP. */
+const StatsdSettings = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    /** Beyond loopback only with auth.tokens configured (DESIGN.md: every listener alike). */
+    bind: Type.String({ default: '127.0.0.1' }),
+    port: Type.Integer({ ...Port, default: 8125 }),
+    /** Seconds between flushes of the aggregated values into the metrics store. */
+    interval: Type.Integer({ minimum: 1, maximum: 3600, default: 10 }),
+    /** Timer percentiles flushed (statsd's percentThreshold); negative: the lowest values. */
+    percent_thresholds: Type.Array(Type.Number({ minimum: -100, maximum: 100 }), { default: [90] }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+/** The graphite plaintext listener (docs/metrics.md). */
+const GraphiteSettings = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    /** Beyond loopback only with auth.tokens configured (DESIGN.md: every listener alike). */
+    bind: Type.String({ default: '127.0.0.1' }),
+    port: Type.Integer({ ...Port, default: 2003 }),
+    udp: Type.Boolean({ default: true }),
+    tcp: Type.Boolean({ default: true }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+/** The time-series store (docs/metrics.md). */
+const MetricsSettings = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    /** graphite's retention syntax: a point every STEP kept for KEEP, finest first. */
+    retention: Type.String({ default: '10s:6h,1m:7d,10m:1y', minLength: 1 }),
+    /** Per-name retention and aggregation, the first matching rule wins (carbon's storage-schemas). */
+    rules: Type.Array(
+      Type.Object(
+        {
+          /** A regular expression on the series name. */
+          pattern: Type.String({ minLength: 1 }),
+          retention: Type.Optional(Type.String({ minLength: 1 })),
+          aggregation: Type.Optional(
+            Type.Union([
+              Type.Literal('average'),
+              Type.Literal('sum'),
+              Type.Literal('min'),
+              Type.Literal('max'),
+              Type.Literal('last'),
+            ]),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+      { default: [] },
+    ),
+    /** Series kept at most; the points of new ones beyond are dropped, with a warning. */
+    max_series: Type.Integer({ minimum: 1, default: 20_000 }),
+    /** Seconds between writes of the in-memory points to disk (what a crash may lose). */
+    flush_interval_s: Type.Integer({ minimum: 1, maximum: 300, default: 10 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 /** The checks engine (docs/checks.md). */
 const ChecksSettings = Type.Object(
   {
@@ -285,6 +348,9 @@ export const AgentSettingsSchema = Type.Object(
     checks: ChecksSettings,
     dns: DnsSettings,
     kv: KvSettings,
+    statsd: StatsdSettings,
+    graphite: GraphiteSettings,
+    metrics: MetricsSettings,
   },
   { additionalProperties: false },
 );
@@ -319,4 +385,7 @@ export const RESTART_ONLY_SETTINGS: ReadonlyArray<string> = [
   'checks.history_group_ms',
   'dns',
   'kv',
+  'statsd',
+  'graphite',
+  'metrics',
 ];

@@ -98,6 +98,8 @@ export async function startOpsbro(
       `api: {bind: 127.0.0.1, port: ${apiPort}}`,
       // DNS on, as by default, on whatever port is free (several agents share the machine).
       'dns: {port: 0}',
+      'statsd: {port: 0}',
+      'graphite: {port: 0}',
       'log: {level: warn}',
       ...(withoutPacks.length ? [disabledPacksYaml(withoutPacks)] : []),
       '',

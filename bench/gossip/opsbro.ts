@@ -119,6 +119,8 @@ export const opsbro: GossipSystem = {
           `rpc: {port: ${RPC_PORT}}`,
           `api: {bind: ${addr}, port: ${API_PORT}}`,
           `dns: {bind: ${addr}, port: 0}`,
+          `statsd: {bind: ${addr}, port: 0}`,
+          `graphite: {bind: ${addr}, port: 0}`,
           'log: {level: warn}',
           noPacks,
           EXTRA_YAML,

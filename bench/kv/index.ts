@@ -201,6 +201,8 @@ async function startOpsbro(dir: string): Promise<{ procs: Proc[]; endpoints: End
         `bind_addr: ${address}`,
         `api: {bind: ${address}, port: ${API_PORT}}`,
         `dns: {bind: ${address}, port: 0}`,
+        `statsd: {bind: ${address}, port: 0}`,
+        `graphite: {bind: ${address}, port: 0}`,
         index > 1 ? `seeds: [${seed}]` : '',
         'log: {level: warn}',
         noPacks,

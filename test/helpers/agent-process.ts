@@ -77,7 +77,7 @@ export async function prepareAgentDirs(
 }
 
 function listenersYaml(apiPort: number, rpcPort: number): string {
-  return `api:\n  bind: 127.0.0.1\n  port: ${apiPort}\nbind_addr: 127.0.0.1\ngossip:\n  port: 0\nrpc:\n  port: ${rpcPort}\ndns:\n  port: 0\n`;
+  return `api:\n  bind: 127.0.0.1\n  port: ${apiPort}\nbind_addr: 127.0.0.1\ngossip:\n  port: 0\nrpc:\n  port: ${rpcPort}\ndns:\n  port: 0\nstatsd:\n  port: 0\ngraphite:\n  port: 0\n`;
 }
 
 /** Starts of one agent on another RPC port when the chosen one was taken meanwhile. */

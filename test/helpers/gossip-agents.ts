@@ -49,6 +49,8 @@ function gossipAgentDirs(
     `bind_addr: ${address}`,
     `api:\n  bind: ${address}\n  port: ${API_PORT}`,
     `dns:\n  bind: ${address}\n  port: 0`,
+    `statsd:\n  bind: ${address}\n  port: 0`,
+    `graphite:\n  bind: ${address}\n  port: 0`,
     `log:\n  level: ${options.logLevel ?? 'info'}`,
     options.key ? `encryption_key: "${options.key}"` : '',
     options.seeds ? `seeds: [${options.seeds.join(', ')}]` : '',

@@ -29,7 +29,7 @@ async function embeddedDefaults(extra = ''): Promise<TestAgentDirs> {
   const portsFile = join(configDir, 'conf.d', 'ports.yml');
   writeFileSync(
     portsFile,
-    `api:\n  port: 0\ngossip:\n  port: 0\nrpc:\n  port: ${rpc}\ndns:\n  port: 0\n${extra}`,
+    `api:\n  port: 0\ngossip:\n  port: 0\nrpc:\n  port: ${rpc}\ndns:\n  port: 0\nstatsd:\n  port: 0\ngraphite:\n  port: 0\n${extra}`,
   );
   return {
     root,

@@ -1,0 +1,267 @@
+// The metrics subsystem (docs/metrics.md): what applications send to the statsd and graphite
+// listeners, what collectors measure and checks' perfdata, all into one time-series store in the
+// data dir, read back by the graphite-compatible render API (routes.ts).
+import { hostname } from 'node:os';
+import type { Socket as UdpSocket } from 'node:dgram';
+import type { AgentSettings } from '../config/index.js';
+import type { EventBus } from '../events/index.js';
+import type { Logger } from '../log/index.js';
+import type { SubsystemState } from '../shared/api-types.js';
+import { messageOf } from '../shared/errors.js';
+import type { Route } from '../shared/http.js';
+import type { Store } from '../store/index.js';
+import type { Subsystem } from '../subsystem.js';
+import { parseGraphiteLine } from './graphite-parser.js';
+import { closeUdp, LineServer, listenUdp, type ListenerCounters } from './listeners.js';
+import { metricsRoutes } from './routes.js';
+import { StatsdAggregator } from './statsd-aggregator.js';
+import { parseStatsdPacket } from './statsd-parser.js';
+import { parseRetention, RetentionPolicy } from './tsdb/retention.js';
+import { SeriesStore, type FetchedSeries, type SeriesStoreStats } from './tsdb/series-store.js';
+
+/** How often series past their retention are looked for. */
+const EXPIRY_INTERVAL_MS = 10 * 60_000;
+
+export interface MetricsSubsystemOptions {
+  settings: AgentSettings;
+  store: Store;
+  events: EventBus;
+  logger: Logger;
+  /** The clock (ms since the epoch); tests drive it. */
+  now?: () => number;
+  /** Whether the timers run (tests call flushStatsd/flushStore themselves). */
+  timers?: boolean;
+}
+
+export interface MetricsStats {
+  enabled: boolean;
+  ports: { statsd?: number; graphite?: number };
+  store: SeriesStoreStats;
+  statsd: { packets: number; bad_lines: number; dropped_keys: number };
+  graphite: ListenerCounters & { lines: number; bad_lines: number };
+}
+
+export class MetricsSubsystem implements Subsystem {
+  readonly name = 'metrics';
+  readonly series: SeriesStore;
+  private readonly aggregator: StatsdAggregator;
+  private readonly clock: () => number;
+  /** This node's name as a metric path node (dots would split it). */
+  readonly nodePath: string;
+  private statsdSocket?: UdpSocket;
+  private graphiteUdp?: UdpSocket;
+  private readonly graphiteTcp: LineServer;
+  private readonly graphiteCounters: ListenerCounters & { lines: number; bad_lines: number } = {
+    udp_packets: 0,
+    tcp_connections: 0,
+    tcp_refused: 0,
+    oversized_lines: 0,
+    lines: 0,
+    bad_lines: 0,
+  };
+  private statsdCounters = { packets: 0, bad_lines: 0 };
+  private readonly ports: { statsd?: number; graphite?: number } = {};
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly unsubscribes: Array<() => void> = [];
+  private started = false;
+
+  constructor(private readonly options: MetricsSubsystemOptions) {
+    const { settings } = options;
+    this.clock = options.now ?? Date.now;
+    this.nodePath = metricNode(settings.node_name || hostname());
+    // The loader refused retention strings and patterns that do not parse (config/loader.ts).
+    const policy = new RetentionPolicy(
+      parseRetention(settings.metrics.retention),
+      settings.metrics.rules.map((rule) => ({
+        pattern: new RegExp(rule.pattern),
+        ...(rule.retention ? { archives: parseRetention(rule.retention) } : {}),
+        ...(rule.aggregation ? { aggregation: rule.aggregation } : {}),
+      })),
+    );
+    this.series = new SeriesStore({
+      namespace: options.store.sublevel('metrics'),
+      policy,
+      maxSeries: settings.metrics.max_series,
+      now: this.clock,
+      onSeriesLimit: (name, maxSeries) =>
+        options.logger.warn('metrics: series limit reached, points of new series are dropped', {
+          series: name,
+          max_series: maxSeries,
+          setting: 'metrics.max_series',
+        }),
+    });
+    this.aggregator = new StatsdAggregator({
+      percentThresholds: settings.statsd.percent_thresholds,
+      flushIntervalMs: settings.statsd.interval * 1000,
+    });
+    this.graphiteTcp = new LineServer((line) => this.ingestGraphiteLine(line), this.graphiteCounters);
+  }
+
+  async start(): Promise<void> {
+    const { settings, events, logger } = this.options;
+    if (!settings.metrics.enabled) return;
+    await this.series.open();
+    this.started = true;
+    this.unsubscribes.push(
+      events.on('metrics', ({ source, timestamp, metrics }) => {
+        // Collectors' names are `<collector>.<path>`; checks' `<check>.<label>`.
+        const prefix = source.startsWith('check:') ? `${this.nodePath}.checks.` : `${this.nodePath}.`;
+        const seconds = Math.floor(timestamp / 1000);
+        for (const [name, value] of metrics) this.series.add(prefix + name, seconds, value);
+      }),
+    );
+    const { statsd, graphite } = settings;
+    if (statsd.enabled) {
+      this.statsdSocket = await this.listening('statsd', statsd.bind, statsd.port, 'udp', (port) =>
+        listenUdp(statsd.bind, port, (packet) => this.ingestStatsdPacket(packet)),
+      );
+      this.ports.statsd = this.statsdSocket.address().port;
+    }
+    if (graphite.enabled && graphite.tcp) {
+      this.ports.graphite = await this.listening('graphite', graphite.bind, graphite.port, 'tcp', (port) =>
+        this.graphiteTcp.listen(graphite.bind, port),
+      );
+    }
+    if (graphite.enabled && graphite.udp) {
+      // On the TCP listener's port when it chose one (port 0), as graphite's clients expect one port.
+      const port = this.ports.graphite ?? graphite.port;
+      this.graphiteUdp = await this.listening('graphite', graphite.bind, port, 'udp', (chosen) =>
+        listenUdp(graphite.bind, chosen, (packet) => this.ingestGraphitePacket(packet)),
+      );
+      this.ports.graphite ??= this.graphiteUdp.address().port;
+    }
+    if (this.options.timers !== false) {
+      const every = (ms: number, task: () => Promise<unknown> | void): void => {
+        const timer = setInterval(() => {
+          void Promise.resolve()
+            .then(task)
+            .catch((error: unknown) =>
+              logger.warn('metrics: a periodic task failed', { error: messageOf(error) }),
+            );
+        }, ms);
+        timer.unref();
+        this.timers.push(timer);
+      };
+      every(statsd.interval * 1000, () => this.flushStatsd());
+      every(settings.metrics.flush_interval_s * 1000, () => this.flushStore());
+      every(EXPIRY_INTERVAL_MS, () => this.series.expire());
+    }
+    logger.info('metrics listening', {
+      ...(this.ports.statsd !== undefined ? { statsd: `${statsd.bind}:${this.ports.statsd}/udp` } : {}),
+      ...(this.ports.graphite !== undefined ? { graphite: `${graphite.bind}:${this.ports.graphite}` } : {}),
+      series: this.series.size,
+    });
+  }
+
+  async stop(): Promise<void> {
+    for (const timer of this.timers.splice(0)) clearInterval(timer);
+    for (const unsubscribe of this.unsubscribes.splice(0)) unsubscribe();
+    await Promise.all([closeUdp(this.statsdSocket), closeUdp(this.graphiteUdp), this.graphiteTcp.close()]);
+    this.statsdSocket = undefined;
+    this.graphiteUdp = undefined;
+    // What came since the last flush (the store closes after every subsystem has stopped).
+    if (this.started) await this.flushStore();
+    this.started = false;
+  }
+
+  state(): SubsystemState {
+    return { status: 'ok' };
+  }
+
+  routes(): Route[] {
+    return metricsRoutes(this);
+  }
+
+  get enabled(): boolean {
+    return this.options.settings.metrics.enabled;
+  }
+
+  /** The clock, in ms (the render API's `now`). */
+  now(): number {
+    return this.clock();
+  }
+
+  names(): Iterable<string> {
+    return this.series.names();
+  }
+
+  fetch(name: string, fromSeconds: number, untilSeconds: number): Promise<FetchedSeries | undefined> {
+    return this.series.fetch(name, fromSeconds, untilSeconds);
+  }
+
+  get listeningPorts(): { statsd?: number; graphite?: number } {
+    return { ...this.ports };
+  }
+
+  /** The statsd interval's values into the store, stamped now (statsd's flush). */
+  flushStatsd(): void {
+    const seconds = Math.floor(this.clock() / 1000);
+    for (const [name, value] of this.aggregator.flush(this.clock())) this.series.add(name, seconds, value);
+  }
+
+  /** The store's in-memory points to disk. */
+  flushStore(): Promise<void> {
+    return this.series.flush();
+  }
+
+  statistics(): MetricsStats {
+    return {
+      enabled: this.enabled,
+      ports: { ...this.ports },
+      store: this.series.stats(),
+      statsd: { ...this.statsdCounters, dropped_keys: this.aggregator.droppedKeys },
+      graphite: { ...this.graphiteCounters },
+    };
+  }
+
+  ingestStatsdPacket(packet: Uint8Array): void {
+    this.statsdCounters.packets++;
+    const parsed = parseStatsdPacket(packet);
+    this.statsdCounters.bad_lines += parsed.badLines;
+    this.aggregator.addPacket(parsed);
+  }
+
+  private ingestGraphitePacket(packet: Buffer): void {
+    this.graphiteCounters.udp_packets++;
+    for (const line of packet.toString('latin1').split('\n')) {
+      if (line.length > 0 && line !== '\r')
+        this.ingestGraphiteLine(line.endsWith('\r') ? line.slice(0, -1) : line);
+    }
+  }
+
+  ingestGraphiteLine(line: string): void {
+    this.graphiteCounters.lines++;
+    const point = parseGraphiteLine(line, Math.floor(this.clock() / 1000));
+    if (!point) {
+      this.graphiteCounters.bad_lines++;
+      return;
+    }
+    this.series.add(point.path, point.timestamp, point.value);
+  }
+
+  private async listening<T>(
+    what: string,
+    bind: string,
+    port: number,
+    protocol: 'udp' | 'tcp',
+    open: (port: number) => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await open(port);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const why =
+        code === 'EADDRINUSE'
+          ? 'the port is already in use (another statsd or carbon?)'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : messageOf(error);
+      throw new Error(`${what} cannot listen on ${bind}:${port}/${protocol}: ${why}`, { cause: error });
+    }
+  }
+}
+
+/** A node name as one node of a metric path: dots and spaces would split or break it. */
+export function metricNode(name: string): string {
+  return name.replace(/[.\s]/g, '_').replace(/[^A-Za-z0-9_-]/g, '') || 'unknown';
+}
