@@ -20,6 +20,8 @@ const clusterTests = [
   'test/kv/cluster.test.ts',
   'test/kv/chaos.test.ts',
   'test/kv/consul-api.test.ts',
+  // Metrics queries over 3 agents.
+  'test/metrics/cluster.test.ts',
 ];
 
 export default defineConfig({

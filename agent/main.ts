@@ -40,6 +40,7 @@ import { type DataDir, LOCAL_TOKEN_FILE, openDataDir } from './datadir/index.js'
 import { DnsSubsystem } from './dns/index.js';
 import { KvSubsystem } from './kv/index.js';
 import { MetricsSubsystem } from './metrics/index.js';
+import { prometheusRoute } from './core/prometheus.js';
 import { openStore, type Store } from './store/index.js';
 import { DetectorDefinitionSchema, DetectorsSubsystem, detectorRuleErrors } from './detectors/index.js';
 import { Evaluator, type EvaluatorProviders, evaluatorRoutes } from './evaluator/index.js';
@@ -306,6 +307,20 @@ class Agent implements AgentControl {
       store,
       events: this.events,
       logger: logger.child({ subsystem: 'metrics' }),
+      cluster: {
+        peers: () =>
+          this.gossip
+            .members()
+            .filter(
+              (member) =>
+                member.id !== dataDir.nodeId && (member.state === 'alive' || member.state === 'suspect'),
+            )
+            .map((member) => member.id),
+        serveProtocol: (protocol, handler) =>
+          this.gossip.serveProtocol(protocol, handler, { pipelined: true }),
+        requestMember: (id, protocol, payload, timeoutMs) =>
+          this.gossip.requestMember(id, protocol, payload, timeoutMs),
+      },
     });
     // Start order; stop runs in reverse (gossip leaves the cluster before the API closes; DNS
     // stops answering first; KV serves until the checks are stopped).
@@ -354,6 +369,9 @@ class Agent implements AgentControl {
     );
     this.api.addRoutes(packRoutes(() => this.config));
     for (const subsystem of this.subsystems) if (subsystem.routes) this.api.addRoutes(subsystem.routes());
+    this.api.addRoutes([
+      prometheusRoute(this.subsystems.flatMap((subsystem) => subsystem.exposition?.() ?? [])),
+    ]);
   }
 
   private get settings(): AgentSettings {

@@ -10,6 +10,7 @@ import { detectorsCommand } from './commands/detectors.js';
 import { evaluatorCommand } from './commands/evaluator.js';
 import { gossipCommand } from './commands/gossip.js';
 import { kvCommand } from './commands/kv.js';
+import { metricsCommand } from './commands/metrics.js';
 import { packsCommand } from './commands/packs.js';
 import { statusCommand } from './commands/status.js';
 import { cliVersion, versionCommand } from './commands/version.js';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   program.addCommand(evaluatorCommand());
   program.addCommand(checksCommand());
   program.addCommand(kvCommand());
+  program.addCommand(metricsCommand());
   program.addCommand(statusCommand());
   program.addCommand(packsCommand());
   program.addCommand(versionCommand());

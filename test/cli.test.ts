@@ -135,6 +135,7 @@ describe('usage', () => {
       'evaluator',
       'checks',
       'kv',
+      'metrics',
       'status',
       'packs',
       'version',

@@ -4,6 +4,7 @@ import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../log/index.js';
 import type { Subsystem } from '../subsystem.js';
+import type { MetricFamily } from '../shared/exposition.js';
 import type { SubsystemState } from '../shared/api-types.js';
 import type { Socket } from 'node:net';
 import { Type } from '@sinclair/typebox';
@@ -113,6 +114,21 @@ export class HttpApi implements Subsystem {
     this.status = { status: 'stopped' };
   }
 
+  /** Requests answered, by status code, since the start (the Prometheus exposition). */
+  private readonly answered = new Map<string, number>();
+
+  exposition(): MetricFamily[] {
+    return [
+      {
+        name: 'opsbro_api_requests_total',
+        help: 'HTTP API requests answered, by status code',
+        type: 'counter',
+        labelNames: ['code'],
+        samples: () => [...this.answered].map(([code, value]) => ({ labels: { code }, value })),
+      },
+    ];
+  }
+
   state(): SubsystemState {
     return this.status;
   }
@@ -149,6 +165,10 @@ export class HttpApi implements Subsystem {
     const answering = new WeakSet<Socket>();
     const server = createServer((request, response) => {
       answering.add(request.socket);
+      response.once('finish', () => {
+        const code = String(response.statusCode);
+        this.answered.set(code, (this.answered.get(code) ?? 0) + 1);
+      });
       response.once('close', () => answering.delete(request.socket));
       this.handle(request, response, isUnixSocket).catch((error: unknown) => {
         this.options.logger.error('API request failed', { error });

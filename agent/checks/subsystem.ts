@@ -3,6 +3,7 @@
 // bounds each run by its timeout, turns results into soft/hard states (state-machine.ts), keeps
 // history, and tells the rest of the agent: `check-state-change` on hard changes (handlers),
 // `check-table-changed` on every change of its table (gossip), perfdata on `metrics`.
+import type { MetricFamily } from '../shared/exposition.js';
 import type { Definition, LoadedConfig, PackInfo } from '../config/index.js';
 import { definitionBody } from '../config/index.js';
 import type { EventBus } from '../events/index.js';
@@ -176,6 +177,22 @@ export class ChecksSubsystem implements Subsystem {
     if (this.lastHistoryError)
       return { status: 'degraded', message: `history not written: ${this.lastHistoryError}` };
     return { status: 'ok' };
+  }
+
+  exposition(): MetricFamily[] {
+    return [
+      {
+        name: 'opsbro_checks',
+        help: "this node's checks by state (ok, warning, critical, unknown, pending)",
+        type: 'gauge',
+        labelNames: ['state'],
+        samples: () => {
+          const counts: Record<string, number> = { ok: 0, warning: 0, critical: 0, unknown: 0, pending: 0 };
+          for (const status of this.statuses()) counts[status.state] = (counts[status.state] ?? 0) + 1;
+          return Object.entries(counts).map(([state, value]) => ({ labels: { state }, value }));
+        },
+      },
+    ];
   }
 
   routes(): Route[] {

@@ -2,6 +2,7 @@
 // gates them on the node's groups (application collectors run only where a detector found the
 // application), publishes their numbers as metrics on the event bus, and serves their data to the
 // evaluator through main.
+import type { MetricFamily } from '../shared/exposition.js';
 import { join } from 'node:path';
 import type { AgentSettings, Definition, LoadedConfig, PackInfo } from '../config/index.js';
 import { definitionBody, parseDurationMs } from '../config/index.js';
@@ -107,6 +108,34 @@ export class CollectorsSubsystem implements Subsystem {
 
   list(): CollectorStatus[] {
     return [...this.collectors.values()].map((collector) => collector.status());
+  }
+
+  exposition(): MetricFamily[] {
+    const per = (pick: (status: CollectorStatus) => number) => () =>
+      this.list().map((status) => ({ labels: { collector: status.name }, value: pick(status) }));
+    return [
+      {
+        name: 'opsbro_collector_runs_total',
+        help: 'collector runs, by collector',
+        type: 'counter',
+        labelNames: ['collector'],
+        samples: per((status) => status.runs),
+      },
+      {
+        name: 'opsbro_collector_errors_total',
+        help: 'collector runs that failed, by collector',
+        type: 'counter',
+        labelNames: ['collector'],
+        samples: per((status) => status.errors),
+      },
+      {
+        name: 'opsbro_collector_up',
+        help: '1 when the collector last ran fine (state OK), else 0',
+        type: 'gauge',
+        labelNames: ['collector'],
+        samples: per((status) => (status.state === 'OK' ? 1 : 0)),
+      },
+    ];
   }
 
   routes(): Route[] {

@@ -254,6 +254,8 @@ const MetricsSettings = Type.Object(
     max_series: Type.Integer({ minimum: 1, default: 20_000 }),
     /** Seconds between writes of the in-memory points to disk (what a crash may lose). */
     flush_interval_s: Type.Integer({ minimum: 1, maximum: 300, default: 10 }),
+    /** A render or find on this node includes the other members' series (asked over the cluster RPC). */
+    cluster_queries: Type.Boolean({ default: true }),
   },
   { additionalProperties: false, default: {} },
 );

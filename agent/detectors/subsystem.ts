@@ -1,6 +1,7 @@
 // The detectors subsystem: runs every `detector:` rule once the collectors have data, and keeps
 // the node's groups = static `groups:` of agent.yml + the groups of detectors whose rule holds.
 // A change is published as `groups-changed` (gossip spreads it; collectors gated on a group start).
+import type { MetricFamily } from '../shared/exposition.js';
 import type { AgentSettings, Definition, LoadedConfig, PackInfo } from '../config/index.js';
 import { definitionBody, parseDurationMs } from '../config/index.js';
 import type { EventBus } from '../events/index.js';
@@ -80,6 +81,22 @@ export class DetectorsSubsystem implements Subsystem {
 
   list(): DetectorStatus[] {
     return this.detectors.map((detector) => detector.status());
+  }
+
+  exposition(): MetricFamily[] {
+    return [
+      {
+        name: 'opsbro_detectors',
+        help: 'detectors by state (PENDING, OK, ERROR)',
+        type: 'gauge',
+        labelNames: ['state'],
+        samples: () => {
+          const counts: Record<string, number> = { PENDING: 0, OK: 0, ERROR: 0 };
+          for (const status of this.list()) counts[status.state] = (counts[status.state] ?? 0) + 1;
+          return Object.entries(counts).map(([state, value]) => ({ labels: { state }, value }));
+        },
+      },
+    ];
   }
 
   routes(): Route[] {

@@ -2,6 +2,7 @@
 // answered from live membership. Membership and check states reach it through a provider main
 // injects (gossip's members, with their CRITICAL counts); the events that change them mark the
 // directory stale, so the next answer is built from the cluster as it is.
+import type { MetricFamily } from '../shared/exposition.js';
 import type { AgentSettings } from '../config/index.js';
 import type { EventBus } from '../events/index.js';
 import type { Logger } from '../log/index.js';
@@ -94,6 +95,35 @@ export class DnsSubsystem implements Subsystem {
 
   state(): SubsystemState {
     return { status: 'ok' };
+  }
+
+  exposition(): MetricFamily[] {
+    return [
+      {
+        name: 'opsbro_dns_queries_total',
+        help: 'DNS queries, by transport',
+        type: 'counter',
+        labelNames: ['transport'],
+        samples: () => {
+          const { queries } = this.stats.snapshot();
+          return [
+            { labels: { transport: 'udp' }, value: queries.udp },
+            { labels: { transport: 'tcp' }, value: queries.tcp },
+          ];
+        },
+      },
+      {
+        name: 'opsbro_dns_answers_total',
+        help: 'DNS answers, by response code',
+        type: 'counter',
+        labelNames: ['rcode'],
+        samples: () =>
+          Object.entries(this.stats.snapshot().answers).map(([rcode, value]) => ({
+            labels: { rcode },
+            value,
+          })),
+      },
+    ];
   }
 
   routes(): Route[] {

@@ -3,6 +3,7 @@
 // (rpc-follower.ts), spreads check state (check-sync.ts), joins seeds at boot, publishes membership
 // events on the bus and offers the /agent/members, /agent/join, /agent/leave, /agent/detect and
 // /gossip/* routes.
+import type { MetricFamily } from '../shared/exposition.js';
 import type { Route } from '../shared/http.js';
 import type { AgentSettings } from '../config/index.js';
 import type { EventBus, NodeSummary } from '../events/index.js';
@@ -249,6 +250,50 @@ export class GossipSubsystem implements Subsystem {
     return (this.engine?.members() ?? [])
       .map((member) => view(member, selfId))
       .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  exposition(): MetricFamily[] {
+    const stats = () => this.engine?.stats;
+    return [
+      {
+        name: 'opsbro_gossip_packets_total',
+        help: 'gossip UDP packets, by direction',
+        type: 'counter',
+        labelNames: ['direction'],
+        samples: () => [
+          { labels: { direction: 'in' }, value: stats()?.packetsIn ?? 0 },
+          { labels: { direction: 'out' }, value: stats()?.packetsOut ?? 0 },
+        ],
+      },
+      {
+        name: 'opsbro_gossip_bytes_total',
+        help: 'gossip UDP bytes, by direction',
+        type: 'counter',
+        labelNames: ['direction'],
+        samples: () => [
+          { labels: { direction: 'in' }, value: stats()?.bytesIn ?? 0 },
+          { labels: { direction: 'out' }, value: stats()?.bytesOut ?? 0 },
+        ],
+      },
+      {
+        name: 'opsbro_gossip_dropped_packets_total',
+        help: 'gossip packets dropped, by reason',
+        type: 'counter',
+        labelNames: ['reason'],
+        samples: () =>
+          Object.entries(stats()?.dropped ?? {}).map(([reason, value]) => ({ labels: { reason }, value })),
+      },
+      {
+        name: 'opsbro_gossip_members',
+        help: 'cluster members this node knows, itself included, by state',
+        type: 'gauge',
+        labelNames: ['state'],
+        samples: () => {
+          const counts = { alive: 0, suspect: 0, dead: 0, left: 0, ...this.memberCounts() };
+          return Object.entries(counts).map(([state, value]) => ({ labels: { state }, value }));
+        },
+      },
+    ];
   }
 
   /** Members by state (alive, suspect, dead, left), this node included. */

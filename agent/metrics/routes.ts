@@ -2,12 +2,12 @@
 // (`/render`, `/metrics/find`, `/metrics/expand`, `/functions`; GET with a query string or POST
 // with a form body, as Grafana sends), and the store's counters. Reading metrics is a read route.
 import { HttpError, HttpReply, type RequestContext, type Route } from '../shared/http.js';
+import type { TreeNode } from './cluster.js';
 import {
-  compileGlobNodes,
   evaluateTarget,
   functionsJson,
+  GlobError,
   InputParameterError,
-  matchNodes,
   parseAtTime,
   renderJson,
   TargetSyntaxError,
@@ -19,8 +19,17 @@ import type { FetchedSeries } from './tsdb/series-store.js';
 /** What the routes need of the subsystem. */
 export interface MetricsReader {
   readonly enabled: boolean;
+  /** This node's series names. */
   names(): Iterable<string>;
-  fetch(name: string, fromSeconds: number, untilSeconds: number): Promise<FetchedSeries | undefined>;
+  /** The tree nodes for a find query: this node's, and the other members' unless `local`. */
+  find(query: string, options: { local: boolean }): Promise<TreeNode[]>;
+  /** The series a path expression matches over the window: this node's and the others' unless `local`. */
+  fetchSeries(
+    pattern: string,
+    from: number,
+    until: number,
+    options: { local: boolean },
+  ): Promise<FetchedSeries[]>;
   now(): number;
   statistics(): MetricsStats;
 }
@@ -64,6 +73,16 @@ export function metricsRoutes(reader: MetricsReader): Route[] {
     ...both('/functions', functions, 'the render functions, as graphite-web lists them'),
     {
       method: 'GET',
+      path: '/metrics/index.json',
+      access: 'read',
+      handler: () => {
+        requireEnabled(reader);
+        return [...reader.names()].sort();
+      },
+      description: "every series' name, sorted (graphite-web's index)",
+    },
+    {
+      method: 'GET',
       path: '/agent/metrics/stats',
       access: 'read',
       handler: () => reader.statistics(),
@@ -100,6 +119,7 @@ async function renderRoute(reader: MetricsReader, context: RequestContext): Prom
   if (from >= until) throw new HttpError(400, `from (${from}) must be before until (${until})`);
   const maxDataPoints = optionalPositiveInteger(params, 'maxDataPoints');
   const noNullPoints = params.get('noNullPoints') === 'true' || params.get('noNullPoints') === '1';
+  const local = isLocal(params);
   const series: TimeSeries[] = [];
   for (const target of targets) {
     try {
@@ -108,7 +128,7 @@ async function renderRoute(reader: MetricsReader, context: RequestContext): Prom
           from,
           until,
           now,
-          fetch: (path, a, b) => fetchSeries(reader, path, a, b),
+          fetch: (path, a, b) => fetchSeries(reader, path, a, b, local),
         })),
       );
     } catch (error) {
@@ -126,81 +146,52 @@ async function fetchSeries(
   pathExpression: string,
   from: number,
   until: number,
+  local: boolean,
 ): Promise<TimeSeries[]> {
-  const names = matchingNames(reader, pathExpression);
-  if (names.length > MAX_SERIES_PER_FETCH)
+  let fetched;
+  try {
+    fetched = await reader.fetchSeries(pathExpression, from, until, { local });
+  } catch (error) {
+    if (error instanceof GlobError) throw new InputParameterError(error.message);
+    throw error;
+  }
+  if (fetched.length > MAX_SERIES_PER_FETCH)
     throw new InputParameterError(
-      `${pathExpression} matches ${names.length} series, over ${MAX_SERIES_PER_FETCH}`,
+      `${pathExpression} matches ${fetched.length} series, over ${MAX_SERIES_PER_FETCH}`,
     );
-  const found: TimeSeries[] = [];
-  for (const name of names.sort()) {
-    const fetched = await reader.fetch(name, from, until);
-    if (!fetched) continue;
-    found.push(
-      new TimeSeries(name, fetched.start, fetched.end, fetched.stepSeconds, fetched.values, {
+  return fetched.map(
+    (one) =>
+      new TimeSeries(one.name, one.start, one.end, one.stepSeconds, one.values, {
         // Consolidated for maxDataPoints as its points were rolled up.
-        consolidationFunc: fetched.aggregation,
+        consolidationFunc: one.aggregation,
         pathExpression,
       }),
-    );
-  }
-  return found;
+  );
 }
 
-function matchingNames(reader: MetricsReader, pattern: string): string[] {
-  let matchers;
+/** `?local=1`: this node's series only (the others' are asked unless so). */
+function isLocal(params: URLSearchParams): boolean {
+  const local = params.get('local');
+  return local === '1' || local === 'true';
+}
+
+async function findNodes(reader: MetricsReader, query: string, params: URLSearchParams): Promise<TreeNode[]> {
   try {
-    matchers = compileGlobNodes(pattern);
+    return await reader.find(query, { local: isLocal(params) });
   } catch (error) {
-    throw new InputParameterError((error as Error).message);
+    if (error instanceof GlobError)
+      throw new HttpError(400, `query ${JSON.stringify(query)}: ${error.message}`);
+    throw error;
   }
-  const names: string[] = [];
-  for (const name of reader.names()) if (matchNodes(matchers, name.split('.'))) names.push(name);
-  return names;
 }
 
-interface TreeNode {
-  path: string;
-  text: string;
-  leaf: boolean;
-  branch: boolean;
-}
-
-/**
- * The nodes at the depth of `query`: for each stored name at least that deep whose first nodes
- * match, the path of those nodes, a leaf when a series has exactly that name, a branch when one
- * goes deeper (graphite lists a node that is both twice, a branch and a leaf).
- */
-function treeNodes(reader: MetricsReader, query: string): TreeNode[] {
-  let matchers;
-  try {
-    matchers = compileGlobNodes(query);
-  } catch (error) {
-    throw new HttpError(400, `query ${JSON.stringify(query)}: ${(error as Error).message}`);
-  }
-  const depth = matchers.length;
-  const nodes = new Map<string, TreeNode>();
-  for (const name of reader.names()) {
-    const parts = name.split('.');
-    if (parts.length < depth) continue;
-    const head = parts.slice(0, depth);
-    if (!matchNodes(matchers, head)) continue;
-    const path = head.join('.');
-    let node = nodes.get(path);
-    if (!node) nodes.set(path, (node = { path, text: head[depth - 1]!, leaf: false, branch: false }));
-    if (parts.length === depth) node.leaf = true;
-    else node.branch = true;
-  }
-  return [...nodes.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}
-
-function findRoute(reader: MetricsReader, context: RequestContext): unknown {
+async function findRoute(reader: MetricsReader, context: RequestContext): Promise<unknown> {
   requireEnabled(reader);
   const params = paramsOf(context);
   const query = params.get('query');
   if (!query) throw new HttpError(400, 'query is required, e.g. query=*');
   const format = params.get('format') ?? 'treejson';
-  const nodes = treeNodes(reader, query);
+  const nodes = await findNodes(reader, query, params);
   // Each node that is both is listed as a branch and as a leaf.
   const listed = nodes.flatMap((node) =>
     node.branch && node.leaf
@@ -230,7 +221,7 @@ function findRoute(reader: MetricsReader, context: RequestContext): unknown {
   throw new HttpError(400, `format=${format} is not served: treejson or completer`);
 }
 
-function expandRoute(reader: MetricsReader, context: RequestContext): unknown {
+async function expandRoute(reader: MetricsReader, context: RequestContext): Promise<unknown> {
   requireEnabled(reader);
   const params = paramsOf(context);
   const queries = params.getAll('query');
@@ -238,7 +229,8 @@ function expandRoute(reader: MetricsReader, context: RequestContext): unknown {
   const leavesOnly = params.get('leavesOnly') === '1' || params.get('leavesOnly') === 'true';
   const results = new Set<string>();
   for (const query of queries)
-    for (const node of treeNodes(reader, query)) if (!leavesOnly || node.leaf) results.add(node.path);
+    for (const node of await findNodes(reader, query, params))
+      if (!leavesOnly || node.leaf) results.add(node.path);
   return { results: [...results].sort() };
 }
 

@@ -1,6 +1,7 @@
 // The metrics subsystem (docs/metrics.md): what applications send to the statsd and graphite
 // listeners, what collectors measure and checks' perfdata, all into one time-series store in the
 // data dir, read back by the graphite-compatible render API (routes.ts).
+import type { MetricFamily } from '../shared/exposition.js';
 import { hostname } from 'node:os';
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { AgentSettings } from '../config/index.js';
@@ -13,7 +14,16 @@ import type { Store } from '../store/index.js';
 import type { Subsystem } from '../subsystem.js';
 import { parseGraphiteLine } from './graphite-parser.js';
 import { closeUdp, LineServer, listenUdp, type ListenerCounters } from './listeners.js';
+import {
+  ClusterQueries,
+  mergeSameNames,
+  METRICS_PROTOCOL,
+  metricsRpcHandler,
+  type MetricsCluster,
+  type TreeNode,
+} from './cluster.js';
 import { metricsRoutes } from './routes.js';
+import { mergeTreeNodes, namesMatching, treeNodes } from './tree.js';
 import { StatsdAggregator } from './statsd-aggregator.js';
 import { parseStatsdPacket } from './statsd-parser.js';
 import { parseRetention, RetentionPolicy } from './tsdb/retention.js';
@@ -31,6 +41,8 @@ export interface MetricsSubsystemOptions {
   now?: () => number;
   /** Whether the timers run (tests call flushStatsd/flushStore themselves). */
   timers?: boolean;
+  /** The other members, for queries that include their series (none: this node's only). */
+  cluster?: MetricsCluster;
 }
 
 export interface MetricsStats {
@@ -39,6 +51,8 @@ export interface MetricsStats {
   store: SeriesStoreStats;
   statsd: { packets: number; bad_lines: number; dropped_keys: number };
   graphite: ListenerCounters & { lines: number; bad_lines: number };
+  /** Queries that include the other members: on, and members that did not answer in time. */
+  cluster: { enabled: boolean; failures: number };
 }
 
 export class MetricsSubsystem implements Subsystem {
@@ -64,6 +78,7 @@ export class MetricsSubsystem implements Subsystem {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly unsubscribes: Array<() => void> = [];
   private started = false;
+  private readonly clusterQueries?: ClusterQueries;
 
   constructor(private readonly options: MetricsSubsystemOptions) {
     const { settings } = options;
@@ -95,6 +110,20 @@ export class MetricsSubsystem implements Subsystem {
       flushIntervalMs: settings.statsd.interval * 1000,
     });
     this.graphiteTcp = new LineServer((line) => this.ingestGraphiteLine(line), this.graphiteCounters);
+    const { cluster } = options;
+    if (cluster && settings.metrics.enabled) {
+      if (settings.metrics.cluster_queries) this.clusterQueries = new ClusterQueries(cluster);
+      // Served before gossip starts; answered once the store is open.
+      const handler = metricsRpcHandler({
+        find: (pattern) => treeNodes(this.series.names(), pattern),
+        fetchMatching: (pattern, from, until) => this.fetchLocal(pattern, from, until),
+      });
+      cluster.serveProtocol(METRICS_PROTOCOL, (request, remote) =>
+        this.started
+          ? handler(request, remote)
+          : Promise.reject(new Error('the metrics store of this node is not open')),
+      );
+    }
   }
 
   async start(): Promise<void> {
@@ -176,6 +205,50 @@ export class MetricsSubsystem implements Subsystem {
     return this.options.settings.metrics.enabled;
   }
 
+  exposition(): MetricFamily[] {
+    const counter = (name: string, help: string, value: () => number): MetricFamily => ({
+      name,
+      help,
+      type: 'counter',
+      samples: () => [{ value: value() }],
+    });
+    return [
+      {
+        name: 'opsbro_metrics_series',
+        help: 'series in the metrics store',
+        type: 'gauge',
+        samples: () => [{ value: this.series.size }],
+      },
+      counter('opsbro_metrics_points_total', 'points stored', () => this.series.stats().points),
+      {
+        name: 'opsbro_metrics_dropped_points_total',
+        help: 'points not stored, by reason (late: older than the open slot or the retention; series_limit)',
+        type: 'counter',
+        labelNames: ['reason'],
+        samples: () => {
+          const stats = this.series.stats();
+          return [
+            { labels: { reason: 'late' }, value: stats.dropped_late_points },
+            { labels: { reason: 'series_limit' }, value: stats.dropped_series_points },
+          ];
+        },
+      },
+      counter('opsbro_statsd_packets_total', 'statsd packets received', () => this.statsdCounters.packets),
+      counter('opsbro_statsd_bad_lines_total', 'statsd lines refused', () => this.statsdCounters.bad_lines),
+      counter('opsbro_graphite_lines_total', 'graphite lines received', () => this.graphiteCounters.lines),
+      counter(
+        'opsbro_graphite_bad_lines_total',
+        'graphite lines refused',
+        () => this.graphiteCounters.bad_lines,
+      ),
+      counter(
+        'opsbro_graphite_tcp_connections_total',
+        'graphite TCP connections accepted',
+        () => this.graphiteCounters.tcp_connections,
+      ),
+    ];
+  }
+
   /** The clock, in ms (the render API's `now`). */
   now(): number {
     return this.clock();
@@ -185,8 +258,41 @@ export class MetricsSubsystem implements Subsystem {
     return this.series.names();
   }
 
-  fetch(name: string, fromSeconds: number, untilSeconds: number): Promise<FetchedSeries | undefined> {
-    return this.series.fetch(name, fromSeconds, untilSeconds);
+  async find(query: string, options: { local: boolean }): Promise<TreeNode[]> {
+    const here = treeNodes(this.series.names(), query);
+    if (options.local || !this.clusterQueries) return here;
+    return mergeTreeNodes([here, await this.clusterQueries.find(query)]);
+  }
+
+  async fetchSeries(
+    pattern: string,
+    fromSeconds: number,
+    untilSeconds: number,
+    options: { local: boolean },
+  ): Promise<FetchedSeries[]> {
+    const [here, others] = await Promise.all([
+      this.fetchLocal(pattern, fromSeconds, untilSeconds),
+      options.local || !this.clusterQueries
+        ? []
+        : this.clusterQueries.fetch(pattern, fromSeconds, untilSeconds),
+    ]);
+    return mergeSameNames([...here, ...others]).sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    );
+  }
+
+  /** This node's series a path expression matches, fetched over the window. */
+  private async fetchLocal(
+    pattern: string,
+    fromSeconds: number,
+    untilSeconds: number,
+  ): Promise<FetchedSeries[]> {
+    const found: FetchedSeries[] = [];
+    for (const name of namesMatching(this.series.names(), pattern)) {
+      const fetched = await this.series.fetch(name, fromSeconds, untilSeconds);
+      if (fetched) found.push(fetched);
+    }
+    return found;
   }
 
   get listeningPorts(): { statsd?: number; graphite?: number } {
@@ -211,6 +317,7 @@ export class MetricsSubsystem implements Subsystem {
       store: this.series.stats(),
       statsd: { ...this.statsdCounters, dropped_keys: this.aggregator.droppedKeys },
       graphite: { ...this.graphiteCounters },
+      cluster: { enabled: this.clusterQueries !== undefined, failures: this.clusterQueries?.failures ?? 0 },
     };
   }
 

@@ -92,6 +92,33 @@ export async function viewOf(agent: { api: string }): Promise<Record<string, str
   return Object.fromEntries((await membersOf(agent)).map((member) => [member.name, member.state]));
 }
 
+/**
+ * `count` agents of `block`, the first the others' seed, once each sees them all alive. `options`
+ * apply to every agent (their seeds aside).
+ */
+export async function startCluster(
+  block: number,
+  count: number,
+  options: GossipAgentOptions = {},
+): Promise<GossipAgent[]> {
+  const seed = await startGossipAgent(block, 1, options);
+  const others = await Promise.all(
+    Array.from({ length: count - 1 }, (_, at) =>
+      startGossipAgent(block, at + 2, { ...options, seeds: [seed.address] }),
+    ),
+  );
+  const agents = [seed, ...others];
+  await waitFor(
+    async () =>
+      (await Promise.all(agents.map(membersOf))).every(
+        (members) => members.filter((member) => member.state === 'alive').length === count,
+      ),
+    20_000,
+    `${count} agents alive`,
+  );
+  return agents;
+}
+
 export async function waitFor(
   check: () => Promise<boolean>,
   timeoutMs: number,

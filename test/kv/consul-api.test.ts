@@ -9,13 +9,7 @@ import { join } from 'node:path';
 import Consul from 'consul';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupAll, httpGet } from '../helpers/agent-process.js';
-import {
-  API_PORT,
-  type GossipAgent,
-  membersOf,
-  startGossipAgent,
-  waitFor,
-} from '../helpers/gossip-agents.js';
+import { API_PORT, type GossipAgent, startCluster } from '../helpers/gossip-agents.js';
 
 const BLOCK = 72;
 
@@ -28,21 +22,7 @@ describe("Consul's KV API", () => {
     new Consul({ host: agent.address, port: API_PORT, defaults: { token: token(agent) } });
 
   beforeAll(async () => {
-    const seed = await startGossipAgent(BLOCK, 1);
-    agents = [
-      seed,
-      ...(await Promise.all(
-        [2, 3].map((index) => startGossipAgent(BLOCK, index, { seeds: [seed.address] })),
-      )),
-    ];
-    await waitFor(
-      async () =>
-        (await Promise.all(agents.map(membersOf))).every(
-          (members) => members.filter((member) => member.state === 'alive').length === 3,
-        ),
-      20_000,
-      'three agents alive',
-    );
+    agents = await startCluster(BLOCK, 3);
   }, 60_000);
 
   it('works with a Consul client library, blocking queries included', async () => {

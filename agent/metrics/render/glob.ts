@@ -10,6 +10,11 @@
 // patterns come from API users and a backtracking regexp over `*a*a*a*…` could run for ages.
 
 /** Longest pattern accepted. */
+/** A glob refused (too long, too many alternatives, malformed). */
+export class GlobError extends Error {
+  override readonly name = 'GlobError';
+}
+
 export const MAX_GLOB_CHARS = 1024;
 /** Most alternatives brace expansion may produce, summed over the pattern's nodes. */
 export const MAX_GLOB_ALTERNATIVES = 64;
@@ -37,7 +42,7 @@ export function compileGlob(pattern: string): (path: string) => boolean {
 /** The per-node matchers of a dotted pattern; throws on patterns over the bounds. */
 export function compileGlobNodes(pattern: string): NodeMatcher[] {
   if (pattern.length > MAX_GLOB_CHARS) {
-    throw new Error(`glob pattern of ${pattern.length} characters refused (at most ${MAX_GLOB_CHARS})`);
+    throw new GlobError(`glob pattern of ${pattern.length} characters refused (at most ${MAX_GLOB_CHARS})`);
   }
   const budget = { remaining: MAX_GLOB_ALTERNATIVES };
   return pattern.split('.').map((node) => compileNodeGlobWithBudget(node, budget, pattern));
@@ -46,7 +51,9 @@ export function compileGlobNodes(pattern: string): NodeMatcher[] {
 /** A matcher for one node pattern (no dots). */
 export function compileNodeGlob(nodePattern: string): NodeMatcher {
   if (nodePattern.length > MAX_GLOB_CHARS) {
-    throw new Error(`glob pattern of ${nodePattern.length} characters refused (at most ${MAX_GLOB_CHARS})`);
+    throw new GlobError(
+      `glob pattern of ${nodePattern.length} characters refused (at most ${MAX_GLOB_CHARS})`,
+    );
   }
   return compileNodeGlobWithBudget(nodePattern, { remaining: MAX_GLOB_ALTERNATIVES }, nodePattern);
 }
@@ -91,7 +98,7 @@ function expandWithBudget(node: string, budget: { remaining: number }, whole: st
     const tail = current.slice(close + 1);
     const choices = inner.includes(',') ? inner.split(',') : [inner];
     if (pending.length + done.size + choices.length > budget.remaining) {
-      throw new Error(
+      throw new GlobError(
         `glob pattern ${JSON.stringify(whole.slice(0, 80))} expands to more than ${MAX_GLOB_ALTERNATIVES} alternatives`,
       );
     }
@@ -100,7 +107,7 @@ function expandWithBudget(node: string, budget: { remaining: number }, whole: st
   }
   budget.remaining -= done.size;
   if (budget.remaining < 0) {
-    throw new Error(
+    throw new GlobError(
       `glob pattern ${JSON.stringify(whole.slice(0, 80))} expands to more than ${MAX_GLOB_ALTERNATIVES} alternatives`,
     );
   }

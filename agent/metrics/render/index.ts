@@ -10,6 +10,7 @@ export {
   compileGlobNodes,
   compileNodeGlob,
   expandBraces,
+  GlobError,
   isGlob,
   matchNodes,
   MAX_GLOB_ALTERNATIVES,

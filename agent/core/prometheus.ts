@@ -1,0 +1,48 @@
+// GET /metrics: the agent's own counters in Prometheus' text exposition format (0.0.4), so a
+// Prometheus server can scrape every agent. prom-client writes the format; each subsystem's
+// families (agent/shared/exposition.ts) are read at scrape time through collect callbacks, beside
+// prom-client's process and Node.js metrics (CPU seconds, resident memory, event loop lag, heap).
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { MetricFamily } from '../shared/exposition.js';
+import { HttpReply, type Route } from '../shared/http.js';
+
+/** A registry with the process metrics and `families`, and the route that serves it. */
+export function prometheusRoute(families: MetricFamily[]): Route {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  for (const family of families) {
+    const labelNames = family.labelNames ?? [];
+    if (family.type === 'gauge') {
+      new Gauge({
+        name: family.name,
+        help: family.help,
+        labelNames,
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const sample of family.samples()) this.set(sample.labels ?? {}, sample.value);
+        },
+      });
+    } else {
+      new Counter({
+        name: family.name,
+        help: family.help,
+        labelNames,
+        registers: [registry],
+        collect() {
+          // The subsystem keeps the running total; the counter only shows it.
+          this.reset();
+          for (const sample of family.samples()) this.inc(sample.labels ?? {}, sample.value);
+        },
+      });
+    }
+  }
+  return {
+    method: 'GET',
+    path: '/metrics',
+    access: 'read',
+    description:
+      "the agent's own counters in Prometheus' text format (gossip, API, collectors, checks, DNS, metrics, process)",
+    handler: async () => new HttpReply(200, Buffer.from(await registry.metrics()), {}, registry.contentType),
+  };
+}
