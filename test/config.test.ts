@@ -305,7 +305,7 @@ describe('loadConfig', () => {
     const dir = configDir({
       'agent.yml': [
         'statsd:\n  bind: 0.0.0.0',
-        'graphite:\n  bind: 10.1.2.3',
+        'graphite:\n  bind: 10.1.2.3\n  forward: [carbon.example.com, "10.0.0.5:99999"]',
         'metrics:',
         '  retention: 10s:6h,15s:7d',
         '  rules:',
@@ -318,9 +318,10 @@ describe('loadConfig', () => {
     expect(loadErrors(dir)).toEqual([
       `${file}:2: statsd.bind: statsd would listen on 0.0.0.0, beyond loopback, without authentication configured: add a token under auth.tokens (DESIGN.md: every listener beyond loopback alike) or bind to 127.0.0.1`,
       `${file}:4: graphite.bind: The graphite listener would listen on 10.1.2.3, beyond loopback, without authentication configured: add a token under auth.tokens (DESIGN.md: every listener beyond loopback alike) or bind to 127.0.0.1`,
-      `${file}:6: metrics.retention: retention "10s:6h,15s:7d": each step must be a multiple of the one before, and larger`,
-      `${file}:8: metrics.rules[0].pattern: not a regular expression: Invalid regular expression: /^app(/: Unterminated group`,
-      `${file}:9: metrics.rules[1].retention: retention "1m:1q": unknown unit q (s, m, h, d, w, y)`,
+      `${file}:5: graphite.forward[1]: expected a carbon server, HOST or HOST:PORT (graphite.example.com, 10.0.0.5:2003), got string "10.0.0.5:99999"`,
+      `${file}:7: metrics.retention: retention "10s:6h,15s:7d": each step must be a multiple of the one before, and larger`,
+      `${file}:9: metrics.rules[0].pattern: not a regular expression: Invalid regular expression: /^app(/: Unterminated group`,
+      `${file}:10: metrics.rules[1].retention: retention "1m:1q": unknown unit q (s, m, h, d, w, y)`,
     ]);
   });
 

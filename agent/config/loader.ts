@@ -392,6 +392,18 @@ function checkMetrics(settings: AgentSettings, locate: Locator, errors: ConfigEr
       errors.push(new ConfigError(locate(path), messageOf(error)));
     }
   };
+  settings.graphite.forward.forEach((text, index) => {
+    const target = parseHostPort(text, 2003);
+    if (!target || target.host === '0.0.0.0' || target.host === '::') {
+      const located = locate(['graphite', 'forward', index]);
+      errors.push(
+        new ConfigError(
+          located,
+          `expected a carbon server, HOST or HOST:PORT (graphite.example.com, 10.0.0.5:2003), got ${shownValue(text, located)}`,
+        ),
+      );
+    }
+  });
   retentionError(['metrics', 'retention'], metrics.retention);
   metrics.rules.forEach((rule, index) => {
     try {

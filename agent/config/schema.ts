@@ -219,6 +219,10 @@ const GraphiteSettings = Type.Object(
     port: Type.Integer({ ...Port, default: 2003 }),
     udp: Type.Boolean({ default: true }),
     tcp: Type.Boolean({ default: true }),
+    /** Carbon servers (HOST or HOST:PORT, plaintext) that every stored point is also sent to. */
+    forward: Type.Array(Type.String({ minLength: 1, description: 'HOST or HOST:PORT' }), { default: [] }),
+    /** Points waiting for each carbon server at most (while it is down); the oldest go first. */
+    forward_queue: Type.Integer({ minimum: 1, default: 100_000 }),
   },
   { additionalProperties: false, default: {} },
 );

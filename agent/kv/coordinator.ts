@@ -6,6 +6,7 @@
 // among the key's replicas (docs/kv.md, Compare-and-set), not a quorum write.
 import { compareVersions, indexOf, type HybridClock, type Version } from './hlc.js';
 import {
+  HISTORY_LENGTH,
   isLive,
   type AppliedEntry,
   type ApplyOutcome,
@@ -254,7 +255,16 @@ export class KvCoordinator {
     }
     const live = committed && isLive(committed, this.options.now?.() ?? Date.now()) ? committed : undefined;
     const currentIndex = live ? indexOf(live.version) : 0;
-    if (currentIndex !== casIndex) return { ok: false, index: currentIndex };
+    if (currentIndex !== casIndex) {
+      // Refused only if we know none of our earlier proposals was chosen: a replica whose history
+      // is full and begins after our first proposal may have forgotten it (more changes to the key
+      // since than it remembers). Then the outcome is unknown (503: read the key to know).
+      if (mine.length && historyMayHaveForgotten(promises, mine[0]!))
+        throw new QuorumError(
+          `compare-and-set of ${key}: an earlier round of this request may have been chosen, and the key changed more than ${HISTORY_LENGTH} times since; read the key to know`,
+        );
+      return { ok: false, index: currentIndex };
+    }
     const record: KvRecord = { ...make(live, ballot), version: ballot, proposal: ballot };
     mine.push(ballot);
     await this.propose(replicas, majority, key, ballot, record);
@@ -349,4 +359,12 @@ export class KvCoordinator {
       for (let at = 0; at < Math.max(parallel, needed); at++) start();
     });
   }
+}
+
+/** A promise's history is full and starts after `proposal`: it may have dropped that proposal. */
+function historyMayHaveForgotten(promises: Array<{ value: PrepareAnswer }>, proposal: Version): boolean {
+  return promises.some(({ value }) => {
+    if (!value.promised || !value.history || value.history.length < HISTORY_LENGTH) return false;
+    return compareVersions(value.history[0]!.v, proposal) > 0;
+  });
 }

@@ -59,7 +59,7 @@ export interface PaxosState {
 }
 
 /** Applied versions a key's Paxos state remembers. */
-export const HISTORY_LENGTH = 16;
+export const HISTORY_LENGTH = 64;
 
 /** A replica's answer to a prepare: its promise (or the higher ballot it promised instead). */
 export type PrepareAnswer =

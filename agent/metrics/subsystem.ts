@@ -8,6 +8,7 @@ import type { AgentSettings } from '../config/index.js';
 import type { EventBus } from '../events/index.js';
 import type { Logger } from '../log/index.js';
 import type { SubsystemState } from '../shared/api-types.js';
+import { parseHostPort } from '../shared/addresses.js';
 import { messageOf } from '../shared/errors.js';
 import type { Route } from '../shared/http.js';
 import type { Store } from '../store/index.js';
@@ -22,6 +23,7 @@ import {
   type MetricsCluster,
   type TreeNode,
 } from './cluster.js';
+import { CarbonForwarder, type ForwarderStats } from './forwarder.js';
 import { metricsRoutes } from './routes.js';
 import { mergeTreeNodes, namesMatching, treeNodes } from './tree.js';
 import { StatsdAggregator } from './statsd-aggregator.js';
@@ -53,6 +55,8 @@ export interface MetricsStats {
   graphite: ListenerCounters & { lines: number; bad_lines: number };
   /** Queries that include the other members: on, and members that did not answer in time. */
   cluster: { enabled: boolean; failures: number };
+  /** Each carbon server of graphite.forward: connected, queued, sent, dropped. */
+  forward: ForwarderStats[];
 }
 
 export class MetricsSubsystem implements Subsystem {
@@ -79,6 +83,7 @@ export class MetricsSubsystem implements Subsystem {
   private readonly unsubscribes: Array<() => void> = [];
   private started = false;
   private readonly clusterQueries?: ClusterQueries;
+  private readonly forwarder: CarbonForwarder;
 
   constructor(private readonly options: MetricsSubsystemOptions) {
     const { settings } = options;
@@ -110,6 +115,11 @@ export class MetricsSubsystem implements Subsystem {
       flushIntervalMs: settings.statsd.interval * 1000,
     });
     this.graphiteTcp = new LineServer((line) => this.ingestGraphiteLine(line), this.graphiteCounters);
+    // The loader refused what does not parse (config/loader.ts, checkMetrics).
+    this.forwarder = new CarbonForwarder(
+      settings.graphite.forward.map((text) => parseHostPort(text, 2003)!),
+      { maxQueued: settings.graphite.forward_queue },
+    );
     const { cluster } = options;
     if (cluster && settings.metrics.enabled) {
       if (settings.metrics.cluster_queries) this.clusterQueries = new ClusterQueries(cluster);
@@ -136,7 +146,7 @@ export class MetricsSubsystem implements Subsystem {
         // Collectors' names are `<collector>.<path>`; checks' `<check>.<label>`.
         const prefix = source.startsWith('check:') ? `${this.nodePath}.checks.` : `${this.nodePath}.`;
         const seconds = Math.floor(timestamp / 1000);
-        for (const [name, value] of metrics) this.series.add(prefix + name, seconds, value);
+        for (const [name, value] of metrics) this.record(prefix + name, seconds, value);
       }),
     );
     const { statsd, graphite } = settings;
@@ -186,6 +196,7 @@ export class MetricsSubsystem implements Subsystem {
     for (const timer of this.timers.splice(0)) clearInterval(timer);
     for (const unsubscribe of this.unsubscribes.splice(0)) unsubscribe();
     await Promise.all([closeUdp(this.statsdSocket), closeUdp(this.graphiteUdp), this.graphiteTcp.close()]);
+    this.forwarder.close();
     this.statsdSocket = undefined;
     this.graphiteUdp = undefined;
     // What came since the last flush (the store closes after every subsystem has stopped).
@@ -302,7 +313,7 @@ export class MetricsSubsystem implements Subsystem {
   /** The statsd interval's values into the store, stamped now (statsd's flush). */
   flushStatsd(): void {
     const seconds = Math.floor(this.clock() / 1000);
-    for (const [name, value] of this.aggregator.flush(this.clock())) this.series.add(name, seconds, value);
+    for (const [name, value] of this.aggregator.flush(this.clock())) this.record(name, seconds, value);
   }
 
   /** The store's in-memory points to disk. */
@@ -318,6 +329,7 @@ export class MetricsSubsystem implements Subsystem {
       statsd: { ...this.statsdCounters, dropped_keys: this.aggregator.droppedKeys },
       graphite: { ...this.graphiteCounters },
       cluster: { enabled: this.clusterQueries !== undefined, failures: this.clusterQueries?.failures ?? 0 },
+      forward: this.forwarder.stats(),
     };
   }
 
@@ -343,7 +355,13 @@ export class MetricsSubsystem implements Subsystem {
       this.graphiteCounters.bad_lines++;
       return;
     }
-    this.series.add(point.path, point.timestamp, point.value);
+    this.record(point.path, point.timestamp, point.value);
+  }
+
+  /** A point into the store, and to the carbon servers of graphite.forward. */
+  private record(name: string, timestampSeconds: number, value: number): void {
+    this.series.add(name, timestampSeconds, value);
+    this.forwarder.push(name, timestampSeconds, value);
   }
 
   private async listening<T>(

@@ -140,6 +140,12 @@ describe('--json', () => {
     },
     'kv list': { args: ['app/'], check: (out) => expect(out).toEqual(['app/name']) },
     'kv delete': { args: ['app/name'], check: (out) => expect(out).toMatchObject({ ok: true }) },
+    // The shared agent keeps its collectors' numbers (a node name as the first path node).
+    'metrics list': { args: [], check: (out) => expect(Array.isArray(out)).toBe(true) },
+    'metrics show': {
+      args: ['constantLine(3)', '--from', '-5min'],
+      check: (out) => expect(out).toMatchObject([{ target: '3.0' }]),
+    },
   });
 
   it('every command accepts it (the tree has no command this test does not run)', () => {

@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { KvCoordinator, QuorumError, type ReplicaTransport } from '../../agent/kv/coordinator.js';
 import { HybridClock, indexOf, type Version } from '../../agent/kv/hlc.js';
-import { KvReplicaStore } from '../../agent/kv/replica-store.js';
+import { HISTORY_LENGTH, KvReplicaStore, type KvRecord } from '../../agent/kv/replica-store.js';
 import { HashRing } from '../../agent/kv/ring.js';
 import { openStore, type Store } from '../../agent/store/index.js';
 import { cleanupAll, tempDir } from '../helpers/agent-process.js';
@@ -177,6 +177,71 @@ describe('the KV coordinator', () => {
     for (const id of refused) expect(final).not.toContain(id);
     for (const id of final) expect(acknowledged.has(id) || unknown.has(id), id).toBe(true);
     expect(final.length).toBeGreaterThanOrEqual(60);
+  });
+
+  it('never refuses a CAS whose earlier round was chosen: found in the history, or unknown once it may be forgotten', async () => {
+    for (const [others, expected] of [
+      [5, 'ok'],
+      [HISTORY_LENGTH + 4, 'unknown'],
+    ] as const) {
+      const { replicas, coordinator } = await cluster(['n1', 'n2', 'n3']);
+      const key = `counter-${others}`;
+      const idsOf = (record: { value: Uint8Array } | undefined): string[] =>
+        record ? (JSON.parse(Buffer.from(record.value).toString()) as string[]) : [];
+      const increment =
+        (id: string) =>
+        (live: KvRecord | undefined, version: Version): KvRecord => ({
+          value: Buffer.from(JSON.stringify([...idsOf(live), id])),
+          flags: 0,
+          version,
+          createIndex: live ? live.createIndex : indexOf(version),
+        });
+      // Proposer A's first accept lands on n1 and n2 (its value is chosen) but A hears neither;
+      // n3 refuses it: A goes for another round, unaware.
+      const other = coordinator('n2');
+      let firstRound = true;
+      const lossy: ReplicaTransport = {
+        apply: (node, k, record) => replicas.get(node)!.apply(k, record),
+        read: (node, k) => replicas.get(node)!.record(k),
+        prepare: (node, k, ballot) => replicas.get(node)!.prepare(k, ballot),
+        accept: async (node, k, ballot, record) => {
+          if (!firstRound) return replicas.get(node)!.accept(k, ballot, record);
+          if (node === 'n3') return { accepted: false, higher: new HybridClock('n9').tick() };
+          await replicas.get(node)!.accept(k, ballot, record);
+          throw new Error(`the answer of ${node} was lost`);
+        },
+      };
+      const proposerA = new KvCoordinator({
+        clock: new HybridClock('n1'),
+        ring: () => new HashRing(['n1', 'n2', 'n3']),
+        transport: lossy,
+        replicas: 3,
+        writeQuorum: 2,
+        readQuorum: 1,
+      });
+      // Between A's rounds, other clients change the key `others` times (the first finishes A's).
+      const pause = async () => {
+        if (!firstRound) return;
+        firstRound = false;
+        for (let n = 0; n < others; n++) {
+          for (;;) {
+            const current = await other.read(key, { consistent: true });
+            const outcome = await other.cas(key, current ? indexOf(current.version) : 0, increment(`B.${n}`));
+            if (outcome.ok) break;
+          }
+        }
+      };
+      const outcome = await proposerA.cas(key, 0, increment('A.0'), pause).then(
+        (result) => (result.ok ? 'ok' : 'refused'),
+        (error: unknown) => (error instanceof QuorumError ? 'unknown' : String(error)),
+      );
+      expect(outcome, `${others} changes between the rounds`).toBe(expected);
+      // Whatever A was told, its increment is there, first, once.
+      const final = idsOf(await other.read(key, { consistent: true }));
+      expect(final[0]).toBe('A.0');
+      expect(final.filter((id) => id === 'A.0')).toHaveLength(1);
+      expect(final).toHaveLength(others + 1);
+    }
   });
 
   it('refuses a CAS whose index is not the current one, and creates only when asked with 0', async () => {

@@ -222,7 +222,8 @@ describe('series store', () => {
     expect(warnings).toEqual(['c', 'e']);
     series.add('a', BASE + 60, 2);
     series.add('a', BASE + 30, 3); // before the finest archive's open slot (the 10 m one takes it)
-    series.add('a', BASE - 7 * 3600, 3); // older than the finest archive keeps: dropped
-    expect(series.stats()).toMatchObject({ series: 2, dropped_series_points: 3, dropped_late_points: 2 });
+    series.add('a', BASE - 7 * 3600, 3); // older than the finest archive keeps: only the coarser take it
+    series.add('a', BASE - 400 * 86_400, 3); // older than any archive keeps: dropped
+    expect(series.stats()).toMatchObject({ series: 2, dropped_series_points: 3, dropped_late_points: 3 });
   });
 });

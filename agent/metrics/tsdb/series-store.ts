@@ -167,12 +167,10 @@ export class SeriesStore {
       this.series.set(name, state);
     }
     const nowSeconds = Math.floor(this.options.now() / 1000);
-    if (timestamp < nowSeconds - state.archives[0]!.retentionSeconds) {
-      this.counters.dropped_late_points++;
-      return;
-    }
     let landed = false;
     state.archives.forEach((archive, index) => {
+      // Older than this archive keeps: a coarser one may (whisper writes history that way too).
+      if (timestamp < nowSeconds - archive.retentionSeconds) return;
       const slot = timestamp - (timestamp % archive.stepSeconds);
       const open = state.open[index];
       // Too late for this archive's open slot (a coarser one may still take it).
@@ -191,8 +189,8 @@ export class SeriesStore {
       landed = true;
     });
     // Late for the finest archive: counted, though a coarser one may have taken it.
-    const finestOpen = state.open[0]!;
-    if (!landed || finestOpen.slot > timestamp) this.counters.dropped_late_points++;
+    const finestOpen = state.open[0];
+    if (!landed || !finestOpen || finestOpen.slot > timestamp) this.counters.dropped_late_points++;
     if (!landed) return;
     state.lastPointSeconds = Math.max(state.lastPointSeconds, timestamp);
     this.counters.points++;
