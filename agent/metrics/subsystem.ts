@@ -31,6 +31,8 @@ import { parseStatsdPacket } from './statsd-parser.js';
 import { parseRetention, RetentionPolicy } from './tsdb/retention.js';
 import { SeriesStore, type FetchedSeries, type SeriesStoreStats } from './tsdb/series-store.js';
 
+/** Series a render reads from the store at once. */
+const FETCH_PARALLEL = 16;
 /** How often series past their retention are looked for. */
 const EXPIRY_INTERVAL_MS = 10 * 60_000;
 
@@ -298,10 +300,16 @@ export class MetricsSubsystem implements Subsystem {
     fromSeconds: number,
     untilSeconds: number,
   ): Promise<FetchedSeries[]> {
+    const names = namesMatching(this.series.names(), pattern);
     const found: FetchedSeries[] = [];
-    for (const name of namesMatching(this.series.names(), pattern)) {
-      const fetched = await this.series.fetch(name, fromSeconds, untilSeconds);
-      if (fetched) found.push(fetched);
+    // Several series read at once: each read waits on LevelDB's thread pool, not on the CPU.
+    for (let at = 0; at < names.length; at += FETCH_PARALLEL) {
+      const fetched = await Promise.all(
+        names
+          .slice(at, at + FETCH_PARALLEL)
+          .map((name) => this.series.fetch(name, fromSeconds, untilSeconds)),
+      );
+      for (const one of fetched) if (one) found.push(one);
     }
     return found;
   }

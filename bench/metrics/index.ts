@@ -15,7 +15,8 @@
 //
 // Setup (once, root):  sh bench/metrics/setup.sh
 // Run:                 npm run bench:metrics        (about 5 minutes)
-// Environment:         BENCH_STEP_SECONDS=3, BENCH_SERIES=100
+// Environment:         BENCH_STEP_SECONDS=3, BENCH_SERIES=100, BENCH_PARTS=statsd,graphite (a subset:
+//                      the other's figures print as 0)
 // Every process started is stopped by pid, every temp dir removed, at the end, on error and on Ctrl-C.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -43,6 +44,7 @@ const SERIES = positiveEnv('BENCH_SERIES', 100, true);
 const POINTS_PER_SERIES = 8640; // 24 h of 10 s points
 const RATES = [20_000, 40_000, 60_000, 80_000, 100_000, 140_000, 180_000, 240_000, 320_000, 400_000];
 const FLUSH_SECONDS = 2;
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'statsd,graphite').split(','));
 const OPSBRO = fileURLToPath(new URL('../../../bin/opsbro.js', import.meta.url));
 const SOURCE_DIR = fileURLToPath(new URL('../../../bench/metrics/', import.meta.url));
 const STATSD = '/opt/opsbro-bench/statsd/node_modules/statsd/stats.js';
@@ -125,6 +127,7 @@ async function startAgent(dir: string): Promise<Agent> {
 
 async function startStatsd(dir: string): Promise<{ proc: Proc; port: number; received: () => number }> {
   const port = await freePort();
+  mkdirSync(dir, { recursive: true });
   const config = join(dir, 'statsd-config.js');
   writeFileSync(
     config,
@@ -317,8 +320,11 @@ async function main(): Promise<void> {
   execFileSync('gcc', ['-O2', '-o', sender, join(SOURCE_DIR, 'udp-blast.c')]);
 
   // 1. statsd, each system alone.
-  const statsdResults: Record<string, { opsbro: number; statsd: number }> = {};
-  for (const perPacket of [10, 1]) {
+  const statsdResults: Record<string, { opsbro: number; statsd: number }> = {
+    '10': { opsbro: 0, statsd: 0 },
+    '1': { opsbro: 0, statsd: 0 },
+  };
+  for (const perPacket of PARTS.has('statsd') ? [10, 1] : []) {
     const agent = await startAgent(join(dir, `statsd-${perPacket}`));
     const opsbro = await losslessRate(
       'opsbro',
