@@ -33,12 +33,27 @@ const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 
 const decoder = new TextDecoder('utf-8');
 
+/** Keys already clean: the common case, tested once instead of three replacements. */
+const CLEAN_KEY = /^[a-zA-Z0-9_.\-;=]+$/;
+/**
+ * Raw keys seen lately and what they sanitise to: clients send the same few keys again and again.
+ * Bounded (emptied when full), so a stranger's endless new keys cost memory only up to the bound.
+ */
+const sanitised = new Map<string, string>();
+const MAX_REMEMBERED_KEYS = 10_000;
+
 /** The key as statsd's sanitizeKeyName leaves it, but keeping ';' and '=' (graphite's tag syntax). */
 export function sanitizeStatsdKey(raw: string): string {
-  return raw
+  if (CLEAN_KEY.test(raw)) return raw;
+  const known = sanitised.get(raw);
+  if (known !== undefined) return known;
+  const clean = raw
     .replace(/\s+/g, '_')
     .replace(/\//g, '-')
     .replace(/[^a-zA-Z0-9_.\-;=]/g, '');
+  if (sanitised.size >= MAX_REMEMBERED_KEYS) sanitised.clear();
+  sanitised.set(raw, clean);
+  return clean;
 }
 
 // A DogStatsD tag name or value: the key's charset without ';' and '=', so that a tag cannot forge

@@ -3,7 +3,8 @@
 //    opsbro agent and Etsy statsd (npm `statsd`, its own parsing and aggregation, the same flush
 //    interval). Packets come from a C sender (udp-blast.c, sendmmsg) at 20k, 40k ... a second for
 //    BENCH_STEP_SECONDS each; a step is lossless when the receiver counted every packet sent
-//    (opsbro: its listener's count; statsd: its own statsd.packets_received over the flushes).
+//    (opsbro: its listener's count; statsd: its own statsd.packets_received over the flushes) in
+//    one of 3 tries.
 // 2. graphite plaintext ingest over TCP: BENCH_SERIES series x 24 h of 10 s points, one
 //    connection, into an opsbro agent and into carbon-cache (Debian graphite-carbon, the same
 //    retention 10s:6h,1m:7d,10m:1y): lines a second until the receiver has read them all.
@@ -44,6 +45,8 @@ const SERIES = positiveEnv('BENCH_SERIES', 100, true);
 const POINTS_PER_SERIES = 8640; // 24 h of 10 s points
 const RATES = [20_000, 40_000, 60_000, 80_000, 100_000, 140_000, 180_000, 240_000, 320_000, 400_000];
 const FLUSH_SECONDS = 2;
+/** Tries of one rate before it counts as lossy. */
+const ATTEMPTS = 3;
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'statsd,graphite').split(','));
 const OPSBRO = fileURLToPath(new URL('../../../bin/opsbro.js', import.meta.url));
 const SOURCE_DIR = fileURLToPath(new URL('../../../bench/metrics/', import.meta.url));
@@ -244,12 +247,22 @@ async function losslessRate(
   const steps: Step[] = [];
   let lossless = 0;
   for (const rate of RATES) {
-    const before = await received();
-    const { sent, reached } = await blast(sender, port, rate, perPacket);
-    await settle();
-    const got = (await received()) - before;
+    // A step counts as lossless if one of ATTEMPTS tries is: a single hiccup (a GC pause, another
+    // process) is not the rate the receiver sustains. The same for both systems.
+    let sent = 0;
+    let reached = 0;
+    let got = 0;
+    for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+      const before = await received();
+      ({ sent, reached } = await blast(sender, port, rate, perPacket));
+      await settle();
+      got = (await received()) - before;
+      log(
+        `${name}, ${perPacket}/packet, ${rate}/s, try ${attempt}: sent ${sent} (${reached}/s), counted ${got}`,
+      );
+      if (got >= sent) break;
+    }
     steps.push({ rate, sent, received: got });
-    log(`${name}, ${perPacket}/packet, ${rate}/s: sent ${sent} (${reached}/s), counted ${got}`);
     if (got < sent) break;
     if (reached < rate * 0.95) {
       log(`the sender reached only ${reached}/s: stopping here`);

@@ -159,3 +159,50 @@ describe('GraphiteLineSplitter', () => {
     ]);
   });
 });
+
+describe('GraphiteLineSplitter against a reference, on random streams cut at random', () => {
+  /** What the splitter must give for a whole stream: segments between '\n's, by the same rules. */
+  function reference(stream: Uint8Array, maxLineBytes: number): { lines: string[]; oversized: number } {
+    const lines: string[] = [];
+    let oversized = 0;
+    let start = 0;
+    for (;;) {
+      const newline = stream.indexOf(0x0a, start);
+      const end = newline < 0 ? stream.length : newline;
+      let stop = end;
+      if (newline >= 0 && stop > start && stream[stop - 1] === 0x0d) stop--;
+      if (stop - start > maxLineBytes) oversized++;
+      else if (stop > start) lines.push(new TextDecoder().decode(stream.subarray(start, stop)));
+      if (newline < 0) break;
+      start = newline + 1;
+    }
+    return { lines, oversized };
+  }
+
+  it('gives the same lines and the same count of oversized ones, whatever the cuts', () => {
+    let seed = 11;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const pieces = ['a.b 1 2', 'é.ü 3', '', '\r', 'x'.repeat(70), '\xff\xfe', 'c.d 4 -1'];
+    for (let run = 0; run < 300; run++) {
+      const parts: Buffer[] = [];
+      const count = 1 + Math.floor(next() * 30);
+      for (let i = 0; i < count; i++) {
+        const piece = pieces[Math.floor(next() * pieces.length)]!;
+        parts.push(piece === '\xff\xfe' ? Buffer.from([0xff, 0xfe]) : Buffer.from(piece));
+        parts.push(Buffer.from(next() < 0.3 ? '\r\n' : '\n'));
+      }
+      const stream = Buffer.concat(parts);
+      const splitter = new GraphiteLineSplitter(64);
+      const got: string[] = [];
+      for (let at = 0; at < stream.length;) {
+        const size = 1 + Math.floor(next() * (next() < 0.5 ? 8 : 200));
+        got.push(...splitter.push(stream.subarray(at, at + size)));
+        at += size;
+      }
+      got.push(...splitter.end());
+      const expected = reference(stream, 64);
+      expect(got, stream.toString('hex')).toEqual(expected.lines);
+      expect(splitter.oversizedLines).toBe(expected.oversized);
+    }
+  });
+});
