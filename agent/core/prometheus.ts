@@ -11,31 +11,29 @@ export function prometheusRoute(families: MetricFamily[]): Route {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   for (const family of families) {
-    const labelNames = family.labelNames ?? [];
-    if (family.type === 'gauge') {
+    const options = {
+      name: family.name,
+      help: family.help,
+      labelNames: family.labelNames ?? [],
+      registers: [registry],
+    };
+    // The subsystem keeps the running value; the metric only shows it, set anew at each scrape.
+    if (family.type === 'gauge')
       new Gauge({
-        name: family.name,
-        help: family.help,
-        labelNames,
-        registers: [registry],
+        ...options,
         collect() {
           this.reset();
           for (const sample of family.samples()) this.set(sample.labels ?? {}, sample.value);
         },
       });
-    } else {
+    else
       new Counter({
-        name: family.name,
-        help: family.help,
-        labelNames,
-        registers: [registry],
+        ...options,
         collect() {
-          // The subsystem keeps the running total; the counter only shows it.
           this.reset();
           for (const sample of family.samples()) this.inc(sample.labels ?? {}, sample.value);
         },
       });
-    }
   }
   return {
     method: 'GET',

@@ -23,10 +23,11 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { disabledPacksYaml, shippedPackNames } from '../../agent/config/index.js';
 import { positiveEnv } from '../lib/env.js';
+import { CARBON_CACHE, carbonConfig, carbonListening } from './carbon-config.js';
 import { ratio, verdict } from '../gossip/report.js';
 import {
   freePort,
@@ -51,7 +52,6 @@ const PARTS = new Set((process.env.BENCH_PARTS ?? 'statsd,graphite').split(','))
 const OPSBRO = fileURLToPath(new URL('../../../bin/opsbro.js', import.meta.url));
 const SOURCE_DIR = fileURLToPath(new URL('../../../bench/metrics/', import.meta.url));
 const STATSD = '/opt/opsbro-bench/statsd/node_modules/statsd/stats.js';
-const CARBON = '/usr/bin/carbon-cache';
 const RETENTION = '10s:6h,1m:7d,10m:1y';
 /** Whisper: 12 bytes for each point of each archive a raw 10 s point reaches (10 s, 1 min, 10 min). */
 const WHISPER_NOMINAL_BYTES = 12 * (1 + 1 / 6 + 1 / 60);
@@ -143,7 +143,7 @@ async function startStatsd(dir: string): Promise<{ proc: Proc; port: number; rec
       backends: [join(SOURCE_DIR, 'statsd-backend.cjs')],
     })};\n`,
   );
-  const proc = track('statsd', process.execPath, [STATSD, config], { cwd: dirOf(STATSD) });
+  const proc = track('statsd', process.execPath, [STATSD, config], { cwd: dirname(STATSD) });
   let received = 0;
   const flushes: number[] = [];
   proc.child.stdout?.on('data', (chunk: Buffer) => {
@@ -160,52 +160,13 @@ async function startStatsd(dir: string): Promise<{ proc: Proc; port: number; rec
   return { proc, port, received: () => received };
 }
 
-function dirOf(file: string): string {
-  return file.slice(0, file.lastIndexOf('/'));
-}
-
 async function startCarbon(dir: string): Promise<{ proc: Proc; port: number; whisperDir: string }> {
   const root = join(dir, 'carbon');
-  const conf = join(root, 'conf');
-  const whisperDir = join(root, 'storage', 'whisper');
-  for (const sub of [conf, whisperDir, join(root, 'log'), join(root, 'pid')])
-    mkdirSync(sub, { recursive: true });
   const [port, pickle, query] = [await freePort(), await freePort(), await freePort()];
-  writeFileSync(
-    join(conf, 'carbon.conf'),
-    [
-      '[cache]',
-      `STORAGE_DIR = ${join(root, 'storage')}`,
-      `LOCAL_DATA_DIR = ${whisperDir}`,
-      `CONF_DIR = ${conf}`,
-      `LOG_DIR = ${join(root, 'log')}`,
-      `PID_DIR = ${join(root, 'pid')}`,
-      'ENABLE_LOGROTATION = False',
-      'ENABLE_TAGS = False',
-      'USER =',
-      'MAX_CACHE_SIZE = inf',
-      'MAX_CREATES_PER_MINUTE = inf',
-      'MAX_UPDATES_PER_SECOND = inf',
-      'LOG_UPDATES = False',
-      'LOG_CREATES = False',
-      'LINE_RECEIVER_INTERFACE = 127.0.0.1',
-      `LINE_RECEIVER_PORT = ${port}`,
-      'ENABLE_UDP_LISTENER = False',
-      'PICKLE_RECEIVER_INTERFACE = 127.0.0.1',
-      `PICKLE_RECEIVER_PORT = ${pickle}`,
-      'CACHE_QUERY_INTERFACE = 127.0.0.1',
-      `CACHE_QUERY_PORT = ${query}`,
-      '',
-    ].join('\n'),
-  );
-  writeFileSync(join(conf, 'storage-schemas.conf'), `[default]\npattern = .*\nretentions = ${RETENTION}\n`);
-  const proc = track('carbon-cache', CARBON, [`--config=${join(conf, 'carbon.conf')}`, '--debug', 'start'], {
-    cwd: root,
-  });
+  const { args, whisperDir } = carbonConfig(root, { line: port, pickle, query }, RETENTION);
+  const proc = track('carbon-cache', CARBON_CACHE, args, { cwd: root });
   await retryWhileRunning(proc, 'carbon not listening', 30_000, 200, () =>
-    proc.output.includes(`CarbonReceiverFactory starting on ${port}`)
-      ? Promise.resolve()
-      : Promise.reject(new Error('not yet')),
+    proc.output.includes(carbonListening(port)) ? Promise.resolve() : Promise.reject(new Error('not yet')),
   );
   return { proc, port, whisperDir };
 }
@@ -325,7 +286,7 @@ async function timeRender(api: number, query: string): Promise<number> {
 async function main(): Promise<void> {
   for (const [what, path] of [
     ['Etsy statsd', STATSD],
-    ['carbon-cache', CARBON],
+    ['carbon-cache', CARBON_CACHE],
   ] as const)
     if (!existsSync(path)) throw new Error(`${what} is missing (${path}): sh bench/metrics/setup.sh`);
   const dir = tempDir('opsbro-bench-metrics-');

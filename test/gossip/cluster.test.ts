@@ -5,8 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { cleanupAll, httpGet, runCli } from '../helpers/agent-process.js';
 import {
   type GossipAgent,
-  type GossipAgentOptions,
   membersOf,
+  startCluster,
   startGossipAgent,
   viewOf,
   waitFor,
@@ -17,35 +17,6 @@ afterEach(cleanupAll);
 /** With the default 1 s protocol period, Serf takes about 5.6 s at N=10; allow room on a busy CI. */
 const FAILURE_DETECTION_BOUND_MS = 15_000;
 
-/**
- * Agents node-1 .. node-`count` on 127.`block`.0.x, every other one seeded with node-1, and the
- * cluster formed: every agent sees `count` members alive.
- */
-async function formCluster(
-  block: number,
-  count: number,
-  options: GossipAgentOptions = {},
-): Promise<GossipAgent[]> {
-  const seed = await startGossipAgent(block, 1, options);
-  const others = await Promise.all(
-    Array.from({ length: count - 1 }, (_, index) =>
-      startGossipAgent(block, index + 2, { ...options, seeds: [seed.address] }),
-    ),
-  );
-  const agents = [seed, ...others];
-  await waitFor(
-    async () =>
-      (await Promise.all(agents.map(viewOf))).every(
-        (view) => Object.values(view).filter((state) => state === 'alive').length === count,
-      ),
-    // Formation is not what these tests time (failure detection is, below): on the 2 CI cores,
-    // four agents starting at once now and then took a little over 15 s to all see each other.
-    30_000,
-    `${count} alive everywhere`,
-  );
-  return agents;
-}
-
 /** What `agent` logged after the first line matching `marker` (undefined while there is none). */
 function loggedAfter(agent: GossipAgent, marker: RegExp): string | undefined {
   const output = agent.output();
@@ -55,7 +26,7 @@ function loggedAfter(agent: GossipAgent, marker: RegExp): string | undefined {
 
 describe('a cluster of agents', () => {
   it('forms: every agent sees five alive members', async () => {
-    const agents = await formCluster(20, 5);
+    const agents = await startCluster(20, 5);
     const members = runCli(['gossip', 'members', '--json', '--api', agents[0]!.api]);
     expect(members.code).toBe(0);
     expect((JSON.parse(members.stdout) as Array<{ name: string }>).map((member) => member.name)).toEqual([
@@ -85,7 +56,7 @@ describe('a cluster of agents', () => {
   }, 60_000);
 
   it('marks a SIGKILLed agent dead everywhere within the bound, and it rejoins with a higher incarnation', async () => {
-    const agents = await formCluster(23, 5);
+    const agents = await startCluster(23, 5);
     const victim = agents[4]!;
     const before = (await membersOf(agents[0]!)).find((member) => member.name === 'node-5')!.incarnation;
     victim.process.kill('SIGKILL');
@@ -116,7 +87,7 @@ describe('a cluster of agents', () => {
 
   it('`gossip leave` gives left, not dead: nobody probes a left member, and the agent keeps running', async () => {
     // Debug level: each probe is logged, with the member it probes.
-    const agents = await formCluster(24, 4, { logLevel: 'debug' });
+    const agents = await startCluster(24, 4, { logLevel: 'debug' });
     const leaver = agents[3]!;
     const observers = agents.slice(0, 3);
     const result = runCli(['gossip', 'leave', '--api', leaver.api]);
@@ -159,7 +130,7 @@ describe('a cluster of agents', () => {
   }, 60_000);
 
   it('a graceful stop (SIGTERM) also leaves the cluster', async () => {
-    const agents = await formCluster(25, 3);
+    const agents = await startCluster(25, 3);
     const stopping = agents[2]!;
     stopping.process.kill('SIGTERM');
     expect((await stopping.exited).code).toBe(0);

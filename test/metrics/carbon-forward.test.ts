@@ -3,7 +3,7 @@
 // wait in the queue and reach it once it is up; a queue over graphite.forward_queue drops the
 // oldest and counts them.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { AgentSettingsSchema, type AgentSettings } from '../../agent/config/index.js';
@@ -12,6 +12,7 @@ import { EventBus } from '../../agent/events/index.js';
 import { Logger } from '../../agent/log/index.js';
 import { MetricsSubsystem } from '../../agent/metrics/index.js';
 import { openStore, type Store } from '../../agent/store/index.js';
+import { CARBON_CACHE, carbonConfig, carbonListening } from '../../bench/metrics/carbon-config.js';
 import { cleanupAll, freePort, tempDir } from '../helpers/agent-process.js';
 import { describeWhenAvailable, notInstalled } from '../helpers/requirements.js';
 
@@ -28,7 +29,7 @@ afterEach(async () => {
 });
 
 function carbonMissing(): string | undefined {
-  if (!existsSync('/usr/bin/carbon-cache')) return notInstalled('carbon-cache', 'graphite-carbon');
+  if (!existsSync(CARBON_CACHE)) return notInstalled('carbon-cache', 'graphite-carbon');
   if (spawnSync('whisper-fetch', ['--help']).error) return notInstalled('whisper-fetch', 'python3-whisper');
   return undefined;
 }
@@ -36,49 +37,14 @@ function carbonMissing(): string | undefined {
 /** carbon-cache in the foreground, its line receiver on `port`; resolves once it listens. */
 async function startCarbon(port: number): Promise<{ whisperDir: string }> {
   const root = tempDir('opsbro-carbon-');
-  const conf = join(root, 'conf');
-  const whisperDir = join(root, 'storage', 'whisper');
-  for (const dir of [conf, whisperDir, join(root, 'log'), join(root, 'pid')])
-    mkdirSync(dir, { recursive: true });
-  const [pickle, query] = [await freePort(), await freePort()];
-  writeFileSync(
-    join(conf, 'carbon.conf'),
-    [
-      '[cache]',
-      `STORAGE_DIR = ${join(root, 'storage')}`,
-      `LOCAL_DATA_DIR = ${whisperDir}`,
-      `CONF_DIR = ${conf}`,
-      `LOG_DIR = ${join(root, 'log')}`,
-      `PID_DIR = ${join(root, 'pid')}`,
-      'ENABLE_LOGROTATION = False',
-      'ENABLE_TAGS = False',
-      'USER =',
-      'MAX_CREATES_PER_MINUTE = inf',
-      'MAX_UPDATES_PER_SECOND = inf',
-      'LINE_RECEIVER_INTERFACE = 127.0.0.1',
-      `LINE_RECEIVER_PORT = ${port}`,
-      'ENABLE_UDP_LISTENER = False',
-      'PICKLE_RECEIVER_INTERFACE = 127.0.0.1',
-      `PICKLE_RECEIVER_PORT = ${pickle}`,
-      'CACHE_QUERY_INTERFACE = 127.0.0.1',
-      `CACHE_QUERY_PORT = ${query}`,
-      '',
-    ].join('\n'),
-  );
-  writeFileSync(join(conf, 'storage-schemas.conf'), '[default]\npattern = .*\nretentions = 10s:6h\n');
-  const carbon = spawn(
-    '/usr/bin/carbon-cache',
-    [`--config=${join(conf, 'carbon.conf')}`, '--debug', 'start'],
-    {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const ports = { line: port, pickle: await freePort(), query: await freePort() };
+  const { args, whisperDir } = carbonConfig(root, ports, '10s:6h');
+  const carbon = spawn(CARBON_CACHE, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   carbons.push(carbon);
   let output = '';
   carbon.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   carbon.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await expect.poll(() => output, { timeout: 20_000 }).toContain(`CarbonReceiverFactory starting on ${port}`);
+  await expect.poll(() => output, { timeout: 20_000 }).toContain(carbonListening(port));
   return { whisperDir };
 }
 
