@@ -6,6 +6,7 @@
 // The rules follow carbon (its plaintext receiver and graphite's TaggedSeries): fields split on
 // whitespace, a timestamp of -1 or none means now, tags `path;name=value`. Stricter than carbon
 // where carbon would store nonsense: NaN and infinite values, negative timestamps, non-ASCII paths.
+import { isAscii } from 'node:buffer';
 
 export interface GraphitePoint {
   path: string;
@@ -52,6 +53,86 @@ function validTaggedPath(path: string): boolean {
 
 /** One plaintext line (without its newline), or undefined if carbon should not store it. */
 export function parseGraphiteLine(line: string, nowSeconds: number): GraphitePoint | undefined {
+  return parseCommonLine(line, nowSeconds) ?? parseAnyLine(line, nowSeconds);
+}
+
+const ZERO = 0x30;
+const NINE = 0x39;
+const SPACE = 0x20;
+const MINUS = 0x2d;
+const DOT = 0x2e;
+const SEMICOLON = 0x3b;
+/** Powers of ten a double holds exactly: a mantissa under 2^53 divided by one is correctly rounded. */
+const EXACT_POWERS_OF_TEN = Array.from({ length: 23 }, (_, i) => 10 ** i);
+/** Where parseCommonDecimal leaves the index after the number it read (-1: not a common number). */
+let decimalEnd = -1;
+
+/**
+ * `-?digits[.digits]` from `start` up to a space or the end, as Number() reads it; NaN (and
+ * decimalEnd -1) for anything else, which the general parser then judges. At most 15 significant
+ * digits, so the integer mantissa and its power of ten are both exact and their quotient is the
+ * correctly rounded value (Clinger's fast path, the one strtod takes first).
+ */
+function parseCommonDecimal(line: string, start: number): number {
+  decimalEnd = -1;
+  let i = start;
+  const negative = line.charCodeAt(i) === MINUS;
+  if (negative) i++;
+  let mantissa = 0;
+  let digits = 0;
+  let fraction = -1;
+  for (; i < line.length; i++) {
+    const code = line.charCodeAt(i);
+    if (code >= ZERO && code <= NINE) {
+      mantissa = mantissa * 10 + (code - ZERO);
+      digits++;
+      if (fraction >= 0) fraction++;
+    } else if (code === DOT && fraction < 0) {
+      fraction = 0;
+    } else if (code === SPACE) {
+      break;
+    } else {
+      return NaN;
+    }
+  }
+  if (digits === 0 || digits > 15) return NaN;
+  decimalEnd = i;
+  const magnitude = fraction > 0 ? mantissa / EXACT_POWERS_OF_TEN[fraction]! : mantissa;
+  return negative ? -magnitude : magnitude;
+}
+
+/**
+ * The shape nearly every client writes, `path value timestamp` with single spaces, plain ASCII
+ * path, no tags and plain decimals, read without regular expressions or splitting (a million lines
+ * a second go through here). Undefined for anything else: the general parser decides those.
+ */
+function parseCommonLine(line: string, nowSeconds: number): GraphitePoint | undefined {
+  const firstSpace = line.indexOf(' ');
+  if (firstSpace <= 0 || firstSpace > MAX_GRAPHITE_PATH_BYTES) return undefined;
+  for (let i = 0; i < firstSpace; i++) {
+    const code = line.charCodeAt(i);
+    if (code <= SPACE || code > 0x7e || code === SEMICOLON) return undefined;
+  }
+  const value = parseCommonDecimal(line, firstSpace + 1);
+  if (decimalEnd < 0) return undefined;
+  let timestamp = Math.floor(nowSeconds);
+  if (decimalEnd < line.length) {
+    const parsed = parseCommonDecimal(line, decimalEnd + 1);
+    // A fraction of a second, a second space, a trailing one: the general parser's business.
+    if (decimalEnd !== line.length || !Number.isInteger(parsed)) return undefined;
+    if (parsed !== -1) {
+      if (parsed < 0) return undefined;
+      timestamp = parsed;
+    }
+  }
+  return { path: line.slice(0, firstSpace), value, timestamp };
+}
+
+/**
+ * Any line carbon takes: whitespace runs, tabs, tags, exponents and the rest. Exported as the
+ * reference the common-shape reader must agree with (a test feeds both random lines).
+ */
+export function parseAnyLine(line: string, nowSeconds: number): GraphitePoint | undefined {
   const fields = line.trim().split(FIELD_SEPARATORS);
   if (fields.length < 2 || fields.length > 3) return undefined;
   const [path, valueText, timestampText] = fields as [string, string, string | undefined];
@@ -181,6 +262,23 @@ export class GraphiteLineSplitter {
   private wholeLines(chunk: Uint8Array, lines: string[]): number {
     const last = chunk.lastIndexOf(LF);
     if (last < 0) return 0;
+    const whole = chunk.subarray(0, last);
+    // ASCII (what graphite clients send): a character is a byte, so the lines' lengths are their
+    // byte counts and a one-byte string is all V8 has to make.
+    if (isAscii(whole)) {
+      for (const text of Buffer.from(whole.buffer, whole.byteOffset, whole.length)
+        .toString('latin1')
+        .split('\n')) {
+        const line = text.endsWith('\r') ? text.slice(0, -1) : text;
+        if (line.length === 0) continue;
+        if (line.length > this.maxLineBytes) {
+          this.oversized++;
+          continue;
+        }
+        lines.push(line);
+      }
+      return last + 1;
+    }
     const texts = this.decoder.decode(chunk.subarray(0, last)).split('\n');
     // A '\n' byte never belongs to a multi-byte character: the pieces are the byte segments.
     let start = 0;

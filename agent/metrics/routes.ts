@@ -9,7 +9,7 @@ import {
   GlobError,
   InputParameterError,
   parseAtTime,
-  renderJson,
+  renderJsonText,
   TargetSyntaxError,
   TimeSeries,
 } from './render/index.js';
@@ -137,7 +137,9 @@ async function renderRoute(reader: MetricsReader, context: RequestContext): Prom
       throw error;
     }
   }
-  return renderJson(series, maxDataPoints, { noNullPoints });
+  // Written as text, not handed to the server's JSON.stringify: see renderJsonText.
+  const body = renderJsonText(series, maxDataPoints, { noNullPoints });
+  return new HttpReply(200, Buffer.from(body), {}, 'application/json; charset=utf-8');
 }
 
 /** The stored series a path expression (a glob) names, fetched over the window. */

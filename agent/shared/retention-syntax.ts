@@ -20,8 +20,13 @@ const UNIT_SECONDS: Record<string, number> = {
   y: 365 * 86_400,
 };
 
+/** Archives one retention may have: the store marks them in a 32-bit mask; whisper files rarely have 5. */
+export const MAX_ARCHIVES = 16;
+
 /** Parses `10s:6h,1m:7d`; throws with the faulty part named. Archives go finest first. */
 export function parseRetention(text: string): Archive[] {
+  if (text.split(',').length > MAX_ARCHIVES)
+    throw new Error(`retention ${JSON.stringify(text)}: at most ${MAX_ARCHIVES} archives`);
   const archives = text.split(',').map((part) => {
     const match = /^\s*(\d+)([a-z]+)?:(\d+)([a-z]+)?\s*$/.exec(part);
     if (!match) throw new Error(`retention ${JSON.stringify(part)} is not STEP:KEEP, e.g. 10s:6h`);

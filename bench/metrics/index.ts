@@ -46,6 +46,8 @@ const SERIES = positiveEnv('BENCH_SERIES', 100, true);
 const POINTS_PER_SERIES = 8640; // 24 h of 10 s points
 const RATES = [20_000, 40_000, 60_000, 80_000, 100_000, 140_000, 180_000, 240_000, 320_000, 400_000];
 const FLUSH_SECONDS = 2;
+/** Pause after a receiver is up, before the graphite load. */
+const SETTLE_MS = 2000;
 /** Tries of one rate before it counts as lossy. */
 const ATTEMPTS = 3;
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'statsd,graphite').split(','));
@@ -330,6 +332,8 @@ async function main(): Promise<void> {
     `graphite: ${lines} lines (${SERIES} series x 24 h of 10 s points), ${(text.length / 1e6).toFixed(1)} MB`,
   );
   const agent = await startAgent(join(dir, 'graphite'));
+  // Both receivers get the same quiet start: what they do right after starting is not ingest.
+  await sleep(SETTLE_MS);
   const storeBefore = dirBytes(agent.storeDir);
   const opsbroSeconds = await sendLines(agent.graphite, text);
   const stats = await getJson<{ graphite: { lines: number; bad_lines: number } }>(
@@ -345,6 +349,7 @@ async function main(): Promise<void> {
   const opsbroBytes = dirBytes(agent.storeDir) - storeBefore;
 
   const carbon = await startCarbon(dir);
+  await sleep(SETTLE_MS);
   const carbonSeconds = await sendLines(carbon.port, text);
   log(`carbon-cache: ${lines} lines in ${carbonSeconds.toFixed(2)} s; waiting for its whisper files`);
   const deadline = Date.now() + 300_000;

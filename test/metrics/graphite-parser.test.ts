@@ -5,6 +5,7 @@ import {
   DEFAULT_MAX_LINE_BYTES,
   GraphiteLineSplitter,
   MAX_GRAPHITE_PATH_BYTES,
+  parseAnyLine,
   parseGraphiteLine,
 } from '../../agent/metrics/graphite-parser.js';
 
@@ -66,6 +67,61 @@ describe('parseGraphiteLine', () => {
     ['tags without a name', ';k=v 1 1'],
   ])('refuses %s', (_what, line) => {
     expect(parseGraphiteLine(line, NOW_S)).toBeUndefined();
+  });
+});
+
+describe('parseGraphiteLine, its common-shape reader against the general one', () => {
+  // parseGraphiteLine reads `path value timestamp` without regular expressions and leaves every
+  // other shape to parseAnyLine: on any line, both must give the same point (or none).
+  it('agrees on random lines made of the pieces clients send, good and bad', () => {
+    let seed = 5;
+    const next = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
+    const paths = [
+      'a.b',
+      'servers.web1.cpu',
+      'x',
+      'a;k=v',
+      'caf\u00e9',
+      'a\u0001b',
+      'p'.repeat(1024),
+      'p'.repeat(1025),
+    ];
+    const numbers = [
+      '0',
+      '-0',
+      '42',
+      '-1',
+      '1.5',
+      '-2.25',
+      '.5',
+      '5.',
+      '.',
+      '-',
+      '1e3',
+      '+7',
+      '0x10',
+      'nan',
+      '123456789012345',
+      '1234567890123456',
+      '0.1',
+      '3.14159',
+      '99999999999999.9',
+      '00012',
+      '1.2.3',
+      '1700000000',
+      '1700000000.9',
+      '-1.0',
+      '-5',
+    ];
+    const separators = [' ', ' ', ' ', '  ', '\t'];
+    for (let run = 0; run < 20_000; run++) {
+      let line = pick(paths) + pick(separators) + pick(numbers);
+      if (next() < 0.8) line += pick(separators) + pick(numbers);
+      if (next() < 0.05) line += ' ';
+      if (next() < 0.05) line = ' ' + line;
+      expect(parseGraphiteLine(line, NOW_S), line).toEqual(parseAnyLine(line, NOW_S));
+    }
   });
 });
 

@@ -99,6 +99,11 @@ describe('retention', () => {
     expect(() => parseRetention('10s:6h,1m:1h')).toThrow(/longer/);
     expect(() => parseRetention('10q:6h')).toThrow(/unknown unit q/);
     expect(() => parseRetention('ten:6h')).toThrow(/STEP:KEEP/);
+    // 16 archives are taken (each step twice the last, each keeping twice as long); a 17th is not.
+    const archives = (n: number): string =>
+      Array.from({ length: n }, (_, i) => `${2 ** i}s:${2 ** (i + 1)}s`).join(',');
+    expect(parseRetention(archives(16))).toHaveLength(16);
+    expect(() => parseRetention(archives(17))).toThrow(/at most 16 archives/);
   });
 
   it('aggregates counts by sum, lower by min, upper by max, gauges by last, the rest by average', () => {

@@ -28,7 +28,7 @@ export {
   type ExpressionNode,
   type PathNode,
 } from './parser.js';
-export { renderJson, type RenderedSeries, type RenderJsonOptions } from './render-json.js';
+export { renderJson, renderJsonText, type RenderedSeries, type RenderJsonOptions } from './render-json.js';
 export {
   DEFAULT_XFILES_FACTOR,
   TimeSeries,

@@ -87,7 +87,13 @@ export class TimeSeries {
     const out: (number | null)[] = [];
     const perPoint = this.valuesPerPoint;
     for (let bucketStart = 0; bucketStart < this.values.length; bucketStart += perPoint) {
-      out.push(this.consolidateBucket(this.values.slice(bucketStart, bucketStart + perPoint)));
+      out.push(
+        this.consolidateBucket(
+          this.values,
+          bucketStart,
+          Math.min(bucketStart + perPoint, this.values.length),
+        ),
+      );
     }
     return out;
   }
@@ -123,20 +129,25 @@ export class TimeSeries {
   /** `[value, timestamp]` pairs as graphite's JSON has them: one timestamp per (consolidated) step
    * from start to end inclusive, paired with the values while both last. */
   datapoints(): Array<[number | null, number]> {
+    const points: Array<[number | null, number]> = [];
+    this.forEachDatapoint((value, timestamp) => points.push([value, timestamp]));
+    return points;
+  }
+
+  /** Calls `visit` with each of datapoints()' pairs, in order, without making the pairs. */
+  forEachDatapoint(visit: (value: number | null, timestamp: number) => void): void {
     const values = this.consolidatedValues();
     const start = Math.trunc(this.start);
     const end = Math.trunc(this.end);
     const stride = Math.trunc(this.step * this.valuesPerPoint);
-    const points: Array<[number | null, number]> = [];
     if (stride <= 0) {
       // graphite would fail on a zero step; a single point at the start is the useful answer.
-      if (values.length > 0 && start <= end) points.push([values[0] ?? null, start]);
-      return points;
+      if (values.length > 0 && start <= end) visit(values[0] ?? null, start);
+      return;
     }
     for (let i = 0, timestamp = start; i < values.length && timestamp <= end; i++, timestamp += stride) {
-      points.push([values[i] ?? null, timestamp]);
+      visit(values[i] ?? null, timestamp);
     }
-    return points;
   }
 
   /** graphite's `series.copy(...)`: the path expression becomes the (new) name, as there. */
@@ -169,30 +180,50 @@ export class TimeSeries {
     return twin;
   }
 
-  private consolidateBucket(bucket: (number | null)[]): number | null {
-    const usable: number[] = [];
-    for (const value of bucket) {
-      if (value !== null) usable.push(value);
-      else if (this.consolidationFunc === 'avg_zero') usable.push(0);
+  /**
+   * One consolidated point from values[from, to), in one pass and without copies (a render of a
+   * day of 100 series makes 100,000 of them). Sums go in value order, max/min keep the first of
+   * equals and NaN as a reduce over the non-null values would: the same floats as before.
+   */
+  private consolidateBucket(values: (number | null)[], from: number, to: number): number | null {
+    let nonNull = 0;
+    let total = 0;
+    let first: number | undefined;
+    let last = 0;
+    let max = 0;
+    let min = 0;
+    for (let i = from; i < to; i++) {
+      const value = values[i];
+      if (value === null || value === undefined) continue;
+      nonNull++;
+      total += value;
+      if (first === undefined) {
+        first = max = min = value;
+      } else {
+        if (value > max) max = value;
+        if (value < min) min = value;
+      }
+      last = value;
     }
-    const nonNull = bucket.filter((value) => value !== null).length;
     // The share is of a full bucket even for the short last one, as in graphite.
     if (nonNull === 0 || nonNull / this.valuesPerPoint < this.xFilesFactor) return null;
     switch (this.consolidationFunc) {
       case 'sum':
-        return sum(usable);
+        return total;
       case 'average':
       case 'avg':
+        return total / nonNull;
       case 'avg_zero':
-        return sum(usable) / usable.length;
+        // Nulls count as zeros: the same total, over every value of the bucket.
+        return total / (to - from);
       case 'max':
-        return usable.reduce((a, b) => (b > a ? b : a));
+        return max;
       case 'min':
-        return usable.reduce((a, b) => (b < a ? b : a));
+        return min;
       case 'first':
-        return usable[0] ?? null;
+        return first ?? null;
       case 'last':
-        return usable[usable.length - 1] ?? null;
+        return last;
     }
   }
 }
@@ -206,10 +237,4 @@ export interface CopyOverrides {
   consolidationFunc: ConsolidationFunc;
   tags: Record<string, string>;
   xFilesFactor: number;
-}
-
-function sum(values: readonly number[]): number {
-  let total = 0;
-  for (const value of values) total += value;
-  return total;
 }

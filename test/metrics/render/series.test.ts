@@ -3,7 +3,7 @@
 // body, and the Python number formatting series names depend on.
 import { describe, expect, it } from 'vitest';
 import { pyFloatStr, pyFormatG, pyRound } from '../../../agent/metrics/render/py.js';
-import { renderJson } from '../../../agent/metrics/render/render-json.js';
+import { renderJson, renderJsonText } from '../../../agent/metrics/render/render-json.js';
 import { TimeSeries } from '../../../agent/metrics/render/series.js';
 import { parseSeriesTags } from '../../../agent/metrics/render/tags.js';
 
@@ -185,6 +185,32 @@ describe('renderJson', () => {
       { target: 'gappy', datapoints: [[2, 1010]], tags: { name: 'gappy' } },
     ]);
     expect(() => renderJson([gappy], 0)).toThrow('maxDataPoints');
+  });
+});
+
+describe('renderJsonText', () => {
+  // The render route writes its body with renderJsonText; it must be renderJson's body, to the byte.
+  it('is JSON.stringify(renderJson(...)) on random series, with or without maxDataPoints and noNullPoints', () => {
+    let seed = 3;
+    const next = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const samples = [null, 0, -0, 1, -2.5, 1e21, 1e-7, 0.1 + 0.2, NaN, Infinity, -Infinity, 123456.789];
+    const names = ['a.b', 'a.b;k=v;dc="eu"', 'weird \\ "quoted"\n', 'caf\u00e9'];
+    for (let run = 0; run < 300; run++) {
+      const series = Array.from({ length: 1 + Math.floor(next() * 4) }, (_, i) => {
+        const step = [1, 10, 60][Math.floor(next() * 3)]!;
+        const length = Math.floor(next() * 40);
+        const start = 1_000_000 + Math.floor(next() * 100) * step;
+        const values = Array.from({ length }, () => samples[Math.floor(next() * samples.length)]!);
+        const one = new TimeSeries(names[i % names.length]!, start, start + length * step, step, values);
+        one.consolidationFunc = (['average', 'sum', 'max', 'last'] as const)[Math.floor(next() * 4)]!;
+        return one;
+      });
+      const maxDataPoints = next() < 0.5 ? undefined : 1 + Math.floor(next() * 12);
+      const options = { noNullPoints: next() < 0.3 };
+      expect(renderJsonText(series, maxDataPoints, options)).toBe(
+        JSON.stringify(renderJson(series, maxDataPoints, options)),
+      );
+    }
   });
 });
 
