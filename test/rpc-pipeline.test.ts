@@ -97,6 +97,17 @@ describe('a pipelined protocol between two nodes', () => {
       } else expect(outcome).toEqual({ status: 'fulfilled', value: Uint8Array.of(index) });
     });
     expect(server.rpc.pipelinedStreams().serving).toBe(1);
+    // The exposition's counts (opsbro_rpc_requests_total): each side, by protocol and outcome.
+    const sorted = (counts: ReturnType<Libp2pClusterRpc['requestCounts']>) =>
+      [...counts].sort((a, b) => a.outcome.localeCompare(b.outcome));
+    expect(sorted(client.rpc.requestCounts())).toEqual([
+      { direction: 'sent', protocol: PIPE, outcome: 'handler-failed', count: 1 },
+      { direction: 'sent', protocol: PIPE, outcome: 'ok', count: 19 },
+    ]);
+    expect(sorted(server.rpc.requestCounts())).toEqual([
+      { direction: 'served', protocol: PIPE, outcome: 'error', count: 1 },
+      { direction: 'served', protocol: PIPE, outcome: 'ok', count: 19 },
+    ]);
   });
 
   it('refuses a request over the receiver limit without running the handler; the stream goes on', async () => {

@@ -206,6 +206,11 @@ const StatsdSettings = Type.Object(
     interval: Type.Integer({ minimum: 1, maximum: 3600, default: 10 }),
     /** Timer percentiles flushed (statsd's percentThreshold); negative: the lowest values. */
     percent_thresholds: Type.Array(Type.Number({ minimum: -100, maximum: 100 }), { default: [90] }),
+    /**
+     * Helper processes that read the statsd socket beside the agent under load (from 10k packets
+     * a second; stopped 10 minutes after it falls); 0 keeps every packet in the agent.
+     */
+    readers: Type.Integer({ minimum: 0, maximum: 16, default: 1 }),
   },
   { additionalProperties: false, default: {} },
 );

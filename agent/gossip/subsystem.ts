@@ -284,6 +284,17 @@ export class GossipSubsystem implements Subsystem {
           Object.entries(stats()?.dropped ?? {}).map(([reason, value]) => ({ labels: { reason }, value })),
       },
       {
+        name: 'opsbro_rpc_requests_total',
+        help: 'cluster RPC requests this node sent and served, by protocol and outcome (ok or the error)',
+        type: 'counter',
+        labelNames: ['direction', 'protocol', 'outcome'],
+        samples: () =>
+          (this.rpc?.current?.requestCounts?.() ?? []).map(({ direction, protocol, outcome, count }) => ({
+            labels: { direction, protocol, outcome },
+            value: count,
+          })),
+      },
+      {
         name: 'opsbro_gossip_members',
         help: 'cluster members this node knows, itself included, by state',
         type: 'gauge',

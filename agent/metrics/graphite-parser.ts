@@ -7,6 +7,7 @@
 // whitespace, a timestamp of -1 or none means now, tags `path;name=value`. Stricter than carbon
 // where carbon would store nonsense: NaN and infinite values, negative timestamps, non-ASCII paths.
 import { isAscii } from 'node:buffer';
+import { plainDecimal, readPlainDecimal } from './plain-decimal.js';
 
 export interface GraphitePoint {
   path: string;
@@ -53,79 +54,84 @@ function validTaggedPath(path: string): boolean {
 
 /** One plaintext line (without its newline), or undefined if carbon should not store it. */
 export function parseGraphiteLine(line: string, nowSeconds: number): GraphitePoint | undefined {
-  return parseCommonLine(line, nowSeconds) ?? parseAnyLine(line, nowSeconds);
+  return parseGraphiteLineAt(line, 0, line.length, nowSeconds);
 }
-
-const ZERO = 0x30;
-const NINE = 0x39;
-const SPACE = 0x20;
-const MINUS = 0x2d;
-const DOT = 0x2e;
-const SEMICOLON = 0x3b;
-/** Powers of ten a double holds exactly: a mantissa under 2^53 divided by one is correctly rounded. */
-const EXACT_POWERS_OF_TEN = Array.from({ length: 23 }, (_, i) => 10 ** i);
-/** Where parseCommonDecimal leaves the index after the number it read (-1: not a common number). */
-let decimalEnd = -1;
 
 /**
- * `-?digits[.digits]` from `start` up to a space or the end, as Number() reads it; NaN (and
- * decimalEnd -1) for anything else, which the general parser then judges. At most 15 significant
- * digits, so the integer mantissa and its power of ten are both exact and their quotient is the
- * correctly rounded value (Clinger's fast path, the one strtod takes first).
+ * The line text[start, end) (without its newline): parseGraphiteLine without cutting the line out
+ * of the chunk it came in first. Only the path is copied, and only for a line of the common shape.
  */
-function parseCommonDecimal(line: string, start: number): number {
-  decimalEnd = -1;
-  let i = start;
-  const negative = line.charCodeAt(i) === MINUS;
-  if (negative) i++;
-  let mantissa = 0;
-  let digits = 0;
-  let fraction = -1;
-  for (; i < line.length; i++) {
-    const code = line.charCodeAt(i);
-    if (code >= ZERO && code <= NINE) {
-      mantissa = mantissa * 10 + (code - ZERO);
-      digits++;
-      if (fraction >= 0) fraction++;
-    } else if (code === DOT && fraction < 0) {
-      fraction = 0;
-    } else if (code === SPACE) {
-      break;
-    } else {
-      return NaN;
-    }
-  }
-  if (digits === 0 || digits > 15) return NaN;
-  decimalEnd = i;
-  const magnitude = fraction > 0 ? mantissa / EXACT_POWERS_OF_TEN[fraction]! : mantissa;
-  return negative ? -magnitude : magnitude;
+export function parseGraphiteLineAt(
+  text: string,
+  start: number,
+  end: number,
+  nowSeconds: number,
+): GraphitePoint | undefined {
+  if (readCommonLine(text, start, end, nowSeconds))
+    return { path: commonPath, value: commonValue, timestamp: commonTimestamp };
+  return parseAnyLine(start === 0 && end === text.length ? text : text.slice(start, end), nowSeconds);
 }
+
+/**
+ * parseGraphiteLineAt for the listener: the point handed to `onPoint` instead of built as an
+ * object (one less allocation a line at a million lines a second). False for a refused line.
+ */
+export function readGraphiteLineAt(
+  text: string,
+  start: number,
+  end: number,
+  nowSeconds: number,
+  onPoint: (path: string, timestamp: number, value: number) => void,
+): boolean {
+  if (readCommonLine(text, start, end, nowSeconds)) {
+    onPoint(commonPath, commonTimestamp, commonValue);
+    return true;
+  }
+  const point = parseAnyLine(start === 0 && end === text.length ? text : text.slice(start, end), nowSeconds);
+  if (point === undefined) return false;
+  onPoint(point.path, point.timestamp, point.value);
+  return true;
+}
+
+const SPACE = 0x20;
+const SEMICOLON = 0x3b;
+
+/** readCommonLine's point, when it returns true (module-level: no object per line). */
+let commonPath = '';
+let commonValue = 0;
+let commonTimestamp = 0;
 
 /**
  * The shape nearly every client writes, `path value timestamp` with single spaces, plain ASCII
  * path, no tags and plain decimals, read without regular expressions or splitting (a million lines
- * a second go through here). Undefined for anything else: the general parser decides those.
+ * a second go through here) into commonPath/Value/Timestamp. False for anything else: the general
+ * parser decides those.
  */
-function parseCommonLine(line: string, nowSeconds: number): GraphitePoint | undefined {
-  const firstSpace = line.indexOf(' ');
-  if (firstSpace <= 0 || firstSpace > MAX_GRAPHITE_PATH_BYTES) return undefined;
-  for (let i = 0; i < firstSpace; i++) {
-    const code = line.charCodeAt(i);
-    if (code <= SPACE || code > 0x7e || code === SEMICOLON) return undefined;
+function readCommonLine(text: string, start: number, end: number, nowSeconds: number): boolean {
+  let firstSpace = text.indexOf(' ', start);
+  if (firstSpace < 0 || firstSpace >= end) firstSpace = -1;
+  if (firstSpace <= start || firstSpace - start > MAX_GRAPHITE_PATH_BYTES) return false;
+  for (let i = start; i < firstSpace; i++) {
+    const code = text.charCodeAt(i);
+    if (code <= SPACE || code > 0x7e || code === SEMICOLON) return false;
   }
-  const value = parseCommonDecimal(line, firstSpace + 1);
-  if (decimalEnd < 0) return undefined;
+  const value = readPlainDecimal(text, firstSpace + 1, end, SPACE);
+  const valueEnd = plainDecimal.end;
+  if (valueEnd < 0) return false;
   let timestamp = Math.floor(nowSeconds);
-  if (decimalEnd < line.length) {
-    const parsed = parseCommonDecimal(line, decimalEnd + 1);
+  if (valueEnd < end) {
+    const parsed = readPlainDecimal(text, valueEnd + 1, end, SPACE);
     // A fraction of a second, a second space, a trailing one: the general parser's business.
-    if (decimalEnd !== line.length || !Number.isInteger(parsed)) return undefined;
+    if (plainDecimal.end !== end || !Number.isInteger(parsed)) return false;
     if (parsed !== -1) {
-      if (parsed < 0) return undefined;
+      if (parsed < 0) return false;
       timestamp = parsed;
     }
   }
-  return { path: line.slice(0, firstSpace), value, timestamp };
+  commonPath = text.slice(start, firstSpace);
+  commonValue = value;
+  commonTimestamp = timestamp;
+  return true;
 }
 
 /**
@@ -155,6 +161,9 @@ export function parseAnyLine(line: string, nowSeconds: number): GraphitePoint | 
   }
   return { path, value, timestamp };
 }
+
+/** A line as text[start, end). */
+export type LineVisitor = (text: string, start: number, end: number) => void;
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -196,16 +205,25 @@ export class GraphiteLineSplitter {
   /** Takes the next chunk of the stream; returns the lines it completed, in order. */
   push(chunk: Uint8Array): string[] {
     const lines: string[] = [];
+    this.pushEach(chunk, (text, start, end) => lines.push(text.slice(start, end)));
+    return lines;
+  }
+
+  /**
+   * push(), each completed line given as text[start, end) rather than as its own string: the TCP
+   * listener's path, which parses a line where it lies (a million lines a second).
+   */
+  pushEach(chunk: Uint8Array, onLine: LineVisitor): void {
     let position = 0;
     // Fast path, nothing held: the chunk's whole lines are decoded at once and split, rather than
     // copied and decoded one by one (most of the cost at a million lines a second).
-    if (this.length === 0 && !this.discarding && !this.pendingCR) position = this.wholeLines(chunk, lines);
+    if (this.length === 0 && !this.discarding && !this.pendingCR) position = this.wholeLines(chunk, onLine);
     while (position < chunk.length) {
       const newline = chunk.indexOf(LF, position);
       const end = newline < 0 ? chunk.length : newline;
 
       if (this.discarding) {
-        if (newline < 0) return lines;
+        if (newline < 0) return;
         this.discarding = false;
         position = newline + 1;
         continue;
@@ -214,7 +232,7 @@ export class GraphiteLineSplitter {
         this.pendingCR = false;
         // "\r" then "\n": the line ends here. Otherwise the '\r' was one of its bytes.
         if (end === position && newline >= 0) {
-          this.emit(lines);
+          this.emit(onLine);
           position = newline + 1;
           continue;
         }
@@ -228,17 +246,16 @@ export class GraphiteLineSplitter {
       this.append(chunk.subarray(position, contentEnd));
       if (newline < 0) {
         if (endsWithCR && !this.discarding) this.pendingCR = true;
-        return lines;
+        return;
       }
       if (this.discarding) {
         // The line overflowed and its newline is in this very chunk: nothing more to skip.
         this.discarding = false;
       } else {
-        this.emit(lines);
+        this.emit(onLine);
       }
       position = newline + 1;
     }
-    return lines;
   }
 
   /**
@@ -247,7 +264,7 @@ export class GraphiteLineSplitter {
    */
   end(): string[] {
     const lines: string[] = [];
-    if (!this.discarding) this.emit(lines);
+    if (!this.discarding) this.emit((text, start, end) => lines.push(text.slice(start, end)));
     this.discarding = false;
     this.pendingCR = false;
     this.length = 0;
@@ -259,23 +276,22 @@ export class GraphiteLineSplitter {
    * before the '\n' dropped, empty lines skipped, a line over maxLineBytes counted and skipped.
    * Returns where the rest (an unfinished line) starts.
    */
-  private wholeLines(chunk: Uint8Array, lines: string[]): number {
+  private wholeLines(chunk: Uint8Array, onLine: LineVisitor): number {
     const last = chunk.lastIndexOf(LF);
     if (last < 0) return 0;
     const whole = chunk.subarray(0, last);
     // ASCII (what graphite clients send): a character is a byte, so the lines' lengths are their
     // byte counts and a one-byte string is all V8 has to make.
     if (isAscii(whole)) {
-      for (const text of Buffer.from(whole.buffer, whole.byteOffset, whole.length)
-        .toString('latin1')
-        .split('\n')) {
-        const line = text.endsWith('\r') ? text.slice(0, -1) : text;
-        if (line.length === 0) continue;
-        if (line.length > this.maxLineBytes) {
-          this.oversized++;
-          continue;
-        }
-        lines.push(line);
+      const text = Buffer.from(whole.buffer, whole.byteOffset, whole.length).toString('latin1');
+      for (let start = 0; start <= text.length;) {
+        let end = text.indexOf('\n', start);
+        if (end < 0) end = text.length;
+        const next = end + 1;
+        if (end > start && text.charCodeAt(end - 1) === CR) end--;
+        if (end - start > this.maxLineBytes) this.oversized++;
+        else if (end > start) onLine(text, start, end);
+        start = next;
       }
       return last + 1;
     }
@@ -297,7 +313,7 @@ export class GraphiteLineSplitter {
         this.oversized++;
         continue;
       }
-      lines.push(line);
+      onLine(line, 0, line.length);
     }
     return last + 1;
   }
@@ -315,9 +331,10 @@ export class GraphiteLineSplitter {
     this.length += bytes.length;
   }
 
-  private emit(lines: string[]): void {
+  private emit(onLine: LineVisitor): void {
     if (this.length > 0 && this.buffer !== undefined) {
-      lines.push(this.decoder.decode(this.buffer.subarray(0, this.length)));
+      const line = this.decoder.decode(this.buffer.subarray(0, this.length));
+      onLine(line, 0, line.length);
     }
     this.length = 0;
   }

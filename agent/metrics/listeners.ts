@@ -5,7 +5,7 @@
 // kept); at most MAX_TCP_CONNECTIONS at once, each closed after TCP_IDLE_MS without a byte.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIPv6, type AddressInfo, type Server, type Socket } from 'node:net';
-import { GraphiteLineSplitter } from './graphite-parser.js';
+import { GraphiteLineSplitter, type LineVisitor } from './graphite-parser.js';
 
 export const MAX_LINE_BYTES = 4096;
 export const MAX_TCP_CONNECTIONS = 1024;
@@ -55,15 +55,17 @@ export function closeUdp(socket: UdpSocket | undefined): Promise<void> {
   });
 }
 
-/** A TCP listener handing every complete line to `onLine`, within the bounds above. */
+/** A TCP listener handing every complete line to `onLine` (as text[start, end)), within the bounds above. */
 export class LineServer {
   private server?: Server;
   private readonly sockets = new Set<Socket>();
 
   constructor(
-    private readonly onLine: (line: string) => void,
+    private readonly onLine: LineVisitor,
     private readonly counters: ListenerCounters,
     private readonly idleMs = TCP_IDLE_MS,
+    /** Wraps the reading of each chunk's lines (the subsystem reads its clock once there). */
+    private readonly chunk: (read: () => void) => void = (read) => read(),
   ) {}
 
   async listen(host: string, port: number): Promise<number> {
@@ -95,12 +97,12 @@ export class LineServer {
     let oversizedSeen = 0;
     socket.setTimeout(this.idleMs, () => socket.destroy());
     socket.on('data', (chunk: Buffer) => {
-      for (const line of splitter.push(chunk)) this.onLine(line);
+      this.chunk(() => splitter.pushEach(chunk, this.onLine));
       this.counters.oversized_lines += splitter.oversizedLines - oversizedSeen;
       oversizedSeen = splitter.oversizedLines;
     });
     socket.on('end', () => {
-      for (const line of splitter.end()) this.onLine(line);
+      for (const line of splitter.end()) this.onLine(line, 0, line.length);
       socket.end();
     });
     socket.on('error', () => socket.destroy());

@@ -8,7 +8,14 @@
 // its order of float operations (cumulative sums over the sorted values, its rounding of the
 // threshold count), because a graph that moves when someone swaps statsd for this agent is a bug.
 
-import type { StatsdParseResult, StatsdSample } from './statsd-parser.js';
+import type { StatsdIntervalSnapshot } from './statsd-interval.js';
+import {
+  readStatsdPacket,
+  sampleToSink,
+  type StatsdParseResult,
+  type StatsdSample,
+  type StatsdSink,
+} from './statsd-parser.js';
 
 export interface StatsdAggregatorOptions {
   /**
@@ -169,7 +176,7 @@ function summariseTimer(
   return fields;
 }
 
-export class StatsdAggregator {
+export class StatsdAggregator implements StatsdSink {
   private readonly thresholds: Threshold[];
   private readonly flushIntervalMs: number;
   private readonly deleteIdleGauges: boolean;
@@ -177,7 +184,10 @@ export class StatsdAggregator {
 
   // Maps keep insertion order: a flush lists keys in the order they first appeared, as statsd's
   // objects do (but for integer-like keys, which a JS object sorts first).
-  private readonly counters = new Map<string, number>(OWN_COUNTERS.map((key) => [key, 0]));
+  // Counters are boxed so that a sample costs one map lookup, not a get and a set.
+  private readonly counters = new Map<string, { value: number }>(
+    OWN_COUNTERS.map((key) => [key, { value: 0 }]),
+  );
   private readonly timers = new Map<string, TimerState>();
   private readonly gauges = new Map<string, number>();
   private readonly sets = new Map<string, Set<string>>();
@@ -215,7 +225,7 @@ export class StatsdAggregator {
    */
   add(samples: readonly StatsdSample[], metricLines: number = samples.length): void {
     this.bump(METRICS_RECEIVED, metricLines);
-    for (const sample of samples) this.addOne(sample);
+    for (const sample of samples) sampleToSink(sample, this);
   }
 
   /** One received datagram, parsed: counts it, its lines and its bad lines, and adds its samples. */
@@ -223,6 +233,43 @@ export class StatsdAggregator {
     this.countPacket();
     this.add(parsed.samples, parsed.metricLines);
     this.countBadLines(parsed.badLines);
+  }
+
+  /**
+   * One received datagram, read straight into this interval (readStatsdPacket: the same samples as
+   * addPacket(parseStatsdPacket(packet)), without making them). Returns its bad lines.
+   */
+  ingest(packet: Uint8Array | string): number {
+    this.countPacket();
+    const { badLines, metricLines } = readStatsdPacket(packet, this);
+    this.bump(METRICS_RECEIVED, metricLines);
+    this.countBadLines(badLines);
+    return badLines;
+  }
+
+  /**
+   * A reader process's interval (statsd-interval.ts) into this one: its counts, sums, timings, gauge
+   * writes and set members, as if its packets had come here (the order of packets between two
+   * readers is the network's, as it already is between two clients).
+   */
+  merge(snapshot: StatsdIntervalSnapshot): void {
+    this.bump(PACKETS_RECEIVED, snapshot.packets);
+    this.bump(METRICS_RECEIVED, snapshot.metricLines);
+    this.countBadLines(snapshot.badLines);
+    this.dropped += snapshot.droppedKeys;
+    for (const [key, sum] of snapshot.counters) this.counter(key, sum, 1);
+    for (const [key, values, count] of snapshot.timers) {
+      let timer = this.timers.get(key);
+      if (timer === undefined) {
+        if (!this.admitNewKey()) continue;
+        timer = { values: [], count: 0 };
+        this.timers.set(key, timer);
+      }
+      for (const value of values) timer.values.push(value);
+      timer.count += count;
+    }
+    for (const [key, value, delta] of snapshot.gauges) this.gauge(key, value, delta);
+    for (const [key, members] of snapshot.sets) for (const member of members) this.set(key, member);
   }
 
   countBadLines(n: number): void {
@@ -260,7 +307,7 @@ export class StatsdAggregator {
     const backendStartMs = Date.now();
     const out: Array<[string, number]> = [];
     let numStats = 0;
-    for (const [key, count] of this.counters) {
+    for (const [key, { value: count }] of this.counters) {
       out.push([metricName('stats.counters', key, 'rate'), count / intervalSeconds]);
       out.push([metricName('stats.counters', key, 'count'), count]);
       numStats++;
@@ -287,7 +334,7 @@ export class StatsdAggregator {
 
   private reset(): void {
     // Idle keys stay and are sent as zeros next time (statsd's deleteCounters/Timers/Sets off).
-    for (const key of this.counters.keys()) this.counters.set(key, 0);
+    for (const counter of this.counters.values()) counter.value = 0;
     for (const timer of this.timers.values()) {
       timer.values = [];
       timer.count = 0;
@@ -306,7 +353,9 @@ export class StatsdAggregator {
 
   private bump(counter: string, n: number): void {
     if (!Number.isFinite(n) || n <= 0) return;
-    this.counters.set(counter, (this.counters.get(counter) ?? 0) + n);
+    const box = this.counters.get(counter);
+    if (box) box.value += n;
+    else this.counters.set(counter, { value: n });
   }
 
   /** Whether a new key may be created; counts the refusal if not. */
@@ -319,44 +368,39 @@ export class StatsdAggregator {
     return true;
   }
 
-  private addOne(sample: StatsdSample): void {
-    switch (sample.kind) {
-      case 'counter': {
-        const current = this.counters.get(sample.key);
-        if (current === undefined && !this.admitNewKey()) return;
-        // statsd's arithmetic, value * (1 / rate), so the float result is the same as its.
-        this.counters.set(sample.key, (current ?? 0) + sample.value * (1 / sample.sampleRate));
-        return;
-      }
-      case 'timer': {
-        let timer = this.timers.get(sample.key);
-        if (timer === undefined) {
-          if (!this.admitNewKey()) return;
-          timer = { values: [], count: 0 };
-          this.timers.set(sample.key, timer);
-        }
-        timer.values.push(sample.value);
-        timer.count += 1 / sample.sampleRate;
-        return;
-      }
-      case 'gauge': {
-        const current = this.gauges.get(sample.key);
-        // statsd's lag gauge shares the table; it is not a user key (see reset()).
-        if (current === undefined && sample.key !== TIMESTAMP_LAG && !this.admitNewKey()) return;
-        // A delta on a gauge never set (or deleted as idle) starts from 0, as in statsd.
-        this.gauges.set(sample.key, sample.delta ? (current ?? 0) + sample.value : sample.value);
-        return;
-      }
-      case 'set': {
-        let members = this.sets.get(sample.key);
-        if (members === undefined) {
-          if (!this.admitNewKey()) return;
-          members = new Set();
-          this.sets.set(sample.key, members);
-        }
-        members.add(sample.member);
-        return;
-      }
+  counter(key: string, value: number, sampleRate: number): void {
+    // statsd's arithmetic, value * (1 / rate), so the float result is the same as its.
+    const counter = this.counters.get(key);
+    if (counter !== undefined) counter.value += value * (1 / sampleRate);
+    else if (this.admitNewKey()) this.counters.set(key, { value: 0 + value * (1 / sampleRate) });
+  }
+
+  timer(key: string, value: number, sampleRate: number): void {
+    let timer = this.timers.get(key);
+    if (timer === undefined) {
+      if (!this.admitNewKey()) return;
+      timer = { values: [], count: 0 };
+      this.timers.set(key, timer);
     }
+    timer.values.push(value);
+    timer.count += 1 / sampleRate;
+  }
+
+  gauge(key: string, value: number, delta: boolean): void {
+    const current = this.gauges.get(key);
+    // statsd's lag gauge shares the table; it is not a user key (see reset()).
+    if (current === undefined && key !== TIMESTAMP_LAG && !this.admitNewKey()) return;
+    // A delta on a gauge never set (or deleted as idle) starts from 0, as in statsd.
+    this.gauges.set(key, delta ? (current ?? 0) + value : value);
+  }
+
+  set(key: string, member: string): void {
+    let members = this.sets.get(key);
+    if (members === undefined) {
+      if (!this.admitNewKey()) return;
+      members = new Set();
+      this.sets.set(key, members);
+    }
+    members.add(member);
   }
 }

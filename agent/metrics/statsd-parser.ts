@@ -9,6 +9,9 @@
 // (an unknown type, a sample rate above 1, a hexadecimal value, an empty key), the brief of the
 // listener asked for it: statsd counts an unknown type as a counter and takes `0x10` as 16.
 
+import { isAscii } from 'node:buffer';
+import { plainDecimal, readPlainDecimal } from './plain-decimal.js';
+
 /** One value of one line, with the key sanitised as statsd does. */
 export type StatsdSample =
   | { kind: 'counter'; key: string; value: number; sampleRate: number }
@@ -156,41 +159,169 @@ function lineTooLong(line: string): boolean {
 
 /** Parses one datagram: lines separated by '\n' (a '\r' before it is tolerated, as by statsd). */
 export function parseStatsdPacket(packet: Uint8Array | string): StatsdParseResult {
-  const text = typeof packet === 'string' ? packet : decoder.decode(packet);
   const samples: StatsdSample[] = [];
+  const counts = readStatsdPacketWith(packet, (line) => parseStatsdLine(line, samples));
+  return { samples, ...counts };
+}
+
+/** Where readStatsdPacket puts what it reads: the aggregator, or a reader process's interval. */
+export interface StatsdSink {
+  counter(key: string, value: number, sampleRate: number): void;
+  timer(key: string, value: number, sampleRate: number): void;
+  gauge(key: string, value: number, delta: boolean): void;
+  set(key: string, member: string): void;
+}
+
+/**
+ * Reads one datagram into `sink`, the same samples in the same order as parseStatsdPacket gives,
+ * without making them: the lines nearly every client sends (`key:value|type[|@rate]`, a clean key,
+ * a plain decimal) are read by hand, any other line by the general parser. Returns the counts.
+ */
+export function readStatsdPacket(
+  packet: Uint8Array | string,
+  sink: StatsdSink,
+): { badLines: number; metricLines: number } {
+  const samples: StatsdSample[] = [];
+  return readStatsdPacketWith(packet, (line) => {
+    const common = readCommonLine(line, sink);
+    if (common !== undefined) return common;
+    samples.length = 0;
+    const bad = parseStatsdLine(line, samples);
+    for (const sample of samples) sampleToSink(sample, sink);
+    return bad;
+  });
+}
+
+/** One parsed sample into a sink. */
+export function sampleToSink(sample: StatsdSample, sink: StatsdSink): void {
+  switch (sample.kind) {
+    case 'counter':
+      return sink.counter(sample.key, sample.value, sample.sampleRate);
+    case 'timer':
+      return sink.timer(sample.key, sample.value, sample.sampleRate);
+    case 'gauge':
+      return sink.gauge(sample.key, sample.value, sample.delta);
+    case 'set':
+      return sink.set(sample.key, sample.member);
+  }
+}
+
+/** Cuts a datagram into its non-empty lines; `onLine` returns how many bad values the line held. */
+function readStatsdPacketWith(
+  packet: Uint8Array | string,
+  onLine: (line: string) => number,
+): { badLines: number; metricLines: number } {
+  // ASCII, the usual case: a one-byte string, which V8 makes faster than a decoded one.
+  const text =
+    typeof packet === 'string'
+      ? packet
+      : isAscii(packet)
+        ? Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength).toString('latin1')
+        : decoder.decode(packet);
   let badLines = 0;
   let metricLines = 0;
-
-  for (let line of text.split('\n')) {
-    if (line.endsWith('\r')) line = line.slice(0, -1);
-    if (line.length === 0) continue;
-    metricLines++;
-    if (lineTooLong(line)) {
-      badLines++;
-      continue;
+  for (let start = 0; start <= text.length;) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const stop = end > start && text.charCodeAt(end - 1) === CR ? end - 1 : end;
+    if (stop > start) {
+      metricLines++;
+      badLines += onLine(text.slice(start, stop));
     }
-
-    const colon = line.indexOf(':');
-    // No ':' means no value and no type: statsd reads it as '1' without a type, a bad line.
-    if (colon < 0) {
-      badLines++;
-      continue;
-    }
-    const key = sanitizeStatsdKey(line.slice(0, colon));
-    // The name before graphite tags must survive sanitising: `stats.counters..rate` helps nobody.
-    if (key === '' || key.startsWith(';')) {
-      badLines++;
-      continue;
-    }
-
-    const rest = line.slice(colon + 1);
-    // DogStatsD tags hold ':' (`#env:prod`): a line with tags is one value, never split on ':'.
-    const parts = rest.includes('|#') ? [rest] : rest.split(':');
-    for (const part of parts) {
-      const sample = parseValuePart(key, part);
-      if (sample === undefined) badLines++;
-      else samples.push(sample);
-    }
+    start = end + 1;
   }
-  return { samples, badLines, metricLines };
+  return { badLines, metricLines };
+}
+
+/** One non-empty line, its samples pushed to `samples`; returns its bad values (0 or more). */
+function parseStatsdLine(line: string, samples: StatsdSample[]): number {
+  if (lineTooLong(line)) return 1;
+  const colon = line.indexOf(':');
+  // No ':' means no value and no type: statsd reads it as '1' without a type, a bad line.
+  if (colon < 0) return 1;
+  const key = sanitizeStatsdKey(line.slice(0, colon));
+  // The name before graphite tags must survive sanitising: `stats.counters..rate` helps nobody.
+  if (key === '' || key.startsWith(';')) return 1;
+
+  const rest = line.slice(colon + 1);
+  // DogStatsD tags hold ':' (`#env:prod`): a line with tags is one value, never split on ':'.
+  const parts = rest.includes('|#') ? [rest] : rest.split(':');
+  let bad = 0;
+  for (const part of parts) {
+    const sample = parseValuePart(key, part);
+    if (sample === undefined) bad++;
+    else samples.push(sample);
+  }
+  return bad;
+}
+
+const CR = 0x0d;
+const ZERO = 0x30;
+const NINE = 0x39;
+const PLUS = 0x2b;
+const MINUS = 0x2d;
+const DOT = 0x2e;
+const COLON = 0x3a;
+const PIPE = 0x7c;
+const AT = 0x40;
+
+/** A key statsd leaves as it is (CLEAN_KEY), not starting with ';'. */
+function cleanKeyEnd(line: string): number {
+  for (let i = 0; i < line.length; i++) {
+    const code = line.charCodeAt(i);
+    if (code === COLON) return i > 0 && line.charCodeAt(0) !== 0x3b ? i : -1;
+    const clean =
+      (code >= 0x61 && code <= 0x7a) || // a-z
+      (code >= 0x41 && code <= 0x5a) || // A-Z
+      (code >= ZERO && code <= NINE) ||
+      code === DOT ||
+      code === 0x5f || // _
+      code === MINUS ||
+      code === 0x3b || // ;
+      code === 0x3d; // =
+    if (!clean) return -1;
+  }
+  return -1;
+}
+
+/**
+ * The common line `key:value|type[|@rate]` (types c, ms, h, d, g), straight into the sink; returns
+ * 0 (no bad value), or undefined to leave the line to the general parser (sets, tags, several
+ * values, odd keys or numbers, anything the parser would refuse).
+ */
+function readCommonLine(line: string, sink: StatsdSink): number | undefined {
+  if (line.length > MAX_STATSD_LINE_BYTES) return undefined;
+  const colon = cleanKeyEnd(line);
+  if (colon < 0) return undefined;
+  const value = readPlainDecimal(line, colon + 1, line.length, PIPE);
+  const pipe = plainDecimal.end;
+  if (pipe < 0 || pipe >= line.length) return undefined;
+  // The type runs to the end or to "|@rate".
+  let typeEnd = line.indexOf('|', pipe + 1);
+  let sampleRate = 1;
+  if (typeEnd >= 0) {
+    if (line.charCodeAt(typeEnd + 1) !== AT) return undefined;
+    sampleRate = readPlainDecimal(line, typeEnd + 2, line.length, PIPE);
+    if (plainDecimal.end !== line.length || !(sampleRate > 0 && sampleRate <= 1)) return undefined;
+  } else {
+    typeEnd = line.length;
+  }
+  const typeLength = typeEnd - pipe - 1;
+  const type = line.charCodeAt(pipe + 1);
+  const key = line.slice(0, colon);
+  if (typeLength === 1 && type === 0x63 /* c */) {
+    sink.counter(key, value, sampleRate);
+  } else if (typeLength === 2 && type === 0x6d /* m */ && line.charCodeAt(pipe + 2) === 0x73 /* s */) {
+    // statsd refuses a negative duration: the general parser counts it.
+    if (value < 0) return undefined;
+    sink.timer(key, value, sampleRate);
+  } else if (typeLength === 1 && (type === 0x68 /* h */ || type === 0x64) /* d */) {
+    sink.timer(key, value, sampleRate);
+  } else if (typeLength === 1 && type === 0x67 /* g */) {
+    const sign = line.charCodeAt(colon + 1);
+    sink.gauge(key, value, sign === PLUS || sign === MINUS);
+  } else {
+    return undefined;
+  }
+  return 0;
 }

@@ -13,7 +13,7 @@ import { messageOf } from '../shared/errors.js';
 import type { Route } from '../shared/http.js';
 import type { Store } from '../store/index.js';
 import type { Subsystem } from '../subsystem.js';
-import { parseGraphiteLine } from './graphite-parser.js';
+import { readGraphiteLineAt } from './graphite-parser.js';
 import { closeUdp, LineServer, listenUdp, type ListenerCounters } from './listeners.js';
 import {
   ClusterQueries,
@@ -26,8 +26,8 @@ import {
 import { CarbonForwarder, type ForwarderStats } from './forwarder.js';
 import { metricsRoutes } from './routes.js';
 import { mergeTreeNodes, namesMatching, treeNodes } from './tree.js';
-import { StatsdAggregator } from './statsd-aggregator.js';
-import { parseStatsdPacket } from './statsd-parser.js';
+import { DEFAULT_MAX_KEYS, StatsdAggregator } from './statsd-aggregator.js';
+import { StatsdReaders, type StatsdReadersStats } from './statsd-readers.js';
 import { parseRetention, RetentionPolicy } from './tsdb/retention.js';
 import { SeriesStore, type FetchedSeries, type SeriesStoreStats } from './tsdb/series-store.js';
 
@@ -53,7 +53,7 @@ export interface MetricsStats {
   enabled: boolean;
   ports: { statsd?: number; graphite?: number };
   store: SeriesStoreStats;
-  statsd: { packets: number; bad_lines: number; dropped_keys: number };
+  statsd: { packets: number; bad_lines: number; dropped_keys: number; readers: StatsdReadersStats };
   graphite: ListenerCounters & { lines: number; bad_lines: number };
   /** Queries that include the other members: on, and members that did not answer in time. */
   cluster: { enabled: boolean; failures: number };
@@ -80,6 +80,9 @@ export class MetricsSubsystem implements Subsystem {
     bad_lines: 0,
   };
   private statsdCounters = { packets: 0, bad_lines: 0 };
+  /** statsdCounters.packets at the last statsd flush: what came since is the interval's. */
+  private packetsAtLastFlush = 0;
+  private readonly statsdReaders: StatsdReaders;
   private readonly ports: { statsd?: number; graphite?: number } = {};
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly unsubscribes: Array<() => void> = [];
@@ -116,7 +119,18 @@ export class MetricsSubsystem implements Subsystem {
       percentThresholds: settings.statsd.percent_thresholds,
       flushIntervalMs: settings.statsd.interval * 1000,
     });
-    this.graphiteTcp = new LineServer((line) => this.ingestGraphiteLine(line), this.graphiteCounters);
+    this.statsdReaders = new StatsdReaders({
+      maxReaders: settings.statsd.readers,
+      maxKeys: DEFAULT_MAX_KEYS,
+      logger: options.logger,
+      now: this.clock,
+    });
+    this.graphiteTcp = new LineServer(
+      (text, start, end) => this.ingestGraphiteLine(text, start, end),
+      this.graphiteCounters,
+      undefined,
+      (read) => this.graphiteChunk(read),
+    );
     // The loader refused what does not parse (config/loader.ts, checkMetrics).
     this.forwarder = new CarbonForwarder(
       settings.graphite.forward.map((text) => parseHostPort(text, 2003)!),
@@ -157,6 +171,7 @@ export class MetricsSubsystem implements Subsystem {
         listenUdp(statsd.bind, port, (packet) => this.ingestStatsdPacket(packet)),
       );
       this.ports.statsd = this.statsdSocket.address().port;
+      this.statsdReaders.attach(this.statsdSocket);
     }
     if (graphite.enabled && graphite.tcp) {
       this.ports.graphite = await this.listening('graphite', graphite.bind, graphite.port, 'tcp', (port) =>
@@ -197,6 +212,7 @@ export class MetricsSubsystem implements Subsystem {
   async stop(): Promise<void> {
     for (const timer of this.timers.splice(0)) clearInterval(timer);
     for (const unsubscribe of this.unsubscribes.splice(0)) unsubscribe();
+    await this.statsdReaders.stop();
     await Promise.all([closeUdp(this.statsdSocket), closeUdp(this.graphiteUdp), this.graphiteTcp.close()]);
     this.forwarder.close();
     this.statsdSocket = undefined;
@@ -247,6 +263,12 @@ export class MetricsSubsystem implements Subsystem {
         },
       },
       counter('opsbro_statsd_packets_total', 'statsd packets received', () => this.statsdCounters.packets),
+      {
+        name: 'opsbro_statsd_readers',
+        help: 'statsd reader processes running beside the agent (started under load)',
+        type: 'gauge',
+        samples: () => [{ value: this.statsdReaders.stats().running }],
+      },
       counter('opsbro_statsd_bad_lines_total', 'statsd lines refused', () => this.statsdCounters.bad_lines),
       counter('opsbro_graphite_lines_total', 'graphite lines received', () => this.graphiteCounters.lines),
       counter(
@@ -319,7 +341,14 @@ export class MetricsSubsystem implements Subsystem {
   }
 
   /** The statsd interval's values into the store, stamped now (statsd's flush). */
-  flushStatsd(): void {
+  async flushStatsd(): Promise<void> {
+    const own = this.statsdCounters.packets - this.packetsAtLastFlush;
+    for (const snapshot of await this.statsdReaders.collect(this.options.settings.statsd.interval, own)) {
+      this.aggregator.merge(snapshot);
+      this.statsdCounters.packets += snapshot.packets;
+      this.statsdCounters.bad_lines += snapshot.badLines;
+    }
+    this.packetsAtLastFlush = this.statsdCounters.packets;
     const seconds = Math.floor(this.clock() / 1000);
     for (const [name, value] of this.aggregator.flush(this.clock())) this.record(name, seconds, value);
   }
@@ -334,7 +363,11 @@ export class MetricsSubsystem implements Subsystem {
       enabled: this.enabled,
       ports: { ...this.ports },
       store: this.series.stats(),
-      statsd: { ...this.statsdCounters, dropped_keys: this.aggregator.droppedKeys },
+      statsd: {
+        ...this.statsdCounters,
+        dropped_keys: this.aggregator.droppedKeys,
+        readers: this.statsdReaders.stats(),
+      },
       graphite: { ...this.graphiteCounters },
       cluster: { enabled: this.clusterQueries !== undefined, failures: this.clusterQueries?.failures ?? 0 },
       forward: this.forwarder.stats(),
@@ -343,9 +376,7 @@ export class MetricsSubsystem implements Subsystem {
 
   ingestStatsdPacket(packet: Uint8Array): void {
     this.statsdCounters.packets++;
-    const parsed = parseStatsdPacket(packet);
-    this.statsdCounters.bad_lines += parsed.badLines;
-    this.aggregator.addPacket(parsed);
+    this.statsdCounters.bad_lines += this.aggregator.ingest(packet);
   }
 
   private ingestGraphitePacket(packet: Buffer): void {
@@ -356,19 +387,35 @@ export class MetricsSubsystem implements Subsystem {
     }
   }
 
-  ingestGraphiteLine(line: string): void {
+  /** One line, text[start, end) (the whole text by default). */
+  ingestGraphiteLine(text: string, start = 0, end = text.length): void {
     this.graphiteCounters.lines++;
-    const point = parseGraphiteLine(line, Math.floor(this.clock() / 1000));
-    if (!point) {
+    // The clock read once per TCP chunk (see graphiteChunk), else now.
+    this.lineNowSeconds = this.chunkNowSeconds ?? Math.floor(this.clock() / 1000);
+    if (!readGraphiteLineAt(text, start, end, this.lineNowSeconds, this.recordPoint))
       this.graphiteCounters.bad_lines++;
-      return;
-    }
-    this.record(point.path, point.timestamp, point.value);
   }
 
+  /** The lines of one TCP chunk, read with one clock reading (they arrived together). */
+  private graphiteChunk(read: () => void): void {
+    this.chunkNowSeconds = Math.floor(this.clock() / 1000);
+    try {
+      read();
+    } finally {
+      this.chunkNowSeconds = undefined;
+    }
+  }
+
+  private chunkNowSeconds: number | undefined;
+  private lineNowSeconds = 0;
+
+  /** record(), bound once: the graphite listener hands it every point. */
+  private readonly recordPoint = (name: string, timestampSeconds: number, value: number): void =>
+    this.record(name, timestampSeconds, value, this.lineNowSeconds);
+
   /** A point into the store, and to the carbon servers of graphite.forward. */
-  private record(name: string, timestampSeconds: number, value: number): void {
-    this.series.add(name, timestampSeconds, value);
+  private record(name: string, timestampSeconds: number, value: number, nowSeconds?: number): void {
+    this.series.add(name, timestampSeconds, value, nowSeconds);
     this.forwarder.push(name, timestampSeconds, value);
   }
 

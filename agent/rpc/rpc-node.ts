@@ -2,6 +2,7 @@
 // key is set) that serves registered protocols and sends requests, one request and one response
 // per stream. Implements the ClusterRpc contract of types.ts.
 import './polyfills.js';
+import { RpcCounters, type RpcRequestCount } from './counters.js';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import type { Connection, Libp2p, Stream } from '@libp2p/interface';
@@ -67,6 +68,7 @@ export class Libp2pClusterRpc implements ClusterRpc {
   /** Dials under way to addresses given without a peer id, keyed by multiaddr. */
   private readonly pendingDials = new Map<string, Promise<Connection>>();
   private readonly gate = new RequestGate(MAX_REQUESTS_IN_FLIGHT_PER_TARGET);
+  private readonly counters = new RpcCounters((protocol) => this.handlers.has(protocol));
   /** Inbound connections still in their handshake, per remote address. */
   private readonly pendingInbound: PendingInboundLimiter;
   private node: Libp2p | undefined;
@@ -117,7 +119,18 @@ export class Libp2pClusterRpc implements ClusterRpc {
     }
     if (this.node) throw new ClusterRpcError('invalid', `register ${protocol} before start()`);
     if (this.handlers.has(protocol)) throw new ClusterRpcError('invalid', `${protocol} is already handled`);
-    this.handlers.set(protocol, { handler, pipelined: options.pipelined ?? false });
+    // Counted where every inbound exchange of either kind (plain or pipelined) runs it.
+    const counted: RpcHandler = async (request, remote) => {
+      try {
+        const answer = await handler(request, remote);
+        this.counters.add('served', protocol);
+        return answer;
+      } catch (error) {
+        this.counters.add('served', protocol, error);
+        throw error;
+      }
+    };
+    this.handlers.set(protocol, { handler: counted, pipelined: options.pipelined ?? false });
   }
 
   start(): Promise<void> {
@@ -237,11 +250,32 @@ export class Libp2pClusterRpc implements ClusterRpc {
     }
   }
 
+  /** Requests sent and served since start, by protocol and outcome (the Prometheus exposition). */
+  requestCounts(): RpcRequestCount[] {
+    return this.counters.list();
+  }
+
   async request(
     target: RpcTarget,
     protocol: string,
     payload: Uint8Array,
     timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+  ): Promise<Uint8Array> {
+    try {
+      const answer = await this.requestNow(target, protocol, payload, timeoutMs);
+      this.counters.add('sent', protocol);
+      return answer;
+    } catch (error) {
+      this.counters.add('sent', protocol, error);
+      throw error;
+    }
+  }
+
+  private async requestNow(
+    target: RpcTarget,
+    protocol: string,
+    payload: Uint8Array,
+    timeoutMs: number,
   ): Promise<Uint8Array> {
     const where = describeTarget(target);
     const node = this.node;

@@ -1,6 +1,7 @@
 // The cluster RPC channel's contract: request/response protocols between agents, over libp2p
 // (TCP, Noise, yamux, and a private-network key derived from the cluster key). Gossip uses it for
 // push-pull state sync; the KV store will use it next.
+import type { RpcRequestCount } from './counters.js';
 
 /** Where to reach another agent's RPC listener. */
 export interface RpcTarget {
@@ -32,6 +33,8 @@ export interface ClusterRpc {
   handle(protocol: string, handler: RpcHandler, options?: HandleOptions): void;
   /** One request, one response. Rejects on timeout, refusal, or a peer outside the private network. */
   request(target: RpcTarget, protocol: string, payload: Uint8Array, timeoutMs?: number): Promise<Uint8Array>;
+  /** Requests sent and served since start, by protocol and outcome (for the exposition). */
+  requestCounts?(): RpcRequestCount[];
 }
 
 export interface ClusterRpcOptions {

@@ -44,7 +44,10 @@ import {
 const STEP_SECONDS = positiveEnv('BENCH_STEP_SECONDS', 3);
 const SERIES = positiveEnv('BENCH_SERIES', 100, true);
 const POINTS_PER_SERIES = 8640; // 24 h of 10 s points
-const RATES = [20_000, 40_000, 60_000, 80_000, 100_000, 140_000, 180_000, 240_000, 320_000, 400_000];
+const RATES = [
+  20_000, 40_000, 60_000, 80_000, 100_000, 120_000, 140_000, 180_000, 240_000, 270_000, 300_000, 320_000,
+  360_000, 400_000,
+];
 const FLUSH_SECONDS = 2;
 /** Pause after a receiver is up, before the graphite load. */
 const SETTLE_MS = 2000;
@@ -309,7 +312,8 @@ async function main(): Promise<void> {
       perPacket,
       async () =>
         (await getJson<{ statsd: { packets: number } }>(agent.api, '/agent/metrics/stats')).statsd.packets,
-      () => sleep(500),
+      // Two flushes, as for statsd: reader processes hand their counts over at a flush.
+      () => sleep((FLUSH_SECONDS * 2 + 0.5) * 1000),
     );
     await stop(agent.proc);
     const etsy = await startStatsd(join(dir, `etsy-${perPacket}`));

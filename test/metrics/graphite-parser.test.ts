@@ -7,6 +7,8 @@ import {
   MAX_GRAPHITE_PATH_BYTES,
   parseAnyLine,
   parseGraphiteLine,
+  parseGraphiteLineAt,
+  readGraphiteLineAt,
 } from '../../agent/metrics/graphite-parser.js';
 
 const NOW_S = 1_700_000_000.75;
@@ -120,7 +122,16 @@ describe('parseGraphiteLine, its common-shape reader against the general one', (
       if (next() < 0.8) line += pick(separators) + pick(numbers);
       if (next() < 0.05) line += ' ';
       if (next() < 0.05) line = ' ' + line;
-      expect(parseGraphiteLine(line, NOW_S), line).toEqual(parseAnyLine(line, NOW_S));
+      const expected = parseAnyLine(line, NOW_S);
+      expect(parseGraphiteLine(line, NOW_S), line).toEqual(expected);
+      // And where the TCP listener reads it: in place, amid its chunk's other lines.
+      const chunk = `x.y 1 2\n${line}\n9 9 9`;
+      expect(parseGraphiteLineAt(chunk, 8, 8 + line.length, NOW_S), line).toEqual(expected);
+      let read: unknown;
+      const taken = readGraphiteLineAt(chunk, 8, 8 + line.length, NOW_S, (path, timestamp, value) => {
+        read = { path, value, timestamp };
+      });
+      expect([taken, read], line).toEqual([expected !== undefined, expected]);
     }
   });
 });

@@ -59,6 +59,8 @@ describeWhenAvailable('the Prometheus exposition', promtoolMissing(), () => {
       'opsbro_gossip_packets_total',
       'opsbro_gossip_dropped_packets_total',
       'opsbro_gossip_members',
+      'opsbro_rpc_requests_total',
+      'opsbro_statsd_readers',
       'opsbro_checks',
       'opsbro_detectors',
       'opsbro_dns_queries_total',

@@ -3,7 +3,12 @@
 // false): if these move, a graph moves for whoever swapped statsd for the agent.
 import { describe, expect, it } from 'vitest';
 import { StatsdAggregator } from '../../agent/metrics/statsd-aggregator.js';
-import { MAX_STATSD_LINE_BYTES, parseStatsdPacket } from '../../agent/metrics/statsd-parser.js';
+import {
+  MAX_STATSD_LINE_BYTES,
+  parseStatsdPacket,
+  readStatsdPacket,
+  type StatsdSample,
+} from '../../agent/metrics/statsd-parser.js';
 import { seededRandom } from '../helpers/seeded-random.js';
 
 const INTERVAL_MS = 10_000;
@@ -14,8 +19,9 @@ function aggregator(
   return new StatsdAggregator({ flushIntervalMs: INTERVAL_MS, ...options });
 }
 
+/** Packets into the aggregator the way the listener gives them: as bytes, through ingest(). */
 function feed(agg: StatsdAggregator, ...packets: string[]): void {
-  for (const packet of packets) agg.addPacket(parseStatsdPacket(packet));
+  for (const packet of packets) agg.ingest(Buffer.from(packet));
 }
 
 /** A flush as a map, without the two timings (their values are the clock's). */
@@ -198,6 +204,79 @@ describe('parseStatsdPacket', () => {
     // Both paths were exercised.
     expect(good).toBeGreaterThan(1000);
     expect(bad).toBeGreaterThan(1000);
+  });
+});
+
+describe('readStatsdPacket against parseStatsdPacket', () => {
+  // The listener reads packets with readStatsdPacket, whose hand-written reader takes the common
+  // lines and leaves the rest to the general parser: on any packet, the sink must get exactly the
+  // samples parseStatsdPacket makes, in order, with the same counts.
+  it('gives the same samples and counts on random packets of good, odd and bad lines', () => {
+    const random = seededRandom(15);
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+    const keys = [
+      'a',
+      'web.hits',
+      'k;env=prod',
+      ';tag=x',
+      'with space',
+      'sl/ash',
+      'caf\u00e9',
+      '',
+      'x'.repeat(40),
+    ];
+    const values = [
+      '1',
+      '+3',
+      '-2',
+      '-0',
+      '0.5',
+      '.25',
+      '12.',
+      '1e3',
+      '0x10',
+      'abc',
+      '',
+      ' 4',
+      '123456789012345',
+      '1234567890123456',
+      '-1.5',
+    ];
+    const types = [
+      'c',
+      'ms',
+      'h',
+      'd',
+      'g',
+      's',
+      'x',
+      'c ',
+      '',
+      'ms|@0.1',
+      'c|@0.5',
+      'c|@0',
+      'c|@2',
+      'c|#env:prod',
+      'g|@.5',
+      'c|',
+      'c:2|ms',
+      'ms|@0.1|#a:b',
+    ];
+    for (let run = 0; run < 3000; run++) {
+      const lines = Array.from({ length: 1 + Math.floor(random() * 6) }, () =>
+        random() < 0.05 ? pick(keys) : `${pick(keys)}:${pick(values)}|${pick(types)}`,
+      );
+      const packet = lines.join(random() < 0.2 ? '\r\n' : '\n') + (random() < 0.2 ? '\n' : '');
+      const got: StatsdSample[] = [];
+      const counts = readStatsdPacket(Buffer.from(packet), {
+        counter: (key, value, sampleRate) => got.push({ kind: 'counter', key, value, sampleRate }),
+        timer: (key, value, sampleRate) => got.push({ kind: 'timer', key, value, sampleRate }),
+        gauge: (key, value, delta) => got.push({ kind: 'gauge', key, value, delta }),
+        set: (key, member) => got.push({ kind: 'set', key, member }),
+      });
+      const expected = parseStatsdPacket(packet);
+      expect({ samples: got, ...counts }, JSON.stringify(packet)).toEqual(expected);
+    }
   });
 });
 

@@ -114,7 +114,7 @@ describe('the metrics subsystem', () => {
     await sendUdp(port, 'this is not statsd');
     await expect.poll(() => metrics.statistics().statsd.packets).toBe(2);
     clock.ms = (T0 + 10) * 1000;
-    metrics.flushStatsd();
+    await metrics.flushStatsd();
     clock.ms = (T0 + 20) * 1000;
     const value = async (target: string) => {
       const rendered = (await call(routes, 'GET', '/render', {

@@ -8,6 +8,12 @@
 // (64 bits) raw, the second timestamp's delta (14 bits... up to 32), then per point a
 // delta-of-delta class and a value XOR class.
 
+/**
+ * The most bits one point takes: the first is 128 (timestamp 32, value 64, with room); any other
+ * at most 36 for its time (4 + 32) and 77 for its value (2 + 5 + 6 + 64).
+ */
+const MAX_POINT_BITS = 128;
+
 /** Grows as points are appended; reads back with `points()`. */
 export class XorChunk {
   private bytes: Uint8Array;
@@ -55,6 +61,8 @@ export class XorChunk {
     if (this.count > 0 && timestamp <= this.lastTimestamp)
       throw new RangeError(`timestamp ${timestamp} is not after the chunk's last (${this.lastTimestamp})`);
     if (this.count >= 0xffff) throw new RangeError('a chunk holds at most 65,535 points');
+    // Room for the largest point once, rather than a check in each of its few writes.
+    this.ensure(this.bitLength + MAX_POINT_BITS);
     FLOAT[0] = value;
     const high = WORDS[HIGH]!;
     const low = WORDS[LOW]!;
@@ -168,7 +176,6 @@ export class XorChunk {
   /** Writes the low `width` bits of `value` (width <= 32), most significant first. */
   private write(value: number, width: number): void {
     if (width === 0) return;
-    this.ensure(this.bitLength + width);
     for (let remaining = width; remaining > 0;) {
       const byteIndex = this.bitLength >>> 3;
       const bitOffset = this.bitLength & 7;
