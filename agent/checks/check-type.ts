@@ -72,6 +72,8 @@ export interface CheckType {
 /** What the evaluated check needs of the evaluator (narrow, as the detectors' DetectorEvaluator). */
 export interface CheckEvaluator {
   evaluate(expression: string, scope?: EvaluationScope): Promise<unknown>;
+  /** A regular expression over a text, with a deadline (the http check's search_regex). */
+  searchText(pattern: string, text: string, label: string): Promise<boolean>;
 }
 
 /** What the agent gives every check type; a new type that needs more adds a field here. */

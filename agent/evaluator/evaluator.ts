@@ -142,6 +142,14 @@ export class Evaluator {
     return { regexp: this.regexps.load(), io: this.host.ioLoad() };
   }
 
+  /**
+   * Whether `pattern` matches anywhere in `text` (case-sensitive), run in a regexp worker with a
+   * deadline like grep_file's: an http check's search_regex over a body a stranger wrote.
+   */
+  searchText(pattern: string, text: string, label: string): Promise<boolean> {
+    return this.regexps.match(pattern, text, label, true);
+  }
+
   /** Terminates the regexp workers (waiting calls fail); resolves once their threads are gone. */
   close(): Promise<void> {
     return this.regexps.close();

@@ -167,7 +167,10 @@ describe('compileCommand with shell: true', () => {
 
 describe('the script check type', () => {
   const dependencies = {
-    evaluator: { evaluate: () => Promise.reject(new Error('unused')) },
+    evaluator: {
+      evaluate: () => Promise.reject(new Error('unused')),
+      searchText: () => Promise.reject(new Error('unused')),
+    },
     nagiosPluginsDir: '/usr/lib/nagios/plugins',
     pluginSpawner: IN_AGENT_SPAWNER,
   };

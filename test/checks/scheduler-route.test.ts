@@ -53,7 +53,10 @@ describe('GET /monitoring/scheduler', () => {
       packs: [],
       types: new Map([['held', type]]),
       dependencies: {
-        evaluator: { evaluate: () => Promise.reject(new Error('no evaluator here')) },
+        evaluator: {
+          evaluate: () => Promise.reject(new Error('no evaluator here')),
+          searchText: () => Promise.reject(new Error('no evaluator here')),
+        },
         nagiosPluginsDir: '/usr/lib/nagios/plugins',
         pluginSpawner: IN_AGENT_SPAWNER,
       },

@@ -52,7 +52,10 @@ export function runCheck(body: Record<string, unknown>, options: RunOptions = {}
   const runner = scriptCheckType(options).create(
     { name: 'test-check', body, packParameters: {} },
     {
-      evaluator: { evaluate: () => Promise.reject(new Error('a script check evaluates nothing')) },
+      evaluator: {
+        evaluate: () => Promise.reject(new Error('a script check evaluates nothing')),
+        searchText: () => Promise.reject(new Error('a script check evaluates nothing')),
+      },
       nagiosPluginsDir: PLUGINS_DIR,
       pluginSpawner: options.spawner ?? IN_AGENT_SPAWNER,
     },

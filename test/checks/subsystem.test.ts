@@ -115,7 +115,10 @@ class World {
       packs: [],
       types: new Map([['scripted', this.type]]),
       dependencies: {
-        evaluator: { evaluate: () => Promise.reject(new Error('no evaluator here')) },
+        evaluator: {
+          evaluate: () => Promise.reject(new Error('no evaluator here')),
+          searchText: () => Promise.reject(new Error('no evaluator here')),
+        },
         nagiosPluginsDir: '/usr/lib/nagios/plugins',
         pluginSpawner: IN_AGENT_SPAWNER,
       },

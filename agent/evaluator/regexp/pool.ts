@@ -52,6 +52,7 @@ export interface RegexpPoolLoad {
 interface Job {
   pattern: string;
   text: string;
+  whole: boolean;
   bytes: number;
   /** Names the call in messages: "grep_file('^(a+)+$', ...)". */
   label: string;
@@ -95,11 +96,14 @@ export class RegexpPool {
     };
   }
 
-  /** Whether any line of `text` matches `pattern` (case-insensitive, an already valid regexp). */
-  match(pattern: string, text: string, label: string): Promise<boolean> {
+  /**
+   * Whether any line of `text` matches `pattern` (case-insensitive, an already valid regexp); with
+   * `whole`, whether the pattern matches anywhere in the text, case-sensitive.
+   */
+  match(pattern: string, text: string, label: string, whole = false): Promise<boolean> {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(new ExpressionError(`${label}: the evaluator is shutting down`));
-      const job: Job = { pattern, text, bytes: text.length * 2, label, resolve, reject };
+      const job: Job = { pattern, text, whole, bytes: text.length * 2, label, resolve, reject };
       // Always admitted when nothing is held: one file (at most MAX_FILE_BYTES) must be searchable.
       if (this.heldBytes > 0 && this.heldBytes + job.bytes > this.options.queueBytes) {
         return reject(this.busy(label, `${megabytes(this.heldBytes)} MB of text are already waiting`));
@@ -196,7 +200,7 @@ export class RegexpPool {
     // While it works, the worker keeps the process alive like any pending I/O.
     worker.thread.ref();
     worker.deadline = this.options.timers.setTimeout(() => this.expire(worker), this.options.timeoutMs);
-    worker.thread.postMessage({ pattern: job.pattern, text: job.text });
+    worker.thread.postMessage({ pattern: job.pattern, text: job.text, whole: job.whole });
   }
 
   private answered(worker: PoolWorker, reply: WorkerReply): void {
