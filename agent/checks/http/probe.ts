@@ -86,8 +86,10 @@ export class HttpProbe {
       : this.agent;
   }
 
-  async run(signal: AbortSignal): Promise<ProbeResult> {
-    const { url, method, headers, body, maxBodyBytes } = this.options;
+  /** One request; `extraHeaders` join the configured ones for this run (a Keystone token). */
+  async run(signal: AbortSignal, extraHeaders: Record<string, string> = {}): Promise<ProbeResult> {
+    const { url, method, body, maxBodyBytes } = this.options;
+    const headers = { ...this.options.headers, ...extraHeaders };
     const started = this.now();
     const at = (): number => Math.round((this.now() - started) * 10) / 10;
     const trace: TraceStep[] = [];

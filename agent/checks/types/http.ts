@@ -14,6 +14,7 @@ import type {
   PerfDatum,
 } from '../check-type.js';
 import { compileCondition, type CompiledCondition, type HttpObservation } from '../http/conditions.js';
+import { KeystoneError, KeystoneSession, keystoneSettings } from '../http/keystone.js';
 import { HttpProbe, type ProbeResult, type TraceStep } from '../http/probe.js';
 import { searchBody } from '../http/search.js';
 
@@ -61,6 +62,11 @@ export const HttpCheckSchema = Type.Object(
     ),
     certificate_warning_days: Type.Optional(Type.Number({ minimum: 0 })),
     max_body_bytes: Type.Optional(Type.Integer({ minimum: 0, maximum: 64 * 1024 * 1024 })),
+    keystone: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: 'OpenStack Keystone login: url, version (2 or 3), username, password, tenant, domain',
+      }),
+    ),
   },
   { additionalProperties: true },
 );
@@ -84,6 +90,7 @@ class HttpCheckRunner implements CheckRunner {
   private readonly conditions: CompiledCondition[];
   private readonly body: HttpCheckBody;
   private readonly warningDays: number;
+  private readonly keystone?: KeystoneSession;
 
   constructor(
     spec: CheckSpec,
@@ -115,6 +122,7 @@ class HttpCheckRunner implements CheckRunner {
       }
     }
     this.warningDays = body.certificate_warning_days ?? 14;
+    if (body.keystone !== undefined) this.keystone = new KeystoneSession(keystoneSettings(body.keystone));
     const headers: Record<string, string> = { 'user-agent': 'opsbro-check', ...body.request_headers };
     if (body.username !== undefined)
       headers.authorization = `Basic ${Buffer.from(`${body.username}:${body.password}`).toString('base64')}`;
@@ -142,7 +150,19 @@ class HttpCheckRunner implements CheckRunner {
   }
 
   async run(context: CheckRunContext): Promise<CheckResult> {
-    const probed = await this.probe.run(context.signal);
+    const extraHeaders: Record<string, string> = {};
+    if (this.keystone) {
+      try {
+        extraHeaders['x-auth-token'] = await this.keystone.tokenFor(context.signal);
+      } catch (error) {
+        // The service may be fine: whether it is cannot be known without a token.
+        if (error instanceof KeystoneError) return { state: 'unknown', output: error.message, perfdata: [] };
+        throw error;
+      }
+    }
+    const probed = await this.probe.run(context.signal, extraHeaders);
+    // A token the service refuses (revoked, expired early): the next run logs in again.
+    if (probed.status === 401) this.keystone?.forget();
     const perfdata: PerfDatum[] = [
       { label: 'time', value: round(probed.responseTimeMs / 1000, 4), uom: 's', min: 0 },
     ];

@@ -241,6 +241,128 @@ describe('http check: status, body, conditions', () => {
   });
 });
 
+/** The two login bodies, as far as the test reads them. */
+interface KeystoneLogin {
+  auth: {
+    passwordCredentials?: { username: string; password: string };
+    identity?: { password: { user: { name: string; password: string } } };
+  };
+}
+
+describe('http check with OpenStack Keystone', () => {
+  /** Keystone's v2 and v3 password logins, as the identity API answers them, and a service behind it. */
+  async function keystone(options: { expiresInMs: number }) {
+    const issued: string[] = [];
+    const logins: Array<Record<string, unknown>> = [];
+    const { url: identity } = await serve((request, response, body) => {
+      const login = JSON.parse(body) as KeystoneLogin;
+      logins.push({ path: request.url, login });
+      const v3 = request.url === '/v3/auth/tokens';
+      const user = v3 ? login.auth.identity!.password.user : login.auth.passwordCredentials!;
+      if (user.password !== 'right') {
+        response.statusCode = 401;
+        return response.end(
+          JSON.stringify({
+            error: { code: 401, message: 'The request you have made requires authentication.' },
+          }),
+        );
+      }
+      const token = `token-${issued.length + 1}`;
+      issued.push(token);
+      const expires = new Date(Date.now() + options.expiresInMs).toISOString();
+      response.statusCode = v3 ? 201 : 200;
+      if (v3) {
+        response.setHeader('x-subject-token', token);
+        return response.end(JSON.stringify({ token: { expires_at: expires } }));
+      }
+      response.end(JSON.stringify({ access: { token: { id: token, expires } } }));
+    });
+    const service = await serve((request, response) => {
+      const valid = issued.includes(String(request.headers['x-auth-token']));
+      response.statusCode = valid ? 200 : 401;
+      response.end(valid ? 'servers: 3' : 'no');
+    });
+    return { identity, service: service.url, issued, logins };
+  }
+
+  it.each([2, 3])(
+    'logs in with identity v%i, sends X-Auth-Token, reuses the token until it expires',
+    async (version) => {
+      const stack = await keystone({ expiresInMs: 3_600_000 });
+      const check = runner({
+        url: stack.service,
+        search: 'servers',
+        keystone: {
+          url: `${stack.identity}/v${version === 2 ? '2.0' : '3'}`,
+          version,
+          username: 'ops',
+          password: 'right',
+          tenant: 'admin',
+        },
+      });
+      expect((await run(check)).state).toBe('ok');
+      expect((await run(check)).state).toBe('ok');
+      expect(stack.issued).toEqual(['token-1']);
+      expect(stack.logins[0]).toMatchObject(
+        version === 2
+          ? {
+              path: '/v2.0/tokens',
+              login: { auth: { tenantName: 'admin', passwordCredentials: { username: 'ops' } } },
+            }
+          : {
+              path: '/v3/auth/tokens',
+              login: { auth: { scope: { project: { name: 'admin', domain: { name: 'Default' } } } } },
+            },
+      );
+    },
+  );
+
+  it('logs in again when the token is about to expire, or the service refused it', async () => {
+    const stack = await keystone({ expiresInMs: 30_000 }); // inside the renewal margin: never reused
+    const check = runner({
+      url: stack.service,
+      keystone: { url: `${stack.identity}/v3`, username: 'ops', password: 'right', tenant: 'admin' },
+    });
+    await run(check);
+    await run(check);
+    expect(stack.issued).toEqual(['token-1', 'token-2']);
+
+    const long = await keystone({ expiresInMs: 3_600_000 });
+    const revoked = runner({
+      url: long.service,
+      keystone: { url: `${long.identity}/v3`, username: 'ops', password: 'right', tenant: 'admin' },
+    });
+    expect((await run(revoked)).state).toBe('ok');
+    long.issued.splice(0); // the service no longer takes token-1
+    expect((await run(revoked)).output).toMatch(/HTTP 401/);
+    expect((await run(revoked)).state).toBe('ok');
+    expect(long.logins).toHaveLength(2);
+  });
+
+  it('is UNKNOWN with what Keystone said when the login is refused; missing parameters refuse the check', async () => {
+    const stack = await keystone({ expiresInMs: 3_600_000 });
+    const refused = await run(
+      runner({
+        url: stack.service,
+        keystone: { url: `${stack.identity}/v3`, username: 'ops', password: 'wrong', tenant: 'x' },
+      }),
+    );
+    expect(refused).toMatchObject({
+      state: 'unknown',
+      output: `keystone login refused: HTTP 401 from ${stack.identity}/v3/auth/tokens: The request you have made requires authentication.`,
+    });
+    expect(() => runner({ url: stack.service, keystone: { url: 'http://k/v3', username: 'ops' } })).toThrow(
+      'keystone: password, tenant missing (text)',
+    );
+    expect(() =>
+      runner({
+        url: stack.service,
+        keystone: { url: 'http://k/v3', username: 'a', password: 'b', tenant: 'c', version: 4 },
+      }),
+    ).toThrow('keystone: version 4: 2 or 3');
+  });
+});
+
 describe('http check over TLS', () => {
   let dir: string;
   const pem = (name: string) => readFileSync(join(dir, name), 'utf8');
