@@ -35,7 +35,14 @@ export function keystoneSettings(raw: unknown): KeystoneSettings {
   );
   if (missing.length) throw new KeystoneError(`keystone: ${missing.join(', ')} missing (text)`);
   const version = given.version ?? 3;
-  if (version !== 2 && version !== 3 && version !== '2' && version !== '3' && version !== 'v2' && version !== 'v3')
+  if (
+    version !== 2 &&
+    version !== 3 &&
+    version !== '2' &&
+    version !== '3' &&
+    version !== 'v2' &&
+    version !== 'v3'
+  )
     throw new KeystoneError(`keystone: version ${JSON.stringify(version)}: 2 or 3`);
   try {
     new URL(given.url as string);
@@ -120,7 +127,8 @@ export class KeystoneSession {
     }
     if (version === 2) {
       const token = (parsed.access as { token?: { id?: unknown; expires?: unknown } } | undefined)?.token;
-      if (typeof token?.id !== 'string') throw new KeystoneError(`keystone ${endpoint}: no access.token.id in the answer`);
+      if (typeof token?.id !== 'string')
+        throw new KeystoneError(`keystone ${endpoint}: no access.token.id in the answer`);
       return { id: token.id, expiresAtMs: expiry(token.expires, this.now()) };
     }
     const id = answer.headers['x-subject-token'];

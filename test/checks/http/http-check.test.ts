@@ -1,18 +1,15 @@
 // The http check against real servers on 127.0.0.1: node:http and node:https (a CA, server and
 // client certificates made by openssl for the test), through the check type's own runner.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckDependencies, CheckResult, CheckRunner } from '../../../agent/checks/check-type.js';
 import { IN_AGENT_SPAWNER } from '../../../agent/checks/nagios/spawn-in-agent.js';
 import { HTTP_CHECK_TYPE } from '../../../agent/checks/types/http.js';
 import { Evaluator } from '../../../agent/evaluator/index.js';
 import { fakeProviders } from '../../evaluator/helpers.js';
+import { makeTestPki, type TestPki } from './test-pki.js';
 
 const evaluator = new Evaluator(fakeProviders({}));
 const dependencies: CheckDependencies = {
@@ -364,71 +361,17 @@ describe('http check with OpenStack Keystone', () => {
 });
 
 describe('http check over TLS', () => {
-  let dir: string;
-  const pem = (name: string) => readFileSync(join(dir, name), 'utf8');
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  let pki: TestPki;
+  const pem = (name: string) => pki.pem(name);
 
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'opsbro-http-tls-'));
-    openssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-      '-days',
-      '30',
-      '-subj',
-      '/CN=opsbro test CA',
-    );
-    const leaf = (name: string, days: string, extension: string) => {
-      openssl(
-        'req',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        `${name}.key`,
-        '-out',
-        `${name}.csr`,
-        '-subj',
-        `/CN=${name}`,
-      );
-      openssl(
-        'x509',
-        '-req',
-        '-in',
-        `${name}.csr`,
-        '-CA',
-        'ca.pem',
-        '-CAkey',
-        'ca.key',
-        '-CAcreateserial',
-        '-out',
-        `${name}.pem`,
-        '-days',
-        days,
-        '-extfile',
-        extension,
-      );
-    };
-    execFileSync(
-      'sh',
-      [
-        '-c',
-        'printf "subjectAltName=IP:127.0.0.1\\n" > server.ext; printf "extendedKeyUsage=clientAuth\\n" > client.ext',
-      ],
-      { cwd: dir },
-    );
-    leaf('server', '30', 'server.ext');
-    leaf('short', '5', 'server.ext');
-    leaf('client', '30', 'client.ext');
+    pki = makeTestPki([
+      { name: 'server', days: 30, usage: 'server' },
+      { name: 'short', days: 5, usage: 'server' },
+      { name: 'client', days: 30, usage: 'client' },
+    ]);
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => pki.clean());
 
   async function serveTls(certificate: string, requireClient = false): Promise<string> {
     const server = createTlsServer(
