@@ -4,6 +4,7 @@ import { ELASTICSEARCH_CHECK_TYPE } from './types/elasticsearch.js';
 import { EVALUATED_CHECK_TYPE } from './types/evaluated.js';
 import { HTTP_CHECK_TYPE } from './types/http.js';
 import { KUBERNETES_CHECK_TYPE } from './types/kubernetes.js';
+import { MONGODB_CHECK_TYPE } from './types/mongodb.js';
 import { SCRIPT_CHECK_TYPE } from './types/script.js';
 
 export const CHECK_TYPES: ReadonlyMap<string, CheckType> = new Map(
@@ -13,5 +14,6 @@ export const CHECK_TYPES: ReadonlyMap<string, CheckType> = new Map(
     HTTP_CHECK_TYPE,
     ELASTICSEARCH_CHECK_TYPE,
     KUBERNETES_CHECK_TYPE,
+    MONGODB_CHECK_TYPE,
   ].map((type) => [type.type, type]),
 );

@@ -3,6 +3,10 @@
 // turning socket/driver failures into messages an operator can act on ("redis 127.0.0.1:6379:
 // connection refused"), never with a password.
 import { formatBytes } from '../../shared/format.js';
+import { abortReason } from '../../shared/abort.js';
+
+// Shared with the service checks; kept importable from here for the collectors.
+export { abortReason, raceAbort } from '../../shared/abort.js';
 
 type Settings = Readonly<Record<string, string | number | boolean>>;
 
@@ -81,41 +85,6 @@ export class CounterRates {
 /** A monotonic clock in ms (rates must not jump with the wall clock). */
 export function monotonicMs(): number {
   return performance.now();
-}
-
-/** Why a signal was aborted, as a short phrase ("timed out after 5 s", "aborted"). */
-export function abortReason(signal: AbortSignal): string {
-  const reason: unknown = signal.reason;
-  if (reason instanceof Error && reason.message) {
-    return reason.name === 'TimeoutError' ? 'timed out' : reason.message;
-  }
-  return typeof reason === 'string' && reason ? reason : 'aborted';
-}
-
-/** Rejects as soon as `signal` aborts, with the abort reason; `work` otherwise. */
-export function raceAbort<T>(work: Promise<T>, signal: AbortSignal, onAbort?: () => void): Promise<T> {
-  if (signal.aborted) {
-    onAbort?.();
-    work.catch(() => undefined);
-    return Promise.reject(new Error(abortReason(signal)));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const abort = (): void => {
-      onAbort?.();
-      reject(new Error(abortReason(signal)));
-    };
-    signal.addEventListener('abort', abort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', abort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', abort);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
 }
 
 const ERRNO_PHRASES: Readonly<Record<string, string>> = {

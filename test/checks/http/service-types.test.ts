@@ -7,41 +7,22 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type {
-  CheckDependencies,
-  CheckResult,
-  CheckRunner,
-  CheckType,
-} from '../../../agent/checks/check-type.js';
-import { IN_AGENT_SPAWNER } from '../../../agent/checks/nagios/spawn-in-agent.js';
+import type { CheckRunner, CheckType } from '../../../agent/checks/check-type.js';
 import { ELASTICSEARCH_CHECK_TYPE } from '../../../agent/checks/types/elasticsearch.js';
 import { KUBERNETES_CHECK_TYPE } from '../../../agent/checks/types/kubernetes.js';
 import { makeTestPki, type TestPki } from './test-pki.js';
+import { runService, SERVICE_DEPENDENCIES } from '../service-fixtures.js';
 
-const dependencies: CheckDependencies = {
-  evaluator: {
-    evaluate: () => Promise.reject(new Error('not used')),
-    searchText: () => Promise.reject(new Error('not used')),
-  },
-  nagiosPluginsDir: '/usr/lib/nagios/plugins',
-  pluginSpawner: IN_AGENT_SPAWNER,
-};
 const runners: CheckRunner[] = [];
 const servers: Server[] = [];
 
 function runner(type: CheckType, body: Record<string, unknown>): CheckRunner {
-  const created = type.create({ name: 'svc', body, packParameters: {} }, dependencies);
+  const created = type.create({ name: 'svc', body, packParameters: {} }, SERVICE_DEPENDENCIES);
   runners.push(created);
   return created;
 }
 
-function run(created: CheckRunner): Promise<CheckResult> {
-  return created.run({
-    signal: AbortSignal.timeout(5_000),
-    timeoutMs: 5_000,
-    node: { name: 'n', hostname: 'n', address: '127.0.0.1' },
-  });
-}
+const run = runService;
 
 async function listen(server: Server): Promise<number> {
   servers.push(server);

@@ -5,7 +5,7 @@ import { Double, Int32, Long } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 
 import { bsonNumber, mongoHosts, mongodbCollectorType } from '../../../agent/collectors/apps/mongodb.js';
-import { type MongoWireServer, startMongoWireServer } from './mongo-wire-server.js';
+import { type MongoWireServer, startMongoWireServer } from '../../helpers/mongo-wire-server.js';
 import {
   CONNECTION_REFUSED,
   collectError,

@@ -1,7 +1,8 @@
-// A stand-in mongod for the mongodb collector tests (Debian 12 ships no MongoDB server): a TCP server
-// on 127.0.0.1 that speaks the real wire protocol to the real driver (OP_QUERY/OP_REPLY for the
-// legacy handshake, OP_MSG after it), with BSON from the driver. It answers hello/isMaster like a
-// standalone mongod 7.0, `serverStatus` with the document the test sets, ping/endSessions with ok.
+// A stand-in mongod for the mongodb collector and check tests (Debian 12 ships no MongoDB server): a
+// TCP server on 127.0.0.1 that speaks the real wire protocol to the real driver (OP_QUERY/OP_REPLY
+// for the legacy handshake, OP_MSG after it), with BSON from the driver. It answers hello/isMaster
+// like a mongod 7.0 (standalone, or a replica set member when the test sets `replSetStatus`),
+// `serverStatus` and `replSetGetStatus` with the documents the test sets, ping/endSessions with ok.
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 
 import { BSON, type Document } from 'mongodb';
@@ -20,6 +21,8 @@ export interface MongoWireServer {
   commands: string[];
   /** When set, serverStatus answers this error document instead ({ok: 0, errmsg, code}). */
   serverStatusError?: Document;
+  /** replSetGetStatus's answer; unset: a standalone's refusal (code 76, NoReplicationEnabled). */
+  replSetStatus?: Document;
   close(): Promise<void>;
 }
 
@@ -74,6 +77,10 @@ export async function startMongoWireServer(initialStatus: Document): Promise<Mon
         return hello(id);
       case 'serverstatus':
         return state.serverStatusError ?? { ...state.serverStatus, ok: 1 };
+      case 'replsetgetstatus':
+        return state.replSetStatus
+          ? { ...state.replSetStatus, ok: 1 }
+          : { ok: 0, errmsg: 'not running with --replSet', code: 76, codeName: 'NoReplicationEnabled' };
       case 'ping':
       case 'endsessions':
         return { ok: 1 };
