@@ -3,6 +3,7 @@ import type { CheckType } from './check-type.js';
 import { ELASTICSEARCH_CHECK_TYPE } from './types/elasticsearch.js';
 import { EVALUATED_CHECK_TYPE } from './types/evaluated.js';
 import { HTTP_CHECK_TYPE } from './types/http.js';
+import { JSON_STATUS_CHECK_TYPE } from './types/json-status.js';
 import { KUBERNETES_CHECK_TYPE } from './types/kubernetes.js';
 import { MONGODB_CHECK_TYPE } from './types/mongodb.js';
 import { SCRIPT_CHECK_TYPE } from './types/script.js';
@@ -15,5 +16,6 @@ export const CHECK_TYPES: ReadonlyMap<string, CheckType> = new Map(
     ELASTICSEARCH_CHECK_TYPE,
     KUBERNETES_CHECK_TYPE,
     MONGODB_CHECK_TYPE,
+    JSON_STATUS_CHECK_TYPE,
   ].map((type) => [type.type, type]),
 );
