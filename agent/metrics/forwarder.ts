@@ -6,6 +6,8 @@
 // Delivery is at most once: lines written into a connection that then breaks may be lost.
 import { connect, type Socket } from 'node:net';
 
+/** A partial batch goes out after this long. */
+const FLUSH_MS = 1_000;
 /** Lines one write carries at most. */
 const BATCH_LINES = 5_000;
 const RETRY_MIN_MS = 1_000;
@@ -26,7 +28,9 @@ export interface ForwarderStats {
 
 /** One carbon server: its queue, its connection, its counters. */
 class CarbonLink {
+  /** Lines waiting are queue[head..]: dropping or sending the oldest moves head, not the array. */
   private queue: string[] = [];
+  private head = 0;
   private socket?: Socket;
   private connecting = false;
   private retryMs = RETRY_MIN_MS;
@@ -39,21 +43,21 @@ class CarbonLink {
   constructor(
     readonly target: ForwardTarget,
     private readonly maxQueued: number,
-    private readonly flushMs: number,
   ) {}
 
   push(line: string): void {
     if (this.closed) return;
     this.queue.push(line);
-    if (this.queue.length > this.maxQueued) {
-      // Oldest first: what is newest matters most to whoever looks at the graphs.
-      const excess = this.queue.length - this.maxQueued;
-      this.queue.splice(0, excess);
-      this.dropped += excess;
+    if (this.waiting > this.maxQueued) {
+      // Oldest first: what is newest matters most to whoever looks at the graphs. A full queue
+      // drops one line a point for as long as the server is down: that must cost O(1).
+      this.head++;
+      this.dropped++;
+      this.compact();
     }
-    if (this.queue.length >= BATCH_LINES) this.send();
+    if (this.waiting >= BATCH_LINES) this.send();
     else if (!this.sendTimer) {
-      this.sendTimer = setTimeout(() => this.send(), this.flushMs);
+      this.sendTimer = setTimeout(() => this.send(), FLUSH_MS);
       this.sendTimer.unref();
     }
   }
@@ -62,7 +66,7 @@ class CarbonLink {
     return {
       target: `${this.target.host}:${this.target.port}`,
       connected: this.socket !== undefined && !this.connecting,
-      queued: this.queue.length,
+      queued: this.waiting,
       sent: this.sent,
       dropped: this.dropped,
     };
@@ -80,13 +84,28 @@ class CarbonLink {
   private send(): void {
     clearTimeout(this.sendTimer);
     this.sendTimer = undefined;
-    if (this.closed || !this.queue.length) return;
+    if (this.closed || !this.waiting) return;
     if (!this.socket) return this.dial();
     if (this.connecting || this.socket.writableNeedDrain) return;
-    while (this.queue.length) {
-      const batch = this.queue.splice(0, BATCH_LINES);
+    while (this.waiting) {
+      const batch = this.queue.slice(this.head, this.head + BATCH_LINES);
+      this.head += batch.length;
       this.sent += batch.length;
-      if (!this.socket.write(batch.join(''))) break; // the rest on 'drain'
+      const written = this.socket.write(batch.join(''));
+      this.compact();
+      if (!written) break; // the rest on 'drain'
+    }
+  }
+
+  private get waiting(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** Lets go of the lines before head once they are most of the array (amortised O(1)). */
+  private compact(): void {
+    if (this.head >= BATCH_LINES && this.head * 2 >= this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
     }
   }
 
@@ -123,12 +142,8 @@ class CarbonLink {
 export class CarbonForwarder {
   private readonly links: CarbonLink[];
 
-  constructor(targets: ForwardTarget[], options: { maxQueued: number; flushMs?: number }) {
-    this.links = targets.map((target) => new CarbonLink(target, options.maxQueued, options.flushMs ?? 1_000));
-  }
-
-  get enabled(): boolean {
-    return this.links.length > 0;
+  constructor(targets: ForwardTarget[], options: { maxQueued: number }) {
+    this.links = targets.map((target) => new CarbonLink(target, options.maxQueued));
   }
 
   /** One point for every server (its name as the store keeps it, whole seconds). */

@@ -67,9 +67,11 @@ export function parseGraphiteLineAt(
   end: number,
   nowSeconds: number,
 ): GraphitePoint | undefined {
-  if (readCommonLine(text, start, end, nowSeconds))
-    return { path: commonPath, value: commonValue, timestamp: commonTimestamp };
-  return parseAnyLine(start === 0 && end === text.length ? text : text.slice(start, end), nowSeconds);
+  let point: GraphitePoint | undefined;
+  readGraphiteLineAt(text, start, end, nowSeconds, (path, timestamp, value) => {
+    point = { path, value, timestamp };
+  });
+  return point;
 }
 
 /**

@@ -4,11 +4,11 @@
 
 /** Powers of ten a double holds exactly: a mantissa under 2^53 divided by one is correctly rounded. */
 const EXACT_POWERS_OF_TEN = Array.from({ length: 23 }, (_, i) => 10 ** i);
-const ZERO = 0x30;
-const NINE = 0x39;
-const PLUS = 0x2b;
-const MINUS = 0x2d;
-const DOT = 0x2e;
+export const ZERO = 0x30;
+export const NINE = 0x39;
+export const PLUS = 0x2b;
+export const MINUS = 0x2d;
+export const DOT = 0x2e;
 
 /** Where the last readPlainDecimal stopped (at its terminator, or `stop`); -1: not a plain decimal. */
 export const plainDecimal = { end: -1 };

@@ -9,13 +9,7 @@
 // threshold count), because a graph that moves when someone swaps statsd for this agent is a bug.
 
 import type { StatsdIntervalSnapshot } from './statsd-interval.js';
-import {
-  readStatsdPacket,
-  sampleToSink,
-  type StatsdParseResult,
-  type StatsdSample,
-  type StatsdSink,
-} from './statsd-parser.js';
+import { readStatsdPacket, sampleToSink, type StatsdSample, type StatsdSink } from './statsd-parser.js';
 
 export interface StatsdAggregatorOptions {
   /**
@@ -228,16 +222,9 @@ export class StatsdAggregator implements StatsdSink {
     for (const sample of samples) sampleToSink(sample, this);
   }
 
-  /** One received datagram, parsed: counts it, its lines and its bad lines, and adds its samples. */
-  addPacket(parsed: StatsdParseResult): void {
-    this.countPacket();
-    this.add(parsed.samples, parsed.metricLines);
-    this.countBadLines(parsed.badLines);
-  }
-
   /**
-   * One received datagram, read straight into this interval (readStatsdPacket: the same samples as
-   * addPacket(parseStatsdPacket(packet)), without making them). Returns its bad lines.
+   * One received datagram, read straight into this interval (readStatsdPacket: the samples
+   * parseStatsdPacket makes, without making them). Returns its bad lines.
    */
   ingest(packet: Uint8Array | string): number {
     this.countPacket();

@@ -10,7 +10,7 @@
 // listener asked for it: statsd counts an unknown type as a counter and takes `0x10` as 16.
 
 import { isAscii } from 'node:buffer';
-import { plainDecimal, readPlainDecimal } from './plain-decimal.js';
+import { DOT, MINUS, NINE, plainDecimal, PLUS, readPlainDecimal, ZERO } from './plain-decimal.js';
 
 /** One value of one line, with the key sanitised as statsd does. */
 export type StatsdSample =
@@ -256,11 +256,6 @@ function parseStatsdLine(line: string, samples: StatsdSample[]): number {
 }
 
 const CR = 0x0d;
-const ZERO = 0x30;
-const NINE = 0x39;
-const PLUS = 0x2b;
-const MINUS = 0x2d;
-const DOT = 0x2e;
 const COLON = 0x3a;
 const PIPE = 0x7c;
 const AT = 0x40;

@@ -41,8 +41,6 @@ export interface StatsdReadersOptions {
   logger: Logger;
   /** Wall clock, ms: the idle time and the respawn backoff. */
   now: () => number;
-  /** The reader's script (tests); by default dist/agent/metrics/statsd-reader-main.js. */
-  script?: string;
   /** Packets a second from which readers start (START_RATE; tests lower it). */
   startRate?: number;
 }
@@ -138,12 +136,15 @@ export class StatsdReaders {
   private spawn(rate: number): boolean {
     const socket = this.socket;
     if (!socket) return false;
-    const script =
-      this.options.script ?? join(packageRoot(), 'dist', 'agent', 'metrics', 'statsd-reader-main.js');
+    const script = join(packageRoot(), 'dist', 'agent', 'metrics', 'statsd-reader-main.js');
     let child: ChildProcess;
     try {
-      // A small heap: a reader holds one interval of samples, nothing else.
-      child = fork(script, [], { serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+      // Not the agent's node flags (an --inspect port in use, heap sizes meant for the agent).
+      child = fork(script, [], {
+        execArgv: [],
+        serialization: 'advanced',
+        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      });
     } catch (error) {
       this.options.logger.warn('statsd: cannot start a reader process', { error: messageOf(error) });
       this.lastDeathMs = this.options.now();

@@ -381,33 +381,37 @@ export class MetricsSubsystem implements Subsystem {
 
   private ingestGraphitePacket(packet: Buffer): void {
     this.graphiteCounters.udp_packets++;
-    for (const line of packet.toString('latin1').split('\n')) {
-      if (line.length > 0 && line !== '\r')
-        this.ingestGraphiteLine(line.endsWith('\r') ? line.slice(0, -1) : line);
-    }
+    this.graphiteChunk(() => {
+      for (const line of packet.toString('latin1').split('\n')) {
+        if (line.length > 0 && line !== '\r')
+          this.ingestGraphiteLine(line.endsWith('\r') ? line.slice(0, -1) : line);
+      }
+    });
   }
 
   /** One line, text[start, end) (the whole text by default). */
   ingestGraphiteLine(text: string, start = 0, end = text.length): void {
     this.graphiteCounters.lines++;
-    // The clock read once per TCP chunk (see graphiteChunk), else now.
-    this.lineNowSeconds = this.chunkNowSeconds ?? Math.floor(this.clock() / 1000);
+    // The clock read once per TCP chunk or UDP packet (see graphiteChunk), else now.
+    if (!this.inChunk) this.lineNowSeconds = Math.floor(this.clock() / 1000);
     if (!readGraphiteLineAt(text, start, end, this.lineNowSeconds, this.recordPoint))
       this.graphiteCounters.bad_lines++;
   }
 
-  /** The lines of one TCP chunk, read with one clock reading (they arrived together). */
+  /** The lines of one TCP chunk or UDP packet, read with one clock reading (they arrived together). */
   private graphiteChunk(read: () => void): void {
-    this.chunkNowSeconds = Math.floor(this.clock() / 1000);
+    this.lineNowSeconds = Math.floor(this.clock() / 1000);
+    this.inChunk = true;
     try {
       read();
     } finally {
-      this.chunkNowSeconds = undefined;
+      this.inChunk = false;
     }
   }
 
-  private chunkNowSeconds: number | undefined;
+  /** The clock (whole seconds) the graphite lines being read are stamped with and stored at. */
   private lineNowSeconds = 0;
+  private inChunk = false;
 
   /** record(), bound once: the graphite listener hands it every point. */
   private readonly recordPoint = (name: string, timestampSeconds: number, value: number): void =>

@@ -25,9 +25,10 @@ export const MAX_ARCHIVES = 16;
 
 /** Parses `10s:6h,1m:7d`; throws with the faulty part named. Archives go finest first. */
 export function parseRetention(text: string): Archive[] {
-  if (text.split(',').length > MAX_ARCHIVES)
+  const parts = text.split(',');
+  if (parts.length > MAX_ARCHIVES)
     throw new Error(`retention ${JSON.stringify(text)}: at most ${MAX_ARCHIVES} archives`);
-  const archives = text.split(',').map((part) => {
+  const archives = parts.map((part) => {
     const match = /^\s*(\d+)([a-z]+)?:(\d+)([a-z]+)?\s*$/.exec(part);
     if (!match) throw new Error(`retention ${JSON.stringify(part)} is not STEP:KEEP, e.g. 10s:6h`);
     const step = Number(match[1]) * unitOf(match[2] ?? 's', part);

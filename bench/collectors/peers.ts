@@ -8,7 +8,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { disabledPacksYaml, shippedPackNames } from '../../agent/config/index.js';
 import { packageRoot } from '../../agent/shared/paths.js';
-import { freePort, retryWhileRunning, run, track, type Proc } from '../gossip/procs.js';
+import { freePort, retryWhileRunning, run, track, trackAgent, type Proc } from '../gossip/procs.js';
 import { httpGet } from './http.js';
 
 const OPSBRO = process.env.BENCH_OPSBRO_BIN || join(packageRoot(), 'bin', 'opsbro.js');
@@ -105,15 +105,7 @@ export async function startOpsbro(
       '',
     ].join('\n'),
   );
-  const proc = track(name, process.execPath, [
-    OPSBRO,
-    'agent',
-    'start',
-    '--config-dir',
-    configDir,
-    '--data-dir',
-    dataDir,
-  ]);
+  const proc = trackAgent(name, configDir, dataDir, { bin: OPSBRO });
   const url = `http://127.0.0.1:${apiPort}`;
   await waitFor(
     proc,

@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 
 export interface Proc {
   name: string;
@@ -44,6 +45,28 @@ export function track(name: string, command: string, args: string[], options: Sp
   procs.add(proc);
   void proc.exited.then(() => procs.delete(proc));
   return proc;
+}
+
+/** The repository's `opsbro` command. */
+export const OPSBRO_BIN = fileURLToPath(new URL('../../../bin/opsbro.js', import.meta.url));
+
+/** `opsbro agent start` on a config and a data dir, tracked like any process; `nodeArgs` go to node. */
+export function trackAgent(
+  name: string,
+  configDir: string,
+  dataDir: string,
+  options: { bin?: string; nodeArgs?: string[] } = {},
+): Proc {
+  return track(name, process.execPath, [
+    ...(options.nodeArgs ?? []),
+    options.bin ?? OPSBRO_BIN,
+    'agent',
+    'start',
+    '--config-dir',
+    configDir,
+    '--data-dir',
+    dataDir,
+  ]);
 }
 
 export function describeExit(proc: Proc): string {

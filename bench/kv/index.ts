@@ -19,7 +19,6 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent as HttpAgent, request } from 'node:http';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { disabledPacksYaml, shippedPackNames } from '../../agent/config/index.js';
 import { positiveEnv } from '../lib/env.js';
 import { ratio, verdict } from '../gossip/report.js';
@@ -31,6 +30,7 @@ import {
   stopOnSignals,
   tempDir,
   track,
+  trackAgent,
   type Proc,
 } from '../gossip/procs.js';
 
@@ -43,7 +43,6 @@ const JSON_ONLY = process.argv.includes('--json');
 const OPSBRO_ONLY = process.env.BENCH_ONLY === 'opsbro';
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'put,get,majority').split(','));
 const ETCD = '/usr/bin/etcd';
-const OPSBRO = fileURLToPath(new URL('../../../bin/opsbro.js', import.meta.url));
 const BLOCK = '127.0.9';
 const API_PORT = 6770;
 const log = (line: string): void => {
@@ -208,16 +207,9 @@ async function startOpsbro(dir: string): Promise<{ procs: Proc[]; endpoints: End
         noPacks,
       ].join('\n') + '\n',
     );
-    const proc = track(`opsbro-${index}`, process.execPath, [
-      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []),
-      OPSBRO,
-      'agent',
-      'start',
-      '--config-dir',
-      configDir,
-      '--data-dir',
-      dataDir,
-    ]);
+    const proc = trackAgent(`opsbro-${index}`, configDir, dataDir, {
+      nodeArgs: process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [],
+    });
     procs.push(proc);
     await retryWhileRunning(proc, 'API not ready', 60_000, 200, () => membersAlive(address));
   }

@@ -15,9 +15,10 @@
 // most a quarter of whisper's bytes a point; /render under 100 ms.
 //
 // Setup (once, root):  sh bench/metrics/setup.sh
-// Run:                 npm run bench:metrics        (about 5 minutes)
+// Run:                 npm run bench:metrics        (about 12 minutes)
 // Environment:         BENCH_STEP_SECONDS=3, BENCH_SERIES=100, BENCH_PARTS=statsd,graphite (a subset:
-//                      the other's figures print as 0)
+//                      the other's figures print as 0), BENCH_STATSD_READERS=1 (the agent's
+//                      statsd.readers: 0 measures the agent reading alone)
 // Every process started is stopped by pid, every temp dir removed, at the end, on error and on Ctrl-C.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -38,6 +39,7 @@ import {
   stopOnSignals,
   tempDir,
   track,
+  trackAgent,
   type Proc,
 } from '../gossip/procs.js';
 
@@ -49,12 +51,13 @@ const RATES = [
   360_000, 400_000,
 ];
 const FLUSH_SECONDS = 2;
+/** The agent's statsd.readers (its default, 1, unless told). */
+const STATSD_READERS = Number(process.env.BENCH_STATSD_READERS ?? 1);
 /** Pause after a receiver is up, before the graphite load. */
 const SETTLE_MS = 2000;
 /** Tries of one rate before it counts as lossy. */
 const ATTEMPTS = 3;
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'statsd,graphite').split(','));
-const OPSBRO = fileURLToPath(new URL('../../../bin/opsbro.js', import.meta.url));
 const SOURCE_DIR = fileURLToPath(new URL('../../../bench/metrics/', import.meta.url));
 const STATSD = '/opt/opsbro-bench/statsd/node_modules/statsd/stats.js';
 const RETENTION = '10s:6h,1m:7d,10m:1y';
@@ -112,7 +115,7 @@ async function startAgent(dir: string): Promise<Agent> {
       `rpc: {port: ${rpc}}`,
       'gossip: {port: 0}',
       'dns: {port: 0}',
-      `statsd: {port: ${statsd}, interval: ${FLUSH_SECONDS}}`,
+      `statsd: {port: ${statsd}, interval: ${FLUSH_SECONDS}, readers: ${STATSD_READERS}}`,
       `graphite: {port: ${graphite}}`,
       `metrics: {retention: "${RETENTION}", max_series: 100000}`,
       'log: {level: warn}',
@@ -120,15 +123,7 @@ async function startAgent(dir: string): Promise<Agent> {
       '',
     ].join('\n'),
   );
-  const proc = track('opsbro', process.execPath, [
-    OPSBRO,
-    'agent',
-    'start',
-    '--config-dir',
-    configDir,
-    '--data-dir',
-    dataDir,
-  ]);
+  const proc = trackAgent('opsbro', configDir, dataDir);
   await retryWhileRunning(proc, 'API not ready', 60_000, 200, () => getJson(api, '/agent/metrics/stats'));
   return { proc, api, statsd, graphite, storeDir: join(dataDir, 'store') };
 }

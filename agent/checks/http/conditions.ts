@@ -6,6 +6,8 @@
 // prints it, with the value seen: `[STATUS] (503) == 200`.
 
 /** What one request observed, as the placeholders read it. */
+import { parseJsonPath, valueAtPath, type JsonPath } from './json-path.js';
+
 export interface HttpObservation {
   /** Undefined when no response came. */
   status?: number;
@@ -47,13 +49,10 @@ const PLACEHOLDERS = [
 ] as const;
 type Placeholder = (typeof PLACEHOLDERS)[number];
 
-/** A path into the JSON body: keys and array indexes. */
-type PathStep = string | number;
-
 /** One side of a condition, compiled. */
 type Term =
   | { kind: 'literal'; text: string }
-  | { kind: 'placeholder'; name: Placeholder; path: PathStep[]; text: string }
+  | { kind: 'placeholder'; name: Placeholder; path: JsonPath; text: string }
   | { kind: 'len'; of: Term & { kind: 'placeholder' }; text: string }
   | { kind: 'has'; of: Term & { kind: 'placeholder' }; text: string }
   | { kind: 'pattern'; pattern: RegExp; text: string }
@@ -123,28 +122,15 @@ function compileTerm(term: string, condition: string, side: 'left' | 'right'): T
       throw new ConditionError(
         `${condition}: unknown placeholder [${name}] (known: ${PLACEHOLDERS.map((p) => `[${p}]`).join(', ')})`,
       );
-    const path = parsePath(rest, condition);
+    const path =
+      rest.startsWith('.') || rest.startsWith('[') || rest === '' ? parseJsonPath(rest) : undefined;
+    if (!path)
+      throw new ConditionError(`${condition}: cannot read the path ${JSON.stringify(rest)} (.key, [index])`);
     if (path.length > 0 && name !== 'BODY')
       throw new ConditionError(`${condition}: only [BODY] takes a path (.key, [index])`);
     return { kind: 'placeholder', name: name as Placeholder, path, text: term };
   }
   return { kind: 'literal', text: unquote(term) };
-}
-
-/** `.a.b[0].c` into ['a', 'b', 0, 'c']. */
-function parsePath(text: string, condition: string): PathStep[] {
-  const steps: PathStep[] = [];
-  const step = /\.([^.[\]]+)|\[(\d+)\]/gy;
-  let at = 0;
-  while (at < text.length) {
-    step.lastIndex = at;
-    const match = step.exec(text);
-    if (!match)
-      throw new ConditionError(`${condition}: cannot read the path ${JSON.stringify(text)} (.key, [index])`);
-    steps.push(match[1] !== undefined ? match[1] : Number(match[2]));
-    at = step.lastIndex;
-  }
-  return steps;
 }
 
 function unquote(text: string): string {
@@ -196,13 +182,7 @@ function placeholderValue(term: Term & { kind: 'placeholder' }, observation: Htt
     case 'BODY': {
       if (observation.body === undefined) return undefined;
       if (term.path.length === 0) return observation.body;
-      let value: unknown = parsedBody(observation);
-      for (const step of term.path) {
-        if (value === null || typeof value !== 'object') return undefined;
-        value = (value as Record<string | number, unknown>)[step];
-        if (value === undefined) return undefined;
-      }
-      return value;
+      return valueAtPath(parsedBody(observation), term.path);
     }
   }
 }

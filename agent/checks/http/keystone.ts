@@ -2,7 +2,8 @@
 // login (identity v2 `POST /tokens` or v3 `POST /auth/tokens`) scoped to a tenant/project, the
 // token reused until shortly before it expires, sent as `X-Auth-Token`. A refused login is said
 // plainly (`keystone login refused: HTTP 401 ...`), and so is each missing parameter, at load.
-import { request } from 'undici';
+
+import { describeError } from './probe.js';
 
 export interface KeystoneSettings {
   /** The identity endpoint, e.g. https://keystone.example.com:5000/v3 (or .../v2.0). */
@@ -62,8 +63,6 @@ export function keystoneSettings(raw: unknown): KeystoneSettings {
 /** Logs in when it must, and hands out the token meanwhile. */
 export class KeystoneSession {
   private token?: { id: string; renewAtMs: number };
-  /** Logins made (tests: the token is reused). */
-  logins = 0;
 
   constructor(
     private readonly settings: KeystoneSettings,
@@ -75,7 +74,6 @@ export class KeystoneSession {
     if (this.token && this.now() < this.token.renewAtMs) return this.token.id;
     this.token = undefined;
     const { id, expiresAtMs } = await this.login(signal);
-    this.logins++;
     this.token = { id, renewAtMs: expiresAtMs - RENEW_BEFORE_MS };
     return id;
   }
@@ -100,6 +98,8 @@ export class KeystoneSession {
               scope: { project: { name: tenant, domain: { name: domain } } },
             },
           };
+    // undici is loaded with the first login, not at the agent's start.
+    const { request } = await import('undici');
     let answer: Awaited<ReturnType<typeof request>>;
     try {
       answer = await request(endpoint, {
@@ -109,10 +109,7 @@ export class KeystoneSession {
         signal,
       });
     } catch (error) {
-      throw new KeystoneError(
-        `keystone ${endpoint}: ${signal.aborted ? 'timed out' : ((error as { cause?: Error }).cause ?? (error as Error)).message}`,
-        { cause: error },
-      );
+      throw new KeystoneError(`keystone ${endpoint}: ${describeError(error, signal)}`, { cause: error });
     }
     const text = await answer.body.text().catch(() => '');
     if (answer.statusCode < 200 || answer.statusCode > 299)

@@ -6,7 +6,7 @@
 import { subscribe } from 'node:diagnostics_channel';
 import { connect as tcpConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
-import { Agent, interceptors, type buildConnector, type Dispatcher } from 'undici';
+import type { Agent, buildConnector, Dispatcher } from 'undici';
 
 /** A timed step of one request, for the failure trace (`targets ID test`, the long output). */
 export interface TraceStep {
@@ -29,7 +29,6 @@ export interface ProbeOptions {
 
 export interface ProbeResult {
   status?: number;
-  headers?: Record<string, string | string[] | undefined>;
   body?: string;
   /** The body was longer than maxBodyBytes and was cut there. */
   truncated: boolean;
@@ -66,24 +65,29 @@ function listenForSentRequests(): void {
 }
 
 export class HttpProbe {
-  private readonly agent: Agent;
+  /** Made at the first run: undici (~20 MiB, ~80 ms to load) is not loaded by an agent without such checks. */
+  private client?: { agent: Agent; dispatcher: Dispatcher };
   /** The run under way: its start and its trace, for requestSent(). */
   private current?: { started: number; trace: TraceStep[] };
-  private readonly dispatcher: Dispatcher;
   private latest?: ConnectionRecord;
   private readonly now = (): number => performance.now();
 
-  constructor(private readonly options: ProbeOptions) {
+  constructor(private readonly options: ProbeOptions) {}
+
+  private async clientOf(): Promise<{ agent: Agent; dispatcher: Dispatcher }> {
+    if (this.client) return this.client;
+    const { Agent, interceptors } = await import('undici');
     listenForSentRequests();
-    this.agent = new Agent({
+    const agent = new Agent({
       connect: (connectOptions, callback) => this.connect(connectOptions, callback),
       connections: 1,
       pipelining: 1,
       keepAliveTimeout: 30_000,
     });
-    this.dispatcher = options.followRedirects
-      ? this.agent.compose(interceptors.redirect({ maxRedirections: 10 }))
-      : this.agent;
+    const dispatcher = this.options.followRedirects
+      ? agent.compose(interceptors.redirect({ maxRedirections: 10 }))
+      : agent;
+    return (this.client ??= { agent, dispatcher });
   }
 
   /** One request; `extraHeaders` join the configured ones for this run (a Keystone token). */
@@ -117,7 +121,9 @@ export class HttpProbe {
     };
     let response: Dispatcher.ResponseData;
     try {
-      response = await this.dispatcher.request({
+      response = await (
+        await this.clientOf()
+      ).dispatcher.request({
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
         method,
@@ -148,7 +154,6 @@ export class HttpProbe {
       trace.push({ step: 'failed', atMs: at(), detail: `reading the body: ${describeError(error, signal)}` });
       return result({
         status: response.statusCode,
-        headers: response.headers,
         error: `reading the body: ${describeError(error, signal)}`,
       });
     } finally {
@@ -158,7 +163,6 @@ export class HttpProbe {
     trace.push({ step: 'body read', atMs: at(), detail: `${size} bytes${truncated ? ' (cut)' : ''}` });
     return result({
       status: response.statusCode,
-      headers: response.headers,
       body: Buffer.concat(chunks).toString('utf8'),
       truncated,
     });
@@ -175,7 +179,8 @@ export class HttpProbe {
   }
 
   async close(): Promise<void> {
-    await this.agent.close().catch(() => this.agent.destroy());
+    const agent = this.client?.agent;
+    await agent?.close().catch(() => agent.destroy());
   }
 
   private connect(
@@ -249,8 +254,8 @@ function commonName(certificate: PeerCertificate | undefined): string | undefine
 /** An undici or socket error as one line: the code and what it says, or "timed out". */
 export function describeError(error: unknown, signal?: AbortSignal): string {
   if (signal?.aborted) return 'timed out';
-  const failure = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const failure = error as { message?: string; cause?: { message?: string } };
   const cause = failure.cause;
-  if (cause?.message) return cause.code ? `${cause.message}` : cause.message;
+  if (cause?.message) return cause.message;
   return failure.message ?? String(error);
 }

@@ -1,6 +1,6 @@
 // What the service checks built on HTTP APIs share (elasticsearch, kubernetes, ...): a probe of
 // their own kept-alive connection, a JSON or text answer read, and one way to say a request failed.
-import { HttpProbe, type ProbeResult } from './probe.js';
+import { HttpProbe, type ProbeOptions, type ProbeResult } from './probe.js';
 
 export interface ServiceRequest {
   url: URL;
@@ -11,6 +11,9 @@ export interface ServiceRequest {
   insecure?: boolean;
 }
 
+/** Bytes of an answer read at most, by default. */
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
 /** A GET probe of `url` (no redirects: an API that redirects is misconfigured, and says so). */
 export function serviceProbe(request: ServiceRequest): HttpProbe {
   return new HttpProbe({
@@ -18,22 +21,32 @@ export function serviceProbe(request: ServiceRequest): HttpProbe {
     method: 'GET',
     headers: { 'user-agent': 'opsbro-check', accept: 'application/json', ...request.headers },
     followRedirects: false,
-    maxBodyBytes: 1024 * 1024,
-    tls: {
-      rejectUnauthorized: !(request.insecure ?? false),
-      ...(request.ca !== undefined ? { ca: request.ca } : {}),
-      ...(request.cert !== undefined ? { cert: request.cert } : {}),
-      ...(request.key !== undefined ? { key: request.key } : {}),
-    },
+    maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
+    tls: probeTls(request),
   });
 }
 
-/** A URL from a check's `url:`-like key, refusing what cannot be requested (at load). */
+/** A check's ca, cert, key and insecure keys as the probe's TLS options. */
+export function probeTls(
+  keys: Pick<ServiceRequest, 'ca' | 'cert' | 'key' | 'insecure'>,
+): ProbeOptions['tls'] {
+  return {
+    rejectUnauthorized: !(keys.insecure ?? false),
+    ...(keys.ca !== undefined ? { ca: keys.ca } : {}),
+    ...(keys.cert !== undefined ? { cert: keys.cert } : {}),
+    ...(keys.key !== undefined ? { key: keys.key } : {}),
+  };
+}
+
+/**
+ * A URL from a check's `url:`-like key (with `path` appended to its base when given), refusing
+ * what cannot be requested or would show credentials in outputs (at load).
+ */
 export function serviceUrl(key: string, text: unknown, path = ''): URL {
   if (typeof text !== 'string' || text === '') throw new Error(`${key}: is required, e.g. https://host:port`);
   let url: URL;
   try {
-    url = new URL(text.replace(/\/+$/, '') + path);
+    url = new URL(path ? text.replace(/\/+$/, '') + path : text);
   } catch {
     throw new Error(`${key}: ${JSON.stringify(text)} is not a URL`);
   }

@@ -10,7 +10,6 @@
 // SigV4 examples and against botocore's own signer in the tests.
 import { Type, type Static } from '@sinclair/typebox';
 import type { XMLParser } from 'fast-xml-parser';
-import { request } from 'undici';
 import type {
   CheckResult,
   CheckRunContext,
@@ -161,6 +160,7 @@ class AwsEc2Runner implements CheckRunner {
     ]).toString();
     // aws4 is CommonJS: its functions hang off the default export.
     const { sign } = (await import('aws4')).default;
+    const { request } = await import('undici');
     if (!this.xml) {
       const { XMLParser } = await import('fast-xml-parser');
       this.xml = new XMLParser({

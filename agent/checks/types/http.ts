@@ -17,9 +17,9 @@ import { compileCondition, type CompiledCondition, type HttpObservation } from '
 import { KeystoneError, KeystoneSession, keystoneSettings } from '../http/keystone.js';
 import { HttpProbe, type ProbeResult, type TraceStep } from '../http/probe.js';
 import { searchBody } from '../http/search.js';
+import { basicAuth, DEFAULT_MAX_BODY_BYTES, probeTls, serviceUrl } from '../http/service.js';
 
 const DAY_MS = 86_400_000;
-export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
 export const HttpCheckSchema = Type.Object(
   {
@@ -124,8 +124,7 @@ class HttpCheckRunner implements CheckRunner {
     this.warningDays = body.certificate_warning_days ?? 14;
     if (body.keystone !== undefined) this.keystone = new KeystoneSession(keystoneSettings(body.keystone));
     const headers: Record<string, string> = { 'user-agent': 'opsbro-check', ...body.request_headers };
-    if (body.username !== undefined)
-      headers.authorization = `Basic ${Buffer.from(`${body.username}:${body.password}`).toString('base64')}`;
+    if (body.username !== undefined) headers.authorization = basicAuth(body.username, body.password!);
     if (body.token_header !== undefined) headers[body.token_header.toLowerCase()] = body.token!;
     let requestBody: string | undefined;
     if (typeof body.body === 'string') requestBody = body.body;
@@ -140,12 +139,7 @@ class HttpCheckRunner implements CheckRunner {
       ...(requestBody !== undefined ? { body: requestBody } : {}),
       followRedirects: body.follow_redirects ?? true,
       maxBodyBytes: body.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
-      tls: {
-        rejectUnauthorized: !(body.insecure ?? false),
-        ...(body.ca !== undefined ? { ca: body.ca } : {}),
-        ...(body.cert !== undefined ? { cert: body.cert } : {}),
-        ...(body.key !== undefined ? { key: body.key } : {}),
-      },
+      tls: probeTls(body),
     });
   }
 
@@ -266,17 +260,7 @@ function targetUrl(body: HttpCheckBody): URL {
     const path = body.path ?? '/';
     text = `${protocol}://${host}${body.port !== undefined ? `:${body.port}` : ''}${path.startsWith('/') ? '' : '/'}${path}`;
   } else throw new Error('url: (or host:) is required, e.g. url: http://127.0.0.1:8080/health');
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new Error(`url: ${JSON.stringify(text)} is not a URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new Error(`url: ${JSON.stringify(text)}: only http:// and https://`);
-  if (url.username || url.password)
-    throw new Error('url: credentials in the URL would be shown in outputs; use username: and password:');
-  return url;
+  return serviceUrl('url', text);
 }
 
 function statusRanges(spec: NonNullable<HttpCheckBody['expected_status']>): StatusRange[] {

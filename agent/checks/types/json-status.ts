@@ -12,6 +12,7 @@ import type {
   CheckType,
 } from '../check-type.js';
 import type { HttpProbe } from '../http/probe.js';
+import { parseJsonPath, valueAtPath, type JsonPath } from '../http/json-path.js';
 import { requestFailure, serviceProbe, serviceUrl } from '../http/service.js';
 
 const STATES: Record<string, CheckState> = {
@@ -44,7 +45,7 @@ export const JSON_STATUS_CHECK_TYPE: CheckType = {
 class JsonStatusRunner implements CheckRunner {
   private readonly probe: HttpProbe;
   private readonly url: URL;
-  private readonly path: Array<string | number>;
+  private readonly path: JsonPath;
   private readonly override?: CheckState;
 
   constructor(spec: CheckSpec) {
@@ -73,12 +74,7 @@ class JsonStatusRunner implements CheckRunner {
     } catch {
       return this.result('unknown', `${where}: the answer is not JSON`);
     }
-    for (const step of this.path) {
-      found =
-        found !== null && typeof found === 'object'
-          ? (found as Record<string | number, unknown>)[step]
-          : undefined;
-    }
+    found = valueAtPath(found, this.path);
     const { status, message } = (found ?? {}) as { status?: unknown; message?: unknown };
     const state = typeof status === 'string' ? STATES[status.toLowerCase()] : undefined;
     if (!state)
@@ -107,20 +103,10 @@ class JsonStatusRunner implements CheckRunner {
   }
 }
 
-/** `$.a.b[0]`, `a.b[0]` or `$`: keys and indexes. */
-function jsonPath(text: string): Array<string | number> {
-  const trimmed = text.trim().replace(/^\$\.?/, '');
-  if (trimmed === '') return [];
-  const steps: Array<string | number> = [];
-  const step = /(?:^|\.)([^.[\]]+)|\[(\d+)\]/gy;
-  let at = 0;
-  while (at < trimmed.length) {
-    step.lastIndex = at;
-    const match = step.exec(trimmed);
-    if (!match)
-      throw new Error(`jsonpath: cannot read ${JSON.stringify(text)} (keys and [index], e.g. $.checks.db)`);
-    steps.push(match[1] !== undefined ? match[1] : Number(match[2]));
-    at = step.lastIndex;
-  }
-  return steps;
+/** `$.a.b[0]`, `a.b[0]` or `$`. */
+function jsonPath(text: string): JsonPath {
+  const path = parseJsonPath(text.trim().replace(/^\$/, ''));
+  if (!path)
+    throw new Error(`jsonpath: cannot read ${JSON.stringify(text)} (keys and [index], e.g. $.checks.db)`);
+  return path;
 }

@@ -91,7 +91,7 @@ export class XorChunk {
   }
 
   /** The chunk's points, in time order. */
-  points(): Iterable<[timestamp: number, value: number]> {
+  points(): Array<[timestamp: number, value: number]> {
     return decodeXorChunk(this.bytes.subarray(0, this.byteLength));
   }
 
@@ -199,12 +199,12 @@ export class XorChunk {
 }
 
 /** The points of an encoded chunk; throws on bytes that are not one. */
-export function* decodeXorChunk(encoded: Uint8Array): Generator<[number, number]> {
+export function decodeXorChunk(encoded: Uint8Array): Array<[number, number]> {
   const points: Array<[number, number]> = [];
   forEachXorPoint(encoded, (timestamp, value) => {
     points.push([timestamp, value]);
   });
-  yield* points;
+  return points;
 }
 
 /**
