@@ -1,6 +1,7 @@
 // Every check type of this build, in one place: a new type is one file in types/ plus one line here.
 import type { CheckType } from './check-type.js';
 import { AWS_EC2_CHECK_TYPE } from './types/aws-ec2.js';
+import { CELERY_CHECK_TYPE } from './types/celery.js';
 import { ELASTICSEARCH_CHECK_TYPE } from './types/elasticsearch.js';
 import { EVALUATED_CHECK_TYPE } from './types/evaluated.js';
 import { HTTP_CHECK_TYPE } from './types/http.js';
@@ -19,5 +20,6 @@ export const CHECK_TYPES: ReadonlyMap<string, CheckType> = new Map(
     MONGODB_CHECK_TYPE,
     JSON_STATUS_CHECK_TYPE,
     AWS_EC2_CHECK_TYPE,
+    CELERY_CHECK_TYPE,
   ].map((type) => [type.type, type]),
 );

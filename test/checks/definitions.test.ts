@@ -118,12 +118,12 @@ describe('a mistake is a config error naming file, line and key', () => {
     [
       'no key that says the type',
       'check:\n  interval: 10s\n  thresholds: {load: 2}\n',
-      'conf.d/x.yml:1: check x: type: no type: give type: (known: aws_ec2, elasticsearch, evaluated, http, json_status, kubernetes, mongodb, script), or critical_if or warning_if: for evaluated, script: for script',
+      'conf.d/x.yml:1: check x: type: no type: give type: (known: aws_ec2, celery, elasticsearch, evaluated, http, json_status, kubernetes, mongodb, script), or critical_if or warning_if: for evaluated, script: for script',
     ],
     [
       'an unknown type',
       'check:\n  interval: 10s\n  type: htpp\n',
-      'conf.d/x.yml:3: check x: type: unknown check type "htpp" (known: aws_ec2, elasticsearch, evaluated, http, json_status, kubernetes, mongodb, script)',
+      'conf.d/x.yml:3: check x: type: unknown check type "htpp" (known: aws_ec2, celery, elasticsearch, evaluated, http, json_status, kubernetes, mongodb, script)',
     ],
     [
       'keys of two types',
