@@ -25,10 +25,14 @@ import {
   ChecksSubsystem,
   LevelCheckHistory,
   IN_AGENT_SPAWNER,
+  CHECK_SWITCHES_FILE,
+  DISABLED_CHECKS_KEY,
   OVERRIDE_FILE,
+  type SwitchStore,
   pluginSpawner,
   type PluginSpawner,
 } from './checks/index.js';
+import { type VaultClient, vaultClientOf } from './checks/vault/index.js';
 import { launchDaemon, isDaemonChild, reportToLauncher, StderrFileCap, stderrFileOf } from './core/daemon.js';
 import { agentInfo } from './core/info.js';
 import { Lifecycle } from './core/lifecycle.js';
@@ -38,7 +42,7 @@ import { agentRoutes, type AgentControl } from './core/routes.js';
 import { installSignalHandlers } from './core/signals.js';
 import { type DataDir, LOCAL_TOKEN_FILE, openDataDir } from './datadir/index.js';
 import { DnsSubsystem } from './dns/index.js';
-import { KvSubsystem } from './kv/index.js';
+import { indexOf, type KvAction, type KvActionResult, KvSubsystem } from './kv/index.js';
 import { MetricsSubsystem } from './metrics/index.js';
 import { prometheusRoute } from './core/prometheus.js';
 import { openStore, type Store } from './store/index.js';
@@ -96,7 +100,10 @@ function loadAgentConfig(configDir: string): LoadedConfig {
   const config = loadConfig({ configDir, definitionSchemas: DEFINITION_SCHEMAS });
   const compiler = new Evaluator(NO_PROVIDERS);
   const compile = (expression: string) => compiler.compile(expression);
+  // checks.vault: a bad address or an unreadable token_file is a config error; no request is made.
+  const vault = vaultClientOf(config);
   const errors = [
+    ...vault.errors,
     ...detectorRuleErrors(config.definitions, compile),
     ...checkRuleErrors(config.definitions, {
       types: CHECK_TYPES,
@@ -106,6 +113,7 @@ function loadAgentConfig(configDir: string): LoadedConfig {
         evaluator: compiler,
         nagiosPluginsDir: config.settings.checks.nagios_plugins_dir,
         pluginSpawner: IN_AGENT_SPAWNER,
+        vault: vault.client,
       },
       packs: config.packs,
     }),
@@ -137,6 +145,7 @@ class Agent implements AgentControl {
   private readonly kv: KvSubsystem;
   private readonly metrics: MetricsSubsystem;
   private readonly pluginSpawner: PluginSpawner;
+  private readonly vault?: VaultClient;
   private readonly evaluator: Evaluator;
   private readonly lifecycle: Lifecycle;
   /** In start order. */
@@ -241,10 +250,13 @@ class Agent implements AgentControl {
       settings.checks.plugin_launcher,
       logger.child({ subsystem: 'checks' }),
     );
+    // checks.vault (restart only): validated at load; no request is made before a check runs.
+    this.vault = vaultClientOf(config).client;
     const checkDependencies: CheckDependencies = {
       evaluator: this.evaluator,
       nagiosPluginsDir: settings.checks.nagios_plugins_dir,
       pluginSpawner: this.pluginSpawner,
+      vault: this.vault,
     };
     this.checks = new ChecksSubsystem({
       definitions: config.definitions,
@@ -270,6 +282,17 @@ class Agent implements AgentControl {
       maxConcurrent: settings.checks.max_concurrent,
       startWindowMs: settings.checks.start_window_ms,
       clusterTables: () => this.gossip.checkTables(),
+      switches: {
+        store: kvSwitchStore((action) => this.kv.execute(action)),
+        file: join(dataDir.path, CHECK_SWITCHES_FILE),
+      },
+      members: () =>
+        this.gossip.members().map((member) => ({
+          id: member.id,
+          name: member.name,
+          state: member.state,
+          groups: member.groups,
+        })),
     });
     this.dns = new DnsSubsystem({
       settings,
@@ -346,6 +369,7 @@ class Agent implements AgentControl {
           Promise.all([
             this.evaluator.close().catch(() => undefined),
             this.pluginSpawner.close?.().catch(() => undefined),
+            this.vault?.close(),
           ]),
           sleep(500),
         ]);
@@ -573,6 +597,30 @@ export async function startAgent(options: StartOptions): Promise<number> {
   logger.flushSync();
   reportToLauncher({ type: 'ready', pid: process.pid });
   return new Promise<number>(() => undefined);
+}
+
+/** The checks' switched-off set as one KV key (checks may not import the KV: it is wired here). */
+function kvSwitchStore(execute: (action: KvAction) => Promise<KvActionResult>): SwitchStore {
+  return {
+    async read() {
+      const { record } = await execute({ action: 'get', key: DISABLED_CHECKS_KEY, consistent: true });
+      if (!record) return { names: [], index: 0 };
+      let names: unknown;
+      try {
+        names = JSON.parse(Buffer.from(record.value).toString('utf8'));
+      } catch {
+        names = [];
+      }
+      return {
+        names: Array.isArray(names) ? names.filter((name): name is string => typeof name === 'string') : [],
+        index: indexOf(record.version),
+      };
+    },
+    async write(names, index) {
+      const value = Buffer.from(JSON.stringify(names));
+      return (await execute({ action: 'put', key: DISABLED_CHECKS_KEY, value, flags: 0, cas: index })).ok;
+    },
+  };
 }
 
 function fail(lines: string[], report?: StartReport): number {

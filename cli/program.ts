@@ -13,6 +13,7 @@ import { kvCommand } from './commands/kv.js';
 import { metricsCommand } from './commands/metrics.js';
 import { packsCommand } from './commands/packs.js';
 import { statusCommand } from './commands/status.js';
+import { targetsCommand } from './commands/targets.js';
 import { cliVersion, versionCommand } from './commands/version.js';
 import { CliError, EXIT_ERROR, EXIT_OK, EXIT_USAGE } from './errors.js';
 import { printJson } from './output.js';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   program.addCommand(kvCommand());
   program.addCommand(metricsCommand());
   program.addCommand(statusCommand());
+  program.addCommand(targetsCommand());
   program.addCommand(packsCommand());
   program.addCommand(versionCommand());
   program.addCommand(completionCommand(() => program));

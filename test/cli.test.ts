@@ -137,6 +137,7 @@ describe('usage', () => {
       'kv',
       'metrics',
       'status',
+      'targets',
       'packs',
       'version',
       'completion',

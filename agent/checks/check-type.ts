@@ -6,6 +6,7 @@ import type { TSchema } from '@sinclair/typebox';
 import type { EvaluationScope } from '../evaluator/index.js';
 import type { CheckState, PerfDatum } from '../shared/api-types.js';
 import type { PluginSpawner } from './nagios/plugin-process.js';
+import type { VaultClient } from './vault/client.js';
 
 export type { CheckState, PerfDatum };
 
@@ -17,6 +18,10 @@ export interface CheckResult {
   /** The lines after the first, when there are any. */
   longOutput?: string;
   perfdata: PerfDatum[];
+  /** The HTTP status a service answered with (the per-check 2xx/3xx/4xx/5xx counters). */
+  httpStatus?: number;
+  /** No answer came at all (refused, unreachable, DNS, TLS, timed out): counted apart from HTTP errors. */
+  networkFailure?: boolean;
 }
 
 /** The node a check runs on, for macros ($hostname$, $address$, $name$) and expressions. */
@@ -83,4 +88,6 @@ export interface CheckDependencies {
   nagiosPluginsDir: string;
   /** Who starts plugin processes: the plugin launcher, or the agent itself (checks.plugin_launcher). */
   pluginSpawner: PluginSpawner;
+  /** Where `vault_<key>:` values are read (checks.vault); none: a check with one is refused. */
+  vault?: VaultClient;
 }

@@ -12,6 +12,9 @@ export const CHECK_NAME = /^[A-Za-z0-9_.-]+$/;
 /** Nagios' default for services: a problem is confirmed (hard) by three non-OK results in a row. */
 export const DEFAULT_MAX_ATTEMPTS = 3;
 
+/** Members that run a placed check when `run_on` does not say. */
+export const DEFAULT_REPLICAS = 3;
+
 /** Retries while soft come this many times faster than the interval (Nagios: 5 min, retry 1 min). */
 const RETRY_DIVISOR = 5;
 const MIN_RETRY_INTERVAL_MS = 1000;
@@ -35,6 +38,21 @@ export const CheckDefinitionSchema = Type.Object(
     max_attempts: Type.Integer({ minimum: 1, maximum: 100, default: DEFAULT_MAX_ATTEMPTS }),
     /** Only while the node is in this group (set by a detector or agent.yml `groups:`). */
     if_group: Type.Optional(Type.String({ minLength: 1 })),
+    /**
+     * Runs on `replicas` alive members of `group` chosen by rendezvous hashing on the check's name,
+     * instead of on every node that holds the definition; its state is their quorum (placement.ts).
+     */
+    run_on: Type.Optional(
+      Type.Object(
+        {
+          group: Type.String({ minLength: 1 }),
+          replicas: Type.Integer({ minimum: 1, maximum: 64, default: DEFAULT_REPLICAS }),
+          /** Results that must agree; default a majority of replicas. */
+          quorum: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** Handler names told of hard changes (the handlers come in a later issue). */
     handlers: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
     enabled: Type.Boolean({ default: true }),

@@ -1,10 +1,17 @@
 // One configured check over the agent's life: its settings from the definition, the runner its type
 // made, its soft/hard state machine and its last result. What operators read of it (CheckStatus)
 // and what the cluster reads (CheckBrief) are made here; the subsystem runs it and keeps history.
-import type { CheckBrief, CheckResultRecord, CheckState, CheckStatus } from '../shared/api-types.js';
+import type {
+  CheckBrief,
+  CheckCounters,
+  CheckResultRecord,
+  CheckState,
+  CheckStatus,
+} from '../shared/api-types.js';
 import { CHECK_BRIEF_OUTPUT_BYTES } from '../shared/api-types.js';
 import type { CheckResult, CheckRunner, CheckType } from './check-type.js';
 import type { CheckTiming } from './definition.js';
+import type { RunOn } from './placement.js';
 import { cutToBytes } from '../shared/format.js';
 import { CheckStateMachine, type MachineSnapshot, type Transition } from './state-machine.js';
 
@@ -15,6 +22,8 @@ export interface LiveCheckSettings {
   timing: CheckTiming;
   maxAttempts: number;
   ifGroup?: string;
+  /** Placed on the cluster (`run_on`): runs where rendezvous hashing puts it. */
+  runOn?: RunOn;
   handlers: string[];
   displayName?: string;
   notes?: string;
@@ -49,6 +58,8 @@ export class LiveCheck {
   lastRecord?: CheckResultRecord;
   /** The run under way: aborted when the check is reconfigured, removed or the agent stops. */
   inFlight?: AbortController;
+  /** Its results counted (skypunch's counters), restored after a restart. */
+  readonly counters: CheckCounters;
 
   constructor(
     public settings: LiveCheckSettings,
@@ -57,6 +68,8 @@ export class LiveCheck {
     restored?: CheckStatus,
   ) {
     this.machine = new CheckStateMachine(settings.maxAttempts, restored && snapshotOf(restored));
+    // A status kept by an older version has no counters: they start at zero.
+    this.counters = { ...zeroCounters(), ...restored?.counters };
     if (restored?.last_run_at !== undefined && restored.state !== 'pending') {
       this.last = {
         result: {
@@ -88,6 +101,7 @@ export class LiveCheck {
   record(run: LastRun): { transition: Transition; hardFrom: CheckState | 'pending' } {
     const before = this.machine.snapshot();
     this.last = run;
+    count(this.counters, run.result);
     const transition = this.machine.record(run.result.state, run.at);
     return { transition, hardFrom: before.state === 'pending' ? 'pending' : before.last_hard_state };
   }
@@ -128,6 +142,7 @@ export class LiveCheck {
       handlers: [...settings.handlers],
       source: settings.source,
       ...(settings.pack ? { pack: settings.pack } : {}),
+      counters: { ...this.counters },
     };
   }
 
@@ -142,6 +157,33 @@ export class LiveCheck {
       since: machine.last_change_at ?? 0,
     };
   }
+}
+
+export const zeroCounters = (): CheckCounters => ({
+  pass: 0,
+  fail: 0,
+  repeated_fails: 0,
+  network_fails: 0,
+  http_2xx: 0,
+  http_3xx: 0,
+  http_4xx: 0,
+  http_5xx: 0,
+});
+
+const HTTP_CLASSES = ['http_2xx', 'http_3xx', 'http_4xx', 'http_5xx'] as const;
+
+function count(counters: CheckCounters, result: CheckResult): void {
+  if (result.state === 'ok') {
+    counters.pass++;
+    counters.repeated_fails = 0;
+  } else {
+    counters.fail++;
+    counters.repeated_fails++;
+  }
+  if (result.networkFailure) counters.network_fails++;
+  const httpClass =
+    result.httpStatus === undefined ? undefined : HTTP_CLASSES[Math.floor(result.httpStatus / 100) - 2];
+  if (httpClass) counters[httpClass]++;
 }
 
 /** The state machine's snapshot from a status kept in history. */

@@ -4,6 +4,7 @@
 import { Type } from '@sinclair/typebox';
 import type {
   CheckDetail,
+  CheckPlacement,
   CheckRunAnswer,
   CheckSchedulerAnswer,
   NodeCheckTable,
@@ -96,6 +97,13 @@ export function checkRoutes(checks: ChecksSubsystem): Route[] {
         if (!answer) throw unknownCheck(checks, params.name!);
         return answer;
       },
+    },
+    {
+      method: 'GET',
+      path: '/monitoring/placed',
+      access: 'read',
+      description: 'the placed checks (run_on) this node holds: their runners, results and combined state',
+      handler: (): CheckPlacement[] => checks.placements(),
     },
     {
       method: 'GET',

@@ -14,7 +14,8 @@ import { expressionProblem } from '../evaluator/index.js';
 import { messageOf } from '../shared/errors.js';
 import { schemaCheck } from '../shared/schema-check.js';
 import type { CheckDependencies, CheckType } from './check-type.js';
-import { CHECK_NAME, checkTypeOf } from './definition.js';
+import { CHECK_NAME, checkTypeOf, DEFAULT_REPLICAS } from './definition.js';
+import { withVaultSecrets, withVaultStandIns } from './vault/secrets.js';
 
 export interface CheckRuleOptions {
   types: ReadonlyMap<string, CheckType>;
@@ -58,7 +59,8 @@ function definitionErrors(definition: Definition, options: CheckRuleOptions): Co
   const { type } = choice;
 
   const check = schemaCheck(type.schema);
-  if (!check(body)) {
+  // A value from Vault (vault_<key>:) is read at each run: a stand-in takes its place here.
+  if (!check(withVaultStandIns(body))) {
     const error = check.lastError();
     const key = error?.instancePath.split('/')[1];
     const described = (type.schema as { description?: string }).description;
@@ -67,13 +69,27 @@ function definitionErrors(definition: Definition, options: CheckRuleOptions): Co
     return [definitionKeyError(definition, key ?? 'type', `${type.type}: ${check.problem()}`)];
   }
 
+  const runOn = body.run_on as { replicas?: number; quorum?: number } | undefined;
+  if (runOn?.quorum !== undefined && runOn.quorum > (runOn.replicas ?? DEFAULT_REPLICAS))
+    return [
+      definitionKeyError(
+        definition,
+        'run_on',
+        `quorum ${runOn.quorum} is more than the ${runOn.replicas ?? DEFAULT_REPLICAS} replicas: the combined state could never be reached`,
+      ),
+    ];
+
   const errors = expressionKeyErrors(definition, expressionKeys(body), options.compile, expressionProblem);
   if (errors.length) return errors;
 
   // The type's own verdict (a script's unknown $macro$): create() throws what it refuses.
   const packParameters = options.packs.find((pack) => pack.name === definition.pack)?.parameters ?? {};
   try {
-    const runner = type.create({ name: definition.name, body, packParameters }, options.dependencies);
+    const runner = withVaultSecrets(
+      type,
+      { name: definition.name, body, packParameters },
+      options.dependencies,
+    );
     void runner.close?.().catch(() => undefined);
   } catch (error) {
     const { file, line } = definition.source;

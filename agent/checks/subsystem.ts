@@ -6,11 +6,12 @@
 import type { MetricFamily } from '../shared/exposition.js';
 import type { Definition, LoadedConfig, PackInfo } from '../config/index.js';
 import { definitionBody } from '../config/index.js';
-import type { EventBus } from '../events/index.js';
+import type { CheckStateChangeEvent, EventBus } from '../events/index.js';
 import type { Logger } from '../log/index.js';
 import { RateLimitedLog } from '../log/index.js';
 import type {
   CheckDetail,
+  CheckPlacement,
   CheckState,
   CheckResultRecord,
   CheckRunAnswer,
@@ -18,8 +19,10 @@ import type {
   CheckStatus,
   NodeCheckTable,
   NodeMonitoringState,
+  PlacedRunner,
   StatusAnswer,
   StatusOverride,
+  TargetStatus,
   SubsystemState,
 } from '../shared/api-types.js';
 import { messageOf } from '../shared/errors.js';
@@ -33,9 +36,20 @@ import { type LiveCheckSettings, LiveCheck } from './live-check.js';
 import { capOutput } from './output-cap.js';
 import { OverrideStore } from './override-store.js';
 import { checkRoutes } from './routes.js';
+import { targetRoutes } from './target-routes.js';
+import { platusRoutes } from './platus-routes.js';
 import { CheckScheduler, type CheckTime, SYSTEM_CHECK_TIME } from './scheduler.js';
 import type { Transition } from './state-machine.js';
+import { withVaultSecrets } from './vault/secrets.js';
 import { worstOf } from './worst-of.js';
+import { CheckSwitches, type SwitchStore } from './switches.js';
+import {
+  combineResults,
+  defaultQuorum,
+  pickRunners,
+  type PlacementCandidate,
+  type RunOn,
+} from './placement.js';
 import { formatSeconds } from '../shared/format.js';
 
 /** Recent results and changes `GET /monitoring/checks/NAME` shows. */
@@ -66,6 +80,10 @@ export interface ChecksOptions {
   collectorsReady?: () => Promise<void>;
   /** Every node's check table, from gossip (undefined: only this node's is known). */
   clusterTables?: () => NodeCheckTable[];
+  /** Checks switched off cluster-wide (`targets NAME disable`): the KV key and the data-dir copy. */
+  switches?: { store: SwitchStore; file: string; pollMs?: number };
+  /** The cluster's members with their groups, from gossip (undefined: this node alone). */
+  members?: () => readonly PlacementMember[];
   /** Runs at once, at most; the others queue. */
   maxConcurrent?: number;
   /** Runs due this close together start together, up to this much early (0: each at its due time). */
@@ -73,6 +91,17 @@ export interface ChecksOptions {
   /** The clock and timers: Node's by default, the test's own in tests. */
   time?: CheckTime;
 }
+
+/** A member as placement reads it: gossip's view of it. */
+export interface PlacementMember {
+  id: string;
+  name: string;
+  state: string;
+  groups: readonly string[];
+}
+
+/** How often the combined states of placed checks are looked at for a change to announce. */
+const PLACEMENT_WATCH_MS = 1000;
 
 /** Why a run was abandoned without a result: the check changed, went away, or the agent stops. */
 class RunCancelled extends Error {}
@@ -96,7 +125,11 @@ export class ChecksSubsystem implements Subsystem {
   private readonly writes = new Set<Promise<unknown>>();
   private readonly historyErrors: RateLimitedLog;
   private lastHistoryError?: string;
-  private unsubscribe?: () => void;
+  private readonly unsubscribes: Array<() => void> = [];
+  /** The combined hard state last seen of each placed check: a change is announced by its first runner. */
+  private readonly combinedHard = new Map<string, CheckState | 'pending'>();
+  private placementTimer?: unknown;
+  private readonly switches?: CheckSwitches;
   /** Set once the statuses are restored and the collectors have data: runs are scheduled. */
   private running = false;
   /** Resolves when `running` is set, or the subsystem stops: what a run on demand waits for. */
@@ -123,6 +156,13 @@ export class ChecksSubsystem implements Subsystem {
       () => this.time.now(),
     );
     this.ready = new Promise<void>((resolve) => (this.markReady = resolve));
+    if (options.switches)
+      this.switches = new CheckSwitches({
+        ...options.switches,
+        timers: this.time.timers,
+        logger: options.logger,
+        onChange: () => this.updateActive(),
+      });
     this.table = new CheckTable(options.node, this.time.now(), (change) =>
       options.events.emit('check-table-changed', change),
     );
@@ -145,24 +185,33 @@ export class ChecksSubsystem implements Subsystem {
     this.checks = this.build(this.options.definitions, this.options.packs, kept);
     const gone = [...kept.keys()].filter((name) => !this.checks.has(name));
     if (gone.length) void this.track(this.options.history.forget(gone), 'forget');
-    this.unsubscribe = this.options.events.on('groups-changed', ({ groups }) => {
-      this.groups = new Set(groups);
-      this.updateActive();
-    });
+    this.unsubscribes.push(
+      this.options.events.on('groups-changed', ({ groups }) => {
+        this.groups = new Set(groups);
+        this.updateActive();
+      }),
+    );
+    // Placed checks move when a member arrives, leaves, dies or changes groups.
+    for (const event of ['node-join', 'node-update', 'node-dead', 'node-leave'] as const)
+      this.unsubscribes.push(this.options.events.on(event, () => this.updateActive()));
     this.table.apply({ override: this.override ?? null });
     this.updateActive();
+    this.switches?.start();
     // Not awaited: the agent is up while the collectors' first pass runs; state() says initializing.
     void (this.options.collectorsReady?.() ?? Promise.resolve()).then(() => {
       if (this.stopped) return;
       this.running = true;
       for (const name of this.active) this.schedule(this.checks.get(name)!);
       this.markReady();
+      this.watchPlacements();
     });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.unsubscribe?.();
+    for (const unsubscribe of this.unsubscribes) unsubscribe();
+    this.switches?.stop();
+    if (this.placementTimer !== undefined) this.time.timers.clearTimeout(this.placementTimer);
     this.scheduler.stop();
     this.markReady();
     for (const check of this.checks.values()) check.inFlight?.abort(new RunCancelled('the agent stops'));
@@ -196,7 +245,7 @@ export class ChecksSubsystem implements Subsystem {
   }
 
   routes(): Route[] {
-    return checkRoutes(this);
+    return [...checkRoutes(this), ...targetRoutes(this), ...platusRoutes(this)];
   }
 
   /** A reloaded configuration: checks rebuilt; a check of the same name keeps its state. */
@@ -228,10 +277,22 @@ export class ChecksSubsystem implements Subsystem {
 
   /** This node's checks, by name. */
   statuses(): CheckStatus[] {
+    const tables = this.placedChecks().length ? this.tables() : [];
     return [...this.active]
       .sort()
       .map((name) => this.checks.get(name)!)
-      .map((check) => check.status(this.scheduler.nextRunAt(check.name)));
+      .map((check) => {
+        const status = check.status(this.scheduler.nextRunAt(check.name));
+        return check.settings.runOn ? { ...status, placement: this.placement(check, tables) } : status;
+      });
+  }
+
+  /** Every placed check this node holds (running here or not): its runners and combined state. */
+  placements(): CheckPlacement[] {
+    const tables = this.tables();
+    return this.placedChecks()
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((check) => this.placement(check, tables));
   }
 
   localTable(): NodeCheckTable {
@@ -247,8 +308,12 @@ export class ChecksSubsystem implements Subsystem {
     return this.options.clusterTables?.() ?? [this.table.snapshot()];
   }
 
+  /** Worst-of, megaphone style; a placed check counts with its combined state, not this node's run. */
   status(): StatusAnswer {
-    return worstOf(this.statuses(), this.override, new Date(this.time.now()));
+    const statuses = this.statuses().map((status) =>
+      status.placement ? combinedStatus(status, status.placement) : status,
+    );
+    return worstOf(statuses, this.override, new Date(this.time.now()));
   }
 
   /** The active check's status, recent results and changes; undefined when it is not one of this node's. */
@@ -324,6 +389,29 @@ export class ChecksSubsystem implements Subsystem {
     return had;
   }
 
+  // ---- targets (skypunch): every check of this node, switched on or off ----------------------
+
+  /** This node's checks, the switched-off ones too, with their counters. */
+  targets(): TargetStatus[] {
+    return [...this.checks.values()]
+      .filter((check) => this.placedHere(check))
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((check) => ({
+        ...check.status(this.active.has(check.name) ? this.scheduler.nextRunAt(check.name) : undefined),
+        enabled: this.active.has(check.name),
+      }));
+  }
+
+  /** Switches a check on or off on every node; false when this node has no such check. */
+  async setEnabled(name: string, enabled: boolean): Promise<boolean> {
+    const check = this.checks.get(name);
+    if (!check || !this.placedHere(check)) return false;
+    if (!this.switches) throw new Error('switching checks needs the KV store (kv.enabled)');
+    await this.switches.set(name, enabled);
+    this.options.logger.info(`check ${enabled ? 'enabled' : 'disabled'} cluster-wide`, { check: name });
+    return true;
+  }
+
   // ---- building and activating checks ------------------------------------------------------
 
   /**
@@ -392,6 +480,15 @@ export class ChecksSubsystem implements Subsystem {
       timing: checkTiming(body),
       maxAttempts: body.max_attempts,
       ifGroup: body.if_group,
+      ...(body.run_on
+        ? {
+            runOn: {
+              group: body.run_on.group,
+              replicas: body.run_on.replicas,
+              quorum: body.run_on.quorum ?? defaultQuorum(body.run_on.replicas),
+            },
+          }
+        : {}),
       handlers: body.handlers,
       displayName: body.display_name,
       notes: body.notes,
@@ -404,7 +501,9 @@ export class ChecksSubsystem implements Subsystem {
   private createRunner(settings: LiveCheckSettings, definition: Definition, packs: readonly PackInfo[]) {
     const packParameters = packs.find((pack) => pack.name === definition.pack)?.parameters ?? {};
     try {
-      return settings.type.create(
+      // vault_<key>: values read from Vault at each run (vault/secrets.ts); else the type's own.
+      return withVaultSecrets(
+        settings.type,
         { name: settings.name, body: definition.body, packParameters },
         this.options.dependencies,
       );
@@ -446,7 +545,112 @@ export class ChecksSubsystem implements Subsystem {
   }
 
   private eligible(check: LiveCheck): boolean {
-    return !check.settings.ifGroup || this.groups.has(check.settings.ifGroup);
+    return this.placedHere(check) && !this.switches?.isDisabled(check.name);
+  }
+
+  /** Whether the check belongs on this node (its if_group, its placement), switched on or off. */
+  private placedHere(check: LiveCheck): boolean {
+    if (check.settings.ifGroup && !this.groups.has(check.settings.ifGroup)) return false;
+    const { runOn } = check.settings;
+    return !runOn || this.runnersOf(check.name, runOn).some((runner) => runner.id === this.options.node.id);
+  }
+
+  // ---- placed checks (run_on) ----------------------------------------------------------------
+
+  private placedChecks(): LiveCheck[] {
+    return [...this.checks.values()].filter((check) => check.settings.runOn);
+  }
+
+  /** The members that run a placed check now: alive or suspect members of its group, by rendezvous. */
+  private runnersOf(name: string, runOn: RunOn): PlacementCandidate[] {
+    const self = this.options.node;
+    const others = (this.options.members?.() ?? []).filter(
+      (member) =>
+        member.id !== self.id &&
+        (member.state === 'alive' || member.state === 'suspect') &&
+        member.groups.includes(runOn.group),
+    );
+    // This node's own groups are the detectors' now, ahead of what gossip has spread of them.
+    const candidates = this.groups.has(runOn.group) ? [{ id: self.id, name: self.name }, ...others] : others;
+    return pickRunners(name, candidates, runOn.replicas);
+  }
+
+  private placement(check: LiveCheck, tables: readonly NodeCheckTable[]): CheckPlacement {
+    const runOn = check.settings.runOn!;
+    const self = this.options.node.id;
+    const runners = this.runnersOf(check.name, runOn).map((runner): PlacedRunner => {
+      const brief =
+        runner.id === self && this.active.has(check.name)
+          ? check.brief()
+          : tables.find((table) => table.node_id === runner.id)?.checks.find((b) => b.name === check.name);
+      return brief
+        ? {
+            node: runner.name,
+            node_id: runner.id,
+            state: brief.state,
+            state_type: brief.state_type,
+            output: brief.output,
+            since: brief.since,
+          }
+        : {
+            node: runner.name,
+            node_id: runner.id,
+            state: 'pending',
+            state_type: 'hard',
+            output: '',
+            since: 0,
+          };
+    });
+    const combined = combineResults(runners, runOn.quorum);
+    return {
+      name: check.name,
+      group: runOn.group,
+      replicas: runOn.replicas,
+      quorum: combined.quorum,
+      runners,
+      runs_here: runners.some((runner) => runner.node_id === self),
+      state: combined.state,
+      state_type: combined.state_type,
+      output: combined.output,
+    };
+  }
+
+  /**
+   * Looks at the placed checks' combined states every second (the runners' results arrive by
+   * gossip, which raises no event): a hard change is announced as `check-state-change` by the
+   * check's first runner alone, so handlers hear of it once for the whole cluster.
+   */
+  private watchPlacements(): void {
+    if (this.stopped) return;
+    const placed = this.placedChecks();
+    if (placed.length) {
+      const tables = this.tables();
+      for (const check of placed) this.noticeCombined(check, this.placement(check, tables));
+    }
+    for (const name of [...this.combinedHard.keys()])
+      if (!this.checks.get(name)?.settings.runOn) this.combinedHard.delete(name);
+    this.placementTimer = this.time.timers.setTimeout(() => this.watchPlacements(), PLACEMENT_WATCH_MS, true);
+  }
+
+  private noticeCombined(check: LiveCheck, placement: CheckPlacement): void {
+    if (placement.state === 'pending' || placement.state_type !== 'hard') return;
+    const before = this.combinedHard.get(check.name) ?? 'pending';
+    if (before === placement.state) return;
+    this.combinedHard.set(check.name, placement.state);
+    // As a check's own first OK: nothing to tell anyone. The first runner alone tells the rest.
+    if (before === 'pending' && placement.state === 'ok') return;
+    if (placement.runners[0]?.node_id !== this.options.node.id) return;
+    this.options.logger.info('placed check state change', {
+      check: check.name,
+      from: before,
+      to: placement.state,
+      output: placement.output,
+    });
+    this.emitHardChange(
+      check,
+      { from: before, to: placement.state, attempt: 1, output: placement.output },
+      this.time.now(),
+    );
   }
 
   private schedule(check: LiveCheck): void {
@@ -597,24 +801,40 @@ export class ChecksSubsystem implements Subsystem {
           percent_state_change: check.machine.snapshot().percent_state_change,
         },
       );
-    if (!transition.hardChange) return;
-    const { node } = this.options;
+    // A placed check's own run is one voice of its quorum: its combined state is what is announced.
+    if (!transition.hardChange || check.settings.runOn) return;
     this.options.logger.info('check state change', {
       check: check.name,
       from: hardFrom,
       to: transition.to,
       output: result.output,
     });
+    this.emitHardChange(
+      check,
+      {
+        from: hardFrom,
+        to: transition.to,
+        attempt: transition.attempt,
+        output: result.output,
+        ...(result.longOutput ? { long_output: result.longOutput } : {}),
+      },
+      at,
+    );
+  }
+
+  /** `check-state-change` for handlers and the websocket: this node's, with the check's names. */
+  private emitHardChange(
+    check: LiveCheck,
+    change: Pick<CheckStateChangeEvent, 'from' | 'to' | 'attempt' | 'output' | 'long_output'>,
+    at: number,
+  ): void {
+    const { node } = this.options;
     this.options.events.emit('check-state-change', {
       node: node.name,
       node_id: node.id,
       check: check.name,
       ...(check.settings.displayName ? { display_name: check.settings.displayName } : {}),
-      from: hardFrom,
-      to: transition.to,
-      attempt: transition.attempt,
-      output: result.output,
-      ...(result.longOutput ? { long_output: result.longOutput } : {}),
+      ...change,
       at: new Date(at).toISOString(),
       handlers: [...check.settings.handlers],
     });
@@ -657,4 +877,17 @@ export class ChecksSubsystem implements Subsystem {
       });
     });
   }
+}
+
+/** A placed check's status as /status counts it: its combined state, not this node's own run. */
+function combinedStatus(status: CheckStatus, placement: CheckPlacement): CheckStatus {
+  return {
+    ...status,
+    state: placement.state,
+    state_type: placement.state_type,
+    // A combined problem not yet hard counts as OK, as a soft one does (the runners still retry).
+    last_hard_state:
+      placement.state_type === 'hard' && placement.state !== 'pending' ? placement.state : 'ok',
+    output: placement.output,
+  };
 }

@@ -21,6 +21,7 @@ import { DefinitionKinds } from './definition-kinds.js';
 import { ConfigError, printableKey } from './errors.js';
 import type { EnvLookup } from './env.js';
 import { applyPackOverrides, type PackInfo, readPackManifest } from './packs.js';
+import { platusDefinitions } from './platus.js';
 import { packageRoot } from '../shared/paths.js';
 import { type AgentSettings, AgentSettingsSchema } from './schema.js';
 import { MAX_MESSAGES_PER_CALL, SchemaValidator } from './validate.js';
@@ -181,7 +182,9 @@ function loadConfigUnguarded(options: LoadOptions): LoadedConfig {
 
   function readFile(file: YamlFile, pack: string | undefined): void {
     const path = file.path;
-    const split = splitFile(file, kinds, errors);
+    // A Platus services.yaml (found by its shape, outside packs) is read as Platus writes it.
+    const split =
+      (pack === undefined && platusDefinitions(file, kinds, errors)) || splitFile(file, kinds, errors);
     for (const { definition, path: bodyPath } of split.definitions) {
       if (pack) definition.pack = pack;
       const validator = definitionValidators.get(definition.kind);

@@ -269,6 +269,42 @@ const MetricsSettings = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+/**
+ * HashiCorp Vault, where a check's `vault_<name>: <key>` reads `<name>` (docs/checks-vault.md).
+ * The token is a secret (secrets.ts hides `token` keys); token_file is read at load.
+ */
+const VaultSettings = Type.Object(
+  {
+    address: Type.String({
+      default: 'http://127.0.0.1:8200',
+      pattern: '^https?://[^\\s]+$',
+      description: 'an http:// or https:// URL such as https://vault.example.com:8200',
+    }),
+    token: Type.String({ default: '' }),
+    /** A file holding the token (relative to the config dir), read at load, instead of token. */
+    token_file: Type.String({ default: '' }),
+    /** The KV secrets engine's mount. */
+    mount: Type.String({
+      minLength: 1,
+      default: 'secret',
+      pattern: '^[^/\\s]+(/[^/\\s]+)*$',
+      description: 'a mount such as secret or kv/team, without a leading or trailing /',
+    }),
+    /** The secret's path under the mount (a check's vault_path: reads another). */
+    path: Type.String({
+      default: '',
+      pattern: '^$|^[^/\\s]+(/[^/\\s]+)*$',
+      description: 'a path such as opsbro/checks, without a leading or trailing /',
+    }),
+    kv_version: Type.Union([Type.Literal(1), Type.Literal(2)], { default: 2 }),
+    /** How long a secret read is used before it is read again; 0: at every run. */
+    cache_ttl_s: Type.Number({ minimum: 0, maximum: 86_400, default: 300 }),
+    /** PEM: the CA bundle to trust for an https address, instead of the system's. */
+    ca: Type.Optional(Type.String({ minLength: 1 })),
+  },
+  { additionalProperties: false },
+);
+
 /** The checks engine (docs/checks.md). */
 const ChecksSettings = Type.Object(
   {
@@ -295,6 +331,8 @@ const ChecksSettings = Type.Object(
      * A SIGKILL loses at most this much of results; a state change is written (fsync'd) at once.
      */
     history_group_ms: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
+    /** Where checks' vault_<name>: keys are read (docs/checks-vault.md); none: such checks are refused. */
+    vault: Type.Optional(VaultSettings),
   },
   { additionalProperties: false, default: {} },
 );
@@ -394,6 +432,7 @@ export const RESTART_ONLY_SETTINGS: ReadonlyArray<string> = [
   'checks.history_results',
   'checks.history_changes',
   'checks.history_group_ms',
+  'checks.vault',
   'dns',
   'kv',
   'statsd',

@@ -7,11 +7,12 @@ import type { ProtectedPath } from '../evaluator/index.js';
 /**
  * What expressions may never read: the data dir (keyring, local token, node id, libp2p key,
  * stores), the config dir (agent.yml and conf.d hold encryption_key and auth tokens), the key file
- * wherever it is, and every file the loader read settings from, wherever it really is: agent.yml
- * or a conf.d file is often a symlink that config management points at /srv/... or /var/lib/...,
- * and conf.d itself may be a linked directory (both are recognised by the identity of what their
- * names lead to at each check). Pack files hold definitions, not settings, and stay readable.
- * main gives the evaluator a function over the current config, so a reload applies.
+ * and the Vault token file (checks.vault.token_file) wherever they are, and every file the loader
+ * read settings from, wherever it really is: agent.yml or a conf.d file is often a symlink that
+ * config management points at /srv/... or /var/lib/..., and conf.d itself may be a linked
+ * directory (both are recognised by the identity of what their names lead to at each check). Pack
+ * files hold definitions, not settings, and stay readable. main gives the evaluator a function over
+ * the current config, so a reload applies.
  */
 export function evaluatorProtectedPaths(config: LoadedConfig, dataDirPath: string): ProtectedPath[] {
   const confD = join(config.configDir, 'conf.d');
@@ -31,5 +32,11 @@ export function evaluatorProtectedPaths(config: LoadedConfig, dataDirPath: strin
       what: 'the cluster key file (encryption_key_file)',
     });
   }
+  const vaultTokenFile = config.settings.checks.vault?.token_file;
+  if (vaultTokenFile)
+    paths.push({
+      path: resolve(config.configDir, vaultTokenFile),
+      what: 'the Vault token file (checks.vault.token_file)',
+    });
   return paths;
 }

@@ -6,6 +6,8 @@ export { KvReplicaStore, type KvRecord, type ApplyOutcome } from './replica-stor
 export { KvCoordinator, QuorumError, type ReplicaTransport, type WriteResult } from './coordinator.js';
 export {
   KV_PROTOCOL,
+  type KvAction,
+  type KvActionResult,
   kvRpcHandler,
   rpcReplicaTransport,
   MAX_KEY_BYTES,

@@ -14,7 +14,7 @@ import { HybridClock, indexOf } from './hlc.js';
 import { KvReplicaStore } from './replica-store.js';
 import type { KvMember } from './ring.js';
 import { kvRoutes } from './routes.js';
-import { KV_PROTOCOL, kvRpcHandler } from './rpc-protocol.js';
+import { KV_PROTOCOL, type KvAction, type KvActionResult, kvRpcHandler } from './rpc-protocol.js';
 import { KvService } from './service.js';
 import { KvSync } from './sync.js';
 
@@ -202,6 +202,14 @@ export class KvSubsystem implements Subsystem {
         }),
       },
     ];
+  }
+
+  /**
+   * A KV operation for another subsystem (main.ts wires it: the checks' switches), coordinated as a
+   * client's would be. Throws what a client would get (disabled, not joined yet, no quorum).
+   */
+  execute(action: KvAction): Promise<KvActionResult> {
+    return this.service().execute(action);
   }
 
   /** Runs a sync pass now (tests; `opsbro kv` has no command for it). */

@@ -287,6 +287,68 @@ export interface CheckStatus {
   handlers: string[];
   source?: string;
   pack?: string;
+  /** A placed check (`run_on`): its runners and their combined state (what /status counts). */
+  placement?: CheckPlacement;
+  /** Counted over the check's life on this node (kept across restarts), as skypunch counts a target's. */
+  counters?: CheckCounters;
+}
+
+/** A check as `opsbro targets` lists it: its status and counters, and whether it is switched on. */
+export interface TargetStatus extends CheckStatus {
+  /** false: switched off cluster-wide (`opsbro targets NAME disable`). */
+  enabled: boolean;
+}
+
+/** `POST /monitoring/targets/NAME/enable|disable`. */
+export interface TargetSwitchAnswer {
+  name: string;
+  enabled: boolean;
+}
+
+/** A check's results counted (skypunch's target counters). */
+export interface CheckCounters {
+  /** OK results. */
+  pass: number;
+  /** Every other result (WARNING, CRITICAL, UNKNOWN). */
+  fail: number;
+  /** Non-OK results in a row now (0 after an OK). */
+  repeated_fails: number;
+  /** Results where the service did not answer at all (refused, unreachable, timed out). */
+  network_fails: number;
+  /** Answers by HTTP status class, for the checks that speak HTTP. */
+  http_2xx: number;
+  http_3xx: number;
+  http_4xx: number;
+  http_5xx: number;
+}
+
+/** One runner of a placed check (`run_on`), as this node sees it through gossip. */
+export interface PlacedRunner {
+  node: string;
+  node_id: string;
+  /** 'pending' until its first result reached this node (or when its table lacks the check). */
+  state: CheckState | 'pending';
+  state_type: CheckStateType;
+  output: string;
+  /** ms since the epoch of its last change of state (0: unknown). */
+  since: number;
+}
+
+/** A placed check (`run_on: {group, replicas, quorum}`): its runners and their combined state. */
+export interface CheckPlacement {
+  name: string;
+  group: string;
+  replicas: number;
+  /** Results that must agree (default a majority of replicas; all runners when fewer exist). */
+  quorum: number;
+  /** Best rendezvous score first: the first one notifies the combined changes. */
+  runners: PlacedRunner[];
+  /** Whether this node is one of the runners. */
+  runs_here: boolean;
+  /** The combined state: the worst that at least `quorum` runners report. */
+  state: CheckState | 'pending';
+  state_type: CheckStateType;
+  output: string;
 }
 
 /** One state change, kept in history (soft and hard); hard ones are also `check-state-change` events. */
@@ -445,6 +507,36 @@ export interface StatusAnswer {
 export interface OverrideAnswer {
   override?: StatusOverride;
   cleared?: boolean;
+}
+
+/** Platus' words for a service's state: OK, WARNING, CRITICAL and UNKNOWN (or pending) in turn. */
+export type PlatusState = 'operational' | 'unhealthy' | 'down' | 'unknown';
+
+/**
+ * A check in GET /api/v1.0/status, as Platus reports a service (docs/platus.md): its keys in
+ * Platus' order (Flask sorts them), times as Python's str() writes a datetime and a timedelta.
+ */
+export interface PlatusStatusItem {
+  /** When its last run ended, local time: `2017-04-30 16:58:04.687229` (absent while pending). */
+  checked?: string;
+  /** How long its last run took: `0:00:00.729046` (absent while pending). */
+  elapsed?: string;
+  /** Before the non-operational results in a row that led to `state`: operational, or the first known. */
+  last_state: PlatusState;
+  /** Platus' data.name, else the check's name. */
+  name: string;
+  /** Platus' host checked, else this node's name. */
+  node: string;
+  /** Non-operational results in a row (0 when operational), at most the 21 results kept. */
+  retries: number;
+  state: PlatusState;
+  /** Platus' data.type (App, Database, ...), else the check's type. */
+  type: string;
+}
+
+/** GET /api/v1.0/status: `["No data"]` when this node has no check, as Platus answers. */
+export interface PlatusStatusAnswer {
+  result: PlatusStatusItem[] | ['No data'];
 }
 
 /** GET /dns/stats: what the DNS interface answered since the agent started (docs/dns.md). */

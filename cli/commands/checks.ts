@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import type {
   CheckBrief,
   CheckDetail,
+  CheckPlacement,
   CheckRunAnswer,
   CheckStatus,
   NodeCheckTable,
@@ -127,7 +128,38 @@ export function checksCommand(): Command {
     ];
     process.stdout.write(lines.join('\n') + '\n');
   });
+  withJson(
+    withApiOptions(
+      checks
+        .command('placed')
+        .description('the placed checks (run_on): which members run each, their results, the combined state'),
+    ),
+  ).action(async (options: ReadOptions) => {
+    const placed = await new AgentClient(options).get<CheckPlacement[]>('/monitoring/placed');
+    if (options.json) return printJson(placed);
+    process.stdout.write(placedTable(placed));
+  });
   return checks;
+}
+
+/** One line per placed check with its combined state, then one line per runner. */
+function placedTable(placed: CheckPlacement[]): string {
+  if (!placed.length) return colour.dim('no placed checks (run_on) on this node\n');
+  const rows = placed.flatMap((check) => [
+    [
+      check.name,
+      `${check.group} x${check.replicas}, quorum ${check.quorum}`,
+      stateWords(check),
+      check.output,
+    ],
+    ...check.runners.map((runner) => [
+      colour.dim(`  ${runner.node}`),
+      '',
+      stateWords(runner),
+      runner.output || colour.dim('no result yet'),
+    ]),
+  ]);
+  return table(['CHECK / RUNNER', 'RUN ON', 'STATE', 'OUTPUT'], rows);
 }
 
 function localTable(statuses: CheckStatus[]): string {

@@ -126,6 +126,12 @@ describe('--json', () => {
       args: ['always-ok'],
       check: (out) => expect(out).toMatchObject({ status: { name: 'always-ok', state: 'ok' } }),
     },
+    'checks placed': { args: [], check: (out) => expect(out).toEqual([]) },
+    targets: {
+      args: [],
+      check: (out) =>
+        expect(out).toMatchObject([{ name: 'always-ok', enabled: true, counters: { fail: 0 } }]),
+    },
     // Before the override below (the entries run in this order).
     'status show': { args: [], check: (out) => expect(out).toMatchObject({ status: 'OK' }) },
     'status override': {

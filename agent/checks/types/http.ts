@@ -179,6 +179,7 @@ class HttpCheckRunner implements CheckRunner {
       output: verdict.output,
       longOutput: traceLines(trace),
       perfdata,
+      ...(probed.status === undefined ? { networkFailure: true } : { httpStatus: probed.status }),
     };
   }
 
