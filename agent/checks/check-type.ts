@@ -4,11 +4,11 @@
 // history; a type only knows how to run its check once and say what it found.
 import type { TSchema } from '@sinclair/typebox';
 import type { EvaluationScope } from '../evaluator/index.js';
-import type { CheckState, PerfDatum } from '../shared/api-types.js';
+import type { CheckItem, CheckState, PerfDatum } from '../shared/api-types.js';
 import type { PluginSpawner } from './nagios/plugin-process.js';
 import type { VaultClient } from './vault/client.js';
 
-export type { CheckState, PerfDatum };
+export type { CheckItem, CheckState, PerfDatum };
 
 /** What one run of a check found. */
 export interface CheckResult {
@@ -18,6 +18,12 @@ export interface CheckResult {
   /** The lines after the first, when there are any. */
   longOutput?: string;
   perfdata: PerfDatum[];
+  /**
+   * One per thing the check watches (an EC2 instance, a replica-set member, a Celery worker), for
+   * the types that watch several: kept with the check's status (not in history's results) and
+   * reported one by one where Platus reported them so. The check's own state stays `state`.
+   */
+  items?: CheckItem[];
   /** The HTTP status a service answered with (the per-check 2xx/3xx/4xx/5xx counters). */
   httpStatus?: number;
   /** No answer came at all (refused, unreachable, DNS, TLS, timed out): counted apart from HTTP errors. */

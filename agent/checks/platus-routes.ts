@@ -4,11 +4,17 @@
 // Platus would say of it (data.type, data.name, the host checked); any other check with its own
 // name and type, and this node as its node. Read-only, like the other monitoring routes.
 //
+// A check whose last result has items (aws_ec2's instances, mongodb's members, celery's workers)
+// is one item per instance, member or worker, as Platus' plugins report them: the service's name
+// for each, the instance's id (with its Name tag as `nodename`), the member's host or the worker's
+// node name as `node`, and that one's own state.
+//
 // This node's checks only: the tables gossip brings of other nodes hold a brief per check (state,
 // state type, output, the time of the last change), not when it last ran, how long it took, its
 // type nor where it came from, which Platus' items are made of (docs/platus.md, Cluster).
 import { platusOriginOf } from '../config/platus.js';
 import type {
+  CheckItem,
   CheckState,
   CheckStatus,
   PlatusState,
@@ -25,7 +31,7 @@ export function platusRoutes(checks: ChecksSubsystem): Route[] {
       path: '/api/v1.0/status',
       access: 'read',
       description:
-        "this node's checks as Platus reports services: {result: [{checked, elapsed, last_state, name, node, retries, state, type}]}",
+        "this node's checks as Platus reports services: {result: [{checked, elapsed, last_state, name, node, retries, state, type}]}, one per instance, member or worker of the checks that watch several",
       handler: (): PlatusStatusAnswer => platusStatus(checks.statuses(), checks.localTable().node),
     },
   ];
@@ -41,11 +47,52 @@ const PLATUS_STATE: Record<CheckState | 'pending', PlatusState> = {
 
 /** Platus' answer for `statuses` (this node's, named `node`): sorted by type, as Platus sorts it. */
 export function platusStatus(statuses: readonly CheckStatus[], node: string): PlatusStatusAnswer {
+  // A stable sort: a check's items stay in its order.
   const items = statuses
-    .map((status) => platusItem(status, node))
+    .flatMap((status) => platusItems(status, node))
     .sort((a, b) => compare(a.type, b.type) || compare(a.name, b.name));
   // Platus' words when it has no service to report.
   return { result: items.length ? items : ['No data'] };
+}
+
+/**
+ * An item of an aws_ec2 check also says its instance's Name tag, as Platus' aws_ec2 plugin does
+ * (`nodename`, between `node` and `retries` in Flask's order).
+ */
+export type PlatusInstanceItem = PlatusStatusItem & { nodename?: string };
+
+/** One Platus item per item of the check's last result, else one for the check. */
+function platusItems(status: CheckStatus, node: string): PlatusInstanceItem[] {
+  const whole = platusItem(status, node);
+  if (!status.items?.length) return [whole];
+  return status.items.map((item) => {
+    const ok = item.state === 'ok';
+    const named = item.id !== undefined && item.id !== item.name;
+    // Keys in Platus' order, as platusItem's.
+    return {
+      ...(whole.checked !== undefined ? { checked: whole.checked } : {}),
+      ...(whole.elapsed !== undefined ? { elapsed: whole.elapsed } : {}),
+      // No history is kept per instance: an operational one has nothing to count, another
+      // counts the check's own non-operational results in a row.
+      last_state: ok ? 'operational' : whole.last_state,
+      name: whole.name,
+      node: itemNode(status, item),
+      ...(named ? { nodename: item.name } : {}),
+      retries: ok ? 0 : Math.max(1, whole.retries),
+      state: PLATUS_STATE[item.state],
+      type: whole.type,
+    };
+  });
+}
+
+/**
+ * What Platus reports as an item's `node`: an instance's id (aws_ec2), a member's host without its
+ * port (mongodb: `member['name'].split(':')[0]`), a worker's node name (celery).
+ */
+function itemNode(status: CheckStatus, item: CheckItem): string {
+  if (item.id !== undefined) return item.id;
+  if (status.type === 'mongodb') return item.name.replace(/:\d+$/, '');
+  return item.name;
 }
 
 function platusItem(status: CheckStatus, node: string): PlatusStatusItem {

@@ -12,6 +12,7 @@ import { RateLimitedLog } from '../log/index.js';
 import type {
   CheckDetail,
   CheckPlacement,
+  MegaphoneRegistration,
   CheckState,
   CheckResultRecord,
   CheckRunAnswer,
@@ -38,6 +39,9 @@ import { OverrideStore } from './override-store.js';
 import { checkRoutes } from './routes.js';
 import { targetRoutes } from './target-routes.js';
 import { platusRoutes } from './platus-routes.js';
+import { megaphoneRoutes } from './megaphone-routes.js';
+import { definitionOf, MAX_REGISTRATIONS, RegistrationRefused, RegistryStore } from './registry-store.js';
+import { schemaCheck } from '../shared/schema-check.js';
 import { CheckScheduler, type CheckTime, SYSTEM_CHECK_TIME } from './scheduler.js';
 import type { Transition } from './state-machine.js';
 import { withVaultSecrets } from './vault/secrets.js';
@@ -76,6 +80,11 @@ export interface ChecksOptions {
   groups: () => readonly string[];
   /** Where the override is kept (`<data-dir>/status-override.json`). */
   overrideFile: string;
+  /**
+   * Where the checks registered at run time are kept (`<data-dir>/registered-checks.json`,
+   * megaphone's `POST /checks`); without it they last until the agent stops.
+   */
+  registryFile?: string;
   /** Resolves when the collectors have run once: evaluated checks read their data. */
   collectorsReady?: () => Promise<void>;
   /** Every node's check table, from gossip (undefined: only this node's is known). */
@@ -136,6 +145,15 @@ export class ChecksSubsystem implements Subsystem {
   private ready: Promise<void>;
   private markReady!: () => void;
   private stopped = false;
+  /** The configuration's definitions and packs in effect: the options', then each reload's. */
+  private config: { definitions: readonly Definition[]; packs: readonly PackInfo[] };
+  /** Runtime registrations (megaphone's /checks), by id: checks beside the configuration's. */
+  private registrations = new Map<string, MegaphoneRegistration>();
+  private readonly registry?: RegistryStore;
+  /** Registrations whose id a configured check took since: logged once, not run. */
+  private readonly shadowed = new Set<string>();
+  /** Set once start() built the checks: a registration before applies at start. */
+  private built = false;
 
   constructor(private readonly options: ChecksOptions) {
     this.time = options.time ?? SYSTEM_CHECK_TIME;
@@ -151,6 +169,17 @@ export class ChecksSubsystem implements Subsystem {
         options.logger.error('a check run failed unexpectedly', { check: name, error }),
     });
     this.overrides = new OverrideStore(options.overrideFile);
+    this.config = { definitions: options.definitions, packs: options.packs };
+    if (options.registryFile) {
+      this.registry = new RegistryStore(options.registryFile);
+      // Read here, not at start(): the API may take a registration before start().
+      for (const registration of this.registry.load((problem) =>
+        options.logger.error('registered checks file damaged: restored what could be read', {
+          error: problem,
+        }),
+      ))
+        this.registrations.set(registration.id, registration);
+    }
     this.historyErrors = new RateLimitedLog(
       (message, fields) => options.logger.warn(message, fields),
       () => this.time.now(),
@@ -182,7 +211,8 @@ export class ChecksSubsystem implements Subsystem {
       });
     }
     // Built anew with what each check had reached: a restart resumes soft/hard and flapping.
-    this.checks = this.build(this.options.definitions, this.options.packs, kept);
+    this.checks = this.build(this.withRegistered(this.config.definitions), this.config.packs, kept);
+    this.built = true;
     const gone = [...kept.keys()].filter((name) => !this.checks.has(name));
     if (gone.length) void this.track(this.options.history.forget(gone), 'forget');
     this.unsubscribes.push(
@@ -245,14 +275,26 @@ export class ChecksSubsystem implements Subsystem {
   }
 
   routes(): Route[] {
-    return [...checkRoutes(this), ...targetRoutes(this), ...platusRoutes(this)];
+    return [...checkRoutes(this), ...targetRoutes(this), ...platusRoutes(this), ...megaphoneRoutes(this)];
   }
 
   /** A reloaded configuration: checks rebuilt; a check of the same name keeps its state. */
   reload(config: LoadedConfig): void {
+    this.config = { definitions: config.definitions, packs: config.packs };
+    this.rebuild();
+  }
+
+  /** The checks rebuilt from the configuration and the registrations now; the same name keeps its state. */
+  private rebuild(): void {
     const previous = this.checks;
     const reconfigured: LiveCheck[] = [];
-    const next = this.build(config.definitions, config.packs, new Map(), previous, reconfigured);
+    const next = this.build(
+      this.withRegistered(this.config.definitions),
+      this.config.packs,
+      new Map(),
+      previous,
+      reconfigured,
+    );
     const removed = [...previous.keys()].filter((name) => !next.has(name));
     this.checks = next;
     // Out of the scheduler and the table first (updateActive), then their runners closed.
@@ -410,6 +452,141 @@ export class ChecksSubsystem implements Subsystem {
     await this.switches.set(name, enabled);
     this.options.logger.info(`check ${enabled ? 'enabled' : 'disabled'} cluster-wide`, { check: name });
     return true;
+  }
+
+  // ---- runtime registrations (megaphone's /checks: megaphone-routes.ts, registry-store.ts) ----
+  // A registration is a json_status check definition named by its id, merged with the
+  // configuration's at every build: scheduled, kept in history and spread like any check, and kept
+  // in the data dir so that a restart or a reload keeps it. A configured check's name is refused.
+
+  /** The registrations, by id. */
+  registered(): MegaphoneRegistration[] {
+    return [...this.registrations.values()].sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  registration(id: string): MegaphoneRegistration | undefined {
+    return this.registrations.get(id);
+  }
+
+  /** Where the configured check named so is defined (`file:line`); undefined when there is none. */
+  configuredSource(name: string): string | undefined {
+    const definition = this.config.definitions.find((each) => each.kind === 'check' && each.name === name);
+    return definition && `${definition.source.file}:${definition.source.line ?? 1}`;
+  }
+
+  /** The status of a registered check as it runs; undefined when it does not (shadowed, refused). */
+  registeredStatus(id: string): CheckStatus | undefined {
+    if (!this.registrations.has(id) || this.shadowed.has(id)) return undefined;
+    const check = this.checks.get(id);
+    return check?.status(this.active.has(id) ? this.scheduler.nextRunAt(id) : undefined);
+  }
+
+  /** The override in effect (megaphone's `--global`). */
+  currentOverride(): StatusOverride | undefined {
+    return this.override;
+  }
+
+  /**
+   * Registers a check, or replaces the registration of that id (its state kept, as a reload
+   * keeps it). Kept in the data dir before it applies. Throws RegistrationRefused for a configured
+   * check's name, beyond MAX_REGISTRATIONS, or when json_status refuses it; another error when
+   * the file cannot be written (nothing changed then).
+   */
+  register(registration: MegaphoneRegistration): { created: boolean } {
+    const { id } = registration;
+    const source = this.configuredSource(id);
+    if (source)
+      throw new RegistrationRefused(
+        'clash',
+        `${id} is a configured check (${source}): a registration may not replace it; choose another id`,
+      );
+    const created = !this.registrations.has(id);
+    if (created && this.registrations.size >= MAX_REGISTRATIONS)
+      throw new RegistrationRefused(
+        'full',
+        `${MAX_REGISTRATIONS} checks are registered already, the most kept: delete one first (DELETE /checks/ID)`,
+      );
+    const problem = this.registrationProblem(registration);
+    if (problem) throw new RegistrationRefused('invalid', `check ${id}: ${problem}`);
+    if (this.stopped) throw new Error('the agent is stopping');
+    const next = new Map(this.registrations).set(id, registration);
+    this.registry?.save([...next.values()]);
+    this.registrations = next;
+    if (this.built) this.rebuild();
+    this.options.logger.info(created ? 'check registered' : 'check registration replaced', {
+      check: id,
+      url: typeof registration.url === 'string' ? registration.url : registration.url.addr,
+    });
+    return { created };
+  }
+
+  /** Removes a registration and its check; false when none has that id. */
+  unregister(id: string): boolean {
+    if (!this.registrations.has(id)) return false;
+    if (this.stopped) throw new Error('the agent is stopping');
+    const next = new Map(this.registrations);
+    next.delete(id);
+    this.registry?.save([...next.values()]);
+    this.registrations = next;
+    this.shadowed.delete(id);
+    if (this.built) this.rebuild();
+    this.options.logger.info('check registration deleted', { check: id });
+    return true;
+  }
+
+  /** The configuration's definitions followed by the registrations' (a configured name wins). */
+  private withRegistered(definitions: readonly Definition[]): Definition[] {
+    if (!this.registrations.size) return [...definitions];
+    const configured = new Set(definitions.filter((each) => each.kind === 'check').map((each) => each.name));
+    const registered: Definition[] = [];
+    for (const registration of this.registrations.values()) {
+      const { id } = registration;
+      if (configured.has(id)) {
+        if (!this.shadowed.has(id))
+          this.options.logger.warn(
+            'a configured check took the name of a registered check: the configured one runs',
+            {
+              check: id,
+              source: this.configuredSource(id),
+            },
+          );
+        this.shadowed.add(id);
+        continue;
+      }
+      this.shadowed.delete(id);
+      try {
+        registered.push(definitionOf(registration, this.registryPath()));
+      } catch (error) {
+        this.options.logger.error('registered check refused, skipped', {
+          check: id,
+          error: messageOf(error),
+        });
+      }
+    }
+    return [...definitions, ...registered];
+  }
+
+  /** What json_status says of the check a registration becomes, as rules.ts checks a configured one. */
+  private registrationProblem(registration: MegaphoneRegistration): string | undefined {
+    const type = this.options.types.get('json_status');
+    if (!type) return 'the json_status check type is not in this build';
+    try {
+      const definition = definitionOf(registration, this.registryPath());
+      const check = schemaCheck(type.schema);
+      if (!check(definition.body)) return check.problem();
+      const runner = type.create(
+        { name: definition.name, body: definition.body, packParameters: {} },
+        this.options.dependencies,
+      );
+      void runner.close?.().catch(() => undefined);
+    } catch (error) {
+      return messageOf(error);
+    }
+    return undefined;
+  }
+
+  private registryPath(): string {
+    return this.options.registryFile ?? 'POST /checks';
   }
 
   // ---- building and activating checks ------------------------------------------------------

@@ -253,6 +253,20 @@ export interface PerfDatum {
   max?: number;
 }
 
+/**
+ * One of the things a check watches, as its last run found it: an EC2 instance (aws_ec2), a
+ * replica-set member (mongodb), a Celery worker (celery). Platus reports one service per item.
+ */
+export interface CheckItem {
+  /** What it is called: an instance's Name tag (else its id), a member's host:port, a worker's node name. */
+  name: string;
+  /** What identifies it when its name is another (an EC2 instance's id when it has a Name tag). */
+  id?: string;
+  state: CheckState;
+  /** One line: what the run found of it. */
+  output: string;
+}
+
 /** Where a check stands: its last result, soft/hard state and flapping (GET /monitoring/state). */
 export interface CheckStatus {
   name: string;
@@ -270,6 +284,8 @@ export interface CheckStatus {
   output: string;
   long_output?: string;
   perfdata: PerfDatum[];
+  /** One per thing the check watches, from its last result, for the types that say (aws_ec2, mongodb, celery). */
+  items?: CheckItem[];
   /** ISO times: the last run, the last change of state (soft or hard), the last hard change. */
   last_run_at?: string;
   last_change_at?: string;
@@ -555,4 +571,61 @@ export interface DnsStatsAnswer {
   dropped: number;
   /** How long answers took, over the latest 1024, in microseconds. */
   latency_us: { p50: number; p99: number };
+}
+
+// ---- megaphone's runtime check registry (`/checks`, docs/checks-services.md) -----------------
+
+/** megaphone's `url` of a registered check: the status URL, or its object form. */
+export type MegaphoneCheckUrl =
+  | string
+  | {
+      addr: string;
+      /** megaphone's `megaphone/status` (slashes, pointing at the status itself), or `$.checks.db`. */
+      jsonpath?: string;
+      /** OK, Warning, Critical or Unknown; false or null: none (megaphone's post.py sends false). */
+      statusoverride?: string | false | null;
+    };
+
+/** A registered check as kept in `<data-dir>/registered-checks.json`: megaphone's {id, url} and opsbro's timing. */
+export interface MegaphoneRegistration {
+  id: string;
+  url: MegaphoneCheckUrl;
+  /** opsbro's: how often it runs (default 60s), its timeout, its max_attempts. */
+  interval?: string | number;
+  timeout?: string | number;
+  max_attempts?: number;
+  /** ISO time of the POST that made it as it is. */
+  registered_at: string;
+}
+
+/** GET /checks: every registered check's url by id, as megaphone lists them (`--global`: the override's reason). */
+export type MegaphoneCheckList = Record<string, MegaphoneCheckUrl>;
+
+/** megaphone's words for a status, as its status endpoints answer them. */
+export type MegaphoneCheckStatus = 'OK' | 'Warning' | 'Critical' | 'Unknown';
+
+/** GET /checks/:id: the registered check's last result, in megaphone's shape (status, message, date, id). */
+export interface MegaphoneCheckAnswer {
+  id: string;
+  status: MegaphoneCheckStatus;
+  message: string;
+  /** ISO time of the last result (of the registration while none). */
+  date: string;
+  url: MegaphoneCheckUrl;
+  /** soft or hard (opsbro's); absent while the check has no result, or does not run. */
+  state_type?: CheckStateType;
+  registered_at?: string;
+}
+
+/** POST /checks: what was registered; created false when it replaced a registration of that id. */
+export interface MegaphoneRegisterAnswer {
+  id: string;
+  url: MegaphoneCheckUrl;
+  created: boolean;
+}
+
+/** DELETE /checks/:id. */
+export interface MegaphoneDeleteAnswer {
+  id: string;
+  deleted: true;
 }

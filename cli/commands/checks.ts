@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import type {
   CheckBrief,
   CheckDetail,
+  CheckItem,
   CheckPlacement,
   CheckRunAnswer,
   CheckStatus,
@@ -253,5 +254,16 @@ function showCheck({ status, results, changes }: CheckDetail): string {
         ]),
       )
     : colour.dim('(no state changes yet)\n');
-  return `${keyValues(pairs)}\n${colour.bold('recent results')}\n${recent}\n${colour.bold('state changes')}\n${history}`;
+  const items = status.items?.length
+    ? `\n${colour.bold(`items (${status.items.length}, from the last run)`)}\n${itemsTable(status.items)}`
+    : '';
+  return `${keyValues(pairs)}${items}\n${colour.bold('recent results')}\n${recent}\n${colour.bold('state changes')}\n${history}`;
+}
+
+/** A check's items (aws_ec2's instances, mongodb's members, celery's workers), one line each. */
+export function itemsTable(items: readonly CheckItem[]): string {
+  return table(
+    ['NAME', 'STATE', 'OUTPUT'],
+    items.map((item) => [item.name, stateColour(item.state.toUpperCase()), item.output]),
+  );
 }

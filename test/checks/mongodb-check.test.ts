@@ -1,6 +1,6 @@
 // The mongodb check through the real driver against stand-in mongods speaking the wire protocol
 // (test/helpers/mongo-wire-server.ts): a replica set's status as one member reports it, a
-// standalone's ping, the next host asked when the first does not answer.
+// standalone's ping, the next host asked when the first does not answer; one item per member.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CheckRunner } from '../../agent/checks/check-type.js';
 import { MONGODB_CHECK_TYPE } from '../../agent/checks/types/mongodb.js';
@@ -59,6 +59,11 @@ describe('mongodb check', () => {
       { label: 'max_lag', value: 2, uom: 's', warn: '30' },
     ]);
     expect(db.commands).toContain('replsetgetstatus');
+    expect(result.items).toEqual([
+      { name: 'db1:27017', state: 'ok', output: 'PRIMARY' },
+      { name: 'db2:27017', state: 'ok', output: 'SECONDARY, lag 2 s' },
+      { name: 'db3:27017', state: 'ok', output: 'ARBITER' },
+    ]);
   });
 
   it('is CRITICAL without a primary, WARNING on an unhealthy member or a lag over max_lag_seconds', async () => {
@@ -77,13 +82,23 @@ describe('mongodb check', () => {
     const unhealthy = await run(check({ hosts: host }));
     expect(unhealthy.state).toBe('warning');
     expect(unhealthy.output).toContain(': db2 unhealthy: ');
+    // The set works (a primary): the member that does not is down.
+    expect(unhealthy.items).toEqual([
+      { name: 'db1', state: 'ok', output: 'PRIMARY' },
+      { name: 'db2', state: 'critical', output: '(not reachable/healthy), health 0' },
+    ]);
     db.replSetStatus = { set: 'rs0', members: [member('db1', 'PRIMARY'), member('db2', 'SECONDARY', 90)] };
     const lagging = await run(check({ hosts: host, max_lag_seconds: 60 }));
     expect(lagging.state).toBe('warning');
     expect(lagging.output).toContain('replication lag over 60 s: db1 PRIMARY, db2 SECONDARY (lag 90 s)');
-    expect((await run(check({ hosts: host, replica_set: 'other' }))).output).toMatch(
-      /expected replica set other$/,
-    );
+    expect(lagging.items).toEqual([
+      { name: 'db1', state: 'ok', output: 'PRIMARY' },
+      { name: 'db2', state: 'warning', output: 'SECONDARY, lag 90 s (over max_lag_seconds 60)' },
+    ]);
+    const other = await run(check({ hosts: host, replica_set: 'other' }));
+    expect(other.output).toMatch(/expected replica set other$/);
+    // Not the set expected: its members are not reported.
+    expect(other.items).toBeUndefined();
   });
 
   it('pings a standalone server, and asks the next host when one does not answer', async () => {
@@ -94,6 +109,7 @@ describe('mongodb check', () => {
       new RegExp(`^mongodb 127\\.0\\.0\\.1:${standalone.port}: standalone, ping in \\d+ ms$`),
     );
     expect(standalone.commands).toContain('ping');
+    expect(result.items).toBeUndefined();
     const expected = await run(check({ host: '127.0.0.1', port: standalone.port, replica_set: 'rs0' }));
     expect(expected.state).toBe('critical');
     expect(expected.output).toContain('not a member of a replica set');

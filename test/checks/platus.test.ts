@@ -147,6 +147,94 @@ describe('platusStatus', () => {
     });
   });
 
+  it('a check with items is one item per instance, member or worker, named as Platus names them', () => {
+    const fleet = status('fleet', ['ok', 'critical'], {
+      type: 'aws_ec2',
+      notes: platusNotes({
+        service: 'fleet',
+        plugin: 'aws_ec2',
+        type: 'Compute',
+        name: 'web-fleet',
+        node: 'eu-west-1',
+        role: ['ops'],
+      }),
+      items: [
+        { name: 'web-1', id: 'i-01', state: 'ok', output: 'i-01 is running, t3.small in eu-west-1a' },
+        { name: 'web-3', id: 'i-03', state: 'critical', output: 'i-03 is stopped' },
+        { name: 'i-05', state: 'critical', output: 'i-05 is terminated' },
+        { name: 'db-1', id: 'i-04', state: 'warning', output: 'i-04 is pending' },
+      ],
+    });
+    const replicaSet = status('rs', ['warning'], {
+      type: 'mongodb',
+      items: [
+        { name: 'db1:27017', state: 'ok', output: 'PRIMARY' },
+        { name: 'db2:27018', state: 'critical', output: '(not reachable/healthy), health 0' },
+      ],
+    });
+    const workers = status('workers', ['ok'], {
+      type: 'celery',
+      items: [{ name: 'celery@web1', state: 'ok', output: 'answered pong' }],
+    });
+    // Items but none in the last result (the API could not be asked): one item, as before.
+    const failed = status('other-fleet', ['critical'], { type: 'aws_ec2', items: [] });
+    const { result } = platusStatus([workers, replicaSet, fleet, failed], 'node-1');
+    const checked = pythonDatetime(Date.parse('2026-12-05T11:00:00.250Z') * 1000 + 729_046);
+    const stamp = { checked, elapsed: '0:00:00.729046' };
+    expect(result).toEqual([
+      // Compute (Platus' data.type) first, the instances in the check's order; Platus' node is
+      // the instance's id, its Name tag the nodename.
+      {
+        ...stamp,
+        last_state: 'operational',
+        name: 'web-fleet',
+        node: 'i-01',
+        nodename: 'web-1',
+        retries: 0,
+        state: 'operational',
+        type: 'Compute',
+      },
+      {
+        ...stamp,
+        last_state: 'operational',
+        name: 'web-fleet',
+        node: 'i-03',
+        nodename: 'web-3',
+        retries: 1,
+        state: 'down',
+        type: 'Compute',
+      },
+      {
+        ...stamp,
+        last_state: 'operational',
+        name: 'web-fleet',
+        node: 'i-05',
+        retries: 1,
+        state: 'down',
+        type: 'Compute',
+      },
+      expect.objectContaining({ name: 'web-fleet', node: 'i-04', nodename: 'db-1', state: 'unhealthy' }),
+      {
+        ...stamp,
+        last_state: 'down',
+        name: 'other-fleet',
+        node: 'node-1',
+        retries: 1,
+        state: 'down',
+        type: 'aws_ec2',
+      },
+      // A worker is its node name; a member its host, without the port (Platus').
+      expect.objectContaining({ name: 'workers', node: 'celery@web1', state: 'operational', type: 'celery' }),
+      expect.objectContaining({ name: 'rs', node: 'db1', state: 'operational', retries: 0, type: 'mongodb' }),
+      expect.objectContaining({ name: 'rs', node: 'db2', state: 'down', retries: 1, type: 'mongodb' }),
+    ]);
+    // Keys in Platus' order, nodename (aws_ec2's) after node.
+    for (const item of result as PlatusStatusItem[])
+      expect(Object.keys(item)).toEqual(
+        'nodename' in item ? [...PLATUS_KEYS.slice(0, 5), 'nodename', ...PLATUS_KEYS.slice(5)] : PLATUS_KEYS,
+      );
+  });
+
   it('no check: Platus\' ["No data"]', () => {
     expect(platusStatus([], 'n')).toEqual({ result: ['No data'] });
   });

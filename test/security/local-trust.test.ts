@@ -165,6 +165,13 @@ describe('a default agent (no auth.tokens) seen by another local user', () => {
         'POST /agent/stop',
         'POST /gossip/keys',
         'POST /monitoring/checks/:name/run',
+        // Switching a check on or off everywhere, and a run now (docs/checks.md, Targets).
+        'POST /monitoring/targets/:name/enable',
+        'POST /monitoring/targets/:name/disable',
+        'POST /monitoring/targets/:name/test',
+        // megaphone's runtime registry (docs/checks-services.md).
+        'POST /checks',
+        'DELETE /checks/:id',
         'POST /status/override',
         'DELETE /status/override',
         // KV writes (docs/kv.md): both dialects.

@@ -1,7 +1,8 @@
 // The aws_ec2 check (`type: aws_ec2`, Platus'): DescribeInstances in a region, for
-// `ec2_instance_ids` and/or `ec2_filters`, every page; each instance's state in the long output
-// (running OK; pending, stopping WARNING; stopped, shutting-down, terminated CRITICAL; named from
-// its Name tag) and the worst of them as the check's state.
+// `ec2_instance_ids` and/or `ec2_filters`, every page; one item per instance (running OK; pending,
+// stopping WARNING; stopped, shutting-down, terminated CRITICAL; named from its Name tag, else its
+// id), as Platus reports one service per instance, the same lines in the long output, and the worst
+// of them as the check's state.
 //
 // The client, chosen on purpose: the EC2 Query API is one signed form POST and an XML answer, so a
 // SigV4 signer (`aws4`: one file, no dependencies, the signer `request` used for years) and undici
@@ -11,6 +12,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { XMLParser } from 'fast-xml-parser';
 import type {
+  CheckItem,
   CheckResult,
   CheckRunContext,
   CheckRunner,
@@ -18,6 +20,7 @@ import type {
   CheckState,
   CheckType,
 } from '../check-type.js';
+import { AWS_REGION, awsSignedHeaders, type AwsCredentials } from '../http/aws-sigv4.js';
 import { describeError } from '../http/probe.js';
 
 export const AwsEc2CheckSchema = Type.Object(
@@ -65,24 +68,22 @@ interface Instance {
   id: string;
   state: string;
   name?: string;
-}
-
-interface Credentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
+  /** t3.small ... */
+  type?: string;
+  /** eu-west-1a ... */
+  zone?: string;
 }
 
 class AwsEc2Runner implements CheckRunner {
   private readonly endpoint: URL;
-  private readonly credentials: Credentials;
+  private readonly credentials: AwsCredentials;
   private readonly parameters: Array<[string, string]>;
   /** Made at the first run: the signer and the XML parser are loaded then, not at the agent's start. */
   private xml?: XMLParser;
 
   constructor(private readonly spec: CheckSpec) {
     const body = spec.body as AwsEc2Body;
-    if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(body.region))
+    if (!AWS_REGION.test(body.region))
       throw new Error(`region: ${JSON.stringify(body.region)} is not a region (e.g. eu-west-1)`);
     const endpointText = body.endpoint ?? `https://ec2.${body.region}.amazonaws.com/`;
     try {
@@ -126,11 +127,20 @@ class AwsEc2Runner implements CheckRunner {
     if (instances.length === 0)
       return { state: 'critical', output: `aws_ec2 ${body.region}: no instance matches`, perfdata: [] };
     let worst: CheckState = 'ok';
-    const lines = instances.map((instance) => {
+    const items = instances.map((instance): CheckItem => {
       const state = STATE_OF[instance.state] ?? 'unknown';
       if (SEVERITY[state] > SEVERITY[worst]) worst = state;
-      return `${state.toUpperCase()}: ${instance.name ? `${instance.name} (${instance.id})` : instance.id} is ${instance.state}`;
+      return {
+        name: instance.name ?? instance.id,
+        ...(instance.name ? { id: instance.id } : {}),
+        state,
+        output: `${instance.id} is ${instance.state}${instance.type ? `, ${instance.type}` : ''}${instance.zone ? ` in ${instance.zone}` : ''}`,
+      };
     });
+    const lines = instances.map(
+      (instance, index) =>
+        `${items[index]!.state.toUpperCase()}: ${instance.name ? `${instance.name} (${instance.id})` : instance.id} is ${instance.state}`,
+    );
     const running = instances.filter((instance) => instance.state === 'running').length;
     const notRunning = instances
       .filter((instance) => instance.state !== 'running')
@@ -139,6 +149,7 @@ class AwsEc2Runner implements CheckRunner {
       state: worst,
       output: `aws_ec2 ${body.region}: ${running} of ${instances.length} instances running${notRunning.length ? `; ${notRunning.join(', ')}` : ''}`,
       longOutput: lines.join('\n'),
+      items,
       perfdata: [
         { label: 'instances', value: instances.length, uom: '' },
         { label: 'running', value: running, uom: '' },
@@ -158,8 +169,6 @@ class AwsEc2Runner implements CheckRunner {
       ...this.parameters,
       ...(nextToken ? [['NextToken', nextToken] as [string, string]] : []),
     ]).toString();
-    // aws4 is CommonJS: its functions hang off the default export.
-    const { sign } = (await import('aws4')).default;
     const { request } = await import('undici');
     if (!this.xml) {
       const { XMLParser } = await import('fast-xml-parser');
@@ -169,10 +178,9 @@ class AwsEc2Runner implements CheckRunner {
         isArray: (name) => name === 'item',
       });
     }
-    const signed = sign(
+    const headers = await awsSignedHeaders(
       {
-        host: this.endpoint.host,
-        path: this.endpoint.pathname,
+        url: this.endpoint,
         method: 'POST',
         service: 'ec2',
         region,
@@ -185,7 +193,7 @@ class AwsEc2Runner implements CheckRunner {
     try {
       response = await request(this.endpoint, {
         method: 'POST',
-        headers: signed.headers as Record<string, string>,
+        headers,
         body: form,
         signal,
       });
@@ -216,15 +224,20 @@ class AwsEc2Runner implements CheckRunner {
 interface RawInstance {
   instanceId?: string;
   instanceState?: { name?: string };
+  instanceType?: string;
+  placement?: { availabilityZone?: string };
   tagSet?: { item?: Array<{ key?: string; value?: string }> };
 }
 
 function instanceOf(raw: RawInstance): Instance {
   const name = raw.tagSet?.item?.find((tag) => tag.key === 'Name')?.value;
+  const zone = raw.placement?.availabilityZone;
   return {
     id: raw.instanceId ?? '?',
     state: raw.instanceState?.name ?? 'unknown',
     ...(name ? { name } : {}),
+    ...(raw.instanceType ? { type: raw.instanceType } : {}),
+    ...(zone ? { zone } : {}),
   };
 }
 

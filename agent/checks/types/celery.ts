@@ -2,8 +2,10 @@
 // AMQP broker as `celery inspect ping` does it (Celery's remote control, agent/checks/celery/pidbox.ts),
 // the replies collected for `reply_timeout`: CRITICAL when fewer than `min_workers` answer, when a
 // worker of `workers` does not, when the broker cannot be reached or refuses the login (saying
-// which) or blocks publishers (a memory or disk alarm); OK naming the workers that answered. One connection per check, kept between runs and
-// opened again after a failure; the AMQP client (amqplib) is loaded at the first run, not at start.
+// which) or blocks publishers (a memory or disk alarm); OK naming the workers that answered. One
+// item per worker expected or answering (Platus reports one service per worker). One connection per
+// check, kept between runs and opened again after a failure; the AMQP client (amqplib) is loaded at
+// the first run, not at start.
 import { Type, type Static } from '@sinclair/typebox';
 import type { ChannelModel } from 'amqplib';
 import { DurationSchema, parseDurationMs } from '../../config/index.js';
@@ -11,6 +13,7 @@ import { raceAbort } from '../../shared/abort.js';
 import { parseBrokerUrl, withoutPassword, type BrokerAddress } from '../celery/broker-url.js';
 import { LamportClock, MAILBOX_EXCHANGE, pingWorkers, type PingOutcome } from '../celery/pidbox.js';
 import type {
+  CheckItem,
   CheckResult,
   CheckRunContext,
   CheckRunner,
@@ -211,10 +214,20 @@ class CeleryRunner implements CheckRunner {
         odd.map((name) => `${name} answered ${JSON.stringify(outcome.replies.get(name))}`).join(', '),
       );
     const longOutput = notes.length > 0 ? notes.join('\n') : undefined;
+    // Every worker named in `workers`, then the others that answered.
+    const items = [...new Set([...this.expected, ...answered])].map((name): CheckItem => {
+      if (!outcome.replies.has(name))
+        return { name, state: 'critical', output: `did not answer within ${formatSeconds(waitMs)}` };
+      const reply = outcome.replies.get(name);
+      return isPong(reply)
+        ? { name, state: 'ok', output: 'answered pong' }
+        : { name, state: 'warning', output: `answered ${JSON.stringify(reply)}, not pong` };
+    });
     const result = (state: CheckResult['state'], text: string): CheckResult => ({
       state,
       output: `celery ${this.broker.display}: ${text}`,
       ...(longOutput !== undefined ? { longOutput } : {}),
+      ...(items.length > 0 ? { items } : {}),
       perfdata,
     });
     const answeredText = answered.length > 0 ? answered.join(', ') : 'none';

@@ -1,7 +1,8 @@
 // The json_status check (`type: json_status`, megaphone's): a URL that answers JSON with its own
 // verdict, `{"status": "OK" | "Warning" | "Critical" | "Unknown", "message": "..."}`, found at the
-// top or at `jsonpath` (`$.checks.db`, `checks.db`, `items[0]`); `statusoverride` replaces the
-// status found (a known problem kept quiet, say) while the message still says what it said.
+// top or at `jsonpath` (`$.checks.db`, `checks.db`, `items[0]`), or the status alone as a text at
+// `jsonpath` (megaphone's `jsonpath: megaphone/status`); `statusoverride` replaces the status found
+// (a known problem kept quiet, say) while the message still says what it said.
 import { Type, type Static } from '@sinclair/typebox';
 import type {
   CheckResult,
@@ -75,12 +76,17 @@ class JsonStatusRunner implements CheckRunner {
       return this.result('unknown', `${where}: the answer is not JSON`);
     }
     found = valueAtPath(found, this.path);
-    const { status, message } = (found ?? {}) as { status?: unknown; message?: unknown };
+    // megaphone's object form points jsonpath at the status itself (`megaphone/status`): a text
+    // found there is the status, and the message says where it was read, as megaphone's does.
+    const { status, message } =
+      typeof found === 'string'
+        ? { status: found, message: `status from ${this.pathText()}: ${found}` }
+        : ((found ?? {}) as { status?: unknown; message?: unknown });
     const state = typeof status === 'string' ? STATES[status.toLowerCase()] : undefined;
     if (!state)
       return this.result(
         'unknown',
-        `${where}: no status (OK, Warning, Critical, Unknown) at ${this.path.length ? this.path.join('.') : 'the top'}: ${JSON.stringify(status ?? null)}`,
+        `${where}: no status (OK, Warning, Critical, Unknown) at ${this.pathText()}: ${JSON.stringify(status ?? null)}`,
       );
     return this.result(
       state,
@@ -90,6 +96,10 @@ class JsonStatusRunner implements CheckRunner {
 
   close(): Promise<void> {
     return this.probe.close();
+  }
+
+  private pathText(): string {
+    return this.path.length ? this.path.join('.') : 'the top';
   }
 
   /** The state (or statusoverride's), the message saying what was really found when overridden. */

@@ -1,12 +1,14 @@
 // The mongodb check (`type: mongodb`, Platus'): a replica set as one of its servers sees it
 // (`replSetGetStatus`), asked of the first of `hosts` that answers: CRITICAL without a primary or
 // when no host answers, WARNING when a member is unhealthy or a secondary lags more than
-// `max_lag_seconds`; a standalone server (not running with --replSet) is asked `ping`. One
-// client per host kept between runs (the driver is loaded on the first run, not at start).
+// `max_lag_seconds`; a standalone server (not running with --replSet) is asked `ping`. One item
+// per member (Platus reports one service per member). One client per host kept between runs (the
+// driver is loaded on the first run, not at start).
 import { Type, type Static } from '@sinclair/typebox';
 import type { Document, MongoClient } from 'mongodb';
 import { raceAbort } from '../../shared/abort.js';
 import type {
+  CheckItem,
   CheckResult,
   CheckRunContext,
   CheckRunner,
@@ -177,25 +179,49 @@ class MongodbRunner implements CheckRunner {
         return `${member.name ?? '?'} ${member.stateStr ?? '?'}${lag !== undefined ? ` (lag ${Math.round(lag)} s)` : ''}`;
       })
       .join(', ');
+    const items = members.map((member): CheckItem => {
+      const lag = lagOf(member);
+      const said = `${member.stateStr ?? '?'}${lag !== undefined ? `, lag ${Math.round(lag)} s` : ''}${
+        member.health !== 1 ? `, health ${member.health ?? '?'}` : ''
+      }`;
+      const state =
+        member.health !== 1
+          ? 'critical'
+          : !HEALTHY_STATES.has(member.stateStr ?? '') || (lag ?? 0) > this.maxLagSeconds
+            ? 'warning'
+            : 'ok';
+      return {
+        name: member.name ?? '?',
+        state,
+        output:
+          state === 'warning' && (lag ?? 0) > this.maxLagSeconds
+            ? `${said} (over max_lag_seconds ${this.maxLagSeconds})`
+            : said,
+      };
+    });
     const perfdata: PerfDatum[] = [
       { label: 'members', value: members.length, uom: '' },
       { label: 'healthy', value: members.length - unhealthy.length, uom: '' },
       { label: 'max_lag', value: maxLag, uom: 's', warn: String(this.maxLagSeconds) },
     ];
-    if (!primary) return { state: 'critical', output: `${where}: no primary: ${described}`, perfdata };
+    const withItems = items.length > 0 ? { items } : {};
+    if (!primary)
+      return { state: 'critical', output: `${where}: no primary: ${described}`, ...withItems, perfdata };
     if (unhealthy.length > 0)
       return {
         state: 'warning',
         output: `${where}: ${unhealthy.map((member) => member.name ?? '?').join(', ')} unhealthy: ${described}`,
+        ...withItems,
         perfdata,
       };
     if (lagging.length > 0)
       return {
         state: 'warning',
         output: `${where}: replication lag over ${this.maxLagSeconds} s: ${described}`,
+        ...withItems,
         perfdata,
       };
-    return { state: 'ok', output: `${where}: ${described}`, perfdata };
+    return { state: 'ok', output: `${where}: ${described}`, ...withItems, perfdata };
   }
 }
 

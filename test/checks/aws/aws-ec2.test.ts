@@ -1,6 +1,7 @@
 // The aws_ec2 check: its SigV4 signer against AWS's published examples, then the check against a
 // stand-in EC2 Query API (ec2-server.py) that verifies every signature with botocore's signer,
-// independently of ours, and pages its answers two instances at a time.
+// independently of ours, and pages its answers two instances at a time: one item per instance,
+// over every page.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import aws4 from 'aws4';
@@ -61,11 +62,13 @@ function botocoreMissing(): string | undefined {
 }
 
 const INSTANCES = [
-  { id: 'i-01', state: 'running', tags: { Name: 'web-1', role: 'web' } },
-  { id: 'i-02', state: 'running', tags: { Name: 'web-2', role: 'web' } },
-  { id: 'i-03', state: 'stopped', tags: { Name: 'web-3', role: 'web' } },
-  { id: 'i-04', state: 'pending', tags: { Name: 'db-1', role: 'db' } },
+  { id: 'i-01', state: 'running', tags: { Name: 'web-1', role: 'web' }, type: 't3.small', az: 'eu-west-1a' },
+  { id: 'i-02', state: 'running', tags: { Name: 'web-2', role: 'web' }, type: 't3.small', az: 'eu-west-1b' },
+  { id: 'i-03', state: 'stopped', tags: { Name: 'web-3', role: 'web' }, type: 't3.medium', az: 'eu-west-1c' },
+  { id: 'i-04', state: 'pending', tags: { Name: 'db-1', role: 'db' }, type: 'r6g.large', az: 'eu-west-1a' },
   { id: 'i-05', state: 'terminated', tags: { role: 'batch' } },
+  { id: 'i-06', state: 'stopping', tags: { Name: 'batch-1', role: 'batch' }, type: 'c6i.xlarge' },
+  { id: 'i-07', state: 'shutting-down', tags: { Name: 'batch-2', role: 'batch' }, az: 'eu-west-1b' },
 ];
 
 describeWhenAvailable('aws_ec2 check against a stand-in EC2 API', botocoreMissing(), () => {
@@ -129,6 +132,12 @@ describeWhenAvailable('aws_ec2 check against a stand-in EC2 API', botocoreMissin
       { label: 'instances', value: 3, uom: '' },
       { label: 'running', value: 2, uom: '' },
     ]);
+    // One item per instance, over both pages: named from its Name tag, its id kept.
+    expect(result.items).toEqual([
+      { name: 'web-1', id: 'i-01', state: 'ok', output: 'i-01 is running, t3.small in eu-west-1a' },
+      { name: 'web-2', id: 'i-02', state: 'ok', output: 'i-02 is running, t3.small in eu-west-1b' },
+      { name: 'web-3', id: 'i-03', state: 'critical', output: 'i-03 is stopped, t3.medium in eu-west-1c' },
+    ]);
     // The server logs each request on its stdout, a pipe that may be read after the answer came.
     await expect.poll(() => requests.length).toBe(2);
     expect(requests).toEqual([
@@ -150,10 +159,32 @@ describeWhenAvailable('aws_ec2 check against a stand-in EC2 API', botocoreMissin
       state: 'critical',
       longOutput: 'WARNING: db-1 (i-04) is pending\nCRITICAL: i-05 is terminated',
     });
-    expect(await runService(check({ ec2_instance_ids: ['i-99'] }))).toMatchObject({
-      state: 'critical',
-      output: 'aws_ec2 eu-west-1: no instance matches',
-    });
+    const none = await runService(check({ ec2_instance_ids: ['i-99'] }));
+    expect(none).toMatchObject({ state: 'critical', output: 'aws_ec2 eu-west-1: no instance matches' });
+    expect(none.items).toBeUndefined();
+  });
+
+  it('gives every state its item, over four pages: a name from the Name tag, else the id', async () => {
+    requests.splice(0);
+    const states = ['running', 'pending', 'stopping', 'stopped', 'shutting-down', 'terminated'];
+    const result = await runService(check({ ec2_filters: { 'instance-state-name': states } }));
+    await expect.poll(() => requests.length).toBe(4);
+    expect(requests.map((request) => request.next)).toEqual([null, '2', '4', '6']);
+    expect(result.state).toBe('critical');
+    expect(result.items).toEqual([
+      { name: 'web-1', id: 'i-01', state: 'ok', output: 'i-01 is running, t3.small in eu-west-1a' },
+      { name: 'web-2', id: 'i-02', state: 'ok', output: 'i-02 is running, t3.small in eu-west-1b' },
+      { name: 'web-3', id: 'i-03', state: 'critical', output: 'i-03 is stopped, t3.medium in eu-west-1c' },
+      { name: 'db-1', id: 'i-04', state: 'warning', output: 'i-04 is pending, r6g.large in eu-west-1a' },
+      { name: 'i-05', state: 'critical', output: 'i-05 is terminated' },
+      { name: 'batch-1', id: 'i-06', state: 'warning', output: 'i-06 is stopping, c6i.xlarge' },
+      { name: 'batch-2', id: 'i-07', state: 'critical', output: 'i-07 is shutting-down in eu-west-1b' },
+    ]);
+    expect(result.output).toBe(
+      'aws_ec2 eu-west-1: 2 of 7 instances running; web-3 stopped, db-1 pending, i-05 terminated, batch-1 stopping, batch-2 shutting-down',
+    );
+    // The long output keeps its line per instance.
+    expect(result.longOutput!.split('\n')).toHaveLength(7);
   });
 
   it("is CRITICAL with EC2's error when the signature is refused, and refuses a definition it cannot run", async () => {

@@ -1,9 +1,9 @@
 """A stand-in EC2 Query API for the aws_ec2 check tests (no real AWS is reachable here).
 
 It answers DescribeInstances (InstanceId.N, Filter.N.Name/Value.M, NextToken; two instances a
-page) from the instances given on the command line, and checks every request's SigV4 signature
-with botocore's own signer, independently of the agent's: a request whose signature botocore
-does not reproduce gets EC2's AuthFailure. Run with Debian's python3 and python3-botocore:
+page) from the instances given on the command line (id, state, tags; type and az when given), and
+checks every request's SigV4 signature with botocore's own signer, independently of the agent's: a
+request whose signature botocore does not reproduce gets EC2's AuthFailure. Run with Debian's python3 and python3-botocore:
 
     /usr/bin/python3 ec2-server.py ACCESS_KEY SECRET_KEY REGION INSTANCES_JSON
 
@@ -60,9 +60,12 @@ def matches(instance, ids, filters):
 def item(instance):
     tags = "".join("<item><key>%s</key><value>%s</value></item>" % (escape(k), escape(v))
                    for k, v in instance.get("tags", {}).items())
+    kind = "<instanceType>%s</instanceType>" % escape(instance["type"]) if "type" in instance else ""
+    zone = ("<placement><availabilityZone>%s</availabilityZone><tenancy>default</tenancy></placement>"
+            % escape(instance["az"]) if "az" in instance else "")
     return ("<item><reservationId>r-%s</reservationId><instancesSet><item><instanceId>%s</instanceId>"
-            "<instanceState><code>16</code><name>%s</name></instanceState><tagSet>%s</tagSet></item>"
-            "</instancesSet></item>") % (instance["id"], instance["id"], instance["state"], tags)
+            "<instanceState><code>16</code><name>%s</name></instanceState>%s%s<tagSet>%s</tagSet></item>"
+            "</instancesSet></item>") % (instance["id"], instance["id"], instance["state"], kind, zone, tags)
 
 
 class Handler(BaseHTTPRequestHandler):

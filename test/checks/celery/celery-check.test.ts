@@ -62,6 +62,7 @@ describeWhenAvailable('celery check against rabbitmq-server and celery workers',
     expect(result).toEqual({
       state: 'ok',
       output: `${where}: 1 worker answered: w1@opsbro-test`,
+      items: [{ name: 'w1@opsbro-test', state: 'ok', output: 'answered pong' }],
       perfdata: [{ label: 'workers', value: 1, uom: '', crit: '1:', min: 0 }],
     });
     // The default reply_timeout: 1 s of waiting for replies, as celery inspect ping.
@@ -105,6 +106,12 @@ describeWhenAvailable('celery check against rabbitmq-server and celery workers',
         `${where}: w3@opsbro-test did not answer within 0.5 s; 2 answered: w1@opsbro-test, w2@opsbro-test`,
       );
       expect(missing.perfdata[0]?.value).toBe(2);
+      // One item per worker: the expected ones in their order, the one missing CRITICAL.
+      expect(missing.items).toEqual([
+        { name: 'w1@opsbro-test', state: 'ok', output: 'answered pong' },
+        { name: 'w2@opsbro-test', state: 'ok', output: 'answered pong' },
+        { name: 'w3@opsbro-test', state: 'critical', output: 'did not answer within 0.5 s' },
+      ]);
     } finally {
       await processes.kill(w2);
     }
@@ -207,6 +214,7 @@ describeWhenAvailable('celery check against rabbitmq-server and celery workers',
     const none = await runService(check({ broker: url, reply_timeout: '500ms', min_workers: 0 }));
     expect(none.state).toBe('ok');
     expect(none.output).toMatch(/: 0 workers answered: none$/);
+    expect(none.items).toBeUndefined();
   }, 60_000);
 
   // It sets a memory alarm on the shared broker, and clears it at its end.
