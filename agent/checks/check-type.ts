@@ -45,6 +45,11 @@ export interface CheckRunContext {
   signal: AbortSignal;
   timeoutMs: number;
   node: CheckNode;
+  /**
+   * A run an operator asked for (`checks run`, `targets NAME test`): a type may say more than a
+   * scheduled run keeps in history (the http check's timed trace of a passing request).
+   */
+  verbose?: boolean;
 }
 
 /** One configured check of a type: made by the type's create(), kept while its definition lives. */

@@ -56,6 +56,8 @@ export class LiveCheck {
   last?: LastRun;
   /** The last run as history keeps it (what `checks run` answers). */
   lastRecord?: CheckResultRecord;
+  /** The next run was asked for by an operator (runNow): its runner is told to say more. */
+  verboseNext = false;
   /** The run under way: aborted when the check is reconfigured, removed or the agent stops. */
   inFlight?: AbortController;
   /** Its results counted (skypunch's counters), restored after a restart. */

@@ -20,7 +20,6 @@ import type {
   CheckStatus,
   NodeCheckTable,
   NodeMonitoringState,
-  PlacedRunner,
   StatusAnswer,
   StatusOverride,
   TargetStatus,
@@ -47,13 +46,8 @@ import type { Transition } from './state-machine.js';
 import { withVaultSecrets } from './vault/secrets.js';
 import { worstOf } from './worst-of.js';
 import { CheckSwitches, type SwitchStore } from './switches.js';
-import {
-  combineResults,
-  defaultQuorum,
-  pickRunners,
-  type PlacementCandidate,
-  type RunOn,
-} from './placement.js';
+import { defaultQuorum } from './placement.js';
+import { type PlacedCheck, PlacedChecks, type PlacementMember } from './placed-checks.js';
 import { formatSeconds } from '../shared/format.js';
 
 /** Recent results and changes `GET /monitoring/checks/NAME` shows. */
@@ -101,17 +95,6 @@ export interface ChecksOptions {
   time?: CheckTime;
 }
 
-/** A member as placement reads it: gossip's view of it. */
-export interface PlacementMember {
-  id: string;
-  name: string;
-  state: string;
-  groups: readonly string[];
-}
-
-/** How often the combined states of placed checks are looked at for a change to announce. */
-const PLACEMENT_WATCH_MS = 1000;
-
 /** Why a run was abandoned without a result: the check changed, went away, or the agent stops. */
 class RunCancelled extends Error {}
 
@@ -136,8 +119,7 @@ export class ChecksSubsystem implements Subsystem {
   private lastHistoryError?: string;
   private readonly unsubscribes: Array<() => void> = [];
   /** The combined hard state last seen of each placed check: a change is announced by its first runner. */
-  private readonly combinedHard = new Map<string, CheckState | 'pending'>();
-  private placementTimer?: unknown;
+  private readonly placed: PlacedChecks;
   private readonly switches?: CheckSwitches;
   /** Set once the statuses are restored and the collectors have data: runs are scheduled. */
   private running = false;
@@ -185,6 +167,20 @@ export class ChecksSubsystem implements Subsystem {
       () => this.time.now(),
     );
     this.ready = new Promise<void>((resolve) => (this.markReady = resolve));
+    this.placed = new PlacedChecks({
+      self: { id: options.node.id, name: options.node.name },
+      groups: () => this.groups,
+      ...(options.members ? { members: options.members } : {}),
+      tables: () => this.tables(),
+      localBrief: (name) => (this.active.has(name) ? this.checks.get(name)?.brief() : undefined),
+      announce: (name, change) => {
+        const check = this.checks.get(name);
+        if (!check) return;
+        this.options.logger.info('placed check state change', { check: name, ...change });
+        this.emitHardChange(check, { ...change, attempt: 1 }, this.time.now());
+      },
+      timers: this.time.timers,
+    });
     if (options.switches)
       this.switches = new CheckSwitches({
         ...options.switches,
@@ -233,7 +229,7 @@ export class ChecksSubsystem implements Subsystem {
       this.running = true;
       for (const name of this.active) this.schedule(this.checks.get(name)!);
       this.markReady();
-      this.watchPlacements();
+      this.placed.watch(() => this.placedChecks());
     });
   }
 
@@ -241,7 +237,7 @@ export class ChecksSubsystem implements Subsystem {
     this.stopped = true;
     for (const unsubscribe of this.unsubscribes) unsubscribe();
     this.switches?.stop();
-    if (this.placementTimer !== undefined) this.time.timers.clearTimeout(this.placementTimer);
+    this.placed.stop();
     this.scheduler.stop();
     this.markReady();
     for (const check of this.checks.values()) check.inFlight?.abort(new RunCancelled('the agent stops'));
@@ -325,7 +321,8 @@ export class ChecksSubsystem implements Subsystem {
       .map((name) => this.checks.get(name)!)
       .map((check) => {
         const status = check.status(this.scheduler.nextRunAt(check.name));
-        return check.settings.runOn ? { ...status, placement: this.placement(check, tables) } : status;
+        const placed = placedCheck(check);
+        return placed ? { ...status, placement: this.placed.view(placed, tables) } : status;
       });
   }
 
@@ -334,7 +331,7 @@ export class ChecksSubsystem implements Subsystem {
     const tables = this.tables();
     return this.placedChecks()
       .sort((a, b) => a.name.localeCompare(b.name))
-      .map((check) => this.placement(check, tables));
+      .map((check) => this.placed.view(check, tables));
   }
 
   localTable(): NodeCheckTable {
@@ -380,6 +377,7 @@ export class ChecksSubsystem implements Subsystem {
     await this.ready;
     const check = this.activeCheck(name);
     if (!check) return undefined;
+    check.verboseNext = true;
     await this.scheduler.runNow(name);
     const record = check.lastRecord;
     if (!record || Date.parse(record.at) < asked)
@@ -728,106 +726,12 @@ export class ChecksSubsystem implements Subsystem {
   /** Whether the check belongs on this node (its if_group, its placement), switched on or off. */
   private placedHere(check: LiveCheck): boolean {
     if (check.settings.ifGroup && !this.groups.has(check.settings.ifGroup)) return false;
-    const { runOn } = check.settings;
-    return !runOn || this.runnersOf(check.name, runOn).some((runner) => runner.id === this.options.node.id);
+    const placed = placedCheck(check);
+    return !placed || this.placed.runsHere(placed);
   }
 
-  // ---- placed checks (run_on) ----------------------------------------------------------------
-
-  private placedChecks(): LiveCheck[] {
-    return [...this.checks.values()].filter((check) => check.settings.runOn);
-  }
-
-  /** The members that run a placed check now: alive or suspect members of its group, by rendezvous. */
-  private runnersOf(name: string, runOn: RunOn): PlacementCandidate[] {
-    const self = this.options.node;
-    const others = (this.options.members?.() ?? []).filter(
-      (member) =>
-        member.id !== self.id &&
-        (member.state === 'alive' || member.state === 'suspect') &&
-        member.groups.includes(runOn.group),
-    );
-    // This node's own groups are the detectors' now, ahead of what gossip has spread of them.
-    const candidates = this.groups.has(runOn.group) ? [{ id: self.id, name: self.name }, ...others] : others;
-    return pickRunners(name, candidates, runOn.replicas);
-  }
-
-  private placement(check: LiveCheck, tables: readonly NodeCheckTable[]): CheckPlacement {
-    const runOn = check.settings.runOn!;
-    const self = this.options.node.id;
-    const runners = this.runnersOf(check.name, runOn).map((runner): PlacedRunner => {
-      const brief =
-        runner.id === self && this.active.has(check.name)
-          ? check.brief()
-          : tables.find((table) => table.node_id === runner.id)?.checks.find((b) => b.name === check.name);
-      return brief
-        ? {
-            node: runner.name,
-            node_id: runner.id,
-            state: brief.state,
-            state_type: brief.state_type,
-            output: brief.output,
-            since: brief.since,
-          }
-        : {
-            node: runner.name,
-            node_id: runner.id,
-            state: 'pending',
-            state_type: 'hard',
-            output: '',
-            since: 0,
-          };
-    });
-    const combined = combineResults(runners, runOn.quorum);
-    return {
-      name: check.name,
-      group: runOn.group,
-      replicas: runOn.replicas,
-      quorum: combined.quorum,
-      runners,
-      runs_here: runners.some((runner) => runner.node_id === self),
-      state: combined.state,
-      state_type: combined.state_type,
-      output: combined.output,
-    };
-  }
-
-  /**
-   * Looks at the placed checks' combined states every second (the runners' results arrive by
-   * gossip, which raises no event): a hard change is announced as `check-state-change` by the
-   * check's first runner alone, so handlers hear of it once for the whole cluster.
-   */
-  private watchPlacements(): void {
-    if (this.stopped) return;
-    const placed = this.placedChecks();
-    if (placed.length) {
-      const tables = this.tables();
-      for (const check of placed) this.noticeCombined(check, this.placement(check, tables));
-    }
-    for (const name of [...this.combinedHard.keys()])
-      if (!this.checks.get(name)?.settings.runOn) this.combinedHard.delete(name);
-    this.placementTimer = this.time.timers.setTimeout(() => this.watchPlacements(), PLACEMENT_WATCH_MS, true);
-  }
-
-  private noticeCombined(check: LiveCheck, placement: CheckPlacement): void {
-    if (placement.state === 'pending' || placement.state_type !== 'hard') return;
-    const before = this.combinedHard.get(check.name) ?? 'pending';
-    if (before === placement.state) return;
-    this.combinedHard.set(check.name, placement.state);
-    // As a check's own first OK: nothing to tell anyone. The first runner alone tells the rest.
-    if (before === 'pending' && placement.state === 'ok') return;
-    if (placement.runners[0]?.node_id !== this.options.node.id) return;
-    this.options.logger.info('placed check state change', {
-      check: check.name,
-      from: before,
-      to: placement.state,
-      output: placement.output,
-    });
-    this.emitHardChange(
-      check,
-      { from: before, to: placement.state, attempt: 1, output: placement.output },
-      this.time.now(),
-    );
+  private placedChecks(): PlacedCheck[] {
+    return [...this.checks.values()].flatMap((check) => placedCheck(check) ?? []);
   }
 
   private schedule(check: LiveCheck): void {
@@ -891,9 +795,18 @@ export class ChecksSubsystem implements Subsystem {
         once: true,
       }),
     );
+    const verbose = check.verboseNext;
+    check.verboseNext = false;
     // A runner that throws at once is a failed run like one that rejects.
     const running = new Promise<CheckResult>((resolve) =>
-      resolve(check.runner.run({ signal: controller.signal, timeoutMs, node: this.node() })),
+      resolve(
+        check.runner.run({
+          signal: controller.signal,
+          timeoutMs,
+          node: this.node(),
+          ...(verbose ? { verbose } : {}),
+        }),
+      ),
     );
     try {
       return { result: await Promise.race([running, aborted]), timedOut: false };
@@ -1068,3 +981,7 @@ function combinedStatus(status: CheckStatus, placement: CheckPlacement): CheckSt
     output: placement.output,
   };
 }
+
+/** The check as placement reads it, when it has `run_on`. */
+const placedCheck = (check: LiveCheck): PlacedCheck | undefined =>
+  check.settings.runOn && { name: check.name, runOn: check.settings.runOn };

@@ -27,11 +27,12 @@ function runner(body: Record<string, unknown>): CheckRunner {
   return created;
 }
 
-async function run(created: CheckRunner, timeoutMs = 5_000): Promise<CheckResult> {
+/** A run as `checks run` makes it (verbose: the trace of a passing run too), unless `verbose` is false. */
+async function run(created: CheckRunner, timeoutMs = 5_000, verbose = true): Promise<CheckResult> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   try {
-    return await created.run({ signal: controller.signal, timeoutMs, node });
+    return await created.run({ signal: controller.signal, timeoutMs, node, verbose });
   } finally {
     clearTimeout(timer);
   }
@@ -80,6 +81,18 @@ describe('http check: status, body, conditions', () => {
       'first byte: HTTP 200',
       'body read: 5 bytes',
     ]);
+  });
+
+  it('a scheduled run keeps the trace of a failure only; an asked-for run says it always', async () => {
+    const { url } = await serve((request, response) => {
+      response.statusCode = request.url === '/down' ? 503 : 200;
+      response.end('x');
+    });
+    const scheduled = await run(runner({ url: `${url}/health` }), 5_000, false);
+    expect(scheduled.state).toBe('ok');
+    expect(scheduled.longOutput).toBeUndefined();
+    const failed = await run(runner({ url: `${url}/down` }), 5_000, false);
+    expect(failed.longOutput).toMatch(/failed: HTTP 503/);
   });
 
   it('keeps the connection alive from one run to the next', async () => {
