@@ -436,10 +436,18 @@ export class ChecksSubsystem implements Subsystem {
     return [...this.checks.values()]
       .filter((check) => this.placedHere(check))
       .sort((a, b) => a.name.localeCompare(b.name))
-      .map((check) => ({
-        ...check.status(this.active.has(check.name) ? this.scheduler.nextRunAt(check.name) : undefined),
-        enabled: this.active.has(check.name),
-      }));
+      .map((check) => this.targetStatus(check));
+  }
+
+  /** One of targets(), without building the others' statuses; undefined when it is not one. */
+  target(name: string): TargetStatus | undefined {
+    const check = this.checks.get(name);
+    return check && this.placedHere(check) ? this.targetStatus(check) : undefined;
+  }
+
+  private targetStatus(check: LiveCheck): TargetStatus {
+    const enabled = this.active.has(check.name);
+    return { ...check.status(enabled ? this.scheduler.nextRunAt(check.name) : undefined), enabled };
   }
 
   /** Switches a check on or off on every node; false when this node has no such check. */

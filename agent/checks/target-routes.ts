@@ -15,7 +15,7 @@ function unknownTarget(checks: ChecksSubsystem, name: string): HttpError {
 }
 
 function target(checks: ChecksSubsystem, name: string): TargetStatus {
-  const found = checks.targets().find((each) => each.name === name);
+  const found = checks.target(name);
   if (!found) throw unknownTarget(checks, name);
   return found;
 }

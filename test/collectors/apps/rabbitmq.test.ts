@@ -19,6 +19,7 @@ import {
   findBinary,
   freePort,
   runContext,
+  rabbitmqEnv,
   startServer,
   stopServer,
   tempDir,
@@ -85,24 +86,11 @@ describeWhenAvailable(
       );
       // Our own epmd, loopback only, foreground: its PID is ours to stop.
       epmd = startServer('epmd', EPMD!, ['-address', '127.0.0.1', '-port', String(epmdPort)], { dir });
-      const env: NodeJS.ProcessEnv = {
-        ...process.env,
-        HOME: join(dir, 'home'), // the Erlang cookie goes here, not in the real home
-        ERL_EPMD_ADDRESS: '127.0.0.1',
-        ERL_EPMD_PORT: String(epmdPort),
-        RABBITMQ_NODENAME: `opsbro-test-${managementPort}@localhost`,
-        RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
-        RABBITMQ_NODE_PORT: String(amqpPort),
-        RABBITMQ_DIST_PORT: String(distPort),
-        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
-        RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
-        RABBITMQ_LOG_BASE: join(dir, 'log'),
-        RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq.conf'),
-        RABBITMQ_ADVANCED_CONFIG_FILE: join(dir, 'advanced.config'),
-        RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
-        RABBITMQ_CONF_ENV_FILE: join(dir, 'rabbitmq-env.conf'), // absent: /etc/rabbitmq's is not read
-        RABBITMQ_PID_FILE: join(dir, 'rabbitmq.pid'),
-      };
+      const env = rabbitmqEnv(
+        dir,
+        { epmd: epmdPort, amqp: amqpPort, dist: distPort },
+        `opsbro-test-${managementPort}`,
+      );
       await waitUntil(
         'epmd',
         () =>

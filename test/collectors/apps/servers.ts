@@ -326,3 +326,32 @@ async function startSilentServer(): Promise<SilentServer> {
     },
   };
 }
+
+/**
+ * The environment of a RabbitMQ server of a test's own: everything under `dir` (mnesia, logs, the
+ * Erlang cookie's HOME), its own epmd and ports, loopback only, /etc/rabbitmq not read.
+ */
+export function rabbitmqEnv(
+  dir: string,
+  ports: { epmd: number; amqp: number; dist: number },
+  nodeName: string,
+): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    HOME: join(dir, 'home'), // the Erlang cookie goes here, not in the real home
+    ERL_EPMD_ADDRESS: '127.0.0.1',
+    ERL_EPMD_PORT: String(ports.epmd),
+    RABBITMQ_NODENAME: `${nodeName}@localhost`,
+    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+    RABBITMQ_NODE_PORT: String(ports.amqp),
+    RABBITMQ_DIST_PORT: String(ports.dist),
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
+    RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
+    RABBITMQ_LOG_BASE: join(dir, 'log'),
+    RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq.conf'),
+    RABBITMQ_ADVANCED_CONFIG_FILE: join(dir, 'advanced.config'),
+    RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'), // absent: no plugins
+    RABBITMQ_CONF_ENV_FILE: join(dir, 'rabbitmq-env.conf'), // absent: /etc/rabbitmq's is not read
+    RABBITMQ_PID_FILE: join(dir, 'rabbitmq.pid'),
+  };
+}
