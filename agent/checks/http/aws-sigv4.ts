@@ -79,11 +79,3 @@ export async function awsSignedHeaders(
     ),
   );
 }
-
-/** `text` with the secret key and the session token, wherever they appear, shown as `**`. */
-export function withoutAwsSecrets(text: string, credentials: AwsCredentials): string {
-  let clean = text;
-  for (const secret of [credentials.secretAccessKey, credentials.sessionToken])
-    if (secret && secret.length >= 4) clean = clean.split(secret).join('**');
-  return clean;
-}

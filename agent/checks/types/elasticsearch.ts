@@ -11,15 +11,10 @@ import type {
   CheckType,
   PerfDatum,
 } from '../check-type.js';
-import {
-  AWS_REGION,
-  awsCredentials,
-  awsSignedHeaders,
-  withoutAwsSecrets,
-  type AwsCredentials,
-} from '../http/aws-sigv4.js';
+import { AWS_REGION, awsCredentials, awsSignedHeaders, type AwsCredentials } from '../http/aws-sigv4.js';
 import type { HttpProbe } from '../http/probe.js';
 import { basicAuth, requestFailure, serviceProbe, serviceUrl } from '../http/service.js';
+import { redactor } from '../redact.js';
 
 export const ElasticsearchCheckSchema = Type.Object(
   {
@@ -113,7 +108,7 @@ class ElasticsearchRunner implements CheckRunner {
     const probed = await this.probe.run(context.signal, signature);
     const failure = requestFailure(probed, where);
     if (failure && aws) {
-      const said = withoutAwsSecrets(failure, aws.credentials);
+      const said = redactor([aws.credentials.secretAccessKey, aws.credentials.sessionToken])(failure);
       // Refused: whether the cluster is up cannot be told.
       if (probed.status === 401 || probed.status === 403)
         return {

@@ -7,5 +7,5 @@ export {
   type VaultSettings,
   type VaultSettingsInput,
 } from './settings.js';
-export { REDACTED, VAULT_STAND_IN, vaultValues, withVaultSecrets, withVaultStandIns } from './secrets.js';
+export { VAULT_STAND_IN, vaultValues, withVaultSecrets, withVaultStandIns } from './secrets.js';
 export { vaultClientOf } from './load.js';

@@ -17,15 +17,13 @@ import type {
   CheckType,
 } from '../check-type.js';
 import { type VaultClient, VaultError } from './client.js';
+import { redactor } from '../redact.js';
 
 const PREFIX = 'vault_';
 /** Not a value from Vault: the secret a check reads instead of checks.vault.path. */
 const PATH_KEY = 'vault_path';
 /** A secret's path under the mount: segments without a leading or trailing slash. */
 const SECRET_PATH = /^[^/\s]+(\/[^/\s]+)*$/;
-
-/** What a value from Vault is replaced with in outputs. */
-export const REDACTED = '***';
 
 /** What stands for a value from Vault when the check is judged at load (no secret is read then). */
 export const VAULT_STAND_IN = 'vault-secret';
@@ -205,22 +203,6 @@ function kindOf(value: unknown): string {
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
   return `a ${typeof value}`;
-}
-
-/**
- * A function that replaces every value (as it is, JSON-escaped and URL-encoded: the forms a
- * server or a type may echo it in) with REDACTED, the longest first.
- */
-export function redactor(values: readonly string[]): (text: string) => string {
-  const forms = new Set<string>();
-  for (const value of values) {
-    if (!value) continue;
-    forms.add(value);
-    forms.add(JSON.stringify(value).slice(1, -1));
-    forms.add(encodeURIComponent(value));
-  }
-  const ordered = [...forms].sort((a, b) => b.length - a.length);
-  return (text) => ordered.reduce((out, form) => out.split(form).join(REDACTED), text);
 }
 
 /** The result with the values out of its outputs and its perfdata's texts. */
