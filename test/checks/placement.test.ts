@@ -240,15 +240,18 @@ const web = (count: number): PlacementMember[] =>
     groups: ['web'],
   }));
 
-/** A check name whose 3 runners among node-1..node-5 are at `rank` of node-1 (-1: not a runner). */
+/**
+ * A check name for which node-1 has `rank` (0: the best) among node-1..node-5: a runner at 0-2 with
+ * 3 replicas; at 3, the first replacement when one runner goes.
+ */
 function nameWhere(rank: number): string {
   const all = [{ id: 'id-1', name: 'node-1' }, ...web(4)];
   for (let index = 0; ; index++) {
     const name = `site-${index}`;
-    if (pickRunners(name, all, 3).findIndex((runner) => runner.id === 'id-1') === rank) return name;
+    if (pickRunners(name, all, all.length).findIndex((runner) => runner.id === 'id-1') === rank) return name;
   }
 }
-const nameRunning = (here: boolean) => nameWhere(here ? 1 : -1);
+const nameRunning = (here: boolean) => nameWhere(here ? 1 : 3);
 
 describe('placed checks in the checks subsystem', () => {
   it('runs only where placed; shows every runner and the combined state; /status counts the combined one', async () => {
