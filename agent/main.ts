@@ -268,6 +268,7 @@ class Agent implements AgentControl {
         resultsPerCheck: settings.checks.history_results,
         changesPerCheck: settings.checks.history_changes,
         groupMs: settings.checks.history_group_ms,
+        statusEveryMs: settings.checks.history_status_s * 1000,
       }),
       events: this.events,
       logger: logger.child({ subsystem: 'checks' }),

@@ -4,12 +4,16 @@
 //   change/<check>/<n>    its state changes, the newest `changesPerCheck`
 // (<check> percent-encoded, <n> a 16-digit sequence number: agent/store/keys.ts).
 //
-// Writes go in groups: results (each with the status it leads to) gather for up to `groupMs` and
-// are written in one batch, so that a thousand results cost one LevelDB write, not a thousand
-// (each a hand-off to LevelDB's thread and a wake-up of the agent on its completion). A state
-// change is written at once, with every result gathered so far, in a batch that is fsync'd: a
-// crash, even a power cut, right after a change keeps it and the status it leads to. A SIGKILL
-// loses at most the last `groupMs` of results, never a change. Reads write what is gathered
+// Writes go in groups: results gather for up to `groupMs` and are written in one batch, so that a
+// thousand results cost one LevelDB write, not a thousand (each a hand-off to LevelDB's thread and
+// a wake-up of the agent on its completion). A check's status goes with a result at most once per
+// `statusEveryMs` (and with every change of state): at 1,000 runs a second, a status put and its
+// building with each result were a third of an http check's cost. A state change is written at
+// once, with every result gathered so far, in a batch that is fsync'd: a crash, even a power cut,
+// right after a change keeps it and the status it leads to. A SIGKILL loses at most the last
+// `groupMs` of results, never a change; a status older than its check's newest result is brought
+// up to that result when read back (state, attempt, output: lastStatuses), so what a SIGKILL can
+// lose of a status is the counters and flap window of the last `statusEveryMs`. Reads write what is gathered
 // first. One group is written at a time, in order (LevelDB may apply two batches sent together in
 // either order, and a later status must not be overwritten by an earlier one); each check's
 // appends are planned one at a time (KeyedSerial), the ring's span moving as they are planned.
@@ -26,7 +30,13 @@ import {
 } from '../store/index.js';
 import type { CheckResultRecord, CheckStateChange, CheckStatus } from '../shared/api-types.js';
 import { SYSTEM_TIMERS, type Timers } from '../shared/timers.js';
-import { type CheckHistory, DEFAULT_CHANGES_PER_CHECK, DEFAULT_RESULTS_PER_CHECK } from './history.js';
+import {
+  type AddResultOptions,
+  type CheckHistory,
+  DEFAULT_CHANGES_PER_CHECK,
+  DEFAULT_RESULTS_PER_CHECK,
+  type StatusSource,
+} from './history.js';
 
 /** The store namespace of the check history. */
 export const CHECKS_NAMESPACE = 'checks';
@@ -38,8 +48,12 @@ export interface LevelHistoryOptions {
   changesPerCheck?: number;
   /** How long results gather before they are written (default 0: each at once). */
   groupMs?: number;
-  /** The timer of that wait (tests drive it). */
+  /** A check's status is written with a result at most this often (default 0: with each). */
+  statusEveryMs?: number;
+  /** The timer of the group wait (tests drive it). */
   timers?: Timers;
+  /** The clock of the status interval (ms; tests drive it). */
+  now?: () => number;
 }
 
 /** Operations gathered to be written in one batch. */
@@ -69,7 +83,13 @@ export class LevelCheckHistory implements CheckHistory {
   private readonly changeLogs: BoundedLogs;
   private readonly serial = new KeyedSerial();
   private readonly groupMs: number;
+  private readonly statusEveryMs: number;
   private readonly timers: Timers;
+  private readonly now: () => number;
+  /** When each check's status was last gathered to be written. */
+  private readonly statusGatheredAt = new Map<string, number>();
+  /** Statuses newer than the one written, written at flush() or with a later result. */
+  private readonly unwrittenStatuses = new Map<string, StatusSource>();
   /** Gathering, not yet written. */
   private pending: WriteGroup | undefined;
   private groupTimer: unknown;
@@ -89,7 +109,9 @@ export class LevelCheckHistory implements CheckHistory {
       options.changesPerCheck ?? DEFAULT_CHANGES_PER_CHECK,
     );
     this.groupMs = options.groupMs ?? 0;
+    this.statusEveryMs = options.statusEveryMs ?? 0;
     this.timers = options.timers ?? SYSTEM_TIMERS;
+    this.now = options.now ?? Date.now;
   }
 
   /** The history in `store`'s 'checks' namespace. */
@@ -97,13 +119,47 @@ export class LevelCheckHistory implements CheckHistory {
     return new LevelCheckHistory(store.sublevel(CHECKS_NAMESPACE), options);
   }
 
-  async addResult(check: string, result: CheckResultRecord, status: CheckStatus): Promise<void> {
-    const group = await this.planned(
+  addResult(
+    check: string,
+    result: CheckResultRecord,
+    status: StatusSource,
+    options: AddResultOptions = {},
+  ): Promise<void> {
+    const statusOps = this.statusOpsFor(check, status, options.statusNow ?? false);
+    // The usual case, planned in this turn: the ring's span is known and nothing is queued for it.
+    const plan = this.serial.isIdle(check) ? this.results.planAppendNow(check, result) : undefined;
+    if (plan) return this.afterGathered(this.gather(check, [plan], statusOps));
+    // The check's first write (its ring's span is read first), or one queued behind another.
+    return this.planned(
       this.serial.run(check, async () => {
-        const plan = await this.results.planAppend(check, result);
-        return this.gather(check, [plan], [{ type: 'put', key: keyOf(STATUS, check), value: status }]);
+        const planned = await this.results.planAppend(check, result);
+        return this.gather(check, [planned], statusOps);
       }),
-    );
+    ).then((group) => this.afterGathered(group));
+  }
+
+  /** The status put to write with a result now, or none (the status is kept for later). */
+  private statusOpsFor(check: string, status: StatusSource, statusNow: boolean): WriteOp[] {
+    const now = this.now();
+    const gatheredAt = this.statusGatheredAt.get(check);
+    if (
+      !statusNow &&
+      this.statusEveryMs > 0 &&
+      gatheredAt !== undefined &&
+      now - gatheredAt < this.statusEveryMs
+    ) {
+      this.unwrittenStatuses.set(check, status);
+      return [];
+    }
+    this.statusGatheredAt.set(check, now);
+    this.unwrittenStatuses.delete(check);
+    return [
+      { type: 'put', key: keyOf(STATUS, check), value: typeof status === 'function' ? status() : status },
+    ];
+  }
+
+  /** Starts the group's write (now, or after the group wait); resolves once it is written. */
+  private afterGathered(group: WriteGroup): Promise<void> {
     if (this.groupMs <= 0) this.writePending();
     else this.groupTimer ??= this.timers.setTimeout(() => this.writePending(), this.groupMs, true);
     return group.written;
@@ -123,25 +179,38 @@ export class LevelCheckHistory implements CheckHistory {
   }
 
   async recentResults(check: string, limit: number): Promise<CheckResultRecord[]> {
-    await this.flush();
+    await this.writeGathered();
     return this.results.newest<CheckResultRecord>(check, limit);
   }
 
   async changes(check: string, limit: number): Promise<CheckStateChange[]> {
-    await this.flush();
+    await this.writeGathered();
     return this.changeLogs.newest<CheckStateChange>(check, limit);
   }
 
+  /**
+   * Every check's status, brought up to its newest result where that is newer (a status is not
+   * written with every result; after a SIGKILL the ring may be ahead of it).
+   */
   async lastStatuses(): Promise<Map<string, CheckStatus>> {
     await this.flush();
     const statuses = new Map<string, CheckStatus>();
     for await (const [key, status] of this.namespace.entries<CheckStatus>({ prefix: prefixOf(STATUS) })) {
       statuses.set(partsOf(key)[1]!, status);
     }
+    for (const [check, status] of statuses) {
+      const [newest] = await this.results.newest<CheckResultRecord>(check, 1);
+      if (newest && (status.last_run_at === undefined || newest.at > status.last_run_at))
+        statuses.set(check, withResult(status, newest));
+    }
     return statuses;
   }
 
   async forget(checks: string[]): Promise<void> {
+    for (const check of checks) {
+      this.unwrittenStatuses.delete(check);
+      this.statusGatheredAt.delete(check);
+    }
     const groups = await Promise.all(
       checks.map((check) =>
         this.planned(
@@ -156,12 +225,30 @@ export class LevelCheckHistory implements CheckHistory {
     await Promise.all(groups.map((group) => group.written));
   }
 
-  /**
-   * Writes what is gathered now, once every write asked for so far is (a first write of a check
-   * reads its ring's span first); resolves once all of it is written (or failed).
-   */
+  /** Writes the statuses not written yet and what is gathered; resolves once all of it is written. */
   async flush(): Promise<void> {
+    await this.writeGathered(true);
+  }
+
+  /**
+   * Writes what is gathered now (with the statuses not written yet, if `statuses`), once every
+   * write asked for so far is (a first write of a check reads its ring's span first); resolves
+   * once all of it is written (or failed).
+   */
+  private async writeGathered(statuses = false): Promise<void> {
     await Promise.all([...this.planning].map((planning) => planning.catch(() => undefined)));
+    if (statuses && this.unwrittenStatuses.size > 0) {
+      const group = (this.pending ??= new WriteGroup());
+      for (const [check, status] of this.unwrittenStatuses) {
+        group.ops.push({
+          type: 'put',
+          key: keyOf(STATUS, check),
+          value: typeof status === 'function' ? status() : status,
+        });
+        this.statusGatheredAt.set(check, this.now());
+      }
+      this.unwrittenStatuses.clear();
+    }
     this.writePending();
     await this.lastWrite;
   }
@@ -213,4 +300,20 @@ export class LevelCheckHistory implements CheckHistory {
       }
     });
   }
+}
+
+/** `status` as `result` (newer than it) left it: the result's state, attempt, output and time. */
+function withResult(status: CheckStatus, result: CheckResultRecord): CheckStatus {
+  const { long_output: _dropped, ...rest } = status;
+  return {
+    ...rest,
+    state: result.state,
+    state_type: result.state_type,
+    attempt: result.attempt,
+    output: result.output,
+    ...(result.long_output !== undefined ? { long_output: result.long_output } : {}),
+    perfdata: result.perfdata,
+    duration_ms: result.duration_ms,
+    last_run_at: result.at,
+  };
 }

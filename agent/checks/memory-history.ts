@@ -1,7 +1,12 @@
 // CheckHistory in memory, bounded: for tests, and for an agent without a store. Nothing survives
 // the process; level-history.ts (agent/store) is the durable one.
 import type { CheckResultRecord, CheckStateChange, CheckStatus } from '../shared/api-types.js';
-import { type CheckHistory, DEFAULT_CHANGES_PER_CHECK, DEFAULT_RESULTS_PER_CHECK } from './history.js';
+import {
+  type CheckHistory,
+  DEFAULT_CHANGES_PER_CHECK,
+  DEFAULT_RESULTS_PER_CHECK,
+  type StatusSource,
+} from './history.js';
 
 export interface MemoryHistoryOptions {
   /** Results kept per check (the oldest go first). */
@@ -33,11 +38,11 @@ export class MemoryCheckHistory implements CheckHistory {
     this.changesPerCheck = options.changesPerCheck ?? DEFAULT_CHANGES_PER_CHECK;
   }
 
-  addResult(check: string, result: CheckResultRecord, status: CheckStatus): Promise<void> {
+  addResult(check: string, result: CheckResultRecord, status: StatusSource): Promise<void> {
     let ring = this.results.get(check);
     if (!ring) this.results.set(check, (ring = []));
     append(ring, structuredClone(result), this.resultsPerCheck);
-    this.statuses.set(check, structuredClone(status));
+    this.statuses.set(check, structuredClone(typeof status === 'function' ? status() : status));
     return Promise.resolve();
   }
 

@@ -844,7 +844,6 @@ export class ChecksSubsystem implements Subsystem {
       at,
       durationMs: Math.round(durationMs * 1000) / 1000,
     });
-    const status = check.status(this.scheduler.nextRunAt(check.name));
     const record: CheckResultRecord = {
       at: new Date(at).toISOString(),
       state: result.state,
@@ -853,10 +852,20 @@ export class ChecksSubsystem implements Subsystem {
       output: result.output,
       ...(result.longOutput ? { long_output: result.longOutput } : {}),
       perfdata: result.perfdata,
-      duration_ms: status.duration_ms ?? 0,
+      duration_ms: Math.round(durationMs * 1000) / 1000,
     };
     check.lastRecord = record;
-    const resultWritten = this.track(this.options.history.addResult(check.name, record, status), 'result');
+    // The status is built when the history writes it (with a change, else at most once per
+    // checks.history_status_s): building it for every run cost more than the run of a cheap check.
+    const resultWritten = this.track(
+      this.options.history.addResult(
+        check.name,
+        record,
+        () => check.status(this.scheduler.nextRunAt(check.name)),
+        { statusNow: transition.changed },
+      ),
+      'result',
+    );
     if (transition.changed) {
       // Durable before it is announced: a crash right after a change still finds it in history.
       // A result without a change is not waited for: the history writes results in groups.

@@ -331,6 +331,11 @@ const ChecksSettings = Type.Object(
      * A SIGKILL loses at most this much of results; a state change is written (fsync'd) at once.
      */
     history_group_ms: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
+    /**
+     * A check's status is written with a result at most this often (and with every change of
+     * state); a SIGKILL loses at most this much of its counters and flap window (0: with each).
+     */
+    history_status_s: Type.Integer({ minimum: 0, maximum: 3600, default: 60 }),
     /** Where checks' vault_<name>: keys are read (docs/checks-vault.md); none: such checks are refused. */
     vault: Type.Optional(VaultSettings),
   },
@@ -432,6 +437,7 @@ export const RESTART_ONLY_SETTINGS: ReadonlyArray<string> = [
   'checks.history_results',
   'checks.history_changes',
   'checks.history_group_ms',
+  'checks.history_status_s',
   'checks.vault',
   'dns',
   'kv',

@@ -20,6 +20,11 @@ export class KeyedSerial {
     return result;
   }
 
+  /** No task is queued or running for `key`: one may run now, in the caller's turn. */
+  isIdle(key: string): boolean {
+    return !this.tails.has(key);
+  }
+
   /** Keys with a task queued or running (tests: nothing is left behind). */
   get busyKeys(): number {
     return this.tails.size;

@@ -2,7 +2,8 @@
 // modules, as bin/opsbro.js runs them) writes to the store and is killed; the test reopens the
 // store in its place. A change is kept once addChange() resolved, 20 times in a row; and a kill
 // that lands while results are being written never leaves half a batch: the ring's newest result
-// and the check's status always agree, and no result whose write had resolved is lost.
+// and the check's status as read back always agree (the status is written once a minute, as the
+// agent has it, and brought up to the newest result), and no result whose write had resolved is lost.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LevelCheckHistory } from '../../agent/checks/level-history.js';
 import { openStore } from '../../agent/store/index.js';
@@ -63,7 +64,8 @@ describe('check history and SIGKILL', () => {
     // result's number once its write resolved.
     const child = `
       const store = await openStore(args[0]);
-      const history = LevelCheckHistory.on(store, { resultsPerCheck: ${RING} });
+      // As the agent runs it: a status written with a result at most once a minute.
+      const history = LevelCheckHistory.on(store, { resultsPerCheck: ${RING}, statusEveryMs: 60_000 });
       const padding = 'x'.repeat(100_000);
       console.log('started');
       for (let n = Number(args[1]); ; n++) {
@@ -72,7 +74,7 @@ describe('check history and SIGKILL', () => {
         await history.addResult(
           'burst',
           { at, state: 'ok', state_type: 'hard', attempt: 1, output, long_output: padding, perfdata: [], duration_ms: 1 },
-          { name: 'burst', type: 'evaluated', state: 'ok', output, long_output: padding, last_run_at: at },
+          () => ({ name: 'burst', type: 'evaluated', state: 'ok', output, long_output: padding, last_run_at: at }),
         );
         console.log('written ' + n);
       }

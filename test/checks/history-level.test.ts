@@ -169,6 +169,66 @@ describe('LevelCheckHistory', () => {
     expect(await keysUnder(second.namespace, prefixOf('result', 'cpu'))).toHaveLength(4);
   });
 
+  it('with a status interval, writes a status once per interval or with a change, and reads it back brought up to the newest result', async () => {
+    const dataDir = tempDir();
+    const clock = { ms: START_MS };
+    const options = { statusEveryMs: 60_000, now: () => clock.ms };
+    const counted = (n: number): CheckStatus => ({
+      ...statusOf('web', n),
+      counters: {
+        pass: n + 1,
+        fail: 0,
+        repeated_fails: 0,
+        network_fails: 0,
+        http_2xx: n + 1,
+        http_3xx: 0,
+        http_4xx: 0,
+        http_5xx: 0,
+      },
+    });
+    const first = await openHistory(dataDir, options);
+    let built = 0;
+    const add = (n: number, statusNow = false) =>
+      first.history.addResult('web', resultOf(n), () => (built++, counted(n)), { statusNow });
+    for (let n = 0; n < 4; n++) {
+      clock.ms = START_MS + n * 10_000;
+      await add(n);
+    }
+    // Only the first result's status was built and written; the ring has all four results.
+    expect(built).toBe(1);
+    expect(await keysUnder(first.namespace, prefixOf('status'))).toHaveLength(1);
+    clock.ms = START_MS + 40_000;
+    await add(4, true);
+    expect(built).toBe(2);
+    clock.ms = START_MS + 50_000;
+    await add(5);
+    clock.ms = START_MS + 100_000;
+    await add(6);
+    // 60 s after the status written with result 4: due again.
+    expect(built).toBe(3);
+    clock.ms = START_MS + 110_000;
+    await add(7);
+    expect(built).toBe(3);
+    // A stop that does not flush (as a SIGKILL): the status is result 6's, the ring's newest is 7.
+    await close(first.store);
+    const second = await openHistory(dataDir, options);
+    const status = (await second.history.lastStatuses()).get('web')!;
+    expect(status.output).toBe('run 7');
+    expect(status.last_run_at).toBe(resultOf(7).at);
+    expect(status.duration_ms).toBe(7);
+    expect(status.perfdata).toEqual(resultOf(7).perfdata);
+    // What the ring cannot give back stays as the status written last.
+    expect(status.counters!.pass).toBe(7);
+    // flush() (a stop) writes the newest status, built then.
+    clock.ms = START_MS + 120_000;
+    await second.history.addResult('web', resultOf(8), () => counted(8));
+    await second.history.addResult('web', resultOf(9), () => counted(9));
+    await second.history.flush();
+    await close(second.store);
+    const third = await openHistory(dataDir, options);
+    expect((await third.history.lastStatuses()).get('web')).toEqual(counted(9));
+  });
+
   it('writes the status with its result: queued all at once, they land in order, the last status last', async () => {
     const { history } = await openHistory(tempDir(), { resultsPerCheck: 3 });
     await Promise.all(

@@ -198,6 +198,66 @@ describe('series store', () => {
     expect((await second.series.fetch('db.qps', BASE - 10, BASE + count * 10 + 10))!.values[count]).toBe(-1);
   });
 
+  it('writes one record per series, in slices, and reopens every series of a large flush', async () => {
+    const first = await makeStore({ maxSeries: 2000 });
+    // More series than a flush writes per batch (500), so the flush takes several batches.
+    for (let index = 0; index < 1203; index++) {
+      first.series.add(`svc.${index}.time`, BASE + 10, index);
+      first.series.add(`svc.${index}.time`, BASE + 20, index + 0.5);
+    }
+    first.clock.ms = (BASE + 30) * 1000;
+    await first.series.flush();
+    const keys: string[] = [];
+    for await (const key of first.store.sublevel('metrics').keys()) keys.push(key);
+    // Heads live in the series' own record: no other key until a head is sealed.
+    expect(keys).toHaveLength(1203);
+    expect(keys.every((key) => key.startsWith('s:'))).toBe(true);
+    await first.store.close();
+    opened.splice(opened.indexOf(first.store), 1);
+    const second = await makeStore({ dataDir: first.dataDir, maxSeries: 2000 });
+    second.clock.ms = first.clock.ms;
+    expect(second.series.size).toBe(1203);
+    for (const index of [0, 499, 500, 1202]) {
+      const fetched = await second.series.fetch(`svc.${index}.time`, BASE, BASE + 30);
+      expect(fetched!.values.slice(0, 2)).toEqual([index, index + 0.5]);
+    }
+  });
+
+  it('reads the heads of a store written with one record per head, and moves them at the next flush', async () => {
+    const first = await makeStore();
+    first.series.add('old.layout', BASE + 10, 4);
+    first.series.add('old.layout', BASE + 20, 6);
+    first.series.add('old.layout', BASE + 70, 8);
+    first.clock.ms = (BASE + 80) * 1000;
+    await first.series.flush();
+    // Rewrite the record as the previous layout had it: the series without heads, a record per head.
+    const namespace = first.store.sublevel('metrics');
+    const record = (await namespace.get<{ heads: unknown[] }>('s:old.layout'))!;
+    await namespace.write([
+      { type: 'put', key: 's:old.layout', value: { ...record, heads: undefined } },
+      ...record.heads.map((head, archive) => ({
+        type: 'put' as const,
+        key: `h:old.layout\0${archive}`,
+        value: head,
+      })),
+    ]);
+    const before = await first.series.fetch('old.layout', BASE, BASE + 80);
+    await first.store.close();
+    opened.splice(opened.indexOf(first.store), 1);
+    const second = await makeStore({ dataDir: first.dataDir });
+    second.clock.ms = first.clock.ms;
+    expect(await second.series.fetch('old.layout', BASE, BASE + 80)).toEqual(before);
+    await second.series.flush();
+    const keys: string[] = [];
+    for await (const key of second.store.sublevel('metrics').keys()) keys.push(key);
+    expect(keys).toEqual(['s:old.layout']);
+    await second.store.close();
+    opened.splice(opened.indexOf(second.store), 1);
+    const third = await makeStore({ dataDir: first.dataDir });
+    third.clock.ms = first.clock.ms;
+    expect(await third.series.fetch('old.layout', BASE, BASE + 80)).toEqual(before);
+  });
+
   it('drops blocks past their retention and series silent past the longest', async () => {
     const { series, clock, store } = await makeStore({ retention: '10s:1h,1m:2h' });
     for (let index = 0; index < POINTS_PER_BLOCK * 3; index++)

@@ -86,6 +86,8 @@ class HttpCheckRunner implements CheckRunner {
   private readonly probe: HttpProbe;
   private readonly url: URL;
   private readonly method: string;
+  /** "GET https://host/path?…": what every output starts with (made once, not per run). */
+  private readonly where: string;
   private readonly expected: StatusRange[];
   private readonly conditions: CompiledCondition[];
   private readonly body: HttpCheckBody;
@@ -100,6 +102,7 @@ class HttpCheckRunner implements CheckRunner {
     this.body = body;
     this.url = targetUrl(body);
     this.method = body.method ?? 'GET';
+    this.where = `${this.method} ${redactedUrl(this.url)}`;
     this.expected = statusRanges(body.expected_status ?? '200-299');
     this.conditions = (body.conditions ?? []).map((text) => {
       try {
@@ -194,7 +197,7 @@ class HttpCheckRunner implements CheckRunner {
     probed: ProbeResult,
     certificateDays: number | undefined,
   ): Promise<{ state: CheckState; output: string; failedAt?: TraceStep }> {
-    const where = `${this.method} ${redactedUrl(this.url)}`;
+    const where = this.where;
     const took = `${Math.round(probed.responseTimeMs)} ms`;
     if (probed.status === undefined)
       return { state: 'critical', output: `${where}: ${probed.error ?? 'no response'} (after ${took})` };

@@ -90,6 +90,11 @@ export class XorChunk {
     return this.bytes.slice(0, this.byteLength);
   }
 
+  /** The encoded chunk without a copy: valid until the next append. */
+  view(): Uint8Array {
+    return this.bytes.subarray(0, this.byteLength);
+  }
+
   /** The chunk's points, in time order. */
   points(): Array<[timestamp: number, value: number]> {
     return decodeXorChunk(this.bytes.subarray(0, this.byteLength));

@@ -223,11 +223,57 @@ describe('http check: status, body, conditions', () => {
     ).toBe('ok');
   });
 
+  it('asks a URL that redirected through the redirect-following client from then on, and never sends a POST twice', async () => {
+    const seen: string[] = [];
+    const { url } = await serve((request, response) => {
+      seen.push(`${request.method} ${request.url}`);
+      if (request.url === '/old') {
+        response.statusCode = 302;
+        response.setHeader('location', '/new');
+        return response.end();
+      }
+      response.end('moved here');
+    });
+    const get = runner({ url: `${url}/old`, search: 'moved here' });
+    expect((await run(get)).state).toBe('ok');
+    // The first run met the redirect on the direct connection and asked again, following it.
+    expect(seen.splice(0)).toEqual(['GET /old', 'GET /old', 'GET /new']);
+    expect((await run(get)).state).toBe('ok');
+    expect(seen.splice(0)).toEqual(['GET /old', 'GET /new']);
+    // A POST is never asked twice: it follows redirects from its first run (then a GET, as browsers do).
+    const post = runner({ url: `${url}/old`, method: 'POST', body: 'x', search: 'moved here' });
+    expect((await run(post)).state).toBe('ok');
+    expect(seen.splice(0)).toEqual(['POST /old', 'GET /new']);
+  });
+
   it('reads at most max_body_bytes of a body', async () => {
     const { url } = await serve((_request, response) => response.end('x'.repeat(5_000_000) + 'END'));
     const result = await run(runner({ url, max_body_bytes: 1000, search: 'END' }));
     expect(result.state).toBe('critical');
     expect(result.longOutput).toContain('body read: 1000 bytes (cut)');
+  });
+
+  it('says a body was cut off by the server, and runs again on a new connection after a cut', async () => {
+    let requests = 0;
+    const { url, connections } = await serve((_request, response) => {
+      requests++;
+      if (requests === 1) {
+        // Headers and half of the announced body, then the connection goes.
+        response.writeHead(200, { 'content-length': '100' });
+        response.write('x'.repeat(50));
+        setTimeout(() => response.socket?.destroy(), 20);
+      } else response.end('x'.repeat(2_000));
+    });
+    const created = runner({ url, max_body_bytes: 1000 });
+    const broken = await run(created);
+    expect(broken.state).toBe('critical');
+    expect(broken.output).toMatch(/reading the body: /);
+    // A body cut at the bound closes that connection: the next run opens another, and works.
+    const cut = await run(created);
+    expect(cut.longOutput).toContain('body read: 1000 bytes (cut)');
+    const again = await run(created);
+    expect(again.state).toBe('ok');
+    expect(connections()).toBe(3);
   });
 
   it('refuses a definition it cannot run, when the check loads', () => {
