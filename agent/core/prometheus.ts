@@ -2,12 +2,38 @@
 // Prometheus server can scrape every agent. prom-client writes the format; each subsystem's
 // families (agent/shared/exposition.ts) are read at scrape time through collect callbacks, beside
 // prom-client's process and Node.js metrics (CPU seconds, resident memory, event loop lag, heap).
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { MetricFamily } from '../shared/exposition.js';
 import { HttpReply, type Route } from '../shared/http.js';
 
-/** A registry with the process metrics and `families`, and the route that serves it. */
+/**
+ * The route that serves `families` and the process metrics. prom-client (with OpenTelemetry's API
+ * and its own timers: ~90 modules, an event-loop-delay histogram and GC observers from the start)
+ * is loaded at the first scrape: most agents are never scraped, and an idle agent is paid for on
+ * every machine. The process metrics count from that first scrape (Prometheus takes rates).
+ */
 export function prometheusRoute(families: MetricFamily[]): Route {
+  let registry: Promise<Registry> | undefined;
+  return {
+    method: 'GET',
+    path: '/metrics',
+    access: 'read',
+    description:
+      "the agent's own counters in Prometheus' text format (gossip, API, collectors, checks, DNS, metrics, process)",
+    handler: async () => {
+      registry ??= registryOf(families).catch((error: unknown) => {
+        registry = undefined; // the next scrape tries again
+        throw error;
+      });
+      const ready = await registry;
+      return new HttpReply(200, Buffer.from(await ready.metrics()), {}, ready.contentType);
+    },
+  };
+}
+
+/** A registry with the process metrics and `families`. */
+async function registryOf(families: MetricFamily[]): Promise<Registry> {
+  const { collectDefaultMetrics, Counter, Gauge, Registry } = await import('prom-client');
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   for (const family of families) {
@@ -35,12 +61,5 @@ export function prometheusRoute(families: MetricFamily[]): Route {
         },
       });
   }
-  return {
-    method: 'GET',
-    path: '/metrics',
-    access: 'read',
-    description:
-      "the agent's own counters in Prometheus' text format (gossip, API, collectors, checks, DNS, metrics, process)",
-    handler: async () => new HttpReply(200, Buffer.from(await registry.metrics()), {}, registry.contentType),
-  };
+  return registry;
 }
