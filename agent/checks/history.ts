@@ -11,6 +11,11 @@ export const DEFAULT_CHANGES_PER_CHECK = 1_000;
 /** A check's status, or how to build it when it is written (building one per run costs). */
 export type StatusSource = CheckStatus | (() => CheckStatus);
 
+/** The status a source stands for (built now if it is a builder). */
+export function statusOf(source: StatusSource): CheckStatus {
+  return typeof source === 'function' ? source() : source;
+}
+
 export interface AddResultOptions {
   /** Keep the status with this result whatever the status interval (a change of state). */
   statusNow?: boolean;

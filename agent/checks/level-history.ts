@@ -6,14 +6,15 @@
 //
 // Writes go in groups: results gather for up to `groupMs` and are written in one batch, so that a
 // thousand results cost one LevelDB write, not a thousand (each a hand-off to LevelDB's thread and
-// a wake-up of the agent on its completion). A check's status goes with a result at most once per
-// `statusEveryMs` (and with every change of state): at 1,000 runs a second, a status put and its
-// building with each result were a third of an http check's cost. A state change is written at
-// once, with every result gathered so far, in a batch that is fsync'd: a crash, even a power cut,
-// right after a change keeps it and the status it leads to. A SIGKILL loses at most the last
-// `groupMs` of results, never a change; a status older than its check's newest result is brought
-// up to that result when read back (state, attempt, output: lastStatuses), so what a SIGKILL can
-// lose of a status is the counters and flap window of the last `statusEveryMs`. Reads write what is gathered
+// a wake-up of the agent on its completion). A check's status (~30 fields, built for the write)
+// goes with a result at most once per `statusEveryMs` and with every change of state: at 1,000
+// runs a second the history's writes were a third of an http check's cost (docs/benchmarks.md),
+// and the status is the part a result does not need. A state change is written at once, with every
+// result gathered so far, in a batch that is fsync'd: a crash, even a power cut, right after a
+// change keeps it and the status it leads to. A SIGKILL loses at most the last `groupMs` of
+// results, never a change; a status older than its check's newest result is brought up to that
+// result when read back (state, attempt, output: lastStatuses), so what a SIGKILL can lose of a
+// status is the counters and flap window of the last `statusEveryMs`. Reads write what is gathered
 // first. One group is written at a time, in order (LevelDB may apply two batches sent together in
 // either order, and a later status must not be overwritten by an earlier one); each check's
 // appends are planned one at a time (KeyedSerial), the ring's span moving as they are planned.
@@ -36,6 +37,7 @@ import {
   DEFAULT_CHANGES_PER_CHECK,
   DEFAULT_RESULTS_PER_CHECK,
   type StatusSource,
+  statusOf,
 } from './history.js';
 
 /** The store namespace of the check history. */
@@ -151,11 +153,14 @@ export class LevelCheckHistory implements CheckHistory {
       this.unwrittenStatuses.set(check, status);
       return [];
     }
-    this.statusGatheredAt.set(check, now);
     this.unwrittenStatuses.delete(check);
-    return [
-      { type: 'put', key: keyOf(STATUS, check), value: typeof status === 'function' ? status() : status },
-    ];
+    return [this.statusPut(check, status)];
+  }
+
+  /** The put of a check's status (built now), and when: the next one is due an interval later. */
+  private statusPut(check: string, status: StatusSource): WriteOp {
+    this.statusGatheredAt.set(check, this.now());
+    return { type: 'put', key: keyOf(STATUS, check), value: statusOf(status) };
   }
 
   /** Starts the group's write (now, or after the group wait); resolves once it is written. */
@@ -239,14 +244,7 @@ export class LevelCheckHistory implements CheckHistory {
     await Promise.all([...this.planning].map((planning) => planning.catch(() => undefined)));
     if (statuses && this.unwrittenStatuses.size > 0) {
       const group = (this.pending ??= new WriteGroup());
-      for (const [check, status] of this.unwrittenStatuses) {
-        group.ops.push({
-          type: 'put',
-          key: keyOf(STATUS, check),
-          value: typeof status === 'function' ? status() : status,
-        });
-        this.statusGatheredAt.set(check, this.now());
-      }
+      for (const [check, status] of this.unwrittenStatuses) group.ops.push(this.statusPut(check, status));
       this.unwrittenStatuses.clear();
     }
     this.writePending();

@@ -6,6 +6,7 @@ import {
   DEFAULT_CHANGES_PER_CHECK,
   DEFAULT_RESULTS_PER_CHECK,
   type StatusSource,
+  statusOf,
 } from './history.js';
 
 export interface MemoryHistoryOptions {
@@ -42,7 +43,7 @@ export class MemoryCheckHistory implements CheckHistory {
     let ring = this.results.get(check);
     if (!ring) this.results.set(check, (ring = []));
     append(ring, structuredClone(result), this.resultsPerCheck);
-    this.statuses.set(check, structuredClone(typeof status === 'function' ? status() : status));
+    this.statuses.set(check, structuredClone(statusOf(status)));
     return Promise.resolve();
   }
 

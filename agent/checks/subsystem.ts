@@ -839,11 +839,8 @@ export class ChecksSubsystem implements Subsystem {
   }
 
   private async record(check: LiveCheck, result: CheckResult, at: number, durationMs: number): Promise<void> {
-    const { transition, hardFrom } = check.record({
-      result,
-      at,
-      durationMs: Math.round(durationMs * 1000) / 1000,
-    });
+    const roundedMs = Math.round(durationMs * 1000) / 1000;
+    const { transition, hardFrom } = check.record({ result, at, durationMs: roundedMs });
     const record: CheckResultRecord = {
       at: new Date(at).toISOString(),
       state: result.state,
@@ -852,11 +849,11 @@ export class ChecksSubsystem implements Subsystem {
       output: result.output,
       ...(result.longOutput ? { long_output: result.longOutput } : {}),
       perfdata: result.perfdata,
-      duration_ms: Math.round(durationMs * 1000) / 1000,
+      duration_ms: roundedMs,
     };
     check.lastRecord = record;
     // The status is built when the history writes it (with a change, else at most once per
-    // checks.history_status_s): building it for every run cost more than the run of a cheap check.
+    // checks.history_status_s), not for every run.
     const resultWritten = this.track(
       this.options.history.addResult(
         check.name,

@@ -1,7 +1,7 @@
 // The metrics store's parts: the XOR chunk codec on its own (exact round trips, bytes per point),
 // retention parsing, and the series store on a real LevelDB in a temp dir (slots, rollups and their
 // aggregation, archive choice, flush and reopen, sealed blocks, expiry, the series limit).
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openStore, type Store } from '../../agent/store/index.js';
 import { parseRetention, RetentionPolicy } from '../../agent/metrics/tsdb/retention.js';
 import { POINTS_PER_BLOCK, SeriesStore } from '../../agent/metrics/tsdb/series-store.js';
@@ -126,15 +126,28 @@ describe('series store', () => {
     opened.push(store);
     const clock = { ms: (BASE + 3600) * 1000 };
     const warnings: string[] = [];
+    const namespace = store.sublevel('metrics');
     const series = new SeriesStore({
-      namespace: store.sublevel('metrics'),
+      namespace,
       policy: new RetentionPolicy(parseRetention(options.retention ?? '10s:6h,1m:7d,10m:1y')),
       maxSeries: options.maxSeries ?? 1000,
       now: () => clock.ms,
       onSeriesLimit: (name) => warnings.push(name),
     });
     await series.open();
-    return { series, clock, store, dataDir, warnings };
+    return { series, clock, store, dataDir, warnings, namespace };
+  }
+
+  /** Every key the store holds in the metrics namespace. */
+  async function keysOf(store: Store): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const key of store.sublevel('metrics').keys()) keys.push(key);
+    return keys;
+  }
+
+  async function closeStore(store: Store): Promise<void> {
+    opened.splice(opened.indexOf(store), 1);
+    await store.close();
   }
 
   it('answers whisper-style windows with nulls where nothing landed, and averages a slot', async () => {
@@ -185,8 +198,7 @@ describe('series store', () => {
     await first.series.flush();
     expect(first.series.stats().blocks_written).toBeGreaterThanOrEqual(2);
     const before = await first.series.fetch('db.qps', BASE - 10, BASE + count * 10);
-    await first.store.close();
-    opened.splice(opened.indexOf(first.store), 1);
+    await closeStore(first.store);
     const second = await makeStore({ dataDir: first.dataDir });
     second.clock.ms = first.clock.ms;
     const after = await second.series.fetch('db.qps', BASE - 10, BASE + count * 10);
@@ -206,14 +218,15 @@ describe('series store', () => {
       first.series.add(`svc.${index}.time`, BASE + 20, index + 0.5);
     }
     first.clock.ms = (BASE + 30) * 1000;
+    const writes = vi.spyOn(first.namespace, 'write');
     await first.series.flush();
-    const keys: string[] = [];
-    for await (const key of first.store.sublevel('metrics').keys()) keys.push(key);
+    // 500 series a batch: 500, 500, 203.
+    expect(writes.mock.calls.map(([ops]) => ops.length)).toEqual([500, 500, 203]);
+    const keys = await keysOf(first.store);
     // Heads live in the series' own record: no other key until a head is sealed.
     expect(keys).toHaveLength(1203);
     expect(keys.every((key) => key.startsWith('s:'))).toBe(true);
-    await first.store.close();
-    opened.splice(opened.indexOf(first.store), 1);
+    await closeStore(first.store);
     const second = await makeStore({ dataDir: first.dataDir, maxSeries: 2000 });
     second.clock.ms = first.clock.ms;
     expect(second.series.size).toBe(1203);
@@ -231,7 +244,7 @@ describe('series store', () => {
     first.clock.ms = (BASE + 80) * 1000;
     await first.series.flush();
     // Rewrite the record as the previous layout had it: the series without heads, a record per head.
-    const namespace = first.store.sublevel('metrics');
+    const { namespace } = first;
     const record = (await namespace.get<{ heads: unknown[] }>('s:old.layout'))!;
     await namespace.write([
       { type: 'put', key: 's:old.layout', value: { ...record, heads: undefined } },
@@ -242,17 +255,13 @@ describe('series store', () => {
       })),
     ]);
     const before = await first.series.fetch('old.layout', BASE, BASE + 80);
-    await first.store.close();
-    opened.splice(opened.indexOf(first.store), 1);
+    await closeStore(first.store);
     const second = await makeStore({ dataDir: first.dataDir });
     second.clock.ms = first.clock.ms;
     expect(await second.series.fetch('old.layout', BASE, BASE + 80)).toEqual(before);
     await second.series.flush();
-    const keys: string[] = [];
-    for await (const key of second.store.sublevel('metrics').keys()) keys.push(key);
-    expect(keys).toEqual(['s:old.layout']);
-    await second.store.close();
-    opened.splice(opened.indexOf(second.store), 1);
+    expect(await keysOf(second.store)).toEqual(['s:old.layout']);
+    await closeStore(second.store);
     const third = await makeStore({ dataDir: first.dataDir });
     third.clock.ms = first.clock.ms;
     expect(await third.series.fetch('old.layout', BASE, BASE + 80)).toEqual(before);
@@ -270,9 +279,7 @@ describe('series store', () => {
     clock.ms += 3 * 3600 * 1000;
     expect((await series.expire()).series).toBe(2);
     expect(series.has('old.one')).toBe(false);
-    const left: string[] = [];
-    for await (const key of store.sublevel('metrics').keys()) left.push(key);
-    expect(left).toEqual([]);
+    expect(await keysOf(store)).toEqual([]);
   });
 
   it('refuses new series past the limit, warning once a minute, and counts late points', async () => {

@@ -2,8 +2,9 @@
 // one request at a time, and the next run reuses it; an Agent that follows redirects once the URL
 // answered one), asked through dispatch() with a handler of our own (not request(): its body
 // stream doubles the CPU of a run), with a connector that times each step of a new connection
-// (resolve, connect, TLS) and keeps the server's certificate, and a body read up to a bound. What it returns is what was observed, failure included: a probe never throws for a
-// server's fault, only reports it with the step it failed at.
+// (resolve, connect, TLS) and keeps the server's certificate, and a body read up to a bound. What
+// it returns is what was observed, failure included: a probe never throws for a server's fault,
+// only reports it with the step it failed at.
 import { subscribe } from 'node:diagnostics_channel';
 import { connect as tcpConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
@@ -82,8 +83,8 @@ export class HttpProbe {
   /**
    * Requests go through the redirect-following Agent: the URL answered a redirect once, or the
    * method is not one that may be sent twice (a redirect seen on the direct Client is asked again
-   * through the Agent). The direct Client skips the Agent's and the interceptor's work (a fifth of
-   * undici's CPU a run).
+   * through the Agent). The direct Client skips the Agent's and the interceptor's work (40-44
+   * against 48-58 µs a request, throwaway script: docs/benchmarks.md).
    */
   private viaRedirects: boolean;
   /** The run under way: its start and its trace, for requestSent(). */
@@ -103,23 +104,24 @@ export class HttpProbe {
     if (this.clients) return this.clients;
     const { Client } = await import('undici');
     listenForSentRequests();
-    const direct = new Client(this.origin, {
-      connect: (connectOptions, callback) => this.connect(connectOptions, callback),
+    const direct = new Client(this.origin, this.connectionOptions());
+    return (this.clients ??= { direct });
+  }
+
+  /** How either dispatcher connects: through this probe's timed connector, one request at a time. */
+  private connectionOptions() {
+    return {
+      connect: (connectOptions: Parameters<HttpProbe['connect']>[0], callback: buildConnector.Callback) =>
+        this.connect(connectOptions, callback),
       pipelining: 1,
       keepAliveTimeout: 30_000,
-    });
-    return (this.clients ??= { direct });
+    };
   }
 
   private async redirectingOf(clients: ProbeClients): Promise<Dispatcher> {
     if (clients.redirecting) return clients.redirecting.dispatcher;
     const { Agent, interceptors } = await import('undici');
-    const agent = new Agent({
-      connect: (connectOptions, callback) => this.connect(connectOptions, callback),
-      connections: 1,
-      pipelining: 1,
-      keepAliveTimeout: 30_000,
-    });
+    const agent = new Agent({ ...this.connectionOptions(), connections: 1 });
     clients.redirecting ??= {
       agent,
       dispatcher: agent.compose(interceptors.redirect({ maxRedirections: 10 })),
@@ -184,8 +186,11 @@ export class HttpProbe {
       trace.push({ step: 'failed', atMs: at(), detail: error });
       return result({ status: answer.status, error });
     }
-    const size = answer.chunks.reduce((sum, chunk) => sum + chunk.length, 0);
-    trace.push({ step: 'body read', atMs: at(), detail: `${size} bytes${answer.truncated ? ' (cut)' : ''}` });
+    trace.push({
+      step: 'body read',
+      atMs: at(),
+      detail: `${answer.size} bytes${answer.truncated ? ' (cut)' : ''}`,
+    });
     return result({
       status: answer.status,
       body: Buffer.concat(answer.chunks).toString('utf8'),
@@ -285,6 +290,8 @@ interface Exchange {
   /** A redirect status with a Location header. */
   redirected?: boolean;
   chunks: Buffer[];
+  /** Bytes in chunks. */
+  size: number;
   truncated: boolean;
   error?: unknown;
 }
@@ -311,12 +318,11 @@ function exchange(
   },
 ): Promise<Exchange> {
   const { signal, maxBodyBytes } = options;
-  const answer: Exchange = { chunks: [], truncated: false };
+  const answer: Exchange = { chunks: [], size: 0, truncated: false };
   // AbortSignal.reason is typed any; the engine aborts with an Error or nothing.
   const reason = (): Error => signal.reason as Error;
   if (signal.aborted) return Promise.resolve({ ...answer, error: reason() });
   return new Promise((resolve) => {
-    let size = 0;
     let controller: Dispatcher.DispatchController | undefined;
     const onAbort = (): void => controller?.abort(reason());
     const settle = (error?: unknown): void => {
@@ -344,15 +350,15 @@ function exchange(
         },
         onResponseData(dataController, chunk) {
           if (answer.truncated) return;
-          if (size + chunk.length > maxBodyBytes) {
-            answer.chunks.push(chunk.subarray(0, maxBodyBytes - size));
-            size = maxBodyBytes;
+          if (answer.size + chunk.length > maxBodyBytes) {
+            answer.chunks.push(chunk.subarray(0, maxBodyBytes - answer.size));
+            answer.size = maxBodyBytes;
             answer.truncated = true;
             dataController.abort(BODY_CUT);
             return;
           }
           answer.chunks.push(chunk);
-          size += chunk.length;
+          answer.size += chunk.length;
         },
         onResponseEnd() {
           settle();

@@ -41,8 +41,8 @@ interface SeriesState {
   aggregation: Aggregation;
   heads: XorChunk[];
   open: Array<OpenSlot | undefined>;
-  /** Archives whose head or open slot changed since the last flush, one bit each (retention-syntax.ts allows at most 16). */
-  dirty: number;
+  /** A head or open slot changed since the last flush: the series' record is written again. */
+  dirty: boolean;
   /** Sealed blocks not yet written: [archive, bytes, last timestamp]. */
   sealed: Array<[number, Uint8Array, number]>;
   /** The series is not yet in the store's index. */
@@ -120,7 +120,7 @@ export class SeriesStore {
           heads?.[archive] ? XorChunk.decode(heads[archive].chunk) : new XorChunk(),
         ),
         open: stored.archives.map((_, archive) => heads?.[archive]?.open),
-        dirty: 0,
+        dirty: false,
         sealed: [],
         isNew: false,
         legacyHeads: false,
@@ -136,7 +136,7 @@ export class SeriesStore {
       state.heads[archive] = XorChunk.decode(head.chunk);
       state.open[archive] = head.open;
       state.legacyHeads = true;
-      state.dirty |= 1 << archive;
+      state.dirty = true;
     }
   }
 
@@ -186,7 +186,7 @@ export class SeriesStore {
         aggregation: this.options.policy.aggregationFor(name),
         heads: archives.map(() => new XorChunk()),
         open: archives.map(() => undefined),
-        dirty: 0,
+        dirty: false,
         sealed: [],
         isNew: true,
         legacyHeads: false,
@@ -215,7 +215,7 @@ export class SeriesStore {
         if (open !== undefined) this.close(state, index, open);
         opens[index] = { slot, sum: value, count: 1, min: value, max: value, last: value };
       }
-      state.dirty |= 1 << index;
+      state.dirty = true;
       landed = true;
     }
     // Late for the finest archive: counted, though a coarser one may have taken it.
@@ -241,7 +241,7 @@ export class SeriesStore {
     let ops: Parameters<Namespace['write']>[0] = [];
     let sliced = 0;
     for (const [name, state] of this.series) {
-      if (state.dirty === 0 && !state.isNew) continue;
+      if (!state.dirty && !state.isNew) continue;
       const stored: StoredSeries = {
         archives: state.archives,
         aggregation: state.aggregation,
@@ -262,7 +262,7 @@ export class SeriesStore {
           ops.push({ type: 'del', key: headKey(name, archive) });
         state.legacyHeads = false;
       }
-      state.dirty = 0;
+      state.dirty = false;
       state.isNew = false;
       if (++sliced >= FLUSH_SLICE_SERIES) {
         await this.options.namespace.write(ops);

@@ -97,12 +97,12 @@ export class XorChunk {
 
   /** The chunk's points, in time order. */
   points(): Array<[timestamp: number, value: number]> {
-    return decodeXorChunk(this.bytes.subarray(0, this.byteLength));
+    return decodeXorChunk(this.view());
   }
 
   /** Calls `visit` with each point, in time order (see forEachXorPoint). */
   forEachPoint(visit: (timestamp: number, value: number) => boolean | void): void {
-    forEachXorPoint(this.bytes.subarray(0, this.byteLength), visit);
+    forEachXorPoint(this.view(), visit);
   }
 
   /** Rebuilds an appendable chunk from encode()'s bytes (a head chunk read back after a restart). */
