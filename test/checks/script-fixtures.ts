@@ -32,8 +32,8 @@ export function hangingPlugin(dir: string, name: string, prelude = ''): { plugin
     name,
     `${prelude}
 sleep 1000 &
-echo $$ > ${pidFile}.tmp; echo $! >> ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}
 echo "started"
+echo $$ > ${pidFile}.tmp; echo $! >> ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}
 while :; do sleep 1; done`,
   );
   return { plugin, pidFile };
