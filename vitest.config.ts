@@ -13,6 +13,7 @@ const clusterTests = [
   'test/gossip/keyring-sync.test.ts',
   'test/gossip/key-rotation-crash.test.ts',
   'test/gossip/shutdown.test.ts',
+  'test/gossip/push-pull-agents.test.ts',
   'test/security/fuzz-listeners.test.ts',
   'test/gossip/checks-cluster.test.ts',
   'test/checks/cluster-visibility.test.ts',

@@ -167,13 +167,37 @@ describe('a pipelined protocol between two nodes', () => {
     expect(await client.rpc.request(target(again), PIPE, Uint8Array.of(8))).toEqual(Uint8Array.of(8));
   });
 
+  /** The local ends (address:port) of the TCP connections established to `port`. */
+  const connectionsTo = (port: number): string[] =>
+    execFileSync('ss', ['-Htn', 'state', 'established', `( dport = :${port} )`], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.trim().split(/\s+/)[2]!);
+
+  it('keeps a pipelined stream and its connection over idle sweeps, up to pipelineIdleMs', async () => {
+    const server = await startNode((request) => Promise.resolve(request), { idleSweepMs: 100 });
+    const client = await startNode(undefined, { idleSweepMs: 100, pipelineIdleMs: 1500 });
+    expect(await client.rpc.request(target(server), PIPE, Uint8Array.of(1))).toEqual(Uint8Array.of(1));
+    const [first] = connectionsTo(server.port);
+    // Idle for several sweeps (each would have closed it at the second before pipelineIdleMs).
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(await client.rpc.request(target(server), PIPE, Uint8Array.of(2))).toEqual(Uint8Array.of(2));
+    // The same connection (same local port): no new handshake.
+    expect(connectionsTo(server.port)).toEqual([first]);
+    await expect.poll(() => client.rpc.pipelinedStreams().calling, { timeout: 5_000, interval: 50 }).toBe(0);
+    await expect.poll(() => connectionsTo(server.port).length, { timeout: 3_000, interval: 100 }).toBe(0);
+  });
+
   it('closes an idle pipelined stream, and then the idle connection', async () => {
     const established = (port: number) =>
       execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' })
         .split('\n')
         .filter(Boolean).length;
-    const server = await startNode((request) => Promise.resolve(request), { idleSweepMs: 200 });
-    const client = await startNode(undefined, { idleSweepMs: 200 });
+    const server = await startNode((request) => Promise.resolve(request), {
+      idleSweepMs: 200,
+      pipelineIdleMs: 0,
+    });
+    const client = await startNode(undefined, { idleSweepMs: 200, pipelineIdleMs: 0 });
     expect(await client.rpc.request(target(server), PIPE, Uint8Array.of(1))).toEqual(Uint8Array.of(1));
     expect(established(server.port)).toBe(1);
     await expect.poll(() => client.rpc.pipelinedStreams().calling, { timeout: 3_000, interval: 50 }).toBe(0);

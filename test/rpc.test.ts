@@ -22,6 +22,7 @@ import {
   FrameFormatError,
   FrameTooLargeError,
 } from '../agent/rpc/framing.js';
+import { isNotServed } from '../agent/rpc/failures.js';
 import { derivePreSharedKey, swarmKeyFile } from '../agent/rpc/private-network.js';
 import { RequestGate } from '../agent/rpc/request-gate.js';
 import { cleanupAll, freePort, tempDir } from './helpers/agent-process.js';
@@ -199,6 +200,9 @@ describe('cluster RPC between two nodes with the same cluster key', () => {
     );
     expect(error.code).toBe('refused');
     expect(error.message).toContain('does not serve /opsbro-test/nope/1.0.0');
+    // Told apart from other refusals: push-pull falls back to protocol 1 on it, nothing else.
+    expect(isNotServed(error)).toBe(true);
+    expect(isNotServed(new ClusterRpcError('refused', 'refused /x: too large'))).toBe(false);
   });
 
   it('serves many concurrent requests over one connection', async () => {
@@ -465,8 +469,8 @@ describe('limits, failures, lifecycle', () => {
       execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' })
         .split('\n')
         .filter(Boolean).length;
-    const server = await startNode({ idleSweepMs: 200 }, { '/test/echo/1': echo });
-    const client = await startNode({ idleSweepMs: 200 });
+    const server = await startNode({ idleSweepMs: 200, pipelineIdleMs: 0 }, { '/test/echo/1': echo });
+    const client = await startNode({ idleSweepMs: 200, pipelineIdleMs: 0 });
     await client.rpc.request(server.target(), '/test/echo/1', new Uint8Array([1]));
     expect(established(server.port)).toBe(1);
     // Two sweeps without a stream: closed (by either side).

@@ -381,13 +381,26 @@ export interface StateEntry {
 
 const STATES = ['alive', 'suspect', 'dead', 'left'] as const;
 
-/** A push-pull payload: [version, fromId, [[record, incarnation, state], ...]]. */
+/** One entry of a push-pull on the wire: [record, incarnation, state]. */
+export function stateEntryToWire(entry: StateEntry): unknown[] {
+  return [recordToWire(entry.record), entry.incarnation, entry.state];
+}
+
+export function stateEntryFromWire(entry: unknown): StateEntry {
+  if (!Array.isArray(entry) || entry.length !== 3)
+    throw new DecodeError('state entry: expected [record, incarnation, state]');
+  const [record, incarnation, state] = entry as unknown[];
+  if (!STATES.includes(state as StateEntry['state'])) throw new DecodeError('state entry: unknown state');
+  return {
+    record: recordFromWire(record),
+    incarnation: count(incarnation, 'state incarnation'),
+    state: state as StateEntry['state'],
+  };
+}
+
+/** A protocol 1 push-pull payload (push-pull.ts): [version, fromId, [[record, incarnation, state], ...]]. */
 export function encodeStateExchange(fromId: string, entries: StateEntry[]): Uint8Array {
-  return encode([
-    WIRE_VERSION,
-    fromId,
-    entries.map((entry) => [recordToWire(entry.record), entry.incarnation, entry.state]),
-  ]);
+  return encode([WIRE_VERSION, fromId, entries.map(stateEntryToWire)]);
 }
 
 export function decodeStateExchange(bytes: Uint8Array): { fromId: string; entries: StateEntry[] } {
@@ -396,18 +409,5 @@ export function decodeStateExchange(bytes: Uint8Array): { fromId: string; entrie
     throw new DecodeError('state: expected [version, from, entries]');
   const [, fromId, entries] = raw as unknown[];
   if (!Array.isArray(entries) || entries.length > 100_000) throw new DecodeError('state: bad entry list');
-  return {
-    fromId: id(fromId, 'state sender'),
-    entries: entries.map((entry: unknown) => {
-      if (!Array.isArray(entry) || entry.length !== 3)
-        throw new DecodeError('state entry: expected [record, incarnation, state]');
-      const [record, incarnation, state] = entry as unknown[];
-      if (!STATES.includes(state as StateEntry['state'])) throw new DecodeError('state entry: unknown state');
-      return {
-        record: recordFromWire(record),
-        incarnation: count(incarnation, 'state incarnation'),
-        state: state as StateEntry['state'],
-      };
-    }),
-  };
+  return { fromId: id(fromId, 'state sender'), entries: entries.map(stateEntryFromWire) };
 }

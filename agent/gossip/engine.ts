@@ -94,6 +94,13 @@ const MAX_PROBES_FOR_OTHERS = 64;
 /** After a failed push-pull the next one comes this soon, doubling up to the push-pull interval. */
 const PUSH_PULL_RETRY_MS = 1000;
 
+/**
+ * Push-pull rounds in a row with the same partner (while it stays alive and answers): the cluster
+ * RPC keeps the connection between two rounds, so a sync costs no new handshake, and the partner
+ * still changes often enough for anti-entropy to reach everyone (memberlist picks one per round).
+ */
+export const PUSH_PULL_PARTNER_ROUNDS = 4;
+
 /** Answers one LAN detection keeps at most. */
 const MAX_DETECTED = 1024;
 
@@ -125,8 +132,11 @@ export interface GossipEngineOptions {
   keyring: Keyring;
   timings?: Partial<GossipTimings>;
   onEvent?: (event: MembershipEvent) => void;
-  /** Full state exchange with one member (push-pull over the cluster RPC). */
-  syncState?: (member: Member) => Promise<void>;
+  /**
+   * State exchange with one member (push-pull over the cluster RPC); `joining` when this node is
+   * joining through it (it knows nobody yet: no point in comparing digests first).
+   */
+  syncState?: (member: Member, joining: boolean) => Promise<void>;
   /**
    * A cluster-wide keyring change arrived (once per op id): returns whether to relay it (it was
    * news here). Without a handler, every new op is relayed.
@@ -211,6 +221,8 @@ export class GossipEngine {
   /** Push-pulls failed in a row: the next one comes sooner (PUSH_PULL_RETRY_MS, doubling). */
   private pushPullFailures = 0;
   private pushPullTimer?: unknown;
+  /** The member this node push-pulls with, and for how many more rounds (PUSH_PULL_PARTNER_ROUNDS). */
+  private pushPullPartner?: { id: string; roundsLeft: number };
   private sequence = initialSequence();
   private probeSeq = 0;
   private probeOrder: string[] = [];
@@ -358,7 +370,7 @@ export class GossipEngine {
     const seedMembers = responders
       .map((id) => this.table.get(id))
       .filter((member): member is Member => member !== undefined);
-    const synced = await Promise.all(seedMembers.map((member) => this.syncWith(member)));
+    const synced = await Promise.all(seedMembers.map((member) => this.syncWith(member, true)));
     // No full state yet (the seed's RPC refused us, e.g. while our keyrings differ): the next
     // push-pull comes soon instead of a whole interval later, or a restarted node could stay
     // unaware of the incarnation the cluster last saw it at, and be ignored until then.
@@ -863,18 +875,34 @@ export class GossipEngine {
 
   private async pushPullRound(): Promise<void> {
     if (this.leaving) return;
-    const [member] = this.randomMembers(1, (candidate) => candidate.state === 'alive');
+    const member = this.nextPushPullPartner();
     if (!member) return;
-    if (await this.syncWith(member)) this.pushPullFailures = 0;
-    else this.pushPullFailures++;
+    if (await this.syncWith(member, false)) {
+      this.pushPullFailures = 0;
+    } else {
+      this.pushPullFailures++;
+      this.pushPullPartner = undefined;
+    }
+  }
+
+  /** The current partner while it has rounds left and is alive; else a new one, at random. */
+  private nextPushPullPartner(): Member | undefined {
+    const partner = this.pushPullPartner;
+    let member = partner?.roundsLeft ? this.table.get(partner.id) : undefined;
+    if (member?.state !== 'alive') {
+      [member] = this.randomMembers(1, (candidate) => candidate.state === 'alive');
+      this.pushPullPartner = member && { id: member.record.id, roundsLeft: PUSH_PULL_PARTNER_ROUNDS };
+    }
+    if (this.pushPullPartner) this.pushPullPartner.roundsLeft--;
+    return member;
   }
 
   /** One push-pull; false when it failed (logged). */
-  private async syncWith(member: Member): Promise<boolean> {
+  private async syncWith(member: Member, joining: boolean): Promise<boolean> {
     if (!this.options.syncState) return true;
     this.options.onDebug?.('push-pull', { node: member.record.name });
     try {
-      await this.options.syncState(member);
+      await this.options.syncState(member, joining);
       return true;
     } catch (error) {
       // A push-pull cut short by stop() is no news.

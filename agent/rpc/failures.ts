@@ -30,6 +30,15 @@ export function explainListenFailure(error: unknown, where: string): ClusterRpcE
   });
 }
 
+/** Whether a request failed because the remote does not serve its protocol (an older agent). */
+export function isNotServed(error: unknown): boolean {
+  return (
+    error instanceof ClusterRpcError &&
+    error.code === 'refused' &&
+    chainOf(error).some((link) => link.name === 'UnsupportedProtocolError')
+  );
+}
+
 /**
  * What a failed request ran into, from the error libp2p threw. The handshake's failures are told
  * apart by where they happened: refused at a limit, no answer within the deadline, no private

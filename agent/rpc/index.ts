@@ -61,5 +61,6 @@ export function createClusterRpc(options: ClusterRpcOptions): ClusterRpc {
     handshakeTimeoutMs,
     maxPendingPerAddress,
     idleSweepMs: options.idleSweepMs,
+    pipelineIdleMs: options.pipelineIdleMs,
   });
 }

@@ -28,6 +28,8 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 export { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_PENDING_PER_ADDRESS } from './limits.js';
 /** How often idle connections are looked for; one idle for two sweeps in a row is closed. */
 const IDLE_SWEEP_MS = 10_000;
+/** A pipelined stream idle this long is closed (ClusterRpcOptions.pipelineIdleMs). */
+const PIPELINE_IDLE_MS = 150_000;
 /** An inbound request must arrive whole within this long of the stream opening. */
 const INBOUND_REQUEST_TIMEOUT_MS = 10_000;
 /** stop() gives connections this long to close politely, then aborts them (the contract is 2 s). */
@@ -51,6 +53,7 @@ export interface RpcNodeSettings {
   handshakeTimeoutMs: number;
   maxPendingPerAddress: number;
   idleSweepMs?: number;
+  pipelineIdleMs?: number;
 }
 
 export class Libp2pClusterRpc implements ClusterRpc {
@@ -201,16 +204,17 @@ export class Libp2pClusterRpc implements ClusterRpc {
   }
 
   /**
-   * Closes pipelined streams without a request at two sweeps in a row, and connections that had
-   * no stream at two sweeps in a row (idle for 10-20 s).
+   * Closes pipelined streams without a request for pipelineIdleMs (from the first sweep that saw
+   * them idle), and connections that had no stream at two sweeps in a row (idle for 10-20 s).
    */
   private sweepIdleConnections(node: Libp2p): void {
+    const idleMs = this.settings.pipelineIdleMs ?? PIPELINE_IDLE_MS;
     for (const opening of this.pipelines.values()) {
       void opening.then(
         (client) => {
           if (client.waiting > 0) client.idleSince = undefined;
           else if (client.idleSince === undefined) client.idleSince = Date.now();
-          else client.close();
+          else if (Date.now() - client.idleSince >= idleMs) client.close();
         },
         () => undefined,
       );

@@ -60,4 +60,10 @@ export interface ClusterRpcOptions {
   maxPendingPerAddress?: number;
   /** Connections without a stream at two sweeps in a row are closed (default every 10 s). */
   idleSweepMs?: number;
+  /**
+   * A pipelined stream without a request for this long is closed at a sweep, and its connection
+   * at the next ones (default 150 s: longer than gossip's push-pull interval up to 256 members,
+   * so the push-pulls with one partner share a connection, with no new handshake).
+   */
+  pipelineIdleMs?: number;
 }

@@ -4,10 +4,10 @@
 // timers, or an injected clock): nothing here sleeps.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MessageType, encodeMessage, encodePacket } from '../../agent/gossip/codec.js';
-import { GossipEngine, type StateEntry } from '../../agent/gossip/engine.js';
+import { GossipEngine, PUSH_PULL_PARTNER_ROUNDS, type StateEntry } from '../../agent/gossip/engine.js';
 import { Keyring } from '../../agent/gossip/keyring.js';
 import { BroadcastQueue } from '../../agent/gossip/broadcast-queue.js';
-import { MemberTable } from '../../agent/gossip/members.js';
+import { type Member, MemberTable } from '../../agent/gossip/members.js';
 import { RateLimitedLog } from '../../agent/log/rate-limited-log.js';
 import { RecentIds } from '../../agent/gossip/recent-ids.js';
 import {
@@ -60,7 +60,7 @@ interface TestNode {
 function node(
   network: MemoryNetwork,
   index: number,
-  options: { syncState?: () => Promise<void>; pushPullIntervalMs?: number } = {},
+  options: { syncState?: (member: Member) => Promise<void>; pushPullIntervalMs?: number } = {},
 ): TestNode {
   const self = record(index);
   const transport = new StrictTransport(network.attach(self.address, self.port));
@@ -210,6 +210,48 @@ describe('stopping the engine mid-protocol', () => {
     await expect(a.engine.detect([{ address: '127.255.255.255', port: 6768 }], 60_000)).resolves.toEqual([]);
     expect(vi.getTimerCount()).toBe(0);
     expect(rejections).toEqual([]);
+  });
+});
+
+describe('push-pull partners', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('keeps a partner for a few rounds (its connection is kept between them), and drops one that fails', async () => {
+    const network = new MemoryNetwork();
+    const partners: string[] = [];
+    const failing = record(3).name;
+    const nodes = [1, 2, 3, 4, 5, 6].map((index) =>
+      node(network, index, {
+        pushPullIntervalMs: 1000,
+        syncState:
+          index === 1
+            ? (member) => {
+                partners.push(member.record.name);
+                return member.record.name === failing
+                  ? Promise.reject(new Error('connection reset'))
+                  : Promise.resolve();
+              }
+            : undefined,
+      }),
+    );
+    introduce(nodes);
+    for (const { engine } of nodes) engine.start();
+    // 40 rounds: the retry after a failure comes sooner, so a few more than 40 s of fake time.
+    await advanceUntil(() => partners.length >= 40, 60_000);
+    for (const { engine } of nodes) engine.stop();
+
+    // Runs of the same partner: a failing one ends its run at once, the others last the rounds.
+    const runs: Array<{ name: string; length: number }> = [];
+    for (const name of partners) {
+      const last = runs.at(-1);
+      if (last?.name === name && last.length < PUSH_PULL_PARTNER_ROUNDS && name !== failing) last.length++;
+      else runs.push({ name, length: 1 });
+    }
+    const complete = runs.slice(0, -1);
+    for (const run of complete) expect(run.length).toBe(run.name === failing ? 1 : PUSH_PULL_PARTNER_ROUNDS);
+    // Partners change: over 40 rounds node 1 syncs with most of the other five.
+    expect(new Set(partners).size).toBeGreaterThanOrEqual(3);
   });
 });
 
