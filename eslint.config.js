@@ -20,6 +20,6 @@ export default tseslint.config(
     // Plain JavaScript: the launcher, the import rules' config, the test preload.
     files: ['**/*.js', '**/*.cjs', '**/*.mjs'],
     extends: [tseslint.configs.disableTypeChecked],
-    languageOptions: { globals: { module: 'writable', process: 'readonly' } },
+    languageOptions: { globals: { module: 'writable', process: 'readonly', URL: 'readonly' } },
   },
 );
