@@ -286,7 +286,7 @@ class Agent implements AgentControl {
       startWindowMs: settings.checks.start_window_ms,
       clusterTables: () => this.gossip.checkTables(),
       switches: {
-        store: kvSwitchStore((action) => this.kv.execute(action)),
+        store: kvSwitchStore(() => this.kv),
         file: join(dataDir.path, CHECK_SWITCHES_FILE),
       },
       members: () =>
@@ -603,11 +603,15 @@ export async function startAgent(options: StartOptions): Promise<number> {
 }
 
 /** The checks' switched-off set as one KV key (checks may not import the KV: it is wired here). */
-function kvSwitchStore(execute: (action: KvAction) => Promise<KvActionResult>): SwitchStore {
+function kvSwitchStore(kv: () => KvSubsystem): SwitchStore {
+  const execute = (action: KvAction): Promise<KvActionResult> => kv().execute(action);
   return {
+    waitForChange: (index, timeoutMs, signal) =>
+      kv().waitForChange(DISABLED_CHECKS_KEY, true, index, timeoutMs, signal),
     async read() {
-      const { record } = await execute({ action: 'get', key: DISABLED_CHECKS_KEY, consistent: true });
-      if (!record) return { names: [], index: 0 };
+      const { record, index } = await execute({ action: 'get', key: DISABLED_CHECKS_KEY, consistent: true });
+      // Absent (0 for compare-and-set), or deleted: a blocking query waits past the delete's index.
+      if (!record) return { names: [], index: 0, changeIndex: index };
       let names: unknown;
       try {
         names = JSON.parse(Buffer.from(record.value).toString('utf8'));

@@ -1,8 +1,10 @@
 // Checks switched off by an operator (`opsbro targets NAME disable`), cluster-wide and kept: the
 // set of disabled names is one key of the cluster's KV store (replicated, on disk), changed by
 // compare-and-set so that two operators switching two checks at once both land. Every node reads
-// it every `pollMs` (a write on this node applies at once); the last set seen is kept in the data
-// dir, so a restarted node that cannot reach the KV yet keeps its checks off.
+// it, then waits for it to change with a blocking query on its replicas (a write on this node
+// applies at once; without a blocking query, or after a failure, it reads every `pollMs`); the
+// last set seen is kept in the data dir, so a restarted node that cannot reach the KV yet keeps
+// its checks off.
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../shared/atomic-file.js';
 import type { Logger } from '../log/index.js';
@@ -17,10 +19,18 @@ export const CHECK_SWITCHES_FILE = 'check-switches.json';
 
 /** Where the set is kept cluster-wide: the KV store in the agent, a map in tests. */
 export interface SwitchStore {
-  /** The set and the index to compare against (0: the key does not exist). */
-  read(): Promise<{ names: string[]; index: number }>;
+  /**
+   * The set and the index to compare against (0: the key does not exist); `changeIndex`, when it
+   * differs (a deleted key's delete), is the one a blocking query waits past.
+   */
+  read(): Promise<{ names: string[]; index: number; changeIndex?: number }>;
   /** Writes when the key is still at `index`; false when another write moved it first. */
   write(names: string[], index: number): Promise<boolean>;
+  /**
+   * Resolves true once the key passes `index`, false after `timeoutMs` or an abort (a blocking
+   * query on the key's replicas). Without it, the set is read every `pollMs`.
+   */
+  waitForChange?(index: number, timeoutMs: number, signal: AbortSignal): Promise<boolean>;
 }
 
 export interface CheckSwitchesOptions {
@@ -34,8 +44,18 @@ export interface CheckSwitchesOptions {
   pollMs?: number;
 }
 
-/** How often the set is read: a switch made on another node applies here within this. */
+/**
+ * How often the set is read without a blocking query, or after a failed read: a switch made on
+ * another node applies here within this.
+ */
 export const SWITCH_POLL_MS = 10_000;
+/**
+ * A blocking query on the key lasts this long, then the set is read again: a change applies at
+ * once, and a node costs its replicas a request a minute (a read every 10 s cost several).
+ */
+export const SWITCH_WAIT_MS = 60_000;
+/** After a blocking query saw a change, the set is read again this much later. */
+const SWITCH_REREAD_MS = 1000;
 
 const CAS_ATTEMPTS = 5;
 
@@ -43,6 +63,7 @@ export class CheckSwitches {
   private names = new Set<string>();
   private timer?: unknown;
   private stopped = false;
+  private readonly waiting = new AbortController();
   private lastError?: string;
 
   constructor(private readonly options: CheckSwitchesOptions) {
@@ -63,6 +84,7 @@ export class CheckSwitches {
 
   stop(): void {
     this.stopped = true;
+    this.waiting.abort();
     if (this.timer !== undefined) this.options.timers.clearTimeout(this.timer);
   }
 
@@ -81,12 +103,15 @@ export class CheckSwitches {
     );
   }
 
+  /** Reads the set, then waits for it to change (or for pollMs), and again, until stop(). */
   private async poll(): Promise<void> {
     if (this.stopped) return;
+    let index: number | undefined;
     try {
-      const { names } = await this.options.store.read();
+      const read = await this.options.store.read();
       this.lastError = undefined;
-      this.apply(names);
+      this.apply(read.names);
+      index = read.changeIndex ?? read.index;
     } catch (error) {
       // Not joined yet, or no quorum: the set kept in the data dir holds meanwhile.
       const message = messageOf(error);
@@ -99,12 +124,19 @@ export class CheckSwitches {
         );
       this.lastError = message;
     }
-    if (!this.stopped)
-      this.timer = this.options.timers.setTimeout(
-        () => void this.poll(),
-        this.options.pollMs ?? SWITCH_POLL_MS,
-        true,
-      );
+    let delayMs = this.options.pollMs ?? SWITCH_POLL_MS;
+    const { store } = this.options;
+    if (index !== undefined && store.waitForChange && !this.stopped) {
+      try {
+        const changed = await store.waitForChange(index, SWITCH_WAIT_MS, this.waiting.signal);
+        // A change is read a second later (never in a tight loop, whatever a replica answers);
+        // the end of the wait, at once.
+        delayMs = changed ? SWITCH_REREAD_MS : 0;
+      } catch {
+        // The wait failed (the KV stopped, a replica went away mid-wait): read again after pollMs.
+      }
+    }
+    if (!this.stopped) this.timer = this.options.timers.setTimeout(() => void this.poll(), delayMs, true);
   }
 
   private apply(names: readonly string[]): void {

@@ -28,6 +28,8 @@ export interface KvSyncStats {
   hints_dropped: number;
   keys_handed_off: number;
   anti_entropy_rounds: number;
+  /** Peers a round skipped: this node holds no key both replicate (the peer's round covers theirs). */
+  anti_entropy_peers_skipped: number;
   anti_entropy_buckets_differing: number;
   records_pushed: number;
   records_pulled: number;
@@ -61,6 +63,7 @@ export class KvSync {
     hints_dropped: 0,
     keys_handed_off: 0,
     anti_entropy_rounds: 0,
+    anti_entropy_peers_skipped: 0,
     anti_entropy_buckets_differing: 0,
     records_pushed: 0,
     records_pulled: 0,
@@ -153,7 +156,14 @@ export class KvSync {
     const table = await this.digests(ring, signature);
     for (const peer of ring.members) {
       if (peer === this.options.selfId || !this.options.isAlive(peer)) continue;
-      const mine = table.get(peer) ?? emptyBucketed();
+      const mine = table.get(peer);
+      // No key here that both replicate: nothing to compare from this side. Keys the peer holds
+      // and this node lacks are found by the peer's own round (its digests are not empty), so an
+      // idle cluster with an empty store sends no digest at all (it sent N - 1 per node per round).
+      if (!mine) {
+        this.stats.anti_entropy_peers_skipped++;
+        continue;
+      }
       try {
         const reply = decode(
           await this.options.request(

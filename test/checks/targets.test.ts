@@ -131,7 +131,7 @@ describe('opsbro targets', () => {
     const refused = cli(agents[0]!, ['targets', 'busy', 'test']);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/busy is switched off: `opsbro targets busy enable` first/);
-    // The other node reads the switch within its poll (10 s).
+    // The other node reads the switch once its blocking query on the key wakes (a second later).
     await waitFor(
       () => Promise.resolve(enabledOn(agents[1]!, 'busy') === false),
       20_000,

@@ -57,6 +57,19 @@ describe('KV on a cluster of agents', () => {
       )),
     ];
     await waitFor(() => allAlive(agents), 20_000, 'five agents see each other alive');
+    // An empty store: anti-entropy passes over every peer without a digest request.
+    const syncStats = async (agent: GossipAgent) =>
+      JSON.parse((await httpGet(`${agent.api}/agent/kv/stats`)).body) as {
+        anti_entropy_rounds: number;
+        anti_entropy_peers_skipped: number;
+      };
+    await waitFor(
+      async () =>
+        (await Promise.all(agents.map(syncStats))).every((stats) => stats.anti_entropy_peers_skipped >= 4),
+      20_000,
+      'a pass over the four peers on every agent',
+    );
+    for (const stats of await Promise.all(agents.map(syncStats))) expect(stats.anti_entropy_rounds).toBe(0);
 
     // Put on one node, get on every node.
     expect((await put(agents[0]!, 'app/config', 'v1')).status).toBe(200);
