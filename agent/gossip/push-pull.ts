@@ -58,6 +58,11 @@ export function digestHash(digest: DigestEntry[]): Uint8Array {
   return new Uint8Array(hash.digest().subarray(0, 16));
 }
 
+/** Whether `hash` (an offer's) is the hash of `digest`: both sides know the same. */
+export function hashMatches(digest: DigestEntry[], hash: Uint8Array): boolean {
+  return Buffer.from(digestHash(digest)).equals(hash);
+}
+
 /** Ids whose entries differ between the two digests, or that only one of them has. */
 export function differingIds(local: DigestEntry[], remote: DigestEntry[]): Set<string> {
   const remoteKeys = new Map(remote.map((entry) => [entry.id, digestKey(entry)]));

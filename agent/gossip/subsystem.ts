@@ -46,6 +46,7 @@ import {
   encodeReply,
   encodeRequest,
   exchangeFor,
+  hashMatches,
   PUSH_PULL_PROTOCOL,
   PUSH_PULL_PROTOCOL_V1,
   type PushPullReply,
@@ -509,7 +510,8 @@ export class GossipSubsystem implements Subsystem {
   private servePushPull(rpc: ClusterRpc): void {
     for (const [protocol, { handler, options }] of this.services) rpc.handle(protocol, handler, options);
     // Pipelined: one stream per connection carries every push-pull, so a sync with the partner of
-    // the last rounds (engine.ts) opens neither a connection nor a stream (~650 bytes less).
+    // the last rounds (engine.ts) opens neither a connection nor a stream (a small request on a kept
+    // connection: 99 + 79 bytes of payload pipelined, 350 + 300 with a stream of its own).
     rpc.handle(PUSH_PULL_PROTOCOL, (request) => Promise.resolve(encodeReply(this.answerPushPull(request))), {
       pipelined: true,
     });
@@ -551,7 +553,7 @@ export class GossipSubsystem implements Subsystem {
       return { kind: 'state', fromId, entries: local };
     }
     const digest = digestOf(local);
-    const same = equalBytes(digestHash(digest), request.hash);
+    const same = hashMatches(digest, request.hash);
     this.countPushPull('served', same ? 'in-sync' : 'digest');
     return same ? { kind: 'same', fromId } : { kind: 'digest', fromId, digest };
   }
@@ -648,10 +650,6 @@ export class GossipSubsystem implements Subsystem {
     if (!this.engine) throw new Error('gossip is not running');
     return this.engine;
   }
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }
 
 function timingsFrom(settings: AgentSettings): Partial<GossipTimings> {

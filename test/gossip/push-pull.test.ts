@@ -15,6 +15,7 @@ import {
   encodeReply,
   encodeRequest,
   exchangeFor,
+  hashMatches,
   type PushPullReply,
   type PushPullRequest,
 } from '../../agent/gossip/push-pull.js';
@@ -34,6 +35,8 @@ describe('push-pull digest', () => {
     const a = digestHash(digestOf(cluster()));
     expect(a).toHaveLength(16);
     expect(hex(digestHash(digestOf(cluster().reverse())))).toBe(hex(a));
+    expect(hashMatches(digestOf(cluster().reverse()), a)).toBe(true);
+    expect(hashMatches(digestOf([entry(1)]), a)).toBe(false);
   });
 
   it.each([
