@@ -24,7 +24,15 @@ describe('push-pull, digest first', () => {
   it('sends full state on a join, then only a hash while the views agree', async () => {
     const agents = await startCluster(BLOCK, 3, { yaml: 'gossip:\n  push_pull_interval_s: 0.5' });
     const [seed, ...joiners] = agents as [GossipAgent, GossipAgent, GossipAgent];
-    // Each joiner traded full state with the seed, once.
+    // Each joiner traded full state with the seed, once. Gossip can show a joiner every member
+    // alive before its join's push-pull has returned: wait for the counts, then check them.
+    await waitFor(
+      async () =>
+        (await pushPulls(seed))['served|full'] === 2 &&
+        (await Promise.all(joiners.map(pushPulls))).every((counts) => counts['sent|full'] === 1),
+      10_000,
+      'both joins counted full on both ends',
+    );
     expect((await pushPulls(seed))['served|full']).toBe(2);
     for (const joiner of joiners) expect((await pushPulls(joiner))['sent|full']).toBe(1);
 
