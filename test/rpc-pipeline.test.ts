@@ -108,6 +108,9 @@ describe('a pipelined protocol between two nodes', () => {
       { direction: 'served', protocol: PIPE, outcome: 'error', count: 1 },
       { direction: 'served', protocol: PIPE, outcome: 'ok', count: 19 },
     ]);
+    // Twenty requests, one connection (opsbro_rpc_connections_opened_total): one handshake each side.
+    expect(client.rpc.connectionCounts()).toEqual({ inbound: 0, outbound: 1 });
+    expect(server.rpc.connectionCounts()).toEqual({ inbound: 1, outbound: 0 });
   });
 
   it('refuses a request over the receiver limit without running the handler; the stream goes on', async () => {

@@ -317,6 +317,19 @@ export class GossipSubsystem implements Subsystem {
           })),
       },
       {
+        name: 'opsbro_rpc_connections_opened_total',
+        help: 'cluster RPC connections opened (handshake done), by direction: each costs a Noise handshake',
+        type: 'counter',
+        labelNames: ['direction'],
+        samples: () => {
+          const counts = this.rpc?.current?.connectionCounts?.() ?? { inbound: 0, outbound: 0 };
+          return [
+            { labels: { direction: 'inbound' }, value: counts.inbound },
+            { labels: { direction: 'outbound' }, value: counts.outbound },
+          ];
+        },
+      },
+      {
         name: 'opsbro_gossip_push_pulls_total',
         help:
           'push-pulls this node sent and served, by outcome: in-sync (digests matched), exchanged ' +

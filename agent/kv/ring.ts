@@ -2,7 +2,7 @@
 // VIRTUAL_NODES points per member, so that a member joining or leaving moves about 1/N of the keys,
 // spread over all the others, instead of every key or one neighbour's share. A key's replicas are
 // the first `count` distinct members met walking the ring clockwise from the key's point.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export const VIRTUAL_NODES = 64;
 
@@ -26,27 +26,57 @@ export function kvHolders(members: readonly KvMember[]): string[] {
   return (inGroup.length ? inGroup : present).map((member) => member.id).sort();
 }
 
-/** The first 6 bytes of SHA-1, as a number: the ring has 2^48 points. */
+/**
+ * The first 6 bytes of SHA-1, as a number: the ring has 2^48 points. The one-shot crypto.hash is
+ * 5x cheaper than a Hash object per point (0.55 against 2.9 us here).
+ */
 function point(text: string): number {
-  return createHash('sha1').update(text).digest().readUIntBE(0, 6);
+  return parseInt(hash('sha1', text, 'hex').slice(0, 12), 16);
 }
 
 export class HashRing {
-  private readonly points: number[] = [];
-  private readonly owners: string[] = [];
+  /** The ring's points, ascending; `owners[i]` holds `points[i]`. */
+  private readonly points: Float64Array;
+  private readonly owners: string[];
+  /** Each member's virtual-node points, kept so that the next ring reuses them (see below). */
+  private readonly pointsByMember = new Map<string, number[]>();
+  private readonly virtualNodes: number;
   readonly members: readonly string[];
 
-  constructor(members: readonly string[], virtualNodes = VIRTUAL_NODES) {
+  /**
+   * `previous`: the ring this one replaces. A member's points never change, so they are taken
+   * from it instead of hashed again: during a 50-node formation every node rebuilt its ring at
+   * each join it heard of, and hashing and sorting (point, member) pairs each time was a tenth of
+   * the cluster's CPU. The points are sorted as numbers (natively), owners found after.
+   */
+  constructor(members: readonly string[], virtualNodes = VIRTUAL_NODES, previous?: HashRing) {
     this.members = [...new Set(members)].sort();
-    const entries: Array<[number, string]> = [];
+    this.virtualNodes = virtualNodes;
+    this.points = new Float64Array(this.members.length * virtualNodes);
+    // Which member(s) hold a point; several only when two points are equal (vanishingly rare).
+    const holders = new Map<number, string | string[]>();
+    let at = 0;
     for (const member of this.members) {
-      for (let index = 0; index < virtualNodes; index++) entries.push([point(`${member}#${index}`), member]);
+      let points = previous?.virtualNodes === virtualNodes ? previous.pointsByMember.get(member) : undefined;
+      if (!points) {
+        points = [];
+        for (let index = 0; index < virtualNodes; index++) points.push(point(`${member}#${index}`));
+      }
+      this.pointsByMember.set(member, points);
+      for (const value of points) {
+        this.points[at++] = value;
+        const held = holders.get(value);
+        if (held === undefined) holders.set(value, member);
+        else if (typeof held === 'string') holders.set(value, [held, member]);
+        else held.push(member);
+      }
     }
-    // Equal points (vanishingly rare) are ordered by member, so every node builds the same ring.
-    entries.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
-    for (const [at, member] of entries) {
-      this.points.push(at);
-      this.owners.push(member);
+    this.points.sort();
+    // Equal points are owned in member order (members are sorted), so every node builds the same ring.
+    this.owners = new Array<string>(this.points.length);
+    for (let index = 0; index < this.points.length; index++) {
+      const held = holders.get(this.points[index]!)!;
+      this.owners[index] = typeof held === 'string' ? held : held.shift()!;
     }
   }
 

@@ -94,7 +94,8 @@ export class KvService {
   ring(): HashRing {
     const holders = kvHolders(this.options.members());
     const signature = holders.join(',');
-    if (this.ringCache?.signature !== signature) this.ringCache = { signature, ring: new HashRing(holders) };
+    if (this.ringCache?.signature !== signature)
+      this.ringCache = { signature, ring: new HashRing(holders, undefined, this.ringCache?.ring) };
     return this.ringCache.ring;
   }
 

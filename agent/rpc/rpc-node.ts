@@ -98,6 +98,8 @@ export class Libp2pClusterRpc implements ClusterRpc {
     return { serving: this.servingPipelines, calling: this.pipelines.size };
   }
 
+  /** Connections opened (their handshake done) since the start, by direction. */
+  private readonly connectionsOpened = { inbound: 0, outbound: 0 };
   /** Pending inbound connections aborted to make room for a newcomer, since the start. */
   evictedHandshakes(): number {
     return this.pendingInbound.evictions();
@@ -196,6 +198,9 @@ export class Libp2pClusterRpc implements ClusterRpc {
       throw explainListenFailure(error, describeTarget({ host, port }));
     }
     this.node = node;
+    node.addEventListener('connection:open', (event) => {
+      this.connectionsOpened[event.detail.direction]++;
+    });
     this.idleSweep = setInterval(
       () => this.sweepIdleConnections(node),
       this.settings.idleSweepMs ?? IDLE_SWEEP_MS,
@@ -255,6 +260,10 @@ export class Libp2pClusterRpc implements ClusterRpc {
   }
 
   /** Requests sent and served since start, by protocol and outcome (the Prometheus exposition). */
+  connectionCounts(): { inbound: number; outbound: number } {
+    return { ...this.connectionsOpened };
+  }
+
   requestCounts(): RpcRequestCount[] {
     return this.counters.list();
   }

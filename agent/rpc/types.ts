@@ -35,6 +35,8 @@ export interface ClusterRpc {
   request(target: RpcTarget, protocol: string, payload: Uint8Array, timeoutMs?: number): Promise<Uint8Array>;
   /** Requests sent and served since start, by protocol and outcome (for the exposition). */
   requestCounts?(): RpcRequestCount[];
+  /** Connections opened since start (handshake done), by direction (for the exposition). */
+  connectionCounts?(): { inbound: number; outbound: number };
 }
 
 export interface ClusterRpcOptions {

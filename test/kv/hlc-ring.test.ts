@@ -116,6 +116,21 @@ describe('the ring', () => {
     expect(moved).toBeLessThan(4_500);
   });
 
+  it('builds the same ring from the one it replaces as from scratch (points reused, not rehashed)', () => {
+    const first = new HashRing(five);
+    // n2 leaves and n6 joins: n6's points are new, the others come from `first`.
+    const members = ['n1', 'n3', 'n4', 'n5', 'n6'];
+    const reused = new HashRing(members, undefined, first);
+    const fresh = new HashRing(members);
+    // A ring with fewer points per member must not take a 64-point ring's points.
+    const smaller = new HashRing(members, 8, first);
+    const smallerFresh = new HashRing(members, 8);
+    for (const key of keys.slice(0, 2_000)) {
+      expect(reused.replicasFor(key, 3)).toEqual(fresh.replicasFor(key, 3));
+      expect(smaller.replicasFor(key, 3)).toEqual(smallerFresh.replicasFor(key, 3));
+    }
+  });
+
   it('holds keys on the members of group kv (else on all), failed ones kept until they leave', () => {
     const members = [
       { id: 'a', state: 'alive', groups: ['kv'] },

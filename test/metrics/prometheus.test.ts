@@ -60,6 +60,7 @@ describeWhenAvailable('the Prometheus exposition', promtoolMissing(), () => {
       'opsbro_gossip_dropped_packets_total',
       'opsbro_gossip_members',
       'opsbro_rpc_requests_total',
+      'opsbro_rpc_connections_opened_total',
       'opsbro_statsd_readers',
       'opsbro_checks',
       'opsbro_detectors',
