@@ -87,7 +87,7 @@ export interface StartReport {
  * Definition kinds handled by the subsystems of this build, with their schemas. The loader refuses
  * a definition of any other kind (config/definition-kinds.ts): add a kind here with its subsystem.
  */
-const DEFINITION_SCHEMAS = {
+export const DEFINITION_SCHEMAS = {
   detector: DetectorDefinitionSchema,
   collector: collectorDefinitionSchema([...COLLECTOR_TYPES.keys()]),
   check: CheckDefinitionSchema,

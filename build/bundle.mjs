@@ -7,7 +7,7 @@
 // bin/opsbro.js runs dist/bundle/opsbro.js when it exists and dist/cli/main.js otherwise.
 // Packages with native addons or optional native requires stay outside, loaded from node_modules.
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { copyFileSync, existsSync, rmSync } from 'node:fs';
 
 const outdir = 'dist/bundle';
 rmSync(outdir, { recursive: true, force: true });
@@ -47,3 +47,7 @@ await build({
   },
   logLevel: 'warning',
 });
+
+// The validators build/validators.mjs generated, next to the chunk that reads them (precompiled.ts).
+const validators = 'dist/agent/config/validators.generated.cjs';
+if (existsSync(validators)) copyFileSync(validators, `${outdir}/validators.generated.cjs`);

@@ -9,7 +9,7 @@ import { packageRoot } from '../shared/paths.js';
 import type { FileReader } from './loader.js';
 import { SchemaValidator } from './validate.js';
 
-const PackManifestSchema = Type.Object(
+export const PackManifestSchema = Type.Object(
   {
     name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' })),
     description: Type.String({ default: '' }),

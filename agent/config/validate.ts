@@ -3,6 +3,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { TSchema } from '@sinclair/typebox';
 import { ConfigError, formatKeyPath } from './errors.js';
+import { AJV_PROFILES, type AjvProfile, precompiledValidator, validatorKey } from './precompiled.js';
 import { isSecretKey } from './secrets.js';
 import type { KeyPath, YamlFile } from './yaml-file.js';
 
@@ -13,15 +14,18 @@ export interface ValidationResult {
 }
 
 export class SchemaValidator {
-  private readonly check: ValidateFunction;
-  private readonly fill: ValidateFunction;
+  private checkFunction?: ValidateFunction;
+  private fillFunction?: ValidateFunction;
 
-  constructor(schema: TSchema) {
-    // verbose: errors carry the offending value and the schema's description, used in messages.
-    this.check = new Ajv({ allErrors: true, verbose: true, strict: false }).compile(
-      defaultedAreOptional(schema),
-    );
-    this.fill = new Ajv({ useDefaults: true, strict: false }).compile(schema);
+  /** Compiled when first used (see precompiled.ts: most are generated at build time). */
+  constructor(private readonly schema: TSchema) {}
+
+  private get check(): ValidateFunction {
+    return (this.checkFunction ??= validatorOf('check', this.schema));
+  }
+
+  private get fill(): ValidateFunction {
+    return (this.fillFunction ??= validatorOf('fill', this.schema));
   }
 
   /**
@@ -93,6 +97,21 @@ export class SchemaValidator {
     this.fill(data);
     return data as T;
   }
+}
+
+/**
+ * What is compiled for a profile: checks see defaulted keys as optional (verbose: errors carry the
+ * offending value and the schema's description, used in messages); filling sees the schema as is.
+ */
+export function compiledSchemaOf(profile: AjvProfile, schema: TSchema): TSchema {
+  return profile === 'check' ? defaultedAreOptional(schema) : schema;
+}
+
+function validatorOf(profile: AjvProfile, schema: TSchema): ValidateFunction {
+  const compiled = compiledSchemaOf(profile, schema);
+  return (
+    precompiledValidator(validatorKey(profile, compiled)) ?? new Ajv(AJV_PROFILES[profile]).compile(compiled)
+  );
 }
 
 /** Messages listed per validation, errors and warnings each; the rest are counted in one more line. */

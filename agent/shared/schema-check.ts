@@ -28,16 +28,21 @@ const compiled = {
 
 export function schemaCheck<T extends TSchema>(schema: T, options: SchemaCheckOptions = {}): SchemaCheck<T> {
   const kind = options.fillDefaults ? 'filling' : 'plain';
-  let validate = compiled[kind].get(schema) as ValidateFunction<Static<T>> | undefined;
-  if (!validate) {
-    validate = checkers[kind].compile<Static<T>>(schema);
-    compiled[kind].set(schema, validate);
-  }
-  const guard = validate;
-  const check = ((value: unknown): value is Static<T> => guard(value)) as SchemaCheck<T>;
-  check.lastError = () => guard.errors?.[0] ?? undefined;
+  // Compiled at the first check, not here: routes make their body checks when the API is built,
+  // and compiling them all then cost an agent's start-up ~100 ms of CPU for routes seldom called.
+  let validate: ValidateFunction<Static<T>> | undefined;
+  const compile = (): ValidateFunction<Static<T>> => {
+    validate ??= compiled[kind].get(schema) as ValidateFunction<Static<T>> | undefined;
+    if (!validate) {
+      validate = checkers[kind].compile<Static<T>>(schema);
+      compiled[kind].set(schema, validate);
+    }
+    return validate;
+  };
+  const check = ((value: unknown): value is Static<T> => compile()(value)) as SchemaCheck<T>;
+  check.lastError = () => validate?.errors?.[0] ?? undefined;
   check.problem = () => {
-    const error = guard.errors?.[0];
+    const error = validate?.errors?.[0];
     if (!error) return 'is invalid';
     if (error.keyword === 'additionalProperties')
       return `unknown field ${JSON.stringify((error.params as { additionalProperty: string }).additionalProperty)}`;
