@@ -49,5 +49,5 @@ await build({
 });
 
 // The validators build/validators.mjs generated, next to the chunk that reads them (precompiled.ts).
-const validators = 'dist/agent/config/validators.generated.cjs';
+const validators = 'dist/agent/shared/validators.generated.cjs';
 if (existsSync(validators)) copyFileSync(validators, `${outdir}/validators.generated.cjs`);

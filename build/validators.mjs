@@ -1,29 +1,45 @@
 // Generates the Ajv validators of the schemas every agent start checks (settings, pack manifests,
-// definitions) as code, once, at build time: compiling them at start-up was ~0.5 s of CPU
-// (agent/config/precompiled.ts reads the file). Runs on the compiled files, after tsc; writes
-// dist/agent/config/validators.generated.cjs, which build/bundle.mjs copies next to the bundle.
+// definitions and their bodies, check types) as code, once, at build time: compiling them at
+// start-up was ~0.5 s of CPU (agent/shared/precompiled-validators.ts reads the file). Runs on the
+// compiled files, after tsc; writes dist/agent/shared/validators.generated.cjs, which
+// build/bundle.mjs copies next to the bundle.
 import { Ajv } from 'ajv';
 import standalone from 'ajv/dist/standalone/index.js';
 import { writeFileSync } from 'node:fs';
-import { AJV_PROFILES, GENERATED_VALIDATORS_FILE, validatorKey } from '../dist/agent/config/precompiled.js';
+import {
+  AJV_PROFILES,
+  GENERATED_VALIDATORS_FILE,
+  validatorKey,
+} from '../dist/agent/shared/precompiled-validators.js';
 import { compiledSchemaOf } from '../dist/agent/config/validate.js';
 import { AgentSettingsSchema } from '../dist/agent/config/schema.js';
 import { PackManifestSchema } from '../dist/agent/config/packs.js';
 import { DEFINITION_SCHEMAS } from '../dist/agent/main.js';
+import { CHECK_TYPES, CheckDefinitionSchema } from '../dist/agent/checks/index.js';
 
-const schemas = [AgentSettingsSchema, PackManifestSchema, ...Object.values(DEFINITION_SCHEMAS)];
+const definitions = Object.values(DEFINITION_SCHEMAS);
+const settings = [AgentSettingsSchema, PackManifestSchema, ...definitions];
+// What each profile compiles at a start: settings are checked then filled (config/validate.ts);
+// definitions' bodies and check types' settings are checked (schemaCheck), a check's filled.
+const schemasOf = {
+  check: settings,
+  fill: settings,
+  plain: [...definitions, ...[...CHECK_TYPES.values()].map((type) => type.schema)],
+  filling: [CheckDefinitionSchema],
+};
 const parts = ['"use strict";'];
 for (const profile of Object.keys(AJV_PROFILES)) {
   const ajv = new Ajv({ ...AJV_PROFILES[profile], code: { source: true } });
   const exported = {};
-  for (const schema of schemas) {
+  for (const schema of schemasOf[profile]) {
     const compiled = compiledSchemaOf(profile, schema);
     const key = validatorKey(profile, compiled);
+    if (key in exported) continue;
     ajv.addSchema(compiled, key);
     exported[key] = key;
   }
   // Each profile's code in a scope of its own: both name their functions validate10, schema11...
   parts.push(`(function () {\n${standalone.default(ajv, exported)}\n})();`);
 }
-const file = new URL(`../dist/agent/config/${GENERATED_VALIDATORS_FILE}`, import.meta.url);
+const file = new URL(`../dist/agent/shared/${GENERATED_VALIDATORS_FILE}`, import.meta.url);
 writeFileSync(file, parts.join('\n') + '\n');

@@ -3,7 +3,12 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { TSchema } from '@sinclair/typebox';
 import { ConfigError, formatKeyPath } from './errors.js';
-import { AJV_PROFILES, type AjvProfile, precompiledValidator, validatorKey } from './precompiled.js';
+import {
+  AJV_PROFILES,
+  type AjvProfile,
+  precompiledValidator,
+  validatorKey,
+} from '../shared/precompiled-validators.js';
 import { isSecretKey } from './secrets.js';
 import type { KeyPath, YamlFile } from './yaml-file.js';
 

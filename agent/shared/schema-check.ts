@@ -3,6 +3,7 @@
 // error as words. Parsed data is narrowed by the guard, never cast with `as`.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Static, TSchema } from '@sinclair/typebox';
+import { AJV_PROFILES, precompiledValidator, validatorKey } from './precompiled-validators.js';
 
 /** fillDefaults: missing keys with a `default` are filled in (the value is changed in place). */
 export interface SchemaCheckOptions {
@@ -17,10 +18,8 @@ export interface SchemaCheck<T extends TSchema> {
   lastError(): ErrorObject | undefined;
 }
 
-const checkers = {
-  plain: new Ajv({ strict: false }),
-  filling: new Ajv({ strict: false, useDefaults: true }),
-};
+// Made at the first compile: most schemas checked at an agent's start are generated at build time.
+let checkers: { plain: Ajv; filling: Ajv } | undefined;
 const compiled = {
   plain: new WeakMap<TSchema, ValidateFunction>(),
   filling: new WeakMap<TSchema, ValidateFunction>(),
@@ -34,7 +33,11 @@ export function schemaCheck<T extends TSchema>(schema: T, options: SchemaCheckOp
   const compile = (): ValidateFunction<Static<T>> => {
     validate ??= compiled[kind].get(schema) as ValidateFunction<Static<T>> | undefined;
     if (!validate) {
-      validate = checkers[kind].compile<Static<T>>(schema);
+      validate = precompiledValidator(validatorKey(kind, schema)) as ValidateFunction<Static<T>> | undefined;
+      if (!validate) {
+        checkers ??= { plain: new Ajv(AJV_PROFILES.plain), filling: new Ajv(AJV_PROFILES.filling) };
+        validate = checkers[kind].compile<Static<T>>(schema);
+      }
       compiled[kind].set(schema, validate);
     }
     return validate;

@@ -5,14 +5,15 @@ import { createRequire } from 'node:module';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { TSchema } from '@sinclair/typebox';
 import { describe, expect, it } from 'vitest';
-import { AJV_PROFILES, type AjvProfile, validatorKey } from '../../agent/config/precompiled.js';
+import { AJV_PROFILES, type AjvProfile, validatorKey } from '../../agent/shared/precompiled-validators.js';
 import { compiledSchemaOf } from '../../agent/config/validate.js';
 import { AgentSettingsSchema } from '../../agent/config/schema.js';
 import { PackManifestSchema } from '../../agent/config/packs.js';
 import { DEFINITION_SCHEMAS } from '../../agent/main.js';
+import { CHECK_TYPES, CheckDefinitionSchema } from '../../agent/checks/index.js';
 
 const require = createRequire(import.meta.url);
-const generated = require('../../dist/agent/config/validators.generated.cjs') as Record<
+const generated = require('../../dist/agent/shared/validators.generated.cjs') as Record<
   string,
   ValidateFunction
 >;
@@ -22,6 +23,16 @@ const schemas: Record<string, TSchema> = {
   ...DEFINITION_SCHEMAS,
 };
 const profiles = Object.keys(AJV_PROFILES) as AjvProfile[];
+/** What each profile compiles at an agent's start (as build/validators.mjs lists them). */
+const startSchemas: Record<AjvProfile, Record<string, TSchema>> = {
+  check: schemas,
+  fill: schemas,
+  plain: {
+    ...DEFINITION_SCHEMAS,
+    ...Object.fromEntries([...CHECK_TYPES].map(([name, type]) => [`check type ${name}`, type.schema])),
+  },
+  filling: { check: CheckDefinitionSchema },
+};
 
 function both(profile: AjvProfile, schema: TSchema): { built: ValidateFunction; compiled: ValidateFunction } {
   const compiledSchema = compiledSchemaOf(profile, schema);
@@ -33,7 +44,7 @@ function both(profile: AjvProfile, schema: TSchema): { built: ValidateFunction; 
 describe('validators generated at build time', () => {
   it('exist for every schema an agent start checks, as these sources define them', () => {
     for (const profile of profiles)
-      for (const [name, schema] of Object.entries(schemas))
+      for (const [name, schema] of Object.entries(startSchemas[profile]))
         expect(
           generated[validatorKey(profile, compiledSchemaOf(profile, schema))],
           `${profile} ${name}`,
@@ -55,6 +66,16 @@ describe('validators generated at build time', () => {
       compiled(structuredClone(document));
       expect(built.errors, name).toEqual(compiled.errors);
       expect(built.errors!.length, name).toBeGreaterThan(0);
+    }
+    // First errors only (schemaCheck): a check type's settings, a definition's body.
+    for (const [name, schema, document] of [
+      ['evaluated check', CHECK_TYPES.get('evaluated')!.schema, { critical_if: 3 }],
+      ['check body', DEFINITION_SCHEMAS.check, { interval: [] }],
+    ] as Array<[string, TSchema, unknown]>) {
+      const { built, compiled } = both('plain', schema);
+      expect(built(structuredClone(document)), name).toBe(compiled(structuredClone(document)));
+      expect(built.errors, name).toEqual(compiled.errors);
+      expect(built.errors?.length, name).toBeGreaterThan(0);
     }
   });
 

@@ -1,5 +1,5 @@
 // Ajv validators generated at build time (build/validators.mjs) for the schemas every agent start
-// checks: settings, pack manifests, definitions. Compiling them at start-up took ~0.5 s of CPU of
+// checks: settings, pack manifests, definitions and their bodies, check types. Compiling them at start-up took ~0.5 s of CPU of
 // the agent's ~1.4 s (Ajv's compiler runs cold in a new process); the generated code is plain
 // functions, read when first needed. A schema is found by a hash of its JSON and the options it is
 // compiled with, so a validator generated for another version of a schema is never used: without a
@@ -8,13 +8,19 @@ import { hash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Options, ValidateFunction } from 'ajv';
 
-/** Written next to the module that reads it: dist/agent/config/ and dist/bundle/. */
+/** Written next to the module that reads it: dist/agent/shared/ and dist/bundle/. */
 export const GENERATED_VALIDATORS_FILE = 'validators.generated.cjs';
 
-/** The two ways settings are compiled: checked with every error, then filled with defaults. */
+/**
+ * The ways schemas are compiled: settings are checked with every error (config/validate.ts), then
+ * filled with defaults; edge data (bodies, definitions) is checked to its first error, with or
+ * without defaults filled (shared/schema-check.ts).
+ */
 export const AJV_PROFILES = {
   check: { allErrors: true, verbose: true, strict: false },
   fill: { useDefaults: true, strict: false },
+  plain: { strict: false },
+  filling: { strict: false, useDefaults: true },
 } satisfies Record<string, Options>;
 export type AjvProfile = keyof typeof AJV_PROFILES;
 
