@@ -22,7 +22,7 @@ export class SchemaValidator {
   private checkFunction?: ValidateFunction;
   private fillFunction?: ValidateFunction;
 
-  /** Compiled when first used (see precompiled.ts: most are generated at build time). */
+  /** Compiled when first used (most are generated at build time: shared/precompiled-validators.ts). */
   constructor(private readonly schema: TSchema) {}
 
   private get check(): ValidateFunction {

@@ -45,9 +45,9 @@ export class HashRing {
 
   /**
    * `previous`: the ring this one replaces. A member's points never change, so they are taken
-   * from it instead of hashed again: during a 50-node formation every node rebuilt its ring at
-   * each join it heard of, and hashing and sorting (point, member) pairs each time was a tenth of
-   * the cluster's CPU. The points are sorted as numbers (natively), owners found after.
+   * from it instead of hashed again: during a 50-node formation every node rebuilds its ring at
+   * each join it hears of, and that was ~17% of the cluster's CPU (docs/benchmarks.md). The points
+   * are sorted as numbers (natively), owners found after.
    */
   constructor(members: readonly string[], virtualNodes = VIRTUAL_NODES, previous?: HashRing) {
     this.members = [...new Set(members)].sort();

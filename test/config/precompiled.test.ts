@@ -1,6 +1,6 @@
 // The validators generated at build time (build/validators.mjs, run by `npm run build`) must be the
 // ones the sources describe and behave as Ajv compiling the schemas at run time does: the built
-// agent uses them instead of compiling (agent/config/precompiled.ts).
+// agent uses them instead of compiling (agent/shared/precompiled-validators.ts).
 import { createRequire } from 'node:module';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { TSchema } from '@sinclair/typebox';
