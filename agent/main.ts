@@ -2,6 +2,7 @@
 // them to the lifecycle (agent/core). This is the only file that knows every subsystem; nothing
 // imports it statically (the CLI loads it on demand for `opsbro agent start`).
 import { hostname } from 'node:os';
+import type { TSchema } from '@sinclair/typebox';
 import { join, resolve } from 'node:path';
 import { HttpApi } from './api/index.js';
 import {
@@ -12,9 +13,11 @@ import {
 } from './collectors/index.js';
 import {
   type AgentSettings,
+  AgentSettingsSchema,
   ConfigErrors,
   type LoadedConfig,
   loadConfig,
+  PackManifestSchema,
   packRoutes,
 } from './config/index.js';
 import {
@@ -55,6 +58,7 @@ import { Logger, RateLimitedLog, RotatingFile } from './log/index.js';
 import { createClusterRpc } from './rpc/index.js';
 import type { AgentInfo, ReloadOutcome, SubsystemState } from './shared/api-types.js';
 import { messageOf } from './shared/errors.js';
+import type { AjvProfile } from './shared/precompiled-validators.js';
 import { defaultConfigDir, defaultDataDir, packageVersion } from './shared/paths.js';
 import type { Subsystem } from './subsystem.js';
 
@@ -91,6 +95,18 @@ export const DEFINITION_SCHEMAS = {
   detector: DetectorDefinitionSchema,
   collector: collectorDefinitionSchema([...COLLECTOR_TYPES.keys()]),
   check: CheckDefinitionSchema,
+};
+
+/**
+ * The schemas an agent's start checks, by how they are compiled: settings are checked then filled
+ * (config/validate.ts); definitions' bodies and check types' settings are checked, a check's
+ * definition filled (shared/schema-check.ts). build/validators.mjs generates their validators.
+ */
+export const START_SCHEMAS: Record<AjvProfile, TSchema[]> = {
+  check: [AgentSettingsSchema, PackManifestSchema, ...Object.values(DEFINITION_SCHEMAS)],
+  fill: [AgentSettingsSchema, PackManifestSchema, ...Object.values(DEFINITION_SCHEMAS)],
+  plain: [...Object.values(DEFINITION_SCHEMAS), ...[...CHECK_TYPES.values()].map((type) => type.schema)],
+  filling: [CheckDefinitionSchema],
 };
 
 /**

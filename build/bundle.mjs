@@ -48,6 +48,7 @@ await build({
   logLevel: 'warning',
 });
 
-// The validators build/validators.mjs generated, next to the chunk that reads them (agent/shared/precompiled-validators.ts).
+// The validators build/validators.mjs generated, next to the chunk that reads them
+// (agent/shared/precompiled-validators.ts).
 const validators = 'dist/agent/shared/validators.generated.cjs';
 if (existsSync(validators)) copyFileSync(validators, `${outdir}/validators.generated.cjs`);

@@ -12,26 +12,13 @@ import {
   validatorKey,
 } from '../dist/agent/shared/precompiled-validators.js';
 import { compiledSchemaOf } from '../dist/agent/config/validate.js';
-import { AgentSettingsSchema } from '../dist/agent/config/schema.js';
-import { PackManifestSchema } from '../dist/agent/config/packs.js';
-import { DEFINITION_SCHEMAS } from '../dist/agent/main.js';
-import { CHECK_TYPES, CheckDefinitionSchema } from '../dist/agent/checks/index.js';
+import { START_SCHEMAS } from '../dist/agent/main.js';
 
-const definitions = Object.values(DEFINITION_SCHEMAS);
-const settings = [AgentSettingsSchema, PackManifestSchema, ...definitions];
-// What each profile compiles at a start: settings are checked then filled (config/validate.ts);
-// definitions' bodies and check types' settings are checked (schemaCheck), a check's filled.
-const schemasOf = {
-  check: settings,
-  fill: settings,
-  plain: [...definitions, ...[...CHECK_TYPES.values()].map((type) => type.schema)],
-  filling: [CheckDefinitionSchema],
-};
 const parts = ['"use strict";'];
 for (const profile of Object.keys(AJV_PROFILES)) {
   const ajv = new Ajv({ ...AJV_PROFILES[profile], code: { source: true } });
   const exported = {};
-  for (const schema of schemasOf[profile]) {
+  for (const schema of START_SCHEMAS[profile]) {
     const compiled = compiledSchemaOf(profile, schema);
     const key = validatorKey(profile, compiled);
     if (key in exported) continue;

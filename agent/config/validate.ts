@@ -3,12 +3,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { TSchema } from '@sinclair/typebox';
 import { ConfigError, formatKeyPath } from './errors.js';
-import {
-  AJV_PROFILES,
-  type AjvProfile,
-  precompiledValidator,
-  validatorKey,
-} from '../shared/precompiled-validators.js';
+import { AJV_PROFILES, type AjvProfile, precompiledValidator } from '../shared/precompiled-validators.js';
 import { isSecretKey } from './secrets.js';
 import type { KeyPath, YamlFile } from './yaml-file.js';
 
@@ -114,9 +109,7 @@ export function compiledSchemaOf(profile: AjvProfile, schema: TSchema): TSchema 
 
 function validatorOf(profile: AjvProfile, schema: TSchema): ValidateFunction {
   const compiled = compiledSchemaOf(profile, schema);
-  return (
-    precompiledValidator(validatorKey(profile, compiled)) ?? new Ajv(AJV_PROFILES[profile]).compile(compiled)
-  );
+  return precompiledValidator(profile, compiled) ?? new Ajv(AJV_PROFILES[profile]).compile(compiled);
 }
 
 /** Messages listed per validation, errors and warnings each; the rest are counted in one more line. */

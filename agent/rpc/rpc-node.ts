@@ -63,6 +63,8 @@ export class Libp2pClusterRpc implements ClusterRpc {
   private readonly handlers = new Map<string, { handler: RpcHandler; pipelined: boolean }>();
   /** The pipelined streams this node opened, by connection id and protocol (pipeline.ts). */
   private readonly pipelines = new Map<string, Promise<PipelineClient>>();
+  /** Connections opened since the start, by direction (opsbro_rpc_connections_opened_total). */
+  private readonly connectionsOpened = { inbound: 0, outbound: 0 };
   /** Connections already made, by target (host, port, peer id): a request skips libp2p's dial. */
   private readonly connections = new Map<string, Connection>();
   private servingPipelines = 0;
@@ -98,8 +100,6 @@ export class Libp2pClusterRpc implements ClusterRpc {
     return { serving: this.servingPipelines, calling: this.pipelines.size };
   }
 
-  /** Connections opened (their handshake done) since the start, by direction. */
-  private readonly connectionsOpened = { inbound: 0, outbound: 0 };
   /** Pending inbound connections aborted to make room for a newcomer, since the start. */
   evictedHandshakes(): number {
     return this.pendingInbound.evictions();
@@ -259,11 +259,12 @@ export class Libp2pClusterRpc implements ClusterRpc {
     }
   }
 
-  /** Requests sent and served since start, by protocol and outcome (the Prometheus exposition). */
+  /** Connections opened (their handshake done) since start, by direction (the exposition). */
   connectionCounts(): { inbound: number; outbound: number } {
     return { ...this.connectionsOpened };
   }
 
+  /** Requests sent and served since start, by protocol and outcome (the Prometheus exposition). */
   requestCounts(): RpcRequestCount[] {
     return this.counters.list();
   }

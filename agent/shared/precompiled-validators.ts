@@ -31,8 +31,8 @@ export function validatorKey(profile: AjvProfile, schema: unknown): string {
 
 let generated: Record<string, ValidateFunction> | null | undefined;
 
-/** The validator generated at build time for this key, if any. */
-export function precompiledValidator(key: string): ValidateFunction | undefined {
+/** The validator generated at build time for `schema` compiled with `profile`, if any. */
+export function precompiledValidator(profile: AjvProfile, schema: unknown): ValidateFunction | undefined {
   if (generated === undefined) {
     try {
       generated = createRequire(import.meta.url)(`./${GENERATED_VALIDATORS_FILE}`) as Record<
@@ -44,5 +44,5 @@ export function precompiledValidator(key: string): ValidateFunction | undefined 
       generated = null;
     }
   }
-  return generated?.[key];
+  return generated?.[validatorKey(profile, schema)];
 }

@@ -3,7 +3,7 @@
 // error as words. Parsed data is narrowed by the guard, never cast with `as`.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Static, TSchema } from '@sinclair/typebox';
-import { AJV_PROFILES, precompiledValidator, validatorKey } from './precompiled-validators.js';
+import { AJV_PROFILES, precompiledValidator } from './precompiled-validators.js';
 
 /** fillDefaults: missing keys with a `default` are filled in (the value is changed in place). */
 export interface SchemaCheckOptions {
@@ -25,23 +25,26 @@ const compiled = {
   filling: new WeakMap<TSchema, ValidateFunction>(),
 };
 
+/** One validator per schema and kind: generated at build time, else compiled once. */
+function validatorFor(kind: 'plain' | 'filling', schema: TSchema): ValidateFunction {
+  let validate = compiled[kind].get(schema);
+  if (!validate) {
+    validate =
+      precompiledValidator(kind, schema) ??
+      (checkers ??= { plain: new Ajv(AJV_PROFILES.plain), filling: new Ajv(AJV_PROFILES.filling) })[
+        kind
+      ].compile(schema);
+    compiled[kind].set(schema, validate);
+  }
+  return validate;
+}
+
 export function schemaCheck<T extends TSchema>(schema: T, options: SchemaCheckOptions = {}): SchemaCheck<T> {
   const kind = options.fillDefaults ? 'filling' : 'plain';
-  // Compiled at the first check, not here: routes make their body checks when the API is built,
-  // and compiling them all then cost an agent's start-up ~100 ms of CPU for routes seldom called.
-  let validate: ValidateFunction<Static<T>> | undefined;
-  const compile = (): ValidateFunction<Static<T>> => {
-    validate ??= compiled[kind].get(schema) as ValidateFunction<Static<T>> | undefined;
-    if (!validate) {
-      validate = precompiledValidator(validatorKey(kind, schema)) as ValidateFunction<Static<T>> | undefined;
-      if (!validate) {
-        checkers ??= { plain: new Ajv(AJV_PROFILES.plain), filling: new Ajv(AJV_PROFILES.filling) };
-        validate = checkers[kind].compile<Static<T>>(schema);
-      }
-      compiled[kind].set(schema, validate);
-    }
-    return validate;
-  };
+  // Found at the first check, not here: routes make their body checks when the API is built, and
+  // compiling them then was 10 of the 24 Ajv compiles at an agent's start, for routes seldom called.
+  let validate: ValidateFunction | undefined;
+  const compile = (): ValidateFunction => (validate ??= validatorFor(kind, schema));
   const check = ((value: unknown): value is Static<T> => compile()(value)) as SchemaCheck<T>;
   check.lastError = () => validate?.errors?.[0] ?? undefined;
   check.problem = () => {

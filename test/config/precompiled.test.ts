@@ -9,8 +9,8 @@ import { AJV_PROFILES, type AjvProfile, validatorKey } from '../../agent/shared/
 import { compiledSchemaOf } from '../../agent/config/validate.js';
 import { AgentSettingsSchema } from '../../agent/config/schema.js';
 import { PackManifestSchema } from '../../agent/config/packs.js';
-import { DEFINITION_SCHEMAS } from '../../agent/main.js';
-import { CHECK_TYPES, CheckDefinitionSchema } from '../../agent/checks/index.js';
+import { DEFINITION_SCHEMAS, START_SCHEMAS } from '../../agent/main.js';
+import { CHECK_TYPES } from '../../agent/checks/index.js';
 
 const require = createRequire(import.meta.url);
 const generated = require('../../dist/agent/shared/validators.generated.cjs') as Record<
@@ -23,17 +23,6 @@ const schemas: Record<string, TSchema> = {
   ...DEFINITION_SCHEMAS,
 };
 const profiles = Object.keys(AJV_PROFILES) as AjvProfile[];
-/** What each profile compiles at an agent's start (as build/validators.mjs lists them). */
-const startSchemas: Record<AjvProfile, Record<string, TSchema>> = {
-  check: schemas,
-  fill: schemas,
-  plain: {
-    ...DEFINITION_SCHEMAS,
-    ...Object.fromEntries([...CHECK_TYPES].map(([name, type]) => [`check type ${name}`, type.schema])),
-  },
-  filling: { check: CheckDefinitionSchema },
-};
-
 function both(profile: AjvProfile, schema: TSchema): { built: ValidateFunction; compiled: ValidateFunction } {
   const compiledSchema = compiledSchemaOf(profile, schema);
   const built = generated[validatorKey(profile, compiledSchema)];
@@ -44,11 +33,15 @@ function both(profile: AjvProfile, schema: TSchema): { built: ValidateFunction; 
 describe('validators generated at build time', () => {
   it('exist for every schema an agent start checks, as these sources define them', () => {
     for (const profile of profiles)
-      for (const [name, schema] of Object.entries(startSchemas[profile]))
+      START_SCHEMAS[profile].forEach((schema, index) =>
         expect(
           generated[validatorKey(profile, compiledSchemaOf(profile, schema))],
-          `${profile} ${name}`,
-        ).toBeTypeOf('function');
+          `${profile} #${index}`,
+        ).toBeTypeOf('function'),
+      );
+    // The settings among them, checked and filled.
+    expect(START_SCHEMAS.check).toContain(AgentSettingsSchema);
+    expect(START_SCHEMAS.fill).toContain(AgentSettingsSchema);
   });
 
   it('report the same errors as the schema compiled at run time', () => {
