@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from './gossip/procs.js';
+import { AGENT_ENV, freePort } from './gossip/procs.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_SECONDS ?? 30) * 1000;
@@ -44,7 +44,7 @@ interface PeerResult {
 }
 
 function startPeer(name: string, args: string[]): Peer {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: AGENT_ENV }); // the bare node too: same floor
   const peer: Peer = { name, child, output: '', cpuNs: [], rssKiB: [] };
   const keep = (chunk: Buffer): void => {
     peer.output = (peer.output + chunk.toString()).slice(-4000);

@@ -26,6 +26,7 @@ const SCRIPT_VARIABLES = [
   'ENABLED',
   'STOP_TIMEOUT',
   'OPSBRO_API',
+  'MALLOC_ARENA_MAX',
 ];
 
 interface Setup {
@@ -177,6 +178,8 @@ describe('init.d/opsbro', () => {
     expect(result.stdout).toContain(`(pid ${pid})`);
     expect(isRunning(pid)).toBe(true);
     expect(await agentInfoPid(s)).toBe(pid);
+    // The agent runs with the malloc arenas the script sets (the defaults file does not set them).
+    expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
     // The unix socket in the data dir (a path with a space) answers too.
     const overSocket = await httpGet(`unix:${join(s.dataDir, 'api.sock')}:/agent/info`);
     expect((JSON.parse(overSocket.body) as { pid: number }).pid).toBe(pid);

@@ -20,7 +20,10 @@
 //                                             steady; TCP push-pull is periodic (serf: first at 30-60 s
 //                                             after start, then every 30 s, 60 s at N>32, 90 s at N>64),
 //                                             so a short early window catches a random share of it. For
-//                                             the full period: BENCH_SETTLE_SECONDS=60 BENCH_IDLE_SECONDS=90
+//                                             the full period: BENCH_SETTLE_SECONDS=60 BENCH_IDLE_SECONDS=90.
+//                                             An opsbro agent's heap is shrunk once by V8's memory reducer
+//                                             70-110 s after its start (full GCs on the worker threads):
+//                                             for its steady state, BENCH_SETTLE_SECONDS=180
 //                BENCH_KILLS=3                agents killed one after another per N (median reported)
 //                BENCH_POLL_MS=200            poll round period while timing convergence/failure
 //                BENCH_TIMEOUT_SECONDS=120    per timed phase

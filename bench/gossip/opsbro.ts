@@ -13,7 +13,7 @@ import { disabledPacksYaml, shippedPackNames } from '../../agent/config/index.js
 import { messageOf } from '../../agent/shared/errors.js';
 import { AgentClient } from '../../cli/client.js';
 import { checkDefinitionsYaml, checksLoadFromEnv } from './checks-load.js';
-import { mapLimit, retryWhileRunning, run, track } from './procs.js';
+import { AGENT_ENV, mapLimit, retryWhileRunning, run, track } from './procs.js';
 import { address, type Agent, type Cluster, type GossipSystem, type Member, type State } from './system.js';
 
 // Compiled to dist/bench/gossip/opsbro.js; the launcher is <repo>/bin/opsbro.js (BENCH_OPSBRO_BIN: another
@@ -131,7 +131,12 @@ export const opsbro: GossipSystem = {
           writeFileSync(join(configDir, 'conf.d', 'bench-checks.yml'), checkDefinitionsYaml(checks, i, n));
         }
         const args = [OPSBRO, 'agent', 'start', '--config-dir', configDir, '--data-dir', dataDir];
-        started.push({ index: i, name, address: addr, proc: track(name, process.execPath, args) });
+        started.push({
+          index: i,
+          name,
+          address: addr,
+          proc: track(name, process.execPath, args, { env: AGENT_ENV }),
+        });
       }
       agents.push(...started);
       await Promise.all(started.map(waitReady));

@@ -47,6 +47,15 @@ export function track(name: string, command: string, args: string[], options: Sp
   return proc;
 }
 
+/**
+ * The environment agents run with: the malloc arenas the systemd unit and the init script set
+ * (2; glibc's default is 8 per core), so that benchmarks measure the agent as installed.
+ */
+export const AGENT_ENV: NodeJS.ProcessEnv = {
+  ...process.env,
+  MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
+};
+
 /** The repository's `opsbro` command. */
 export const OPSBRO_BIN = fileURLToPath(new URL('../../../bin/opsbro.js', import.meta.url));
 
@@ -57,16 +66,21 @@ export function trackAgent(
   dataDir: string,
   options: { bin?: string; nodeArgs?: string[] } = {},
 ): Proc {
-  return track(name, process.execPath, [
-    ...(options.nodeArgs ?? []),
-    options.bin ?? OPSBRO_BIN,
-    'agent',
-    'start',
-    '--config-dir',
-    configDir,
-    '--data-dir',
-    dataDir,
-  ]);
+  return track(
+    name,
+    process.execPath,
+    [
+      ...(options.nodeArgs ?? []),
+      options.bin ?? OPSBRO_BIN,
+      'agent',
+      'start',
+      '--config-dir',
+      configDir,
+      '--data-dir',
+      dataDir,
+    ],
+    { env: AGENT_ENV },
+  );
 }
 
 export function describeExit(proc: Proc): string {
