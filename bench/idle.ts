@@ -12,6 +12,9 @@
 //   BENCH_SECONDS=10 npm run bench:idle      shorter window
 //   BENCH_OPSBRO_BIN=path                    another launcher (a bundle, an older build)
 //   node dist/bench/idle.js --json           only the JSON line (after `npm run build`)
+//   BENCH_SCRAPE=1                           GET /metrics once before the settle, as a Prometheus
+//                                            server would: the window then includes what the process
+//                                            metrics cost once loaded (agent/core/prometheus.ts)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { get } from 'node:http';
@@ -25,6 +28,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_SECONDS ?? 30) * 1000;
 const READY_TIMEOUT_MS = 20_000;
 const JSON_ONLY = process.argv.includes('--json');
+const SCRAPE = process.env.BENCH_SCRAPE === '1';
 const OPSBRO = process.env.BENCH_OPSBRO_BIN ?? fileURLToPath(new URL('../../bin/opsbro.js', import.meta.url));
 let interrupted = false; // Ctrl-C/SIGTERM: clean up and exit quietly
 
@@ -219,6 +223,11 @@ async function main(): Promise<void> {
     const bare = startPeer('bare-node', ['-e', 'setInterval(() => {}, 1 << 30)']);
     peers.push(agent, bare);
     const ready = await waitReady(agent, `http://127.0.0.1:${port}/agent/state`);
+    if (SCRAPE) {
+      const scrape = await fetch(`http://127.0.0.1:${port}/metrics`);
+      if (!scrape.ok) throw new Error(`GET /metrics: ${scrape.status} ${await scrape.text()}`);
+      await scrape.text();
+    }
     await sleep(SETTLE_MS);
 
     const t0 = performance.now();
@@ -240,6 +249,7 @@ async function main(): Promise<void> {
       seconds: SECONDS,
       elapsedMs: Math.round(elapsedMs),
       settleMs: SETTLE_MS,
+      scrapedMetrics: SCRAPE,
       samples: agent.cpuNs.length,
       node: process.version,
       agent: {
@@ -256,7 +266,7 @@ async function main(): Promise<void> {
       },
     };
     if (!JSON_ONLY) {
-      const header = `idle cost over ${SECONDS} s (after ${SETTLE_MS / 1000} s settle; 1 s samples; node ${process.version})`;
+      const header = `idle cost over ${SECONDS} s (after ${SETTLE_MS / 1000} s settle${SCRAPE ? ', /metrics scraped once' : ''}; 1 s samples; node ${process.version})`;
       console.log(table(a, b, header));
       console.log(
         `agent start-up: ${Math.round(ready.startupCpuMs)} ms of CPU from its start to state ${ready.state}, ` +

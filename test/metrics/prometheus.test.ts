@@ -69,6 +69,8 @@ describeWhenAvailable('the Prometheus exposition', promtoolMissing(), () => {
       'opsbro_graphite_lines_total',
       'process_cpu_seconds_total',
       'process_resident_memory_bytes',
+      // The event loop's delay, sampled once a second (agent/core/prometheus.ts) rather than 100 times.
+      'nodejs_eventloop_lag_p99_seconds',
     ])
       expect(text, family).toContain(`# TYPE ${family} `);
     expect(sample(text, 'opsbro_gossip_members{state="alive"}')).toBe(1);
