@@ -48,7 +48,8 @@ interface PeerResult {
 }
 
 function startPeer(name: string, args: string[]): Peer {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: AGENT_ENV }); // the bare node too: same floor
+  // The bare node runs with the agent's environment too: the same floor.
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: AGENT_ENV });
   const peer: Peer = { name, child, output: '', cpuNs: [], rssKiB: [] };
   const keep = (chunk: Buffer): void => {
     peer.output = (peer.output + chunk.toString()).slice(-4000);

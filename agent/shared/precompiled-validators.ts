@@ -1,9 +1,10 @@
 // Ajv validators generated at build time (build/validators.mjs) for the schemas every agent start
 // checks: settings, pack manifests, definitions and their bodies, check types. Compiling them at
 // start-up took ~0.5 s of the agent's ~1.4 s of CPU (Ajv's compiler runs cold in a new process);
-// the generated code is plain functions, read when first needed. A schema is found by a hash of its JSON and the options it is
-// compiled with, so a validator generated for another version of a schema is never used: without a
-// match (or without the file: tests run the sources) the schema is compiled as before.
+// the generated code is plain functions, read when first needed. A schema is found by a hash of
+// its JSON and the options it is compiled with, so a validator generated for another version of a
+// schema is never used: without a match (or without the file: tests run the sources) the schema
+// is compiled as before.
 import { hash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Options, ValidateFunction } from 'ajv';

@@ -69,7 +69,7 @@ describeWhenAvailable('the Prometheus exposition', promtoolMissing(), () => {
       'opsbro_graphite_lines_total',
       'process_cpu_seconds_total',
       'process_resident_memory_bytes',
-      // The event loop's delay, sampled once a second (agent/core/prometheus.ts) rather than 100 times.
+      // The event loop's delay histogram, still exposed with its coarser sampling (agent/core/prometheus.ts).
       'nodejs_eventloop_lag_p99_seconds',
     ])
       expect(text, family).toContain(`# TYPE ${family} `);
