@@ -51,9 +51,11 @@ export interface CheckSwitchesOptions {
 export const SWITCH_POLL_MS = 10_000;
 /**
  * A blocking query on the key lasts this long, then the set is read again: a change applies at
- * once, and a node costs its replicas a request a minute (a read every 10 s cost several).
+ * once (the wait follows the key to its new replicas when the ring changes), and a node costs its
+ * replicas a read and three waits every 5 minutes (Consul's default wait; a 60 s wait cost ~5
+ * requests a minute per node: most of an idle cluster's KV requests, docs/benchmarks.md).
  */
-export const SWITCH_WAIT_MS = 60_000;
+export const SWITCH_WAIT_MS = 5 * 60_000;
 /** After a blocking query saw a change, the set is read again this much later. */
 const SWITCH_REREAD_MS = 1000;
 

@@ -62,6 +62,8 @@ export class KvService {
    */
   private readonly seenIndexes = new Map<string, number>();
   private ringCache?: { signature: string; ring: HashRing };
+  /** The rounds of waits in progress, told when the ring changes. */
+  private readonly ringListeners = new Set<() => void>();
 
   constructor(private readonly options: KvServiceOptions) {
     const direct = rpcReplicaTransport({
@@ -138,11 +140,11 @@ export class KvService {
     switch (action.action) {
       case 'get': {
         const newest = await coordinator.readNewest(action.key, { consistent: action.consistent });
-        const live = newest && isLive(newest, this.options.now?.() ?? Date.now()) ? newest : undefined;
+        const live = newest && isLive(newest, this.now()) ? newest : undefined;
         return { ok: true, index: newest ? indexOf(newest.version) : 0, record: live ?? null };
       }
       case 'put': {
-        const now = this.options.now?.() ?? Date.now();
+        const now = this.now();
         const extra = {
           flags: action.flags,
           ...(action.ttlMs !== undefined ? { expiresAt: now + action.ttlMs } : {}),
@@ -248,7 +250,8 @@ export class KvService {
   /**
    * Waits until a record under `prefix` (the key itself when `exact`) passes `index` somewhere
    * it is held, for `timeoutMs` at most: asks the key's replicas (every member for a prefix) to
-   * tell. True when a change was seen; false at the deadline or when `signal` aborts.
+   * tell, and the new ones too when the ring changes meanwhile (membersChanged). True when a
+   * change was seen; false at the deadline or when `signal` aborts.
    */
   async waitForChange(
     prefix: string,
@@ -257,29 +260,17 @@ export class KvService {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<boolean> {
-    const deadline = (this.options.now?.() ?? Date.now()) + timeoutMs;
-    const targets = exact ? this.ring().replicasFor(prefix, this.options.replicas) : [...this.ring().members];
+    const deadline = this.now() + timeoutMs;
     const local = new AbortController();
     const abort = () => local.abort();
     signal?.addEventListener('abort', abort, { once: true });
     try {
       while (!local.signal.aborted) {
-        const remaining = deadline - (this.options.now?.() ?? Date.now());
+        const remaining = deadline - this.now();
         if (remaining <= 0) return false;
-        const asks = targets.map((node) =>
-          node === this.options.selfId
-            ? this.waiters.wait(prefix, exact, index, remaining, local.signal)
-            : this.options
-                .request(
-                  node,
-                  encodeKvRequest({ op: 'wait', prefix, exact, index, timeoutMs: remaining }),
-                  remaining + 5_000,
-                )
-                .then((reply) => (decode(reply) as { changed?: unknown }).changed === true),
-        );
-        const changed = await firstTrue(asks, local.signal);
+        const changed = await this.waitRound(prefix, exact, index, deadline, local.signal);
         if (changed === true) return true;
-        // Every target answered "no change" at the deadline, or failed: wait a second before asking
+        // Every holder answered "no change" at the deadline, or failed: wait a second before asking
         // again (a failed replica may be back), unless the deadline has passed.
         if (changed === 'failed') await pause(Math.min(1000, remaining), local.signal);
         else return false;
@@ -289,6 +280,95 @@ export class KvService {
       signal?.removeEventListener('abort', abort);
       local.abort();
     }
+  }
+
+  /**
+   * Gossip's members changed: the waits in progress ask the holders the new ring gives them.
+   * Without it, a long wait begun in a small cluster would ask nodes that no longer hold the key
+   * once the cluster grew, and see a write only at its deadline.
+   */
+  membersChanged(): void {
+    if (this.ringListeners.size === 0) return;
+    const before = this.ringCache?.ring;
+    if (this.ring() !== before) for (const listener of [...this.ringListeners]) listener();
+  }
+
+  /**
+   * One round of a wait: true as soon as a holder saw a change; false once every current holder
+   * answered "no change"; 'failed' when none could answer. A holder the ring adds meanwhile is
+   * asked too; one it drops no longer counts (its answer still does if it saw a change).
+   */
+  private waitRound(
+    prefix: string,
+    exact: boolean,
+    index: number,
+    deadline: number,
+    signal: AbortSignal,
+  ): Promise<boolean | 'failed'> {
+    return new Promise((resolve) => {
+      const answers = new Map<string, 'pending' | 'unchanged' | 'failed'>();
+      let holders: readonly string[] = [];
+      let done = false;
+      const finish = (outcome: boolean | 'failed') => {
+        if (done) return;
+        done = true;
+        this.ringListeners.delete(retarget);
+        signal.removeEventListener('abort', aborted);
+        resolve(outcome);
+      };
+      const aborted = () => finish(false);
+      const settle = () => {
+        let unchanged = false;
+        for (const node of holders) {
+          const answer = answers.get(node);
+          if (answer === 'pending') return;
+          if (answer === 'unchanged') unchanged = true;
+        }
+        finish(unchanged ? false : 'failed');
+      };
+      const ask = (node: string) => {
+        answers.set(node, 'pending');
+        const remaining = Math.max(0, deadline - this.now());
+        const asked =
+          node === this.options.selfId
+            ? this.waiters.wait(prefix, exact, index, remaining, signal)
+            : this.options
+                .request(
+                  node,
+                  encodeKvRequest({ op: 'wait', prefix, exact, index, timeoutMs: remaining }),
+                  remaining + 5_000,
+                )
+                .then((reply) => (decode(reply) as { changed?: unknown }).changed === true);
+        asked.then(
+          (changed) => {
+            if (changed) return finish(true);
+            answers.set(node, 'unchanged');
+            settle();
+          },
+          () => {
+            answers.set(node, 'failed');
+            settle();
+          },
+        );
+      };
+      const retarget = () => {
+        if (done) return;
+        const ring = this.ring();
+        holders = exact ? ring.replicasFor(prefix, this.options.replicas) : [...ring.members];
+        // Asked once per round; one that failed is asked again (it may be back).
+        for (const node of holders)
+          if (answers.get(node) === undefined || answers.get(node) === 'failed') ask(node);
+        settle();
+      };
+      if (signal.aborted) return finish(false);
+      signal.addEventListener('abort', aborted, { once: true });
+      this.ringListeners.add(retarget);
+      retarget();
+    });
+  }
+
+  private now(): number {
+    return this.options.now?.() ?? Date.now();
   }
 
   /** Lower first: this node, then the alive members, then suspects, then the dead. */
@@ -303,28 +383,6 @@ export class KvService {
 function mayHaveRun(error: unknown): boolean {
   if (!(error instanceof ClusterRpcError)) return false;
   return !['unreachable', 'handshake-failed', 'busy', 'not-started', 'invalid'].includes(error.code);
-}
-
-/** true as soon as one resolves true; false once all resolved, 'failed' when all failed. */
-function firstTrue(asks: Array<Promise<boolean>>, signal: AbortSignal): Promise<boolean | 'failed'> {
-  return new Promise((resolve) => {
-    let pending = asks.length;
-    let answered = false;
-    if (pending === 0) return resolve('failed');
-    signal.addEventListener('abort', () => resolve(false), { once: true });
-    for (const ask of asks) {
-      ask.then(
-        (changed) => {
-          if (changed) resolve(true);
-          answered = true;
-          if (--pending === 0) resolve(answered ? false : 'failed');
-        },
-        () => {
-          if (--pending === 0) resolve(answered ? false : 'failed');
-        },
-      );
-    }
-  });
 }
 
 /** Sleeps `ms`, or less when `signal` aborts. */

@@ -121,11 +121,17 @@ export class KvSubsystem implements Subsystem {
     for (const event of MEMBERSHIP_EVENTS)
       this.unsubscribes.push(
         events.on(event, () => {
-          this.members = undefined;
+          this.membersChanged();
           if (event === 'node-join' || event === 'node-update' || event === 'node-leave') this.passSoon();
         }),
       );
-    this.unsubscribes.push(events.on('groups-changed', () => (this.members = undefined)));
+    this.unsubscribes.push(events.on('groups-changed', () => this.membersChanged()));
+  }
+
+  /** The members are read again, and the blocking queries in progress follow the new ring. */
+  private membersChanged(): void {
+    this.members = undefined;
+    this.kv.membersChanged();
   }
 
   async start(): Promise<void> {
