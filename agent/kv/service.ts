@@ -48,6 +48,8 @@ export interface Listing {
 
 /** Keys whose last CAS index a coordinator remembers. */
 const SEEN_INDEXES = 10_000;
+/** Waits in progress look at the ring this long after the members changed. */
+const RETARGET_DELAY_MS = 1000;
 /** RPC timeout of a forwarded operation (the coordinator's own replica requests take up to 5 s). */
 const FORWARD_TIMEOUT_MS = 12_000;
 
@@ -64,6 +66,7 @@ export class KvService {
   private ringCache?: { signature: string; ring: HashRing };
   /** The rounds of waits in progress, told when the ring changes. */
   private readonly ringListeners = new Set<() => void>();
+  private retargetTimer?: NodeJS.Timeout;
 
   constructor(private readonly options: KvServiceOptions) {
     const direct = rpcReplicaTransport({
@@ -288,9 +291,15 @@ export class KvService {
    * once the cluster grew, and see a write only at its deadline.
    */
   membersChanged(): void {
-    if (this.ringListeners.size === 0) return;
-    const before = this.ringCache?.ring;
-    if (this.ring() !== before) for (const listener of [...this.ringListeners]) listener();
+    if (this.ringListeners.size === 0 || this.retargetTimer) return;
+    // A second later, once for a burst of changes (a cluster forming sends dozens): a ring costs
+    // ~6 ms to build at 50 members, and the sync's pass a second later reuses this one.
+    this.retargetTimer = setTimeout(() => {
+      this.retargetTimer = undefined;
+      // Each asks the holders it has not asked yet, if any (the ring is rebuilt only if it changed).
+      for (const listener of [...this.ringListeners]) listener();
+    }, RETARGET_DELAY_MS);
+    this.retargetTimer.unref();
   }
 
   /**

@@ -32,8 +32,28 @@ export function validatorKey(profile: AjvProfile, schema: unknown): string {
 
 let generated: Record<string, ValidateFunction> | null | undefined;
 
+/**
+ * What the lookups found, for the agent's debug log after its start (a start that compiles a
+ * schema missed one in main.ts' START_SCHEMAS: the test of start-up compiles reads this).
+ */
+const lookups = { found: 0, missed: new Set<string>() };
+
+/** Validators found generated, and the keys of those compiled at run time although a file was there. */
+export function validatorLookups(): { generated: boolean; found: number; compiledAtRunTime: string[] } {
+  return { generated: Boolean(generated), found: lookups.found, compiledAtRunTime: [...lookups.missed] };
+}
+
 /** The validator generated at build time for `schema` compiled with `profile`, if any. */
 export function precompiledValidator(profile: AjvProfile, schema: unknown): ValidateFunction | undefined {
+  const key = validatorKey(profile, schema);
+  const validate = generatedValidators()?.[key];
+  if (validate) lookups.found++;
+  // Bounded: a key per schema this build defines (a reload looks the same ones up again).
+  else if (generated) lookups.missed.add(key);
+  return validate;
+}
+
+function generatedValidators(): Record<string, ValidateFunction> | null {
   if (generated === undefined) {
     try {
       generated = createRequire(import.meta.url)(`./${GENERATED_VALIDATORS_FILE}`) as Record<
@@ -45,5 +65,5 @@ export function precompiledValidator(profile: AjvProfile, schema: unknown): Vali
       generated = null;
     }
   }
-  return generated?.[validatorKey(profile, schema)];
+  return generated;
 }

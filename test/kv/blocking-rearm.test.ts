@@ -2,7 +2,8 @@
 // its own replica store (LevelDB in a temp dir), talking the real KV protocol to one another. A
 // wait begins while the cluster has three nodes, so it asks those three; seven more join, and the
 // key moves to nodes the wait had not asked. A write there must still end the wait: the wait asks
-// the new holders when told the members changed, instead of learning of the write at its deadline.
+// the new holders a second after it is told the members changed, instead of learning of the write
+// at its deadline.
 import { afterAll, describe, expect, it } from 'vitest';
 import { HybridClock } from '../../agent/kv/hlc.js';
 import { KvReplicaStore } from '../../agent/kv/replica-store.js';
