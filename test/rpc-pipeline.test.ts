@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ClusterRpcError } from '../agent/rpc/index.js';
 import { createClusterRpc, type ClusterRpcOptions, type RpcHandler } from '../agent/rpc/index.js';
 import { encodeTaggedFrame, TaggedFrameDecoder, TAGGED_HEADER_BYTES } from '../agent/rpc/pipeline.js';
-import { Libp2pClusterRpc } from '../agent/rpc/rpc-node.js';
+import { Libp2pClusterRpc, SOCKET_INACTIVITY_MS } from '../agent/rpc/rpc-node.js';
+import { MAX_WAIT_MS } from '../agent/kv/rpc-protocol.js';
 import { cleanupAll, freePort, tempDir } from './helpers/agent-process.js';
 
 const PIPE = '/opsbro-test/pipe/1.0.0';
@@ -132,6 +133,28 @@ describe('a pipelined protocol between two nodes', () => {
     expect(calls).toBe(1);
     expect(await client.rpc.request(target(server), PIPE, Uint8Array.of(3))).toEqual(Uint8Array.of(3));
     expect(server.rpc.pipelinedStreams().serving).toBe(1);
+  });
+
+  it('holds a request while the connection is quiet, up to the socket inactivity limit', async () => {
+    // A blocking query holds its request with no byte on the connection: libp2p aborts a quiet
+    // TCP connection after socketInactivityMs, so the default must outlast the longest wait.
+    expect(SOCKET_INACTIVITY_MS).toBeGreaterThan(MAX_WAIT_MS + 5_000);
+    for (const [limitMs, outlives] of [
+      [500, false],
+      [10_000, true],
+    ] as const) {
+      const { handler, held } = heldHandler();
+      const server = await startNode(handler, { socketInactivityMs: limitMs });
+      const client = await startNode(undefined, { socketInactivityMs: limitMs });
+      const asked = client.rpc.request(target(server), PIPE, Uint8Array.of(7), 10_000);
+      asked.catch(() => undefined);
+      await expect.poll(() => held.length, { timeout: 5_000 }).toBe(1);
+      // Answered 1.5 s later: three times the short limit, well within the long one.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      held[0]!();
+      if (outlives) expect(await asked).toEqual(Uint8Array.of(7));
+      else await expect(asked).rejects.toMatchObject({ code: 'stream-failed' });
+    }
   });
 
   it('times out one request and not its neighbours; the late answer is dropped', async () => {

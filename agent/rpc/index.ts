@@ -62,5 +62,6 @@ export function createClusterRpc(options: ClusterRpcOptions): ClusterRpc {
     maxPendingPerAddress,
     idleSweepMs: options.idleSweepMs,
     pipelineIdleMs: options.pipelineIdleMs,
+    socketInactivityMs: options.socketInactivityMs,
   });
 }

@@ -30,6 +30,8 @@ export { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_PENDING_PER_ADDRESS } from '.
 const IDLE_SWEEP_MS = 10_000;
 /** A pipelined stream idle this long is closed (ClusterRpcOptions.pipelineIdleMs). */
 const PIPELINE_IDLE_MS = 150_000;
+/** A TCP connection without a byte for this long is aborted (ClusterRpcOptions.socketInactivityMs). */
+export const SOCKET_INACTIVITY_MS = 11 * 60_000;
 /** An inbound request must arrive whole within this long of the stream opening. */
 const INBOUND_REQUEST_TIMEOUT_MS = 10_000;
 /** stop() gives connections this long to close politely, then aborts them (the contract is 2 s). */
@@ -54,6 +56,7 @@ export interface RpcNodeSettings {
   maxPendingPerAddress: number;
   idleSweepMs?: number;
   pipelineIdleMs?: number;
+  socketInactivityMs?: number;
 }
 
 export class Libp2pClusterRpc implements ClusterRpc {
@@ -159,7 +162,12 @@ export class Libp2pClusterRpc implements ClusterRpc {
       start: false,
       privateKey: identity.privateKey,
       addresses: { listen: [listenAddress.toString()] },
-      transports: [tcp()],
+      transports: [
+        tcp({
+          inboundSocketInactivityTimeout: this.settings.socketInactivityMs ?? SOCKET_INACTIVITY_MS,
+          outboundSocketInactivityTimeout: this.settings.socketInactivityMs ?? SOCKET_INACTIVITY_MS,
+        }),
+      ],
       connectionEncrypters: [noise()],
       // Streams that arrive before libp2p has wired the new connection's stream listener count as
       // "early"; past yamux's default of 10 it resets the whole connection, which a burst of

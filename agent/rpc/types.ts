@@ -68,4 +68,11 @@ export interface ClusterRpcOptions {
    * so the push-pulls with one partner share a connection, with no new handshake).
    */
   pipelineIdleMs?: number;
+  /**
+   * A TCP connection that carries no byte for this long is aborted (default 11 min: longer than
+   * the longest request a node holds open, a KV blocking query of up to 10 min). libp2p's own
+   * default of 2 min cut those waits short, and the kept push-pull connections of clusters whose
+   * push-pull interval reaches 2 min. Idle connections are closed sooner by the sweeps above.
+   */
+  socketInactivityMs?: number;
 }
