@@ -469,12 +469,14 @@ describe('limits, failures, lifecycle', () => {
       execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' })
         .split('\n')
         .filter(Boolean).length;
-    const server = await startNode({ idleSweepMs: 200, pipelineIdleMs: 0 }, { '/test/echo/1': echo });
-    const client = await startNode({ idleSweepMs: 200, pipelineIdleMs: 0 });
+    // Sweeps 1 s apart: at 200 ms, a loaded machine could run two between the request's answer and
+    // the first count, and the connection was gone before it was seen.
+    const server = await startNode({ idleSweepMs: 1000, pipelineIdleMs: 0 }, { '/test/echo/1': echo });
+    const client = await startNode({ idleSweepMs: 1000, pipelineIdleMs: 0 });
     await client.rpc.request(server.target(), '/test/echo/1', new Uint8Array([1]));
     expect(established(server.port)).toBe(1);
     // Two sweeps without a stream: closed (by either side).
-    await expect.poll(() => established(server.port), { timeout: 3000, interval: 100 }).toBe(0);
+    await expect.poll(() => established(server.port), { timeout: 6000, interval: 100 }).toBe(0);
     // And a later request simply dials again.
     expect(await client.rpc.request(server.target(), '/test/echo/1', new Uint8Array([2]))).toEqual(
       new Uint8Array([2]),

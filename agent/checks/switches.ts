@@ -130,7 +130,10 @@ export class CheckSwitches {
     const { store } = this.options;
     if (index !== undefined && store.waitForChange && !this.stopped) {
       try {
-        const changed = await store.waitForChange(index, SWITCH_WAIT_MS, this.waiting.signal);
+        // Up to 1/16 longer at random, as Consul spreads its blocking queries: nodes started
+        // together would otherwise renew their waits together, a burst every 5 minutes.
+        const waitMs = SWITCH_WAIT_MS * (1 + Math.random() / 16);
+        const changed = await store.waitForChange(index, waitMs, this.waiting.signal);
         // A change is read a second later (never in a tight loop, whatever a replica answers);
         // the end of the wait, at once.
         delayMs = changed ? SWITCH_REREAD_MS : 0;
