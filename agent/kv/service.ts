@@ -48,6 +48,8 @@ export interface Listing {
 
 /** Keys whose last CAS index a coordinator remembers. */
 const SEEN_INDEXES = 10_000;
+/** A wait whose holders all failed asks again this soon, doubling up to 32x. */
+const WAIT_RETRY_MS = 1000;
 /** Waits in progress look at the ring this long after the members changed. */
 const RETARGET_DELAY_MS = 1000;
 /** RPC timeout of a forwarded operation (the coordinator's own replica requests take up to 5 s). */
@@ -263,20 +265,22 @@ export class KvService {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<boolean> {
-    const deadline = this.now() + timeoutMs;
+    // Whole milliseconds: the wire carries them so (a jittered wait is not).
+    const deadline = Math.ceil(this.now() + timeoutMs);
     const local = new AbortController();
     const abort = () => local.abort();
     signal?.addEventListener('abort', abort, { once: true });
     try {
-      while (!local.signal.aborted) {
+      for (let failedRounds = 0; !local.signal.aborted; failedRounds++) {
         const remaining = deadline - this.now();
         if (remaining <= 0) return false;
         const changed = await this.waitRound(prefix, exact, index, deadline, local.signal);
         if (changed === true) return true;
-        // Every holder answered "no change" at the deadline, or failed: wait a second before asking
-        // again (a failed replica may be back), unless the deadline has passed.
-        if (changed === 'failed') await pause(Math.min(1000, remaining), local.signal);
-        else return false;
+        if (changed !== 'failed') return false;
+        // No holder could answer: ask again after 1 s (a failed replica may be back), doubling
+        // up to 32 s while they keep failing (a refused request must not become a request loop),
+        // never past the deadline.
+        await pause(Math.min(WAIT_RETRY_MS * 2 ** Math.min(failedRounds, 5), remaining), local.signal);
       }
       return false;
     } finally {
@@ -337,7 +341,7 @@ export class KvService {
       };
       const ask = (node: string) => {
         answers.set(node, 'pending');
-        const remaining = Math.max(0, deadline - this.now());
+        const remaining = Math.max(0, Math.ceil(deadline - this.now()));
         const asked =
           node === this.options.selfId
             ? this.waiters.wait(prefix, exact, index, remaining, signal)
