@@ -132,7 +132,7 @@ export class CheckSwitches {
       try {
         // Up to 1/16 longer at random, as Consul spreads its blocking queries: nodes started
         // together would otherwise renew their waits together, a burst every 5 minutes.
-        const waitMs = Math.round(SWITCH_WAIT_MS * (1 + Math.random() / 16));
+        const waitMs = SWITCH_WAIT_MS * (1 + Math.random() / 16);
         const changed = await store.waitForChange(index, waitMs, this.waiting.signal);
         // A change is read a second later (never in a tight loop, whatever a replica answers);
         // the end of the wait, at once.

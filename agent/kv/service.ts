@@ -50,8 +50,6 @@ export interface Listing {
 const SEEN_INDEXES = 10_000;
 /** A wait whose holders all failed asks again this soon, doubling up to 32x. */
 const WAIT_RETRY_MS = 1000;
-/** Waits in progress look at the ring this long after the members changed. */
-const RETARGET_DELAY_MS = 1000;
 /** RPC timeout of a forwarded operation (the coordinator's own replica requests take up to 5 s). */
 const FORWARD_TIMEOUT_MS = 12_000;
 
@@ -68,7 +66,6 @@ export class KvService {
   private ringCache?: { signature: string; ring: HashRing };
   /** The rounds of waits in progress, told when the ring changes. */
   private readonly ringListeners = new Set<() => void>();
-  private retargetTimer?: NodeJS.Timeout;
 
   constructor(private readonly options: KvServiceOptions) {
     const direct = rpcReplicaTransport({
@@ -255,7 +252,7 @@ export class KvService {
   /**
    * Waits until a record under `prefix` (the key itself when `exact`) passes `index` somewhere
    * it is held, for `timeoutMs` at most: asks the key's replicas (every member for a prefix) to
-   * tell, and the new ones too when the ring changes meanwhile (membersChanged). True when a
+   * tell, and the new ones too when the ring changes meanwhile (followRing). True when a
    * change was seen; false at the deadline or when `signal` aborts.
    */
   async waitForChange(
@@ -265,8 +262,7 @@ export class KvService {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<boolean> {
-    // Whole milliseconds: the wire carries them so (a jittered wait is not).
-    const deadline = Math.ceil(this.now() + timeoutMs);
+    const deadline = this.now() + timeoutMs;
     const local = new AbortController();
     const abort = () => local.abort();
     signal?.addEventListener('abort', abort, { once: true });
@@ -290,20 +286,13 @@ export class KvService {
   }
 
   /**
-   * Gossip's members changed: the waits in progress ask the holders the new ring gives them.
+   * The members changed (the KV subsystem calls this once for a burst of membership events): the
+   * waits in progress ask the holders the ring now gives them, if they have not asked them yet.
    * Without it, a long wait begun in a small cluster would ask nodes that no longer hold the key
    * once the cluster grew, and see a write only at its deadline.
    */
-  membersChanged(): void {
-    if (this.ringListeners.size === 0 || this.retargetTimer) return;
-    // A second later, once for a burst of changes (a cluster forming sends dozens): a ring costs
-    // ~6 ms to build at 50 members, and the sync's pass a second later reuses this one.
-    this.retargetTimer = setTimeout(() => {
-      this.retargetTimer = undefined;
-      // Each asks the holders it has not asked yet, if any (the ring is rebuilt only if it changed).
-      for (const listener of [...this.ringListeners]) listener();
-    }, RETARGET_DELAY_MS);
-    this.retargetTimer.unref();
+  followRing(): void {
+    for (const listener of [...this.ringListeners]) listener();
   }
 
   /**
@@ -341,6 +330,7 @@ export class KvService {
       };
       const ask = (node: string) => {
         answers.set(node, 'pending');
+        // Whole milliseconds, as the wire takes them (a jittered wait's deadline is not whole).
         const remaining = Math.max(0, Math.ceil(deadline - this.now()));
         const asked =
           node === this.options.selfId
@@ -369,8 +359,10 @@ export class KvService {
         const ring = this.ring();
         holders = exact ? ring.replicasFor(prefix, this.options.replicas) : [...ring.members];
         // Asked once per round; one that failed is asked again (it may be back).
-        for (const node of holders)
-          if (answers.get(node) === undefined || answers.get(node) === 'failed') ask(node);
+        for (const node of holders) {
+          const answer = answers.get(node);
+          if (answer === undefined || answer === 'failed') ask(node);
+        }
         settle();
       };
       if (signal.aborted) return finish(false);

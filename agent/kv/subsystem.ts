@@ -38,8 +38,13 @@ export interface KvSubsystemOptions {
 
 /** Events after which the members (and so the ring) are read again. */
 const MEMBERSHIP_EVENTS = ['node-join', 'node-update', 'node-suspect', 'node-dead', 'node-leave'] as const;
-/** A member coming back gets its hints this soon (a few gossip rounds for the others to see it too). */
-const HINT_REPLAY_DELAY_MS = 1000;
+/**
+ * This long after members join, change or leave (once for a burst: a forming cluster sends
+ * dozens of events), blocking queries follow the ring and a sync pass runs: a member coming back
+ * gets its hints after a few gossip rounds for the others to see it too, and the ring, ~6 ms to
+ * build at 50 members, is built once for both.
+ */
+const MEMBERS_SETTLE_MS = 1000;
 /** Where the kv holders this node knew are kept (namespace kv-meta). */
 const KNOWN_MEMBERS_KEY = 'members';
 /** The longest a stop waits for hints to be delivered. */
@@ -121,17 +126,18 @@ export class KvSubsystem implements Subsystem {
     for (const event of MEMBERSHIP_EVENTS)
       this.unsubscribes.push(
         events.on(event, () => {
-          this.membersChanged();
-          if (event === 'node-join' || event === 'node-update' || event === 'node-leave') this.passSoon();
+          this.members = undefined;
+          // Suspect and dead members stay on the ring (ring.ts): only these can move it.
+          if (event === 'node-join' || event === 'node-update' || event === 'node-leave')
+            this.followMembersSoon();
         }),
       );
-    this.unsubscribes.push(events.on('groups-changed', () => this.membersChanged()));
-  }
-
-  /** The members are read again, and the blocking queries in progress follow the new ring. */
-  private membersChanged(): void {
-    this.members = undefined;
-    this.kv.membersChanged();
+    this.unsubscribes.push(
+      events.on('groups-changed', () => {
+        this.members = undefined;
+        this.followMembersSoon();
+      }),
+    );
   }
 
   async start(): Promise<void> {
@@ -309,12 +315,14 @@ export class KvSubsystem implements Subsystem {
   }
 
   /** A member joined or came back: its hints and any rebalancing, shortly. */
-  private passSoon(): void {
-    if (this.soon || this.status.status !== 'ok') return;
+  /** MEMBERS_SETTLE_MS from now: blocking queries follow the ring, and a sync pass runs. */
+  private followMembersSoon(): void {
+    if (this.soon) return;
     this.soon = setTimeout(() => {
       this.soon = undefined;
-      void this.sync.pass();
-    }, HINT_REPLAY_DELAY_MS);
+      this.kv.followRing();
+      if (this.status.status === 'ok') void this.sync.pass();
+    }, MEMBERS_SETTLE_MS);
     this.soon.unref();
   }
 }

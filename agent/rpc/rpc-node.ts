@@ -155,6 +155,7 @@ export class Libp2pClusterRpc implements ClusterRpc {
   private async startNow(): Promise<void> {
     if (this.node) return;
     const { host, port, dataDir, clusterKey, handshakeTimeoutMs } = this.settings;
+    const socketInactivityMs = this.settings.socketInactivityMs ?? SOCKET_INACTIVITY_MS;
     const listenAddress = tcpMultiaddr(host, port);
     const identity = await loadOrCreateIdentity(dataDir);
     this.ownPeerId = identity.peerId;
@@ -164,8 +165,8 @@ export class Libp2pClusterRpc implements ClusterRpc {
       addresses: { listen: [listenAddress.toString()] },
       transports: [
         tcp({
-          inboundSocketInactivityTimeout: this.settings.socketInactivityMs ?? SOCKET_INACTIVITY_MS,
-          outboundSocketInactivityTimeout: this.settings.socketInactivityMs ?? SOCKET_INACTIVITY_MS,
+          inboundSocketInactivityTimeout: socketInactivityMs,
+          outboundSocketInactivityTimeout: socketInactivityMs,
         }),
       ],
       connectionEncrypters: [noise()],

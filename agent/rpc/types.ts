@@ -71,8 +71,9 @@ export interface ClusterRpcOptions {
   /**
    * A TCP connection that carries no byte for this long is aborted (default 11 min: longer than
    * the longest request a node holds open, a KV blocking query of up to 10 min). libp2p's own
-   * default of 2 min cut those waits short, and the kept push-pull connections of clusters whose
-   * push-pull interval reaches 2 min. Idle connections are closed sooner by the sweeps above.
+   * default of 2 min cut those waits short, and would cut the kept push-pull connections of
+   * clusters whose push-pull interval reaches 2 min. Idle connections are closed sooner by the
+   * sweeps above.
    */
   socketInactivityMs?: number;
 }

@@ -45,11 +45,14 @@ export function validatorLookups(): { generated: boolean; found: number; compile
 
 /** The validator generated at build time for `schema` compiled with `profile`, if any. */
 export function precompiledValidator(profile: AjvProfile, schema: unknown): ValidateFunction | undefined {
+  const validators = generatedValidators();
+  // Without the file (the sources run as they are), no key to hash: the schema is compiled.
+  if (!validators) return undefined;
   const key = validatorKey(profile, schema);
-  const validate = generatedValidators()?.[key];
+  const validate = validators[key];
   if (validate) lookups.found++;
   // Bounded: a key per schema this build defines (a reload looks the same ones up again).
-  else if (generated) lookups.missed.add(key);
+  else lookups.missed.add(key);
   return validate;
 }
 

@@ -2,8 +2,8 @@
 // its own replica store (LevelDB in a temp dir), talking the real KV protocol to one another. A
 // wait begins while the cluster has three nodes, so it asks those three; seven more join, and the
 // key moves to nodes the wait had not asked. A write there must still end the wait: the wait asks
-// the new holders a second after it is told the members changed, instead of learning of the write
-// at its deadline.
+// the new holders when told to follow the ring (the KV subsystem does so a second after membership
+// events), instead of learning of the write at its deadline.
 import { afterAll, describe, expect, it } from 'vitest';
 import { HybridClock } from '../../agent/kv/hlc.js';
 import { KvReplicaStore } from '../../agent/kv/replica-store.js';
@@ -94,7 +94,7 @@ describe('a blocking query across a change of the ring', () => {
       await new Promise((resolve) => setImmediate(resolve));
       for (const id of IDS.slice(3)) {
         members.push(member(id));
-        for (const service of services.values()) service.membersChanged();
+        for (const service of services.values()) service.followRing();
       }
       const holders = watcher.ring().replicasFor(key, 3);
       expect(holders.some((node) => FIRST.includes(node))).toBe(false);
