@@ -258,19 +258,16 @@ async function blockingRead(
   context: RequestContext,
   key: string,
 ): Promise<{ index: number; record?: KvRecord }> {
-  const read = async (consistent: boolean) => {
-    const result = await run(() => host.service().execute({ action: 'get', key, consistent }));
-    return { index: result.index, ...(result.record ? { record: result.record } : {}) };
-  };
+  const consistent = context.query.has('consistent');
   const blocking = blockingOf(context);
-  const first = await read(context.query.has('consistent'));
-  if (!blocking || first.index > blocking.index) return first;
-  const changed = await host
-    .service()
-    .waitForChange(key, true, blocking.index, blocking.waitMs, context.signal);
-  // Woken by the replicas that took the write first: a majority holds it, the one replica a plain
-  // read asks may not yet.
-  return read(changed || context.query.has('consistent'));
+  const result = await run(() =>
+    blocking
+      ? host
+          .service()
+          .blockingGet(key, blocking.index, blocking.waitMs, { consistent, signal: context.signal })
+      : host.service().execute({ action: 'get', key, consistent }),
+  );
+  return { index: result.index, ...(result.record ? { record: result.record } : {}) };
 }
 
 async function blockingList(

@@ -211,10 +211,14 @@ export function kvRpcHandler(
         if (asked.request.action === 'put' && asked.request.ttlMs !== undefined && asked.request.ttlMs < 0)
           throw new KvProtocolError('ttlMs must not be negative');
         return encode(await needServices().coordinate(asked.request));
-      case 'wait':
-        return encode({
-          changed: await needServices().wait(asked.prefix, asked.exact, asked.index, asked.timeoutMs),
-        });
+      case 'wait': {
+        const changed = await needServices().wait(asked.prefix, asked.exact, asked.index, asked.timeoutMs);
+        // A one-key wait also gets the record that ended it: the first replica to apply a write
+        // may be the only one holding it yet (the write's quorum is still on its way), so the
+        // asker's read could miss it.
+        const record = changed && asked.exact ? await store.record(asked.prefix) : undefined;
+        return encode(record ? { changed, record } : { changed });
+      }
       case 'digest':
         return encode({ digests: await needServices().digest(asked.from, asked.ring, asked.buckets) });
       case 'versions':
@@ -345,6 +349,15 @@ export function checkedActionResult(value: unknown): KvActionResult {
     ...(value.record === null ? { record: null } : {}),
     ...(value.record !== undefined && value.record !== null ? { record: checkedRecord(value.record) } : {}),
   };
+}
+
+/** A holder's answer to a wait: whether the records passed the index, and the key's record if one. */
+export function checkedWaitReply(value: unknown): { changed: boolean; record?: KvRecord } {
+  if (!isObject(value)) throw new KvProtocolError('not a wait reply');
+  const changed = value.changed === true;
+  return changed && value.record !== undefined
+    ? { changed, record: checkedRecord(value.record) }
+    : { changed };
 }
 
 export function checkedListPage(value: unknown): ListPage {

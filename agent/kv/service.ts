@@ -15,6 +15,7 @@ import { HashRing, kvHolders, type KvMember } from './ring.js';
 import {
   checkedActionResult,
   checkedListPage,
+  checkedWaitReply,
   encodeKvRequest,
   type KvAction,
   type KvActionResult,
@@ -44,6 +45,11 @@ export interface KvServiceOptions {
 export interface Listing {
   entries: Array<[string, KvRecord]>;
   index: number;
+}
+
+/** A change a wait saw: for one key, the record of the holder that saw it (when it has one). */
+interface ChangeSeen {
+  record?: KvRecord;
 }
 
 /** Keys whose last CAS index a coordinator remembers. */
@@ -262,6 +268,44 @@ export class KvService {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<boolean> {
+    return (await this.watch(prefix, exact, index, timeoutMs, signal)) !== undefined;
+  }
+
+  /**
+   * A blocking read of one key (Consul's `?index=&wait=`): the key at once when its index passed
+   * `index`, else once a change of it is seen, else at the deadline.
+   */
+  async blockingGet(
+    key: string,
+    index: number,
+    timeoutMs: number,
+    options: { consistent: boolean; signal?: AbortSignal },
+  ): Promise<KvActionResult> {
+    const first = await this.execute({ action: 'get', key, consistent: options.consistent });
+    if (first.index > index) return first;
+    const seen = await this.watch(key, true, index, timeoutMs, options.signal);
+    // The wait ends with the first replica that applied the write, when the others (the write's
+    // coordinator too) may not have it yet: even a majority read can miss it then. The newer of
+    // what the read found and the record that ended the wait is the answer.
+    const read = await this.execute({
+      action: 'get',
+      key,
+      consistent: seen !== undefined || options.consistent,
+    });
+    const record = seen?.record;
+    if (!record || indexOf(record.version) <= read.index) return read;
+    this.options.clock.observe(record.version);
+    return { ok: true, index: indexOf(record.version), record: isLive(record, this.now()) ? record : null };
+  }
+
+  /** waitForChange, with what the holder that saw the change holds; undefined when none was seen. */
+  private async watch(
+    prefix: string,
+    exact: boolean,
+    index: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<ChangeSeen | undefined> {
     const deadline = this.now() + timeoutMs;
     const local = new AbortController();
     const abort = () => local.abort();
@@ -269,16 +313,16 @@ export class KvService {
     try {
       for (let failedRounds = 0; !local.signal.aborted; failedRounds++) {
         const remaining = deadline - this.now();
-        if (remaining <= 0) return false;
-        const changed = await this.waitRound(prefix, exact, index, deadline, local.signal);
-        if (changed === true) return true;
-        if (changed !== 'failed') return false;
+        if (remaining <= 0) return undefined;
+        const outcome = await this.waitRound(prefix, exact, index, deadline, local.signal);
+        if (outcome === false) return undefined;
+        if (outcome !== 'failed') return outcome;
         // No holder could answer: ask again after 1 s (a failed replica may be back), doubling
         // up to 32 s while they keep failing (a refused request must not become a request loop),
         // never past the deadline.
         await pause(Math.min(WAIT_RETRY_MS * 2 ** Math.min(failedRounds, 5), remaining), local.signal);
       }
-      return false;
+      return undefined;
     } finally {
       signal?.removeEventListener('abort', abort);
       local.abort();
@@ -296,7 +340,7 @@ export class KvService {
   }
 
   /**
-   * One round of a wait: true as soon as a holder saw a change; false once every current holder
+   * One round of a wait: what the first holder to see a change saw; false once every current holder
    * answered "no change"; 'failed' when none could answer. A holder the ring adds meanwhile is
    * asked too; one it drops no longer counts (its answer still does if it saw a change).
    */
@@ -306,12 +350,12 @@ export class KvService {
     index: number,
     deadline: number,
     signal: AbortSignal,
-  ): Promise<boolean | 'failed'> {
+  ): Promise<ChangeSeen | false | 'failed'> {
     return new Promise((resolve) => {
       const answers = new Map<string, 'pending' | 'unchanged' | 'failed'>();
       let holders: readonly string[] = [];
       let done = false;
-      const finish = (outcome: boolean | 'failed') => {
+      const finish = (outcome: ChangeSeen | false | 'failed') => {
         if (done) return;
         done = true;
         this.ringListeners.delete(retarget);
@@ -332,19 +376,26 @@ export class KvService {
         answers.set(node, 'pending');
         // Whole milliseconds, as the wire takes them (a jittered wait's deadline is not whole).
         const remaining = Math.max(0, Math.ceil(deadline - this.now()));
-        const asked =
+        const asked: Promise<ChangeSeen | undefined> =
           node === this.options.selfId
-            ? this.waiters.wait(prefix, exact, index, remaining, signal)
+            ? this.waiters.wait(prefix, exact, index, remaining, signal).then(async (changed) => {
+                if (!changed) return undefined;
+                const record = exact ? await this.options.store.record(prefix) : undefined;
+                return record ? { record } : {};
+              })
             : this.options
                 .request(
                   node,
                   encodeKvRequest({ op: 'wait', prefix, exact, index, timeoutMs: remaining }),
                   remaining + 5_000,
                 )
-                .then((reply) => (decode(reply) as { changed?: unknown }).changed === true);
+                .then((reply) => {
+                  const { changed, record } = checkedWaitReply(decode(reply));
+                  return changed ? (record ? { record } : {}) : undefined;
+                });
         asked.then(
-          (changed) => {
-            if (changed) return finish(true);
+          (seen) => {
+            if (seen) return finish(seen);
             answers.set(node, 'unchanged');
             settle();
           },

@@ -314,7 +314,6 @@ export class KvSubsystem implements Subsystem {
     return others.length === 0;
   }
 
-  /** A member joined or came back: its hints and any rebalancing, shortly. */
   /** MEMBERS_SETTLE_MS from now: blocking queries follow the ring, and a sync pass runs. */
   private followMembersSoon(): void {
     if (this.soon) return;
