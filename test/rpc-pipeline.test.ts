@@ -3,6 +3,7 @@
 // on its own.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import type { Libp2p } from '@libp2p/interface';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClusterRpcError } from '../agent/rpc/index.js';
 import { createClusterRpc, type ClusterRpcOptions, type RpcHandler } from '../agent/rpc/index.js';
@@ -23,6 +24,8 @@ afterEach(async () => {
 async function startNode(
   handler: RpcHandler | undefined,
   options: Partial<ClusterRpcOptions> = {},
+  /** Protocols served a stream per request (not pipelined). */
+  plain: Record<string, RpcHandler> = {},
 ): Promise<{ rpc: Libp2pClusterRpc; port: number; dataDir: string }> {
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? tempDir('opsbro-rpc-pipe-');
@@ -31,6 +34,7 @@ async function startNode(
     throw new Error('createClusterRpc no longer builds a Libp2pClusterRpc');
   // Both ends register the protocol as pipelined: the caller requests it as it serves it.
   rpc.handle(PIPE, handler ?? (() => Promise.reject(new Error('this node only calls'))), { pipelined: true });
+  for (const [protocol, served] of Object.entries(plain)) rpc.handle(protocol, served);
   await rpc.start();
   started.add(rpc);
   return { rpc, port, dataDir };
@@ -230,6 +234,27 @@ describe('a pipelined protocol between two nodes', () => {
     await expect.poll(() => established(server.port), { timeout: 3_000, interval: 100 }).toBe(0);
     expect(await client.rpc.request(target(server), PIPE, Uint8Array.of(2))).toEqual(Uint8Array.of(2));
   });
+});
+
+describe('a connection closed under a request', () => {
+  // The peer's idle sweep closes a connection; until the close reaches this side, libp2p still
+  // gives it as open, its muxer already closed (seen in CI: "The connection muxer is "closed" and
+  // not "open""). The test closes the muxer of the client's end itself, which leaves that state.
+  for (const pipelined of [true, false])
+    it(`sends the request on a new connection (${pipelined ? 'pipelined' : 'a stream per request'})`, async () => {
+      const protocol = pipelined ? PIPE : '/opsbro-test/plain/1.0.0';
+      const echo: RpcHandler = (request) => Promise.resolve(request);
+      const server = await startNode(echo, {}, pipelined ? {} : { [protocol]: echo });
+      const client = await startNode(undefined);
+      expect(await client.rpc.request(target(server), protocol, Uint8Array.of(1))).toEqual(Uint8Array.of(1));
+      const node = (client.rpc as unknown as { node: Libp2p }).node;
+      const [connection] = node.getConnections();
+      const muxer = (connection as unknown as { muxer: { abort(error: Error): void; status: string } }).muxer;
+      muxer.abort(new Error('closed by the test'));
+      expect([connection!.status, muxer.status]).toEqual(['open', 'closed']);
+      expect(await client.rpc.request(target(server), protocol, Uint8Array.of(2))).toEqual(Uint8Array.of(2));
+      expect(node.getConnections().map((open: { id: string }) => open.id)).not.toContain(connection!.id);
+    });
 });
 
 describe('tagged framing', () => {

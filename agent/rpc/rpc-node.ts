@@ -338,17 +338,31 @@ export class Libp2pClusterRpc implements ClusterRpc {
     let leaveGate: (() => void) | undefined;
     try {
       leaveGate = await this.gate.enter(where, signal);
-      phase = 'connect';
-      const connection = await this.connectTo(node, targetKey, target, address, signal);
+      // A stream on the connection kept for the target; on a new one if the peer had closed that
+      // one (its idle sweep) before this side saw it: nothing was sent yet, so a retry is safe.
+      const onConnection = async <T>(open: (connection: Connection) => Promise<T>): Promise<T> => {
+        for (let attempt = 1; ; attempt++) {
+          phase = 'connect';
+          const connection = await this.connectTo(node, targetKey, target, address, signal);
+          phase = 'negotiate';
+          try {
+            return await open(connection);
+          } catch (error) {
+            if (attempt > 1 || signal.aborted || !closedUnderUs(error)) throw error;
+            if (this.connections.get(targetKey) === connection) this.connections.delete(targetKey);
+            connection.abort(asError(error));
+          }
+        }
+      };
       if (this.handlers.get(protocol)?.pipelined) {
-        phase = 'negotiate';
-        const client = await this.pipelineOn(connection, protocol, signal);
+        const client = await onConnection((connection) => this.pipelineOn(connection, protocol, signal));
         phase = 'exchange';
         const frame = await client.exchange(payload, signal);
         return this.unwrapResponse(frame.kind, frame.body, protocol, where);
       }
-      phase = 'negotiate';
-      stream = await connection.newStream(protocol, { signal, maxOutboundStreams: MAX_STREAMS_PER_PROTOCOL });
+      stream = await onConnection((connection) =>
+        connection.newStream(protocol, { signal, maxOutboundStreams: MAX_STREAMS_PER_PROTOCOL }),
+      );
       phase = 'exchange';
       // Listen first: a refusal can arrive while the request is still going out.
       const response = readFrame(stream, maxMessageBytes, signal);
@@ -684,4 +698,10 @@ async function settleWithin(promise: Promise<unknown>, ms: number): Promise<'set
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A stream could not open because the connection had closed or was closing (libp2p's errors). */
+function closedUnderUs(error: unknown): boolean {
+  const name = error instanceof Error ? error.name : '';
+  return name === 'ConnectionClosedError' || name === 'ConnectionClosingError' || name === 'MuxerClosedError';
 }

@@ -111,6 +111,11 @@ describe('the KV coordinator', () => {
     const { coordinator, replicas, ring } = await cluster(['n1', 'n2', 'n3']);
     const key = 'svc/db';
     const created = await coordinator('n1').put(key, Buffer.from('a'));
+    // A write takes CreateIndex from the first replica it asks (docs/kv.md): the first write is
+    // acknowledged by 2 of 3, and the third, still applying it, may be the one asked. Once all
+    // three hold it, the second write keeps it.
+    for (const node of ring.replicasFor(key, 3))
+      await expect.poll(async () => (await replicas.get(node)!.record(key)) !== undefined).toBe(true);
     await coordinator('n2').put(key, Buffer.from('b'));
     const held = await coordinator('n3').read(key, { consistent: true });
     expect(held?.createIndex).toBe(created.index);
