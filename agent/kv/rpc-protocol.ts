@@ -9,6 +9,7 @@ import type { RpcHandler } from '../rpc/index.js';
 import { MAX_DRIFT_MS, type HybridClock, type Version } from './hlc.js';
 import type { ReplicaTransport } from './coordinator.js';
 import type { AppliedEntry, KvRecord, KvReplicaStore, PaxosState, PrepareAnswer } from './replica-store.js';
+import type { ChangeSeen } from './waiters.js';
 
 export const KV_PROTOCOL = '/opsbro/kv/2.0.0';
 /** The longest key (bytes of UTF-8). */
@@ -145,8 +146,8 @@ function checkedRequest(raw: unknown): KvRequest {
 /** What a node serves beyond its replica's own operations (KvService). */
 export interface KvNodeServices {
   coordinate(action: KvAction): Promise<KvActionResult>;
-  /** Resolves true once a record under `prefix` (the key itself when `exact`) passes `index`. */
-  wait(prefix: string, exact: boolean, index: number, timeoutMs: number): Promise<boolean>;
+  /** The change once a record under `prefix` (the key itself when `exact`) passes `index` (waiters.ts). */
+  wait(prefix: string, exact: boolean, index: number, timeoutMs: number): Promise<ChangeSeen | undefined>;
   /** Anti-entropy (anti-entropy.ts): this node's digests of the buckets it shares with `from`. */
   digest(from: string, ring: string, buckets: number[]): Promise<number[] | 'other-ring'>;
   /** The keys and versions of those buckets. */
@@ -212,12 +213,11 @@ export function kvRpcHandler(
           throw new KvProtocolError('ttlMs must not be negative');
         return encode(await needServices().coordinate(asked.request));
       case 'wait': {
-        const changed = await needServices().wait(asked.prefix, asked.exact, asked.index, asked.timeoutMs);
         // A one-key wait also gets the record that ended it: the first replica to apply a write
         // may be the only one holding it yet (the write's quorum is still on its way), so the
         // asker's read could miss it.
-        const record = changed && asked.exact ? await store.record(asked.prefix) : undefined;
-        return encode(record ? { changed, record } : { changed });
+        const seen = await needServices().wait(asked.prefix, asked.exact, asked.index, asked.timeoutMs);
+        return encode(seen ? { changed: true, ...seen } : { changed: false });
       }
       case 'digest':
         return encode({ digests: await needServices().digest(asked.from, asked.ring, asked.buckets) });
@@ -352,12 +352,11 @@ export function checkedActionResult(value: unknown): KvActionResult {
 }
 
 /** A holder's answer to a wait: whether the records passed the index, and the key's record if one. */
-export function checkedWaitReply(value: unknown): { changed: boolean; record?: KvRecord } {
+/** A holder's answer to a wait: the change it saw, or undefined when nothing changed in time. */
+export function checkedWaitReply(value: unknown): ChangeSeen | undefined {
   if (!isObject(value)) throw new KvProtocolError('not a wait reply');
-  const changed = value.changed === true;
-  return changed && value.record !== undefined
-    ? { changed, record: checkedRecord(value.record) }
-    : { changed };
+  if (value.changed !== true) return undefined;
+  return value.record !== undefined ? { record: checkedRecord(value.record) } : {};
 }
 
 export function checkedListPage(value: unknown): ListPage {

@@ -23,7 +23,7 @@ import {
   listPage,
   rpcReplicaTransport,
 } from './rpc-protocol.js';
-import { ChangeWaiters } from './waiters.js';
+import { ChangeWaiters, type ChangeSeen } from './waiters.js';
 
 export interface KvServiceOptions {
   selfId: string;
@@ -45,11 +45,6 @@ export interface KvServiceOptions {
 export interface Listing {
   entries: Array<[string, KvRecord]>;
   index: number;
-}
-
-/** A change a wait saw: for one key, the record of the holder that saw it (when it has one). */
-interface ChangeSeen {
-  record?: KvRecord;
 }
 
 /** Keys whose last CAS index a coordinator remembers. */
@@ -378,21 +373,14 @@ export class KvService {
         const remaining = Math.max(0, Math.ceil(deadline - this.now()));
         const asked: Promise<ChangeSeen | undefined> =
           node === this.options.selfId
-            ? this.waiters.wait(prefix, exact, index, remaining, signal).then(async (changed) => {
-                if (!changed) return undefined;
-                const record = exact ? await this.options.store.record(prefix) : undefined;
-                return record ? { record } : {};
-              })
+            ? this.waiters.wait(prefix, exact, index, remaining, signal)
             : this.options
                 .request(
                   node,
                   encodeKvRequest({ op: 'wait', prefix, exact, index, timeoutMs: remaining }),
                   remaining + 5_000,
                 )
-                .then((reply) => {
-                  const { changed, record } = checkedWaitReply(decode(reply));
-                  return changed ? (record ? { record } : {}) : undefined;
-                });
+                .then((reply) => checkedWaitReply(decode(reply)));
         asked.then(
           (seen) => {
             if (seen) return finish(seen);

@@ -5,11 +5,16 @@
 import { indexOf } from './hlc.js';
 import type { KvRecord, KvReplicaStore } from './replica-store.js';
 
+/** A change a wait saw; a one-key wait's carries the key's record that ended it. */
+export interface ChangeSeen {
+  record?: KvRecord;
+}
+
 interface Waiter {
   prefix: string;
   exact: boolean;
   index: number;
-  wake: () => void;
+  wake: (record: KvRecord | undefined) => void;
 }
 
 export class ChangeWaiters {
@@ -25,8 +30,9 @@ export class ChangeWaiters {
   }
 
   /**
-   * True once a record held here under `prefix` (the key itself when `exact`) has an index above
-   * `index`, at once if one already has; false after `timeoutMs` or when `signal` aborts.
+   * The change once a record held here under `prefix` (the key itself when `exact`) has an index
+   * above `index`, at once if one already has; undefined after `timeoutMs` or when `signal` aborts.
+   * A one-key wait's change carries that record, so its caller reads nothing again.
    */
   async wait(
     prefix: string,
@@ -34,23 +40,26 @@ export class ChangeWaiters {
     index: number,
     timeoutMs: number,
     signal?: AbortSignal,
-  ): Promise<boolean> {
-    if (signal?.aborted) return false;
+  ): Promise<ChangeSeen | undefined> {
+    if (signal?.aborted) return undefined;
     let waiter!: Waiter;
-    const woken = new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => finish(false), timeoutMs);
-      const finish = (changed: boolean) => {
+    const woken = new Promise<ChangeSeen | undefined>((resolve) => {
+      const timer = setTimeout(() => finish(undefined), timeoutMs);
+      const finish = (seen: ChangeSeen | undefined) => {
         clearTimeout(timer);
         this.waiting.delete(waiter);
         signal?.removeEventListener('abort', aborted);
-        resolve(changed);
+        resolve(seen);
       };
-      const aborted = () => finish(false);
-      waiter = { prefix, exact, index, wake: () => finish(true) };
+      const aborted = () => finish(undefined);
+      waiter = { prefix, exact, index, wake: (record) => finish(exact && record ? { record } : {}) };
       signal?.addEventListener('abort', aborted, { once: true });
     });
     this.waiting.add(waiter);
-    if ((await this.highestIndex(prefix, exact)) > index) waiter.wake();
+    if (exact) {
+      const record = await this.store.record(prefix);
+      if (record && indexOf(record.version) > index) waiter.wake(record);
+    } else if ((await this.highestIndex(prefix, false)) > index) waiter.wake(undefined);
     return woken;
   }
 
@@ -70,7 +79,7 @@ export class ChangeWaiters {
     const index = indexOf(record.version);
     for (const waiter of this.waiting) {
       if (index <= waiter.index) continue;
-      if (waiter.exact ? key === waiter.prefix : key.startsWith(waiter.prefix)) waiter.wake();
+      if (waiter.exact ? key === waiter.prefix : key.startsWith(waiter.prefix)) waiter.wake(record);
     }
   }
 }
