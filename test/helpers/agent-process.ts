@@ -201,10 +201,31 @@ export interface HttpReply {
   body: string;
 }
 
-/** A plain HTTP request: `url` is http://... or unix:/path:/http-path. */
-export function httpGet(
+/**
+ * A plain HTTP request: `url` is http://... or unix:/path:/http-path. Node's global agent keeps
+ * connections alive; a test that blocks its event loop (runCli's spawnSync) past the agent's 5 s
+ * keep-alive timeout holds a pooled socket the agent has closed, unseen. A GET or HEAD sent on it
+ * fails with ECONNRESET before the agent read it, so it is sent once more on a new connection
+ * (what Node's documentation advises for `request.reusedSocket`).
+ */
+export async function httpGet(
   url: string,
   options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<HttpReply> {
+  try {
+    return await httpRequest(url, options);
+  } catch (error) {
+    const method = options.method ?? 'GET';
+    const staleSocket = (error as { reusedSocket?: boolean }).reusedSocket === true;
+    if (!staleSocket || (error as NodeJS.ErrnoException).code !== 'ECONNRESET') throw error;
+    if (method !== 'GET' && method !== 'HEAD') throw error;
+    return httpRequest(url, options);
+  }
+}
+
+function httpRequest(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer },
 ): Promise<HttpReply> {
   let target: RequestOptions;
   if (url.startsWith('unix:')) {
@@ -226,7 +247,7 @@ export function httpGet(
       },
     );
     req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
+    req.on('error', (error) => reject(Object.assign(error, { reusedSocket: req.reusedSocket })));
     req.end(options.body);
   });
 }
