@@ -32,6 +32,7 @@ import {
   DISABLED_CHECKS_KEY,
   OVERRIDE_FILE,
   REGISTRY_FILE,
+  type SwitchNews,
   type SwitchStore,
   pluginSpawner,
   type PluginSpawner,
@@ -303,6 +304,7 @@ class Agent implements AgentControl {
       clusterTables: () => this.gossip.checkTables(),
       switches: {
         store: kvSwitchStore(() => this.kv),
+        news: gossipSwitchNews(() => this.gossip, this.events),
         file: join(dataDir.path, CHECK_SWITCHES_FILE),
       },
       members: () =>
@@ -630,11 +632,9 @@ export async function startAgent(options: StartOptions): Promise<number> {
 function kvSwitchStore(kv: () => KvSubsystem): SwitchStore {
   const execute = (action: KvAction): Promise<KvActionResult> => kv().execute(action);
   return {
-    waitForChange: (index, timeoutMs, signal) =>
-      kv().waitForChange(DISABLED_CHECKS_KEY, true, index, timeoutMs, signal),
     async read() {
       const { record, index } = await execute({ action: 'get', key: DISABLED_CHECKS_KEY, consistent: true });
-      // Absent (0 for compare-and-set), or deleted: a blocking query waits past the delete's index.
+      // Absent (0 for compare-and-set), or deleted: the delete's index is the last change.
       if (!record) return { names: [], index: 0, changeIndex: index };
       let names: unknown;
       try {
@@ -649,7 +649,32 @@ function kvSwitchStore(kv: () => KvSubsystem): SwitchStore {
     },
     async write(names, index) {
       const value = Buffer.from(JSON.stringify(names));
-      return (await execute({ action: 'put', key: DISABLED_CHECKS_KEY, value, flags: 0, cas: index })).ok;
+      const written = await execute({ action: 'put', key: DISABLED_CHECKS_KEY, value, flags: 0, cas: index });
+      return written.ok ? written.index : undefined;
+    },
+  };
+}
+
+/** News of the disabled-checks set: the indexes members announce, and this node's replica of the key. */
+function gossipSwitchNews(gossip: () => GossipSubsystem, events: EventBus): SwitchNews {
+  let applied = 0;
+  return {
+    highest: () => Math.max(applied, gossip().highestCheckSwitches()),
+    announce: (index) => gossip().announceCheckSwitches(index),
+    subscribe(listener) {
+      const unsubscribes = [
+        events.on('node-join', listener),
+        events.on('node-update', listener),
+        // A write that reached the key's replicas by any path (the Consul API too) is heard here.
+        events.on('kv-change', ({ key, modify_index }) => {
+          if (key !== DISABLED_CHECKS_KEY || modify_index <= applied) return;
+          applied = modify_index;
+          listener();
+        }),
+      ];
+      return () => {
+        for (const unsubscribe of unsubscribes) unsubscribe();
+      };
     },
   };
 }

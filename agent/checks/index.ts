@@ -9,7 +9,7 @@ export { MemoryCheckHistory } from './memory-history.js';
 export { LevelCheckHistory } from './level-history.js';
 export { OVERRIDE_FILE } from './override-store.js';
 export { REGISTRY_FILE } from './registry-store.js';
-export { CHECK_SWITCHES_FILE, DISABLED_CHECKS_KEY, type SwitchStore } from './switches.js';
+export { CHECK_SWITCHES_FILE, DISABLED_CHECKS_KEY, type SwitchNews, type SwitchStore } from './switches.js';
 export type { CheckHistory } from './history.js';
 export type { CheckDependencies, CheckType } from './check-type.js';
 export { pluginSpawner } from './nagios/launcher.js';

@@ -45,7 +45,7 @@ import { CheckScheduler, type CheckTime, SYSTEM_CHECK_TIME } from './scheduler.j
 import type { Transition } from './state-machine.js';
 import { withVaultSecrets } from './vault/secrets.js';
 import { worstOf } from './worst-of.js';
-import { CheckSwitches, type SwitchStore } from './switches.js';
+import { CheckSwitches, type SwitchNews, type SwitchStore } from './switches.js';
 import { defaultQuorum } from './placement.js';
 import { type PlacedCheck, PlacedChecks, type PlacementMember } from './placed-checks.js';
 import { formatSeconds } from '../shared/format.js';
@@ -83,8 +83,8 @@ export interface ChecksOptions {
   collectorsReady?: () => Promise<void>;
   /** Every node's check table, from gossip (undefined: only this node's is known). */
   clusterTables?: () => NodeCheckTable[];
-  /** Checks switched off cluster-wide (`targets NAME disable`): the KV key and the data-dir copy. */
-  switches?: { store: SwitchStore; file: string; pollMs?: number };
+  /** Checks switched off cluster-wide (`targets NAME disable`): the KV key, its news, the data-dir copy. */
+  switches?: { store: SwitchStore; news: SwitchNews; file: string; retryMs?: number };
   /** The cluster's members with their groups, from gossip (undefined: this node alone). */
   members?: () => readonly PlacementMember[];
   /** Runs at once, at most; the others queue. */

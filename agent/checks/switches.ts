@@ -1,10 +1,13 @@
 // Checks switched off by an operator (`opsbro targets NAME disable`), cluster-wide and kept: the
 // set of disabled names is one key of the cluster's KV store (replicated, on disk), changed by
-// compare-and-set so that two operators switching two checks at once both land. Every node reads
-// it, then waits for it to change with a blocking query on its replicas (a write on this node
-// applies at once; without a blocking query, or after a failure, it reads every `pollMs`); the
-// last set seen is kept in the data dir, so a restarted node that cannot reach the KV yet keeps
-// its checks off.
+// compare-and-set so that two operators switching two checks at once both land. How a node learns
+// that the set changed: every node announces, in its gossip record, the KV index of the set it
+// holds; a node that sees a higher index (or whose replica of the key applied one) reads the set
+// then, and announces it in turn. Gossip's push-pull makes every record reach every node, so no
+// change is missed, and a cluster where nothing was ever switched off reads nothing at all (a
+// blocking query per node on the key's replicas cost 3 connections per node, half the CPU of a
+// 50-node formation: docs/benchmarks.md). The last set seen is kept in the data dir, with its
+// index, so a restarted node that cannot reach the KV yet keeps its checks off.
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../shared/atomic-file.js';
 import type { Logger } from '../log/index.js';
@@ -14,62 +17,68 @@ import type { Timers } from '../shared/timers.js';
 /** The KV key that holds the disabled set (a JSON array of check names). */
 export const DISABLED_CHECKS_KEY = 'opsbro/checks/disabled';
 
-/** The data dir's copy of the last set seen. */
+/** The data dir's copy of the last set seen: `{"names": [...], "index": N}`. */
 export const CHECK_SWITCHES_FILE = 'check-switches.json';
 
 /** Where the set is kept cluster-wide: the KV store in the agent, a map in tests. */
 export interface SwitchStore {
   /**
    * The set and the index to compare against (0: the key does not exist); `changeIndex`, when it
-   * differs (a deleted key's delete), is the one a blocking query waits past.
+   * differs (a deleted key's delete), is the index of the last change.
    */
   read(): Promise<{ names: string[]; index: number; changeIndex?: number }>;
-  /** Writes when the key is still at `index`; false when another write moved it first. */
-  write(names: string[], index: number): Promise<boolean>;
-  /**
-   * Resolves true once the key passes `index`, false after `timeoutMs` or an abort (a blocking
-   * query on the key's replicas). Without it, the set is read every `pollMs`.
-   */
-  waitForChange?(index: number, timeoutMs: number, signal: AbortSignal): Promise<boolean>;
+  /** Writes when the key is still at `index`: the write's index, or undefined when another write moved it first. */
+  write(names: string[], index: number): Promise<number | undefined>;
+}
+
+/** How the set's changes are heard of: gossip records in the agent, a plain object in tests. */
+export interface SwitchNews {
+  /** The highest index another member announces, or this node's replica of the key applied. */
+  highest(): number;
+  /** Announces the index of the set this node holds. */
+  announce(index: number): void;
+  /** `listener` runs whenever highest() may have grown; returns the unsubscribe. */
+  subscribe(listener: () => void): () => void;
 }
 
 export interface CheckSwitchesOptions {
   store: SwitchStore;
+  news: SwitchNews;
   /** `<data-dir>/check-switches.json`. */
   file: string;
   timers: Timers;
   logger: Logger;
-  /** Called when the set changed (a write here, or one seen by polling). */
+  /** Called when the set changed (a write here, or one read after news of it). */
   onChange: () => void;
-  pollMs?: number;
+  /** A read that failed, or found an older index than announced, is tried again after this, doubling. */
+  retryMs?: number;
+  /** Reads start up to this long after the news, at random: a change makes every node read at once. */
+  spreadMs?: number;
 }
 
-/**
- * How often the set is read without a blocking query, or after a failed read: a switch made on
- * another node applies here within this.
- */
-export const SWITCH_POLL_MS = 10_000;
-/**
- * A blocking query on the key lasts this long, then the set is read again: a change applies at
- * once (the wait follows the key to its new replicas when the ring changes), and a node costs its
- * replicas a read and three waits every 5 minutes (Consul's default wait; a 60 s wait cost ~5
- * requests a minute per node: most of an idle cluster's KV requests, docs/benchmarks.md).
- */
-export const SWITCH_WAIT_MS = 5 * 60_000;
-/** After a blocking query saw a change, the set is read again this much later. */
-const SWITCH_REREAD_MS = 1000;
+/** The first retry of a failed read; then doubling, up to RETRY_MAX_MS. */
+export const SWITCH_RETRY_MS = 10_000;
+const RETRY_MAX_MS = 5 * 60_000;
+/** How far apart, at most, the nodes hearing of a change read the set. */
+const SPREAD_MS = 1000;
 
 const CAS_ATTEMPTS = 5;
 
 export class CheckSwitches {
   private names = new Set<string>();
+  /** The index of the set held here; undefined when the file is from before indexes (read once). */
+  private held: number | undefined;
   private timer?: unknown;
+  private reading = false;
+  private failures = 0;
   private stopped = false;
-  private readonly waiting = new AbortController();
+  private unsubscribe?: () => void;
   private lastError?: string;
 
   constructor(private readonly options: CheckSwitchesOptions) {
-    this.names = new Set(this.readFile());
+    const kept = this.readFile();
+    this.names = new Set(kept.names);
+    this.held = kept.index;
   }
 
   isDisabled(name: string): boolean {
@@ -81,39 +90,74 @@ export class CheckSwitches {
   }
 
   start(): void {
-    void this.poll();
+    if (this.held) this.options.news.announce(this.held);
+    this.unsubscribe = this.options.news.subscribe(() => this.heard());
+    this.heard();
   }
 
   stop(): void {
     this.stopped = true;
-    this.waiting.abort();
+    this.unsubscribe?.();
     if (this.timer !== undefined) this.options.timers.clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   /** Switches one check on or off everywhere; throws when the KV cannot take it (say so to the operator). */
   async set(name: string, enabled: boolean): Promise<void> {
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const { names, index } = await this.options.store.read();
-      const next = new Set(names);
+      const read = await this.options.store.read();
+      const next = new Set(read.names);
       if (enabled) next.delete(name);
       else next.add(name);
-      if (next.size === names.length && names.every((each) => next.has(each))) return this.apply(names);
-      if (await this.options.store.write([...next].sort(), index)) return this.apply([...next]);
+      if (next.size === read.names.length && read.names.every((each) => next.has(each)))
+        return this.adopt(read.names, read.changeIndex ?? read.index);
+      const written = await this.options.store.write([...next].sort(), read.index);
+      if (written !== undefined) return this.adopt([...next], written);
     }
     throw new Error(
       `the disabled set (KV key ${DISABLED_CHECKS_KEY}) kept changing under ${CAS_ATTEMPTS} attempts: try again`,
     );
   }
 
-  /** Reads the set, then waits for it to change (or for pollMs), and again, until stop(). */
-  private async poll(): Promise<void> {
+  /** The index of the set held here (0: none, or a file from before indexes). */
+  get index(): number {
+    return this.held ?? 0;
+  }
+
+  /** News that the set may have changed: a read soon, when it is newer than what is held here. */
+  private heard(): void {
+    if (this.stopped || this.reading || this.timer !== undefined || !this.behind()) return;
+    const spreadMs = this.options.spreadMs ?? SPREAD_MS;
+    this.schedule(Math.floor(Math.random() * spreadMs));
+  }
+
+  private behind(): boolean {
+    return this.held === undefined || this.options.news.highest() > this.held;
+  }
+
+  private schedule(delayMs: number): void {
+    this.timer = this.options.timers.setTimeout(
+      () => {
+        this.timer = undefined;
+        void this.read();
+      },
+      delayMs,
+      true,
+    );
+  }
+
+  private async read(): Promise<void> {
     if (this.stopped) return;
-    let index: number | undefined;
+    this.reading = true;
+    const wanted = this.options.news.highest();
     try {
       const read = await this.options.store.read();
       this.lastError = undefined;
-      this.apply(read.names);
-      index = read.changeIndex ?? read.index;
+      const index = read.changeIndex ?? read.index;
+      // Another node's record is only ever an index it read or wrote, so a quorum read sees it;
+      // an older answer is a replica set in the middle of a ring change: the retry reads again.
+      if (index >= (this.held ?? 0)) this.adopt(read.names, index);
+      this.failures = index >= wanted ? 0 : this.failures + 1;
     } catch (error) {
       // Not joined yet, or no quorum: the set kept in the data dir holds meanwhile.
       const message = messageOf(error);
@@ -125,45 +169,53 @@ export class CheckSwitches {
           },
         );
       this.lastError = message;
+      this.failures++;
+    } finally {
+      this.reading = false;
     }
-    let delayMs = this.options.pollMs ?? SWITCH_POLL_MS;
-    const { store } = this.options;
-    if (index !== undefined && store.waitForChange && !this.stopped) {
+    if (this.stopped) return;
+    if (this.failures > 0 && this.behind()) {
+      const retryMs = this.options.retryMs ?? SWITCH_RETRY_MS;
+      this.schedule(Math.min(RETRY_MAX_MS, retryMs * 2 ** (this.failures - 1)));
+    } else this.heard();
+  }
+
+  /** Holds `names` at `index`: kept in the data dir, announced, and the checks told when it differs. */
+  private adopt(names: readonly string[], index: number): void {
+    const next = new Set(names);
+    const same = next.size === this.names.size && names.every((name) => this.names.has(name));
+    const moved = index !== this.held;
+    this.names = next;
+    this.held = index;
+    if (moved || !same) {
       try {
-        // Up to 1/16 longer at random, as Consul spreads its blocking queries: nodes started
-        // together would otherwise renew their waits together, a burst every 5 minutes.
-        const waitMs = SWITCH_WAIT_MS * (1 + Math.random() / 16);
-        const changed = await store.waitForChange(index, waitMs, this.waiting.signal);
-        // A change is read a second later (never in a tight loop, whatever a replica answers);
-        // the end of the wait, at once.
-        delayMs = changed ? SWITCH_REREAD_MS : 0;
-      } catch {
-        // The wait failed (the KV stopped, a replica went away mid-wait): read again after pollMs.
+        writeFileAtomic(this.options.file, JSON.stringify({ names: this.disabled(), index }) + '\n');
+      } catch (error) {
+        this.options.logger.warn('disabled checks could not be kept in the data dir', {
+          error: messageOf(error),
+        });
       }
     }
-    if (!this.stopped) this.timer = this.options.timers.setTimeout(() => void this.poll(), delayMs, true);
+    this.options.news.announce(index);
+    if (!same) this.options.onChange();
   }
 
-  private apply(names: readonly string[]): void {
-    const next = new Set(names);
-    if (next.size === this.names.size && names.every((name) => this.names.has(name))) return;
-    this.names = next;
+  /** The set and index kept in the data dir; a bare list (before indexes) has no index. */
+  private readFile(): { names: string[]; index: number | undefined } {
+    let parsed: unknown;
     try {
-      writeFileAtomic(this.options.file, JSON.stringify(this.disabled()) + '\n');
-    } catch (error) {
-      this.options.logger.warn('disabled checks could not be kept in the data dir', {
-        error: messageOf(error),
-      });
-    }
-    this.options.onChange();
-  }
-
-  private readFile(): string[] {
-    try {
-      const parsed = JSON.parse(readFileSync(this.options.file, 'utf8')) as unknown;
-      return Array.isArray(parsed) ? parsed.filter((name): name is string => typeof name === 'string') : [];
+      parsed = JSON.parse(readFileSync(this.options.file, 'utf8')) as unknown;
     } catch {
-      return [];
+      return { names: [], index: 0 };
     }
+    const names = (list: unknown): string[] =>
+      Array.isArray(list) ? list.filter((name): name is string => typeof name === 'string') : [];
+    if (Array.isArray(parsed)) return { names: names(parsed), index: undefined };
+    const kept = parsed as { names?: unknown; index?: unknown };
+    const index =
+      typeof kept.index === 'number' && Number.isSafeInteger(kept.index) && kept.index >= 0
+        ? kept.index
+        : undefined;
+    return { names: names(kept.names), index };
   }
 }

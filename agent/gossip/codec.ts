@@ -52,6 +52,12 @@ export interface NodeRecord {
    * keyring version every node reconciles to after a crash mid-rotation. 0 before any key change.
    */
   keyGeneration: number;
+  /**
+   * The KV index of the cluster's disabled-checks set this node holds (checks/switches.ts): a node
+   * seeing a higher one reads the set. Absent: 0, and the record keeps its 13 fields, so agents
+   * from before it read the records of a cluster where no check was ever switched off.
+   */
+  checkSwitches?: number;
 }
 
 /**
@@ -330,8 +336,12 @@ function recordToWire(record: NodeRecord): unknown[] {
     record.keys,
     record.primaryKey,
     record.keyGeneration,
+    ...(record.checkSwitches ? [record.checkSwitches] : []),
   ];
 }
+
+/** Fields a record may have: this agent's 14, and room for a later agent's. */
+const MAX_RECORD_FIELDS = 32;
 
 /** Keys one offer may carry (a keyring holds at most MAX_KEYS, keyring.ts). */
 const MAX_OFFERED_KEYS = 32;
@@ -350,9 +360,11 @@ function versionFromWire(fields: unknown[], what: string): KeyringVersion {
 }
 
 function recordFromWire(raw: unknown): NodeRecord {
-  // 12 fields: an agent from before keyring generations (it announces generation 0).
-  if (!Array.isArray(raw) || (raw.length !== 12 && raw.length !== 13))
-    throw new DecodeError('node record: expected 13 fields');
+  // 12 fields: an agent from before keyring generations (it announces generation 0); 14: a node
+  // holding a disabled-checks set; more: fields of a later agent, not read here (an agent that
+  // knows only its own fields still reads its newer peers' records).
+  if (!Array.isArray(raw) || raw.length < 12 || raw.length > MAX_RECORD_FIELDS)
+    throw new DecodeError(`node record: expected 12 to ${MAX_RECORD_FIELDS} fields`);
   const fields = raw as unknown[];
   return {
     id: id(fields[0], 'record id'),
@@ -367,8 +379,10 @@ function recordFromWire(raw: unknown): NodeRecord {
     version: text(fields[9], 'record version', 32),
     keys: stringList(fields[10], 'record keys'),
     primaryKey: text(fields[11], 'record primary key', 64, true),
-    keyGeneration:
-      fields.length === 13 ? bounded(fields[12], 'record key generation', MAX_KEY_GENERATION) : 0,
+    keyGeneration: fields.length >= 13 ? bounded(fields[12], 'record key generation', MAX_KEY_GENERATION) : 0,
+    ...(fields.length >= 14 && fields[13] !== 0
+      ? { checkSwitches: count(fields[13], 'record check switches') }
+      : {}),
   };
 }
 

@@ -99,6 +99,8 @@ export class GossipSubsystem implements Subsystem {
   private bind?: ClusterBind;
   /** Other subsystems' protocols on the cluster RPC (KV), registered on every RPC gossip starts. */
   private readonly services = new Map<string, { handler: RpcHandler; options: HandleOptions }>();
+  /** The index of the disabled-checks set this node announces (announceCheckSwitches). */
+  private checkSwitches = 0;
   /** Push-pulls by side and outcome ("sent|in-sync"), for the Prometheus exposition. */
   private readonly pushPulls = new Map<string, number>();
 
@@ -176,6 +178,7 @@ export class GossipSubsystem implements Subsystem {
       keys: this.keyring.fingerprints(),
       primaryKey: this.keyring.primaryFingerprint(),
       keyGeneration: this.keyring.generation,
+      ...(this.checkSwitches ? { checkSwitches: this.checkSwitches } : {}),
     };
     this.engine = new GossipEngine({
       self,
@@ -272,6 +275,25 @@ export class GossipSubsystem implements Subsystem {
     return (this.engine?.members() ?? [])
       .map((member) => view(member, selfId))
       .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Announces, in this node's record, the index of the disabled-checks set it holds. */
+  announceCheckSwitches(index: number): void {
+    if (index === this.checkSwitches) return;
+    this.checkSwitches = index;
+    this.engine?.updateSelf({ checkSwitches: index });
+  }
+
+  /** The highest index of the disabled-checks set another alive member announces (0: none). */
+  highestCheckSwitches(): number {
+    let highest = 0;
+    for (const member of this.engine?.members() ?? [])
+      if (
+        (member.state === 'alive' || member.state === 'suspect') &&
+        member.record.id !== this.options.nodeId
+      )
+        highest = Math.max(highest, member.record.checkSwitches ?? 0);
+    return highest;
   }
 
   exposition(): MetricFamily[] {

@@ -224,14 +224,6 @@ export class KvSubsystem implements Subsystem {
     return this.service().execute(action);
   }
 
-  /**
-   * Waits until a record under `prefix` (the key itself when `exact`) passes `index` (a blocking
-   * query, as the HTTP API's): true on a change, false at `timeoutMs` or when `signal` aborts.
-   */
-  waitForChange(...args: Parameters<KvService['waitForChange']>): Promise<boolean> {
-    return this.service().waitForChange(...args);
-  }
-
   /** Runs a sync pass now (tests; `opsbro kv` has no command for it). */
   syncPass(): Promise<void> {
     return this.sync.pass();

@@ -131,7 +131,8 @@ describe('opsbro targets', () => {
     const refused = cli(agents[0]!, ['targets', 'busy', 'test']);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/busy is switched off: `opsbro targets busy enable` first/);
-    // The other node reads the switch once its blocking query on the key wakes (a second later).
+    // The other node reads the switch once it hears of it (the writer's gossip record announces
+    // the set's new KV index; the key's replicas see it applied), within a second.
     await waitFor(
       () => Promise.resolve(enabledOn(agents[1]!, 'busy') === false),
       20_000,
@@ -149,6 +150,14 @@ describe('opsbro targets', () => {
       () => Promise.resolve(enabledOn(agents[0]!, 'busy') === true),
       20_000,
       'busy on again on node 1',
+    );
+    // A write to the key by another path (`opsbro kv put`, the Consul API) is heard too: the
+    // key's replicas (both nodes here) see it applied.
+    expect(cli(agents[1], ['kv', 'put', 'opsbro/checks/disabled', '["site"]']).code).toBe(0);
+    await waitFor(
+      () => Promise.resolve(enabledOn(agents[0]!, 'site') === false),
+      20_000,
+      'site off on node 1 after a KV write',
     );
     const unknown = cli(agents[0]!, ['targets', 'nothing', 'disable']);
     expect(unknown.code).not.toBe(0);

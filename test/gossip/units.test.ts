@@ -146,6 +146,37 @@ describe('codec', () => {
     expect(decodeStateExchange(encodeStateExchange('n1', state))).toEqual({ fromId: 'n1', entries: state });
   });
 
+  it('reads records of 12 to 32 fields: older agents, the check-switch index, fields of later agents', () => {
+    const fields = ['id', 'n', '1.2.3.4', 1, 2, '', 'dc', [], [0, 0, 0, 0, 0, 0, 0, false], 'v', [], ''];
+    const alive = (record: unknown[]) => encode([1, 'n1', 1, [encode([5, 1, record])]]);
+    const recordOf = (bytes: Uint8Array) => {
+      const [message] = decodePacket(bytes).messages;
+      return message?.type === MessageType.Alive ? message.record : undefined;
+    };
+    expect(recordOf(alive(fields))).toMatchObject({ keyGeneration: 0 });
+    expect(recordOf(alive([...fields, 3]))).not.toHaveProperty('checkSwitches');
+    expect(recordOf(alive([...fields, 3, 0]))).not.toHaveProperty('checkSwitches');
+    expect(recordOf(alive([...fields, 3, 1234, 'later', 5]))).toMatchObject({
+      keyGeneration: 3,
+      checkSwitches: 1234,
+    });
+    expect(() => recordOf(alive([...fields, 3, -1]))).toThrow(DecodeError);
+    expect(() => recordOf(alive([...fields, ...Array<number>(21).fill(0)]))).toThrow(DecodeError);
+    // Written only when set: a node that never held a switch sends the 13 fields older agents read.
+    const wire = (checkSwitches?: number) => {
+      const packet = encodePacket({
+        senderId: 'n1',
+        sequence: 1,
+        messages: [
+          encodeMessage({ type: MessageType.Alive, incarnation: 1, record: record(7, { checkSwitches }) }),
+        ],
+      });
+      return recordOf(packet);
+    };
+    expect(wire(undefined)).toEqual(record(7));
+    expect(wire(99)).toEqual(record(7, { checkSwitches: 99 }));
+  });
+
   it.each([
     ['not msgpack', Buffer.from([0xc1])],
     ['a number', encode(5)],
