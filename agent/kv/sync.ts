@@ -105,12 +105,21 @@ export class KvSync {
   private async runPass(): Promise<void> {
     try {
       await this.replayHints();
-      await this.rebalance();
-      await this.antiEntropy();
+      // A node holding no record has nothing to hand off or compare (what its peers hold reaches it
+      // by their rounds): no ring to build, which every member change of a formation would pay.
+      if (await this.holdsRecords()) {
+        await this.rebalance();
+        await this.antiEntropy();
+      }
       this.stats.last_round = new Date((this.options.now ?? Date.now)()).toISOString();
     } catch (error) {
       this.stats.last_error = error instanceof Error ? error.message : String(error);
     }
+  }
+
+  private async holdsRecords(): Promise<boolean> {
+    for await (const _ of this.options.store.records()) return true;
+    return false;
   }
 
   /** Sends each alive node the writes it missed; a hint goes once delivered (or superseded). */
