@@ -28,7 +28,11 @@ export function running(proc: Proc): boolean {
 
 export function track(name: string, command: string, args: string[], options: SpawnOptions = {}): Proc {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
-  if (child.pid === undefined) throw new Error(`could not start ${name}: ${command} ${args.join(' ')}`);
+  if (child.pid === undefined) {
+    // spawn's 'error' (ENOENT: not installed) comes after this throw; unheard, it would end the bench.
+    child.on('error', () => undefined);
+    throw new Error(`could not start ${name}: ${command} ${args.join(' ')}`);
+  }
   const proc: Proc = {
     name,
     child,
