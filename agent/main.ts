@@ -58,6 +58,7 @@ import { GossipSubsystem, KeyringStore } from './gossip/index.js';
 import { Logger, RateLimitedLog, RotatingFile } from './log/index.js';
 import { createClusterRpc } from './rpc/index.js';
 import type { AgentInfo, ReloadOutcome, SubsystemState } from './shared/api-types.js';
+import { REQUEST_BODY_SCHEMAS } from './shared/body.js';
 import { messageOf } from './shared/errors.js';
 import { type AjvProfile, validatorLookups } from './shared/precompiled-validators.js';
 import { defaultConfigDir, defaultDataDir, packageVersion } from './shared/paths.js';
@@ -101,13 +102,15 @@ export const DEFINITION_SCHEMAS = {
 /**
  * The schemas an agent's start checks, by how they are compiled: settings are checked then filled
  * (config/validate.ts); definitions' bodies and check types' settings are checked, a check's
- * definition filled (shared/schema-check.ts). build/validators.mjs generates their validators.
+ * definition filled (shared/schema-check.ts). With them, the API's request bodies, checked and
+ * filled at each route's first request (shared/body.ts). build/validators.mjs generates their
+ * validators.
  */
 export const START_SCHEMAS: Record<AjvProfile, TSchema[]> = {
   check: [AgentSettingsSchema, PackManifestSchema, ...Object.values(DEFINITION_SCHEMAS)],
   fill: [AgentSettingsSchema, PackManifestSchema, ...Object.values(DEFINITION_SCHEMAS)],
   plain: [...Object.values(DEFINITION_SCHEMAS), ...[...CHECK_TYPES.values()].map((type) => type.schema)],
-  filling: [CheckDefinitionSchema],
+  filling: [CheckDefinitionSchema, ...REQUEST_BODY_SCHEMAS],
 };
 
 /**

@@ -10,10 +10,19 @@ export interface BodyParser<T extends TSchema> {
 }
 
 /**
+ * Every request body schema declared so far (routes declare theirs at module load): the build
+ * generates their validators (main.ts START_SCHEMAS). Compiled at a route's first request instead,
+ * the CLI's local-token proof and `gossip join` cost a joining agent ~1/5 of its CPU in a
+ * 50-agent formation (docs/benchmarks.md).
+ */
+export const REQUEST_BODY_SCHEMAS: TSchema[] = [];
+
+/**
  * A parser for bodies of `schema`. `example` is shown in every error, so a caller sees the shape
  * expected (`expected {"addresses": ["HOST[:PORT]", ...]}`).
  */
 export function bodyParser<T extends TSchema>(schema: T, example: string): BodyParser<T> {
+  REQUEST_BODY_SCHEMAS.push(schema);
   const check = schemaCheck(schema, { fillDefaults: true });
   return {
     parse(body: unknown): Static<T> {

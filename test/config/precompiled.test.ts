@@ -10,6 +10,7 @@ import { compiledSchemaOf } from '../../agent/config/validate.js';
 import { AgentSettingsSchema } from '../../agent/config/schema.js';
 import { PackManifestSchema } from '../../agent/config/packs.js';
 import { DEFINITION_SCHEMAS, START_SCHEMAS } from '../../agent/main.js';
+import { REQUEST_BODY_SCHEMAS } from '../../agent/shared/body.js';
 import { CHECK_TYPES } from '../../agent/checks/index.js';
 
 const require = createRequire(import.meta.url);
@@ -42,6 +43,10 @@ describe('validators generated at build time', () => {
     // The settings among them, checked and filled.
     expect(START_SCHEMAS.check).toContain(AgentSettingsSchema);
     expect(START_SCHEMAS.fill).toContain(AgentSettingsSchema);
+    // And every route's request body (`gossip join`, the local-token proof, ...): the six the
+    // routes that main.ts loads declare.
+    expect(REQUEST_BODY_SCHEMAS.length).toBeGreaterThanOrEqual(6);
+    for (const schema of REQUEST_BODY_SCHEMAS) expect(START_SCHEMAS.filling).toContain(schema);
   });
 
   it('report the same errors as the schema compiled at run time', () => {
