@@ -156,7 +156,7 @@ export class CheckSwitches {
       const index = read.changeIndex ?? read.index;
       // Another node's record is only ever an index it read or wrote, so a quorum read sees it;
       // an older answer is a replica set in the middle of a ring change: the retry reads again.
-      if (index >= (this.held ?? 0)) this.adopt(read.names, index);
+      this.adopt(read.names, index);
       this.failures = index >= wanted ? 0 : this.failures + 1;
     } catch (error) {
       // Not joined yet, or no quorum: the set kept in the data dir holds meanwhile.
@@ -182,6 +182,8 @@ export class CheckSwitches {
 
   /** Holds `names` at `index`: kept in the data dir, announced, and the checks told when it differs. */
   private adopt(names: readonly string[], index: number): void {
+    // An answer older than the set held here (a stale replica mid ring change) changes nothing.
+    if (this.held !== undefined && index < this.held) return;
     const next = new Set(names);
     const same = next.size === this.names.size && names.every((name) => this.names.has(name));
     const moved = index !== this.held;

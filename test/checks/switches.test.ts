@@ -134,6 +134,19 @@ describe('check switches', () => {
     expect(late.index).toBe(store.index);
   });
 
+  it('keeps the set it holds when a read answers an older one', async () => {
+    const { store, nodes, gossip } = setUp(1, [JSON.stringify({ names: ['disk'], index: 7 })]);
+    nodes[0]!.start();
+    store.stale = 1;
+    // Enabling a check that is not off reads the set and writes nothing; the stale answer (no
+    // set, index 0) must not switch disk back on here.
+    await nodes[0]!.set('load', true);
+    expect(store.reads).toBe(1);
+    expect(nodes[0]!.disabled()).toEqual(['disk']);
+    expect(nodes[0]!.index).toBe(7);
+    expect(gossip.announced.get('n1')).toBe(7);
+  });
+
   it('keeps its set across a restart without a read, and reads once a file from before indexes', async () => {
     const kept = JSON.stringify({ names: ['disk'], index: 7 });
     const { timers, store, gossip, nodes } = setUp(2, [kept, JSON.stringify(['load'])]);
