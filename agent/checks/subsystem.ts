@@ -84,7 +84,7 @@ export interface ChecksOptions {
   /** Every node's check table, from gossip (undefined: only this node's is known). */
   clusterTables?: () => NodeCheckTable[];
   /** Checks switched off cluster-wide (`targets NAME disable`): the KV key, its news, the data-dir copy. */
-  switches?: { store: SwitchStore; news: SwitchNews; file: string; retryMs?: number };
+  switches?: { store: SwitchStore; news: SwitchNews; file: string };
   /** The cluster's members with their groups, from gossip (undefined: this node alone). */
   members?: () => readonly PlacementMember[];
   /** Runs at once, at most; the others queue. */

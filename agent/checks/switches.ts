@@ -5,8 +5,8 @@
 // holds; a node that sees a higher index (or whose replica of the key applied one) reads the set
 // then, and announces it in turn. Gossip's push-pull makes every record reach every node, so no
 // change is missed, and a cluster where nothing was ever switched off reads nothing at all (a
-// blocking query per node on the key's replicas cost 3 connections per node, half the CPU of a
-// 50-node formation: docs/benchmarks.md). The last set seen is kept in the data dir, with its
+// blocking query per node on the key's replicas, following them as the ring grew, opened ~5
+// connections per node: half the CPU of a 50-node formation, docs/benchmarks.md). The last set seen is kept in the data dir, with its
 // index, so a restarted node that cannot reach the KV yet keeps its checks off.
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../shared/atomic-file.js';
@@ -50,16 +50,12 @@ export interface CheckSwitchesOptions {
   logger: Logger;
   /** Called when the set changed (a write here, or one read after news of it). */
   onChange: () => void;
-  /** A read that failed, or found an older index than announced, is tried again after this, doubling. */
-  retryMs?: number;
-  /** Reads start up to this long after the news, at random: a change makes every node read at once. */
-  spreadMs?: number;
 }
 
-/** The first retry of a failed read; then doubling, up to RETRY_MAX_MS. */
-export const SWITCH_RETRY_MS = 10_000;
+/** A read that failed, or found an older index than announced, is tried again after this, doubling. */
+const RETRY_MS = 10_000;
 const RETRY_MAX_MS = 5 * 60_000;
-/** How far apart, at most, the nodes hearing of a change read the set. */
+/** Reads start up to this long after the news, at random: a change makes every node read at once. */
 const SPREAD_MS = 1000;
 
 const CAS_ATTEMPTS = 5;
@@ -127,8 +123,7 @@ export class CheckSwitches {
   /** News that the set may have changed: a read soon, when it is newer than what is held here. */
   private heard(): void {
     if (this.stopped || this.reading || this.timer !== undefined || !this.behind()) return;
-    const spreadMs = this.options.spreadMs ?? SPREAD_MS;
-    this.schedule(Math.floor(Math.random() * spreadMs));
+    this.schedule(Math.floor(Math.random() * SPREAD_MS));
   }
 
   private behind(): boolean {
@@ -174,10 +169,9 @@ export class CheckSwitches {
       this.reading = false;
     }
     if (this.stopped) return;
-    if (this.failures > 0 && this.behind()) {
-      const retryMs = this.options.retryMs ?? SWITCH_RETRY_MS;
-      this.schedule(Math.min(RETRY_MAX_MS, retryMs * 2 ** (this.failures - 1)));
-    } else this.heard();
+    if (this.failures > 0 && this.behind())
+      this.schedule(Math.min(RETRY_MAX_MS, RETRY_MS * 2 ** (this.failures - 1)));
+    else this.heard();
   }
 
   /** Holds `names` at `index`: kept in the data dir, announced, and the checks told when it differs. */

@@ -284,7 +284,7 @@ export class GossipSubsystem implements Subsystem {
     this.engine?.updateSelf({ checkSwitches: index });
   }
 
-  /** The highest index of the disabled-checks set another alive member announces (0: none). */
+  /** The highest index of the disabled-checks set another live (alive or suspect) member announces (0: none). */
   highestCheckSwitches(): number {
     let highest = 0;
     for (const member of this.engine?.members() ?? [])

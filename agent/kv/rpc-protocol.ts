@@ -351,7 +351,6 @@ export function checkedActionResult(value: unknown): KvActionResult {
   };
 }
 
-/** A holder's answer to a wait: whether the records passed the index, and the key's record if one. */
 /** A holder's answer to a wait: the change it saw, or undefined when nothing changed in time. */
 export function checkedWaitReply(value: unknown): ChangeSeen | undefined {
   if (!isObject(value)) throw new KvProtocolError('not a wait reply');
