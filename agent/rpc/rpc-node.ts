@@ -15,6 +15,7 @@ import { asError, ClusterRpcError } from './errors.js';
 import { explainListenFailure, explainRequestFailure, type RequestPhase } from './failures.js';
 import { decodeErrorBody, encodeErrorBody, FrameTooLargeError, type FrameKind } from './framing.js';
 import { loadOrCreateIdentity } from './identity.js';
+import { noiseCrypto } from './noise-crypto.js';
 import { INBOUND_CONNECTIONS_PER_SECOND, LIBP2P_MAX_PENDING_INBOUND, MAX_PENDING_INBOUND } from './limits.js';
 import { pendingInboundGater, PendingInboundLimiter } from './pending-inbound.js';
 import { privateNetworkProtector } from './private-network.js';
@@ -169,7 +170,7 @@ export class Libp2pClusterRpc implements ClusterRpc {
           outboundSocketInactivityTimeout: socketInactivityMs,
         }),
       ],
-      connectionEncrypters: [noise()],
+      connectionEncrypters: [noise({ crypto: noiseCrypto })],
       // Streams that arrive before libp2p has wired the new connection's stream listener count as
       // "early"; past yamux's default of 10 it resets the whole connection, which a burst of
       // requests on a fresh connection (push-pull fan-out, KV replication) easily reaches.
