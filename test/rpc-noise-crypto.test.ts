@@ -21,9 +21,13 @@ describe('noise crypto on node:crypto', () => {
     for (let round = 0; round < 3; round++) {
       const remote = pureJsCrypto.generateX25519KeyPair();
       const expected = Buffer.from(pureJsCrypto.generateX25519SharedKey(local.privateKey, remote.publicKey));
-      expect(Buffer.from(noiseCrypto.generateX25519SharedKey(local.privateKey, remote.publicKey))).toEqual(expected);
+      expect(Buffer.from(noiseCrypto.generateX25519SharedKey(local.privateKey, remote.publicKey))).toEqual(
+        expected,
+      );
       // The other side's view of the same exchange: same secret.
-      expect(Buffer.from(noiseCrypto.generateX25519SharedKey(remote.privateKey, local.publicKey))).toEqual(expected);
+      expect(Buffer.from(noiseCrypto.generateX25519SharedKey(remote.privateKey, local.publicKey))).toEqual(
+        expected,
+      );
     }
   });
 

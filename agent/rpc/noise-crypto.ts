@@ -36,16 +36,17 @@ function privateKeyObject(raw: KeyBytes): KeyObject {
   const bytes = Buffer.from(raw.subarray());
   const known = recentPrivateKeys.find((entry) => entry.bytes.equals(bytes));
   if (known) return known.key;
-  const key = createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, bytes]), format: 'der', type: 'pkcs8' });
+  const key = createPrivateKey({
+    key: Buffer.concat([PKCS8_X25519_PREFIX, bytes]),
+    format: 'der',
+    type: 'pkcs8',
+  });
   recentPrivateKeys.unshift({ bytes, key });
   recentPrivateKeys.length = Math.min(recentPrivateKeys.length, RECENT_PRIVATE_KEYS);
   return key;
 }
 
-function generateX25519SharedKey(
-  privateKey: KeyBytes,
-  publicKey: KeyBytes,
-): Uint8Array {
+function generateX25519SharedKey(privateKey: KeyBytes, publicKey: KeyBytes): Uint8Array {
   const remote = createPublicKey({
     key: Buffer.concat([SPKI_X25519_PREFIX, publicKey.subarray()]),
     format: 'der',
