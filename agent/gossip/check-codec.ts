@@ -296,3 +296,65 @@ export function decodeTableAnswer(wireVersion: number, bytes: Uint8Array): Fetch
     ...(override ? { override } : {}),
   };
 }
+
+/**
+ * Tables one relay request asks for at most (CHECK_TABLES_PROTOCOL): a node joining a cluster of
+ * that many asks in several rounds.
+ */
+export const MAX_RELAYED_TABLES = 256;
+/**
+ * A relay answer stops adding tables past this many bytes (the RPC's own bound is 4 MiB): the
+ * rest is asked in a later round. With MAX_TABLE_ANSWER_BYTES per table, at least three fit.
+ */
+export const MAX_RELAY_ANSWER_BYTES = 1024 * 1024;
+
+/** A table a relay request asks for, with the stamp the asker holds (absent: it holds none). */
+export interface RelayWant {
+  nodeId: string;
+  held?: { epoch: number; version: number };
+}
+
+/** A relay request: "the tables of these nodes you hold, if newer than mine" (yours included). */
+export function encodeTablesRequest(wireVersion: number, wants: RelayWant[]): Uint8Array {
+  return encode([
+    wireVersion,
+    wants
+      .slice(0, MAX_RELAYED_TABLES)
+      .map(({ nodeId, held }) => (held ? [nodeId, held.epoch, held.version] : [nodeId])),
+  ]);
+}
+
+export function decodeTablesRequest(wireVersion: number, bytes: Uint8Array): RelayWant[] {
+  const raw = safeDecode(bytes);
+  if (!Array.isArray(raw) || raw.length !== 2 || raw[0] !== wireVersion)
+    throw new DecodeError('check tables request: expected [version, wants]');
+  return list(raw[1], 'check tables request wants', MAX_RELAYED_TABLES).map((want) => {
+    if (!Array.isArray(want) || (want.length !== 1 && want.length !== 3))
+      throw new DecodeError('check tables request: expected [node] or [node, epoch, version]');
+    const nodeId = id(want[0], 'check tables request node');
+    if (want.length === 1) return { nodeId };
+    return {
+      nodeId,
+      held: {
+        epoch: bounded(want[1], 'check tables request epoch', MAX_EPOCH),
+        version: count(want[2], 'check tables request version'),
+      },
+    };
+  });
+}
+
+/** A relay answer: each table held, as a fetch answers it (encodeTableAnswer's bytes). */
+export function encodeTablesAnswer(wireVersion: number, tables: Uint8Array[]): Uint8Array {
+  return encode([wireVersion, tables]);
+}
+
+export function decodeTablesAnswer(wireVersion: number, bytes: Uint8Array): FetchedTable[] {
+  // Each table travels as bytes, up to a whole fetch answer's bound.
+  const raw = safeDecode(bytes, MAX_TABLE_ANSWER_BYTES);
+  if (!Array.isArray(raw) || raw.length !== 2 || raw[0] !== wireVersion)
+    throw new DecodeError('check tables answer: expected [version, tables]');
+  return list(raw[1], 'check tables answer tables', MAX_RELAYED_TABLES).map((table) => {
+    if (!(table instanceof Uint8Array)) throw new DecodeError('check tables answer: a table is not bytes');
+    return decodeTableAnswer(wireVersion, table);
+  });
+}

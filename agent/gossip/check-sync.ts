@@ -15,20 +15,29 @@ import {
   compareStamps,
   decodeTableAnswer,
   decodeTableRequest,
+  decodeTablesAnswer,
+  decodeTablesRequest,
   EMPTY_SUMMARY,
   encodeTableAnswer,
   encodeTableRequest,
+  encodeTablesAnswer,
+  encodeTablesRequest,
+  type FetchedTable,
+  MAX_RELAY_ANSWER_BYTES,
   summarize,
   wireBrief,
   wireOverride,
 } from './check-codec.js';
 import { type FetchPolicy, TableFetcher } from './check-fetcher.js';
-import { CheckTables } from './check-tables.js';
+import { TableRelay } from './check-relay.js';
+import { CheckTables, type HeldTable } from './check-tables.js';
 import { encodeMessage, MessageType, type StateEntry, WIRE_VERSION } from './codec.js';
 import type { Member } from './members.js';
 
 /** The cluster RPC protocol that answers a node's own check table (beside push-pull). */
 export const CHECK_TABLE_PROTOCOL = '/opsbro/check-table/1.0.0';
+/** The one that answers the tables a node holds, of any node (check-relay.ts). */
+export const CHECK_TABLES_PROTOCOL = '/opsbro/check-tables/1.0.0';
 
 /** What check sync needs of the gossip engine (engine.ts). */
 export interface CheckSyncEngine {
@@ -44,12 +53,36 @@ export interface CheckSyncTimings extends FetchPolicy {
   coalesceMs: number;
   /** How long a fetch may take. */
   fetchTimeoutMs: number;
+  /** Tables wanted within this long go out in one relay request. */
+  relayDebounceMs: number;
+  /**
+   * A table whose node this node has no connection to is fetched from that node only this long
+   * after it is wanted, when a connected member may hold it (the relay asks first).
+   */
+  relayGraceMs: number;
 }
 
-export const DEFAULT_CHECK_SYNC_TIMINGS: Pick<CheckSyncTimings, 'coalesceMs' | 'fetchTimeoutMs'> = {
+type SyncTimings = Pick<
+  CheckSyncTimings,
+  'coalesceMs' | 'fetchTimeoutMs' | 'relayDebounceMs' | 'relayGraceMs'
+>;
+
+export const DEFAULT_CHECK_SYNC_TIMINGS: SyncTimings = {
   coalesceMs: 200,
   fetchTimeoutMs: 5000,
+  relayDebounceMs: 200,
+  relayGraceMs: 2000,
 };
+
+/** Where tables held by other members come from (check-relay.ts); absent: from each node only. */
+export interface CheckRelay {
+  /** Members with an open cluster RPC connection: alive, not this node. */
+  holders: () => Member[];
+  /** Whether this node has an open cluster RPC connection to `nodeId`. */
+  connected: (nodeId: string) => boolean;
+  /** Sends a relay request to `holder` (CHECK_TABLES_PROTOCOL); resolves with its answer. */
+  request: (holder: Member, payload: Uint8Array, timeoutMs: number) => Promise<Uint8Array>;
+}
 
 export interface CheckSyncOptions {
   selfId: string;
@@ -60,6 +93,7 @@ export interface CheckSyncOptions {
   localTable?: () => NodeCheckTable;
   /** Sends a fetch request to `member`'s cluster RPC (CHECK_TABLE_PROTOCOL); resolves with its answer. */
   request: (member: Member, payload: Uint8Array, timeoutMs: number) => Promise<Uint8Array>;
+  relay?: CheckRelay;
   timings?: Partial<CheckSyncTimings>;
   timers?: Timers;
   now?: () => number;
@@ -76,6 +110,10 @@ export interface CheckSyncStats {
   fetches: number;
   fetchFailures: number;
   fetchesServed: number;
+  /** Tables taken from a relay answer (newer than the one held). */
+  tablesRelayed: number;
+  /** Relay requests this node answered. */
+  relaysServed: number;
 }
 
 type LocalChange = AgentEvents['check-table-changed'];
@@ -104,7 +142,16 @@ export class CheckSync {
   private readonly fetcher: TableFetcher;
   /** Per node, the newest version seen announced (records, push-pull, deltas) that may be lacking. */
   private readonly wanted = new Map<string, Stamp>();
-  private readonly timings: Pick<CheckSyncTimings, 'coalesceMs' | 'fetchTimeoutMs'>;
+  private readonly timings: SyncTimings;
+  private readonly relay?: TableRelay;
+  /**
+   * Tables as a fetch or relay answers them, by node, while the table held and its version stand
+   * (`held`: the object a whole table replaced, or undefined for this node's own).
+   */
+  private readonly answers = new Map<
+    string,
+    { held: HeldTable | undefined; epoch: number; version: number; bytes: Uint8Array }
+  >();
   private readonly timers: Timers;
   private readonly stats_: Omit<CheckSyncStats, 'fetches' | 'fetchFailures'> = {
     deltasSent: 0,
@@ -112,6 +159,8 @@ export class CheckSync {
     deltasApplied: 0,
     deltasWaiting: 0,
     fetchesServed: 0,
+    tablesRelayed: 0,
+    relaysServed: 0,
   };
   private readonly warnings: RateLimitedLog;
   /** The version of this node's table the cluster last heard of (the last delta sent). */
@@ -144,6 +193,21 @@ export class CheckSync {
           retry_in_ms: retryInMs,
         }),
     });
+    const relay = options.relay;
+    if (relay) {
+      this.relay = new TableRelay({
+        debounceMs: this.timings.relayDebounceMs,
+        timers: this.timers,
+        behind: () => [...this.wanted.keys()].filter((nodeId) => this.behind(nodeId)),
+        holders: relay.holders,
+        ask: (holder, nodeIds) => this.askRelay(relay, holder, nodeIds),
+        onFailure: (holder, error) =>
+          this.warnings.warn('relay', 'asking a member for the check tables it holds failed', {
+            node: holder.record.name,
+            error: messageOf(error),
+          }),
+      });
+    }
   }
 
   stats(): CheckSyncStats {
@@ -159,6 +223,7 @@ export class CheckSync {
     if (this.flushTimer !== undefined) this.timers.clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     this.fetcher.stop();
+    this.relay?.stop();
   }
 
   // --- this node's changes -------------------------------------------------------------------
@@ -294,8 +359,18 @@ export class CheckSync {
     }
   }
 
+  /**
+   * A cluster RPC connection to `nodeId` opened: a table of it still wanted is fetched from it now,
+   * rather than after the relay's grace (the node joined through us, or pushed-pulled with us).
+   */
+  onConnected(nodeId: string): void {
+    if (this.stopped || nodeId === this.options.selfId || !this.wanted.has(nodeId)) return;
+    if (this.behind(nodeId)) this.fetcher.want(nodeId, 0);
+  }
+
   /** A member left: its table goes. Dead members keep theirs (marked so in checkTables()). */
   forget(nodeId: string): void {
+    this.answers.delete(nodeId);
     this.tables.drop(nodeId);
     this.wanted.delete(nodeId);
     this.fetcher.forget(nodeId);
@@ -327,7 +402,49 @@ export class CheckSync {
     const wanted = this.wanted.get(nodeId);
     if (!wanted || compareStamps(stamp, wanted) > 0)
       this.wanted.set(nodeId, { epoch: stamp.epoch, version: stamp.version });
+    // A node connected already answers for itself at no handshake; any other is asked of a
+    // connected member first, and of the node itself only if that did not bring it.
+    const relay = this.options.relay;
+    if (this.relay && relay && !relay.connected(nodeId) && relay.holders().length > 0) {
+      this.relay.poke();
+      delayMs = Math.max(delayMs, this.timings.relayGraceMs);
+    }
     this.fetcher.want(nodeId, delayMs);
+  }
+
+  /** One relay request: the tables of `nodeIds` that `holder` holds newer than ours, each taken. */
+  private async askRelay(relay: CheckRelay, holder: Member, nodeIds: string[]): Promise<void> {
+    const wants = nodeIds.map((nodeId) => {
+      const held = this.tables.get(nodeId);
+      return held ? { nodeId, held: { epoch: held.epoch, version: held.version } } : { nodeId };
+    });
+    const answer = await relay.request(
+      holder,
+      encodeTablesRequest(WIRE_VERSION, wants),
+      this.timings.fetchTimeoutMs,
+    );
+    if (this.stopped) return;
+    const asked = new Set(nodeIds);
+    for (const table of decodeTablesAnswer(WIRE_VERSION, answer)) {
+      if (asked.has(table.nodeId)) this.takeRelayed(table);
+    }
+  }
+
+  /** A table another member holds: taken as a delta would be, when newer than the one held. */
+  private takeRelayed(table: FetchedTable): void {
+    const { nodeId, summary } = table;
+    const member = this.options.engine.table.get(nodeId);
+    if (nodeId === this.options.selfId || !member || member.state === 'left') return;
+    // From before the node's last restart (its record announces a later epoch): void.
+    if (summary.epoch < member.record.checks.epoch) return;
+    const held = this.tables.get(nodeId);
+    if (held && compareStamps(summary, held) <= 0) return;
+    this.tables.replace(nodeId, summary, table.checks, table.override);
+    this.stats_.tablesRelayed++;
+    const wanted = this.wanted.get(nodeId);
+    if (wanted && compareStamps(summary, wanted) >= 0) this.wanted.delete(nodeId);
+    if (compareStamps(summary, member.record.checks) > 0)
+      this.options.engine.setCheckSummary(nodeId, summary);
   }
 
   private behind(nodeId: string): boolean {
@@ -380,8 +497,76 @@ export class CheckSync {
     if (asked !== this.options.selfId)
       throw new Error(`asked for node ${asked}: this node answers only for itself`);
     this.stats_.fetchesServed++;
+    return this.ownAnswer();
+  }
+
+  /**
+   * Answers a relay request (CHECK_TABLES_PROTOCOL): the tables asked for that this node holds
+   * newer than the asker's, its own included, up to MAX_RELAY_ANSWER_BYTES (the rest is asked
+   * again later). Only newer: an asker still behind asks again, and must not be sent again what
+   * it turned down.
+   */
+  serveRelay(request: Uint8Array): Uint8Array {
+    const wants = decodeTablesRequest(WIRE_VERSION, request);
+    this.stats_.relaysServed++;
+    const tables: Uint8Array[] = [];
+    const answered = new Set<string>();
+    let bytes = 0;
+    for (const { nodeId, held } of wants) {
+      if (answered.has(nodeId)) continue;
+      answered.add(nodeId);
+      const answer = this.relayAnswer(nodeId, held);
+      if (!answer) continue;
+      if (bytes + answer.byteLength > MAX_RELAY_ANSWER_BYTES) break;
+      tables.push(answer);
+      bytes += answer.byteLength;
+    }
+    return encodeTablesAnswer(WIRE_VERSION, tables);
+  }
+
+  /** `nodeId`'s table as this node has it, if newer than `theirs` (the asker's stamp). */
+  private relayAnswer(nodeId: string, theirs: Stamp | undefined): Uint8Array | undefined {
+    if (nodeId === this.options.selfId) {
+      const version = this.options.localTable?.().version ?? 0;
+      if (theirs && compareStamps({ epoch: this.options.epoch, version }, theirs) <= 0) return undefined;
+      return this.ownAnswer();
+    }
+    const held = this.tables.get(nodeId);
+    if (!held || (theirs && compareStamps(held, theirs) <= 0)) return undefined;
+    return this.heldAnswer(nodeId);
+  }
+
+  private ownAnswer(): Uint8Array {
     const table = this.options.localTable?.() ?? emptyTable(this.options.selfId);
-    return encodeTableAnswer(WIRE_VERSION, { ...table, node_id: this.options.selfId }, this.options.epoch);
+    return this.cachedAnswer(this.options.selfId, undefined, this.options.epoch, table.version, () =>
+      encodeTableAnswer(WIRE_VERSION, { ...table, node_id: this.options.selfId }, this.options.epoch),
+    );
+  }
+
+  /** Another node's table as this node holds it, if it holds one of a node still a member. */
+  private heldAnswer(nodeId: string): Uint8Array | undefined {
+    const held = this.tables.get(nodeId);
+    const member = this.options.engine.table.get(nodeId);
+    if (!held || !member || member.state === 'left') return undefined;
+    return this.cachedAnswer(nodeId, held, held.epoch, held.version, () =>
+      encodeTableAnswer(WIRE_VERSION, heldAsTable(nodeId, held), held.epoch),
+    );
+  }
+
+  /** A table's answer bytes, encoded once per version: a seed answers the same tables to every joiner. */
+  private cachedAnswer(
+    nodeId: string,
+    held: HeldTable | undefined,
+    epoch: number,
+    version: number,
+    encode: () => Uint8Array,
+  ): Uint8Array {
+    const cached = this.answers.get(nodeId);
+    if (cached && cached.held === held && cached.epoch === epoch && cached.version === version)
+      return cached.bytes;
+    const bytes = encode();
+    this.answers.set(nodeId, { held, epoch, version, bytes });
+    return bytes;
   }
 
   /** Every node's table this node holds, its own (from the checks subsystem) first. */
@@ -439,6 +624,16 @@ function isEmpty(summary: CheckSummary): boolean {
     !summary.override &&
     summary.ok + summary.warning + summary.critical + summary.unknown + summary.pending === 0
   );
+}
+
+function heldAsTable(nodeId: string, held: HeldTable): NodeCheckTable {
+  return {
+    node: '',
+    node_id: nodeId,
+    version: held.version,
+    checks: [...held.checks.values()],
+    ...(held.override ? { override: held.override } : {}),
+  };
 }
 
 function emptyTable(nodeId: string): NodeCheckTable {

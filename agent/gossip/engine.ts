@@ -337,6 +337,10 @@ export class GossipEngine {
 
   /** Gossips a change of this node's check table (check-sync.ts keeps it under maxNewsBytes). */
   broadcastCheckDelta(delta: CheckDelta): void {
+    // Alone, nobody holds a table the delta could apply to: whoever joins later reads the
+    // version in this node's record and fetches the table whole. Queued, the deltas of a lone
+    // node's first check pass (one per check) went out at its join, to every member, stale.
+    if (delta.nodeId === this.self.record.id && this.table.liveCount() === 1) return;
     const message: CheckDeltaMessage = { type: MessageType.CheckDelta, ...delta };
     this.queue(`checks:${delta.nodeId}:${delta.summary.version}`, encodeMessage(message));
   }

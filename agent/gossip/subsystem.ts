@@ -16,6 +16,8 @@ import type { NodeCheckTable, SubsystemState } from '../shared/api-types.js';
 import type { Timers } from '../shared/timers.js';
 import {
   CHECK_TABLE_PROTOCOL,
+  CHECK_TABLES_PROTOCOL,
+  type CheckRelay,
   CheckSync,
   type CheckSyncStats,
   type CheckSyncTimings,
@@ -202,6 +204,7 @@ export class GossipSubsystem implements Subsystem {
       engine: this.engine,
       localTable: this.options.localCheckTable,
       request: (member, payload, timeoutMs) => this.fetchTable(member, payload, timeoutMs),
+      relay: this.checkRelay(),
       timings: this.options.checkSyncTimings,
       ...(this.options.time ?? {}),
       onWarning: (message, fields) => logger.warn(message, fields),
@@ -522,7 +525,8 @@ export class GossipSubsystem implements Subsystem {
       this.services.has(protocol) ||
       protocol === PUSH_PULL_PROTOCOL ||
       protocol === PUSH_PULL_PROTOCOL_V1 ||
-      protocol === CHECK_TABLE_PROTOCOL
+      protocol === CHECK_TABLE_PROTOCOL ||
+      protocol === CHECK_TABLES_PROTOCOL
     )
       throw new Error(`the RPC protocol ${protocol} is already served`);
     this.services.set(protocol, { handler, options });
@@ -561,6 +565,44 @@ export class GossipSubsystem implements Subsystem {
       if (!this.checkSync) throw new Error('gossip is not running');
       return Promise.resolve(this.checkSync.serve(request));
     });
+    rpc.handle(CHECK_TABLES_PROTOCOL, (request) => {
+      if (!this.checkSync) throw new Error('gossip is not running');
+      return Promise.resolve(this.checkSync.serveRelay(request));
+    });
+    // A node that connects to us (a join, a push-pull) can be asked for its table at no handshake.
+    rpc.onPeerConnected?.((peerId) => {
+      const member = this.engine?.members().find((candidate) => candidate.record.peerId === peerId);
+      if (member) this.checkSync?.onConnected(member.record.id);
+    });
+  }
+
+  /** Members connected over the cluster RPC, asked first for the check tables they hold (check-relay.ts). */
+  private checkRelay(): CheckRelay {
+    const connectedPeers = (): Set<string> => this.rpc?.current?.connectedPeers?.() ?? new Set();
+    return {
+      holders: () => {
+        const peers = connectedPeers();
+        if (!peers.size) return [];
+        return this.requireEngine()
+          .members()
+          .filter(
+            (member) =>
+              member.state === 'alive' &&
+              member.record.id !== this.options.nodeId &&
+              peers.has(member.record.peerId),
+          );
+      },
+      connected: (nodeId) => {
+        const peerId = this.engine?.member(nodeId)?.record.peerId;
+        return peerId !== undefined && connectedPeers().has(peerId);
+      },
+      request: (holder, payload, timeoutMs) => {
+        const rpc = this.rpc?.current;
+        if (!rpc)
+          return Promise.reject(new Error('cluster RPC is not running (restarting on a new primary key)'));
+        return rpc.request(rpcTarget(holder), CHECK_TABLES_PROTOCOL, payload, timeoutMs);
+      },
+    };
   }
 
   /** Asks `member` itself for its check table (check-sync.ts). */

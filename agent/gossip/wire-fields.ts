@@ -14,11 +14,11 @@ export const encode = (value: unknown): Uint8Array => encoder.encode(value);
 export class DecodeError extends Error {}
 
 /** msgpack, with every string, binary, array and map bounded before it is built. */
-export function safeDecode(bytes: Uint8Array): unknown {
+export function safeDecode(bytes: Uint8Array, maxBinLength = 65_536): unknown {
   try {
     return decode(bytes, {
       maxStrLength: 65_536,
-      maxBinLength: 65_536,
+      maxBinLength,
       maxArrayLength: 4096,
       maxMapLength: 4096,
     });

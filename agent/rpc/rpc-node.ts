@@ -72,6 +72,7 @@ export class Libp2pClusterRpc implements ClusterRpc {
   /** Connections already made, by target (host, port, peer id): a request skips libp2p's dial. */
   private readonly connections = new Map<string, Connection>();
   private servingPipelines = 0;
+  private readonly peerListeners = new Set<(peerId: string) => void>();
   /** Requests and inbound exchanges under way, aborted by stop(). */
   private readonly inFlight = new Set<AbortController>();
   /** Dials under way to addresses given without a peer id, keyed by multiaddr. */
@@ -210,6 +211,10 @@ export class Libp2pClusterRpc implements ClusterRpc {
     this.node = node;
     node.addEventListener('connection:open', (event) => {
       this.connectionsOpened[event.detail.direction]++;
+      if (this.peerListeners.size) {
+        const peerId = event.detail.remotePeer.toString();
+        for (const listener of this.peerListeners) listener(peerId);
+      }
     });
     this.idleSweep = setInterval(
       () => this.sweepIdleConnections(node),
@@ -272,6 +277,17 @@ export class Libp2pClusterRpc implements ClusterRpc {
   /** Connections opened (their handshake done) since start, by direction (the exposition). */
   connectionCounts(): { inbound: number; outbound: number } {
     return { ...this.connectionsOpened };
+  }
+
+  onPeerConnected(listener: (peerId: string) => void): void {
+    this.peerListeners.add(listener);
+  }
+
+  connectedPeers(): Set<string> {
+    const peers = new Set<string>();
+    for (const connection of this.node?.getConnections() ?? [])
+      if (connection.status === 'open') peers.add(connection.remotePeer.toString());
+    return peers;
   }
 
   /** Requests sent and served since start, by protocol and outcome (the Prometheus exposition). */

@@ -37,6 +37,10 @@ export interface ClusterRpc {
   requestCounts?(): RpcRequestCount[];
   /** Connections opened since start (handshake done), by direction (for the exposition). */
   connectionCounts?(): { inbound: number; outbound: number };
+  /** Peer ids of the nodes this node has an open connection with (a request to them dials nothing). */
+  connectedPeers?(): Set<string>;
+  /** Calls `listener` with the peer id of each connection opened from now on (either direction). */
+  onPeerConnected?(listener: (peerId: string) => void): void;
 }
 
 export interface ClusterRpcOptions {

@@ -1,7 +1,9 @@
 // Test helper: gossip engines with check sync on the in-memory network, wired as the agent wires
 // them (agent/gossip/subsystem.ts), on manual timers and a seeded generator. Each node has a local
 // check table the test changes; fetches go to the other node's serve() in memory, and can be made
-// to fail or to take time. Deltas to a node can be dropped on the way in.
+// to fail or to take time. Deltas to a node can be dropped on the way in. With `relay` on, nodes
+// keep "connections" as the cluster RPC would (opened by a push-pull or a fetch, never closed
+// here) and ask connected members for the tables they hold (check-relay.ts).
 import { CheckSync, type CheckSyncTimings, epochAt, localSummary } from '../../agent/gossip/check-sync.js';
 import { decodePacket, MessageType } from '../../agent/gossip/codec.js';
 import { GossipEngine } from '../../agent/gossip/engine.js';
@@ -32,8 +34,9 @@ export interface CheckNode {
   transport: MemoryTransport;
   /** This node's table, as its checks subsystem would keep it. */
   table: NodeCheckTable;
-  /** Fetches this node asked for, with the time each started. */
+  /** Fetches this node asked for, with the time each started, and the node each asked. */
   fetchesAt: number[];
+  fetchedFrom: string[];
   /** Fetches answered by this node. */
   served: number;
   /** Fetches of this node's in flight now, and at most over the run. */
@@ -43,6 +46,12 @@ export interface CheckNode {
   dropDeltas: boolean;
   /** Make fetches from this node fail. */
   refuseFetches: boolean;
+  /** Nodes this node has a connection with (relay on), by id. */
+  connected: Set<string>;
+  /** Relay requests this node sent. */
+  relays: number;
+  /** Connections this node opened (relay on): what costs a Noise handshake on the real RPC. */
+  dials: number;
 }
 
 export const brief = (
@@ -64,7 +73,10 @@ export class CheckCluster {
   /** How long a fetch takes (protocol time). */
   fetchLatencyMs = 10;
 
-  constructor(private readonly seed = DEFAULT_SEED) {
+  constructor(
+    private readonly seed = DEFAULT_SEED,
+    private readonly relay = false,
+  ) {
     this.timers.now = 1_700_000_000_000;
     this.network = new MemoryNetwork({ timers: this.timers, random: seededRandom(seed) });
   }
@@ -86,12 +98,16 @@ export class CheckCluster {
       transport,
       table,
       fetchesAt: [],
+      fetchedFrom: [],
       served: 0,
       fetchesInFlight: 0,
       maxFetchesInFlight: 0,
     } as unknown as CheckNode;
     node.dropDeltas = false;
     node.refuseFetches = false;
+    node.connected = new Set();
+    node.relays = 0;
+    node.dials = 0;
     const receive = transport.receive.bind(transport);
     transport.receive = (packet, from) => {
       if (node.dropDeltas && carriesDelta(packet)) return;
@@ -119,6 +135,18 @@ export class CheckCluster {
       engine: node.engine,
       localTable: checks ? () => node.table : undefined,
       request: (member, payload) => this.fetch(node, member, payload),
+      ...(this.relay
+        ? {
+            relay: {
+              holders: () =>
+                node.engine
+                  .members()
+                  .filter((member) => member.state === 'alive' && node.connected.has(member.record.id)),
+              connected: (nodeId: string) => node.connected.has(nodeId),
+              request: (holder: Member, payload: Uint8Array) => this.askRelay(node, holder, payload),
+            },
+          }
+        : {}),
       timings: CHECK_TIMINGS,
       timers: this.timers,
       now: this.timers.clock,
@@ -226,9 +254,30 @@ export class CheckCluster {
     }
   }
 
+  /** A connection between two nodes, opened by `from` unless there is one (relay on). */
+  private connect(from: CheckNode, to: CheckNode): void {
+    if (!this.relay || from.connected.has(to.id)) return;
+    from.dials++;
+    from.connected.add(to.id);
+    to.connected.add(from.id);
+    // As the RPC's connection:open does, on both ends.
+    from.sync.onConnected(to.id);
+    to.sync.onConnected(from.id);
+  }
+
+  private async askRelay(from: CheckNode, holder: Member, payload: Uint8Array): Promise<Uint8Array> {
+    from.relays++;
+    const target = [...this.nodes.values()].find((node) => node.id === holder.record.id);
+    await new Promise<void>((resolve) => this.timers.setTimeout(resolve, this.fetchLatencyMs));
+    if (!target || target.engine.stopped) throw new Error('nothing listens there');
+    return target.sync.serveRelay(payload);
+  }
+
   private async fetch(from: CheckNode, member: Member, payload: Uint8Array): Promise<Uint8Array> {
     from.fetchesAt.push(this.timers.now);
+    from.fetchedFrom.push(member.record.id);
     const target = [...this.nodes.values()].find((node) => node.id === member.record.id);
+    if (target) this.connect(from, target);
     from.fetchesInFlight++;
     from.maxFetchesInFlight = Math.max(from.maxFetchesInFlight, from.fetchesInFlight);
     try {
@@ -246,6 +295,7 @@ export class CheckCluster {
   private pushPull(from: CheckNode, member: Member): Promise<void> {
     const to = [...this.nodes.values()].find((node) => node.id === member.record.id);
     if (!to || to.engine.stopped) return Promise.reject(new Error('unreachable'));
+    this.connect(from, to);
     const local = from.engine.localState();
     const remote = to.engine.localState();
     to.engine.mergeState(local, from.id);

@@ -4,9 +4,11 @@
 // "It did not happen" is proved by running protocol time past the moment, never by sleeping.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CHECK_BRIEF_OUTPUT_BYTES } from '../../agent/shared/api-types.js';
-import type { CheckDelta } from '../../agent/gossip/check-codec.js';
+import { type CheckDelta, decodeTablesAnswer, encodeTablesRequest } from '../../agent/gossip/check-codec.js';
 import { localSummary } from '../../agent/gossip/check-sync.js';
+import { WIRE_VERSION } from '../../agent/gossip/codec.js';
 import { brief, CHECK_TIMINGS, CheckCluster, type CheckNode } from './check-memory-cluster.js';
+import { DEFAULT_SEED } from './memory-cluster.js';
 
 let cluster: CheckCluster | undefined;
 afterEach(() => {
@@ -26,6 +28,29 @@ async function formed(count: number): Promise<CheckNode[]> {
     'every table everywhere',
   );
   return nodes;
+}
+
+/**
+ * Forms 9 nodes with three checks each (fetches taking 200 ms), then joins a 10th through node 1
+ * and waits until it holds every table.
+ */
+async function lateJoiner(relay: boolean): Promise<{ nodes: CheckNode[]; late: CheckNode }> {
+  cluster = new CheckCluster(DEFAULT_SEED, relay);
+  cluster.fetchLatencyMs = 200;
+  const nodes = await cluster.form(9, threeChecks);
+  await cluster.until(
+    () => nodes.every((node) => cluster!.everywhere(node)),
+    20_000,
+    'every table everywhere',
+  );
+  const late = cluster.add(10, threeChecks());
+  await cluster.join(late);
+  await cluster.until(
+    () => nodes.every((node) => cluster!.everywhere(node, [node, late])),
+    20_000,
+    'the late node holds every table',
+  );
+  return { nodes, late };
 }
 
 /** The deltas `node` gossips from now on. */
@@ -244,25 +269,88 @@ describe('check table fetches', () => {
   });
 
   it('run a few at a time when a node joins a cluster of tables', async () => {
-    cluster = new CheckCluster();
-    cluster.fetchLatencyMs = 200;
-    const nodes = await cluster.form(9, threeChecks);
-    await cluster.until(
-      () => nodes.every((node) => cluster!.everywhere(node)),
-      20_000,
-      'every table everywhere',
-    );
-    const late = cluster.add(10, threeChecks());
-    await cluster.join(late);
-    await cluster.until(
-      () => nodes.every((node) => cluster!.everywhere(node, [node, late])),
-      20_000,
-      'the late node holds every table',
-    );
+    const { late } = await lateJoiner(false);
     expect(late.fetchesAt).toHaveLength(9);
     expect(late.maxFetchesInFlight).toBe(CHECK_TIMINGS.maxConcurrent);
     // And every node gets the late node's table.
     await cluster.until(() => cluster!.everywhere(late), 10_000, "the late node's table everywhere");
+  });
+});
+
+describe('check tables through a connected member (relay)', () => {
+  it('reach a joining node from its seed: one connection, no fetch from any other node', async () => {
+    const { nodes, late } = await lateJoiner(true);
+    const seed = nodes[0]!;
+    const fetchedFromLate = () =>
+      nodes.flatMap((node) => node.fetchedFrom).filter((nodeId) => nodeId === late.id).length;
+    // Without the relay it fetched 9 tables from 9 nodes (the test above): now the seed's own,
+    // over the connection its join opened, and the other 8 in relay requests to the seed.
+    expect(late.fetchedFrom.filter((nodeId) => nodeId !== seed.id)).toEqual([]);
+    expect(late.relays).toBeGreaterThanOrEqual(1);
+    expect([...late.connected]).toEqual([seed.id]);
+    // And every node gets the late node's table: the seed from it, the others from the seed.
+    await cluster.until(() => cluster!.everywhere(late), 10_000, "the late node's table everywhere");
+    expect(fetchedFromLate()).toBe(1);
+    expect(seed.fetchedFrom.at(-1)).toBe(late.id);
+  });
+
+  it('answer only the tables newer than those the asker holds', async () => {
+    const [first, second, third] = await formed(3);
+    const held = (holder: CheckNode, node: CheckNode) =>
+      holder.sync.checkTables().find((table) => table.node_id === node.id)!;
+    const epochOf = (node: CheckNode) => first!.engine.table.get(node.id)!.record.checks.epoch;
+    const ask = (wants: Parameters<typeof encodeTablesRequest>[1]) =>
+      decodeTablesAnswer(WIRE_VERSION, first!.sync.serveRelay(encodeTablesRequest(WIRE_VERSION, wants))).map(
+        (table) => [table.nodeId, table.summary.version],
+      );
+    const secondStamp = { epoch: epochOf(second!), version: held(first!, second!).version };
+    const ownStamp = { epoch: epochOf(first!), version: first!.table.version };
+    // Holding what it holds: nothing; holding an older one or none: the table; its own included.
+    expect(
+      ask([
+        { nodeId: second!.id, held: secondStamp },
+        { nodeId: first!.id, held: ownStamp },
+      ]),
+    ).toEqual([]);
+    expect(
+      ask([
+        { nodeId: second!.id, held: { ...secondStamp, version: secondStamp.version - 1 } },
+        { nodeId: third!.id },
+        { nodeId: first!.id, held: { ...ownStamp, version: ownStamp.version - 1 } },
+      ]),
+    ).toEqual([
+      [second!.id, secondStamp.version],
+      [third!.id, held(first!, third!).version],
+      [first!.id, ownStamp.version],
+    ]);
+  });
+});
+
+describe('a lone node', () => {
+  it('queues no delta while alone: whoever joins fetches its table whole', async () => {
+    cluster = new CheckCluster();
+    const lone = cluster.add(1, threeChecks());
+    cluster.change(lone, { changed: [brief('cpu', 'warning')] });
+    await cluster.run(500);
+    cluster.change(lone, { changed: [brief('disk', 'critical')] });
+    await cluster.run(500);
+    const joiner = cluster.add(2, threeChecks());
+    const heard: CheckDelta[] = [];
+    const onDelta = joiner.sync.onDelta.bind(joiner.sync);
+    vi.spyOn(joiner.sync, 'onDelta').mockImplementation((delta) => {
+      heard.push(delta);
+      return onDelta(delta);
+    });
+    await cluster.join(joiner);
+    await cluster.until(() => cluster!.everywhere(lone), 5000, "the lone node's table at the joiner");
+    await cluster.run(2000);
+    expect(heard.filter((delta) => delta.nodeId === lone.id)).toEqual([]);
+    expect(joiner.fetchedFrom).toEqual([lone.id]);
+    // Once it has company, a change goes out as a delta again.
+    cluster.change(lone, { changed: [brief('cpu', 'ok')] });
+    await cluster.until(() => cluster!.everywhere(lone), 5000, 'the change at the joiner');
+    expect(heard.filter((delta) => delta.nodeId === lone.id)).toHaveLength(1);
+    expect(joiner.fetchedFrom).toEqual([lone.id]);
   });
 });
 
