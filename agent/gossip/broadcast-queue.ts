@@ -9,7 +9,17 @@ interface Queued {
   transmits: number;
   /** Insertion order, to send older news first among equals. */
   order: number;
+  /** Lower first: membership news before check deltas (`BULK`). */
+  priority: number;
 }
+
+/**
+ * The priority of news that may wait (check deltas): membership news rides first. Under a burst of
+ * deltas (a cluster starting, each check's first result a change) the alive news of a join ran out
+ * of packets before reaching every member, and some members learned it only at the next push-pull,
+ * 30 s later (a 50-agent formation with 200 checks each took 24 s or 77 s, about half the runs).
+ */
+export const BULK = 1;
 
 /**
  * Messages queued at most. One per member ("node:<id>") plus key ops: past this, news arrives
@@ -31,15 +41,21 @@ export class BroadcastQueue {
     return this.items.length;
   }
 
-  enqueue(key: string, bytes: Uint8Array): void {
+  enqueue(key: string, bytes: Uint8Array, priority = 0): void {
     this.items = this.items.filter((item) => item.key !== key);
-    this.items.push({ key, bytes, transmits: 0, order: this.counter++ });
+    this.items.push({ key, bytes, transmits: 0, order: this.counter++, priority });
     if (this.items.length > this.maxItems) {
       let spread = 0;
       for (let index = 1; index < this.items.length; index++) {
         const item = this.items[index]!;
         const most = this.items[spread]!;
-        if (item.transmits > most.transmits || (item.transmits === most.transmits && item.order < most.order))
+        // Bulk news goes first, then among equals the most sent (the one most nodes have).
+        if (
+          item.priority > most.priority ||
+          (item.priority === most.priority &&
+            (item.transmits > most.transmits ||
+              (item.transmits === most.transmits && item.order < most.order)))
+        )
           spread = index;
       }
       this.items.splice(spread, 1);
@@ -50,7 +66,7 @@ export class BroadcastQueue {
   take(budgetBytes: number, perMessageBytes: number): Uint8Array[] {
     if (!this.items.length) return [];
     const limit = this.retransmitLimit();
-    this.items.sort((a, b) => a.transmits - b.transmits || a.order - b.order);
+    this.items.sort((a, b) => a.priority - b.priority || a.transmits - b.transmits || a.order - b.order);
     const taken: Uint8Array[] = [];
     let remaining = budgetBytes;
     for (const item of this.items) {

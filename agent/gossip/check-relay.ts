@@ -26,8 +26,9 @@ export interface TableRelayOptions {
 
 /**
  * Rounds one want starts at most: while tables are still lacking, the next round asks another
- * holder (it may have them, or the one asked may have fetched them meanwhile), until the grace
- * before fetching from each node runs out (check-sync.ts's relayGraceMs).
+ * holder (it may have them, or the one asked may have fetched them meanwhile), 200, 400 and 800 ms
+ * apart with the default debounce: all within the grace before fetching from each node
+ * (check-sync.ts's relayGraceMs).
  */
 export const MAX_RELAY_ROUNDS = 4;
 
@@ -88,8 +89,9 @@ export class TableRelay {
         this.again = false;
         this.poke();
       } else if (!this.stopped && this.roundsLeft > 0) {
-        // Still lacking some: another holder, a little later.
-        this.timer ??= this.timers.setTimeout(() => void this.run(), this.options.debounceMs, true);
+        // Still lacking some: another holder, later each time (the holders fetch meanwhile).
+        const waitMs = this.options.debounceMs * 2 ** (MAX_RELAY_ROUNDS - 1 - this.roundsLeft);
+        this.timer ??= this.timers.setTimeout(() => void this.run(), waitMs, true);
       }
     }
   }

@@ -71,7 +71,7 @@ export const DEFAULT_CHECK_SYNC_TIMINGS: SyncTimings = {
   coalesceMs: 200,
   fetchTimeoutMs: 5000,
   relayDebounceMs: 200,
-  relayGraceMs: 2000,
+  relayGraceMs: 5000,
 };
 
 /** Where tables held by other members come from (check-relay.ts); absent: from each node only. */

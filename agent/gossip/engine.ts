@@ -4,7 +4,7 @@
 // and ask for push-pull state syncs.
 import { randomBytes } from 'node:crypto';
 import { Awareness } from './awareness.js';
-import { BroadcastQueue } from './broadcast-queue.js';
+import { BroadcastQueue, BULK } from './broadcast-queue.js';
 import {
   ANY_NODE,
   DecodeError,
@@ -342,7 +342,7 @@ export class GossipEngine {
     // node's first check pass (one per check) went out at its join, to every member, stale.
     if (delta.nodeId === this.self.record.id && this.table.liveCount() === 1) return;
     const message: CheckDeltaMessage = { type: MessageType.CheckDelta, ...delta };
-    this.queue(`checks:${delta.nodeId}:${delta.summary.version}`, encodeMessage(message));
+    this.queue(`checks:${delta.nodeId}:${delta.summary.version}`, encodeMessage(message), BULK);
   }
 
   /** The largest message that rides in a packet (its own bytes, without the per-message header). */
@@ -940,7 +940,7 @@ export class GossipEngine {
   }
 
   /** Queues news for piggyback; news too big for any packet spreads by push-pull only. */
-  private queue(key: string, bytes: Uint8Array): void {
+  private queue(key: string, bytes: Uint8Array, priority = 0): void {
     if (bytes.length + MESSAGE_OVERHEAD_BYTES > this.payloadBudget()) {
       this.options.onWarning?.(
         'gossip message larger than a packet (mtu_bytes); it spreads by push-pull only',
@@ -951,7 +951,7 @@ export class GossipEngine {
       );
       return;
     }
-    this.broadcasts.enqueue(key, bytes);
+    this.broadcasts.enqueue(key, bytes, priority);
     this.scheduleGossip();
   }
 

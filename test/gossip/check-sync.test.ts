@@ -273,7 +273,7 @@ describe('check table fetches', () => {
     expect(late.fetchesAt).toHaveLength(9);
     expect(late.maxFetchesInFlight).toBe(CHECK_TIMINGS.maxConcurrent);
     // And every node gets the late node's table.
-    await cluster.until(() => cluster!.everywhere(late), 10_000, "the late node's table everywhere");
+    await cluster!.until(() => cluster!.everywhere(late), 10_000, "the late node's table everywhere");
   });
 });
 
@@ -289,7 +289,7 @@ describe('check tables through a connected member (relay)', () => {
     expect(late.relays).toBeGreaterThanOrEqual(1);
     expect([...late.connected]).toEqual([seed.id]);
     // And every node gets the late node's table: the seed from it, the others from the seed.
-    await cluster.until(() => cluster!.everywhere(late), 10_000, "the late node's table everywhere");
+    await cluster!.until(() => cluster!.everywhere(late), 10_000, "the late node's table everywhere");
     expect(fetchedFromLate()).toBe(1);
     expect(seed.fetchedFrom.at(-1)).toBe(late.id);
   });

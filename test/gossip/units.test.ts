@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
-import { BroadcastQueue } from '../../agent/gossip/broadcast-queue.js';
+import { BroadcastQueue, BULK } from '../../agent/gossip/broadcast-queue.js';
 import { EMPTY_SUMMARY } from '../../agent/gossip/check-codec.js';
 import { pushPullInterval } from '../../agent/gossip/engine.js';
 import {
@@ -64,6 +64,26 @@ describe('broadcast queue', () => {
     const taken = queue.take(100, 3);
     expect(taken.map((message) => message[0])).toEqual([2, 3]);
     expect(queue.take(50, 3).map((message) => message.length)).toEqual([30]);
+  });
+
+  it('sends membership news before bulk news (check deltas), however often each was sent', () => {
+    const queue = new BroadcastQueue(4, () => 10);
+    queue.enqueue('node:9', bytes(40, 9));
+    queue.take(100, 0);
+    queue.take(100, 0);
+    queue.enqueue('checks:1:1', bytes(40, 1), BULK);
+    // Room for one: the alive news, sent twice already, before the delta never sent.
+    expect(queue.take(40, 0).map((message) => message[0])).toEqual([9]);
+    expect(queue.take(80, 0).map((message) => message[0])).toEqual([9, 1]);
+  });
+
+  it('drops bulk news first when over its bound', () => {
+    const queue = new BroadcastQueue(4, () => 10, 2);
+    queue.enqueue('node:1', bytes(10, 1));
+    queue.take(100, 0); // node:1 sent once, the most sent
+    queue.enqueue('checks:2:1', bytes(10, 2), BULK);
+    queue.enqueue('node:3', bytes(10, 3));
+    expect(queue.take(100, 0).map((message) => message[0])).toEqual([3, 1]);
   });
 });
 
