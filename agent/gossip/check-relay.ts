@@ -26,11 +26,11 @@ export interface TableRelayOptions {
 
 /**
  * Rounds one want starts at most: while tables are still lacking, the next round asks another
- * holder (it may have them, or the one asked may have fetched them meanwhile), 200, 400 and 800 ms
- * apart with the default debounce: all within the grace before fetching from each node
- * (check-sync.ts's relayGraceMs).
+ * holder, and once each was asked, each again (the one asked first may have fetched them since):
+ * 200, 400, 800 and 1,600 ms apart with the default debounce, all within the grace before fetching
+ * from each node (check-sync.ts's relayGraceMs).
  */
-export const MAX_RELAY_ROUNDS = 4;
+export const MAX_RELAY_ROUNDS = 5;
 
 /** One relay request at a time; wants that arrive meanwhile make one more once it ends. */
 export class TableRelay {
