@@ -145,13 +145,10 @@ export class CheckSync {
   private readonly timings: SyncTimings;
   private readonly relay?: TableRelay;
   /**
-   * Tables as a fetch or relay answers them, by node, while the table held and its version stand
-   * (`held`: the object a whole table replaced, or undefined for this node's own).
+   * Other nodes' tables as a relay answers them, by node, while the table held (the object a whole
+   * table replaced) and its version stand.
    */
-  private readonly answers = new Map<
-    string,
-    { held: HeldTable | undefined; epoch: number; version: number; bytes: Uint8Array }
-  >();
+  private readonly answers = new Map<string, { held: HeldTable; version: number; bytes: Uint8Array }>();
   private readonly timers: Timers;
   private readonly stats_: Omit<CheckSyncStats, 'fetches' | 'fetchFailures'> = {
     deltasSent: 0,
@@ -536,11 +533,10 @@ export class CheckSync {
     return this.heldAnswer(nodeId);
   }
 
+  /** Encoded at each ask, as before the relay: the checks' outputs may move within a version. */
   private ownAnswer(): Uint8Array {
     const table = this.options.localTable?.() ?? emptyTable(this.options.selfId);
-    return this.cachedAnswer(this.options.selfId, undefined, this.options.epoch, table.version, () =>
-      encodeTableAnswer(WIRE_VERSION, { ...table, node_id: this.options.selfId }, this.options.epoch),
-    );
+    return encodeTableAnswer(WIRE_VERSION, { ...table, node_id: this.options.selfId }, this.options.epoch);
   }
 
   /** Another node's table as this node holds it, if it holds one of a node still a member. */
@@ -548,24 +544,10 @@ export class CheckSync {
     const held = this.tables.get(nodeId);
     const member = this.options.engine.table.get(nodeId);
     if (!held || !member || member.state === 'left') return undefined;
-    return this.cachedAnswer(nodeId, held, held.epoch, held.version, () =>
-      encodeTableAnswer(WIRE_VERSION, heldAsTable(nodeId, held), held.epoch),
-    );
-  }
-
-  /** A table's answer bytes, encoded once per version: a seed answers the same tables to every joiner. */
-  private cachedAnswer(
-    nodeId: string,
-    held: HeldTable | undefined,
-    epoch: number,
-    version: number,
-    encode: () => Uint8Array,
-  ): Uint8Array {
     const cached = this.answers.get(nodeId);
-    if (cached && cached.held === held && cached.epoch === epoch && cached.version === version)
-      return cached.bytes;
-    const bytes = encode();
-    this.answers.set(nodeId, { held, epoch, version, bytes });
+    if (cached && cached.held === held && cached.version === held.version) return cached.bytes;
+    const bytes = encodeTableAnswer(WIRE_VERSION, heldAsTable(nodeId, held), held.epoch);
+    this.answers.set(nodeId, { held, version: held.version, bytes });
     return bytes;
   }
 
