@@ -7,7 +7,6 @@
 // A table held elsewhere is taken like a delta (newer than the one held, not from before the
 // node's last restart); what it does not bring is still fetched from its node (check-sync.ts).
 import { SYSTEM_TIMERS, type Timers } from '../shared/timers.js';
-import { MAX_RELAYED_TABLES } from './check-codec.js';
 import type { Member } from './members.js';
 
 export interface TableRelayOptions {
@@ -15,7 +14,7 @@ export interface TableRelayOptions {
   debounceMs: number;
   /** The nodes whose table this node lacks (a version it saw announced, or any). */
   behind: () => string[];
-  /** Members to ask: alive, with an open cluster RPC connection, not this node. */
+  /** Members to ask: alive or suspect, with an open cluster RPC connection, not this node. */
   holders: () => Member[];
   /** Asks `holder` for the tables of `nodeIds` and takes what it answers; rejects when it failed. */
   ask: (holder: Member, nodeIds: string[]) => Promise<void>;
@@ -69,7 +68,7 @@ export class TableRelay {
   private async run(): Promise<void> {
     this.timer = undefined;
     if (this.stopped) return;
-    const nodeIds = this.options.behind().slice(0, MAX_RELAYED_TABLES);
+    const nodeIds = this.options.behind();
     const holders = this.options.holders();
     if (!nodeIds.length || !holders.length || this.roundsLeft <= 0) return;
     this.roundsLeft--;

@@ -76,10 +76,8 @@ export const DEFAULT_CHECK_SYNC_TIMINGS: SyncTimings = {
 
 /** Where tables held by other members come from (check-relay.ts); absent: from each node only. */
 export interface CheckRelay {
-  /** Members with an open cluster RPC connection: alive, not this node. */
+  /** Members with an open cluster RPC connection: alive or suspect, not this node. */
   holders: () => Member[];
-  /** Whether this node has an open cluster RPC connection to `nodeId`. */
-  connected: (nodeId: string) => boolean;
   /** Sends a relay request to `holder` (CHECK_TABLES_PROTOCOL); resolves with its answer. */
   request: (holder: Member, payload: Uint8Array, timeoutMs: number) => Promise<Uint8Array>;
 }
@@ -401,8 +399,8 @@ export class CheckSync {
       this.wanted.set(nodeId, { epoch: stamp.epoch, version: stamp.version });
     // A node connected already answers for itself at no handshake; any other is asked of a
     // connected member first, and of the node itself only if that did not bring it.
-    const relay = this.options.relay;
-    if (this.relay && relay && !relay.connected(nodeId) && relay.holders().length > 0) {
+    const holders = this.options.relay?.holders() ?? [];
+    if (this.relay && holders.length > 0 && !holders.some((holder) => holder.record.id === nodeId)) {
       this.relay.poke();
       delayMs = Math.max(delayMs, this.timings.relayGraceMs);
     }

@@ -203,7 +203,8 @@ export class GossipSubsystem implements Subsystem {
       epoch: checkEpoch,
       engine: this.engine,
       localTable: this.options.localCheckTable,
-      request: (member, payload, timeoutMs) => this.fetchTable(member, payload, timeoutMs),
+      request: (member, payload, timeoutMs) =>
+        this.requestOf(member, CHECK_TABLE_PROTOCOL, payload, timeoutMs),
       relay: this.checkRelay(),
       timings: this.options.checkSyncTimings,
       ...(this.options.time ?? {}),
@@ -541,9 +542,7 @@ export class GossipSubsystem implements Subsystem {
   ): Promise<Uint8Array> {
     const member = this.requireEngine().member(id);
     if (!member || member.state === 'left') throw new Error(`no member ${id} in the cluster`);
-    const rpc = this.rpc?.current;
-    if (!rpc) throw new Error('cluster RPC is not running (restarting on a new primary key)');
-    return rpc.request(rpcTarget(member), protocol, payload, timeoutMs);
+    return this.requestOf(member, protocol, payload, timeoutMs);
   }
 
   private servePushPull(rpc: ClusterRpc): void {
@@ -578,38 +577,34 @@ export class GossipSubsystem implements Subsystem {
 
   /** Members connected over the cluster RPC, asked first for the check tables they hold (check-relay.ts). */
   private checkRelay(): CheckRelay {
-    const connectedPeers = (): Set<string> => this.rpc?.current?.connectedPeers?.() ?? new Set();
     return {
       holders: () => {
-        const peers = connectedPeers();
-        if (!peers.size) return [];
+        const peers = this.rpc?.current?.connectedPeers?.();
+        if (!peers?.size) return [];
         return this.requireEngine()
           .members()
           .filter(
             (member) =>
-              member.state === 'alive' &&
+              (member.state === 'alive' || member.state === 'suspect') &&
               member.record.id !== this.options.nodeId &&
               peers.has(member.record.peerId),
           );
       },
-      connected: (nodeId) => {
-        const peerId = this.engine?.member(nodeId)?.record.peerId;
-        return peerId !== undefined && connectedPeers().has(peerId);
-      },
-      request: (holder, payload, timeoutMs) => {
-        const rpc = this.rpc?.current;
-        if (!rpc)
-          return Promise.reject(new Error('cluster RPC is not running (restarting on a new primary key)'));
-        return rpc.request(rpcTarget(holder), CHECK_TABLES_PROTOCOL, payload, timeoutMs);
-      },
+      request: (holder, payload, timeoutMs) =>
+        this.requestOf(holder, CHECK_TABLES_PROTOCOL, payload, timeoutMs),
     };
   }
 
-  /** Asks `member` itself for its check table (check-sync.ts). */
-  private async fetchTable(member: Member, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+  /** One request to `member` over the cluster RPC running now. */
+  private async requestOf(
+    member: Member,
+    protocol: string,
+    payload: Uint8Array,
+    timeoutMs?: number,
+  ): Promise<Uint8Array> {
     const rpc = this.rpc?.current;
     if (!rpc) throw new Error('cluster RPC is not running (restarting on a new primary key)');
-    return rpc.request(rpcTarget(member), CHECK_TABLE_PROTOCOL, payload, timeoutMs);
+    return rpc.request(rpcTarget(member), protocol, payload, timeoutMs);
   }
 
   /** The responder's side of a protocol 2 push-pull (push-pull.ts). */

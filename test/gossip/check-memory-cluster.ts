@@ -141,8 +141,11 @@ export class CheckCluster {
               holders: () =>
                 node.engine
                   .members()
-                  .filter((member) => member.state === 'alive' && node.connected.has(member.record.id)),
-              connected: (nodeId: string) => node.connected.has(nodeId),
+                  .filter(
+                    (member) =>
+                      (member.state === 'alive' || member.state === 'suspect') &&
+                      node.connected.has(member.record.id),
+                  ),
               request: (holder: Member, payload: Uint8Array) => this.askRelay(node, holder, payload),
             },
           }
