@@ -14,10 +14,11 @@ interface Queued {
 }
 
 /**
- * The priority of news that may wait (check deltas): membership news rides first. Under a burst of
- * deltas (a cluster starting, each check's first result a change) the alive news of a join ran out
- * of packets before reaching every member, and some members learned it only at the next push-pull,
- * 30 s later (a 50-agent formation with 200 checks each took 24 s or 77 s, about half the runs).
+ * The priority of news that may wait (check deltas): membership news rides first. A 50-agent
+ * formation with 200 checks each, under a burst of deltas (each check's first result a change),
+ * took 24 s or 77 s, two runs each, the slow ones with agents lacking members until a push-pull;
+ * with membership first, four runs took 25-30 s (docs/benchmarks.md; the bench still shows such a
+ * tail, so this is not all of it).
  */
 export const BULK = 1;
 
@@ -26,6 +27,11 @@ export const BULK = 1;
  * faster than packets carry it, and the message sent most (the one most nodes have) is dropped.
  */
 export const MAX_QUEUED = 4096;
+
+/** Which of two messages to drop first past the bound: bulk news, then the most sent, then the oldest. */
+function dropBefore(a: Queued, b: Queued): boolean {
+  return (b.priority - a.priority || b.transmits - a.transmits || a.order - b.order) < 0;
+}
 
 export class BroadcastQueue {
   private items: Queued[] = [];
@@ -49,14 +55,7 @@ export class BroadcastQueue {
       for (let index = 1; index < this.items.length; index++) {
         const item = this.items[index]!;
         const most = this.items[spread]!;
-        // Bulk news goes first, then among equals the most sent (the one most nodes have).
-        if (
-          item.priority > most.priority ||
-          (item.priority === most.priority &&
-            (item.transmits > most.transmits ||
-              (item.transmits === most.transmits && item.order < most.order)))
-        )
-          spread = index;
+        if (dropBefore(item, most)) spread = index;
       }
       this.items.splice(spread, 1);
     }

@@ -340,7 +340,7 @@ export class GossipEngine {
     // Alone, nobody holds a table the delta could apply to: whoever joins later reads the
     // version in this node's record and fetches the table whole. Queued, the deltas of a lone
     // node's first check pass (one per check) went out at its join, to every member, stale.
-    if (delta.nodeId === this.self.record.id && this.table.liveCount() === 1) return;
+    if (this.table.liveCount() === 1) return;
     const message: CheckDeltaMessage = { type: MessageType.CheckDelta, ...delta };
     this.queue(`checks:${delta.nodeId}:${delta.summary.version}`, encodeMessage(message), BULK);
   }
