@@ -104,11 +104,15 @@ export interface PingMessage {
   type: MessageType.Ping;
   seq: number;
   targetId: string;
+  /** The sender's live member count (LiveCount); absent from nodes before it was added. */
+  live?: number;
 }
 export const ANY_NODE = '*';
 export interface AckMessage {
   type: MessageType.Ack;
   seq: number;
+  /** The responder's live member count, as in a ping. */
+  live?: number;
 }
 /** Indirect probe: "ping `targetId` at address:port for me and forward the ack". */
 export interface PingReqMessage {
@@ -233,10 +237,11 @@ export function decodePacket(bytes: Uint8Array): { senderId: string; sequence: n
 
 function toWire(message: Message): unknown[] {
   switch (message.type) {
+    // The live count rides last: a node that does not know it reads the fields before and ignores it.
     case MessageType.Ping:
-      return [message.type, message.seq, message.targetId];
+      return withLive([message.type, message.seq, message.targetId], message.live);
     case MessageType.Ack:
-      return [message.type, message.seq];
+      return withLive([message.type, message.seq], message.live);
     case MessageType.PingReq:
       return [message.type, message.seq, message.targetId, message.address, message.port];
     case MessageType.Nack:
@@ -265,9 +270,14 @@ function fromWire(raw: unknown): Message {
   const type = fields[0];
   switch (type) {
     case MessageType.Ping:
-      return { type, seq: count(fields[1], 'ping seq'), targetId: id(fields[2], 'ping target') };
+      return {
+        type,
+        seq: count(fields[1], 'ping seq'),
+        targetId: id(fields[2], 'ping target'),
+        ...liveOf(fields[3], 'ping'),
+      };
     case MessageType.Ack:
-      return { type, seq: count(fields[1], 'ack seq') };
+      return { type, seq: count(fields[1], 'ack seq'), ...liveOf(fields[2], 'ack') };
     case MessageType.PingReq:
       return {
         type,
@@ -319,6 +329,15 @@ function fromWire(raw: unknown): Message {
     default:
       throw new DecodeError(`message: unknown type ${String(type)}`);
   }
+}
+
+function withLive(fields: unknown[], live: number | undefined): unknown[] {
+  if (live !== undefined) fields.push(live);
+  return fields;
+}
+
+function liveOf(raw: unknown, what: string): { live?: number } {
+  return raw === undefined ? {} : { live: count(raw, `${what} live count`) };
 }
 
 function recordToWire(record: NodeRecord): unknown[] {

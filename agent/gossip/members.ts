@@ -59,6 +59,8 @@ export class MemberTable {
    * packet sent (retransmit limit), too often to count the table each time.
    */
   private othersLive = 0;
+  /** When the live count last changed (a member came or went): how long membership has been still. */
+  private liveChangedAtMs: number;
 
   constructor(
     private readonly selfId: string,
@@ -70,7 +72,9 @@ export class MemberTable {
     readonly maxMembers = DEFAULT_MAX_MEMBERS,
     /** The clock of state changes and reaping, and the timers of suspicions. */
     private readonly time: GossipTime = SYSTEM_TIME,
-  ) {}
+  ) {
+    this.liveChangedAtMs = time.now();
+  }
 
   get(id: string): Member | undefined {
     return this.members.get(id);
@@ -89,6 +93,11 @@ export class MemberTable {
   /** Members that count for the cluster size: alive and suspect, this node included (always). */
   liveCount(): number {
     return this.othersLive + 1;
+  }
+
+  /** When a member last came or went (ms since the epoch). */
+  get liveChangedAt(): number {
+    return this.liveChangedAtMs;
   }
 
   /** Adds this node itself (always alive in its own table). */
@@ -172,6 +181,7 @@ export class MemberTable {
     known.incarnation = incarnation;
     known.state = leaving ? 'left' : 'dead';
     this.othersLive--;
+    this.liveChangedAtMs = this.time.now();
     known.stateChangedAt = this.time.now();
     return { events: [{ type: leaving ? 'node-leave' : 'node-dead', member: known }], rebroadcast: true };
   }
@@ -199,6 +209,7 @@ export class MemberTable {
 
   /** One more other member alive: the first one ends this node's time alone. */
   private countLive(): void {
+    this.liveChangedAtMs = this.time.now();
     if (this.othersLive++ === 0) this.onNoLongerAlone();
   }
 

@@ -139,6 +139,8 @@ export interface GossipStats {
   dropped: Record<DropReason, number>;
   /** Errors of the UDP socket by code (EMSGSIZE, ENETUNREACH, ...): a failed send is a lost packet. */
   socketErrors: Record<string, number>;
+  /** Push-pulls started because a member knew more live members than this node (engine.ts, REPAIR_*). */
+  repairs: number;
 }
 
 export type CollectorState = 'PENDING' | 'OK' | 'ERROR' | 'NOT-ELIGIBLE';

@@ -204,6 +204,9 @@ export function gossipCommand(): Command {
     process.stdout.write(
       `\nsocket errors: ${socketErrors.length ? socketErrors.map(([code, count]) => `${code} ${count}`).join(', ') : colour.dim('none')}\n`,
     );
+    // Absent from agents older than the repair.
+    if (full.repairs !== undefined)
+      process.stdout.write(`membership gaps repaired by push-pull: ${full.repairs}\n`);
   });
 
   const keys = gossip.command('keys').description('the cluster keyring: rotate keys without downtime');

@@ -140,6 +140,7 @@ describe('two agents, one of which leaves', () => {
     );
     expect(stdout).toMatch(/^decrypt +0 +no installed key opens it: a node with another cluster key$/m);
     expect(stdout).toContain('\nsocket errors: none\n');
+    expect(stdout).toMatch(/^membership gaps repaired by push-pull: \d+$/m);
     const json = JSON.parse(runCli(['gossip', 'stats', '--json', '--api', first.api]).stdout) as {
       packetsIn: number;
     };
