@@ -1,7 +1,7 @@
 // The pure parts of gossip, alone: suspicion math, the broadcast queue, the replay window,
 // the keyring, and the codec's refusal of anything malformed.
 import { randomBytes } from 'node:crypto';
-import { encode } from '@msgpack/msgpack';
+import { decode, encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import { BroadcastQueue, BULK } from '../../agent/gossip/broadcast-queue.js';
 import { EMPTY_SUMMARY } from '../../agent/gossip/check-codec.js';
@@ -197,6 +197,35 @@ describe('codec', () => {
     expect(wire(99)).toEqual(record(7, { checkSwitches: 99 }));
   });
 
+  it('pings and acks carry the live count last, and read without it (agents before it)', () => {
+    const messagesOf = (raw: unknown[][]) =>
+      decodePacket(encode([1, 'n1', 1, raw.map((message) => encode(message))])).messages;
+    expect(
+      messagesOf([
+        [1, 5, 'n2'],
+        [2, 5],
+      ]),
+    ).toEqual([
+      { type: MessageType.Ping, seq: 5, targetId: 'n2' },
+      { type: MessageType.Ack, seq: 5 },
+    ]);
+    expect(
+      messagesOf([
+        [1, 5, 'n2', 50],
+        [2, 5, 49],
+      ]),
+    ).toEqual([
+      { type: MessageType.Ping, seq: 5, targetId: 'n2', live: 50 },
+      { type: MessageType.Ack, seq: 5, live: 49 },
+    ]);
+    // On the wire the fields an older agent reads keep their places: the count is appended.
+    const ping = encodeMessage({ type: MessageType.Ping, seq: 5, targetId: 'n2', live: 50 });
+    expect(decode(ping)).toEqual([1, 5, 'n2', 50]);
+    expect(decode(encodeMessage({ type: MessageType.Ack, seq: 5 }))).toEqual([2, 5]);
+    expect(() => messagesOf([[2, 5, -1]])).toThrow(DecodeError);
+    expect(() => messagesOf([[1, 5, 'n2', 'many']])).toThrow(DecodeError);
+  });
+
   it.each([
     ['not msgpack', Buffer.from([0xc1])],
     ['a number', encode(5)],
@@ -267,6 +296,32 @@ describe('member table live count', () => {
     expect(table.liveCount()).toBe(
       table.all().filter((m) => m.state === 'alive' || m.state === 'suspect').length,
     );
+    table.stopTimers();
+  });
+
+  it('stamps when a member last came or went, not when one is suspected or refreshed', () => {
+    let now = 1000;
+    const table = new MemberTable(
+      record(1).id,
+      { multiplier: 4, maxMultiplier: 6, probeIntervalMs: 1000 },
+      () => undefined,
+      () => undefined,
+      undefined,
+      { timers: new ManualTimers(), now: () => now },
+    );
+    table.addSelf(record(1), 0);
+    expect(table.liveChangedAt).toBe(1000);
+    now = 2000;
+    table.applyAlive(record(2), 0);
+    expect(table.liveChangedAt).toBe(2000);
+    now = 3000;
+    table.applySuspect(record(2).id, 0, record(1).id);
+    table.applyAlive(record(2), 1); // refuted
+    table.applyAlive(record(2, { groups: ['web'] }), 2); // its record changed
+    expect(table.liveChangedAt).toBe(2000);
+    now = 4000;
+    table.applyDead(record(2).id, 2, record(1).id);
+    expect(table.liveChangedAt).toBe(4000);
     table.stopTimers();
   });
 });
