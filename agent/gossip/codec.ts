@@ -104,7 +104,7 @@ export interface PingMessage {
   type: MessageType.Ping;
   seq: number;
   targetId: string;
-  /** The sender's live member count (LiveCount); absent from nodes before it was added. */
+  /** The sender's count of members alive or suspect, itself included; absent from older agents. */
   live?: number;
 }
 export const ANY_NODE = '*';

@@ -107,8 +107,8 @@ export const PUSH_PULL_PARTNER_ROUNDS = 4;
  * probe intervals (news still spreading would close the gap anyway), push-pulls with that sender
  * at once instead of waiting for its periodic one (60 s at N = 50). Gossip delivers each message
  * a bounded number of times, so at formation a node can miss one member's news: 4 formations of
- * 50 in 20 in the in-memory cluster left a node short of a member until a push-pull; Serf had an
- * 88 s tail in a bench run. At most one such push-pull per REPAIR_EVERY_PROBES probe intervals:
+ * 50 in 20 in the in-memory cluster left a node short of a member until a push-pull; Serf had
+ * tails of 88 and 61 s in two bench runs. At most one such push-pull per REPAIR_EVERY_PROBES probe intervals:
  * two nodes whose counts differ for a reason a sync cannot mend (a member one of them declared
  * dead, the other not yet) cost one every 10 s at most.
  */
