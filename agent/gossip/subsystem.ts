@@ -369,6 +369,12 @@ export class GossipSubsystem implements Subsystem {
           }),
       },
       {
+        name: 'opsbro_gossip_membership_repairs_total',
+        help: 'push-pulls started because a member counted more live members: news gossip missed here',
+        type: 'counter',
+        samples: () => [{ value: stats()?.repairs ?? 0 }],
+      },
+      {
         name: 'opsbro_gossip_members',
         help: 'cluster members this node knows, itself included, by state',
         type: 'gauge',

@@ -59,6 +59,7 @@ describeWhenAvailable('the Prometheus exposition', promtoolMissing(), () => {
       'opsbro_gossip_packets_total',
       'opsbro_gossip_dropped_packets_total',
       'opsbro_gossip_members',
+      'opsbro_gossip_membership_repairs_total',
       'opsbro_rpc_requests_total',
       'opsbro_rpc_connections_opened_total',
       'opsbro_statsd_readers',
