@@ -22,6 +22,15 @@ async function formed(current: MemoryCluster, count: number) {
   return nodes;
 }
 
+/** `count` nodes, not joined, on a cluster of seed DEFAULT_SEED + `offset` whose push-pull waits `pushPullIntervalMs`. */
+function unjoined(count: number, pushPullIntervalMs: number, offset = 0) {
+  const current = (cluster = new MemoryCluster(
+    { ...FAST, pushPullIntervalMs },
+    { seed: DEFAULT_SEED + offset },
+  ));
+  return { current, nodes: Array.from({ length: count }, (_, index) => current.add(index + 1)) };
+}
+
 describe('gossip engine', () => {
   it('forms a cluster of 10 through one seed, and everyone sees everyone alive', async () => {
     cluster = new MemoryCluster();
@@ -193,11 +202,7 @@ describe('concurrent joins', () => {
   it.each([1, 2, 3, 4, 5])(
     'converge by gossip alone, without waiting for a push-pull (seed +%i)',
     async (offset) => {
-      const current = (cluster = new MemoryCluster(
-        { ...FAST, pushPullIntervalMs: 60_000 },
-        { seed: DEFAULT_SEED + offset },
-      ));
-      const nodes = Array.from({ length: 10 }, (_, index) => current.add(index + 1));
+      const { current, nodes } = unjoined(10, 60_000, offset);
       // All nine at once, each retrying until the seed answers, as agents booting together do.
       await current.settle(
         Promise.all(nodes.slice(1).map((node) => current.joinWithRetries(node, { timeoutMs: 300 }))),
@@ -231,8 +236,7 @@ describe('a member that gossip missed', () => {
   }
 
   it('is learned from a member that counts more, within a few probes, and at most once per 10', async () => {
-    const current = (cluster = new MemoryCluster({ ...FAST, pushPullIntervalMs: 3_600_000 }));
-    const nodes = Array.from({ length: 5 }, (_, index) => current.add(index + 1));
+    const { current, nodes } = unjoined(5, 3_600_000);
     current.bootstrap();
     await current.run(1000);
     const five = nodes[4]!.engine;
@@ -258,11 +262,7 @@ describe('a member that gossip missed', () => {
   it.each(Array.from({ length: 10 }, (_, offset) => offset))(
     'a formation of 50, four joins at a time, converges without a periodic push-pull (seed +%i)',
     async (offset) => {
-      const current = (cluster = new MemoryCluster(
-        { ...FAST, pushPullIntervalMs: 3_600_000 },
-        { seed: DEFAULT_SEED + offset },
-      ));
-      const nodes = Array.from({ length: 50 }, (_, index) => current.add(index + 1));
+      const { current, nodes } = unjoined(50, 3_600_000, offset);
       const joiners = nodes.slice(1);
       // As the gossip bench joins agents: four at a time, the next four a moment later.
       const joins = (async () => {
