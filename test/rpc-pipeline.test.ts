@@ -9,6 +9,7 @@ import type { ClusterRpcError } from '../agent/rpc/index.js';
 import { createClusterRpc, type ClusterRpcOptions, type RpcHandler } from '../agent/rpc/index.js';
 import { encodeTaggedFrame, TaggedFrameDecoder, TAGGED_HEADER_BYTES } from '../agent/rpc/pipeline.js';
 import { Libp2pClusterRpc, SOCKET_INACTIVITY_MS } from '../agent/rpc/rpc-node.js';
+import { requestNewest } from '../agent/rpc/versioned.js';
 import { MAX_WAIT_MS } from '../agent/kv/rpc-protocol.js';
 import { cleanupAll, freePort, tempDir } from './helpers/agent-process.js';
 
@@ -233,6 +234,52 @@ describe('a pipelined protocol between two nodes', () => {
     await expect.poll(() => client.rpc.pipelinedStreams().calling, { timeout: 3_000, interval: 50 }).toBe(0);
     await expect.poll(() => established(server.port), { timeout: 3_000, interval: 100 }).toBe(0);
     expect(await client.rpc.request(target(server), PIPE, Uint8Array.of(2))).toEqual(Uint8Array.of(2));
+  });
+});
+
+describe("a protocol's versions, the newest the peer serves (requestNewest)", () => {
+  const V2 = '/opsbro-test/versioned/2.0.0';
+  const V1 = '/opsbro-test/versioned/1.0.0';
+  /** Answers which version served the request; `upgraded` also serves 2.0.0 (pipelined). */
+  async function versionedNode(upgraded: boolean) {
+    const port = await freePort();
+    const rpc = createClusterRpc({
+      host: '127.0.0.1',
+      clusterKey: KEY,
+      port,
+      dataDir: tempDir('opsbro-rpc-v-'),
+    });
+    if (!(rpc instanceof Libp2pClusterRpc))
+      throw new Error('createClusterRpc no longer builds a Libp2pClusterRpc');
+    if (upgraded) rpc.handle(V2, () => Promise.resolve(Uint8Array.of(2)), { pipelined: true });
+    rpc.handle(V1, () => Promise.resolve(Uint8Array.of(1)));
+    await rpc.start();
+    started.add(rpc);
+    return { rpc, port };
+  }
+
+  it('asks an upgraded peer under 2.0.0 on one stream, and a peer serving only 1.0.0 under 1.0.0', async () => {
+    const upgraded = await versionedNode(true);
+    const older = await versionedNode(false);
+    const caller = await versionedNode(true);
+    const ask = (node: typeof older) => requestNewest(caller.rpc, target(node), [V2, V1], new Uint8Array(1));
+    for (let round = 0; round < 3; round++) {
+      expect(await ask(upgraded)).toEqual(Uint8Array.of(2));
+      expect(await ask(older)).toEqual(Uint8Array.of(1));
+    }
+    expect(upgraded.rpc.pipelinedStreams().serving).toBe(1);
+    const served = (node: typeof older) =>
+      node.rpc
+        .requestCounts()
+        .filter((count) => count.direction === 'served')
+        .map(({ protocol, outcome, count }) => [protocol, outcome, count]);
+    expect(served(upgraded)).toEqual([[V2, 'ok', 3]]);
+    expect(served(older)).toEqual([[V1, 'ok', 3]]);
+    // Anything other than "not served" is not retried under an older version.
+    await older.rpc.stop();
+    await expect(
+      requestNewest(caller.rpc, target(older), [V2, V1], new Uint8Array(1), 2_000),
+    ).rejects.toThrow(new RegExp(V2));
   });
 });
 

@@ -34,10 +34,17 @@ import { CheckTables, type HeldTable } from './check-tables.js';
 import { encodeMessage, MessageType, type StateEntry, WIRE_VERSION } from './codec.js';
 import type { Member } from './members.js';
 
-/** The cluster RPC protocol that answers a node's own check table (beside push-pull). */
-export const CHECK_TABLE_PROTOCOL = '/opsbro/check-table/1.0.0';
-/** The one that answers the tables a node holds, of any node (check-relay.ts). */
-export const CHECK_TABLES_PROTOCOL = '/opsbro/check-tables/1.0.0';
+/**
+ * The cluster RPC protocol that answers a node's own check table (beside push-pull). Pipelined
+ * from 2.0.0: one stream per connection carries every request (a stream per request cost each end
+ * 3-4x the CPU, docs/benchmarks.md); the payloads are 1.0.0's, still served and used with an agent
+ * that does not serve 2.0.0.
+ */
+export const CHECK_TABLE_PROTOCOL = '/opsbro/check-table/2.0.0';
+export const CHECK_TABLE_PROTOCOL_V1 = '/opsbro/check-table/1.0.0';
+/** The one that answers the tables a node holds, of any node (check-relay.ts); the same versions. */
+export const CHECK_TABLES_PROTOCOL = '/opsbro/check-tables/2.0.0';
+export const CHECK_TABLES_PROTOCOL_V1 = '/opsbro/check-tables/1.0.0';
 
 /** What check sync needs of the gossip engine (engine.ts). */
 export interface CheckSyncEngine {

@@ -10,13 +10,16 @@ import type { EventBus, NodeSummary } from '../events/index.js';
 import type { Logger } from '../log/index.js';
 import { messageOf } from '../shared/errors.js';
 import { isNotServed } from '../rpc/failures.js';
+import { requestNewest } from '../rpc/versioned.js';
 import type { ClusterRpc, HandleOptions, RpcHandler } from '../rpc/types.js';
 import type { Subsystem } from '../subsystem.js';
 import type { NodeCheckTable, SubsystemState } from '../shared/api-types.js';
 import type { Timers } from '../shared/timers.js';
 import {
   CHECK_TABLE_PROTOCOL,
+  CHECK_TABLE_PROTOCOL_V1,
   CHECK_TABLES_PROTOCOL,
+  CHECK_TABLES_PROTOCOL_V1,
   type CheckRelay,
   CheckSync,
   type CheckSyncStats,
@@ -204,7 +207,7 @@ export class GossipSubsystem implements Subsystem {
       engine: this.engine,
       localTable: this.options.localCheckTable,
       request: (member, payload, timeoutMs) =>
-        this.requestOf(member, CHECK_TABLE_PROTOCOL, payload, timeoutMs),
+        this.requestOf(member, [CHECK_TABLE_PROTOCOL, CHECK_TABLE_PROTOCOL_V1], payload, timeoutMs),
       relay: this.checkRelay(),
       timings: this.options.checkSyncTimings,
       ...(this.options.time ?? {}),
@@ -533,7 +536,9 @@ export class GossipSubsystem implements Subsystem {
       protocol === PUSH_PULL_PROTOCOL ||
       protocol === PUSH_PULL_PROTOCOL_V1 ||
       protocol === CHECK_TABLE_PROTOCOL ||
-      protocol === CHECK_TABLES_PROTOCOL
+      protocol === CHECK_TABLE_PROTOCOL_V1 ||
+      protocol === CHECK_TABLES_PROTOCOL ||
+      protocol === CHECK_TABLES_PROTOCOL_V1
     )
       throw new Error(`the RPC protocol ${protocol} is already served`);
     this.services.set(protocol, { handler, options });
@@ -566,14 +571,19 @@ export class GossipSubsystem implements Subsystem {
       this.mergeState(remote.entries, remote.fromId);
       return Promise.resolve(local);
     });
-    rpc.handle(CHECK_TABLE_PROTOCOL, (request) => {
+    // Each check-table protocol pipelined (2.0.0) and a stream per request (1.0.0, older agents).
+    const serveTable: RpcHandler = (request) => {
       if (!this.checkSync) throw new Error('gossip is not running');
       return Promise.resolve(this.checkSync.serve(request));
-    });
-    rpc.handle(CHECK_TABLES_PROTOCOL, (request) => {
+    };
+    const serveTables: RpcHandler = (request) => {
       if (!this.checkSync) throw new Error('gossip is not running');
       return Promise.resolve(this.checkSync.serveRelay(request));
-    });
+    };
+    rpc.handle(CHECK_TABLE_PROTOCOL, serveTable, { pipelined: true });
+    rpc.handle(CHECK_TABLE_PROTOCOL_V1, serveTable);
+    rpc.handle(CHECK_TABLES_PROTOCOL, serveTables, { pipelined: true });
+    rpc.handle(CHECK_TABLES_PROTOCOL_V1, serveTables);
     // A node that connects to us (a join, a push-pull) can be asked for its table at no handshake.
     rpc.onPeerConnected?.((peerId) => {
       const member = this.engine?.members().find((candidate) => candidate.record.peerId === peerId);
@@ -597,20 +607,24 @@ export class GossipSubsystem implements Subsystem {
           );
       },
       request: (holder, payload, timeoutMs) =>
-        this.requestOf(holder, CHECK_TABLES_PROTOCOL, payload, timeoutMs),
+        this.requestOf(holder, [CHECK_TABLES_PROTOCOL, CHECK_TABLES_PROTOCOL_V1], payload, timeoutMs),
     };
   }
 
-  /** One request to `member` over the cluster RPC running now. */
+  /**
+   * One request to `member` over the cluster RPC running now; given a protocol's versions (newest
+   * first), under the newest `member` serves.
+   */
   private async requestOf(
     member: Member,
-    protocol: string,
+    protocol: string | readonly [string, ...string[]],
     payload: Uint8Array,
     timeoutMs?: number,
   ): Promise<Uint8Array> {
     const rpc = this.rpc?.current;
     if (!rpc) throw new Error('cluster RPC is not running (restarting on a new primary key)');
-    return rpc.request(rpcTarget(member), protocol, payload, timeoutMs);
+    const versions = typeof protocol === 'string' ? ([protocol] as const) : protocol;
+    return requestNewest(rpc, rpcTarget(member), versions, payload, timeoutMs);
   }
 
   /** The responder's side of a protocol 2 push-pull (push-pull.ts). */

@@ -199,6 +199,18 @@ describe('check state cluster-wide, real sockets', () => {
     await waitFor(() => Promise.resolve(everywhere(late)), 10_000, "the late node's table everywhere");
   });
 
+  /** Requests of `protocol` that `node` served without error (opsbro_rpc_requests_total). */
+  function served(node: TestNode, protocol: string): number {
+    const family = node.gossip.exposition().find((entry) => entry.name === 'opsbro_rpc_requests_total')!;
+    return family
+      .samples()
+      .filter(
+        ({ labels }) =>
+          labels?.direction === 'served' && labels?.protocol === protocol && labels?.outcome === 'ok',
+      )
+      .reduce((sum, sample) => sum + sample.value, 0);
+  }
+
   it('a missed delta is repaired by a fetch over the cluster RPC', async () => {
     const started = await cluster(3);
     const [first, second] = started;
@@ -222,6 +234,9 @@ describe('check state cluster-wide, real sockets', () => {
       await waitFor(() => Promise.resolve(everywhere(first!)), 10_000, 'node 2 repaired');
       expect(second!.gossip.dropStats()!.checks!.fetches).toBeGreaterThan(fetchesBefore);
       expect(first!.gossip.dropStats()!.checks!.fetchesServed).toBeGreaterThan(0);
+      // Fetched under the pipelined protocol (2.0.0); 1.0.0 is only for agents without it.
+      expect(served(first!, '/opsbro/check-table/2.0.0')).toBeGreaterThan(0);
+      expect(served(first!, '/opsbro/check-table/1.0.0')).toBe(0);
     } finally {
       restore();
     }
