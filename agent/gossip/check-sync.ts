@@ -67,19 +67,14 @@ export interface CheckSyncTimings extends FetchPolicy {
    * after it is wanted, when a connected member may hold it (the relay asks first).
    */
   relayGraceMs: number;
+  /** A change announced is carried again by the deltas of this long after it (RECENT_CHANGE_MS). */
+  recentChangeMs: number;
 }
 
 type SyncTimings = Pick<
   CheckSyncTimings,
-  'coalesceMs' | 'fetchTimeoutMs' | 'relayDebounceMs' | 'relayGraceMs'
+  'coalesceMs' | 'fetchTimeoutMs' | 'relayDebounceMs' | 'relayGraceMs' | 'recentChangeMs'
 >;
-
-export const DEFAULT_CHECK_SYNC_TIMINGS: SyncTimings = {
-  coalesceMs: 200,
-  fetchTimeoutMs: 5000,
-  relayDebounceMs: 200,
-  relayGraceMs: 5000,
-};
 
 /** Where tables held by other members come from (check-relay.ts); absent: from each node only. */
 export interface CheckRelay {
@@ -122,6 +117,32 @@ export interface CheckSyncStats {
 }
 
 type LocalChange = AgentEvents['check-table-changed'];
+
+/**
+ * How long a change announced stays in the deltas that follow it (while they fit in half a
+ * packet): a node that missed it (gossip lost it, or the node had not joined yet, or it holds a
+ * relayed table one version behind) is caught up by the next delta instead of fetching the whole
+ * table. Longer than a delta's retransmissions and a relay's rounds; a cluster at a steady state,
+ * whose changes are minutes apart, sends each change once.
+ */
+export const RECENT_CHANGE_MS = 5_000;
+/** Changes announced that a delta may carry again, at most. */
+const MAX_RECENT_CHANGES = 32;
+
+export const DEFAULT_CHECK_SYNC_TIMINGS: SyncTimings = {
+  coalesceMs: 200,
+  fetchTimeoutMs: 5000,
+  relayDebounceMs: 200,
+  relayGraceMs: 5000,
+  recentChangeMs: RECENT_CHANGE_MS,
+};
+
+/** A change announced, with the version before it and when. */
+interface Announced {
+  change: LocalChange;
+  base: number;
+  at: number;
+}
 
 /** Consecutive local changes merged into one delta. */
 interface Merged {
@@ -169,6 +190,9 @@ export class CheckSync {
   private announced: number;
   /** This node's changes not yet sent (coalesceMs). */
   private pending: LocalChange[] = [];
+  /** This node's changes sent in complete deltas, consecutive versions, oldest first (RECENT_CHANGE_MS). */
+  private recent: Announced[] = [];
+  private readonly now: () => number;
   private flushTimer?: unknown;
   private stopped = false;
 
@@ -176,6 +200,7 @@ export class CheckSync {
     this.timings = { ...DEFAULT_CHECK_SYNC_TIMINGS, ...options.timings };
     this.timers = options.timers ?? SYSTEM_TIMERS;
     const now = options.now ?? Date.now;
+    this.now = now;
     this.warnings = new RateLimitedLog((message, fields) => options.onWarning?.(message, fields), now);
     this.announced = options.localTable?.().version ?? 0;
     this.fetcher = new TableFetcher({
@@ -242,6 +267,8 @@ export class CheckSync {
   /**
    * Sends the changes queued: consecutive ones merged into a delta while it fits in half a packet
    * (room for the other news), and a change too large alone sent as "the version bumped" only.
+   * Each complete delta also carries the changes announced in the last RECENT_CHANGE_MS before
+   * its own, while it fits: it then applies on any version from the oldest it covers.
    */
   private flush(): void {
     this.flushTimer = undefined;
@@ -252,26 +279,38 @@ export class CheckSync {
     const override = wireOverride(table.override);
     const summary = summarize(this.options.epoch, table.version, table.checks, override !== undefined);
     const maxBytes = Math.floor(this.options.engine.maxNewsBytes / 2);
+    const fits = (delta: CheckDelta) => encodedSize(delta) <= maxBytes;
+    const now = this.now();
+    this.recent = this.recent.filter((entry) => now - entry.at < this.timings.recentChangeMs);
     const deltas: CheckDelta[] = [];
-    let group: Merged | undefined;
+    let base = this.announced;
+    let group: LocalChange[] = [];
+    const send = (): void => {
+      deltas.push(this.extended(group, base, summary, override, fits));
+      for (const change of group) {
+        this.recent.push({ change, base, at: now });
+        base = change.version;
+      }
+      if (this.recent.length > MAX_RECENT_CHANGES)
+        this.recent.splice(0, this.recent.length - MAX_RECENT_CHANGES);
+      group = [];
+    };
     for (const change of changes) {
-      const merged = mergeChange(group ?? emptyGroup(this.announced), change);
-      const candidate = this.delta(merged, summary, true, override);
-      if (encodedSize(candidate) <= maxBytes) {
-        group = merged;
+      if (fits(this.delta(merge([...group, change], base), summary, true, override))) {
+        group.push(change);
         continue;
       }
-      if (group) deltas.push(this.delta(group, summary, true, override));
-      const alone = mergeChange(emptyGroup(group?.version ?? this.announced), change);
-      const complete = this.delta(alone, summary, true, override);
-      if (encodedSize(complete) <= maxBytes) group = alone;
-      else {
-        deltas.push(this.delta(alone, summary, false, override));
-        group = undefined;
-      }
-      this.announced = deltas.at(-1)?.summary.version ?? this.announced;
+      if (group.length) send();
+      group = [change];
+      if (fits(this.delta(merge(group, base), summary, true, override))) continue;
+      // Too large alone: "the version bumped". No later delta can carry it, so none carries
+      // what came before it either.
+      deltas.push(this.delta(merge(group, base), summary, false, override));
+      base = change.version;
+      group = [];
+      this.recent = [];
     }
-    if (group) deltas.push(this.delta(group, summary, true, override));
+    if (group.length) send();
     const last = deltas.at(-1);
     if (!last) return;
     this.announced = last.summary.version;
@@ -282,6 +321,38 @@ export class CheckSync {
       if (delta.complete) this.stats_.deltasSent++;
       else this.stats_.versionOnlySent++;
     }
+  }
+
+  /**
+   * The complete delta of `group` (on top of `base`), carrying also the recent changes announced
+   * just before it, the most it can while it fits (each one more brings its base one version back).
+   */
+  private extended(
+    group: LocalChange[],
+    base: number,
+    summary: CheckSummary,
+    override: CheckDelta['override'],
+    fits: (delta: CheckDelta) => boolean,
+  ): CheckDelta {
+    let best = this.delta(merge(group, base), summary, true, override);
+    let changes = group;
+    let from = base;
+    for (let index = this.recent.length - 1; index >= 0; index--) {
+      const earlier = this.recent[index]!;
+      // Consecutive only: every version between its base and the delta's must be in it.
+      if (earlier.change.version !== from) break;
+      const candidate = this.delta(
+        merge([earlier.change, ...changes], earlier.base),
+        summary,
+        true,
+        override,
+      );
+      if (!fits(candidate)) break;
+      best = candidate;
+      changes = [earlier.change, ...changes];
+      from = earlier.base;
+    }
+    return best;
   }
 
   private delta(
@@ -580,6 +651,11 @@ export class CheckSync {
 
 function emptyGroup(base: number): Merged {
   return { base, version: base, changed: new Map(), removed: new Set() };
+}
+
+/** `changes` (consecutive, in order) merged on top of `base`. */
+function merge(changes: LocalChange[], base: number): Merged {
+  return changes.reduce(mergeChange, emptyGroup(base));
 }
 
 /** `group` followed by `change` (a copy): the later state of a check wins, a removal cancels a change. */

@@ -1,8 +1,8 @@
 // Every other node's check table, as this node holds it: replaced whole by a fetch, moved forward
-// by deltas applied strictly in version order, within one epoch (a node's numbering; a restart
-// starts another). A delta that does not follow the version held (one was missed, or arrives out
-// of order) waits here, a few per node, until the one before it or a fetch lets it apply. No I/O
-// and no timers: check-sync.ts decides when to fetch.
+// by deltas that reach back to the version held (a delta may span several versions), within one
+// epoch (a node's numbering; a restart starts another). A delta that does not reach back that far
+// (one was missed, or arrives out of order) waits here, a few per node, until one before it or a
+// fetch lets it apply. No I/O and no timers: check-sync.ts decides when to fetch.
 import type { CheckBrief, StatusOverride } from '../shared/api-types.js';
 import {
   boundBriefs,
@@ -126,13 +126,19 @@ export class CheckTables {
     this.heard.delete(nodeId);
   }
 
-  /** Applies the waiting deltas that follow the version held, in order; drops those behind it. */
+  /**
+   * Applies the waiting deltas that follow the version held, the newest that does first (it holds
+   * what the others between bring); drops those behind it.
+   */
   private applyWaiting(nodeId: string): void {
     const held = this.tables.get(nodeId);
     const waiting = this.waiting.get(nodeId);
     if (!held || !waiting) return;
     for (;;) {
-      const next = waiting.find((delta) => follows(delta, held));
+      // Sorted oldest first.
+      let next: CheckDelta | undefined;
+      for (let index = waiting.length - 1; index >= 0 && !next; index--)
+        if (follows(waiting[index]!, held)) next = waiting[index];
       if (!next) break;
       applyDelta(held, next);
     }
@@ -142,9 +148,19 @@ export class CheckTables {
   }
 }
 
-/** Whether `delta` applies on `table`: complete, of its epoch, on top of its version. */
+/**
+ * Whether `delta` applies on `table`: complete, of its epoch, newer, and reaching back to its
+ * version. A delta spanning several versions holds each check's state at its last one for every
+ * check changed (and every name removed) since its base, so it moves any version from its base on
+ * to its own (check-sync.ts sends the last few seconds' changes again in each delta).
+ */
 function follows(delta: CheckDelta, table: HeldTable): boolean {
-  return delta.complete && delta.summary.epoch === table.epoch && baseOf(delta) === table.version;
+  return (
+    delta.complete &&
+    delta.summary.epoch === table.epoch &&
+    baseOf(delta) <= table.version &&
+    table.version < delta.summary.version
+  );
 }
 
 /**

@@ -24,6 +24,7 @@ export const CHECK_TIMINGS: Partial<CheckSyncTimings> = {
   retryMaxMs: 8000,
   maxConcurrent: 4,
   fetchTimeoutMs: 1000,
+  recentChangeMs: 2000,
 };
 
 export interface CheckNode {

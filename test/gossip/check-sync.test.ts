@@ -53,6 +53,18 @@ async function lateJoiner(relay: boolean): Promise<{ nodes: CheckNode[]; late: C
   return { nodes, late };
 }
 
+/** A change of node 1's table that every node but node 2 hears of (node 2 drops deltas until the test stops it). */
+async function missedBySecond(nodes: CheckNode[]): Promise<void> {
+  const [first, second] = nodes;
+  second!.dropDeltas = true;
+  cluster!.change(first!, { changed: [brief('cpu', 'critical')] });
+  await cluster!.until(
+    () => cluster!.everywhere(first!, [first!, ...nodes.slice(2)]),
+    5000,
+    'the others have it',
+  );
+}
+
 /** The deltas `node` gossips from now on. */
 function deltasOf(node: CheckNode): CheckDelta[] {
   const sent: CheckDelta[] = [];
@@ -126,18 +138,39 @@ describe('check deltas', () => {
     expect(nodes[1]!.served).toBeGreaterThanOrEqual(3);
   });
 
-  it('missed by a node are repaired by a fetch after the grace period, not before', async () => {
+  it('carry the changes of the last seconds again: a node that missed one is caught up by the next, without a fetch', async () => {
     const nodes = await formed(4);
     const [first, second] = nodes;
-    second!.dropDeltas = true;
-    cluster!.change(first!, { changed: [brief('cpu', 'critical')] });
-    await cluster!.until(
-      () => cluster!.everywhere(first!, [first!, ...nodes.slice(2)]),
-      5000,
-      'the others have it',
-    );
-    // Long after: the node that missed it still has the old version (nothing told it yet).
-    await cluster!.run(1000);
+    const sent = deltasOf(first!);
+    const before = first!.table.version;
+    await missedBySecond(nodes);
+    expect(second!.sync.checkTables().find((table) => table.node_id === first!.id)!.version).toBe(before);
+    const fetchesBefore = cluster!.fetches();
+    second!.dropDeltas = false;
+    // Within recentChangeMs of the first: the next delta spans both versions and carries cpu again.
+    cluster!.change(first!, { changed: [brief('disk', 'warning')] });
+    await cluster!.until(() => cluster!.everywhere(first!), 5000, 'the table everywhere');
+    expect(sent.map((delta) => [delta.span, delta.changed.map((one) => one.name)])).toEqual([
+      [1, ['cpu']],
+      [2, ['cpu', 'disk']],
+    ]);
+    // The others held the first version already: the second applies on it as well.
+    await cluster!.run(CHECK_TIMINGS.graceMs! * 4);
+    expect(cluster!.fetches()).toBe(fetchesBefore);
+    // Past recentChangeMs, a change goes out alone.
+    await cluster!.run(CHECK_TIMINGS.recentChangeMs!);
+    cluster!.change(first!, { changed: [brief('load', 'critical')] });
+    await cluster!.until(() => cluster!.everywhere(first!), 5000, 'the third change everywhere');
+    expect(sent.at(-1)).toMatchObject({ span: 1, changed: [expect.objectContaining({ name: 'load' })] });
+  });
+
+  it('missed by a node, past what later deltas carry, are repaired by a fetch after the grace period, not before', async () => {
+    const nodes = await formed(4);
+    const [first, second] = nodes;
+    await missedBySecond(nodes);
+    // Long after (past recentChangeMs): the node that missed it still has the old version
+    // (nothing told it yet), and the next delta no longer carries it.
+    await cluster!.run(CHECK_TIMINGS.recentChangeMs!);
     expect(second!.sync.checkTables().find((table) => table.node_id === first!.id)!.version).toBe(
       first!.table.version - 1,
     );
@@ -160,10 +193,11 @@ describe('check deltas', () => {
     // Node 2 hears nothing of node 1's deltas by gossip: the test hands them over, in reverse.
     second!.dropDeltas = true;
     cluster!.change(first!, { changed: [brief('cpu', 'critical')] });
-    await cluster!.run(CHECK_TIMINGS.coalesceMs! + 10);
+    // Past recentChangeMs: the second delta spans its own version only.
+    await cluster!.run(CHECK_TIMINGS.recentChangeMs! + 10);
     cluster!.change(first!, { changed: [brief('disk', 'warning')] });
     await cluster!.run(CHECK_TIMINGS.coalesceMs! + 10);
-    expect(sent).toHaveLength(2);
+    expect(sent.map((delta) => delta.span)).toEqual([1, 1]);
     const fetchesBefore = second!.fetchesAt.length;
     expect(second!.sync.onDelta(sent[1]!)).toBe(true);
     await cluster!.run(CHECK_TIMINGS.graceMs! / 2);

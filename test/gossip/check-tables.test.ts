@@ -194,6 +194,65 @@ describe('check tables', () => {
     expect(table.checks.get('cpu')!.state).toBe('critical');
   });
 
+  it('applies a delta spanning several versions on any version it reaches back to, the newest waiting first', () => {
+    const tables = new CheckTables();
+    tables.replace('n1', stamp(4), [brief('cpu', 'critical'), brief('disk'), brief('load')]);
+    // 3 -> 6 on version 4: every check changed since 3, as it is at 6 (cpu critical at 4, then
+    // ok at 6; disk warning at 5; load removed at 5).
+    const spanning = delta(3, 6, {
+      changed: [brief('cpu', 'ok'), brief('disk', 'warning')],
+      removed: ['load'],
+    });
+    expect(tables.receive(spanning)).toEqual({ news: true, applied: true });
+    let table = tables.get('n1')!;
+    expect(table.version).toBe(6);
+    expect([...table.checks.values()].map((one) => [one.name, one.state])).toEqual([
+      ['cpu', 'ok'],
+      ['disk', 'warning'],
+    ]);
+    // Reaching back only to 7 (7 missed): waits. Then 8 -> 9 waits too, and 5 -> 10 (reaching back
+    // past 6) applies at once; those waiting are behind it, dropped. (A node sends one delta per
+    // version: two of one version are the same news.)
+    expect(tables.receive(delta(7, 8, { changed: [brief('cpu', 'unknown')] }))).toEqual({
+      news: true,
+      applied: false,
+    });
+    expect(tables.receive(delta(8, 9, { changed: [brief('disk', 'ok')] }))).toEqual({
+      news: true,
+      applied: false,
+    });
+    expect(tables.newestWaiting('n1')!.version).toBe(9);
+    expect(
+      tables.receive(delta(5, 10, { changed: [brief('cpu', 'unknown'), brief('disk', 'ok'), brief('new')] })),
+    ).toEqual({ news: true, applied: true });
+    table = tables.get('n1')!;
+    expect(table.version).toBe(10);
+    expect(table.checks.get('new')!.state).toBe('ok');
+    expect(tables.newestWaiting('n1')).toBeUndefined();
+    // One that waits, then a newer one that reaches back: the newest applies, on its own.
+    expect(tables.receive(delta(11, 12, { changed: [brief('cpu', 'warning')] }))).toEqual({
+      news: true,
+      applied: false,
+    });
+    expect(tables.receive(delta(11, 13, { changed: [brief('cpu', 'critical')] }))).toEqual({
+      news: true,
+      applied: false,
+    });
+    expect(tables.receive(delta(10, 11, { changed: [brief('disk', 'critical')] }))).toEqual({
+      news: true,
+      applied: true,
+    });
+    expect(table.version).toBe(13);
+    expect(table.checks.get('cpu')!.state).toBe('critical');
+    expect(tables.newestWaiting('n1')).toBeUndefined();
+    // A spanning delta of another epoch, or a version-only one, never applies.
+    expect(tables.receive({ ...delta(5, 14), summary: summarize(EPOCH + 1, 14, [], false) }).applied).toBe(
+      false,
+    );
+    expect(tables.receive({ ...delta(5, 15), complete: false }).applied).toBe(false);
+    expect(table.version).toBe(13);
+  });
+
   it('removes checks, sets and clears the override, and spans several versions at once', () => {
     const tables = new CheckTables();
     tables.replace('n1', stamp(1), [brief('cpu'), brief('disk')]);
