@@ -237,6 +237,43 @@ describe('a pipelined protocol between two nodes', () => {
   });
 });
 
+describe('a pipelined protocol with its own idle time', () => {
+  it('closes its idle stream at the next sweep while the default keeps the other on the same connection', async () => {
+    const BRIEF = '/opsbro-test/brief/1.0.0';
+    const echo: RpcHandler = (request) => Promise.resolve(request);
+    const start = async () => {
+      const port = await freePort();
+      const rpc = createClusterRpc({
+        host: '127.0.0.1',
+        clusterKey: KEY,
+        port,
+        dataDir: tempDir('opsbro-rpc-idle-'),
+        idleSweepMs: 100,
+        pipelineIdleMs: 60_000,
+      });
+      if (!(rpc instanceof Libp2pClusterRpc))
+        throw new Error('createClusterRpc no longer builds a Libp2pClusterRpc');
+      rpc.handle(PIPE, echo, { pipelined: true });
+      rpc.handle(BRIEF, echo, { pipelined: true, idleMs: 0 });
+      await rpc.start();
+      started.add(rpc);
+      return { rpc, port };
+    };
+    const server = await start();
+    const client = await start();
+    expect(await client.rpc.request(target(server), PIPE, Uint8Array.of(1))).toEqual(Uint8Array.of(1));
+    expect(await client.rpc.request(target(server), BRIEF, Uint8Array.of(2))).toEqual(Uint8Array.of(2));
+    expect(client.rpc.pipelinedStreams().calling).toBe(2);
+    // The brief protocol's stream goes at the second sweep that finds it idle; the other stays.
+    await expect.poll(() => client.rpc.pipelinedStreams().calling, { timeout: 3_000, interval: 50 }).toBe(1);
+    await expect.poll(() => server.rpc.pipelinedStreams().serving, { timeout: 3_000, interval: 50 }).toBe(1);
+    expect(client.rpc.connectedPeers().has(server.rpc.peerId)).toBe(true);
+    // Asked again: a new stream on the connection kept by the other.
+    expect(await client.rpc.request(target(server), BRIEF, Uint8Array.of(3))).toEqual(Uint8Array.of(3));
+    expect(client.rpc.connectionCounts()).toEqual({ inbound: 0, outbound: 1 });
+  });
+});
+
 describe("a protocol's versions, the newest the peer serves (requestNewest)", () => {
   const V2 = '/opsbro-test/versioned/2.0.0';
   const V1 = '/opsbro-test/versioned/1.0.0';

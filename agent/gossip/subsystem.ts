@@ -572,6 +572,9 @@ export class GossipSubsystem implements Subsystem {
       return Promise.resolve(local);
     });
     // Each check-table protocol pipelined (2.0.0) and a stream per request (1.0.0, older agents).
+    // Tables are asked of many members in a burst (a formation, a restart) and rarely after: their
+    // streams close once a sweep finds them idle, so that a connection opened only for them closes
+    // within a minute, not after push-pull's 150 s.
     const serveTable: RpcHandler = (request) => {
       if (!this.checkSync) throw new Error('gossip is not running');
       return Promise.resolve(this.checkSync.serve(request));
@@ -580,9 +583,9 @@ export class GossipSubsystem implements Subsystem {
       if (!this.checkSync) throw new Error('gossip is not running');
       return Promise.resolve(this.checkSync.serveRelay(request));
     };
-    rpc.handle(CHECK_TABLE_PROTOCOL, serveTable, { pipelined: true });
+    rpc.handle(CHECK_TABLE_PROTOCOL, serveTable, { pipelined: true, idleMs: 0 });
     rpc.handle(CHECK_TABLE_PROTOCOL_V1, serveTable);
-    rpc.handle(CHECK_TABLES_PROTOCOL, serveTables, { pipelined: true });
+    rpc.handle(CHECK_TABLES_PROTOCOL, serveTables, { pipelined: true, idleMs: 0 });
     rpc.handle(CHECK_TABLES_PROTOCOL_V1, serveTables);
     // A node that connects to us (a join, a push-pull) can be asked for its table at no handshake.
     rpc.onPeerConnected?.((peerId) => {

@@ -64,7 +64,10 @@ export class Libp2pClusterRpc implements ClusterRpc {
   /** Connections seen without a stream at the last sweep. */
   private idleConnections = new Set<string>();
   private idleSweep?: NodeJS.Timeout;
-  private readonly handlers = new Map<string, { handler: RpcHandler; pipelined: boolean }>();
+  private readonly handlers = new Map<
+    string,
+    { handler: RpcHandler; pipelined: boolean; idleMs: number | undefined }
+  >();
   /** The pipelined streams this node opened, by connection id and protocol (pipeline.ts). */
   private readonly pipelines = new Map<string, Promise<PipelineClient>>();
   /** Connections opened since the start, by direction (opsbro_rpc_connections_opened_total). */
@@ -140,7 +143,11 @@ export class Libp2pClusterRpc implements ClusterRpc {
         throw error;
       }
     };
-    this.handlers.set(protocol, { handler: counted, pipelined: options.pipelined ?? false });
+    this.handlers.set(protocol, {
+      handler: counted,
+      pipelined: options.pipelined ?? false,
+      idleMs: options.idleMs,
+    });
   }
 
   start(): Promise<void> {
@@ -224,12 +231,15 @@ export class Libp2pClusterRpc implements ClusterRpc {
   }
 
   /**
-   * Closes pipelined streams without a request for pipelineIdleMs (from the first sweep that saw
-   * them idle), and connections that had no stream at two sweeps in a row (idle for 10-20 s).
+   * Closes pipelined streams without a request for their protocol's idleMs, else pipelineIdleMs
+   * (from the first sweep that saw them idle), and connections that had no stream at two sweeps in
+   * a row (idle for 10-20 s).
    */
   private sweepIdleConnections(node: Libp2p): void {
-    const idleMs = this.settings.pipelineIdleMs ?? PIPELINE_IDLE_MS;
-    for (const opening of this.pipelines.values()) {
+    const defaultIdleMs = this.settings.pipelineIdleMs ?? PIPELINE_IDLE_MS;
+    for (const [key, opening] of this.pipelines) {
+      const protocol = key.slice(key.indexOf(' /') + 1);
+      const idleMs = this.handlers.get(protocol)?.idleMs ?? defaultIdleMs;
       void opening.then(
         (client) => {
           if (client.waiting > 0) client.idleSince = undefined;

@@ -22,6 +22,13 @@ export interface HandleOptions {
    * same registrations).
    */
   pipelined?: boolean;
+  /**
+   * A pipelined stream of this protocol with no request for this long is closed (then its
+   * connection, once it has no other stream). Default: the node's pipelineIdleMs (150 s, long
+   * enough for push-pull's rounds to reuse it). A protocol asked of many peers now and then (check
+   * tables) closes sooner, so that a connection opened for it goes as a plain request's would.
+   */
+  idleMs?: number;
 }
 
 export interface ClusterRpc {
