@@ -238,7 +238,7 @@ describe('a pipelined protocol between two nodes', () => {
 });
 
 describe('a pipelined protocol with its own idle time', () => {
-  it('closes its idle stream at the next sweep while the default keeps the other on the same connection', async () => {
+  it('closes its idle stream once a sweep finds it idle, while the default keeps the other on the same connection', async () => {
     const BRIEF = '/opsbro-test/brief/1.0.0';
     const echo: RpcHandler = (request) => Promise.resolve(request);
     const start = async () => {

@@ -120,10 +120,12 @@ type LocalChange = AgentEvents['check-table-changed'];
 
 /**
  * How long a change announced stays in the deltas that follow it (while they fit in half a
- * packet): a node that missed it (gossip lost it, or the node had not joined yet, or it holds a
- * relayed table one version behind) is caught up by the next delta instead of fetching the whole
- * table. Longer than a delta's retransmissions and a relay's rounds; a cluster at a steady state,
- * whose changes are minutes apart, sends each change once.
+ * packet): a node that holds the table but missed it (gossip lost it, or the node took a relayed
+ * table a version behind) is caught up by the next delta instead of fetching the whole table.
+ * Longer than a delta's retransmissions and a relay's rounds; a cluster at a steady state, whose
+ * changes are minutes apart, sends each change once. Agents from before this apply such a delta
+ * only on exactly its base: in a cluster still mixed, they fetch a table whose node changed twice
+ * within 5 s (at most every 2 s per table, check-fetcher.ts).
  */
 export const RECENT_CHANGE_MS = 5_000;
 /** Changes announced that a delta may carry again, at most. */

@@ -194,7 +194,7 @@ describe('check tables', () => {
     expect(table.checks.get('cpu')!.state).toBe('critical');
   });
 
-  it('applies a delta spanning several versions on any version it reaches back to, the newest waiting first', () => {
+  it('applies a delta spanning several versions on any version it reaches back to, and the waiting ones after it', () => {
     const tables = new CheckTables();
     tables.replace('n1', stamp(4), [brief('cpu', 'critical'), brief('disk'), brief('load')]);
     // 3 -> 6 on version 4: every check changed since 3, as it is at 6 (cpu critical at 4, then
@@ -229,7 +229,8 @@ describe('check tables', () => {
     expect(table.version).toBe(10);
     expect(table.checks.get('new')!.state).toBe('ok');
     expect(tables.newestWaiting('n1')).toBeUndefined();
-    // One that waits, then a newer one that reaches back: the newest applies, on its own.
+    // Two waiting behind a missing version, the newer reaching back as far: once the gap closes
+    // the table ends at the newest, nothing left waiting.
     expect(tables.receive(delta(11, 12, { changed: [brief('cpu', 'warning')] }))).toEqual({
       news: true,
       applied: false,
