@@ -6,7 +6,12 @@ import { randomBytes } from 'node:crypto';
 import type { Libp2p } from '@libp2p/interface';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClusterRpcError } from '../agent/rpc/index.js';
-import { createClusterRpc, type ClusterRpcOptions, type RpcHandler } from '../agent/rpc/index.js';
+import {
+  createClusterRpc,
+  type ClusterRpcOptions,
+  type HandleOptions,
+  type RpcHandler,
+} from '../agent/rpc/index.js';
 import { encodeTaggedFrame, TaggedFrameDecoder, TAGGED_HEADER_BYTES } from '../agent/rpc/pipeline.js';
 import { Libp2pClusterRpc, SOCKET_INACTIVITY_MS } from '../agent/rpc/rpc-node.js';
 import { requestNewest } from '../agent/rpc/versioned.js';
@@ -25,8 +30,8 @@ afterEach(async () => {
 async function startNode(
   handler: RpcHandler | undefined,
   options: Partial<ClusterRpcOptions> = {},
-  /** Protocols served a stream per request (not pipelined). */
-  plain: Record<string, RpcHandler> = {},
+  /** Other protocols served, each with its options (none: a stream per request). */
+  more: Record<string, [RpcHandler, HandleOptions?]> = {},
 ): Promise<{ rpc: Libp2pClusterRpc; port: number; dataDir: string }> {
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? tempDir('opsbro-rpc-pipe-');
@@ -35,7 +40,8 @@ async function startNode(
     throw new Error('createClusterRpc no longer builds a Libp2pClusterRpc');
   // Both ends register the protocol as pipelined: the caller requests it as it serves it.
   rpc.handle(PIPE, handler ?? (() => Promise.reject(new Error('this node only calls'))), { pipelined: true });
-  for (const [protocol, served] of Object.entries(plain)) rpc.handle(protocol, served);
+  for (const [protocol, [served, handleOptions]] of Object.entries(more))
+    rpc.handle(protocol, served, handleOptions);
   await rpc.start();
   started.add(rpc);
   return { rpc, port, dataDir };
@@ -241,24 +247,12 @@ describe('a pipelined protocol with its own idle time', () => {
   it('closes its idle stream once a sweep finds it idle, while the default keeps the other on the same connection', async () => {
     const BRIEF = '/opsbro-test/brief/1.0.0';
     const echo: RpcHandler = (request) => Promise.resolve(request);
-    const start = async () => {
-      const port = await freePort();
-      const rpc = createClusterRpc({
-        host: '127.0.0.1',
-        clusterKey: KEY,
-        port,
-        dataDir: tempDir('opsbro-rpc-idle-'),
-        idleSweepMs: 100,
-        pipelineIdleMs: 60_000,
-      });
-      if (!(rpc instanceof Libp2pClusterRpc))
-        throw new Error('createClusterRpc no longer builds a Libp2pClusterRpc');
-      rpc.handle(PIPE, echo, { pipelined: true });
-      rpc.handle(BRIEF, echo, { pipelined: true, idleMs: 0 });
-      await rpc.start();
-      started.add(rpc);
-      return { rpc, port };
-    };
+    const start = () =>
+      startNode(
+        echo,
+        { idleSweepMs: 100, pipelineIdleMs: 60_000 },
+        { [BRIEF]: [echo, { pipelined: true, idleMs: 0 }] },
+      );
     const server = await start();
     const client = await start();
     expect(await client.rpc.request(target(server), PIPE, Uint8Array.of(1))).toEqual(Uint8Array.of(1));
@@ -278,22 +272,11 @@ describe("a protocol's versions, the newest the peer serves (requestNewest)", ()
   const V2 = '/opsbro-test/versioned/2.0.0';
   const V1 = '/opsbro-test/versioned/1.0.0';
   /** Answers which version served the request; `upgraded` also serves 2.0.0 (pipelined). */
-  async function versionedNode(upgraded: boolean) {
-    const port = await freePort();
-    const rpc = createClusterRpc({
-      host: '127.0.0.1',
-      clusterKey: KEY,
-      port,
-      dataDir: tempDir('opsbro-rpc-v-'),
-    });
-    if (!(rpc instanceof Libp2pClusterRpc))
-      throw new Error('createClusterRpc no longer builds a Libp2pClusterRpc');
-    if (upgraded) rpc.handle(V2, () => Promise.resolve(Uint8Array.of(2)), { pipelined: true });
-    rpc.handle(V1, () => Promise.resolve(Uint8Array.of(1)));
-    await rpc.start();
-    started.add(rpc);
-    return { rpc, port };
-  }
+  const versionedNode = (upgraded: boolean) => {
+    const v1: [RpcHandler] = [() => Promise.resolve(Uint8Array.of(1))];
+    const v2: [RpcHandler, HandleOptions] = [() => Promise.resolve(Uint8Array.of(2)), { pipelined: true }];
+    return startNode(undefined, {}, upgraded ? { [V2]: v2, [V1]: v1 } : { [V1]: v1 });
+  };
 
   it('asks an upgraded peer under 2.0.0 on one stream, and a peer serving only 1.0.0 under 1.0.0', async () => {
     const upgraded = await versionedNode(true);
@@ -328,7 +311,7 @@ describe('a connection closed under a request', () => {
     it(`sends the request on a new connection (${pipelined ? 'pipelined' : 'a stream per request'})`, async () => {
       const protocol = pipelined ? PIPE : '/opsbro-test/plain/1.0.0';
       const echo: RpcHandler = (request) => Promise.resolve(request);
-      const server = await startNode(echo, {}, pipelined ? {} : { [protocol]: echo });
+      const server = await startNode(echo, {}, pipelined ? {} : { [protocol]: [echo] });
       const client = await startNode(undefined);
       expect(await client.rpc.request(target(server), protocol, Uint8Array.of(1))).toEqual(Uint8Array.of(1));
       const node = (client.rpc as unknown as { node: Libp2p }).node;

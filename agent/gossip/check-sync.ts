@@ -37,7 +37,7 @@ import type { Member } from './members.js';
 /**
  * The cluster RPC protocol that answers a node's own check table (beside push-pull). Pipelined
  * from 2.0.0: one stream per connection carries every request (a stream per request cost each end
- * 3-4x the CPU, docs/benchmarks.md); the payloads are 1.0.0's, still served and used with an agent
+ * 2.5-3.8x the CPU, docs/benchmarks.md); the payloads are 1.0.0's, still served and used with an agent
  * that does not serve 2.0.0.
  */
 export const CHECK_TABLE_PROTOCOL = '/opsbro/check-table/2.0.0';
@@ -286,9 +286,11 @@ export class CheckSync {
     this.recent = this.recent.filter((entry) => now - entry.at < this.timings.recentChangeMs);
     const deltas: CheckDelta[] = [];
     let base = this.announced;
+    // The changes of the delta being built, and them merged on top of `base`.
     let group: LocalChange[] = [];
+    let merged = emptyGroup(base);
     const send = (): void => {
-      deltas.push(this.extended(group, base, summary, override, fits));
+      deltas.push(this.extended(group, merged, summary, override, fits));
       for (const change of group) {
         this.recent.push({ change, base, at: now });
         base = change.version;
@@ -296,20 +298,27 @@ export class CheckSync {
       if (this.recent.length > MAX_RECENT_CHANGES)
         this.recent.splice(0, this.recent.length - MAX_RECENT_CHANGES);
       group = [];
+      merged = emptyGroup(base);
     };
     for (const change of changes) {
-      if (fits(this.delta(merge([...group, change], base), summary, true, override))) {
+      const grown = mergeChange(merged, change);
+      if (fits(this.delta(grown, summary, true, override))) {
         group.push(change);
+        merged = grown;
         continue;
       }
       if (group.length) send();
-      group = [change];
-      if (fits(this.delta(merge(group, base), summary, true, override))) continue;
+      const alone = mergeChange(merged, change);
+      if (fits(this.delta(alone, summary, true, override))) {
+        group = [change];
+        merged = alone;
+        continue;
+      }
       // Too large alone: "the version bumped". No later delta can carry it, so none carries
       // what came before it either.
-      deltas.push(this.delta(merge(group, base), summary, false, override));
+      deltas.push(this.delta(alone, summary, false, override));
       base = change.version;
-      group = [];
+      merged = emptyGroup(base);
       this.recent = [];
     }
     if (group.length) send();
@@ -326,19 +335,20 @@ export class CheckSync {
   }
 
   /**
-   * The complete delta of `group` (on top of `base`), carrying also the recent changes announced
-   * just before it, the most it can while it fits (each one more brings its base one version back).
+   * The complete delta of `group` (`merged`: it merged on top of its base), carrying also the
+   * recent changes announced just before it, the most it can while it fits (each one more brings
+   * its base one version back).
    */
   private extended(
     group: LocalChange[],
-    base: number,
+    merged: Merged,
     summary: CheckSummary,
     override: CheckDelta['override'],
     fits: (delta: CheckDelta) => boolean,
   ): CheckDelta {
-    let best = this.delta(merge(group, base), summary, true, override);
+    let best = this.delta(merged, summary, true, override);
     let changes = group;
-    let from = base;
+    let from = merged.base;
     for (let index = this.recent.length - 1; index >= 0; index--) {
       const earlier = this.recent[index]!;
       // Consecutive only: every version between its base and the delta's must be in it.

@@ -136,9 +136,7 @@ export class CheckTables {
     if (!held || !waiting) return;
     for (;;) {
       // Sorted oldest first.
-      let next: CheckDelta | undefined;
-      for (let index = waiting.length - 1; index >= 0 && !next; index--)
-        if (follows(waiting[index]!, held)) next = waiting[index];
+      const next = waiting.findLast((delta) => follows(delta, held));
       if (!next) break;
       applyDelta(held, next);
     }

@@ -89,6 +89,16 @@ export interface GossipSubsystemOptions {
   time?: { timers: Timers; now: () => number };
 }
 
+/** The cluster RPC protocols gossip serves itself (servePushPull). */
+const GOSSIP_PROTOCOLS: readonly string[] = [
+  PUSH_PULL_PROTOCOL,
+  PUSH_PULL_PROTOCOL_V1,
+  CHECK_TABLE_PROTOCOL,
+  CHECK_TABLE_PROTOCOL_V1,
+  CHECK_TABLES_PROTOCOL,
+  CHECK_TABLES_PROTOCOL_V1,
+];
+
 export class GossipSubsystem implements Subsystem {
   readonly name = 'gossip';
   private engine?: GossipEngine;
@@ -531,15 +541,7 @@ export class GossipSubsystem implements Subsystem {
    * RPC gossip runs, and again on each one a key rotation starts.
    */
   serveProtocol(protocol: string, handler: RpcHandler, options: HandleOptions = {}): void {
-    if (
-      this.services.has(protocol) ||
-      protocol === PUSH_PULL_PROTOCOL ||
-      protocol === PUSH_PULL_PROTOCOL_V1 ||
-      protocol === CHECK_TABLE_PROTOCOL ||
-      protocol === CHECK_TABLE_PROTOCOL_V1 ||
-      protocol === CHECK_TABLES_PROTOCOL ||
-      protocol === CHECK_TABLES_PROTOCOL_V1
-    )
+    if (this.services.has(protocol) || GOSSIP_PROTOCOLS.includes(protocol))
       throw new Error(`the RPC protocol ${protocol} is already served`);
     this.services.set(protocol, { handler, options });
   }
@@ -553,7 +555,7 @@ export class GossipSubsystem implements Subsystem {
   ): Promise<Uint8Array> {
     const member = this.requireEngine().member(id);
     if (!member || member.state === 'left') throw new Error(`no member ${id} in the cluster`);
-    return this.requestOf(member, protocol, payload, timeoutMs);
+    return this.requestOf(member, [protocol], payload, timeoutMs);
   }
 
   private servePushPull(rpc: ClusterRpc): void {
@@ -615,18 +617,17 @@ export class GossipSubsystem implements Subsystem {
   }
 
   /**
-   * One request to `member` over the cluster RPC running now; given a protocol's versions (newest
-   * first), under the newest `member` serves.
+   * One request to `member` over the cluster RPC running now, under the newest of a protocol's
+   * versions (newest first) that `member` serves.
    */
   private async requestOf(
     member: Member,
-    protocol: string | readonly [string, ...string[]],
+    versions: readonly [string, ...string[]],
     payload: Uint8Array,
     timeoutMs?: number,
   ): Promise<Uint8Array> {
     const rpc = this.rpc?.current;
     if (!rpc) throw new Error('cluster RPC is not running (restarting on a new primary key)');
-    const versions = typeof protocol === 'string' ? ([protocol] as const) : protocol;
     return requestNewest(rpc, rpcTarget(member), versions, payload, timeoutMs);
   }
 

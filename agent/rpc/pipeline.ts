@@ -111,6 +111,8 @@ export class PipelineClient {
   private failure: Error | undefined;
   /** No request was waiting at the last idle sweep. */
   idleSince: number | undefined;
+  /** How long the idle sweep leaves it without a request (its protocol's idleMs; else the node's). */
+  idleMs: number | undefined;
 
   constructor(
     private readonly stream: Stream,

@@ -237,14 +237,12 @@ export class Libp2pClusterRpc implements ClusterRpc {
    */
   private sweepIdleConnections(node: Libp2p): void {
     const defaultIdleMs = this.settings.pipelineIdleMs ?? PIPELINE_IDLE_MS;
-    for (const [key, opening] of this.pipelines) {
-      const protocol = key.slice(key.indexOf(' /') + 1);
-      const idleMs = this.handlers.get(protocol)?.idleMs ?? defaultIdleMs;
+    for (const opening of this.pipelines.values()) {
       void opening.then(
         (client) => {
           if (client.waiting > 0) client.idleSince = undefined;
           else if (client.idleSince === undefined) client.idleSince = Date.now();
-          else if (Date.now() - client.idleSince >= idleMs) client.close();
+          else if (Date.now() - client.idleSince >= (client.idleMs ?? defaultIdleMs)) client.close();
         },
         () => undefined,
       );
@@ -469,7 +467,11 @@ export class Libp2pClusterRpc implements ClusterRpc {
           maxOutboundStreams: MAX_STREAMS_PER_PROTOCOL,
           signal: AbortSignal.timeout(SHARED_DIAL_TIMEOUT_MS),
         })
-        .then((stream) => new PipelineClient(stream, this.settings.maxMessageBytes, forget));
+        .then((stream) => {
+          const client = new PipelineClient(stream, this.settings.maxMessageBytes, forget);
+          client.idleMs = this.handlers.get(protocol)?.idleMs;
+          return client;
+        });
       opening.catch(forget);
       this.pipelines.set(key, opening);
     }

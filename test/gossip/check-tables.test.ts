@@ -195,6 +195,8 @@ describe('check tables', () => {
   });
 
   it('applies a delta spanning several versions on any version it reaches back to, and the waiting ones after it', () => {
+    const APPLIED = { news: true, applied: true };
+    const WAITS = { news: true, applied: false };
     const tables = new CheckTables();
     tables.replace('n1', stamp(4), [brief('cpu', 'critical'), brief('disk'), brief('load')]);
     // 3 -> 6 on version 4: every check changed since 3, as it is at 6 (cpu critical at 4, then
@@ -203,7 +205,7 @@ describe('check tables', () => {
       changed: [brief('cpu', 'ok'), brief('disk', 'warning')],
       removed: ['load'],
     });
-    expect(tables.receive(spanning)).toEqual({ news: true, applied: true });
+    expect(tables.receive(spanning)).toEqual(APPLIED);
     let table = tables.get('n1')!;
     expect(table.version).toBe(6);
     expect([...table.checks.values()].map((one) => [one.name, one.state])).toEqual([
@@ -213,36 +215,21 @@ describe('check tables', () => {
     // Reaching back only to 7 (7 missed): waits. Then 8 -> 9 waits too, and 5 -> 10 (reaching back
     // past 6) applies at once; those waiting are behind it, dropped. (A node sends one delta per
     // version: two of one version are the same news.)
-    expect(tables.receive(delta(7, 8, { changed: [brief('cpu', 'unknown')] }))).toEqual({
-      news: true,
-      applied: false,
-    });
-    expect(tables.receive(delta(8, 9, { changed: [brief('disk', 'ok')] }))).toEqual({
-      news: true,
-      applied: false,
-    });
+    expect(tables.receive(delta(7, 8, { changed: [brief('cpu', 'unknown')] }))).toEqual(WAITS);
+    expect(tables.receive(delta(8, 9, { changed: [brief('disk', 'ok')] }))).toEqual(WAITS);
     expect(tables.newestWaiting('n1')!.version).toBe(9);
     expect(
       tables.receive(delta(5, 10, { changed: [brief('cpu', 'unknown'), brief('disk', 'ok'), brief('new')] })),
-    ).toEqual({ news: true, applied: true });
+    ).toEqual(APPLIED);
     table = tables.get('n1')!;
     expect(table.version).toBe(10);
     expect(table.checks.get('new')!.state).toBe('ok');
     expect(tables.newestWaiting('n1')).toBeUndefined();
     // Two waiting behind a missing version, the newer reaching back as far: once the gap closes
     // the table ends at the newest, nothing left waiting.
-    expect(tables.receive(delta(11, 12, { changed: [brief('cpu', 'warning')] }))).toEqual({
-      news: true,
-      applied: false,
-    });
-    expect(tables.receive(delta(11, 13, { changed: [brief('cpu', 'critical')] }))).toEqual({
-      news: true,
-      applied: false,
-    });
-    expect(tables.receive(delta(10, 11, { changed: [brief('disk', 'critical')] }))).toEqual({
-      news: true,
-      applied: true,
-    });
+    expect(tables.receive(delta(11, 12, { changed: [brief('cpu', 'warning')] }))).toEqual(WAITS);
+    expect(tables.receive(delta(11, 13, { changed: [brief('cpu', 'critical')] }))).toEqual(WAITS);
+    expect(tables.receive(delta(10, 11, { changed: [brief('disk', 'critical')] }))).toEqual(APPLIED);
     expect(table.version).toBe(13);
     expect(table.checks.get('cpu')!.state).toBe('critical');
     expect(tables.newestWaiting('n1')).toBeUndefined();
